@@ -1,0 +1,142 @@
+"""
+The per-session settings as checked properties, and the TCP socket options
+they control.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Callable
+
+from twisted.internet.interfaces import ITCPTransport
+from twisted.protocols.policies import ProtocolWrapper
+
+from . import _state as S
+from .config import CHECKS, SessionConfig
+
+
+def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None) -> property:
+    """
+    Make a property that checks a setting with L{txgetty.config.CHECKS}.
+
+    @param name: the setting's name; the value lives in C{_<name>}.
+    @param doc: the property's docstring.
+    @param onChange: called with the session after a new value is stored.
+    @return: the property.
+    """
+    slot = "_" + name
+    check = CHECKS[name]
+
+    def get(self: Any) -> Any:
+        return getattr(self, slot)
+
+    def set(self: Any, value: Any) -> None:
+        setattr(self, slot, check(value))
+        if onChange is not None:
+            onChange(self)
+
+    return property(get, set, doc=doc)
+
+
+def _rearmCron(session: Any) -> None:
+    """
+    @param session: a session whose C{cronPeriod} changed.
+    """
+    call = session._cronCall
+    if call is not None and call.active():
+        call.reset(session._cronPeriod)
+
+
+def _rearmIdle(session: Any) -> None:
+    """
+    @param session: a session whose C{readIdleTimeout} changed.
+    """
+    if session._idleCall is not None:
+        session._idleCall.cancel()
+        session._idleCall = None
+    if session._state is S.OPEN and session._readIdleTimeout:
+        session._idleCall = session._wheel.callLater(session._readIdleTimeout, session._idleCheck)
+
+
+def _rearmPacket(session: Any) -> None:
+    """
+    @param session: a session whose C{packetTimeout} changed.
+    """
+    if session._packetCall is not None:
+        session._packetCall.cancel()
+        session._packetCall = None
+    if session._state is S.OPEN and session._packetTimeout and session._partialSince is not None:
+        session._packetCall = session._wheel.callLater(0, session._packetCheck)
+
+
+def _socketOptionsChanged(session: Any) -> None:
+    """
+    @param session: a session whose TCP options changed.
+    """
+    if session.transport is not None and not session._state.final:
+        session._applySocketOptions()
+
+
+def _socketOf(transport: Any) -> socket.socket | None:
+    """
+    @param transport: a transport, perhaps wrapped (TLS).
+    @return: the socket under it, or C{None}.
+    """
+    while isinstance(transport, ProtocolWrapper):
+        transport = transport.transport
+    handle = getattr(transport, "getHandle", lambda: None)()
+    return handle if isinstance(handle, socket.socket) else None
+
+
+class SessionOptionsMixin:
+    """
+    The settings of a session, each checked when set; see
+    L{txgetty.config.SessionConfig} for their meaning and defaults.
+    """
+
+    __slots__ = (
+        "_maxMsgLen", "_cronPeriod", "_waitTime", "_readIdleTimeout", "_packetTimeout",
+        "_tcpNoDelay", "_tcpKeepAlive", "_keepAlivePeriod", "_handlerErrorPolicy",
+    )
+
+    maxMsgLen = _setting("maxMsgLen", "Largest packet accepted, in bytes.")
+    cronPeriod = _setting("cronPeriod", "Seconds between two onCron calls.", _rearmCron)
+    waitTime = _setting("waitTime", "Seconds close() lets output drain before aborting.")
+    readIdleTimeout = _setting(
+        "readIdleTimeout", "Seconds without input before closing (0: off).", _rearmIdle
+    )
+    packetTimeout = _setting(
+        "packetTimeout", "Seconds a started packet may take to complete (0: off).", _rearmPacket
+    )
+    tcpNoDelay = _setting("tcpNoDelay", "Disable Nagle's algorithm.", _socketOptionsChanged)
+    tcpKeepAlive = _setting("tcpKeepAlive", "Send TCP keepalive probes.", _socketOptionsChanged)
+    keepAlivePeriod = _setting(
+        "keepAlivePeriod", "Idle seconds before the first keepalive probe.", _socketOptionsChanged
+    )
+    handlerErrorPolicy = _setting(
+        "handlerErrorPolicy", "'close' or 'continue' after a handler raised."
+    )
+
+    def _applyConfig(self, config: SessionConfig) -> None:
+        """
+        Take every setting from a (checked) config.
+
+        @param config: the settings.
+        """
+        for name in CHECKS:
+            setattr(self, "_" + name, getattr(config, name))
+
+    def _applySocketOptions(self) -> None:
+        """
+        Set TCP no-delay and keepalive on a TCP transport (others ignore them).
+        """
+        transport = self.transport  # type: ignore[attr-defined]
+        if not ITCPTransport.providedBy(transport):
+            return
+        transport.setTcpNoDelay(self._tcpNoDelay)
+        transport.setTcpKeepAlive(self._tcpKeepAlive)
+        sock = _socketOf(transport)
+        if self._tcpKeepAlive and sock is not None and hasattr(socket, "TCP_KEEPIDLE"):
+            period = max(1, int(self._keepAlivePeriod))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, period)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, min(period, 75))

@@ -1,0 +1,5 @@
+"""
+The version of txgetty.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,351 @@
+"""
+Ready-made packet codecs: length-prefixed (getty's hello format among them),
+delimiter/line based, and raw bytes.
+
+Each is an L{ICodec}.  Besides the one-packet C{read} of the getty contract
+they offer C{readPackets}, which cuts every complete packet out of a buffer in
+one loop; sessions use it when a reader has it.  Packets are C{bytes}; the
+writers also accept C{bytearray}, C{memoryview} and C{str} (sent as UTF-8).
+"""
+
+from __future__ import annotations
+
+from struct import Struct
+from typing import Any
+
+from zope.interface import implementer
+
+from .errors import CodecError, ConfigError, PacketTooLargeError
+from .interfaces import ICodec, ISession
+
+_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_ORDERS = {"big": ">", "little": "<"}
+
+
+def _asBytes(pkg: Any) -> bytes:
+    """
+    @param pkg: a packet handed to a writer.
+    @return: its bytes.
+    @raise TypeError: it is not bytes-like or text.
+    """
+    if isinstance(pkg, bytes):
+        return pkg
+    if isinstance(pkg, (bytearray, memoryview)):
+        return bytes(pkg)
+    if isinstance(pkg, str):
+        return pkg.encode("utf-8")
+    raise TypeError(
+        f"this codec writes bytes, bytearray, memoryview or str packets, not "
+        f"{type(pkg).__name__}; use a codec of your own for other packet types"
+    )
+
+
+@implementer(ICodec)
+class LengthPrefixedCodec:
+    """
+    A packet is a fixed-size unsigned length followed by that many payload
+    bytes; the packet handed to C{onMessage} is the payload.
+
+    @ivar size: header size in bytes (1, 2, 4 or 8).
+    @ivar byteorder: C{"big"} or C{"little"}.
+    """
+
+    def __init__(self, size: int = 4, byteorder: str = "big") -> None:
+        """
+        @param size: header size in bytes: 1, 2, 4 or 8.
+        @param byteorder: C{"big"} (network order) or C{"little"}.
+        @raise ConfigError: either value is not one of those.
+        """
+        if size not in _FORMATS:
+            raise ConfigError(f"length header size must be 1, 2, 4 or 8 bytes, got {size!r}")
+        if byteorder not in _ORDERS:
+            raise ConfigError(f"byteorder must be 'big' or 'little', got {byteorder!r}")
+        self.size = size
+        self.byteorder = byteorder
+        self._struct = Struct(_ORDERS[byteorder] + _FORMATS[size])
+        self._headerMax = (1 << (8 * size)) - 1
+
+    def __repr__(self) -> str:
+        return f"LengthPrefixedCodec(size={self.size}, byteorder={self.byteorder!r})"
+
+    def read(self, session: ISession, data: bytearray) -> tuple[Any, int]:
+        """
+        Read one packet (getty's contract, see L{IReader.read}).
+
+        @param session: the session, for its C{maxMsgLen}.
+        @param data: unconsumed bytes.
+        @return: C{(None, 0)}, C{(None, total)} or C{(payload, total)}.
+        @raise PacketTooLargeError: the declared length is above
+            C{session.maxMsgLen}.
+        """
+        size = self.size
+        if len(data) < size:
+            return None, 0
+        (length,) = self._struct.unpack_from(data, 0)
+        if length > session.maxMsgLen:
+            raise PacketTooLargeError(length, session.maxMsgLen)
+        total = size + length
+        if len(data) < total:
+            return None, total
+        return bytes(data[size:total]), total
+
+    def readPackets(self, session: ISession, buf: bytearray, out: list) -> int:
+        """
+        Cut every complete packet from the front of C{buf} into C{out}.
+
+        @param session: the session, for its C{maxMsgLen}.
+        @param buf: the session's buffer; consumed packets are removed from
+            it, even when this raises.
+        @param out: the list the payloads are appended to.
+        @return: how many bytes C{buf} must hold before another call can
+            produce a packet (0 when C{buf} is empty).
+        @raise PacketTooLargeError: a declared length is above
+            C{session.maxMsgLen}; the packets before it are in C{out}.
+        """
+        size = self.size
+        unpack = self._struct.unpack_from
+        limit = session.maxMsgLen
+        append = out.append
+        n = len(buf)
+        off = 0
+        view = memoryview(buf)
+        try:
+            while n - off >= size:
+                (length,) = unpack(view, off)
+                if length > limit:
+                    raise PacketTooLargeError(length, limit)
+                end = off + size + length
+                if end > n:
+                    return end - off
+                append(view[off + size:end].tobytes())
+                off = end
+            return size if off < n else 0
+        finally:
+            view.release()
+            if off:
+                del buf[:off]
+
+    def write(self, session: ISession, pkg: Any) -> bytes:
+        """
+        Prefix a payload with its length.
+
+        @param session: the session, for its C{maxMsgLen}.
+        @param pkg: the payload (bytes-like or C{str}).
+        @return: header and payload.
+        @raise PacketTooLargeError: the payload is longer than
+            C{session.maxMsgLen} (the peer would refuse it) or than the
+            header can express.
+        """
+        data = _asBytes(pkg)
+        n = len(data)
+        if n > session.maxMsgLen:
+            raise PacketTooLargeError(n, session.maxMsgLen)
+        if n > self._headerMax:
+            raise PacketTooLargeError(n, self._headerMax, f"header size ({self.size} bytes)")
+        return self._struct.pack(n) + data
+
+
+def HelloCodec() -> LengthPrefixedCodec:
+    """
+    getty's hello demo framing: a 4-byte little-endian length, then the
+    payload.
+
+    @return: a L{LengthPrefixedCodec} for it.
+    """
+    return LengthPrefixedCodec(4, "little")
+
+
+@implementer(ICodec)
+class DelimiterCodec:
+    """
+    A packet is the bytes before a delimiter; the delimiter is not part of the
+    packet.  The scan position is kept in C{session.readerState}, so a long
+    packet arriving in small pieces is scanned once.
+
+    @ivar delimiter: the delimiter bytes.
+    """
+
+    def __init__(self, delimiter: bytes = b"\n") -> None:
+        """
+        @param delimiter: one or more bytes that end every packet.
+        @raise ConfigError: the delimiter is empty or not bytes.
+        """
+        if not isinstance(delimiter, bytes) or not delimiter:
+            raise ConfigError(f"delimiter must be non-empty bytes, got {delimiter!r}")
+        self.delimiter = delimiter
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.delimiter!r})"
+
+    def _find(self, session: ISession, data: bytearray, start: int) -> int:
+        """
+        @param session: the session, for its limit and scan state.
+        @param data: the buffer.
+        @param start: where the current packet starts in C{data}.
+        @return: the index of the next delimiter at or after C{start}, or -1
+            (then C{readerState} remembers how far the scan got).
+        @raise PacketTooLargeError: more than C{maxMsgLen} bytes and no
+            delimiter.
+        """
+        scanned = session.readerState or 0
+        i = data.find(self.delimiter, start + scanned)
+        limit = session.maxMsgLen
+        if i < 0:
+            pending = len(data) - start
+            if pending > limit + len(self.delimiter) - 1:
+                raise PacketTooLargeError(pending, limit)
+            session.readerState = max(0, pending - len(self.delimiter) + 1)
+            return -1
+        session.readerState = None
+        if i - start > limit:
+            raise PacketTooLargeError(i - start, limit)
+        return i
+
+    def read(self, session: ISession, data: bytearray) -> tuple[Any, int]:
+        """
+        Read one packet (see L{IReader.read}).
+
+        @param session: the session.
+        @param data: unconsumed bytes.
+        @return: C{(None, 0)} or C{(packet, bytes used)}.
+        @raise PacketTooLargeError: no delimiter within C{maxMsgLen} bytes.
+        """
+        i = self._find(session, data, 0)
+        if i < 0:
+            return None, 0
+        return self._packet(bytes(data[:i])), i + len(self.delimiter)
+
+    def readPackets(self, session: ISession, buf: bytearray, out: list) -> int:
+        """
+        Cut every complete packet from the front of C{buf} into C{out}.
+
+        @param session: the session.
+        @param buf: the session's buffer; consumed bytes are removed.
+        @param out: the list packets are appended to.
+        @return: 0 (the length of the next packet is unknown).
+        @raise PacketTooLargeError: no delimiter within C{maxMsgLen} bytes.
+        """
+        off = 0
+        step = len(self.delimiter)
+        try:
+            while True:
+                i = self._find(session, buf, off)
+                if i < 0:
+                    return 0
+                out.append(self._packet(bytes(buf[off:i])))
+                off = i + step
+        finally:
+            if off:
+                del buf[:off]
+
+    def _packet(self, data: bytes) -> bytes:
+        """
+        @param data: the bytes before a delimiter.
+        @return: the packet made of them.
+        """
+        return data
+
+    def write(self, session: ISession, pkg: Any) -> bytes:
+        """
+        Append the delimiter to a packet.
+
+        @param session: the session, for its C{maxMsgLen}.
+        @param pkg: the packet (bytes-like or C{str}).
+        @return: the packet and the delimiter.
+        @raise CodecError: the packet contains the delimiter.
+        @raise PacketTooLargeError: it is longer than C{session.maxMsgLen}.
+        """
+        data = _asBytes(pkg)
+        if len(data) > session.maxMsgLen:
+            raise PacketTooLargeError(len(data), session.maxMsgLen)
+        if self.delimiter in data:
+            raise CodecError(f"packet contains the delimiter {self.delimiter!r}; it cannot be framed")
+        return data + self.delimiter
+
+
+class LineCodec(DelimiterCodec):
+    """
+    Text lines: packets end with C{b"\\n"}; a C{b"\\r"} before it is dropped
+    on reading, so both LF and CRLF peers work.  Lines are written with LF.
+    """
+
+    def __init__(self) -> None:
+        """
+        A codec for LF or CRLF terminated lines.
+        """
+        super().__init__(b"\n")
+
+    def __repr__(self) -> str:
+        return "LineCodec()"
+
+    def _packet(self, data: bytes) -> bytes:
+        """
+        @param data: a line without its LF.
+        @return: the line without a trailing CR.
+        """
+        return data[:-1] if data.endswith(b"\r") else data
+
+
+@implementer(ICodec)
+class RawCodec:
+    """
+    No framing: whatever bytes arrive form one packet (at most C{maxMsgLen}
+    bytes each); packets are written as they are.
+    """
+
+    def __repr__(self) -> str:
+        return "RawCodec()"
+
+    def read(self, session: ISession, data: bytearray) -> tuple[Any, int]:
+        """
+        @param session: the session, for its C{maxMsgLen}.
+        @param data: unconsumed bytes.
+        @return: up to C{maxMsgLen} bytes as one packet.
+        """
+        if not data:
+            return None, 0
+        n = min(len(data), session.maxMsgLen)
+        return bytes(data[:n]), n
+
+    def write(self, session: ISession, pkg: Any) -> bytes:
+        """
+        @param session: unused.
+        @param pkg: the bytes to send.
+        @return: the same bytes.
+        """
+        return _asBytes(pkg)
+
+
+_CODEC_HELP = (
+    "hello (4-byte little-endian length, getty's demo), "
+    "length:SIZE[:big|little] (SIZE 1, 2, 4 or 8; big by default), "
+    "line, delimiter:HEX (e.g. delimiter:00), raw"
+)
+
+
+def codecFromString(spec: str) -> ICodec:
+    """
+    Build a codec from a short text, as used by C{--codec}.
+
+    @param spec: one of C{hello}, C{length:SIZE[:big|little]}, C{line},
+        C{delimiter:HEX}, C{raw}.
+    @return: the codec.
+    @raise ConfigError: the text names no codec; the message lists the
+        accepted forms.
+    """
+    name, _, rest = spec.partition(":")
+    try:
+        if name == "hello" and not rest:
+            return HelloCodec()
+        if name == "line" and not rest:
+            return LineCodec()
+        if name == "raw" and not rest:
+            return RawCodec()
+        if name == "length" and rest:
+            size, _, order = rest.partition(":")
+            return LengthPrefixedCodec(int(size), order or "big")
+        if name == "delimiter" and rest:
+            return DelimiterCodec(bytes.fromhex(rest))
+    except (ValueError, ConfigError) as e:
+        raise ConfigError(f"bad codec {spec!r}: {e}; accepted: {_CODEC_HELP}") from None
+    raise ConfigError(f"unknown codec {spec!r}; accepted: {_CODEC_HELP}")

@@ -1,0 +1,92 @@
+"""
+The exceptions txgetty raises or reports to C{onError}.
+
+Each message says what was wrong and, where a limit was hit, which setting
+changes it.
+"""
+
+from __future__ import annotations
+
+
+class TxGettyError(Exception):
+    """
+    Base class of every txgetty error.
+    """
+
+
+class ConfigError(TxGettyError, ValueError):
+    """
+    A setting has a value that cannot work; the message names the setting.
+    """
+
+
+class SessionClosedError(TxGettyError):
+    """
+    A write was attempted on a session that is closed or closing.
+    """
+
+
+class CodecError(TxGettyError):
+    """
+    The byte stream is broken: the reader cannot make a packet of it.
+    """
+
+
+class PacketTooLargeError(CodecError):
+    """
+    A packet declares (or has) more bytes than the session's C{maxMsgLen}.
+
+    @ivar length: the declared length.
+    @ivar limit: the session's C{maxMsgLen}.
+    """
+
+    def __init__(self, length: int, limit: int, setting: str = "maxMsgLen") -> None:
+        """
+        @param length: the declared packet length in bytes.
+        @param limit: the limit it exceeds.
+        @param setting: the name of the setting that sets the limit.
+        """
+        self.length = length
+        self.limit = limit
+        super().__init__(
+            f"packet of {length} bytes exceeds the limit of {limit} bytes "
+            f"(raise the session's {setting}, or --max-msg-len for twistd)"
+        )
+
+
+class SessionTimeoutError(TxGettyError):
+    """
+    A session was closed because a timer ran out.
+    """
+
+
+class ReadIdleTimeoutError(SessionTimeoutError):
+    """
+    Nothing arrived for C{readIdleTimeout} seconds.
+    """
+
+
+class PacketTimeoutError(SessionTimeoutError):
+    """
+    A packet was started but not finished within C{packetTimeout} seconds
+    (a slow or stalled peer).
+    """
+
+
+class SessionRefusedError(TxGettyError):
+    """
+    Raise it from a new-session callback to refuse a connection; txgetty also
+    reports it when a callback leaves a session without a listener.
+    """
+
+
+class TLSHandshakeError(TxGettyError):
+    """
+    A TLS handshake failed; the message says why in plain words.
+    """
+
+
+class ConnectionClosedLocally(TxGettyError):
+    """
+    The close reason of a session that this side closed.
+    """

@@ -1,0 +1,266 @@
+"""
+The interfaces of txgetty: every contract between the framework and the code
+a user plugs into it.
+
+getty's names map one to one: C{EventListener} is L{IEventListener}, its
+C{Reader}/C{Writer}/C{ReadWriter} are L{IReader}/L{IWriter}/L{ICodec}, a
+C{Session} is L{ISession}.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class IEventListener(Interface):
+    """
+    What a session tells the code that uses it.  Every method receives the
+    L{ISession} concerned.
+
+    The rules (the same on every transport):
+
+      - C{onOpen} runs once the transport is up (after the TLS handshake).  If
+        it raises or returns a L{Deferred <twisted.internet.defer.Deferred>}
+        that fails, the connection is closed and the session never counts as
+        open.
+      - C{onClose} runs exactly once for every session that opened, whatever
+        ended it; C{session.closeReason} says why.
+      - C{onError} runs before C{onClose} only for an abnormal end (protocol
+        or codec error, oversize packet, timeout, reset, failing handler).  It
+        also runs, without C{onClose}, for a session that failed before it
+        opened (a failed TLS handshake, a failing C{onOpen}).
+      - C{onCron} runs every C{session.cronPeriod} seconds while the session
+        is open, never after C{onClose}.
+      - C{onMessage} runs once per complete packet, in wire order.
+    """
+
+    def onOpen(session: ISession) -> object:
+        """
+        The session is open: it may be written to.
+
+        @param session: the new session.
+        @return: anything; a L{Deferred} delays the opening until it fires.
+        """
+
+    def onClose(session: ISession) -> None:
+        """
+        The session is closed; nothing more can be written to it.
+
+        @param session: the closed session; C{session.closeReason} is set.
+        """
+
+    def onError(session: ISession, failure: object) -> None:
+        """
+        Something went wrong with the session; it is being closed unless the
+        session's C{handlerErrorPolicy} is C{"continue"} and the error came
+        from a handler.
+
+        @param session: the session concerned.
+        @param failure: a L{Failure <twisted.python.failure.Failure>} whose
+            value says what happened and, for a limit, which setting to change.
+        """
+
+    def onCron(session: ISession) -> None:
+        """
+        Periodic call, every C{session.cronPeriod} seconds while open.
+
+        @param session: the session concerned.
+        """
+
+    def onMessage(session: ISession, pkg: object) -> object:
+        """
+        One complete packet arrived.
+
+        @param session: the session it arrived on.
+        @param pkg: the packet, as returned by the session's reader.
+        """
+
+
+class IReader(Interface):
+    """
+    Cuts a byte stream into packets (getty's C{Reader}).
+    """
+
+    def read(session: ISession, data: bytearray) -> tuple[object | None, int]:
+        """
+        Look at the unconsumed bytes and say what they hold.  Return one of
+        getty's four cases:
+
+          - C{(None, 0)}: not enough bytes for a header yet;
+          - C{(None, n)}: the header is parsed and the whole packet will be
+            C{n} bytes long (the session does not call again before it has
+            C{n} bytes, and refuses C{n} above C{session.maxMsgLen} at once);
+          - C{(pkg, n)}: one complete packet C{pkg}, which used the first
+            C{n} bytes (C{pkg} is never C{None});
+          - raise an exception (ideally L{txgetty.errors.CodecError}) for a
+            broken stream: the session reports it to C{onError} and closes.
+
+        @param session: the session the bytes came from (for per-session
+            state: see L{ISession.readerState}).
+        @param data: the unconsumed bytes, starting at a packet boundary.  It
+            is the session's own buffer: only valid during the call, and not
+            to be modified.
+        """
+
+
+class IWriter(Interface):
+    """
+    Turns a packet into bytes (getty's C{Writer}).
+    """
+
+    def write(session: ISession, pkg: object) -> bytes:
+        """
+        Encode one packet.
+
+        @param session: the session it will be written to.
+        @param pkg: the packet.
+        @return: the bytes to send.
+        """
+
+
+class ICodec(IReader, IWriter):
+    """
+    A reader and a writer of the same packet format (getty's C{ReadWriter}).
+    """
+
+
+class ISession(Interface):
+    """
+    One connection (or, for datagrams, one peer) and everything known about
+    it.
+    """
+
+    name = Attribute("A short name for logs, e.g. C{'tcp-session'}.")
+    id = Attribute("A number unique in this process.")
+    localAddress = Attribute("The L{IAddress} of this end, or C{None}.")
+    remoteAddress = Attribute("The L{IAddress} of the peer, or C{None}.")
+    listener = Attribute("The L{IEventListener} that receives the events.")
+    reader = Attribute("The L{IReader} that cuts incoming bytes into packets.")
+    writer = Attribute("The L{IWriter} that encodes outgoing packets.")
+    readerState = Attribute(
+        "A slot a reader may use for its per-session parsing state; "
+        "C{None} at the start of every session."
+    )
+    bytesRead = Attribute("Bytes received.")
+    bytesWritten = Attribute("Bytes handed to the transport.")
+    packetsRead = Attribute("Packets delivered to C{onMessage}.")
+    packetsWritten = Attribute("Packets written with C{writePkg}/C{writePkgs}.")
+    startTime = Attribute("When the session was created (clock seconds).")
+    lastActive = Attribute("When bytes last arrived (clock seconds).")
+    isClosed = Attribute("C{True} once the session stops accepting writes.")
+    closeReason = Attribute(
+        "A L{Failure <twisted.python.failure.Failure>} saying why the session "
+        "closed, or C{None} while it is open."
+    )
+    maxMsgLen = Attribute("Largest packet accepted, in bytes.")
+    cronPeriod = Attribute("Seconds between two C{onCron} calls.")
+    waitTime = Attribute("Seconds C{close()} waits for output to drain.")
+    readIdleTimeout = Attribute("Seconds without input before closing; 0: off.")
+    packetTimeout = Attribute(
+        "Seconds a started packet may take to arrive completely; 0: off."
+    )
+    handlerErrorPolicy = Attribute(
+        "C{'close'} (default) or C{'continue'}: what an exception raised by "
+        "C{onMessage} or C{onCron} does after C{onError} has seen it."
+    )
+
+    def getAttribute(key: object, default: object = None) -> object:
+        """
+        @param key: the attribute's key.
+        @param default: returned when the key is not set.
+        @return: the value stored under C{key}.
+        """
+
+    def setAttribute(key: object, value: object) -> None:
+        """
+        @param key: the attribute's key.
+        @param value: the value to store.
+        """
+
+    def removeAttribute(key: object) -> None:
+        """
+        @param key: the attribute's key; no error if it is not set.
+        """
+
+    def writePkg(pkg: object) -> None:
+        """
+        Encode C{pkg} with the writer and send it.
+
+        @param pkg: the packet.
+        @raise txgetty.errors.SessionClosedError: the session is closed.
+        """
+
+    def writePkgs(pkgs: object) -> None:
+        """
+        Encode several packets and send them with one C{writeSequence}.
+
+        @param pkgs: an iterable of packets.
+        @raise txgetty.errors.SessionClosedError: the session is closed.
+        """
+
+    def writeBytes(data: bytes) -> None:
+        """
+        Send raw bytes, bypassing the writer.
+
+        @param data: the bytes.
+        @raise txgetty.errors.SessionClosedError: the session is closed.
+        """
+
+    def close(reason: object = None) -> object:
+        """
+        Close the session: stop accepting writes, flush what is pending for
+        up to C{waitTime} seconds, then abort.  Calling it again does nothing
+        more.
+
+        @param reason: an optional text or exception kept in C{closeReason}.
+        @return: a L{Deferred} that fires with C{None} once the connection is
+            gone (after C{onClose}).
+        """
+
+    def stat() -> str:
+        """
+        @return: one line of text with the session's counters and state.
+        """
+
+
+class ITimerWheel(Interface):
+    """
+    A coarse timer shared by many sessions: one reactor timer drives every
+    call scheduled on it.
+    """
+
+    tick = Attribute("The wheel's resolution in seconds.")
+
+    def callLater(delay: float, f: object, *args: object, **kw: object) -> object:
+        """
+        Call C{f(*args, **kw)} once, C{delay} seconds from now, rounded up to
+        the next tick.
+
+        @param delay: seconds from now.
+        @param f: the callable.
+        @param args: positional arguments for C{f}.
+        @param kw: keyword arguments for C{f}.
+        @return: an L{IDelayedCall <twisted.internet.interfaces.IDelayedCall>}.
+        """
+
+    def seconds() -> float:
+        """
+        @return: the current time of the wheel's clock.
+        """
+
+
+class IServer(Interface):
+    """
+    A service that accepts sessions on one or more endpoints.
+    """
+
+    def whenListening() -> object:
+        """
+        @return: a L{Deferred} firing with the list of bound addresses once
+            every endpoint listens, or failing if one cannot.
+        """
+
+    def sessions() -> list[ISession]:
+        """
+        @return: the sessions currently connected.
+        """

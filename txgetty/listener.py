@@ -1,0 +1,68 @@
+"""
+A base class for event listeners, and the echo listener of the demo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .interfaces import IEventListener, ISession
+
+_log = Logger()
+
+
+@implementer(IEventListener)
+class EventListener:
+    """
+    An L{IEventListener} whose methods do nothing except C{onError}, which
+    logs; subclass it and override what you need.
+    """
+
+    def onOpen(self, session: ISession) -> Any:
+        """
+        @param session: the session that opened.
+        """
+
+    def onClose(self, session: ISession) -> None:
+        """
+        @param session: the session that closed.
+        """
+
+    def onError(self, session: ISession, failure: Failure) -> None:
+        """
+        Log the error.
+
+        @param session: the session concerned.
+        @param failure: what went wrong.
+        """
+        _log.info(
+            "txgetty: {session!r}: {why}", session=session, why=failure.getErrorMessage()
+        )
+
+    def onCron(self, session: ISession) -> None:
+        """
+        @param session: the open session.
+        """
+
+    def onMessage(self, session: ISession, pkg: Any) -> Any:
+        """
+        @param session: the session the packet came from.
+        @param pkg: the packet.
+        """
+
+
+class EchoListener(EventListener):
+    """
+    Writes every packet back to its sender.
+    """
+
+    def onMessage(self, session: ISession, pkg: Any) -> None:
+        """
+        @param session: the session the packet came from.
+        @param pkg: the packet, sent back as it is.
+        """
+        session.writePkg(pkg)

@@ -1,0 +1,277 @@
+"""
+The server: listens on one or more endpoints and gives every accepted
+connection to a new-session callback, which sets the session's codec,
+listener and limits (or refuses it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+from twisted.application.service import IService, Service
+from twisted.internet.defer import Deferred, FirstError, gatherResults, maybeDeferred, succeed
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .addresses import formatAddress
+from .config import DEFAULT_WHEEL_TICK, SessionConfig
+from .endpoints import serverEndpoint
+from .errors import SessionRefusedError
+from .interfaces import IServer, ITimerWheel
+from .session import Session, SessionOwner
+from .tls import TLSServerSettings
+from .wheel import TimerWheel
+
+_log = Logger()
+
+NewSessionCallback = Callable[[Session], Any]
+
+
+class _SessionFactory(Factory):
+    """
+    Makes a L{Session} per accepted connection of one endpoint.
+    """
+
+    noisy = False
+
+    def __init__(self, server: Server, description: str) -> None:
+        """
+        @param server: the server owning the sessions.
+        @param description: the endpoint, for logs.
+        """
+        self.server = server
+        self.description = description
+
+    def buildProtocol(self, addr: Any) -> Session:
+        """
+        @param addr: the peer's address.
+        @return: a new session, registered with the server.
+        """
+        return self.server._newSessionFor(addr)
+
+
+@implementer(IServer, IService)
+class Server(Service, SessionOwner):
+    """
+    Accepts sessions on several endpoints (an L{IService}).
+
+    @ivar config: the settings every session starts with.
+    @ivar addresses: the bound addresses, once listening.
+    @ivar accepted: connections accepted so far.
+    @ivar refused: connections the new-session callback refused.
+    @ivar opened: sessions whose C{onOpen} succeeded.
+    @ivar closed: sessions that ended (opened or not).
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str | IStreamServerEndpoint],
+        newSession: NewSessionCallback,
+        *,
+        reactor: Any = None,
+        config: SessionConfig | None = None,
+        tls: TLSServerSettings | None = None,
+        wheel: ITimerWheel | None = None,
+        wheelTick: float = DEFAULT_WHEEL_TICK,
+        raiseSynchronously: bool = False,
+    ) -> None:
+        """
+        @param endpoints: endpoint descriptions (see L{txgetty.endpoints}) or
+            L{IStreamServerEndpoint} providers.
+        @param newSession: called with each new session before it opens; it
+            sets C{session.codec} and C{session.listener} and may change the
+            limits; raising (or returning C{False}) refuses the connection.
+        @param reactor: the reactor; the global one if C{None}.
+        @param config: the initial session settings.
+        @param tls: key/certificate files for C{tls:} endpoints.
+        @param wheel: a shared timer wheel; one is made if C{None}.
+        @param wheelTick: resolution of the wheel made here, in seconds.
+        @param raiseSynchronously: make L{startService} raise when an
+            endpoint fails to listen at once (as twistd wants).
+        @raise txgetty.errors.ConfigError: an endpoint or TLS file is wrong.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        if not callable(newSession):
+            raise TypeError(f"newSession must be callable, got {newSession!r}")
+        self._reactor = reactor
+        self._newSession = newSession
+        self.config = config or SessionConfig()
+        self._wheel = wheel or TimerWheel(reactor, wheelTick)
+        self._endpoints = [
+            (d if isinstance(d, str) else repr(d), serverEndpoint(reactor, d, tls) if isinstance(d, str) else d)
+            for d in endpoints
+        ]
+        if not self._endpoints:
+            raise ValueError("a Server needs at least one endpoint to listen on")
+        self._raiseSynchronously = raiseSynchronously
+        self._ports: list[IListeningPort] = []
+        self._sessions: set[Session] = set()
+        self._outcome: Any = None
+        self._waiters: list[Deferred] = []
+        self.addresses: list[Any] = []
+        self.accepted = self.refused = self.opened = self.closed = 0
+
+    def __repr__(self) -> str:
+        return f"<txgetty Server on {', '.join(d for d, _ in self._endpoints)}>"
+
+    # -- IService -------------------------------------------------------------
+
+    def startService(self) -> None:
+        """
+        Listen on every endpoint.
+
+        @raise Exception: an endpoint failed at once and C{raiseSynchronously}
+            is set.
+        """
+        Service.startService(self)
+        self._outcome = None
+        results = [self._listen(description, endpoint) for description, endpoint in self._endpoints]
+        gatherResults(results, consumeErrors=True).addBoth(self._listened)
+        if self._raiseSynchronously and isinstance(self._outcome, Failure):
+            self._outcome.raiseException()
+
+    def _listened(self, result: Any) -> None:
+        """
+        Every endpoint listens, or one failed: tell whoever waits.
+
+        @param result: the addresses, or a L{Failure} (of L{FirstError}).
+        """
+        if isinstance(result, Failure) and result.check(FirstError):
+            result = result.value.subFailure
+        self._outcome = result
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            self._relay(d)
+
+    def _relay(self, d: Deferred) -> None:
+        """
+        @param d: a L{Deferred} to fire with the listening outcome.
+        """
+        if isinstance(self._outcome, Failure):
+            d.errback(self._outcome)
+        else:
+            d.callback(list(self._outcome))
+
+    def _listen(self, description: str, endpoint: IStreamServerEndpoint) -> Deferred:
+        """
+        @param description: the endpoint's text, for logs.
+        @param endpoint: the endpoint.
+        @return: a L{Deferred} firing with the bound address.
+        """
+        d = endpoint.listen(_SessionFactory(self, description))
+
+        def listening(port: IListeningPort) -> Any:
+            self._ports.append(port)
+            address = port.getHost()
+            self.addresses.append(address)
+            _log.info(
+                "txgetty: listening on {address} (from {endpoint})",
+                address=formatAddress(address), endpoint=description,
+            )
+            return address
+
+        def failed(failure: Failure) -> Failure:
+            _log.error(
+                "txgetty: cannot listen on {endpoint}: {why}",
+                endpoint=description, why=failure.getErrorMessage(),
+            )
+            return failure
+
+        return d.addCallbacks(listening, failed)
+
+    def whenListening(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing with the bound addresses once every
+            endpoint listens, or failing with the first listen error.
+        """
+        d: Deferred = Deferred()
+        if self._outcome is None:
+            self._waiters.append(d)
+        else:
+            self._relay(d)
+        return d
+
+    def stopService(self) -> Deferred:
+        """
+        Stop listening, then close every session gracefully (each flushes for
+        up to its C{waitTime}, then aborts).
+
+        @return: a L{Deferred} firing once the ports are closed and every
+            session is gone.
+        """
+        Service.stopService(self)
+        ports, self._ports = self._ports, []
+        waits = [maybeDeferred(p.stopListening) for p in ports]
+        waits += [s.close("the server is stopping") for s in list(self._sessions)]
+        self.addresses = []
+        if not waits:
+            return succeed(None)
+        return gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
+
+    # -- sessions -------------------------------------------------------------
+
+    def sessions(self) -> list[Session]:
+        """
+        @return: the sessions currently connected (open or not yet).
+        """
+        return list(self._sessions)
+
+    def _newSessionFor(self, addr: Any) -> Session:
+        """
+        @param addr: the peer's address.
+        @return: a new session owned by this server.
+        """
+        session = Session(clock=self._reactor, wheel=self._wheel, config=self.config, owner=self)
+        self._sessions.add(session)
+        self.accepted += 1
+        return session
+
+    def configureSession(self, session: Session) -> None:
+        """
+        Run the new-session callback.
+
+        @param session: the connected session.
+        @raise SessionRefusedError: the callback returned C{False}.
+        """
+        try:
+            if self._newSession(session) is False:
+                raise SessionRefusedError("the new-session callback returned False")
+        except Exception:
+            self.refused += 1
+            raise
+
+    def sessionOpened(self, session: Session) -> None:
+        """
+        @param session: a session that opened.
+        """
+        self.opened += 1
+
+    def sessionGone(self, session: Session) -> None:
+        """
+        @param session: a session whose connection is gone.
+        """
+        self._sessions.discard(session)
+        self.closed += 1
+
+
+def serve(
+    endpoints: Iterable[str | IStreamServerEndpoint], newSession: NewSessionCallback, **kw: Any
+) -> Server:
+    """
+    Make a started L{Server} (for scripts; applications should add the
+    server to their service tree instead).
+
+    @param endpoints: as for L{Server}.
+    @param newSession: as for L{Server}.
+    @param kw: other L{Server} arguments.
+    @return: the running server.
+    """
+    server = Server(list(endpoints), newSession, **kw)
+    server.startService()
+    return server

@@ -1,0 +1,901 @@
+"""
+The session: one connection, its codec, its listener, its counters and its
+life cycle (see L{txgetty._state} for the transition table).
+
+A L{Session} is the Twisted protocol of a stream connection (TCP, TLS, UNIX):
+bytes go into one buffer, the reader cuts packets out of it, and every packet
+goes to C{listener.onMessage} in wire order.  Writes made while a batch of
+packets is being delivered are sent together with one C{transport.write}
+after the batch, so a pipelining peer costs one system call per read, not one
+per packet.
+"""
+
+from __future__ import annotations
+
+import itertools
+from inspect import iscoroutine
+from typing import Any, Callable, Iterator
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHandshakeListener, IProtocol, IReactorTime
+from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOProtocol
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from . import _state as S
+from ._options import SessionOptionsMixin
+from .addresses import formatAddress
+from .config import SessionConfig
+from .errors import (
+    CodecError,
+    ConfigError,
+    ConnectionClosedLocally,
+    PacketTimeoutError,
+    PacketTooLargeError,
+    ReadIdleTimeoutError,
+    SessionClosedError,
+    SessionRefusedError,
+)
+from .interfaces import IEventListener, IReader, ISession, ITimerWheel, IWriter
+from .tls import describeHandshakeFailure
+
+_log = Logger()
+_ids = itertools.count(1)
+_LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
+
+
+class SessionOwner:
+    """
+    What a session reports to the server or client that made it.  The base
+    class accepts every session and ignores the rest.
+    """
+
+    def configureSession(self, session: Session) -> None:
+        """
+        Set up a new session (codec, listener, limits); raise to refuse it.
+
+        @param session: the session, connected but not yet open.
+        """
+
+    def sessionOpened(self, session: Session) -> None:
+        """
+        @param session: a session whose C{onOpen} succeeded.
+        """
+
+    def sessionGone(self, session: Session) -> None:
+        """
+        @param session: a session whose connection is gone.
+        """
+
+
+def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
+    """
+    Apply a reader that only has getty's one-packet C{read} to a buffer.
+
+    @param session: the session (its reader and C{maxMsgLen}).
+    @param buf: the buffer; consumed bytes are removed.
+    @param out: the list packets are appended to.
+    @return: how many bytes the buffer must hold before the next call.
+    @raise CodecError: the reader broke its contract.
+    @raise PacketTooLargeError: a packet is above C{maxMsgLen}.
+    """
+    reader = session._reader
+    read = reader.read
+    limit = session._maxMsgLen
+    while buf:
+        pkg, n = read(session, buf)
+        if pkg is None:
+            if n > limit:
+                raise PacketTooLargeError(n, limit)
+            if n and n <= len(buf):
+                raise CodecError(
+                    f"reader {reader!r} returned (None, {n}) although {len(buf)} bytes "
+                    f"are there: it must return the packet once it is complete"
+                )
+            return n
+        if not 0 < n <= len(buf):
+            raise CodecError(
+                f"reader {reader!r} returned a packet of length {n} with {len(buf)} "
+                f"bytes available: the length must be between 1 and what is there"
+            )
+        if n > limit:
+            raise PacketTooLargeError(n, limit)
+        out.append(pkg)
+        try:
+            del buf[:n]
+        except BufferError:
+            # The reader kept a memoryview of the buffer: continue on a copy.
+            buf = session._buf = bytearray(buf[n:])
+    return 0
+
+
+def _asFailure(reason: Any) -> Failure:
+    """
+    @param reason: C{None}, a text, an exception or a L{Failure}: why this
+        side closes a session.
+    @return: a L{Failure} describing it.
+    """
+    if isinstance(reason, Failure):
+        return reason
+    if isinstance(reason, BaseException):
+        return Failure(reason)
+    return Failure(ConnectionClosedLocally(reason or "closed by this side"))
+
+
+@implementer(ISession, IProtocol, IHandshakeListener)
+class Session(SessionOptionsMixin):
+    """
+    One connection with its codec, listener, counters and life cycle.
+
+    @ivar transport: the Twisted transport, once connected.
+    @ivar readerState: free for the reader's per-session state.
+    """
+
+    __slots__ = (
+        "__weakref__", "transport", "name", "id", "localAddress", "remoteAddress",
+        "readerState", "bytesRead", "bytesWritten", "packetsRead", "packetsWritten",
+        "startTime", "lastActive", "closeReason", "_state", "_clock", "_wheel", "_owner",
+        "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
+        "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
+        "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_abortCall",
+    )
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        wheel: ITimerWheel,
+        config: SessionConfig | None = None,
+        owner: SessionOwner | None = None,
+        name: str | None = None,
+    ) -> None:
+        """
+        @param clock: the reactor or a test clock.
+        @param wheel: the timer wheel that drives cron and timeouts.
+        @param config: the initial settings (defaults if C{None}).
+        @param owner: the server or client that made the session.
+        @param name: a name for logs; derived from the transport if C{None}.
+        """
+        self._applyConfig(config or SessionConfig())
+        self.transport: Any = None
+        self.name = name
+        self.id = next(_ids)
+        self.localAddress = self.remoteAddress = None
+        self.readerState = None
+        self.bytesRead = self.bytesWritten = self.packetsRead = self.packetsWritten = 0
+        self.startTime = self.lastActive = clock.seconds()
+        self.closeReason: Failure | None = None
+        self._state = S.NEW
+        self._clock = clock
+        self._wheel = wheel
+        self._owner = owner or SessionOwner()
+        self._listener: Any = None
+        self._reader: Any = None
+        self._writer: Any = None
+        self._readPackets: Callable[..., int] = _readOneByOne
+        self._buf = bytearray()
+        self._need = 0
+        self._batch: list[bytes] | None = None
+        self._attrs: dict | None = None
+        self._waiters: list[Deferred] = []
+        self._openWait = self._waiting = None
+        self._backlog: Iterator[Any] | None = None
+        self._readPauses: set[str] = set()
+        self._partialSince: float | None = None
+        self._cronCall = self._idleCall = self._packetCall = self._abortCall = None
+
+    # -- identity -----------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<{self.name or 'session'}#{self.id} {self._state.name} {formatAddress(self.remoteAddress)}>"
+
+    @property
+    def isClosed(self) -> bool:
+        """
+        C{True} once the session no longer accepts writes (closing or closed).
+        """
+        return self._state.closed
+
+    @property
+    def state(self) -> str:
+        """
+        The name of the life-cycle state (C{"OPEN"}, C{"CLOSING"}, ...).
+        """
+        return self._state.name
+
+    # -- plug-ins -----------------------------------------------------------
+
+    @property
+    def listener(self) -> IEventListener:
+        """
+        The L{IEventListener}; setting it checks that it has the five methods.
+        """
+        return self._listener
+
+    @listener.setter
+    def listener(self, listener: IEventListener) -> None:
+        missing = [m for m in _LISTENER_METHODS if not callable(getattr(listener, m, None))]
+        if missing:
+            raise ConfigError(
+                f"session.listener must provide {', '.join(_LISTENER_METHODS)} "
+                f"(subclass txgetty.EventListener); {listener!r} lacks {', '.join(missing)}"
+            )
+        self._listener = listener
+
+    @property
+    def reader(self) -> IReader:
+        """
+        The L{IReader}; it must have C{read(session, data)}.
+        """
+        return self._reader
+
+    @reader.setter
+    def reader(self, reader: IReader) -> None:
+        if not callable(getattr(reader, "read", None)):
+            raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
+        self._reader = reader
+        self._readPackets = getattr(reader, "readPackets", None) or _readOneByOne
+        self.readerState = None
+
+    @property
+    def writer(self) -> IWriter:
+        """
+        The L{IWriter}; it must have C{write(session, pkg)}.
+        """
+        return self._writer
+
+    @writer.setter
+    def writer(self, writer: IWriter) -> None:
+        if not callable(getattr(writer, "write", None)):
+            raise ConfigError(f"session.writer must have a write(session, pkg) method, got {writer!r}")
+        self._writer = writer
+
+    @property
+    def codec(self) -> Any:
+        """
+        Set reader and writer at once (getty's C{SetPkgHandler}); reading it
+        gives the reader.
+        """
+        return self._reader
+
+    @codec.setter
+    def codec(self, codec: Any) -> None:
+        self.reader = codec
+        self.writer = codec
+
+    # -- attributes -----------------------------------------------------------
+
+    def getAttribute(self, key: Any, default: Any = None) -> Any:
+        """
+        @param key: the attribute's key.
+        @param default: returned when it is not set.
+        @return: the stored value.
+        """
+        return default if self._attrs is None else self._attrs.get(key, default)
+
+    def setAttribute(self, key: Any, value: Any) -> None:
+        """
+        @param key: the attribute's key.
+        @param value: the value.
+        """
+        if self._attrs is None:
+            self._attrs = {}
+        self._attrs[key] = value
+
+    def removeAttribute(self, key: Any) -> None:
+        """
+        @param key: the attribute's key; no error if it is not set.
+        """
+        if self._attrs is not None:
+            self._attrs.pop(key, None)
+
+    # -- IProtocol ------------------------------------------------------------
+
+    def makeConnection(self, transport: Any) -> None:
+        """
+        @param transport: the connected transport.
+        """
+        self.transport = transport
+        self.connectionMade()
+
+    def connectionMade(self) -> None:
+        """
+        Record the addresses and start the life cycle (TLS sessions wait for
+        the handshake before they open).
+        """
+        t = self.transport
+        self.localAddress = t.getHost()
+        self.remoteAddress = t.getPeer()
+        tls = isinstance(t, TLSMemoryBIOProtocol)
+        if self.name is None:
+            self.name = "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
+        self.lastActive = self._clock.seconds()
+        self._fire("connectTLS" if tls else "connect")
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake succeeded: open the session.
+        """
+        self._fire("handshake")
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        @param reason: why the transport went away.
+        """
+        self._fire("lost", reason)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Buffer the bytes and deliver every packet they complete.
+
+        @param data: bytes from the transport.
+        """
+        self.bytesRead += len(data)
+        self.lastActive = self._clock.seconds()
+        state = self._state
+        if state is S.OPEN:
+            buf = self._buf
+            buf += data
+            if len(buf) >= self._need and self._waiting is None:
+                self._process()
+        elif state is S.OPENING:
+            self._buf += data
+
+    # -- reading ----------------------------------------------------------------
+
+    def _process(self) -> None:
+        """
+        Cut packets out of the buffer, deliver them, then handle a codec error
+        or note an incomplete packet for C{packetTimeout}.
+        """
+        out: list[Any] = []
+        failure = None
+        try:
+            self._need = self._readPackets(self, self._buf, out)
+        except Exception:
+            failure = Failure()
+        if out:
+            self.packetsRead += len(out)
+            self._dispatch(iter(out))
+        if failure is not None:
+            if not failure.check(CodecError):
+                failure = Failure(CodecError(f"reader {self._reader!r} failed: {failure.value!r}"))
+            self._fire("error", failure)
+        elif self._buf:
+            if out or self._partialSince is None:
+                self._partialSince = self.lastActive
+                if self._packetTimeout and self._packetCall is None and self._state is S.OPEN:
+                    self._packetCall = self._wheel.callLater(self._packetTimeout, self._packetCheck)
+        else:
+            self._partialSince = None
+
+    def _dispatch(self, packets: Iterator[Any]) -> None:
+        """
+        Deliver packets to C{onMessage}, collecting the writes they make into
+        one transport write.
+
+        @param packets: an iterator of packets; on a pause it is kept as the
+            backlog.
+        """
+        self._batch = []
+        try:
+            self._deliver(packets)
+        finally:
+            batch, self._batch = self._batch, None
+            if batch:
+                self.transport.write(b"".join(batch))
+
+    def _deliver(self, packets: Iterator[Any]) -> None:
+        """
+        Call C{onMessage} for each packet while the session is open; stop at
+        a handler that returns an unfinished L{Deferred} or coroutine.
+
+        @param packets: an iterator of packets.
+        """
+        onMessage = self._listener.onMessage
+        while True:
+            try:
+                for pkg in packets:
+                    result = onMessage(self, pkg)
+                    if result is not None and self._awaitHandler(result, packets):
+                        return
+                    if self._state is not S.OPEN:
+                        return
+                return
+            except Exception:
+                self._handlerFailed(Failure())
+                if self._state is not S.OPEN:
+                    return
+
+    def _awaitHandler(self, result: Any, packets: Iterator[Any]) -> bool:
+        """
+        Deal with what C{onMessage} returned.
+
+        @param result: the handler's return value.
+        @param packets: the packets still to deliver.
+        @return: C{True} if delivery must stop (waiting, or the session
+            closed).
+        """
+        if isinstance(result, Deferred):
+            d = result
+        elif iscoroutine(result):
+            d = ensureDeferred(result)
+        else:
+            return False
+        box: list[Any] = []
+        d.addBoth(box.append)
+        if box:
+            if isinstance(box[0], Failure):
+                self._handlerFailed(box[0])
+            return self._state is not S.OPEN
+        self._waiting = d
+        self._backlog = packets
+        self._pauseReading("handler")
+        d.addCallback(lambda _: self._handlerFinished(box[0]))
+        return True
+
+    def _handlerFinished(self, result: Any) -> None:
+        """
+        An awaited handler finished: report its failure, deliver the backlog,
+        then what arrived meanwhile.
+
+        @param result: the handler's result or L{Failure}.
+        """
+        self._waiting = None
+        packets, self._backlog = self._backlog, None
+        if self._state is not S.OPEN:
+            return
+        if isinstance(result, Failure):
+            self._handlerFailed(result)
+        if self._state is S.OPEN and packets is not None:
+            self._dispatch(packets)
+        if self._waiting is None and self._state is S.OPEN:
+            self._resumeReading("handler")
+            if self._buf and len(self._buf) >= self._need:
+                self._process()
+
+    def _handlerFailed(self, failure: Failure) -> None:
+        """
+        A handler raised: tell C{onError}; close unless the policy says
+        continue.
+
+        @param failure: the handler's failure.
+        """
+        if self._handlerErrorPolicy == "continue":
+            self._callListener("onError", failure)
+        else:
+            self._fire("error", failure)
+
+    def _pauseReading(self, why: str) -> None:
+        """
+        Stop reading from the transport for one more reason.
+
+        @param why: the reason, a short word.
+        """
+        if not self._readPauses:
+            self.transport.pauseProducing()
+        self._readPauses.add(why)
+
+    def _resumeReading(self, why: str) -> None:
+        """
+        Drop one reason to stop reading; read again when none is left.
+
+        @param why: the reason given to L{_pauseReading}.
+        """
+        if why in self._readPauses:
+            self._readPauses.discard(why)
+            if not self._readPauses:
+                self.transport.resumeProducing()
+
+    # -- writing ----------------------------------------------------------------
+
+    def _closedError(self) -> SessionClosedError:
+        """
+        @return: the error a write to this session raises now.
+        """
+        why = self.closeReason.getErrorMessage() if self.closeReason else "not connected yet"
+        return SessionClosedError(f"cannot write to {self!r}: it is {self._state.name.lower()} ({why})")
+
+    def _send(self, data: bytes) -> None:
+        """
+        Send bytes now, or with the current batch.
+
+        @param data: the bytes.
+        """
+        self.bytesWritten += len(data)
+        batch = self._batch
+        if batch is None:
+            self.transport.write(data)
+        else:
+            batch.append(data)
+
+    def writePkg(self, pkg: Any) -> None:
+        """
+        Encode a packet with the writer and send it.
+
+        @param pkg: the packet.
+        @raise SessionClosedError: the session is closed or closing.
+        """
+        if not self._state.writable:
+            raise self._closedError()
+        data = self._writer.write(self, pkg)
+        self.packetsWritten += 1
+        self._send(data)
+
+    def writePkgs(self, pkgs: Any) -> None:
+        """
+        Encode several packets and send them with one C{writeSequence}.
+
+        @param pkgs: an iterable of packets.
+        @raise SessionClosedError: the session is closed or closing.
+        """
+        if not self._state.writable:
+            raise self._closedError()
+        encode = self._writer.write
+        chunks = [encode(self, p) for p in pkgs]
+        self.packetsWritten += len(chunks)
+        self.bytesWritten += sum(map(len, chunks))
+        if self._batch is None:
+            self.transport.writeSequence(chunks)
+        else:
+            self._batch.extend(chunks)
+
+    def writeBytes(self, data: bytes) -> None:
+        """
+        Send raw bytes, bypassing the writer.
+
+        @param data: bytes-like data.
+        @raise SessionClosedError: the session is closed or closing.
+        @raise TypeError: C{data} is not bytes-like.
+        """
+        if not self._state.writable:
+            raise self._closedError()
+        if not isinstance(data, bytes):
+            if not isinstance(data, (bytearray, memoryview)):
+                raise TypeError(f"writeBytes takes bytes, not {type(data).__name__}")
+            data = bytes(data)
+        self._send(data)
+
+    def _flush(self) -> None:
+        """
+        Send the writes of the current batch now (before a close).
+        """
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self.transport.write(b"".join(batch))
+
+    # -- closing ----------------------------------------------------------------
+
+    def close(self, reason: Any = None) -> Deferred:
+        """
+        Close the session: no more writes, flush pending output for up to
+        C{waitTime} seconds, then abort.  Idempotent.
+
+        @param reason: an optional text, exception or L{Failure} kept as
+            C{closeReason}.
+        @return: a L{Deferred} firing with C{None} once the connection is gone.
+        """
+        self._fire("close", _asFailure(reason))
+        return self.whenClosed()
+
+    def whenClosed(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing with C{None} once the connection is gone
+            (after C{onClose} for an opened session).
+        """
+        d: Deferred = Deferred()
+        if self._state.final:
+            d.callback(None)
+        else:
+            self._waiters.append(d)
+        return d
+
+    def stat(self) -> str:
+        """
+        @return: one line with the state, addresses, counters and ages.
+        """
+        now = self._clock.seconds()
+        return (
+            f"{self.name or 'session'}#{self.id} {self._state.name} "
+            f"{formatAddress(self.localAddress)} <- {formatAddress(self.remoteAddress)}: "
+            f"read {self.packetsRead} pkgs/{self.bytesRead} B, "
+            f"wrote {self.packetsWritten} pkgs/{self.bytesWritten} B, "
+            f"age {now - self.startTime:.1f} s, idle {now - self.lastActive:.1f} s"
+        )
+
+    # -- the state machine ------------------------------------------------------
+
+    def _fire(self, event: str, *args: Any) -> None:
+        """
+        Apply one event to the transition table.
+
+        @param event: one of L{txgetty._state.EVENTS}.
+        @param args: passed to the transition's action.
+        """
+        transition = S.TRANSITIONS.get((self._state, event))
+        if transition is None:
+            return
+        self._state, action = transition
+        if action is not None:
+            getattr(self, action)(*args)
+
+    def _doConfigure(self) -> bool:
+        """
+        Run the owner's new-session callback and apply socket options.
+
+        @return: C{True} if the session was accepted.
+        """
+        try:
+            self._owner.configureSession(self)
+            if self._listener is None:
+                raise SessionRefusedError("the new-session callback did not set session.listener")
+            if self._reader is None or self._writer is None:
+                raise SessionRefusedError("the new-session callback did not set session.codec")
+        except Exception:
+            self._fire("refuse", Failure())
+            return False
+        self._applySocketOptions()
+        return True
+
+    def _doConfigureAndOpen(self) -> None:
+        """
+        Configure, then open a plain (non-TLS) session.
+        """
+        if self._doConfigure():
+            self._doOpen()
+
+    def _doOpen(self) -> None:
+        """
+        Call C{onOpen}; an unfinished result pauses reading until it fires.
+        """
+        try:
+            result = self._listener.onOpen(self)
+        except Exception:
+            self._fire("openFail", Failure())
+            return
+        if isinstance(result, Deferred) or iscoroutine(result):
+            d = self._openWait = ensureDeferred(result)
+            self._pauseReading("opening")
+            d.addCallbacks(lambda _: self._fire("openOk"), lambda f: self._fire("openFail", f))
+        else:
+            self._fire("openOk")
+
+    def _doStart(self) -> None:
+        """
+        The session is open: start cron and timeouts, read what waited.
+        """
+        if self._openWait is not None:
+            self._openWait = None
+            self._resumeReading("opening")
+        self._owner.sessionOpened(self)
+        wheel = self._wheel
+        self._cronCall = wheel.callLater(self._cronPeriod, self._cronTick)
+        if self._readIdleTimeout:
+            self._idleCall = wheel.callLater(self._readIdleTimeout, self._idleCheck)
+        if self._buf and self._state is S.OPEN:
+            self._process()
+
+    def _doRefuse(self, failure: Failure) -> None:
+        """
+        The new-session callback refused the session: drop the connection.
+
+        @param failure: why.
+        """
+        self.closeReason = failure
+        _log.info("txgetty: refused {session!r}: {why}", session=self, why=failure.getErrorMessage())
+        self.transport.abortConnection()
+
+    def _doOpenFailed(self, failure: Failure) -> None:
+        """
+        C{onOpen} failed: report it and drop the connection.
+
+        @param failure: the failure.
+        """
+        self.closeReason = failure
+        self._callListener("onError", failure)
+        self.transport.abortConnection()
+
+    def _doAbort(self, reason: Failure) -> None:
+        """
+        Closed before it opened: drop the connection at once.
+
+        @param reason: the close reason.
+        """
+        self.closeReason = reason
+        self.transport.abortConnection()
+
+    def _doLoseConnection(self, reason: Failure) -> None:
+        """
+        Closed during C{onOpen}: flush and disconnect, bounded by waitTime.
+
+        @param reason: the close reason.
+        """
+        if self.closeReason is None:
+            self.closeReason = reason
+        self._flush()
+        if self._waitTime:
+            self.transport.loseConnection()
+            self._abortCall = self._clock.callLater(self._waitTime, self._abortNow)
+        else:
+            self.transport.abortConnection()
+
+    def _abortNow(self) -> None:
+        """
+        waitTime is over and the connection is still there: abort it.
+        """
+        self._abortCall = None
+        self.transport.abortConnection()
+
+    def _doClose(self, reason: Failure) -> None:
+        """
+        Close an open session: stop timers, flush, disconnect.
+
+        @param reason: the close reason.
+        """
+        self._stopTimers()
+        self._doLoseConnection(reason)
+
+    def _doFail(self, failure: Failure) -> None:
+        """
+        An error ends an open session: tell C{onError}, then close.
+
+        @param failure: the error.
+        """
+        self.closeReason = failure
+        self._stopTimers()
+        self._callListener("onError", failure)
+        self._doLoseConnection(failure)
+
+    def _doLost(self, reason: Failure) -> None:
+        """
+        The connection of an open session is gone.
+
+        @param reason: why; anything but a clean close is reported to
+            C{onError} first.
+        """
+        self.closeReason = reason
+        if not reason.check(ConnectionDone):
+            self._callListener("onError", reason)
+        self._doClosed(reason)
+
+    def _doClosed(self, reason: Failure) -> None:
+        """
+        An opened session is gone: C{onClose}, then clean up.
+
+        @param reason: why the transport went away.
+        """
+        self._callListener("onClose")
+        self._finish()
+
+    def _doHandshakeFailed(self, reason: Failure) -> None:
+        """
+        The TLS handshake failed: report it in plain words.
+
+        @param reason: the failure from the TLS layer.
+        """
+        failure = Failure(describeHandshakeFailure(reason, self.remoteAddress))
+        self.closeReason = failure
+        _log.warn("txgetty: {why}", why=failure.getErrorMessage())
+        if self._listener is not None:
+            self._callListener("onError", failure)
+        self._finish()
+
+    def _doCancelOpen(self, reason: Failure) -> None:
+        """
+        The connection went away while C{onOpen} had not finished.
+
+        @param reason: why.
+        """
+        if self.closeReason is None:
+            self.closeReason = reason
+        wait, self._openWait = self._openWait, None
+        if wait is not None:
+            wait.cancel()
+        self._finish()
+
+    def _doGone(self, reason: Failure | None = None) -> None:
+        """
+        A session that never opened is gone.
+
+        @param reason: why, if known.
+        """
+        if self.closeReason is None and reason is not None:
+            self.closeReason = reason
+        self._finish()
+
+    def _finish(self) -> None:
+        """
+        Release everything and tell whoever waits for the end.
+        """
+        self._stopTimers()
+        if self._abortCall is not None:
+            self._abortCall.cancel()
+            self._abortCall = None
+        self._buf = bytearray()
+        self._backlog = None
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+        self._owner.sessionGone(self)
+
+    def _callListener(self, method: str, *args: Any) -> None:
+        """
+        Call C{onError} or C{onClose}, logging (not raising) what they raise.
+
+        @param method: the listener method's name.
+        @param args: its arguments after the session.
+        """
+        try:
+            getattr(self._listener, method)(self, *args)
+        except Exception:
+            _log.failure("txgetty: {session!r}: listener.{method} raised", session=self, method=method)
+
+    # -- timers -------------------------------------------------------------------
+
+    def _stopTimers(self) -> None:
+        """
+        Cancel the cron and timeout calls.
+        """
+        for name in ("_cronCall", "_idleCall", "_packetCall"):
+            call = getattr(self, name)
+            if call is not None:
+                setattr(self, name, None)
+                if call.active():
+                    call.cancel()
+
+    def _cronTick(self) -> None:
+        """
+        Call C{onCron} and schedule the next one.
+        """
+        self._cronCall = None
+        if self._state is not S.OPEN:
+            return
+        try:
+            result = self._listener.onCron(self)
+            if isinstance(result, Deferred):
+                result.addErrback(self._handlerFailed)
+        except Exception:
+            self._handlerFailed(Failure())
+        if self._state is S.OPEN and self._cronCall is None:
+            self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
+
+    def _idleCheck(self) -> None:
+        """
+        Close the session if nothing arrived for C{readIdleTimeout}.
+        """
+        self._idleCall = None
+        timeout = self._readIdleTimeout
+        if self._state is not S.OPEN or not timeout:
+            return
+        idle = self._clock.seconds() - self.lastActive
+        if idle >= timeout:
+            self._fire("error", Failure(ReadIdleTimeoutError(
+                f"no data from the peer for {idle:.1f} s (readIdleTimeout is {timeout:g} s; "
+                f"raise it or set 0 to disable it, --read-idle-timeout for twistd)"
+            )))
+        else:
+            self._idleCall = self._wheel.callLater(timeout - idle, self._idleCheck)
+
+    def _packetCheck(self) -> None:
+        """
+        Close the session if a packet has been incomplete for too long.
+        """
+        self._packetCall = None
+        timeout = self._packetTimeout
+        since = self._partialSince
+        if self._state is not S.OPEN or not timeout or since is None:
+            return
+        elapsed = self._clock.seconds() - since
+        if elapsed >= timeout:
+            need = f"{self._need}" if self._need else "an unknown number of"
+            self._fire("error", Failure(PacketTimeoutError(
+                f"a packet has been arriving for {elapsed:.1f} s and is still incomplete "
+                f"({len(self._buf)} of {need} bytes); packetTimeout is {timeout:g} s: "
+                f"raise it or set 0 to disable it (--packet-timeout for twistd)"
+            )))
+        else:
+            self._packetCall = self._wheel.callLater(timeout - elapsed, self._packetCheck)
