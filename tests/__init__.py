@@ -1,0 +1,3 @@
+"""
+The txgetty test suite (run with C{trial tests}).
+"""

@@ -1,0 +1,219 @@
+"""
+C{twistd txgetty} / C{twist txgetty}: serve the built-in echo service, or the
+user's own new-session callback, on any number of endpoints.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from .codec import codecFromString
+from .config import (
+    DEFAULT_CRON_PERIOD,
+    DEFAULT_MAX_MSG_LEN,
+    DEFAULT_PACKET_TIMEOUT,
+    DEFAULT_PORT,
+    DEFAULT_WAIT_TIME,
+    DEFAULT_WHEEL_TICK,
+    SessionConfig,
+)
+from .endpoints import isTLSDescription, serverEndpoint
+from .errors import ConfigError
+from .listener import EchoListener
+from .server import Server
+from .tls import TLSServerSettings
+
+DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+
+
+def loadCallable(spec: str, option: str) -> Callable[..., Any]:
+    """
+    Import C{MODULE:NAME} (C{NAME} may be dotted) and check it is callable.
+
+    @param spec: the text given on the command line.
+    @param option: the option's name, for messages.
+    @return: the object.
+    @raise usage.UsageError: with a message saying what is wrong.
+    """
+    moduleName, sep, attr = spec.partition(":")
+    if not sep or not moduleName or not attr:
+        raise usage.UsageError(f"{option} takes MODULE:CALLABLE (e.g. myapp.chat:newSession), got {spec!r}")
+    try:
+        obj: Any = importlib.import_module(moduleName)
+    except Exception as e:
+        raise usage.UsageError(f"{option} {spec}: cannot import {moduleName!r}: {e!r}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise usage.UsageError(f"{option} {spec}: {moduleName!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise usage.UsageError(f"{option} {spec}: {obj!r} is not callable")
+    return obj
+
+
+def echoService(codec: Any) -> Callable[[Any], None]:
+    """
+    The built-in demo: every packet is written back.
+
+    @param codec: the codec of every session.
+    @return: a new-session callback.
+    """
+    listener = EchoListener()
+
+    def newSession(session: Any) -> None:
+        session.codec = codec
+        session.listener = listener
+
+    return newSession
+
+
+def appService(codec: Any, app: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """
+    Wrap the user's new-session callback so that sessions start with the
+    C{--codec} codec (the callback may replace it).
+
+    @param codec: the default codec.
+    @param app: the user's callback.
+    @return: a new-session callback.
+    """
+
+    def newSession(session: Any) -> Any:
+        session.codec = codec
+        return app(session)
+
+    return newSession
+
+
+class Options(usage.Options):
+    """
+    Command line of C{twistd txgetty}.
+    """
+
+    synopsis = "[--listen ENDPOINT]... [--codec SPEC] [--app MODULE:CALLABLE] [options]"
+    longdesc = (
+        "Serve getty-style packet sessions. With no options: an echo service in getty's "
+        f"hello framing (4-byte little-endian length + payload) on {DEFAULT_LISTEN}. "
+        "ENDPOINT is a Twisted endpoint string (tcp:PORT[:interface=ADDR], tcp6:..., "
+        "unix:PATH) or tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
+        "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE. Every bound address is logged."
+    )
+    optParameters = [
+        ["codec", None, "hello",
+         "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw"],
+        ["app", None, None,
+         "MODULE:CALLABLE, a new-session callback(session) to serve instead of echo; "
+         "it sets session.listener (and may change session.codec and limits); raising refuses"],
+        ["tls-key", None, None, "PEM private key file for tls: listeners"],
+        ["tls-cert", None, None, "PEM certificate file for tls: listeners"],
+        ["tls-chain", None, None, "PEM file of intermediate certificates sent after the certificate"],
+        ["tls-client-ca", None, None,
+         "PEM file of CAs for client certificates: when given, clients must present one (mutual TLS)"],
+        ["max-msg-len", None, DEFAULT_MAX_MSG_LEN,
+         "largest packet accepted, in bytes; larger declared lengths are refused at the header", int],
+        ["cron-period", None, DEFAULT_CRON_PERIOD, "seconds between onCron calls of a session", float],
+        ["wait-time", None, DEFAULT_WAIT_TIME,
+         "seconds a closing session may flush its output before it is aborted", float],
+        ["read-idle-timeout", None, 0.0, "close sessions silent for this many seconds (0: off)", float],
+        ["packet-timeout", None, DEFAULT_PACKET_TIMEOUT,
+         "close sessions whose started packet is not complete after this many seconds (0: off)", float],
+        ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", float],
+    ]
+
+    def __init__(self) -> None:
+        """
+        Start with no listener; L{postOptions} adds the default.
+        """
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        """
+        Listen on ENDPOINT (repeatable; default tcp:8090:interface=127.0.0.1).
+        """
+        self["listen"].append(description)
+
+    def postOptions(self) -> None:
+        """
+        Check everything now, so that mistakes stop twistd with a clear
+        message before it starts.
+
+        @raise usage.UsageError: a value is wrong.
+        """
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        try:
+            self["config"] = SessionConfig(
+                maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
+                waitTime=self["wait-time"], readIdleTimeout=self["read-idle-timeout"],
+                packetTimeout=self["packet-timeout"],
+            )
+            self["codecObject"] = codecFromString(self["codec"])
+        except ConfigError as e:
+            raise usage.UsageError(_optionNames(str(e))) from None
+        self["tls"] = self._tlsSettings()
+        if not self["wheel-tick"] > 0:
+            raise usage.UsageError(f"--wheel-tick must be greater than 0, got {self['wheel-tick']}")
+        try:
+            for description in self["listen"]:
+                # The reactor is only stored by endpoint parsers: check the
+                # text (and TLS files) now, listen later on the real one.
+                serverEndpoint(None, description, self["tls"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+        app = self["app"]
+        self["newSession"] = appService(self["codecObject"], loadCallable(app, "--app")) if app else None
+
+    def _tlsSettings(self) -> TLSServerSettings | None:
+        """
+        @return: the C{--tls-*} files, or C{None}.
+        @raise usage.UsageError: they are incomplete or unused.
+        """
+        key, cert = self["tls-key"], self["tls-cert"]
+        extra = self["tls-chain"] or self["tls-client-ca"]
+        if not (key or cert or extra):
+            return None
+        if not (key and cert):
+            raise usage.UsageError("TLS needs both --tls-key and --tls-cert")
+        if not any(isTLSDescription(d) for d in self["listen"]):
+            raise usage.UsageError(
+                "--tls-key/--tls-cert are given but no listener uses TLS: add --listen tls:PORT"
+            )
+        return TLSServerSettings(key, cert, self["tls-chain"], self["tls-client-ca"])
+
+
+def _optionNames(message: str) -> str:
+    """
+    @param message: a L{ConfigError} message naming session settings.
+    @return: the message with the matching command-line options named too.
+    """
+    for setting, option in (
+        ("maxMsgLen", "--max-msg-len"), ("cronPeriod", "--cron-period"),
+        ("waitTime", "--wait-time"), ("readIdleTimeout", "--read-idle-timeout"),
+        ("packetTimeout", "--packet-timeout"),
+    ):
+        message = message.replace(f"{setting} must", f"{option} ({setting}) must")
+    return message
+
+
+def makeService(options: Options, reactor: Any = None) -> IService:
+    """
+    Build the server from the parsed options.
+
+    @param options: the parsed L{Options}.
+    @param reactor: the reactor; the global one if C{None}.
+    @return: the L{Server} service.
+    @raise usage.UsageError: an endpoint or TLS file is wrong.
+    """
+    newSession = options["newSession"] or echoService(options["codecObject"])
+    try:
+        return Server(
+            options["listen"], newSession, reactor=reactor, config=options["config"],
+            tls=options["tls"], wheelTick=options["wheel-tick"], raiseSynchronously=True,
+        )
+    except ConfigError as e:
+        raise usage.UsageError(str(e)) from None

@@ -1,0 +1,387 @@
+"""
+Helpers to unit-test listeners and codecs without sockets or a reactor.
+
+Two connected sessions in memory::
+
+    from txgetty.testing import RecordingListener, connectedSessions
+    from txgetty import EchoListener, HelloCodec
+
+    pair = connectedSessions(EchoListener(), RecordingListener(), HelloCodec())
+    pair.client.writePkg(b"hi")
+    pair.pump()
+    assert pair.clientListener.messages == [b"hi"]
+    pair.clock.advance(60)          # fires onCron through the shared wheel
+
+One session whose output lands in a L{StringTransport}::
+
+    session, transport = sessionOnStringTransport(MyListener(), HelloCodec())
+    session.dataReceived(b"\\x02\\x00\\x00\\x00hi")
+    assert transport.value() == ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .config import SessionConfig
+from .interfaces import ICodec, IEventListener
+from .listener import EventListener
+from .session import Session, SessionOwner
+from .wheel import TimerWheel
+
+
+class RecordingListener(EventListener):
+    """
+    A listener that remembers every event, for assertions.
+
+    @ivar events: C{(name, session, *details)} tuples in the order they came:
+        C{("open", s)}, C{("message", s, pkg)}, C{("error", s, failure)},
+        C{("cron", s)}, C{("close", s)}.
+    """
+
+    def __init__(self) -> None:
+        """
+        Start with no events.
+        """
+        self.events: list[tuple] = []
+
+    @property
+    def messages(self) -> list[Any]:
+        """
+        The packets received, in order.
+        """
+        return [e[2] for e in self.events if e[0] == "message"]
+
+    @property
+    def errors(self) -> list[Failure]:
+        """
+        The failures given to C{onError}, in order.
+        """
+        return [e[2] for e in self.events if e[0] == "error"]
+
+    def names(self) -> list[str]:
+        """
+        @return: the event names only, e.g. C{["open", "message", "close"]}.
+        """
+        return [e[0] for e in self.events]
+
+    def onOpen(self, session: Any) -> Any:
+        """
+        @param session: the session.
+        """
+        self.events.append(("open", session))
+
+    def onClose(self, session: Any) -> None:
+        """
+        @param session: the session.
+        """
+        self.events.append(("close", session))
+
+    def onError(self, session: Any, failure: Failure) -> None:
+        """
+        @param session: the session.
+        @param failure: the failure.
+        """
+        self.events.append(("error", session, failure))
+
+    def onCron(self, session: Any) -> None:
+        """
+        @param session: the session.
+        """
+        self.events.append(("cron", session))
+
+    def onMessage(self, session: Any, pkg: Any) -> Any:
+        """
+        @param session: the session.
+        @param pkg: the packet.
+        """
+        self.events.append(("message", session, pkg))
+
+
+class _Configure(SessionOwner):
+    """
+    An owner that gives every session a fixed listener and codec.
+    """
+
+    def __init__(self, listener: IEventListener, codec: ICodec) -> None:
+        """
+        @param listener: the listener.
+        @param codec: the codec.
+        """
+        self.listener = listener
+        self.codec = codec
+
+    def configureSession(self, session: Session) -> None:
+        """
+        @param session: the new session.
+        """
+        session.codec = self.codec
+        session.listener = self.listener
+
+
+@implementer(ITransport, IPushProducer)
+class LoopbackTransport:
+    """
+    One end of an in-memory connection; bytes move to the other end when
+    L{SessionPair.pump} runs.
+
+    @ivar protocol: the protocol on this end.
+    @ivar disconnecting: C{loseConnection} or C{abortConnection} was called.
+    @ivar aborted: C{abortConnection} was called.
+    @ivar paused: this end asked not to receive (C{pauseProducing}).
+    """
+
+    def __init__(self, host: Any, peer: Any) -> None:
+        """
+        @param host: this end's address.
+        @param peer: the other end's address.
+        """
+        self._host = host
+        self._peer = peer
+        self.protocol: Any = None
+        self.outgoing: list[bytes] = []
+        self.disconnecting = self.aborted = self.paused = self.lost = False
+
+    def write(self, data: bytes) -> None:
+        """
+        @param data: bytes for the other end.
+        """
+        if not isinstance(data, bytes):
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if not self.disconnecting:
+            self.outgoing.append(data)
+
+    def writeSequence(self, seq: Any) -> None:
+        """
+        @param seq: several byte strings for the other end.
+        """
+        for data in seq:
+            self.write(data)
+
+    def loseConnection(self) -> None:
+        """
+        Close once the pending bytes have gone out.
+        """
+        self.disconnecting = True
+
+    def abortConnection(self) -> None:
+        """
+        Close at once, dropping pending bytes.
+        """
+        self.outgoing.clear()
+        self.disconnecting = self.aborted = True
+
+    def getHost(self) -> Any:
+        """
+        @return: this end's address.
+        """
+        return self._host
+
+    def getPeer(self) -> Any:
+        """
+        @return: the other end's address.
+        """
+        return self._peer
+
+    def pauseProducing(self) -> None:
+        """
+        Stop receiving until L{resumeProducing}.
+        """
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        """
+        Receive again.
+        """
+        self.paused = False
+
+    def stopProducing(self) -> None:
+        """
+        Close the connection.
+        """
+        self.loseConnection()
+
+
+class SessionPair:
+    """
+    Two sessions connected in memory, a fake clock and the wheel they share.
+
+    @ivar server: the server-side session.
+    @ivar client: the client-side session.
+    @ivar serverListener: the server session's listener.
+    @ivar clientListener: the client session's listener.
+    @ivar clock: the L{Clock} driving both.
+    @ivar wheel: the L{TimerWheel} driving cron and timeouts.
+    """
+
+    def __init__(self, server: Session, client: Session, clock: Clock, wheel: TimerWheel) -> None:
+        """
+        @param server: the server-side session (not yet connected).
+        @param client: the client-side session (not yet connected).
+        @param clock: the clock.
+        @param wheel: the wheel.
+        """
+        self.server, self.client, self.clock, self.wheel = server, client, clock, wheel
+        serverAddress = IPv4Address("TCP", "127.0.0.1", 8090)
+        clientAddress = IPv4Address("TCP", "127.0.0.1", 40000 + server.id % 20000)
+        self.serverTransport = LoopbackTransport(serverAddress, clientAddress)
+        self.clientTransport = LoopbackTransport(clientAddress, serverAddress)
+        self.serverTransport.protocol, self.clientTransport.protocol = server, client
+
+    @property
+    def serverListener(self) -> Any:
+        """
+        The server session's listener.
+        """
+        return self.server.listener
+
+    @property
+    def clientListener(self) -> Any:
+        """
+        The client session's listener.
+        """
+        return self.client.listener
+
+    def connect(self) -> SessionPair:
+        """
+        Connect both sessions (their C{onOpen} runs).
+
+        @return: this pair.
+        """
+        self.server.makeConnection(self.serverTransport)
+        self.client.makeConnection(self.clientTransport)
+        return self
+
+    def pump(self, chunkSize: int | None = None) -> bool:
+        """
+        Move bytes both ways, then deliver disconnections, until nothing
+        moves.
+
+        @param chunkSize: deliver at most this many bytes per
+            C{dataReceived} (to test readers with split packets).
+        @return: whether anything moved.
+        """
+        movedAny = False
+        while True:
+            moved = self._move(self.clientTransport, self.serverTransport, chunkSize)
+            moved = self._move(self.serverTransport, self.clientTransport, chunkSize) or moved
+            moved = self._disconnect() or moved
+            if not moved:
+                return movedAny
+            movedAny = True
+
+    def _move(self, source: LoopbackTransport, sink: LoopbackTransport, chunkSize: int | None) -> bool:
+        """
+        @param source: the sending end.
+        @param sink: the receiving end.
+        @param chunkSize: the largest piece per delivery.
+        @return: whether bytes moved.
+        """
+        if not source.outgoing or sink.paused or sink.lost:
+            return False
+        data = b"".join(source.outgoing)
+        source.outgoing.clear()
+        step = chunkSize or len(data)
+        for i in range(0, len(data), step):
+            sink.protocol.dataReceived(data[i:i + step])
+        return True
+
+    def _disconnect(self) -> bool:
+        """
+        @return: whether a disconnection was delivered.
+        """
+        ends = (self.serverTransport, self.clientTransport)
+        closing = [t for t in ends if t.disconnecting and not t.outgoing]
+        if not closing or all(t.lost for t in ends):
+            return False
+        aborted = any(t.aborted for t in ends)
+        for t in ends:
+            if not t.lost:
+                t.lost = True
+                reason = ConnectionLost("connection aborted") if aborted else ConnectionDone()
+                t.protocol.connectionLost(Failure(reason))
+        return True
+
+    def advance(self, seconds: float) -> None:
+        """
+        Move the clock (firing cron and timeouts), then pump.
+
+        @param seconds: how far.
+        """
+        self.clock.advance(seconds)
+        self.pump()
+
+
+def connectedSessions(
+    serverListener: IEventListener,
+    clientListener: IEventListener,
+    codec: ICodec,
+    *,
+    clientCodec: ICodec | None = None,
+    config: SessionConfig | None = None,
+    clientConfig: SessionConfig | None = None,
+    clock: Clock | None = None,
+    tick: float = 0.1,
+) -> SessionPair:
+    """
+    Make two open sessions connected in memory.
+
+    @param serverListener: the server side's listener.
+    @param clientListener: the client side's listener.
+    @param codec: the server side's codec (and the client's by default).
+    @param clientCodec: a different codec for the client side.
+    @param config: the server side's settings.
+    @param clientConfig: the client side's settings (the server's by default).
+    @param clock: a clock to use; a new L{Clock} by default.
+    @param tick: the wheel's resolution.
+    @return: the connected L{SessionPair}.
+    """
+    clock = clock or Clock()
+    wheel = TimerWheel(clock, tick)
+    server = Session(clock=clock, wheel=wheel, config=config, owner=_Configure(serverListener, codec))
+    client = Session(
+        clock=clock, wheel=wheel, config=clientConfig or config,
+        owner=_Configure(clientListener, clientCodec or codec),
+    )
+    return SessionPair(server, client, clock, wheel).connect()
+
+
+def sessionOnStringTransport(
+    listener: IEventListener,
+    codec: ICodec,
+    *,
+    config: SessionConfig | None = None,
+    clock: Clock | None = None,
+    tick: float = 0.1,
+) -> tuple[Session, StringTransport]:
+    """
+    Make one open session writing into a L{StringTransport}.
+
+    Feed it with C{session.dataReceived(bytes)}, read what it wrote with
+    C{transport.value()}, end it with C{session.connectionLost(failure)}.
+
+    @param listener: the listener.
+    @param codec: the codec.
+    @param config: the settings.
+    @param clock: a clock; a new L{Clock} by default.
+    @param tick: the wheel's resolution.
+    @return: the session and its transport.
+    """
+    clock = clock or Clock()
+    session = Session(
+        clock=clock, wheel=TimerWheel(clock, tick), config=config, owner=_Configure(listener, codec)
+    )
+    transport = StringTransport(
+        hostAddress=IPv4Address("TCP", "127.0.0.1", 8090),
+        peerAddress=IPv4Address("TCP", "127.0.0.1", 40000),
+    )
+    session.makeConnection(transport)
+    return session, transport
