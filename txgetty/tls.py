@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 from twisted.internet import ssl
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
@@ -67,8 +67,8 @@ def loadPrivateCertificate(keyPath: str, certPath: str) -> ssl.PrivateCertificat
     key = _readFile(keyPath, "--tls-key")
     cert = loadCertificates(certPath, "--tls-cert")[0]
     try:
-        keyPair = ssl.KeyPair.load(key, ssl.FILETYPE_PEM)
-    except Exception:
+        keyPair = ssl.KeyPair.load(key, crypto.FILETYPE_PEM)
+    except crypto.Error:
         raise ConfigError(f"the --tls-key file {keyPath!r} holds no usable PEM private key") from None
     private = ssl.PrivateCertificate.fromCertificateAndKeyPair(cert, keyPair)
     context = SSL.Context(SSL.TLS_METHOD)

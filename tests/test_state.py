@@ -1,0 +1,381 @@
+"""
+Tests for the session transition table in L{txgetty._state}: the table is
+applied as written, and every transition has the effect its action promises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from txgetty import _state as S
+from txgetty.codec import HelloCodec
+from txgetty.errors import SessionRefusedError, TLSHandshakeError
+from txgetty.session import Session, SessionOwner
+from txgetty.testing import RecordingListener
+from txgetty.wheel import TimerWheel
+
+_ACTIONS = sorted({a for _, a in S.TRANSITIONS.values() if a})
+
+
+class _Recorder(Session):
+    """
+    A session whose actions only record that they ran.
+    """
+
+    __slots__ = ("ran",)
+
+
+def _recordingAction(name: str) -> Any:
+    def action(self: _Recorder, *args: Any) -> None:
+        self.ran.append((name, args))
+
+    return action
+
+
+for _name in _ACTIONS:
+    setattr(_Recorder, _name, _recordingAction(_name))
+
+
+class _Owner(SessionOwner):
+    """
+    Gives sessions a recording listener; refuses when told to.
+    """
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.listener = RecordingListener()
+
+    def configureSession(self, session: Session) -> None:
+        if self.refuse:
+            raise SessionRefusedError("not today")
+        session.codec = HelloCodec()
+        session.listener = self.listener
+
+
+def _session(owner: _Owner | None = None, cls: type = Session) -> tuple[Session, StringTransport, Clock]:
+    """
+    @return: a session with a transport attached but not yet connected, its
+        transport and its clock.
+    """
+    clock = Clock()
+    session = cls(clock=clock, wheel=TimerWheel(clock), owner=owner or _Owner())
+    transport = StringTransport()
+    session.transport = transport
+    return session, transport, clock
+
+
+class TableTests(SynchronousTestCase):
+    """
+    The table drives the session: each listed pair moves to its state and
+    runs its action; every other pair changes nothing.
+    """
+
+    def test_everyListedTransition(self) -> None:
+        """
+        For every (state, event) in the table, firing the event moves to the
+        listed state and runs exactly the listed action with the event's
+        arguments.
+        """
+        for (state, event), (target, action) in S.TRANSITIONS.items():
+            session, _, _ = _session(cls=_Recorder)
+            session.ran = []
+            session._state = state
+            session._fire(event, "arg")
+            self.assertIs(session._state, target, (state, event))
+            expected = [(action, ("arg",))] if action else []
+            self.assertEqual(session.ran, expected, (state, event))
+
+    def test_everyOtherPairIgnored(self) -> None:
+        """
+        A pair missing from the table keeps the state and runs nothing (an
+        idempotent close, a late onOpen result, ...).
+        """
+        for state in S.STATES:
+            for event in S.EVENTS:
+                if (state, event) in S.TRANSITIONS:
+                    continue
+                session, _, _ = _session(cls=_Recorder)
+                session.ran = []
+                session._state = state
+                session._fire(event, "arg")
+                self.assertIs(session._state, state)
+                self.assertEqual(session.ran, [])
+
+    def test_tableNamesRealActions(self) -> None:
+        """
+        Every action named in the table is a method of L{Session}.
+        """
+        for name in _ACTIONS:
+            self.assertTrue(callable(getattr(Session, name, None)), name)
+
+    def test_finalStatesHaveNoExit(self) -> None:
+        """
+        Nothing leaves C{CLOSED} or C{DEAD}.
+        """
+        for (state, _), _target in S.TRANSITIONS.items():
+            self.assertFalse(state.final, state)
+
+
+class TransitionEffectTests(SynchronousTestCase):
+    """
+    What each transition does, observed from the outside.
+    """
+
+    def test_newConnectOpens(self) -> None:
+        """
+        NEW --connect--> OPENING --openOk--> OPEN: the new-session callback
+        and C{onOpen} run once.
+        """
+        owner = _Owner()
+        session, _, _ = _session(owner)
+        session._fire("connect")
+        self.assertIs(session._state, S.OPEN)
+        self.assertEqual(owner.listener.names(), ["open"])
+
+    def test_newConnectTLSWaitsForHandshake(self) -> None:
+        """
+        NEW --connectTLS--> HANDSHAKING: configured but not open until the
+        handshake; HANDSHAKING --handshake--> OPENING --> OPEN.
+        """
+        owner = _Owner()
+        session, _, _ = _session(owner)
+        session._fire("connectTLS")
+        self.assertIs(session._state, S.HANDSHAKING)
+        self.assertIsNotNone(session.listener)
+        self.assertEqual(owner.listener.names(), [])
+        session.handshakeCompleted()
+        self.assertIs(session._state, S.OPEN)
+        self.assertEqual(owner.listener.names(), ["open"])
+
+    def test_newCloseAndLost(self) -> None:
+        """
+        NEW --close--> DEAD and NEW --lost--> DEAD, and waiters fire.
+        """
+        for event in ("close", "lost"):
+            session, _, _ = _session()
+            waited = session.whenClosed()
+            session._fire(event, Failure(ConnectionDone()))
+            self.assertIs(session._state, S.DEAD)
+            self.assertIsNone(self.successResultOf(waited))
+
+    def test_handshakingRefuse(self) -> None:
+        """
+        HANDSHAKING --refuse--> ABORTING: a refusing callback aborts the
+        connection; no listener event.
+        """
+        session, transport, _ = _session(_Owner(refuse=True))
+        session._fire("connectTLS")
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.disconnected)
+        self.assertTrue(session.closeReason.check(SessionRefusedError))
+
+    def test_handshakingClose(self) -> None:
+        """
+        HANDSHAKING --close--> ABORTING: closing before the handshake aborts.
+        """
+        session, transport, _ = _session()
+        session._fire("connectTLS")
+        session.close()
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.disconnected)
+
+    def test_handshakingLost(self) -> None:
+        """
+        HANDSHAKING --lost--> DEAD: onError gets a L{TLSHandshakeError}, no
+        onOpen and no onClose.
+        """
+        owner = _Owner()
+        session, _, _ = _session(owner)
+        session._fire("connectTLS")
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.DEAD)
+        self.assertEqual(owner.listener.names(), ["error"])
+        self.assertTrue(owner.listener.errors[0].check(TLSHandshakeError))
+        self.flushLoggedErrors()
+
+    def test_openingRefuse(self) -> None:
+        """
+        OPENING --refuse--> ABORTING --lost--> DEAD: a refused plain session
+        never opens or closes for the listener.
+        """
+        owner = _Owner(refuse=True)
+        session, transport, _ = _session(owner)
+        session._fire("connect")
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.disconnected)
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.DEAD)
+        self.assertEqual(owner.listener.names(), [])
+
+    def test_openingOpenFail(self) -> None:
+        """
+        OPENING --openFail--> ABORTING: onOpen raising aborts; onError sees it;
+        the session never counts as open, so no onClose.
+        """
+
+        class Failing(RecordingListener):
+            def onOpen(self, session: Any) -> None:
+                raise ValueError("no")
+
+        owner = _Owner()
+        owner.listener = Failing()
+        session, transport, _ = _session(owner)
+        session._fire("connect")
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.disconnected)
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(owner.listener.names(), ["error"])
+        self.assertTrue(owner.listener.errors[0].check(ValueError))
+
+    def _pendingOpen(self) -> tuple[Session, StringTransport, Deferred, _Owner]:
+        """
+        @return: a session whose onOpen returned an unfired Deferred.
+        """
+        d: Deferred = Deferred(lambda _: self.cancelled.append(True))
+        self.cancelled: list[bool] = []
+
+        class Slow(RecordingListener):
+            def onOpen(self, session: Any) -> Deferred:
+                super().onOpen(session)
+                return d
+
+        owner = _Owner()
+        owner.listener = Slow()
+        session, transport, _ = _session(owner)
+        session._fire("connect")
+        self.assertIs(session._state, S.OPENING)
+        return session, transport, d, owner
+
+    def test_openingOpenOkLater(self) -> None:
+        """
+        OPENING --openOk--> OPEN when onOpen's Deferred fires; reading is
+        paused meanwhile and resumed after.
+        """
+        session, transport, d, _ = self._pendingOpen()
+        self.assertEqual(transport.producerState, "paused")
+        d.callback(None)
+        self.assertIs(session._state, S.OPEN)
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_openingClose(self) -> None:
+        """
+        OPENING --close--> OPENING_CLOSE --openOk--> CLOSING --lost--> CLOSED:
+        a session closed while onOpen runs still counts as opened once onOpen
+        succeeds, and gets onClose.
+        """
+        session, transport, d, owner = self._pendingOpen()
+        session.close()
+        self.assertIs(session._state, S.OPENING_CLOSE)
+        self.assertTrue(transport.disconnecting)
+        d.callback(None)
+        self.assertIs(session._state, S.CLOSING)
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertIs(session._state, S.CLOSED)
+        self.assertEqual(owner.listener.names(), ["open", "close"])
+
+    def test_openingCloseThenOpenFail(self) -> None:
+        """
+        OPENING_CLOSE --openFail--> ABORTING: onOpen failing after a close
+        request aborts and never counts as opened.
+        """
+        session, transport, d, owner = self._pendingOpen()
+        session.close()
+        d.errback(Failure(ValueError("late no")))
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.disconnected)
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.DEAD)
+        self.assertEqual(owner.listener.names(), ["open", "error"])
+
+    def test_openingLostCancelsOpen(self) -> None:
+        """
+        OPENING --lost--> DEAD: the pending onOpen Deferred is cancelled and
+        no onClose follows.
+        """
+        session, _, d, owner = self._pendingOpen()
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.DEAD)
+        self.assertEqual(self.cancelled, [True])
+        self.assertEqual(owner.listener.names(), ["open"])
+
+    def test_openingCloseLost(self) -> None:
+        """
+        OPENING_CLOSE --lost--> DEAD: lost before onOpen finished.
+        """
+        session, _, d, owner = self._pendingOpen()
+        session.close()
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertIs(session._state, S.DEAD)
+        self.assertEqual(owner.listener.names(), ["open"])
+
+    def test_openCloseFlushesThenAborts(self) -> None:
+        """
+        OPEN --close--> CLOSING: loseConnection at once, abortConnection after
+        waitTime if the transport is still there; CLOSING --lost--> CLOSED
+        with onClose only.
+        """
+        owner = _Owner()
+        session, transport, clock = _session(owner)
+        session._fire("connect")
+        session.close()
+        self.assertIs(session._state, S.CLOSING)
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        clock.advance(session.waitTime)
+        self.assertTrue(transport.disconnected)
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.CLOSED)
+        self.assertEqual(owner.listener.names(), ["open", "close"])
+
+    def test_openError(self) -> None:
+        """
+        OPEN --error--> CLOSING: onError, then a graceful disconnect.
+        """
+        owner = _Owner()
+        session, transport, _ = _session(owner)
+        session._fire("connect")
+        session.dataReceived(b"\xff\xff\xff\xff")
+        self.assertIs(session._state, S.CLOSING)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(owner.listener.names(), ["open", "error"])
+
+    def test_openLostClean(self) -> None:
+        """
+        OPEN --lost--> CLOSED: a clean close by the peer gives onClose alone.
+        """
+        owner = _Owner()
+        session, _, _ = _session(owner)
+        session._fire("connect")
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertIs(session._state, S.CLOSED)
+        self.assertEqual(owner.listener.names(), ["open", "close"])
+        self.assertTrue(session.closeReason.check(ConnectionDone))
+
+    def test_openLostAbnormal(self) -> None:
+        """
+        OPEN --lost--> CLOSED: a reset gives onError, then onClose.
+        """
+        owner = _Owner()
+        session, _, _ = _session(owner)
+        session._fire("connect")
+        session.connectionLost(Failure(ConnectionLost("reset")))
+        self.assertEqual(owner.listener.names(), ["open", "error", "close"])
+
+    def test_abortingLost(self) -> None:
+        """
+        ABORTING --lost--> DEAD, and the close Deferred fires.
+        """
+        session, _, _ = _session(_Owner(refuse=True))
+        session._fire("connect")
+        d = session.whenClosed()
+        self.assertNoResult(d)
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.DEAD)
+        self.successResultOf(d)

@@ -1,0 +1,213 @@
+"""
+Tests for C{twistd txgetty}: the plugin, its options and the service it
+makes; and for the endpoint descriptions it accepts.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from twisted.application.service import IServiceMaker
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, UNIXServerEndpoint
+from twisted.internet.testing import MemoryReactorClock
+from twisted.plugin import getPlugins
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from txgetty.codec import LengthPrefixedCodec, LineCodec
+from txgetty.endpoints import serverEndpoint, splitDescription
+from txgetty.errors import ConfigError
+from txgetty.server import Server
+from txgetty.tap import DEFAULT_LISTEN, Options, makeService
+from txgetty.testing import RecordingListener
+
+
+def parse(*argv: str) -> Options:
+    """
+    @param argv: command-line arguments after C{txgetty}.
+    @return: the parsed options.
+    """
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+class PluginTests(SynchronousTestCase):
+    """
+    The twistd plugin is found and points at L{txgetty.tap}.
+    """
+
+    def test_found(self) -> None:
+        """
+        twistd's plugin scan finds C{txgetty} (from this checkout or an
+        install), with our options class.
+        """
+        makers = {m.tapname: m for m in getPlugins(IServiceMaker)}
+        self.assertIn("txgetty", makers)
+        self.assertIs(makers["txgetty"].options, Options)
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    Tests for L{Options}.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        With no options: hello codec, echo, tcp 127.0.0.1:8090, default limits.
+        """
+        options = parse()
+        self.assertEqual(options["listen"], [DEFAULT_LISTEN])
+        self.assertEqual(DEFAULT_LISTEN, "tcp:8090:interface=127.0.0.1")
+        codec = options["codecObject"]
+        self.assertEqual((codec.size, codec.byteorder), (4, "little"))
+        self.assertIsNone(options["newSession"])
+        self.assertEqual(options["config"].maxMsgLen, 1024 * 1024)
+        self.assertIsNone(options["tls"])
+
+    def test_repeatableListenAndLimits(self) -> None:
+        """
+        --listen repeats; limits and codec are taken.
+        """
+        options = parse(
+            "--listen", "tcp:0:interface=127.0.0.1", "--listen", "unix:/tmp/x.sock",
+            "--max-msg-len", "4096", "--cron-period", "2.5", "--codec", "length:2",
+            "--read-idle-timeout", "30", "--packet-timeout", "0", "--wait-time", "1",
+        )
+        self.assertEqual(options["listen"], ["tcp:0:interface=127.0.0.1", "unix:/tmp/x.sock"])
+        config = options["config"]
+        self.assertEqual(
+            (config.maxMsgLen, config.cronPeriod, config.readIdleTimeout, config.packetTimeout, config.waitTime),
+            (4096, 2.5, 30.0, 0.0, 1.0),
+        )
+        self.assertIsInstance(options["codecObject"], LengthPrefixedCodec)
+
+    def test_badValuesNamed(self) -> None:
+        """
+        Bad values stop with a message naming the option.
+        """
+        for argv, needle in (
+            (["--max-msg-len", "0"], "--max-msg-len"),
+            (["--cron-period", "-1"], "--cron-period"),
+            (["--codec", "morse"], "morse"),
+            (["--listen", "bogus:1"], "bogus:1"),
+            (["--wheel-tick", "0"], "--wheel-tick"),
+            (["--tls-key", "k.pem"], "--tls-cert"),
+            (["--tls-key", "k.pem", "--tls-cert", "c.pem"], "--listen tls:PORT"),
+            (["--listen", "tls:0"], "--tls-key"),
+        ):
+            with self.assertRaises(UsageError) as ctx:
+                parse(*argv)
+            self.assertIn(needle, str(ctx.exception), argv)
+
+    def test_app(self) -> None:
+        """
+        --app MODULE:CALLABLE loads the user's callback; sessions get the
+        --codec codec before it runs.
+        """
+        module = types.ModuleType("txgetty_test_app")
+        seen = []
+
+        def newSession(session: object) -> None:
+            seen.append(session.codec)
+            session.listener = RecordingListener()
+
+        module.newSession = newSession  # type: ignore[attr-defined]
+        sys.modules[module.__name__] = module
+        self.addCleanup(sys.modules.pop, module.__name__)
+        options = parse("--app", "txgetty_test_app:newSession", "--codec", "line")
+
+        class Fake:
+            codec = None
+            listener = None
+
+        fake = Fake()
+        options["newSession"](fake)
+        self.assertIsInstance(seen[0], LineCodec)
+        self.assertIsInstance(fake.listener, RecordingListener)
+
+    def test_appErrors(self) -> None:
+        """
+        A wrong --app says what is wrong: form, import, attribute, callable.
+        """
+        for spec, needle in (
+            ("nocolon", "MODULE:CALLABLE"),
+            ("txgetty_no_such_module:x", "cannot import"),
+            ("txgetty.tap:nothingHere", "no attribute"),
+            ("txgetty.tap:DEFAULT_LISTEN", "not callable"),
+        ):
+            with self.assertRaises(UsageError) as ctx:
+                parse("--app", spec)
+            self.assertIn(needle, str(ctx.exception))
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    Tests for L{makeService}.
+    """
+
+    def test_echoServer(self) -> None:
+        """
+        makeService gives a L{Server} that listens on every --listen endpoint
+        when started.
+        """
+        reactor = MemoryReactorClock()
+        options = parse("--listen", "tcp:0:interface=127.0.0.1", "--listen", "tcp:0:interface=\\:\\:1")
+        service = makeService(options, reactor=reactor)
+        self.assertIsInstance(service, Server)
+        service.startService()
+        self.assertEqual([(p[0], p[3]) for p in reactor.tcpServers], [(0, "127.0.0.1"), (0, "::1")])
+        self.successResultOf(service.stopService())
+
+
+class EndpointTests(SynchronousTestCase):
+    """
+    Tests for L{txgetty.endpoints}.
+    """
+
+    def test_split(self) -> None:
+        """
+        Descriptions split at unescaped colons, into kind, args and keywords.
+        """
+        self.assertEqual(
+            splitDescription("tls:8443:interface=\\:\\:1:key=a.pem"),
+            ("tls", ["8443"], {"interface": "::1", "key": "a.pem"}),
+        )
+
+    def test_twistedKinds(self) -> None:
+        """
+        tcp: and unix: go to Twisted's parser.
+        """
+        reactor = MemoryReactorClock()
+        self.assertIsInstance(serverEndpoint(reactor, "tcp:0:interface=127.0.0.1"), TCP4ServerEndpoint)
+        self.assertIsInstance(serverEndpoint(reactor, "unix:/tmp/t.sock"), UNIXServerEndpoint)
+
+    def test_errors(self) -> None:
+        """
+        Unknown kinds, unknown TLS options and missing files are
+        L{ConfigError}s with a hint.
+        """
+        reactor = MemoryReactorClock()
+        for description, needle in (
+            ("nope:1", "examples"),
+            ("tls:0:bogus=1:key=a:cert=b", "unknown option 'bogus'"),
+            ("tls:x:key=a:cert=b", "numeric port"),
+            ("tls:0", "--tls-key"),
+            ("tls:0:key=/nonexistent/k.pem:cert=/nonexistent/c.pem", "cannot read"),
+        ):
+            with self.assertRaises(ConfigError) as ctx:
+                serverEndpoint(reactor, description)
+            self.assertIn(needle, str(ctx.exception), description)
+
+    def test_tlsWithFiles(self) -> None:
+        """
+        A tls: description with valid files makes an SSL endpoint.
+        """
+        from tests.certs import testCertificates
+
+        paths = testCertificates()
+        endpoint = serverEndpoint(
+            MemoryReactorClock(), f"tls:0:interface=127.0.0.1:key={paths.serverKey}:cert={paths.serverCert}"
+        )
+        self.assertIsInstance(endpoint, SSL4ServerEndpoint)
