@@ -88,6 +88,25 @@ def _socketOf(transport: Any) -> socket.socket | None:
     return handle if isinstance(handle, socket.socket) else None
 
 
+def transportBacklog(transport: Any) -> int:
+    """
+    Bytes handed to a transport and not yet sent to the kernel.
+
+    @param transport: a Twisted transport (TCP/UNIX, TLS-wrapped or not), a
+        L{txgetty.testing.LoopbackTransport}, or anything else (counted as 0).
+    @return: the number of bytes waiting.
+    """
+    total = 0
+    while isinstance(transport, ProtocolWrapper):
+        total += sum(len(b) for b in getattr(transport, "_appSendBuffer", ()))
+        transport = transport.transport
+    if hasattr(transport, "_tempDataLen"):
+        total += len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    elif hasattr(transport, "outgoing"):
+        total += sum(len(b) for b in transport.outgoing)
+    return total
+
+
 class SessionOptionsMixin:
     """
     The settings of a session, each checked when set; see

@@ -1,5 +1,5 @@
 """
-Listening endpoints from text: Twisted's endpoint strings (C{tcp:}, C{unix:},
+Endpoints from text.  Servers: Twisted's endpoint strings (C{tcp:}, C{unix:},
 C{tcp6:}, C{systemd:} ...) plus a TLS form that takes the key, certificate,
 chain and client-CA files::
 
@@ -14,13 +14,20 @@ Colons inside values are escaped with a backslash, as in Twisted
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    SSL4ServerEndpoint,
+    UNIXClientEndpoint,
+    serverFromString,
+    wrapClientTLS,
+)
+from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 
 from .errors import ConfigError
-from .tls import TLSServerSettings
+from .tls import TLSClientSettings, TLSServerSettings
 
 _EXAMPLES = "tcp:8090:interface=127.0.0.1, tcp6:8090:interface=\\:\\:1, unix:/tmp/txgetty.sock, tls:8443"
 _TLS_KEYS = {
@@ -124,3 +131,95 @@ def serverEndpoint(
         return serverFromString(reactor, description)
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise ConfigError(f"bad listen endpoint {description!r} ({e}); examples: {_EXAMPLES}") from None
+
+
+_CLIENT_EXAMPLES = "127.0.0.1:8090, tcp:HOST:PORT, tls:HOST:PORT[:caFile=F], unix:/tmp/txgetty.sock"
+_TLS_CLIENT_KEYS = ("caFile", "cert", "key", "hostname", "insecure")
+_YES = ("1", "yes", "true", "on")
+
+
+def _hostPort(description: str, args: list[str], kw: dict[str, str]) -> tuple[str, int]:
+    """
+    @param description: the whole description, for messages.
+    @param args: positional arguments (C{HOST}, C{PORT}).
+    @param kw: keyword arguments (C{host=}, C{port=}).
+    @return: the host and port.
+    @raise ConfigError: one is missing or the port is not a number.
+    """
+    host = kw.pop("host", None) or (args[0] if args else None)
+    port = kw.pop("port", None) or (args[1] if len(args) > 1 else None)
+    if not host or not port:
+        raise ConfigError(f"{description!r} needs a host and a port; examples: {_CLIENT_EXAMPLES}")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise ConfigError(f"{description!r}: the port must be a number, got {port!r}") from None
+
+
+def _label(kind: str, host: str, port: int) -> str:
+    """
+    @param kind: C{tcp} or C{tls}.
+    @param host: a host name or address.
+    @param port: the port.
+    @return: e.g. C{tcp:127.0.0.1:8090} or C{tls:[::1]:8443}.
+    """
+    return f"{kind}:[{host}]:{port}" if ":" in host else f"{kind}:{host}:{port}"
+
+
+def _tlsClientSettings(description: str, kw: dict[str, str], tls: TLSClientSettings | None) -> TLSClientSettings:
+    """
+    @param description: the description, for messages.
+    @param kw: keyword arguments left after host and port.
+    @param tls: defaults for what the description does not say.
+    @return: the TLS settings for this endpoint.
+    @raise ConfigError: an unknown keyword.
+    """
+    for name in kw:
+        if name not in _TLS_CLIENT_KEYS:
+            raise ConfigError(
+                f"unknown option {name!r} in {description!r}; a TLS client takes "
+                f"{', '.join(_TLS_CLIENT_KEYS)}"
+            )
+    base = tls or TLSClientSettings()
+    return TLSClientSettings(
+        caFile=kw.get("caFile", base.caFile), cert=kw.get("cert", base.cert),
+        key=kw.get("key", base.key), hostname=kw.get("hostname", base.hostname),
+        insecure=kw["insecure"].lower() in _YES if "insecure" in kw else base.insecure,
+    )
+
+
+def clientEndpoint(
+    reactor: Any, description: str, tls: TLSClientSettings | None = None
+) -> tuple[IStreamClientEndpoint, str]:
+    """
+    Make a client endpoint from a description.
+
+    Forms: C{HOST:PORT} (C{[::1]:PORT} for IPv6) and C{tcp:HOST:PORT} (TCP, names resolved, IPv4 or
+    IPv6), C{tls:HOST:PORT} (alias C{ssl:}; verified against the platform's
+    CAs or C{caFile=}, hostname checked; C{cert=}/C{key=} for a client
+    certificate; C{insecure=yes} turns verification off), C{unix:PATH}.
+
+    @param reactor: the reactor.
+    @param description: the description.
+    @param tls: TLS settings for C{tls:} endpoints that do not say otherwise.
+    @return: the endpoint and a short label for logs.
+    @raise ConfigError: the description is wrong; the message gives examples.
+    """
+    # [IPv6]:port -> escaped colons, as the endpoint grammar wants them.
+    escaped = re.sub(r"\[([0-9A-Fa-f:.]+)\]", lambda m: m.group(1).replace(":", "\\:"), description)
+    kind, args, kw = splitDescription(escaped)
+    if kind not in ("tcp", "tls", "ssl", "unix") and len(args) == 1 and not kw and args[0].isdigit():
+        kind, args = "tcp", [kind, args[0]]
+    if kind == "tcp":
+        host, port = _hostPort(description, args, kw)
+        return HostnameEndpoint(reactor, host, port), _label("tcp", host, port)
+    if kind in ("tls", "ssl"):
+        host, port = _hostPort(description, args, kw)
+        creator = _tlsClientSettings(description, kw, tls).creator(host)
+        return wrapClientTLS(creator, HostnameEndpoint(reactor, host, port)), _label("tls", host, port)
+    if kind == "unix":
+        path = kw.pop("path", None) or (args[0] if args else None)
+        if not path:
+            raise ConfigError(f"{description!r} needs a socket path, e.g. unix:/tmp/txgetty.sock")
+        return UNIXClientEndpoint(reactor, path), f"unix:{path}"
+    raise ConfigError(f"cannot connect to {description!r}; examples: {_CLIENT_EXAMPLES}")

@@ -90,3 +90,28 @@ class ConnectionClosedLocally(TxGettyError):
     """
     The close reason of a session that this side closed.
     """
+
+
+class ConnectTimeoutError(TxGettyError):
+    """
+    A client could not open a session within its C{connectTimeout}.
+    """
+
+
+class SelfConnectError(SessionRefusedError):
+    """
+    A client connected to itself (local address equals remote address, which
+    TCP allows when nothing listens on a local port); the session is dropped.
+    """
+
+
+class ConnectGaveUpError(TxGettyError):
+    """
+    A client stopped dialling after C{maxAttempts} failed attempts in a row.
+    """
+
+
+class NoSessionError(TxGettyError):
+    """
+    A client was asked for a session while none is open.
+    """

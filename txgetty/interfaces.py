@@ -145,6 +145,7 @@ class ISession(Interface):
     bytesWritten = Attribute("Bytes handed to the transport.")
     packetsRead = Attribute("Packets delivered to C{onMessage}.")
     packetsWritten = Attribute("Packets written with C{writePkg}/C{writePkgs}.")
+    pendingBytes = Attribute("Bytes written and not yet handed to the kernel.")
     startTime = Attribute("When the session was created (clock seconds).")
     lastActive = Attribute("When bytes last arrived (clock seconds).")
     isClosed = Attribute("C{True} once the session stops accepting writes.")
@@ -263,4 +264,32 @@ class IServer(Interface):
     def sessions() -> list[ISession]:
         """
         @return: the sessions currently connected.
+        """
+
+
+class IClient(Interface):
+    """
+    A service that keeps a pool of sessions open to one server.
+    """
+
+    def whenConnected() -> object:
+        """
+        @return: a L{Deferred} firing with an open session as soon as one is
+            open.
+        """
+
+    def whenAllConnected(count: int | None = None) -> object:
+        """
+        @param count: how many open sessions to wait for (default: all).
+        @return: a L{Deferred} firing with the open sessions.
+        """
+
+    def session() -> ISession:
+        """
+        @return: an open session, chosen by the client's policy.
+        """
+
+    def sessions() -> list[ISession]:
+        """
+        @return: the open sessions.
         """

@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _state as S
-from ._options import SessionOptionsMixin
+from ._options import SessionOptionsMixin, transportBacklog
 from .addresses import formatAddress
 from .config import SessionConfig
 from .errors import (
@@ -198,6 +198,13 @@ class Session(SessionOptionsMixin):
         C{True} once the session no longer accepts writes (closing or closed).
         """
         return self._state.closed
+
+    @property
+    def pendingBytes(self) -> int:
+        """
+        Bytes written to the session and not yet handed to the kernel.
+        """
+        return transportBacklog(self.transport) + sum(map(len, self._batch or ()))
 
     @property
     def state(self) -> str:

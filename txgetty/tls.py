@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from OpenSSL import SSL, crypto
+from service_identity import VerificationError
 from twisted.internet import ssl
 from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from .addresses import formatAddress
 from .errors import ConfigError, TLSHandshakeError
 
+_log = Logger()
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
@@ -53,23 +56,27 @@ def loadCertificates(path: str, option: str) -> list[ssl.Certificate]:
         raise ConfigError(f"the {option} file {path!r} holds a broken certificate: {e}") from None
 
 
-def loadPrivateCertificate(keyPath: str, certPath: str) -> ssl.PrivateCertificate:
+def loadPrivateCertificate(
+    keyPath: str, certPath: str, keyOption: str = "--tls-key", certOption: str = "--tls-cert"
+) -> ssl.PrivateCertificate:
     """
     Load a private key and its certificate.
 
-    @param keyPath: the PEM private key file (C{--tls-key}).
-    @param certPath: the PEM certificate file (C{--tls-cert}); certificates
-        after the first are ignored here (give them as the chain).
+    @param keyPath: the PEM private key file.
+    @param certPath: the PEM certificate file; certificates after the first
+        are ignored here (give them as the chain).
+    @param keyOption: the setting that named the key file, for messages.
+    @param certOption: the setting that named the certificate file.
     @return: the key and certificate together.
     @raise ConfigError: a file is missing or broken, or the key does not
         belong to the certificate.
     """
-    key = _readFile(keyPath, "--tls-key")
-    cert = loadCertificates(certPath, "--tls-cert")[0]
+    key = _readFile(keyPath, keyOption)
+    cert = loadCertificates(certPath, certOption)[0]
     try:
         keyPair = ssl.KeyPair.load(key, crypto.FILETYPE_PEM)
     except crypto.Error:
-        raise ConfigError(f"the --tls-key file {keyPath!r} holds no usable PEM private key") from None
+        raise ConfigError(f"the {keyOption} file {keyPath!r} holds no usable PEM private key") from None
     private = ssl.PrivateCertificate.fromCertificateAndKeyPair(cert, keyPair)
     context = SSL.Context(SSL.TLS_METHOD)
     try:
@@ -78,8 +85,8 @@ def loadPrivateCertificate(keyPath: str, certPath: str) -> ssl.PrivateCertificat
         context.check_privatekey()
     except SSL.Error:
         raise ConfigError(
-            f"the private key in {keyPath!r} (--tls-key) does not match the certificate "
-            f"in {certPath!r} (--tls-cert)"
+            f"the private key in {keyPath!r} ({keyOption}) does not match the certificate "
+            f"in {certPath!r} ({certOption})"
         ) from None
     return private
 
@@ -124,6 +131,59 @@ class TLSServerSettings:
         return options
 
 
+@dataclass(frozen=True)
+class TLSClientSettings:
+    """
+    How a client checks the server and proves who it is.
+
+    By default the server's certificate must chain to the platform's trusted
+    CAs and name the host dialled (service_identity checks the hostname or IP
+    address).  Turning verification off must be asked for by name.
+
+    @ivar caFile: PEM file of the CAs to trust instead of the platform's.
+    @ivar cert: PEM client certificate file, for servers that require one.
+    @ivar key: PEM private key file of C{cert}.
+    @ivar hostname: the name to verify instead of the host dialled.
+    @ivar insecure: accept any server certificate (no verification at all);
+        a warning is logged every time such a connection is set up.
+    """
+
+    caFile: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    hostname: str | None = None
+    insecure: bool = False
+
+    def creator(self, host: str) -> Any:
+        """
+        Build the TLS connection creator for one server.
+
+        @param host: the host dialled; verified unless C{hostname} is given.
+        @return: an C{IOpenSSLClientConnectionCreator}.
+        @raise ConfigError: a file is missing, broken or mismatched, or only
+            one of C{cert} and C{key} is given.
+        """
+        if bool(self.cert) != bool(self.key):
+            raise ConfigError("a client certificate needs both cert and key (--cert and --key)")
+        client = loadPrivateCertificate(self.key, self.cert, "--key", "--cert") if self.cert else None
+        name = self.hostname or host
+        if self.insecure:
+            _log.warn(
+                "txgetty: INSECURE TLS to {host}: the server certificate is not verified "
+                "(insecure=True); anyone on the path can read and change this connection",
+                host=name,
+            )
+            kw: dict[str, Any] = {}
+            if client is not None:
+                kw = {"privateKey": client.privateKey.original, "certificate": client.original}
+            return ssl.CertificateOptions(verify=False, **kw)
+        if self.caFile:
+            trust: Any = ssl.trustRootFromCertificates(loadCertificates(self.caFile, "--ca-file"))
+        else:
+            trust = ssl.platformTrust()
+        return ssl.optionsForClientTLS(name, trustRoot=trust, clientCertificate=client)
+
+
 _REASONS = (
     ("peer did not return a certificate",
      "the client presented no certificate, but this server requires one (--tls-client-ca)"),
@@ -159,6 +219,11 @@ def describeHandshakeFailure(reason: Failure, peer: Any) -> TLSHandshakeError:
     where = f"TLS handshake with {formatAddress(peer)} failed"
     if reason.check(ConnectionDone, ConnectionLost):
         return TLSHandshakeError(f"{where}: the peer closed the connection before it completed")
+    if reason.check(VerificationError):
+        return TLSHandshakeError(
+            f"{where}: the server certificate does not match the name dialled "
+            f"(hostname mismatch: {reason.getErrorMessage()})"
+        )
     reasons = _opensslReasons(reason.value)
     for needle, text in _REASONS:
         if any(needle in r for r in reasons):
