@@ -1,0 +1,354 @@
+"""
+The load generator behind C{txgetty bench}: C connections, W packets in
+flight on each, every echo answered by a new packet (closed loop); it
+measures messages per second and the latency of every message.
+
+Any echo-style server works whatever its codec: the expected reply is the
+request's own bytes, so k replies that arrive together are checked with one
+comparison; anything else is parsed with the codec and counted as an error
+if it is not the echo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import LoopingCall, deferLater
+
+from .codec import codecFromString
+from .endpoints import clientEndpoint
+from .tls import TLSClientSettings
+
+now = time.perf_counter_ns
+
+
+@dataclass
+class BenchOptions:
+    """
+    What to run.
+
+    @ivar address: the server, as for L{txgetty.endpoints.clientEndpoint}.
+    @ivar codec: the codec spec (C{hello}, C{length:4}, C{line} ...).
+    @ivar connections: C, the number of connections.
+    @ivar window: W, packets in flight per connection.
+    @ivar size: payload bytes per packet.
+    @ivar duration: measured seconds (ignored when C{count} is set).
+    @ivar count: fixed work instead: this many echoes per connection.
+    @ivar warmup: unmeasured seconds first (not with C{count}).
+    @ivar progress: print a line a second to stderr.
+    @ivar tls: TLS client settings for C{tls:} addresses.
+    """
+
+    address: str
+    codec: str = "hello"
+    connections: int = 50
+    window: int = 32
+    size: int = 915
+    duration: float = 10.0
+    count: int = 0
+    warmup: float = 1.0
+    progress: bool = True
+    tls: TLSClientSettings | None = None
+
+
+class _Run:
+    """
+    State shared by the connections of one run.
+    """
+
+    def __init__(self, options: BenchOptions) -> None:
+        self.options = options
+        codec = codecFromString(options.codec)
+        payload = bytes((i * 7 + 13) % 251 for i in range(options.size))
+
+        class Limits:
+            maxMsgLen = max(options.size, 1)
+            readerState = None
+
+        self.codec = codec
+        self.limits = Limits()
+        self.payload = payload
+        self.frame = codec.write(self.limits, payload)
+        self.measuring = False
+        self.stopping = False
+        self.latencies = array("q")
+        self.count = 0
+        self.total = 0
+        self.errors = 0
+        self.budget: int | None = None
+        self.done: Deferred | None = None
+        self.firstError = ""
+
+    def allow(self, n: int) -> int:
+        """
+        @param n: requests a connection wants to send.
+        @return: how many it may send (all, unless a fixed count runs out).
+        """
+        if self.budget is None:
+            return n
+        n = min(n, self.budget)
+        self.budget -= n
+        return n
+
+    def error(self, what: str) -> None:
+        """
+        @param what: a description of the first error, kept for the summary.
+        """
+        self.errors += 1
+        if not self.firstError:
+            self.firstError = what
+
+
+class _EchoLoad(Protocol):
+    """
+    One connection of the load: sends W frames, answers each echo with one.
+    """
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.buf = bytearray()
+        self.sent: deque[list[int]] = deque()
+        self.cache: dict[int, bytes] = {}
+        self.ready: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
+        self.ready.callback(self)
+
+    def connectionLost(self, reason: Any) -> None:
+        if not self.run.stopping:
+            self.run.error(f"connection lost: {reason.getErrorMessage()}")
+            if self.run.done is not None and not self.run.done.called:
+                self.run.done.callback(None)
+
+    def send(self, n: int, t: int = 0) -> None:
+        """
+        @param n: frames to send now, in one write.
+        @param t: their send time (now if 0).
+        """
+        self.sent.append([t or now(), n])
+        self.transport.write(self.run.frame * n)
+
+    def dataReceived(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        size = len(self.run.frame)
+        k = len(buf) // size
+        if not k:
+            return
+        expected = self.cache.get(k)
+        if expected is None:
+            expected = self.cache[k] = self.run.frame * k
+        if buf.startswith(expected):
+            del buf[:k * size]
+            self.replies(k)
+        else:
+            self.slowParse()
+
+    def slowParse(self) -> None:
+        """
+        Cut the buffer with the codec; a packet that is not the echo is an
+        error.
+        """
+        run = self.run
+        got = 0
+        while self.buf:
+            try:
+                pkg, n = run.codec.read(run.limits, self.buf)
+            except Exception as e:
+                run.error(f"cannot parse the reply: {e}")
+                self.transport.abortConnection()
+                return
+            if pkg is None:
+                break
+            if bytes(pkg) != run.payload:
+                run.error(f"reply differs from the request: {bytes(pkg)[:40]!r}")
+            del self.buf[:n]
+            got += 1
+        if got:
+            self.replies(got)
+
+    def replies(self, got: int) -> None:
+        """
+        @param got: echoes just received; record latencies, send as many.
+        """
+        run = self.run
+        t = now()
+        if run.measuring:
+            run.count += got
+            for batch in self._pop(got):
+                run.latencies.extend([t - batch[0]] * batch[1])
+        else:
+            for _ in self._pop(got):
+                pass
+        run.total += got
+        if run.done is not None and run.budget == 0 and run.total >= run.options.connections * run.options.count:
+            if not run.done.called:
+                run.done.callback(None)
+            return
+        if not run.stopping:
+            n = run.allow(got)
+            if n:
+                self.send(n, t)
+
+    def _pop(self, got: int) -> Any:
+        """
+        @param got: how many sent frames were answered.
+        @return: C{[send time, n]} pieces covering them, oldest first.
+        """
+        sent = self.sent
+        while got:
+            head = sent[0]
+            k = min(head[1], got)
+            yield [head[0], k]
+            head[1] -= k
+            got -= k
+            if not head[1]:
+                sent.popleft()
+
+
+def _cpuSeconds() -> float:
+    """
+    @return: user + system CPU seconds of this process.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _percentile(ordered: list[int], p: float) -> float | None:
+    """
+    @param ordered: sorted latencies in ns.
+    @param p: a fraction (0.99).
+    @return: that percentile in µs, or C{None} without data.
+    """
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] / 1e3, 1)
+
+
+def summarize(run: _Run, seconds: float, cpu: float) -> dict[str, Any]:
+    """
+    @param run: the finished run.
+    @param seconds: the measured wall-clock window.
+    @param cpu: this process's CPU seconds in that window.
+    @return: the figures of the run.
+    """
+    o = run.options
+    ordered = sorted(run.latencies)
+    return {
+        "address": o.address, "codec": o.codec, "connections": o.connections, "window": o.window,
+        "size": o.size, "seconds": round(seconds, 3), "msgs": run.count,
+        "msgs_per_s": round(run.count / seconds, 1) if seconds else 0.0,
+        "mb_per_s": round(run.count * o.size / seconds / 1e6, 2) if seconds else 0.0,
+        "lat_p50_us": _percentile(ordered, 0.50), "lat_p90_us": _percentile(ordered, 0.90),
+        "lat_p99_us": _percentile(ordered, 0.99), "lat_p999_us": _percentile(ordered, 0.999),
+        "lat_max_us": round(ordered[-1] / 1e3, 1) if ordered else None,
+        "errors": run.errors, "first_error": run.firstError,
+        "client_cpu_pct": round(100 * cpu / seconds, 1) if seconds else 0.0,
+    }
+
+
+def formatSummary(result: dict[str, Any]) -> str:
+    """
+    @param result: figures from L{summarize}.
+    @return: a human-readable block.
+    """
+    lines = [
+        f"{result['address']}  codec {result['codec']}  {result['connections']} conns x "
+        f"{result['window']} in flight  {result['size']} B payload",
+        f"  {result['msgs']:,} echoes in {result['seconds']:.2f} s: {result['msgs_per_s']:,.0f} msg/s, "
+        f"{result['mb_per_s']:.1f} MB/s",
+        f"  latency µs  p50 {result['lat_p50_us']}  p90 {result['lat_p90_us']}  "
+        f"p99 {result['lat_p99_us']}  p99.9 {result['lat_p999_us']}  max {result['lat_max_us']}",
+        f"  errors {result['errors']}{'  (' + result['first_error'] + ')' if result['errors'] else ''}"
+        f"  client CPU {result['client_cpu_pct']}%",
+    ]
+    return "\n".join(lines)
+
+
+@inlineCallbacks
+def runBench(reactor: Any, options: BenchOptions, out: TextIO = sys.stderr) -> Any:
+    """
+    Run one load test.
+
+    @param reactor: the reactor.
+    @param options: what to run.
+    @param out: where progress lines go.
+    @return: a L{Deferred} firing with the figures (see L{summarize}).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    run = _Run(options)
+    endpoint, _ = clientEndpoint(reactor, options.address, options.tls)
+    factory = Factory.forProtocol(lambda: _EchoLoad(run))
+    factory.noisy = False
+    protocols = yield gatherResults([endpoint.connect(factory) for _ in range(options.connections)])
+    yield gatherResults([p.ready for p in protocols])
+    ticker = _progress(reactor, run, out) if options.progress else None
+    if options.count:
+        run.budget = options.connections * max(0, options.count - options.window)
+        run.done = Deferred()
+        run.measuring = True
+        start, cpu0 = now(), _cpuSeconds()
+        for p in protocols:
+            p.send(min(options.window, options.count))
+        yield run.done
+    else:
+        for p in protocols:
+            p.send(options.window)
+        yield deferLater(reactor, options.warmup, lambda: None)
+        run.latencies, run.count = array("q"), 0
+        start, cpu0 = now(), _cpuSeconds()
+        run.measuring = True
+        yield deferLater(reactor, options.duration, lambda: None)
+    run.measuring = False
+    seconds, cpu = (now() - start) / 1e9, _cpuSeconds() - cpu0
+    run.stopping = True
+    if ticker is not None:
+        ticker.stop()
+    for p in protocols:
+        p.transport.loseConnection()
+    return summarize(run, seconds, cpu)
+
+
+def _progress(reactor: Any, run: _Run, out: TextIO) -> LoopingCall:
+    """
+    @return: a running L{LoopingCall} that prints a line per second.
+    """
+    state = {"count": 0, "t": now()}
+
+    def tick() -> None:
+        t = now()
+        done = run.total
+        rate = (done - state["count"]) / max((t - state["t"]) / 1e9, 1e-9)
+        state.update(count=done, t=t)
+        phase = "measuring" if run.measuring else "warming up"
+        out.write(f"  {phase}: {rate:,.0f} msg/s, {done:,} echoes, errors {run.errors}\n")
+        out.flush()
+
+    ticker = LoopingCall(tick)
+    ticker.clock = reactor
+    ticker.start(1.0, now=False)
+    return ticker
+
+
+def printResult(result: dict[str, Any], asJSON: bool, out: TextIO = sys.stdout) -> None:
+    """
+    @param result: figures from L{summarize}.
+    @param asJSON: print one JSON line instead of the text block.
+    @param out: where to print.
+    """
+    out.write((json.dumps(result) if asJSON else formatSummary(result)) + os.linesep)
+    out.flush()
