@@ -33,6 +33,7 @@ from .errors import (
     CodecError,
     ConfigError,
     ConnectionClosedLocally,
+    OpenTimeoutError,
     PacketTimeoutError,
     PacketTooLargeError,
     ReadIdleTimeoutError,
@@ -40,6 +41,7 @@ from .errors import (
     SessionRefusedError,
     SessionTimeoutError,
     TLSHandshakeError,
+    TruncatedPacketError,
     TxGettyError,
 )
 from .interfaces import (
@@ -75,6 +77,7 @@ __all__ = [
     "IWriter",
     "LengthPrefixedCodec",
     "LineCodec",
+    "OpenTimeoutError",
     "PacketTimeoutError",
     "PacketTooLargeError",
     "RawCodec",
@@ -87,6 +90,7 @@ __all__ = [
     "SessionTimeoutError",
     "TLSHandshakeError",
     "TLSServerSettings",
+    "TruncatedPacketError",
     "TimerWheel",
     "TxGettyError",
     "codecFromString",

@@ -114,7 +114,7 @@ class SessionOptionsMixin:
     """
 
     __slots__ = (
-        "_maxMsgLen", "_cronPeriod", "_waitTime", "_readIdleTimeout", "_packetTimeout",
+        "_maxMsgLen", "_cronPeriod", "_waitTime", "_readIdleTimeout", "_packetTimeout", "_openTimeout",
         "_tcpNoDelay", "_tcpKeepAlive", "_keepAlivePeriod", "_handlerErrorPolicy",
     )
 
@@ -126,6 +126,9 @@ class SessionOptionsMixin:
     )
     packetTimeout = _setting(
         "packetTimeout", "Seconds a started packet may take to complete (0: off).", _rearmPacket
+    )
+    openTimeout = _setting(
+        "openTimeout", "Seconds a connection may take to open (TLS handshake, onOpen); 0: off."
     )
     tcpNoDelay = _setting("tcpNoDelay", "Disable Nagle's algorithm.", _socketOptionsChanged)
     tcpKeepAlive = _setting("tcpKeepAlive", "Send TCP keepalive probes.", _socketOptionsChanged)
@@ -147,14 +150,18 @@ class SessionOptionsMixin:
 
     def _applySocketOptions(self) -> None:
         """
-        Set TCP no-delay and keepalive on a TCP transport (others ignore them).
+        Set TCP no-delay and keepalive on a TCP transport.  Other transports
+        (UNIX sockets too, although Twisted declares them L{ITCPTransport})
+        ignore these settings.
         """
         transport = self.transport  # type: ignore[attr-defined]
         if not ITCPTransport.providedBy(transport):
             return
+        sock = _socketOf(transport)
+        if sock is not None and sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
         transport.setTcpNoDelay(self._tcpNoDelay)
         transport.setTcpKeepAlive(self._tcpKeepAlive)
-        sock = _socketOf(transport)
         if self._tcpKeepAlive and sock is not None and hasattr(socket, "TCP_KEEPIDLE"):
             period = max(1, int(self._keepAlivePeriod))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, period)

@@ -7,7 +7,7 @@ States::
    │                 ▲ │  └─close─> OPENING_CLOSE ──openOk──> CLOSING     (onClose)
    └─connectTLS─> HANDSHAKING ──handshake─┘                      │
                      │ lost: DEAD (onError)   OPEN ──lost──> CLOSED (onError if abnormal)
-  refuse / openFail / close before open ──> ABORTING ──lost──> DEAD (never opened)
+  refuse / openFail / openTimeout / close before open ──> ABORTING ──lost──> DEAD
 
 A session counts as opened once C{onOpen} succeeded; only opened sessions
 reach C{CLOSED} (and get C{onClose}); the others end in C{DEAD}.
@@ -60,8 +60,9 @@ STATES = (NEW, HANDSHAKING, OPENING, OPENING_CLOSE, OPEN, CLOSING, CLOSED, ABORT
 
 #: connect: transport up, no TLS; connectTLS: transport up, TLS handshake to
 #: come; refuse: the new-session callback refused; handshake: TLS done;
-#: openOk/openFail: onOpen's outcome; close: close() called; error: a codec,
-#: timeout or handler error; lost: the transport is gone.
+#: openOk/openFail: onOpen's outcome; openTimeout: not open after
+#: openTimeout; close: close() called; error: a codec, timeout or handler
+#: error; lost: the transport is gone.
 EVENTS = (
     "connect",
     "connectTLS",
@@ -69,6 +70,7 @@ EVENTS = (
     "handshake",
     "openOk",
     "openFail",
+    "openTimeout",
     "close",
     "error",
     "lost",
@@ -85,15 +87,18 @@ TRANSITIONS: dict[tuple[State, str], tuple[State, str | None]] = {
     (HANDSHAKING, "refuse"): (ABORTING, "_doRefuse"),
     (HANDSHAKING, "handshake"): (OPENING, "_doOpen"),
     (HANDSHAKING, "close"): (ABORTING, "_doAbort"),
+    (HANDSHAKING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
     (HANDSHAKING, "lost"): (DEAD, "_doHandshakeFailed"),
     (OPENING, "refuse"): (ABORTING, "_doRefuse"),
     (OPENING, "openOk"): (OPEN, "_doStart"),
     (OPENING, "openFail"): (ABORTING, "_doOpenFailed"),
     (OPENING, "close"): (OPENING_CLOSE, "_doLoseConnection"),
+    (OPENING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
     (OPENING, "lost"): (DEAD, "_doCancelOpen"),
     (OPENING_CLOSE, "openOk"): (CLOSING, None),
     (OPENING_CLOSE, "openFail"): (ABORTING, "_doOpenFailed"),
     (OPENING_CLOSE, "lost"): (DEAD, "_doCancelOpen"),
+    (OPENING_CLOSE, "openTimeout"): (ABORTING, "_doOpenTimeout"),
     (OPEN, "close"): (CLOSING, "_doClose"),
     (OPEN, "error"): (CLOSING, "_doFail"),
     (OPEN, "lost"): (CLOSED, "_doLost"),

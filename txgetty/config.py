@@ -16,6 +16,7 @@ DEFAULT_MAX_MSG_LEN = 1024 * 1024
 DEFAULT_CRON_PERIOD = 60.0
 DEFAULT_WAIT_TIME = 3.0
 DEFAULT_PACKET_TIMEOUT = 10.0
+DEFAULT_OPEN_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE_PERIOD = 180.0
 DEFAULT_WHEEL_TICK = 0.1
 
@@ -90,6 +91,15 @@ def checkPacketTimeout(value: Any) -> float:
     return _number("packetTimeout", value, positive=False)
 
 
+def checkOpenTimeout(value: Any) -> float:
+    """
+    @param value: a proposed C{openTimeout} in seconds (0: off).
+    @return: the value as a float.
+    @raise ConfigError: it is negative or not a number.
+    """
+    return _number("openTimeout", value, positive=False)
+
+
 def checkKeepAlivePeriod(value: Any) -> float:
     """
     @param value: a proposed C{keepAlivePeriod} in seconds.
@@ -134,6 +144,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "waitTime": checkWaitTime,
     "readIdleTimeout": checkReadIdleTimeout,
     "packetTimeout": checkPacketTimeout,
+    "openTimeout": checkOpenTimeout,
     "tcpNoDelay": checkBool("tcpNoDelay"),
     "tcpKeepAlive": checkBool("tcpKeepAlive"),
     "keepAlivePeriod": checkKeepAlivePeriod,
@@ -159,6 +170,9 @@ class SessionConfig:
         last before the session is closed with L{PacketTimeoutError
         <txgetty.errors.PacketTimeoutError>} (0: off); it stops peers that
         trickle bytes.
+    @ivar openTimeout: seconds a connection may take to open (TLS handshake
+        and C{onOpen}) before it is dropped with L{OpenTimeoutError
+        <txgetty.errors.OpenTimeoutError>} (0: off).
     @ivar tcpNoDelay: disable Nagle's algorithm on TCP connections.
     @ivar tcpKeepAlive: enable TCP keepalive probes.
     @ivar keepAlivePeriod: seconds of silence before the first keepalive
@@ -172,6 +186,7 @@ class SessionConfig:
     waitTime: float = DEFAULT_WAIT_TIME
     readIdleTimeout: float = 0.0
     packetTimeout: float = DEFAULT_PACKET_TIMEOUT
+    openTimeout: float = DEFAULT_OPEN_TIMEOUT
     tcpNoDelay: bool = True
     tcpKeepAlive: bool = True
     keepAlivePeriod: float = DEFAULT_KEEPALIVE_PERIOD

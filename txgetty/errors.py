@@ -73,6 +73,19 @@ class PacketTimeoutError(SessionTimeoutError):
     """
 
 
+class OpenTimeoutError(SessionTimeoutError):
+    """
+    A connection did not open (TLS handshake, C{onOpen}) within
+    C{openTimeout} seconds.
+    """
+
+
+class TruncatedPacketError(CodecError):
+    """
+    The peer closed the connection in the middle of a packet.
+    """
+
+
 class SessionRefusedError(TxGettyError):
     """
     Raise it from a new-session callback to refuse a connection; txgetty also

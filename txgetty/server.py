@@ -210,6 +210,7 @@ class Server(Service, SessionOwner):
         waits = [maybeDeferred(p.stopListening) for p in ports]
         waits += [s.close("the server is stopping") for s in list(self._sessions)]
         self.addresses = []
+        self._outcome = None
         if not waits:
             return succeed(None)
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
@@ -239,12 +240,15 @@ class Server(Service, SessionOwner):
         @param session: the connected session.
         @raise SessionRefusedError: the callback returned C{False}.
         """
-        try:
-            if self._newSession(session) is False:
-                raise SessionRefusedError("the new-session callback returned False")
-        except Exception:
-            self.refused += 1
-            raise
+        if self._newSession(session) is False:
+            raise SessionRefusedError("the new-session callback returned False")
+
+    def sessionRefused(self, session: Session, failure: Failure) -> None:
+        """
+        @param session: a session the new-session callback refused.
+        @param failure: why.
+        """
+        self.refused += 1
 
     def sessionOpened(self, session: Session) -> None:
         """

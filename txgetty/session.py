@@ -17,7 +17,7 @@ from inspect import iscoroutine
 from typing import Any, Callable, Iterator
 
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHandshakeListener, IProtocol, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -33,11 +33,13 @@ from .errors import (
     CodecError,
     ConfigError,
     ConnectionClosedLocally,
+    OpenTimeoutError,
     PacketTimeoutError,
     PacketTooLargeError,
     ReadIdleTimeoutError,
     SessionClosedError,
     SessionRefusedError,
+    TruncatedPacketError,
 )
 from .interfaces import IEventListener, IReader, ISession, ITimerWheel, IWriter
 from .tls import describeHandshakeFailure
@@ -58,6 +60,12 @@ class SessionOwner:
         Set up a new session (codec, listener, limits); raise to refuse it.
 
         @param session: the session, connected but not yet open.
+        """
+
+    def sessionRefused(self, session: Session, failure: Failure) -> None:
+        """
+        @param session: a session the new-session callback refused.
+        @param failure: why.
         """
 
     def sessionOpened(self, session: Session) -> None:
@@ -140,7 +148,7 @@ class Session(SessionOptionsMixin):
         "startTime", "lastActive", "closeReason", "_state", "_clock", "_wheel", "_owner",
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
-        "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_abortCall",
+        "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
     )
 
     def __init__(
@@ -185,7 +193,7 @@ class Session(SessionOptionsMixin):
         self._backlog: Iterator[Any] | None = None
         self._readPauses: set[str] = set()
         self._partialSince: float | None = None
-        self._cronCall = self._idleCall = self._packetCall = self._abortCall = None
+        self._cronCall = self._idleCall = self._packetCall = self._openCall = self._abortCall = None
 
     # -- identity -----------------------------------------------------------
 
@@ -320,6 +328,8 @@ class Session(SessionOptionsMixin):
         if self.name is None:
             self.name = "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
         self.lastActive = self._clock.seconds()
+        if self._openTimeout:
+            self._openCall = self._wheel.callLater(self._openTimeout, self._openCheck)
         self._fire("connectTLS" if tls else "connect")
 
     def handshakeCompleted(self) -> None:
@@ -642,10 +652,10 @@ class Session(SessionOptionsMixin):
                 raise SessionRefusedError("the new-session callback did not set session.listener")
             if self._reader is None or self._writer is None:
                 raise SessionRefusedError("the new-session callback did not set session.codec")
+            self._applySocketOptions()
         except Exception:
             self._fire("refuse", Failure())
             return False
-        self._applySocketOptions()
         return True
 
     def _doConfigureAndOpen(self) -> None:
@@ -678,6 +688,9 @@ class Session(SessionOptionsMixin):
         if self._openWait is not None:
             self._openWait = None
             self._resumeReading("opening")
+        if self._openCall is not None:
+            self._openCall.cancel()
+            self._openCall = None
         self._owner.sessionOpened(self)
         wheel = self._wheel
         self._cronCall = wheel.callLater(self._cronPeriod, self._cronTick)
@@ -693,7 +706,14 @@ class Session(SessionOptionsMixin):
         @param failure: why.
         """
         self.closeReason = failure
-        _log.info("txgetty: refused {session!r}: {why}", session=self, why=failure.getErrorMessage())
+        why = failure.getErrorMessage()
+        if not failure.check(SessionRefusedError):
+            _log.failure("txgetty: the new-session callback failed for {session!r}", failure, session=self)
+        elif "did not set" in why:
+            _log.error("txgetty: refused {session!r}: {why} (a bug in the callback)", session=self, why=why)
+        else:
+            _log.info("txgetty: refused {session!r}: {why}", session=self, why=why)
+        self._owner.sessionRefused(self, failure)
         self.transport.abortConnection()
 
     def _doOpenFailed(self, failure: Failure) -> None:
@@ -704,6 +724,31 @@ class Session(SessionOptionsMixin):
         """
         self.closeReason = failure
         self._callListener("onError", failure)
+        self.transport.abortConnection()
+
+    def _openCheck(self) -> None:
+        """
+        openTimeout is over: drop the session if it is still not open.
+        """
+        self._openCall = None
+        self._fire("openTimeout", "the TLS handshake" if self._state is S.HANDSHAKING else "onOpen")
+
+    def _doOpenTimeout(self, phase: str) -> None:
+        """
+        The session did not open in time: report it, drop the connection.
+
+        @param phase: what it was waiting for, for the message.
+        """
+        failure = Failure(OpenTimeoutError(
+            f"{self!r} did not open within {self._openTimeout:g} s (waiting for {phase}); "
+            f"openTimeout: raise it or set 0 to disable it (--open-timeout for twistd)"
+        ))
+        self.closeReason = failure
+        wait, self._openWait = self._openWait, None
+        if wait is not None:
+            wait.cancel()
+        if self._listener is not None:
+            self._callListener("onError", failure)
         self.transport.abortConnection()
 
     def _doAbort(self, reason: Failure) -> None:
@@ -764,6 +809,12 @@ class Session(SessionOptionsMixin):
         @param reason: why; anything but a clean close is reported to
             C{onError} first.
         """
+        if reason.check(ConnectionDone) and self._buf:
+            need = f" of {self._need}" if self._need else ""
+            reason = Failure(TruncatedPacketError(
+                f"the peer closed the connection in the middle of a packet "
+                f"({len(self._buf)}{need} bytes received)"
+            ))
         self.closeReason = reason
         if not reason.check(ConnectionDone):
             self._callListener("onError", reason)
@@ -786,7 +837,9 @@ class Session(SessionOptionsMixin):
         """
         failure = Failure(describeHandshakeFailure(reason, self.remoteAddress))
         self.closeReason = failure
-        _log.warn("txgetty: {why}", why=failure.getErrorMessage())
+        # A connect-and-close (health check, port scan) is not worth a warning.
+        log = _log.info if reason.check(ConnectionDone, ConnectionLost) else _log.warn
+        log("txgetty: {why}", why=failure.getErrorMessage())
         if self._listener is not None:
             self._callListener("onError", failure)
         self._finish()
@@ -847,7 +900,7 @@ class Session(SessionOptionsMixin):
         """
         Cancel the cron and timeout calls.
         """
-        for name in ("_cronCall", "_idleCall", "_packetCall"):
+        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall"):
             call = getattr(self, name)
             if call is not None:
                 setattr(self, name, None)

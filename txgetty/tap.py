@@ -15,6 +15,7 @@ from .codec import codecFromString
 from .config import (
     DEFAULT_CRON_PERIOD,
     DEFAULT_MAX_MSG_LEN,
+    DEFAULT_OPEN_TIMEOUT,
     DEFAULT_PACKET_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_WAIT_TIME,
@@ -121,6 +122,8 @@ class Options(usage.Options):
         ["read-idle-timeout", None, 0.0, "close sessions silent for this many seconds (0: off)", float],
         ["packet-timeout", None, DEFAULT_PACKET_TIMEOUT,
          "close sessions whose started packet is not complete after this many seconds (0: off)", float],
+        ["open-timeout", None, DEFAULT_OPEN_TIMEOUT,
+         "drop connections not open (TLS handshake, onOpen) after this many seconds (0: off)", float],
         ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", float],
     ]
 
@@ -150,7 +153,7 @@ class Options(usage.Options):
             self["config"] = SessionConfig(
                 maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
                 waitTime=self["wait-time"], readIdleTimeout=self["read-idle-timeout"],
-                packetTimeout=self["packet-timeout"],
+                packetTimeout=self["packet-timeout"], openTimeout=self["open-timeout"],
             )
             self["codecObject"] = codecFromString(self["codec"])
         except ConfigError as e:
@@ -194,7 +197,7 @@ def _optionNames(message: str) -> str:
     for setting, option in (
         ("maxMsgLen", "--max-msg-len"), ("cronPeriod", "--cron-period"),
         ("waitTime", "--wait-time"), ("readIdleTimeout", "--read-idle-timeout"),
-        ("packetTimeout", "--packet-timeout"),
+        ("packetTimeout", "--packet-timeout"), ("openTimeout", "--open-timeout"),
     ):
         message = message.replace(f"{setting} must", f"{option} ({setting}) must")
     return message

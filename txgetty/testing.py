@@ -385,3 +385,101 @@ def sessionOnStringTransport(
     )
     session.makeConnection(transport)
     return session, transport
+
+
+class ControlledEndpoint:
+    """
+    A client endpoint whose connection attempts the test completes by hand,
+    for testing clients (reconnect, timeouts, stopping) with a fake clock.
+
+    @ivar attempts: the L{Attempt}s made so far, oldest first.
+    """
+
+    def __init__(self) -> None:
+        """
+        Start with no attempts.
+        """
+        self.attempts: list[Attempt] = []
+
+    def connect(self, factory: Any) -> Any:
+        """
+        @param factory: the protocol factory of the attempt.
+        @return: the attempt's L{Deferred}.
+        """
+        attempt = Attempt(factory)
+        self.attempts.append(attempt)
+        return attempt.deferred
+
+    @property
+    def last(self) -> Attempt:
+        """
+        The most recent attempt.
+        """
+        return self.attempts[-1]
+
+
+class Attempt:
+    """
+    One connection attempt on a L{ControlledEndpoint}.
+
+    @ivar factory: the factory given to C{connect}.
+    @ivar deferred: what C{connect} returned.
+    @ivar cancelled: whether the client cancelled the attempt.
+    @ivar protocol: the protocol built by L{succeed}, if any.
+    @ivar transport: its L{LoopbackTransport}.
+    """
+
+    def __init__(self, factory: Any) -> None:
+        """
+        @param factory: the factory given to C{connect}.
+        """
+        from twisted.internet.defer import Deferred
+
+        self.factory = factory
+        self.cancelled = False
+        self.protocol: Any = None
+        self.transport: LoopbackTransport | None = None
+        self.deferred: Any = Deferred(self._cancel)
+
+    def _cancel(self, d: Any) -> None:
+        self.cancelled = True
+
+    def succeed(self, host: Any = None, peer: Any = None) -> Any:
+        """
+        Complete the attempt: build the protocol and connect it.
+
+        @param host: the local address (C{127.0.0.1:50000} by default).
+        @param peer: the server's address (C{127.0.0.1:8090} by default); equal
+            to C{host} it simulates a TCP self-connect.
+        @return: the connected protocol.
+        """
+        host = host or IPv4Address("TCP", "127.0.0.1", 50000)
+        peer = peer or IPv4Address("TCP", "127.0.0.1", 8090)
+        self.transport = LoopbackTransport(host, peer)
+        self.protocol = self.factory.buildProtocol(peer)
+        self.transport.protocol = self.protocol
+        self.protocol.makeConnection(self.transport)
+        self.deferred.callback(self.protocol)
+        return self.protocol
+
+    def fail(self, reason: Exception | None = None) -> None:
+        """
+        Fail the attempt (connection refused by default).
+
+        @param reason: the error.
+        """
+        from twisted.internet.error import ConnectionRefusedError
+
+        self.deferred.errback(Failure(reason or ConnectionRefusedError()))
+
+    def drop(self, clean: bool = True) -> None:
+        """
+        End the connection made by L{succeed}, as the server would.
+
+        @param clean: a clean close (C{ConnectionDone}) or a reset.
+        """
+        assert self.transport is not None and self.protocol is not None
+        if not self.transport.lost:
+            self.transport.lost = True
+            reason = ConnectionDone() if clean else ConnectionLost("connection reset")
+            self.protocol.connectionLost(Failure(reason))

@@ -77,7 +77,6 @@ def loadPrivateCertificate(
         keyPair = ssl.KeyPair.load(key, crypto.FILETYPE_PEM)
     except crypto.Error:
         raise ConfigError(f"the {keyOption} file {keyPath!r} holds no usable PEM private key") from None
-    private = ssl.PrivateCertificate.fromCertificateAndKeyPair(cert, keyPair)
     context = SSL.Context(SSL.TLS_METHOD)
     try:
         context.use_certificate(cert.original)
@@ -88,7 +87,7 @@ def loadPrivateCertificate(
             f"the private key in {keyPath!r} ({keyOption}) does not match the certificate "
             f"in {certPath!r} ({certOption})"
         ) from None
-    return private
+    return ssl.PrivateCertificate.fromCertificateAndKeyPair(cert, keyPair)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,475 @@
+"""
+Integration tests of TLS listeners (C{tls:} endpoints of
+L{txgetty.server.Server}) with real sockets on 127.0.0.1: echo with Twisted
+and stdlib clients, mutual TLS, clients that fail the handshake, and the
+errors of L{txgetty.tls.TLSServerSettings}.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl as stdlibSSL
+from typing import Any, Sequence
+
+from twisted.internet import reactor
+from twisted.internet.error import ConnectionDone
+from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+
+from txgetty.config import SessionConfig
+from txgetty.errors import ConfigError, OpenTimeoutError, TLSHandshakeError
+from txgetty.server import Server
+from txgetty.tls import TLSServerSettings
+
+from .certs import TestCertificates, testCertificates
+from .netsupport import (
+    WAIT,
+    FramedClient,
+    ServerHarness,
+    bounded,
+    connectClient,
+    echoCheck,
+    helloFrame,
+    samplePayloads,
+)
+
+TLS = "tls:0:interface=127.0.0.1"
+
+
+def serverSettings(pki: TestCertificates, mutual: bool = False) -> TLSServerSettings:
+    """
+    @param pki: the test certificates.
+    @param mutual: require client certificates signed by the test CA.
+    @return: the server's TLS settings.
+    """
+    return TLSServerSettings(
+        key=pki.serverKey, cert=pki.serverCert, chain=None,
+        clientCA=pki.caCert if mutual else None,
+    )
+
+
+def clientOptions(pki: TestCertificates, identity: str | None = None) -> Any:
+    """
+    @param pki: the test certificates.
+    @param identity: C{None} (no client certificate), C{"good"} (signed by
+        the trusted CA) or C{"untrusted"} (signed by the other CA).
+    @return: Twisted client TLS options that trust the test CA and check
+        the server's name C{localhost}.
+    """
+    kw: dict[str, Any] = {}
+    if identity == "good":
+        kw["clientCertificate"] = PrivateCertificate.loadPEM(
+            pki.read("clientKey") + pki.read("clientCert")
+        )
+    elif identity == "untrusted":
+        kw["clientCertificate"] = PrivateCertificate.loadPEM(
+            pki.read("untrustedClientKey") + pki.read("untrustedClientCert")
+        )
+    return optionsForClientTLS("localhost", trustRoot=Certificate.loadPEM(pki.read("caCert")), **kw)
+
+
+def stdlibEcho(
+    port: int,
+    payloads: Sequence[bytes],
+    cafile: str,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> tuple[list[bytes], str | None]:
+    """
+    Echo packets through a blocking stdlib C{ssl} client (run it in a
+    thread).
+
+    @param port: the server's port on 127.0.0.1.
+    @param payloads: the packets to send.
+    @param cafile: the CA to trust.
+    @param certfile: an optional client certificate.
+    @param keyfile: its key.
+    @return: the packets received and the TLS version used.
+    """
+    context = stdlibSSL.create_default_context(cafile=cafile)
+    if certfile is not None:
+        context.load_cert_chain(certfile, keyfile)
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"".join(helloFrame(p) for p in payloads))
+            received: list[bytes] = []
+            buf = b""
+            while len(received) < len(payloads):
+                chunk = tls.recv(65536)
+                if not chunk:
+                    raise AssertionError(f"EOF after {len(received)} of {len(payloads)} echoes")
+                buf += chunk
+                while len(buf) >= 4:
+                    length = int.from_bytes(buf[:4], "little")
+                    if len(buf) < 4 + length:
+                        break
+                    received.append(buf[4:4 + length])
+                    buf = buf[4 + length:]
+            return received, tls.version()
+
+
+class TLSEchoTests(TestCase):
+    """
+    A TLS listener serving the hello echo, with and without client
+    certificates, and clients it must refuse.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        """
+        Make (or reuse) the test certificates.
+        """
+        self.pki = testCertificates()
+
+    async def startServer(self, mutual: bool = False) -> tuple[ServerHarness, Any]:
+        """
+        @param mutual: require client certificates.
+        @return: the running harness and its bound address.
+        """
+        harness = ServerHarness(self, [TLS], tls=serverSettings(self.pki, mutual))
+        [address] = await harness.start()
+        return harness, address
+
+    async def test_echoWithTwistedClient(self) -> None:
+        """
+        A Twisted TLS client that trusts the test CA and checks the name
+        "localhost" gets its pipelined packets echoed; the session opens only
+        after the handshake, is named "tls-session" and sees no client
+        certificate.
+        """
+        harness, address = await self.startServer()
+        client = await connectClient(self, address, tlsOptions=clientOptions(self.pki))
+        await echoCheck(self, client, samplePayloads(300))
+        self.assertTrue(client.handshakeDone)
+        [session] = harness.sessions
+        self.assertEqual(session.name, "tls-session")
+        self.assertEqual(session.state, "OPEN")
+        self.assertIsNone(session.transport.getPeerCertificate())
+        self.assertEqual(harness.listeners[0].names(), ["open"] + ["message"] * 300)
+
+    async def test_echoWithStdlibClient(self) -> None:
+        """
+        A blocking client built on Python's ssl module (in a thread) also
+        verifies the server certificate and gets correct echoes.
+        """
+        harness, address = await self.startServer()
+        payloads = samplePayloads(100, b"stdlib")
+        echoes, version = await bounded(
+            deferToThread(stdlibEcho, address.port, payloads, self.pki.caCert), "the stdlib client"
+        )
+        self.assertEqual(echoes, payloads)
+        self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
+
+    async def test_mutualTLSGoodClient(self) -> None:
+        """
+        With clientCA set, a Twisted client and a stdlib client presenting
+        certificates signed by that CA are served, and the session sees the
+        client's certificate.
+        """
+        harness, address = await self.startServer(mutual=True)
+        client = await connectClient(self, address, tlsOptions=clientOptions(self.pki, "good"))
+        await echoCheck(self, client, samplePayloads(50))
+        cert = harness.sessions[0].transport.getPeerCertificate()
+        self.assertEqual(cert.get_subject().CN, "txgetty test client")
+        payloads = samplePayloads(20, b"stdlib")
+        echoes, _ = await bounded(
+            deferToThread(
+                stdlibEcho, address.port, payloads, self.pki.caCert,
+                self.pki.clientCert, self.pki.clientKey,
+            ),
+            "the stdlib client",
+        )
+        self.assertEqual(echoes, payloads)
+
+    async def assertRefused(
+        self,
+        harness: ServerHarness,
+        address: Any,
+        badOptions: Any,
+        badClient: FramedClient | None = None,
+    ) -> FramedClient:
+        """
+        With a good client connected and served, connect a client that must
+        fail the handshake; check it gets nothing, that its session only got
+        onError (never onOpen or onClose), and that the good client is still
+        served.
+
+        @param harness: the running mutual-TLS server.
+        @param address: its address.
+        @param badOptions: the refused client's TLS options, or C{None} for
+            a plain TCP client.
+        @param badClient: the refused client's protocol; a hello client if
+            C{None}.
+        @return: the refused client.
+        """
+        good = await connectClient(self, address, tlsOptions=clientOptions(self.pki, "good"))
+        await echoCheck(self, good, [b"before"])
+        bad = await connectClient(self, address, badClient, tlsOptions=badOptions)
+        if badClient is None:
+            bad.sendPackets([b"let me in"])
+        listener = await harness.whenSession(1)
+        await bounded(listener.whenEvent("error"), "the handshake failure")
+        await bounded(bad.whenLost(), "the refused client to be dropped")
+        self.assertEqual(bad.received, [])
+        self.assertEqual(listener.names(), ["error"])
+        self.assertEqual(harness.sessions[1].state, "DEAD")
+        await echoCheck(self, good, [b"after", b"", b"x" * 70000])
+        self.assertEqual(harness.listeners[0].errors, [])
+        self.assertEqual(harness.server.opened, 1)
+        self.assertEqual(harness.server.sessions(), [harness.sessions[0]])
+        return bad
+
+    def handshakeError(self, harness: ServerHarness, peer: Any) -> str:
+        """
+        @param harness: the server.
+        @param peer: the refused client, for its address.
+        @return: the message of the refused session's only error, checked to
+            be a L{TLSHandshakeError} naming that client's address.
+        """
+        [failure] = harness.listeners[1].errors
+        self.assertTrue(failure.check(TLSHandshakeError), failure)
+        message = failure.getErrorMessage()
+        port = peer.localAddress.port
+        self.assertIn(f"TLS handshake with tcp:127.0.0.1:{port} failed", message)
+        self.assertIs(harness.sessions[1].closeReason, failure)
+        return message
+
+    async def test_mutualTLSRefusesClientWithoutCertificate(self) -> None:
+        """
+        With clientCA set, a client presenting no certificate is refused; the
+        error says the client presented no certificate and names
+        --tls-client-ca; another client keeps being served.
+        """
+        harness, address = await self.startServer(mutual=True)
+        bad = await self.assertRefused(harness, address, clientOptions(self.pki))
+        message = self.handshakeError(harness, bad)
+        self.assertIn("the client presented no certificate", message)
+        self.assertIn("--tls-client-ca", message)
+
+    async def test_mutualTLSRefusesUntrustedClientCertificate(self) -> None:
+        """
+        With clientCA set, a client whose certificate is signed by another CA
+        is refused; the error says the certificate is not signed by a
+        trusted CA; another client keeps being served.
+        """
+        harness, address = await self.startServer(mutual=True)
+        bad = await self.assertRefused(harness, address, clientOptions(self.pki, "untrusted"))
+        message = self.handshakeError(harness, bad)
+        self.assertIn("certificate is not signed by a trusted CA", message)
+        self.assertIn("certificate verify failed", message)
+
+    async def test_plainTCPGarbageToTLSPort(self) -> None:
+        """
+        A plain TCP client sending non-TLS bytes to the TLS port gets
+        disconnected; its session reports a TLSHandshakeError saying the peer
+        does not speak TLS; the server keeps serving TLS clients.
+        """
+        harness, address = await self.startServer(mutual=True)
+
+        class Garbage(FramedClient):
+            def connectionMade(self) -> None:
+                """
+                Send bytes that are not a TLS ClientHello.
+                """
+                super().connectionMade()
+                self.transport.write(b"this is not TLS at all\r\n" * 4)
+
+        bad = await self.assertRefused(harness, address, None, Garbage())
+        message = self.handshakeError(harness, bad)
+        self.assertIn("does not speak TLS", message)
+
+    async def test_plainHTTPToTLSPort(self) -> None:
+        """
+        Plain HTTP sent to the TLS port is reported as such.
+        """
+        harness, address = await self.startServer()
+
+        class HTTP(FramedClient):
+            def connectionMade(self) -> None:
+                """
+                Send an HTTP request.
+                """
+                super().connectionMade()
+                self.transport.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+        bad = await connectClient(self, address, HTTP())
+        listener = await harness.whenSession(0)
+        await bounded(listener.whenEvent("error"), "the handshake failure")
+        await bounded(bad.whenLost(), "the plain client to be dropped")
+        [failure] = listener.errors
+        self.assertTrue(failure.check(TLSHandshakeError))
+        self.assertIn("plain HTTP", failure.getErrorMessage())
+        self.assertEqual(listener.names(), ["error"])
+
+    async def test_peerClosesBeforeHandshake(self) -> None:
+        """
+        A peer that connects and closes without a handshake is reported as
+        a TLSHandshakeError saying the peer closed before it completed; the
+        session never opens.
+        """
+        harness, address = await self.startServer()
+        bad = await connectClient(self, address)
+        bad.transport.loseConnection()
+        listener = await harness.whenSession(0)
+        await bounded(listener.whenEvent("error"), "the handshake failure")
+        [failure] = listener.errors
+        self.assertTrue(failure.check(TLSHandshakeError))
+        self.assertIn("closed the connection before it completed", failure.getErrorMessage())
+        self.assertEqual(listener.names(), ["error"])
+        self.assertEqual((harness.server.opened, harness.server.closed), (0, 1))
+
+    async def test_cleanCloseByClientGivesOnCloseOnly(self) -> None:
+        """
+        A TLS client that closes cleanly (close_notify, then FIN) ends its
+        session with onClose alone and a ConnectionDone reason.
+        """
+        harness, address = await self.startServer()
+        client = await connectClient(self, address, tlsOptions=clientOptions(self.pki))
+        await echoCheck(self, client, [b"bye"])
+        client.transport.loseConnection()
+        listener = harness.listeners[0]
+        await bounded(listener.whenEvent("close"), "the session to close")
+        self.assertEqual(listener.names(), ["open", "message", "close"])
+        self.assertTrue(harness.sessions[0].closeReason.check(ConnectionDone))
+        await bounded(client.whenLost(), "the client connection to end")
+        self.assertTrue(client.lostReason.check(ConnectionDone), client.lostReason)
+
+    async def test_stopServiceClosesTLSSessions(self) -> None:
+        """
+        stopService() shuts open TLS sessions down cleanly (the client sees
+        ConnectionDone after its echoes, onClose runs once, no onError) and
+        drops a peer still in the handshake without any listener event.
+        """
+        harness, address = await self.startServer()
+        client = await connectClient(self, address, tlsOptions=clientOptions(self.pki))
+        await echoCheck(self, client, [b"a", b"b"])
+        silent = await connectClient(self, address)
+        silentListener = await harness.whenSession(1)
+        await bounded(harness.stop(), "the server to stop")
+        await bounded(client.whenLost(), "the TLS client to be closed")
+        await bounded(silent.whenLost(), "the silent peer to be dropped")
+        self.assertTrue(client.lostReason.check(ConnectionDone), client.lostReason)
+        self.assertEqual(harness.listeners[0].names(), ["open", "message", "message", "close"])
+        self.assertIn("the server is stopping", harness.sessions[0].closeReason.getErrorMessage())
+        self.assertEqual(silentListener.events, [])
+        self.assertEqual(harness.sessions[1].state, "DEAD")
+        self.assertEqual(harness.server.sessions(), [])
+
+    async def test_handshakeIsBoundedByTimeouts(self) -> None:
+        """
+        A peer that connects to the TLS port and never finishes the
+        handshake (a partial ClientHello) is dropped once the session's
+        openTimeout (0.5 s) has passed, with onError saying so.
+        """
+        config = SessionConfig(openTimeout=0.5)
+        harness = ServerHarness(self, [TLS], tls=serverSettings(self.pki), config=config)
+        [address] = await harness.start()
+        stalled = await connectClient(self, address)
+        stalled.transport.write(b"\x16\x03\x01")
+        await bounded(stalled.whenLost(), "the stalled peer to be dropped", 5)
+        self.assertEqual(harness.listeners[0].names(), ["error"])
+        failure = harness.listeners[0].errors[0]
+        self.assertTrue(failure.check(OpenTimeoutError))
+        self.assertIn("TLS handshake", failure.getErrorMessage())
+
+
+
+class TLSSettingsTests(TestCase):
+    """
+    L{TLSServerSettings} turns every bad file into a L{ConfigError} that
+    names the option to fix.
+    """
+
+    def setUp(self) -> None:
+        """
+        Make (or reuse) the test certificates and a file with no PEM in it.
+        """
+        self.pki = testCertificates()
+        self.noPEM = self.mktemp()
+        with open(self.noPEM, "w") as f:
+            f.write("this file holds no PEM block at all\n")
+        self.missing = self.mktemp()
+
+    def assertConfigError(self, settings: TLSServerSettings, *needles: str) -> str:
+        """
+        @param settings: settings that must fail to load.
+        @param needles: texts the error message must contain.
+        @return: the message.
+        """
+        error = self.assertRaises(ConfigError, settings.options)
+        message = str(error)
+        for needle in needles:
+            self.assertIn(needle, message)
+        return message
+
+    def test_goodSettingsLoad(self) -> None:
+        """
+        The test key, certificate, chain and client CA load without error.
+        """
+        p = self.pki
+        TLSServerSettings(p.serverKey, p.serverCert, chain=p.caCert, clientCA=p.caCert).options()
+
+    def test_missingFiles(self) -> None:
+        """
+        A missing key, certificate or client-CA file gives a ConfigError
+        naming --tls-key, --tls-cert or --tls-client-ca and the path.
+        """
+        p = self.pki
+        self.assertConfigError(
+            TLSServerSettings(self.missing, p.serverCert), "--tls-key", self.missing
+        )
+        self.assertConfigError(
+            TLSServerSettings(p.serverKey, self.missing), "--tls-cert", self.missing
+        )
+        self.assertConfigError(
+            TLSServerSettings(p.serverKey, p.serverCert, clientCA=self.missing),
+            "--tls-client-ca", self.missing,
+        )
+
+    def test_filesWithoutPEM(self) -> None:
+        """
+        A key, certificate, chain or client-CA file with no PEM in it gives a
+        ConfigError naming its option.
+        """
+        p = self.pki
+        self.assertConfigError(TLSServerSettings(self.noPEM, p.serverCert), "--tls-key", self.noPEM)
+        self.assertConfigError(
+            TLSServerSettings(p.serverKey, self.noPEM), "--tls-cert", "no PEM certificate"
+        )
+        self.assertConfigError(
+            TLSServerSettings(p.serverKey, p.serverCert, chain=self.noPEM), "--tls-chain"
+        )
+        self.assertConfigError(
+            TLSServerSettings(p.serverKey, p.serverCert, clientCA=self.noPEM),
+            "--tls-client-ca", "no PEM certificate",
+        )
+
+    def test_keyDoesNotMatchCertificate(self) -> None:
+        """
+        A private key that is not the certificate's gives a ConfigError
+        naming both --tls-key and --tls-cert.
+        """
+        p = self.pki
+        message = self.assertConfigError(
+            TLSServerSettings(p.clientKey, p.serverCert),
+            "--tls-key", "--tls-cert", "does not match",
+        )
+        self.assertIn(p.clientKey, message)
+
+
+    def test_serverReportsBadFilesAtConstruction(self) -> None:
+        """
+        A Server with a tls: endpoint checks the files when it is made: a
+        bad file, or no key and certificate at all, raises ConfigError
+        naming the options, before anything listens.
+        """
+        bad = TLSServerSettings(self.missing, self.pki.serverCert)
+        error = self.assertRaises(
+            ConfigError, Server, [TLS], lambda s: None, reactor=reactor, tls=bad
+        )
+        self.assertIn("--tls-key", str(error))
+        error = self.assertRaises(ConfigError, Server, [TLS], lambda s: None, reactor=reactor)
+        self.assertIn("--tls-key", str(error))
+        self.assertIn("--tls-cert", str(error))
