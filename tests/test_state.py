@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty import _state as S
 from txgetty.codec import HelloCodec
-from txgetty.errors import SessionRefusedError, TLSHandshakeError
+from txgetty.errors import OpenTimeoutError, SessionRefusedError, TLSHandshakeError
 from txgetty.session import Session, SessionOwner
 from txgetty.testing import RecordingListener
 from txgetty.wheel import TimerWheel
@@ -379,3 +379,48 @@ class TransitionEffectTests(SynchronousTestCase):
         session.connectionLost(Failure(ConnectionLost()))
         self.assertIs(session._state, S.DEAD)
         self.successResultOf(d)
+
+    def test_openTimeoutWhileHandshaking(self) -> None:
+        """
+        HANDSHAKING --openTimeout--> ABORTING: a handshake that does not end
+        within openTimeout is aborted; onError gets L{OpenTimeoutError}
+        naming the handshake; no onOpen or onClose ever.
+        """
+        owner = _Owner()
+        session, transport, clock = _session(owner)
+        session.openTimeout = 2.0
+        session._openCall = session._wheel.callLater(2.0, session._openCheck)
+        session._fire("connectTLS")
+        clock.advance(2.1)
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(owner.listener.names(), ["error"])
+        self.assertTrue(owner.listener.errors[0].check(OpenTimeoutError))
+        self.assertIn("TLS handshake", owner.listener.errors[0].getErrorMessage())
+        session.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(session._state, S.DEAD)
+
+    def test_openTimeoutWhileOpening(self) -> None:
+        """
+        OPENING --openTimeout--> ABORTING and OPENING_CLOSE --openTimeout-->
+        ABORTING: an onOpen that never finishes is cancelled at openTimeout.
+        """
+        for closeFirst in (False, True):
+            session, transport, d, owner = self._pendingOpen()
+            if closeFirst:
+                session.close()
+            session._openCheck()
+            self.assertIs(session._state, S.ABORTING)
+            self.assertEqual(self.cancelled, [True])
+            self.assertTrue(transport.disconnected)
+            self.assertTrue(owner.listener.errors[-1].check(OpenTimeoutError))
+            self.assertIn("onOpen", owner.listener.errors[-1].getErrorMessage())
+
+    def test_openTimerStopsOnOpen(self) -> None:
+        """
+        A session that opened in time leaves no open timer behind.
+        """
+        from txgetty.testing import sessionOnStringTransport
+
+        session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec())
+        self.assertIsNone(session._openCall)
