@@ -11,7 +11,7 @@ loss event with backoff (see L{txgetty._slot} and L{ReconnectPolicy}).
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from twisted.application.service import IService, Service
 from twisted.internet.defer import CancelledError, Deferred, gatherResults, succeed

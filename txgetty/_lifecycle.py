@@ -1,0 +1,370 @@
+"""
+The life cycle of a session: the actions of the transition table in
+L{txgetty._state}, and the timers (cron, read-idle, packet and open
+timeouts) driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
+"""
+
+from __future__ import annotations
+
+from inspect import iscoroutine
+from typing import Any
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from . import _state as S
+from .errors import (
+    OpenTimeoutError,
+    PacketTimeoutError,
+    ReadIdleTimeoutError,
+    SessionRefusedError,
+    TruncatedPacketError,
+)
+from .tls import describeHandshakeFailure
+
+_log = Logger()
+
+
+class LifecycleMixin:
+    """
+    The transition actions and timers of a session.  It works on the
+    attributes that L{txgetty.session.Session} declares.
+    """
+
+    __slots__ = ()
+
+    def _fire(self, event: str, *args: Any) -> None:
+        """
+        Apply one event to the transition table.
+
+        @param event: one of L{txgetty._state.EVENTS}.
+        @param args: passed to the transition's action.
+        """
+        transition = S.TRANSITIONS.get((self._state, event))
+        if transition is None:
+            return
+        self._state, action = transition
+        if action is not None:
+            getattr(self, action)(*args)
+
+    def _doConfigure(self) -> bool:
+        """
+        Run the owner's new-session callback and apply socket options.
+
+        @return: C{True} if the session was accepted.
+        """
+        try:
+            self._owner.configureSession(self)
+            if self._listener is None:
+                raise SessionRefusedError("the new-session callback did not set session.listener")
+            if self._reader is None or self._writer is None:
+                raise SessionRefusedError("the new-session callback did not set session.codec")
+            self._applySocketOptions()
+        except Exception:
+            self._fire("refuse", Failure())
+            return False
+        return True
+
+    def _doConfigureAndOpen(self) -> None:
+        """
+        Configure, then open a plain (non-TLS) session.
+        """
+        if self._doConfigure():
+            self._doOpen()
+
+    def _doOpen(self) -> None:
+        """
+        Call C{onOpen}; an unfinished result pauses reading until it fires.
+        """
+        try:
+            result = self._listener.onOpen(self)
+        except Exception:
+            self._fire("openFail", Failure())
+            return
+        if isinstance(result, Deferred) or iscoroutine(result):
+            d = self._openWait = ensureDeferred(result)
+            self._pauseReading("opening")
+            d.addCallbacks(lambda _: self._fire("openOk"), lambda f: self._fire("openFail", f))
+        else:
+            self._fire("openOk")
+
+    def _doStart(self) -> None:
+        """
+        The session is open: start cron and timeouts, read what waited.
+        """
+        if self._openWait is not None:
+            self._openWait = None
+            self._resumeReading("opening")
+        if self._openCall is not None:
+            self._openCall.cancel()
+            self._openCall = None
+        self._owner.sessionOpened(self)
+        wheel = self._wheel
+        self._cronCall = wheel.callLater(self._cronPeriod, self._cronTick)
+        if self._readIdleTimeout:
+            self._idleCall = wheel.callLater(self._readIdleTimeout, self._idleCheck)
+        if self._buf and self._state is S.OPEN:
+            self._process()
+
+    def _doRefuse(self, failure: Failure) -> None:
+        """
+        The new-session callback refused the session: drop the connection.
+
+        @param failure: why.
+        """
+        self.closeReason = failure
+        why = failure.getErrorMessage()
+        if not failure.check(SessionRefusedError):
+            _log.failure("txgetty: the new-session callback failed for {session!r}", failure, session=self)
+        elif "did not set" in why:
+            _log.error("txgetty: refused {session!r}: {why} (a bug in the callback)", session=self, why=why)
+        else:
+            _log.info("txgetty: refused {session!r}: {why}", session=self, why=why)
+        self._owner.sessionRefused(self, failure)
+        self.transport.abortConnection()
+
+    def _doOpenFailed(self, failure: Failure) -> None:
+        """
+        C{onOpen} failed: report it and drop the connection.
+
+        @param failure: the failure.
+        """
+        self.closeReason = failure
+        self._callListener("onError", failure)
+        self.transport.abortConnection()
+
+    def _openCheck(self) -> None:
+        """
+        openTimeout is over: drop the session if it is still not open.
+        """
+        self._openCall = None
+        self._fire("openTimeout", "the TLS handshake" if self._state is S.HANDSHAKING else "onOpen")
+
+    def _doOpenTimeout(self, phase: str) -> None:
+        """
+        The session did not open in time: report it, drop the connection.
+
+        @param phase: what it was waiting for, for the message.
+        """
+        failure = Failure(OpenTimeoutError(
+            f"{self!r} did not open within {self._openTimeout:g} s (waiting for {phase}); "
+            f"openTimeout: raise it or set 0 to disable it (--open-timeout for twistd)"
+        ))
+        self.closeReason = failure
+        wait, self._openWait = self._openWait, None
+        if wait is not None:
+            wait.cancel()
+        if self._listener is not None:
+            self._callListener("onError", failure)
+        self.transport.abortConnection()
+
+    def _doAbort(self, reason: Failure) -> None:
+        """
+        Closed before it opened: drop the connection at once.
+
+        @param reason: the close reason.
+        """
+        self.closeReason = reason
+        self.transport.abortConnection()
+
+    def _doLoseConnection(self, reason: Failure) -> None:
+        """
+        Closed during C{onOpen}: flush and disconnect, bounded by waitTime.
+
+        @param reason: the close reason.
+        """
+        if self.closeReason is None:
+            self.closeReason = reason
+        self._flush()
+        if self._waitTime:
+            self.transport.loseConnection()
+            self._abortCall = self._clock.callLater(self._waitTime, self._abortNow)
+        else:
+            self.transport.abortConnection()
+
+    def _abortNow(self) -> None:
+        """
+        waitTime is over and the connection is still there: abort it.
+        """
+        self._abortCall = None
+        self.transport.abortConnection()
+
+    def _doClose(self, reason: Failure) -> None:
+        """
+        Close an open session: stop timers, flush, disconnect.
+
+        @param reason: the close reason.
+        """
+        self._stopTimers()
+        self._doLoseConnection(reason)
+
+    def _doFail(self, failure: Failure) -> None:
+        """
+        An error ends an open session: tell C{onError}, then close.
+
+        @param failure: the error.
+        """
+        self.closeReason = failure
+        self._stopTimers()
+        self._callListener("onError", failure)
+        self._doLoseConnection(failure)
+
+    def _doLost(self, reason: Failure) -> None:
+        """
+        The connection of an open session is gone.
+
+        @param reason: why; anything but a clean close is reported to
+            C{onError} first.
+        """
+        if reason.check(ConnectionDone) and self._buf:
+            need = f" of {self._need}" if self._need else ""
+            reason = Failure(TruncatedPacketError(
+                f"the peer closed the connection in the middle of a packet "
+                f"({len(self._buf)}{need} bytes received)"
+            ))
+        self.closeReason = reason
+        if not reason.check(ConnectionDone):
+            self._callListener("onError", reason)
+        self._doClosed(reason)
+
+    def _doClosed(self, reason: Failure) -> None:
+        """
+        An opened session is gone: C{onClose}, then clean up.
+
+        @param reason: why the transport went away.
+        """
+        self._callListener("onClose")
+        self._finish()
+
+    def _doHandshakeFailed(self, reason: Failure) -> None:
+        """
+        The TLS handshake failed: report it in plain words.
+
+        @param reason: the failure from the TLS layer.
+        """
+        failure = Failure(describeHandshakeFailure(reason, self.remoteAddress))
+        self.closeReason = failure
+        # A connect-and-close (health check, port scan) is not worth a warning.
+        log = _log.info if reason.check(ConnectionDone, ConnectionLost) else _log.warn
+        log("txgetty: {why}", why=failure.getErrorMessage())
+        if self._listener is not None:
+            self._callListener("onError", failure)
+        self._finish()
+
+    def _doCancelOpen(self, reason: Failure) -> None:
+        """
+        The connection went away while C{onOpen} had not finished.
+
+        @param reason: why.
+        """
+        if self.closeReason is None:
+            self.closeReason = reason
+        wait, self._openWait = self._openWait, None
+        if wait is not None:
+            wait.cancel()
+        self._finish()
+
+    def _doGone(self, reason: Failure | None = None) -> None:
+        """
+        A session that never opened is gone.
+
+        @param reason: why, if known.
+        """
+        if self.closeReason is None and reason is not None:
+            self.closeReason = reason
+        self._finish()
+
+    def _finish(self) -> None:
+        """
+        Release everything and tell whoever waits for the end.
+        """
+        self._stopTimers()
+        if self._abortCall is not None:
+            self._abortCall.cancel()
+            self._abortCall = None
+        self._buf = bytearray()
+        self._backlog = None
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+        self._owner.sessionGone(self)
+
+    def _callListener(self, method: str, *args: Any) -> None:
+        """
+        Call C{onError} or C{onClose}, logging (not raising) what they raise.
+
+        @param method: the listener method's name.
+        @param args: its arguments after the session.
+        """
+        try:
+            getattr(self._listener, method)(self, *args)
+        except Exception:
+            _log.failure("txgetty: {session!r}: listener.{method} raised", session=self, method=method)
+
+    # -- timers -------------------------------------------------------------------
+
+    def _stopTimers(self) -> None:
+        """
+        Cancel the cron and timeout calls.
+        """
+        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall"):
+            call = getattr(self, name)
+            if call is not None:
+                setattr(self, name, None)
+                if call.active():
+                    call.cancel()
+
+    def _cronTick(self) -> None:
+        """
+        Call C{onCron} and schedule the next one.
+        """
+        self._cronCall = None
+        if self._state is not S.OPEN:
+            return
+        try:
+            result = self._listener.onCron(self)
+            if isinstance(result, Deferred):
+                result.addErrback(self._handlerFailed)
+        except Exception:
+            self._handlerFailed(Failure())
+        if self._state is S.OPEN and self._cronCall is None:
+            self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
+
+    def _idleCheck(self) -> None:
+        """
+        Close the session if nothing arrived for C{readIdleTimeout}.
+        """
+        self._idleCall = None
+        timeout = self._readIdleTimeout
+        if self._state is not S.OPEN or not timeout:
+            return
+        idle = self._clock.seconds() - self.lastActive
+        if idle >= timeout:
+            self._fire("error", Failure(ReadIdleTimeoutError(
+                f"no data from the peer for {idle:.1f} s (readIdleTimeout is {timeout:g} s; "
+                f"raise it or set 0 to disable it, --read-idle-timeout for twistd)"
+            )))
+        else:
+            self._idleCall = self._wheel.callLater(timeout - idle, self._idleCheck)
+
+    def _packetCheck(self) -> None:
+        """
+        Close the session if a packet has been incomplete for too long.
+        """
+        self._packetCall = None
+        timeout = self._packetTimeout
+        since = self._partialSince
+        if self._state is not S.OPEN or not timeout or since is None:
+            return
+        elapsed = self._clock.seconds() - since
+        if elapsed >= timeout:
+            need = f"{self._need}" if self._need else "an unknown number of"
+            self._fire("error", Failure(PacketTimeoutError(
+                f"a packet has been arriving for {elapsed:.1f} s and is still incomplete "
+                f"({len(self._buf)} of {need} bytes); packetTimeout is {timeout:g} s: "
+                f"raise it or set 0 to disable it (--packet-timeout for twistd)"
+            )))
+        else:
+            self._packetCall = self._wheel.callLater(timeout - elapsed, self._packetCheck)
