@@ -110,11 +110,12 @@ class LengthPrefixedCodecTests(SynchronousTestCase):
 
     def test_writeLimits(self) -> None:
         """
-        A payload longer than C{maxMsgLen}, or than a 1-byte header can say,
-        is refused when written.
+        A payload longer than a 1-byte header can say is refused when
+        written; C{maxMsgLen} limits reading only, as in getty.
         """
-        self.assertRaises(PacketTooLargeError, HelloCodec().write, _Limits(3), b"abcd")
         self.assertRaises(PacketTooLargeError, LengthPrefixedCodec(1).write, _Limits(), b"x" * 256)
+        self.assertEqual(HelloCodec().write(_Limits(3), b"abcd"), b"\x04\x00\x00\x00abcd")
+        self.assertEqual(LineCodec().write(_Limits(3), b"abcd"), b"abcd\n")
 
     def test_writeTypes(self) -> None:
         """

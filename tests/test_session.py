@@ -554,3 +554,43 @@ class SessionApiTests(SynchronousTestCase):
         self.assertIsNotNone(session.readerState)
         session.codec = LineCodec()
         self.assertIsNone(session.readerState)
+
+
+class ErrorWriteTests(SynchronousTestCase):
+    """
+    onError of an open session may still write a last message.
+    """
+
+    def test_lastWordsFlushed(self) -> None:
+        """
+        onError for a codec error runs in state ERRORING: its write is sent
+        before the connection closes; the session is already isClosed.
+        """
+
+        class Polite(RecordingListener):
+            def onError(self, session: Any, failure: Failure) -> None:
+                super().onError(session, failure)
+                self.state = (session.state, session.isClosed)
+                session.writePkg(b"bye: " + failure.getErrorMessage().encode()[:20])
+
+        listener = Polite()
+        session, transport = sessionOnStringTransport(listener, HELLO, config=SessionConfig(maxMsgLen=10))
+        session.dataReceived(b"\xff\x00\x00\x00")
+        self.assertEqual(listener.state, ("ERRORING", True))
+        self.assertTrue(transport.value().startswith(b"\x19\x00\x00\x00bye: packet of 255"))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(session.state, "CLOSING")
+
+    def test_closeInsideOnError(self) -> None:
+        """
+        onError may close the session itself, with its own reason.
+        """
+
+        class Closer(RecordingListener):
+            def onError(self, session: Any, failure: Failure) -> None:
+                session.close("my reason")
+
+        session, transport = sessionOnStringTransport(Closer(), HELLO, config=SessionConfig(maxMsgLen=10))
+        session.dataReceived(b"\xff\x00\x00\x00")
+        self.assertEqual(session.state, "CLOSING")
+        self.assertTrue(transport.disconnecting)

@@ -175,3 +175,48 @@ class InterfaceTests(SynchronousTestCase):
         session, _ = sessionOnStringTransport(EventListener(), HelloCodec())
         EventListener().onError(session, Failure(ValueError("visible")))
         self.assertTrue(any("visible" in str(e.get("why")) for e in events))
+
+
+class NewSessionCallbackTests(SynchronousTestCase):
+    """
+    L{connectedSessions} with real new-session callbacks, and paused ends.
+    """
+
+    def test_callbacks(self) -> None:
+        """
+        Each side can be set up by a new-session callback; a refusing one
+        leaves that side ABORTING.
+        """
+        seen = []
+
+        def serverSide(session: Any) -> None:
+            seen.append("server")
+            session.codec = HelloCodec()
+            session.listener = EchoListener()
+
+        pair = connectedSessions(clientListener=RecordingListener(), codec=HelloCodec(),
+                                 serverNewSession=serverSide)
+        pair.client.writePkg(b"x")
+        pair.pump()
+        self.assertEqual(pair.clientListener.messages, [b"x"])
+        refused = connectedSessions(RecordingListener(), codec=HelloCodec(),
+                                    clientNewSession=lambda s: False)
+        self.assertEqual(refused.client.state, "ABORTING")
+        self.assertEqual(seen, ["server"])
+
+    def test_pausedEndSeesCloseAfterResume(self) -> None:
+        """
+        A paused end gets the other end's close only after it resumes, with
+        the bytes sent before the close delivered first.
+        """
+        pair = connectedSessions(RecordingListener(), RecordingListener(), HelloCodec())
+        pair.serverTransport.pauseProducing()
+        pair.client.writePkg(b"last")
+        pair.client.close()
+        pair.pump()
+        self.assertEqual(pair.serverListener.names(), ["open"])
+        self.assertEqual(pair.clientListener.names(), ["open"])
+        pair.serverTransport.resumeProducing()
+        pair.pump()
+        self.assertEqual(pair.serverListener.names(), ["open", "message", "close"])
+        self.assertEqual(pair.clientListener.names(), ["open", "close"])

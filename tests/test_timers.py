@@ -286,3 +286,55 @@ class TimeoutTests(SynchronousTestCase):
         session.dataReceived(b"\x10\x00")
         clock.advance(1000)
         self.assertEqual(listener.errors, [])
+
+
+class AsyncCronTests(SynchronousTestCase):
+    """
+    onCron returning a coroutine or a Deferred.
+    """
+
+    def test_asyncCronRuns(self) -> None:
+        """
+        An C{async def onCron} runs; its failure is a handler error.
+        """
+        clock = Clock()
+
+        class Async(RecordingListener):
+            async def onCron(self, session: Any) -> None:
+                super().onCron(session)
+                raise ValueError("async cron broke")
+
+        listener = Async()
+        session, transport = sessionOnStringTransport(
+            listener, HelloCodec(), config=SessionConfig(cronPeriod=1.0), clock=clock
+        )
+        clock.advance(1.1)
+        self.assertEqual(listener.names(), ["open", "cron", "error"])
+        self.assertTrue(transport.disconnecting)
+
+    def test_lateCronFailureLogged(self) -> None:
+        """
+        A cron Deferred failing after the session closed is logged, and
+        onError does not run after onClose.
+        """
+        from twisted.internet.defer import Deferred
+
+        clock = Clock()
+        pending: list[Deferred] = []
+
+        class Slow(RecordingListener):
+            def onCron(self, session: Any) -> Deferred:
+                super().onCron(session)
+                pending.append(Deferred())
+                return pending[-1]
+
+        listener = Slow()
+        session, _ = sessionOnStringTransport(
+            listener, HelloCodec(), config=SessionConfig(cronPeriod=1.0, handlerErrorPolicy="continue"),
+            clock=clock,
+        )
+        clock.advance(1.1)
+        session.connectionLost(Failure(ConnectionDone()))
+        pending[0].errback(ValueError("too late"))
+        self.assertEqual(listener.names(), ["open", "cron", "close"])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)

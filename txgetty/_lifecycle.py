@@ -65,6 +65,8 @@ class LifecycleMixin:
         except Exception:
             self._fire("refuse", Failure())
             return False
+        if self._openTimeout:
+            self._openCall = self._wheel.callLater(self._openTimeout, self._openCheck)
         return True
 
     def _doConfigureAndOpen(self) -> None:
@@ -171,9 +173,10 @@ class LifecycleMixin:
 
     def _doLoseConnection(self, reason: Failure) -> None:
         """
-        Closed during C{onOpen}: flush and disconnect, bounded by waitTime.
+        Flush and disconnect, aborting after waitTime (a close during
+        C{onOpen}, after an error, or of an open session).
 
-        @param reason: the close reason.
+        @param reason: the close reason, unless one is already set.
         """
         if self.closeReason is None:
             self.closeReason = reason
@@ -202,14 +205,22 @@ class LifecycleMixin:
 
     def _doFail(self, failure: Failure) -> None:
         """
-        An error ends an open session: tell C{onError}, then close.
+        An error ends an open session: tell C{onError} (which may still write
+        a last message), then close gracefully.
 
         @param failure: the error.
         """
         self.closeReason = failure
         self._stopTimers()
         self._callListener("onError", failure)
-        self._doLoseConnection(failure)
+        self._fire("close", failure)
+
+    def _doOpenedClosing(self) -> None:
+        """
+        C{onOpen} succeeded after a close was requested: the session counts
+        as opened (it will get C{onClose}).
+        """
+        self._owner.sessionOpened(self)
 
     def _doLost(self, reason: Failure) -> None:
         """
@@ -286,10 +297,10 @@ class LifecycleMixin:
             self._abortCall = None
         self._buf = bytearray()
         self._backlog = None
+        self._owner.sessionGone(self)
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(None)
-        self._owner.sessionGone(self)
 
     def _callListener(self, method: str, *args: Any) -> None:
         """
@@ -325,12 +336,25 @@ class LifecycleMixin:
             return
         try:
             result = self._listener.onCron(self)
-            if isinstance(result, Deferred):
-                result.addErrback(self._handlerFailed)
+            if isinstance(result, Deferred) or iscoroutine(result):
+                ensureDeferred(result).addErrback(self._lateHandlerFailure)
         except Exception:
             self._handlerFailed(Failure())
         if self._state is S.OPEN and self._cronCall is None:
             self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
+
+    def _lateHandlerFailure(self, failure: Failure) -> None:
+        """
+        An asynchronous handler failed: report it like a synchronous one
+        while the session is open, only log it once the session is closing.
+
+        @param failure: the handler's failure.
+        """
+        if self._state is S.OPEN:
+            self._handlerFailed(failure)
+        else:
+            _log.failure("txgetty: {session!r}: a handler failed after the session closed",
+                         failure, session=self)
 
     def _idleCheck(self) -> None:
         """

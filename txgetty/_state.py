@@ -3,7 +3,8 @@ The session life cycle as an explicit transition table.
 
 States::
 
-  NEW ──connect──> OPENING ──openOk──> OPEN ──close/error──> CLOSING ──lost──> CLOSED
+  NEW ──connect──> OPENING ──openOk──> OPEN ──close──> CLOSING ──lost──> CLOSED
+                                         └─error─> ERRORING ─close─┘  (onError may still write)
    │                 ▲ │  └─close─> OPENING_CLOSE ──openOk──> CLOSING     (onClose)
    └─connectTLS─> HANDSHAKING ──handshake─┘                      │
                      │ lost: DEAD (onError)   OPEN ──lost──> CLOSED (onError if abnormal)
@@ -47,16 +48,17 @@ class State:
 
 
 NEW = State("NEW")
-HANDSHAKING = State("HANDSHAKING")
+HANDSHAKING = State("HANDSHAKING", writable=True)
 OPENING = State("OPENING", writable=True)
 OPENING_CLOSE = State("OPENING_CLOSE", closed=True)
 OPEN = State("OPEN", writable=True)
+ERRORING = State("ERRORING", writable=True, closed=True)
 CLOSING = State("CLOSING", closed=True)
 CLOSED = State("CLOSED", closed=True, final=True)
 ABORTING = State("ABORTING", closed=True)
 DEAD = State("DEAD", closed=True, final=True)
 
-STATES = (NEW, HANDSHAKING, OPENING, OPENING_CLOSE, OPEN, CLOSING, CLOSED, ABORTING, DEAD)
+STATES = (NEW, HANDSHAKING, OPENING, OPENING_CLOSE, OPEN, ERRORING, CLOSING, CLOSED, ABORTING, DEAD)
 
 #: connect: transport up, no TLS; connectTLS: transport up, TLS handshake to
 #: come; refuse: the new-session callback refused; handshake: TLS done;
@@ -95,13 +97,15 @@ TRANSITIONS: dict[tuple[State, str], tuple[State, str | None]] = {
     (OPENING, "close"): (OPENING_CLOSE, "_doLoseConnection"),
     (OPENING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
     (OPENING, "lost"): (DEAD, "_doCancelOpen"),
-    (OPENING_CLOSE, "openOk"): (CLOSING, None),
+    (OPENING_CLOSE, "openOk"): (CLOSING, "_doOpenedClosing"),
     (OPENING_CLOSE, "openFail"): (ABORTING, "_doOpenFailed"),
     (OPENING_CLOSE, "lost"): (DEAD, "_doCancelOpen"),
     (OPENING_CLOSE, "openTimeout"): (ABORTING, "_doOpenTimeout"),
     (OPEN, "close"): (CLOSING, "_doClose"),
-    (OPEN, "error"): (CLOSING, "_doFail"),
+    (OPEN, "error"): (ERRORING, "_doFail"),
     (OPEN, "lost"): (CLOSED, "_doLost"),
+    (ERRORING, "close"): (CLOSING, "_doLoseConnection"),
+    (ERRORING, "lost"): (CLOSED, "_doClosed"),
     (CLOSING, "lost"): (CLOSED, "_doClosed"),
     (ABORTING, "lost"): (DEAD, "_doGone"),
 }

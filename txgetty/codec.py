@@ -127,19 +127,17 @@ class LengthPrefixedCodec:
 
     def write(self, session: ISession, pkg: Any) -> bytes:
         """
-        Prefix a payload with its length.
+        Prefix a payload with its length.  (C{maxMsgLen} limits what is read,
+        as in getty, not what is written.)
 
-        @param session: the session, for its C{maxMsgLen}.
+        @param session: the session.
         @param pkg: the payload (bytes-like or C{str}).
         @return: header and payload.
-        @raise PacketTooLargeError: the payload is longer than
-            C{session.maxMsgLen} (the peer would refuse it) or than the
-            header can express.
+        @raise PacketTooLargeError: the payload is longer than the header can
+            express.
         """
         data = _asBytes(pkg)
         n = len(data)
-        if n > session.maxMsgLen:
-            raise PacketTooLargeError(n, session.maxMsgLen)
         if n > self._headerMax:
             raise PacketTooLargeError(n, self._headerMax, f"header size ({self.size} bytes)")
         return self._struct.pack(n) + data
@@ -249,15 +247,12 @@ class DelimiterCodec:
         """
         Append the delimiter to a packet.
 
-        @param session: the session, for its C{maxMsgLen}.
+        @param session: the session.
         @param pkg: the packet (bytes-like or C{str}).
         @return: the packet and the delimiter.
         @raise CodecError: the packet contains the delimiter.
-        @raise PacketTooLargeError: it is longer than C{session.maxMsgLen}.
         """
         data = _asBytes(pkg)
-        if len(data) > session.maxMsgLen:
-            raise PacketTooLargeError(len(data), session.maxMsgLen)
         if self.delimiter in data:
             raise CodecError(f"packet contains the delimiter {self.delimiter!r}; it cannot be framed")
         return data + self.delimiter

@@ -322,8 +322,6 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         if self.name is None:
             self.name = "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
         self.lastActive = self._clock.seconds()
-        if self._openTimeout:
-            self._openCall = self._wheel.callLater(self._openTimeout, self._openCheck)
         self._fire("connectTLS" if tls else "connect")
 
     def handshakeCompleted(self) -> None:
@@ -457,10 +455,8 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         """
         self._waiting = None
         packets, self._backlog = self._backlog, None
-        if self._state is not S.OPEN:
-            return
         if isinstance(result, Failure):
-            self._handlerFailed(result)
+            self._lateHandlerFailure(result)
         if self._state is S.OPEN and packets is not None:
             self._dispatch(packets)
         if self._waiting is None and self._state is S.OPEN:

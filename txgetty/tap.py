@@ -6,6 +6,8 @@ user's own new-session callback, on any number of endpoints.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any, Callable
 
 from twisted.application.service import IService
@@ -43,6 +45,9 @@ def loadCallable(spec: str, option: str) -> Callable[..., Any]:
     moduleName, sep, attr = spec.partition(":")
     if not sep or not moduleName or not attr:
         raise usage.UsageError(f"{option} takes MODULE:CALLABLE (e.g. myapp.chat:newSession), got {spec!r}")
+    # As "python -m" does, find modules in the current directory too.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         obj: Any = importlib.import_module(moduleName)
     except Exception as e:

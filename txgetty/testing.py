@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .config import SessionConfig
+from .errors import SessionRefusedError
 from .interfaces import ICodec, IEventListener
 from .listener import EventListener
 from .session import Session, SessionOwner
@@ -108,21 +109,30 @@ class RecordingListener(EventListener):
 
 class _Configure(SessionOwner):
     """
-    An owner that gives every session a fixed listener and codec.
+    An owner that sets up every session with a new-session callback, or with
+    a fixed listener and codec.
     """
 
-    def __init__(self, listener: IEventListener, codec: ICodec) -> None:
+    def __init__(self, listener: IEventListener | None, codec: ICodec | None,
+                 newSession: Any = None) -> None:
         """
-        @param listener: the listener.
-        @param codec: the codec.
+        @param listener: the listener, when no callback is given.
+        @param codec: the codec, when no callback is given.
+        @param newSession: a new-session callback, as given to a server.
         """
         self.listener = listener
         self.codec = codec
+        self.newSession = newSession
 
     def configureSession(self, session: Session) -> None:
         """
         @param session: the new session.
+        @raise SessionRefusedError: the callback returned C{False}.
         """
+        if self.newSession is not None:
+            if self.newSession(session) is False:
+                raise SessionRefusedError("the new-session callback returned False")
+            return
         session.codec = self.codec
         session.listener = self.listener
 
@@ -296,19 +306,23 @@ class SessionPair:
 
     def _disconnect(self) -> bool:
         """
+        Deliver the end of the connection: at once to the end that closed
+        (once its output is out), and to the other end when it is not paused
+        (a paused TCP end notices the close only when it reads again).
+
         @return: whether a disconnection was delivered.
         """
         ends = (self.serverTransport, self.clientTransport)
-        closing = [t for t in ends if t.disconnecting and not t.outgoing]
-        if not closing or all(t.lost for t in ends):
+        if not any(t.disconnecting and not t.outgoing for t in ends):
             return False
         aborted = any(t.aborted for t in ends)
+        delivered = False
         for t in ends:
-            if not t.lost:
-                t.lost = True
+            if not t.lost and (t.disconnecting or not t.paused):
+                t.lost = delivered = True
                 reason = ConnectionLost("connection aborted") if aborted else ConnectionDone()
                 t.protocol.connectionLost(Failure(reason))
-        return True
+        return delivered
 
     def advance(self, seconds: float) -> None:
         """
@@ -321,11 +335,13 @@ class SessionPair:
 
 
 def connectedSessions(
-    serverListener: IEventListener,
-    clientListener: IEventListener,
-    codec: ICodec,
+    serverListener: IEventListener | None = None,
+    clientListener: IEventListener | None = None,
+    codec: ICodec | None = None,
     *,
     clientCodec: ICodec | None = None,
+    serverNewSession: Any = None,
+    clientNewSession: Any = None,
     config: SessionConfig | None = None,
     clientConfig: SessionConfig | None = None,
     clock: Clock | None = None,
@@ -334,23 +350,30 @@ def connectedSessions(
     """
     Make two open sessions connected in memory.
 
+    Each side is set up either by a listener and codec, or by the same
+    new-session callback a server or client would be given (to test your own
+    callback as it is).
+
     @param serverListener: the server side's listener.
     @param clientListener: the client side's listener.
     @param codec: the server side's codec (and the client's by default).
     @param clientCodec: a different codec for the client side.
+    @param serverNewSession: a new-session callback for the server side,
+        instead of C{serverListener} and C{codec}.
+    @param clientNewSession: a new-session callback for the client side.
     @param config: the server side's settings.
     @param clientConfig: the client side's settings (the server's by default).
     @param clock: a clock to use; a new L{Clock} by default.
     @param tick: the wheel's resolution.
-    @return: the connected L{SessionPair}.
+    @return: the connected L{SessionPair} (a side that its callback refused
+        is in state C{ABORTING}).
     """
     clock = clock or Clock()
     wheel = TimerWheel(clock, tick)
-    server = Session(clock=clock, wheel=wheel, config=config, owner=_Configure(serverListener, codec))
-    client = Session(
-        clock=clock, wheel=wheel, config=clientConfig or config,
-        owner=_Configure(clientListener, clientCodec or codec),
-    )
+    serverOwner = _Configure(serverListener, codec, serverNewSession)
+    clientOwner = _Configure(clientListener, clientCodec or codec, clientNewSession)
+    server = Session(clock=clock, wheel=wheel, config=config, owner=serverOwner)
+    client = Session(clock=clock, wheel=wheel, config=clientConfig or config, owner=clientOwner)
     return SessionPair(server, client, clock, wheel).connect()
 
 

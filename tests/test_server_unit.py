@@ -1,0 +1,83 @@
+"""
+Unit tests for L{txgetty.server.Server} without sockets: its counters and
+session registry, driven through sessions on string transports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from txgetty.codec import HelloCodec
+from txgetty.server import Server
+from txgetty.testing import RecordingListener
+
+
+class CounterTests(SynchronousTestCase):
+    """
+    The server counts accepted, refused, opened and closed sessions.
+    """
+
+    def serve(self, newSession: Any) -> tuple[Server, Any]:
+        """
+        @return: a started server on a memory reactor, and a function that
+            connects one session to it.
+        """
+        reactor = MemoryReactorClock()
+        server = Server(["tcp:0:interface=127.0.0.1"], newSession, reactor=reactor)
+        server.startService()
+        factory = reactor.tcpServers[0][1]
+
+        def connect() -> Any:
+            session = factory.buildProtocol(None)
+            session.makeConnection(StringTransport())
+            return session
+
+        return server, connect
+
+    def test_closedDuringOnOpenCountsAsOpened(self) -> None:
+        """
+        A session closed inside its own onOpen still counts as opened (it
+        gets onClose), and as closed once gone; whenClosed fires after the
+        server forgot it.
+        """
+
+        class Bye(RecordingListener):
+            def onOpen(self, session: Any) -> None:
+                super().onOpen(session)
+                session.close()
+
+        listener = Bye()
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = listener
+
+        server, connect = self.serve(newSession)
+        session = connect()
+        seen = []
+        session.whenClosed().addCallback(lambda _: seen.append((len(server.sessions()), server.closed)))
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual((server.accepted, server.opened, server.closed), (1, 1, 1))
+        self.assertEqual(listener.names(), ["open", "close"])
+        self.assertEqual(seen, [(0, 1)])
+
+    def test_refusalsCounted(self) -> None:
+        """
+        Every refusal counts: returning False, raising, and a callback that
+        sets no listener (a bug, logged as an error).
+        """
+        behaviours = iter([lambda s: False, lambda s: 1 / 0, lambda s: None])
+
+        def newSession(session: Any) -> Any:
+            return next(behaviours)(session)
+
+        server, connect = self.serve(newSession)
+        for _ in range(3):
+            connect()
+        self.assertEqual(server.refused, 3)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
