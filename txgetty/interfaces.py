@@ -88,8 +88,9 @@ class IReader(Interface):
 
           - C{(None, 0)}: not enough bytes for a header yet;
           - C{(None, n)}: the header is parsed and the whole packet will be
-            C{n} bytes long (the session does not call again before it has
-            C{n} bytes, and refuses C{n} above C{session.maxMsgLen} at once);
+            C{n} bytes long, header included (the session does not call again
+            before it has C{n} bytes, and refuses C{n} above
+            C{session.maxMsgLen} at once);
           - C{(pkg, n)}: one complete packet C{pkg}, which used the first
             C{n} bytes (C{pkg} is never C{None});
           - raise an exception (ideally L{txgetty.errors.CodecError}) for a
@@ -143,7 +144,10 @@ class ISession(Interface):
     )
     bytesRead = Attribute("Bytes received.")
     bytesWritten = Attribute("Bytes handed to the transport.")
-    packetsRead = Attribute("Packets delivered to C{onMessage}.")
+    packetsRead = Attribute(
+        "Packets cut from the input (delivered to C{onMessage} unless the "
+        "session closed first)."
+    )
     packetsWritten = Attribute("Packets written with C{writePkg}/C{writePkgs}.")
     pendingBytes = Attribute("Bytes written and not yet handed to the kernel.")
     startTime = Attribute("When the session was created (clock seconds).")

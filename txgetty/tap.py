@@ -16,6 +16,7 @@ from twisted.python import usage
 from .codec import codecFromString
 from .config import (
     DEFAULT_CRON_PERIOD,
+    DEFAULT_KEEPALIVE_PERIOD,
     DEFAULT_MAX_MSG_LEN,
     DEFAULT_OPEN_TIMEOUT,
     DEFAULT_PACKET_TIMEOUT,
@@ -108,6 +109,10 @@ class Options(usage.Options):
         "unix:PATH) or tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
         "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE. Every bound address is logged."
     )
+    optFlags = [
+        ["no-tcp-nodelay", None, "leave Nagle's algorithm on (tcpNoDelay=False)"],
+        ["no-tcp-keepalive", None, "do not send TCP keepalive probes (tcpKeepAlive=False)"],
+    ]
     optParameters = [
         ["codec", None, "hello",
          "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw"],
@@ -129,6 +134,10 @@ class Options(usage.Options):
          "close sessions whose started packet is not complete after this many seconds (0: off)", float],
         ["open-timeout", None, DEFAULT_OPEN_TIMEOUT,
          "drop connections not open (TLS handshake, onOpen) after this many seconds (0: off)", float],
+        ["keepalive-period", None, DEFAULT_KEEPALIVE_PERIOD,
+         "idle seconds before the first TCP keepalive probe", float],
+        ["handler-error-policy", None, "close",
+         "close or continue: what an exception in onMessage/onCron does after onError"],
         ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", float],
     ]
 
@@ -159,6 +168,8 @@ class Options(usage.Options):
                 maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
                 waitTime=self["wait-time"], readIdleTimeout=self["read-idle-timeout"],
                 packetTimeout=self["packet-timeout"], openTimeout=self["open-timeout"],
+                tcpNoDelay=not self["no-tcp-nodelay"], tcpKeepAlive=not self["no-tcp-keepalive"],
+                keepAlivePeriod=self["keepalive-period"], handlerErrorPolicy=self["handler-error-policy"],
             )
             self["codecObject"] = codecFromString(self["codec"])
         except ConfigError as e:
@@ -203,6 +214,7 @@ def _optionNames(message: str) -> str:
         ("maxMsgLen", "--max-msg-len"), ("cronPeriod", "--cron-period"),
         ("waitTime", "--wait-time"), ("readIdleTimeout", "--read-idle-timeout"),
         ("packetTimeout", "--packet-timeout"), ("openTimeout", "--open-timeout"),
+        ("keepAlivePeriod", "--keepalive-period"), ("handlerErrorPolicy", "--handler-error-policy"),
     ):
         message = message.replace(f"{setting} must", f"{option} ({setting}) must")
     return message
