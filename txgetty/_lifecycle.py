@@ -22,7 +22,7 @@ from .errors import (
     SessionRefusedError,
     TruncatedPacketError,
 )
-from .tls import describeHandshakeFailure
+from .tls import describeHandshakeFailure, isTLSFailure
 
 _log = Logger()
 
@@ -229,7 +229,9 @@ class LifecycleMixin:
         @param reason: why; anything but a clean close is reported to
             C{onError} first.
         """
-        if reason.check(ConnectionDone) and self._buf:
+        if isTLSFailure(reason):
+            reason = Failure(describeHandshakeFailure(reason, self.remoteAddress, "connection"))
+        elif reason.check(ConnectionDone) and self._buf:
             need = f" of {self._need}" if self._need else ""
             reason = Failure(TruncatedPacketError(
                 f"the peer closed the connection in the middle of a packet "

@@ -273,6 +273,8 @@ class Slot(SessionOwner):
         self.client._sessionEnded(session)
         if self.client.clock.seconds() - self._openedAt >= self.client.reconnect.stableAfter:
             self.failures = 0
+        else:
+            self.client.failures += 1
         self._backoff(failure, "session lost")
 
     def _backoff(self, failure: Failure, what: str) -> None:

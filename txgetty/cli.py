@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import react
+from twisted.logger import LogLevel, formatEvent, globalLogBeginner
 from twisted.python.failure import Failure
 
 from .client import Client
@@ -163,6 +164,9 @@ def send(reactor: Any, args: argparse.Namespace) -> Any:
         reconnect=ReconnectPolicy(maxAttempts=1), config=SessionConfig(packetTimeout=args.timeout),
     )
     client.startService()
+    # onError may fire "done" before anybody waits on it (a failed TLS
+    # handshake): what matters then is whenConnected's failure.
+    done.addErrback(lambda failure: failure if client.sessions() else None)
     try:
         session = yield client.whenConnected()
         session.writePkgs(payloads)
@@ -231,4 +235,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Options may come between payloads: parse each subcommand intermixed.
     args = commands[argv[0]].parse_intermixed_args(argv[1:])
     args.command = argv[0]
+    globalLogBeginner.beginLoggingTo([_warningsToStderr], redirectStandardIO=False)
     react(_run, [args])
+
+
+def _warningsToStderr(event: dict) -> None:
+    """
+    Show the library's errors, and its TLS warnings (INSECURE), on stderr.
+    Connection failures are not repeated here: the command reports them.
+
+    @param event: a log event.
+    """
+    level = event.get("log_level")
+    if level is None or level < LogLevel.warn:
+        return
+    if level < LogLevel.error and event.get("log_namespace") != "txgetty.tls":
+        return
+    text = formatEvent(event)
+    if text:
+        print(f"txgetty: {level.name}: {text.removeprefix('txgetty: ')}", file=sys.stderr)

@@ -187,7 +187,10 @@ _REASONS = (
     ("peer did not return a certificate",
      "the client presented no certificate, but this server requires one (--tls-client-ca)"),
     ("certificate verify failed",
-     "the peer's certificate is not signed by a trusted CA (for clients: --tls-client-ca)"),
+     "the peer's certificate is not signed by a trusted CA "
+     "(servers trust --tls-client-ca, clients caFile/--ca-file or the platform's CAs)"),
+    ("certificate required",
+     "the server rejected our connection: it requires a client certificate (cert and key)"),
     ("certificate unknown", "the peer rejected our certificate (it does not trust its CA)"),
     ("unknown ca", "the peer rejected our certificate: its CA is unknown to the peer"),
     ("wrong version number", "the peer does not speak TLS (plain TCP sent to a TLS port?)"),
@@ -207,15 +210,26 @@ def _opensslReasons(error: BaseException) -> list[str]:
     return [str(entry[-1]) for entry in error.args[0] if entry]
 
 
-def describeHandshakeFailure(reason: Failure, peer: Any) -> TLSHandshakeError:
+def isTLSFailure(reason: Failure) -> bool:
+    """
+    @param reason: why a connection ended.
+    @return: whether the TLS layer ended it (an alert, a verification error).
+    """
+    return reason.check(SSL.Error, VerificationError) is not None
+
+
+def describeHandshakeFailure(reason: Failure, peer: Any, phase: str = "handshake") -> TLSHandshakeError:
     """
     Turn the failure that ended a TLS handshake into a plain-words error.
 
     @param reason: the failure given to C{connectionLost}.
     @param peer: the peer's address.
+    @param phase: C{"handshake"}, or C{"connection"} for a failure after the
+        local handshake completed (with TLS 1.3 a server checks the client's
+        certificate only then).
     @return: a L{TLSHandshakeError} whose message says what went wrong.
     """
-    where = f"TLS handshake with {formatAddress(peer)} failed"
+    where = f"TLS {phase} with {formatAddress(peer)} failed"
     if reason.check(ConnectionDone, ConnectionLost):
         return TLSHandshakeError(f"{where}: the peer closed the connection before it completed")
     if reason.check(VerificationError):
