@@ -331,6 +331,36 @@ class EmbeddingDocTests(TestCase):
         self.assertEqual(watcher.output, b"reactor imported: False\n")
 
 
+class ClientDocTests(TestCase):
+    """
+    docs/client.md, pasted and run as it says.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_helloClient(self) -> Any:
+        """
+        The page's hello_client.py, run against an echo server, prints the
+        five replies (one session, then one round over the 4 sessions) and
+        exits cleanly.
+        """
+        from txgetty import EchoListener, HelloCodec
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = EchoListener()
+
+        server, port = yield startServer(self, newSession)
+        directory = writeFiles(Path(self.mktemp()), docFiles("client.md"))
+        watcher = spawn(self, [sys.executable, "hello_client.py", f"127.0.0.1:{port}"], cwd=str(directory))
+        reason = yield bounded(watcher.whenEnded(), "hello_client.py to finish")
+        self.assertIsInstance(reason, ProcessDone, watcher.output.decode())
+        lines = watcher.output.decode().splitlines()
+        self.assertEqual(lines, ["reply: hello"] + ["reply: round-robin"] * 4)
+        self.assertEqual(server.accepted, 4)
+
+
 class ReferenceTests(SynchronousTestCase):
     """
     The reference tables agree with the code.

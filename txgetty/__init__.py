@@ -20,6 +20,7 @@ L{Server}::
 """
 
 from ._version import __version__
+from .client import Client, connect
 from .codec import (
     DelimiterCodec,
     HelloCodec,
@@ -32,11 +33,15 @@ from .config import SessionConfig
 from .errors import (
     CodecError,
     ConfigError,
+    ConnectGaveUpError,
+    ConnectTimeoutError,
     ConnectionClosedLocally,
     OpenTimeoutError,
     PacketTimeoutError,
     PacketTooLargeError,
+    NoSessionError,
     ReadIdleTimeoutError,
+    SelfConnectError,
     SessionClosedError,
     SessionRefusedError,
     SessionTimeoutError,
@@ -45,6 +50,7 @@ from .errors import (
     TxGettyError,
 )
 from .interfaces import (
+    IClient,
     ICodec,
     IEventListener,
     IReader,
@@ -54,20 +60,25 @@ from .interfaces import (
     IWriter,
 )
 from .listener import EchoListener, EventListener
+from .reconnect import ReconnectPolicy
 from .server import Server, serve
 from .session import Session
-from .tls import TLSServerSettings
+from .tls import TLSClientSettings, TLSServerSettings
 from .wheel import TimerWheel
 
 __all__ = [
     "__version__",
+    "Client",
     "CodecError",
     "ConfigError",
+    "ConnectGaveUpError",
+    "ConnectTimeoutError",
     "ConnectionClosedLocally",
     "DelimiterCodec",
     "EchoListener",
     "EventListener",
     "HelloCodec",
+    "IClient",
     "ICodec",
     "IEventListener",
     "IReader",
@@ -78,10 +89,13 @@ __all__ = [
     "LengthPrefixedCodec",
     "LineCodec",
     "OpenTimeoutError",
+    "NoSessionError",
     "PacketTimeoutError",
     "PacketTooLargeError",
     "RawCodec",
     "ReadIdleTimeoutError",
+    "ReconnectPolicy",
+    "SelfConnectError",
     "Server",
     "Session",
     "SessionClosedError",
@@ -89,10 +103,12 @@ __all__ = [
     "SessionRefusedError",
     "SessionTimeoutError",
     "TLSHandshakeError",
+    "TLSClientSettings",
     "TLSServerSettings",
     "TruncatedPacketError",
     "TimerWheel",
     "TxGettyError",
     "codecFromString",
+    "connect",
     "serve",
 ]
