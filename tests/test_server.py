@@ -238,7 +238,12 @@ class ServerEchoTests(TestCase):
         ports stop listening, so new connections are refused.
         """
         path = self.mktemp()
-        config = SessionConfig(waitTime=WAIT, tcpKeepAlive=False)  # see UNIX_CONFIG
+        # The server must read everything although the clients do not read
+        # their echoes: no backpressure, and room for 8 MB per session.
+        config = SessionConfig(
+            waitTime=WAIT, tcpKeepAlive=False, pauseReadingWhenUnwritable=False,
+            maxPendingBytes=64 * 1024 * 1024,
+        )
         harness = ServerHarness(self, [TCP, f"unix:{path}"], config=config)
         tcp, unix = await harness.start()
         clients = []

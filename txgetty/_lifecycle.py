@@ -22,6 +22,7 @@ from .errors import (
     SessionRefusedError,
     TruncatedPacketError,
 )
+from .taskpool import CRON
 from .tls import describeHandshakeFailure, isTLSFailure
 
 _log = Logger()
@@ -62,6 +63,7 @@ class LifecycleMixin:
             if self._reader is None or self._writer is None:
                 raise SessionRefusedError("the new-session callback did not set session.codec")
             self._applySocketOptions()
+            self._watchWrites()
         except Exception:
             self._fire("refuse", Failure())
             return False
@@ -181,6 +183,7 @@ class LifecycleMixin:
         if self.closeReason is None:
             self.closeReason = reason
         self._flush()
+        self._unwatchWrites()
         if self._waitTime:
             self.transport.loseConnection()
             self._abortCall = self._clock.callLater(self._waitTime, self._abortNow)
@@ -299,6 +302,12 @@ class LifecycleMixin:
             self._abortCall = None
         self._buf = bytearray()
         self._backlog = None
+        if self._writeCall is not None:
+            if self._writeCall.active():
+                self._writeCall.cancel()
+            self._writeCall = None
+        if self._pool is not None:
+            self._clearInbox()
         self._owner.sessionGone(self)
         waiters, self._waiters = self._waiters, []
         for d in waiters:
@@ -335,6 +344,10 @@ class LifecycleMixin:
         """
         self._cronCall = None
         if self._state is not S.OPEN:
+            return
+        if self._pool is not None:
+            self._toPool([CRON])
+            self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
             return
         try:
             result = self._listener.onCron(self)

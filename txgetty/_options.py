@@ -12,12 +12,13 @@ from twisted.internet.interfaces import ITCPTransport
 from twisted.protocols.policies import ProtocolWrapper
 
 from . import _state as S
-from .config import CHECKS, SessionConfig
+from .config import CHECKS, SessionConfig, checkOrder
 
 
 def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None) -> property:
     """
-    Make a property that checks a setting with L{txgetty.config.CHECKS}.
+    Make a property that checks a setting with L{txgetty.config.CHECKS}
+    (and L{txgetty.config.checkOrder} for the water marks).
 
     @param name: the setting's name; the value lives in C{_<name>}.
     @param doc: the property's docstring.
@@ -31,7 +32,9 @@ def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None)
         return getattr(self, slot)
 
     def set(self: Any, value: Any) -> None:
-        setattr(self, slot, check(value))
+        value = check(value)
+        checkOrder(name, value, lambda other: getattr(self, "_" + other))
+        setattr(self, slot, value)
         if onChange is not None:
             onChange(self)
 
@@ -77,6 +80,14 @@ def _socketOptionsChanged(session: Any) -> None:
         session._applySocketOptions()
 
 
+def _writeMarksChanged(session: Any) -> None:
+    """
+    @param session: a session whose C{writeHighMark} changed.
+    """
+    if session.transport is not None and not session._state.final:
+        session._watchWrites()
+
+
 def _socketOf(transport: Any) -> socket.socket | None:
     """
     @param transport: a transport, perhaps wrapped (TLS).
@@ -116,6 +127,8 @@ class SessionOptionsMixin:
     __slots__ = (
         "_maxMsgLen", "_cronPeriod", "_waitTime", "_readIdleTimeout", "_packetTimeout", "_openTimeout",
         "_tcpNoDelay", "_tcpKeepAlive", "_keepAlivePeriod", "_handlerErrorPolicy",
+        "_writeHighMark", "_writeLowMark", "_maxPendingBytes", "_pauseReadingWhenUnwritable",
+        "_backlogHighMark", "_backlogLowMark",
     )
 
     maxMsgLen = _setting("maxMsgLen", "Largest packet accepted, in bytes.")
@@ -138,6 +151,20 @@ class SessionOptionsMixin:
     handlerErrorPolicy = _setting(
         "handlerErrorPolicy", "'close' or 'continue' after a handler raised."
     )
+    writeHighMark = _setting(
+        "writeHighMark", "Bytes waiting above which the session is unwritable.", _writeMarksChanged
+    )
+    writeLowMark = _setting("writeLowMark", "Bytes waiting below which it is writable again.")
+    maxPendingBytes = _setting(
+        "maxPendingBytes", "Bytes waiting above which the session is closed (peer not reading)."
+    )
+    pauseReadingWhenUnwritable = _setting(
+        "pauseReadingWhenUnwritable", "Stop reading from the peer while unwritable."
+    )
+    backlogHighMark = _setting(
+        "backlogHighMark", "Packets waiting for the task pool above which reading pauses."
+    )
+    backlogLowMark = _setting("backlogLowMark", "Packets waiting below which reading resumes.")
 
     def _applyConfig(self, config: SessionConfig) -> None:
         """

@@ -142,6 +142,7 @@ class Slot(SessionOwner):
         """
         client = self.client
         self.session = Session(clock=client.clock, wheel=client.wheel, config=client.config, owner=self)
+        self.session.taskPool = client.taskPool
         return self.session
 
     def configureSession(self, session: Session) -> None:

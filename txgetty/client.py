@@ -70,6 +70,7 @@ class Client(Service):
         wheel: ITimerWheel | None = None,
         wheelTick: float = DEFAULT_WHEEL_TICK,
         rng: random.Random | None = None,
+        taskPool: Any = None,
     ) -> None:
         """
         @param endpoint: where to connect: C{HOST:PORT}, C{tcp:HOST:PORT},
@@ -89,6 +90,8 @@ class Client(Service):
         @param wheel: a shared timer wheel; one is made if C{None}.
         @param wheelTick: resolution of the wheel made here.
         @param rng: the random source for jitter and random choice.
+        @param taskPool: a L{TaskPool <txgetty.taskpool.TaskPool>} for the
+            sessions' C{onMessage}/C{onCron}, or C{None} (reactor thread).
         @raise ConfigError: a parameter cannot work; the message names it.
         """
         if reactor is None:
@@ -114,6 +117,7 @@ class Client(Service):
         self.choose = choose
         self.wheel = wheel or TimerWheel(reactor, wheelTick)
         self.random = rng or random.Random()
+        self.taskPool = taskPool
         self._newSessionCallback = newSession
         self._slots = [_slot.Slot(self, i) for i in range(connections)]
         self._open: list[Session] = []

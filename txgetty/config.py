@@ -19,6 +19,11 @@ DEFAULT_PACKET_TIMEOUT = 10.0
 DEFAULT_OPEN_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE_PERIOD = 180.0
 DEFAULT_WHEEL_TICK = 0.1
+DEFAULT_WRITE_HIGH_MARK = 64 * 1024
+DEFAULT_WRITE_LOW_MARK = 32 * 1024
+DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
+DEFAULT_BACKLOG_HIGH_MARK = 256
+DEFAULT_BACKLOG_LOW_MARK = 64
 
 HANDLER_ERROR_POLICIES = ("close", "continue")
 
@@ -110,6 +115,47 @@ def checkKeepAlivePeriod(value: Any) -> float:
     return _number("keepAlivePeriod", value, positive=True, upper=32767)
 
 
+def checkCount(name: str, positive: bool = True) -> Callable[[Any], int]:
+    """
+    @param name: the setting's name, for the message.
+    @param positive: whether 0 is refused.
+    @return: a checker for a whole number of bytes or packets.
+    """
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+            need = "a positive integer" if positive else "an integer, 0 or more"
+            raise ConfigError(f"{name} must be {need}, got {value!r}")
+        return value
+
+    return check
+
+
+#: (lower, upper) pairs of settings where lower <= upper must hold.
+ORDERED_PAIRS = (
+    ("writeLowMark", "writeHighMark"),
+    ("writeHighMark", "maxPendingBytes"),
+    ("backlogLowMark", "backlogHighMark"),
+)
+
+
+def checkOrder(name: str, value: Any, current: Callable[[str], Any]) -> None:
+    """
+    Check that a new value keeps every low mark at or below its high mark.
+
+    @param name: the setting being changed.
+    @param value: its new value.
+    @param current: gives the current value of another setting.
+    @raise ConfigError: the new value would cross its partner; the message
+        says which one to change first.
+    """
+    for low, high in ORDERED_PAIRS:
+        if name == low and value > current(high):
+            raise ConfigError(f"{low} ({value!r}) must not exceed {high} ({current(high)!r}); raise {high} first")
+        if name == high and value < current(low):
+            raise ConfigError(f"{high} ({value!r}) must not be below {low} ({current(low)!r}); lower {low} first")
+
+
 def checkBool(name: str) -> Callable[[Any], bool]:
     """
     @param name: the setting's name, for the message.
@@ -149,6 +195,12 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "tcpKeepAlive": checkBool("tcpKeepAlive"),
     "keepAlivePeriod": checkKeepAlivePeriod,
     "handlerErrorPolicy": checkHandlerErrorPolicy,
+    "writeHighMark": checkCount("writeHighMark"),
+    "writeLowMark": checkCount("writeLowMark", positive=False),
+    "maxPendingBytes": checkCount("maxPendingBytes"),
+    "pauseReadingWhenUnwritable": checkBool("pauseReadingWhenUnwritable"),
+    "backlogHighMark": checkCount("backlogHighMark"),
+    "backlogLowMark": checkCount("backlogLowMark", positive=False),
 }
 
 
@@ -179,6 +231,19 @@ class SessionConfig:
         probe (Linux C{TCP_KEEPIDLE}).
     @ivar handlerErrorPolicy: C{"close"} or C{"continue"}: what happens after
         C{onMessage} or C{onCron} raised and C{onError} saw it.
+    @ivar writeHighMark: bytes waiting to be written above which the session
+        becomes unwritable (C{isWritable()} is C{False}; netty's
+        WriteBufferWaterMark).
+    @ivar writeLowMark: bytes waiting below which it is writable again.
+    @ivar maxPendingBytes: bytes waiting above which the session is closed
+        with L{OutboundOverflowError <txgetty.errors.OutboundOverflowError>}
+        (a peer that never reads cannot grow the server's memory).
+    @ivar pauseReadingWhenUnwritable: stop reading from the peer while the
+        session is unwritable (a peer that does not read its replies stops
+        being read).
+    @ivar backlogHighMark: packets waiting for a task pool above which
+        reading from the peer pauses.
+    @ivar backlogLowMark: packets waiting below which reading resumes.
     """
 
     maxMsgLen: int = DEFAULT_MAX_MSG_LEN
@@ -191,12 +256,23 @@ class SessionConfig:
     tcpKeepAlive: bool = True
     keepAlivePeriod: float = DEFAULT_KEEPALIVE_PERIOD
     handlerErrorPolicy: str = "close"
+    writeHighMark: int = DEFAULT_WRITE_HIGH_MARK
+    writeLowMark: int = DEFAULT_WRITE_LOW_MARK
+    maxPendingBytes: int = DEFAULT_MAX_PENDING_BYTES
+    pauseReadingWhenUnwritable: bool = True
+    backlogHighMark: int = DEFAULT_BACKLOG_HIGH_MARK
+    backlogLowMark: int = DEFAULT_BACKLOG_LOW_MARK
 
     def __post_init__(self) -> None:
         """
-        Check every field.
+        Check every field, and that low marks do not exceed high marks.
 
         @raise ConfigError: a field has a value that cannot work.
         """
         for f in fields(self):
             object.__setattr__(self, f.name, CHECKS[f.name](getattr(self, f.name)))
+        for low, high in ORDERED_PAIRS:
+            if getattr(self, low) > getattr(self, high):
+                raise ConfigError(
+                    f"{low} ({getattr(self, low)!r}) must not exceed {high} ({getattr(self, high)!r})"
+                )

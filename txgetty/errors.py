@@ -128,3 +128,16 @@ class NoSessionError(TxGettyError):
     """
     A client was asked for a session while none is open.
     """
+
+
+class OutboundOverflowError(TxGettyError):
+    """
+    More than C{maxPendingBytes} bytes waited to be written to a session: the
+    peer does not read; the session was closed.
+    """
+
+
+class TaskPoolError(TxGettyError):
+    """
+    A session's task pool cannot take its packets (not running).
+    """

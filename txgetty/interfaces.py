@@ -297,3 +297,34 @@ class IClient(Interface):
         """
         @return: the open sessions.
         """
+
+
+class IWritabilityListener(Interface):
+    """
+    An optional sixth listener method, for listeners that watch outbound flow
+    control (L{EventListener} provides it as a no-op).
+    """
+
+    def onWritabilityChanged(session: ISession) -> None:
+        """
+        C{session.isWritable()} changed: more than C{writeHighMark} bytes wait
+        to be written, or they went back under C{writeLowMark}.
+
+        @param session: the session concerned.
+        """
+
+
+class ITaskPool(Interface):
+    """
+    Runs handlers of sessions in worker threads.
+    """
+
+    ordered = Attribute("Whether each session's packets run one at a time, in order.")
+
+    def deliver(session: ISession, packets: list) -> None:
+        """
+        Queue packets of a session for its handler (reactor thread).
+
+        @param session: the session.
+        @param packets: the packets in wire order.
+        """

@@ -10,16 +10,17 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .interfaces import IEventListener, ISession
+from .interfaces import IEventListener, ISession, IWritabilityListener
 
 _log = Logger()
 
 
-@implementer(IEventListener)
+@implementer(IEventListener, IWritabilityListener)
 class EventListener:
     """
     An L{IEventListener} whose methods do nothing except C{onError}, which
-    logs; subclass it and override what you need.
+    logs; subclass it and override what you need.  It also has the optional
+    C{onWritabilityChanged} (L{IWritabilityListener}), as a no-op.
     """
 
     def onOpen(self, session: ISession) -> Any:
@@ -52,6 +53,11 @@ class EventListener:
         """
         @param session: the session the packet came from.
         @param pkg: the packet.
+        """
+
+    def onWritabilityChanged(self, session: ISession) -> None:
+        """
+        @param session: the session whose C{isWritable()} changed.
         """
 
 

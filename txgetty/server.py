@@ -76,6 +76,7 @@ class Server(Service, SessionOwner):
         tls: TLSServerSettings | None = None,
         wheel: ITimerWheel | None = None,
         wheelTick: float = DEFAULT_WHEEL_TICK,
+        taskPool: Any = None,
         raiseSynchronously: bool = False,
     ) -> None:
         """
@@ -89,6 +90,10 @@ class Server(Service, SessionOwner):
         @param tls: key/certificate files for C{tls:} endpoints.
         @param wheel: a shared timer wheel; one is made if C{None}.
         @param wheelTick: resolution of the wheel made here, in seconds.
+        @param taskPool: a L{TaskPool <txgetty.taskpool.TaskPool>} to run
+            every session's C{onMessage} and C{onCron} in, or C{None} (the
+            reactor thread); the callback may change it per session.  Start
+            the pool before the server (a parent service does).
         @param raiseSynchronously: make L{startService} raise when an
             endpoint fails to listen at once (as twistd wants).
         @raise txgetty.errors.ConfigError: an endpoint or TLS file is wrong.
@@ -103,6 +108,7 @@ class Server(Service, SessionOwner):
         self._newSession = newSession
         self.config = config or SessionConfig()
         self._wheel = wheel or TimerWheel(reactor, wheelTick)
+        self.taskPool = taskPool
         self._endpoints = [
             (d if isinstance(d, str) else repr(d), serverEndpoint(reactor, d, tls) if isinstance(d, str) else d)
             for d in endpoints
@@ -229,6 +235,7 @@ class Server(Service, SessionOwner):
         @return: a new session owned by this server.
         """
         session = Session(clock=self._reactor, wheel=self._wheel, config=self.config, owner=self)
+        session.taskPool = self.taskPool
         self._sessions.add(session)
         self.accepted += 1
         return session

@@ -13,6 +13,7 @@ per packet.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from inspect import iscoroutine
 from typing import Any, Callable, Iterator
 
@@ -25,6 +26,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _state as S
+from ._flow import FlowMixin
 from ._lifecycle import LifecycleMixin
 from ._options import SessionOptionsMixin, transportBacklog
 from .addresses import formatAddress
@@ -36,7 +38,8 @@ from .errors import (
     PacketTooLargeError,
     SessionClosedError,
 )
-from .interfaces import IEventListener, IReader, ISession, ITimerWheel, IWriter
+from .interfaces import IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
+from .taskpool import RUNNING, currentOutbox
 
 _log = Logger()
 _ids = itertools.count(1)
@@ -128,7 +131,7 @@ def _asFailure(reason: Any) -> Failure:
 
 
 @implementer(ISession, IProtocol, IHandshakeListener)
-class Session(LifecycleMixin, SessionOptionsMixin):
+class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     """
     One connection with its codec, listener, counters and life cycle.
 
@@ -143,6 +146,7 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
+        "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
     )
 
     def __init__(
@@ -185,9 +189,15 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         self._waiters: list[Deferred] = []
         self._openWait = self._waiting = None
         self._backlog: Iterator[Any] | None = None
-        self._readPauses: set[str] = set()
+        self._readPauses = 0
         self._partialSince: float | None = None
         self._cronCall = self._idleCall = self._packetCall = self._openCall = self._abortCall = None
+        self._pool: Any = None
+        self._inbox: deque | None = None
+        self._inPool = False
+        self._poolPending = 0
+        self._writable = True
+        self._writeCall = None
 
     # -- identity -----------------------------------------------------------
 
@@ -261,6 +271,23 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         if not callable(getattr(writer, "write", None)):
             raise ConfigError(f"session.writer must have a write(session, pkg) method, got {writer!r}")
         self._writer = writer
+
+    @property
+    def taskPool(self) -> Any:
+        """
+        The L{TaskPool <txgetty.taskpool.TaskPool>} that runs C{onMessage}
+        and C{onCron}, or C{None} to run them in the reactor thread.
+        """
+        return self._pool
+
+    @taskPool.setter
+    def taskPool(self, pool: Any) -> None:
+        if pool is not None and not ITaskPool.providedBy(pool):
+            raise ConfigError(f"session.taskPool must be a txgetty TaskPool or None, got {pool!r}")
+        if self._poolPending:
+            raise ConfigError(f"cannot change the task pool of {self!r}: {self._poolPending} packets are in it")
+        self._pool = pool
+        self._inbox = deque() if pool is not None and pool.ordered else None
 
     @property
     def codec(self) -> Any:
@@ -368,7 +395,10 @@ class Session(LifecycleMixin, SessionOptionsMixin):
             failure = Failure()
         if out:
             self.packetsRead += len(out)
-            self._dispatch(iter(out))
+            if self._pool is None:
+                self._dispatch(iter(out))
+            else:
+                self._toPool(out)
         if failure is not None:
             if not failure.check(CodecError):
                 failure = Failure(CodecError(f"reader {self._reader!r} failed: {failure.value!r}"))
@@ -396,6 +426,8 @@ class Session(LifecycleMixin, SessionOptionsMixin):
             batch, self._batch = self._batch, None
             if batch:
                 self.transport.write(b"".join(batch))
+                if not self._writable:
+                    self._checkOverflow()
 
     def _deliver(self, packets: Iterator[Any]) -> None:
         """
@@ -476,27 +508,6 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         else:
             self._fire("error", failure)
 
-    def _pauseReading(self, why: str) -> None:
-        """
-        Stop reading from the transport for one more reason.
-
-        @param why: the reason, a short word.
-        """
-        if not self._readPauses:
-            self.transport.pauseProducing()
-        self._readPauses.add(why)
-
-    def _resumeReading(self, why: str) -> None:
-        """
-        Drop one reason to stop reading; read again when none is left.
-
-        @param why: the reason given to L{_pauseReading}.
-        """
-        if why in self._readPauses:
-            self._readPauses.discard(why)
-            if not self._readPauses:
-                self.transport.resumeProducing()
-
     # -- writing ----------------------------------------------------------------
 
     def _closedError(self) -> SessionClosedError:
@@ -516,6 +527,8 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         batch = self._batch
         if batch is None:
             self.transport.write(data)
+            if not self._writable:
+                self._checkOverflow()
         else:
             batch.append(data)
 
@@ -529,6 +542,9 @@ class Session(LifecycleMixin, SessionOptionsMixin):
         if not self._state.writable:
             raise self._closedError()
         data = self._writer.write(self, pkg)
+        if RUNNING.pools and (outbox := currentOutbox()) is not None:
+            outbox.write(self, data, 1)
+            return
         self.packetsWritten += 1
         self._send(data)
 
@@ -543,6 +559,9 @@ class Session(LifecycleMixin, SessionOptionsMixin):
             raise self._closedError()
         encode = self._writer.write
         chunks = [encode(self, p) for p in pkgs]
+        if RUNNING.pools and (outbox := currentOutbox()) is not None:
+            outbox.write(self, b"".join(chunks), len(chunks))
+            return
         self.packetsWritten += len(chunks)
         self.bytesWritten += sum(map(len, chunks))
         if self._batch is None:
@@ -564,6 +583,9 @@ class Session(LifecycleMixin, SessionOptionsMixin):
             if not isinstance(data, (bytearray, memoryview)):
                 raise TypeError(f"writeBytes takes bytes, not {type(data).__name__}")
             data = bytes(data)
+        if RUNNING.pools and (outbox := currentOutbox()) is not None:
+            outbox.write(self, data, 0)
+            return
         self._send(data)
 
     def _flush(self) -> None:
@@ -584,8 +606,13 @@ class Session(LifecycleMixin, SessionOptionsMixin):
 
         @param reason: an optional text, exception or L{Failure} kept as
             C{closeReason}.
-        @return: a L{Deferred} firing with C{None} once the connection is gone.
+        @return: a L{Deferred} firing with C{None} once the connection is gone
+            (called from a task-pool thread: C{None}; the close happens when
+            the handler's batch ends).
         """
+        if RUNNING.pools and (outbox := currentOutbox()) is not None:
+            outbox.close(self, reason)
+            return None
         self._fire("close", _asFailure(reason))
         return self.whenClosed()
 

@@ -147,7 +147,13 @@ class LoopbackTransport:
     @ivar disconnecting: C{loseConnection} or C{abortConnection} was called.
     @ivar aborted: C{abortConnection} was called.
     @ivar paused: this end asked not to receive (C{pauseProducing}).
+    @ivar bufferSize: bytes in C{outgoing} above which a registered
+        streaming producer is paused, as Twisted's TCP transports do; it is
+        resumed once the bytes are pumped out.
+    @ivar producer: the registered producer, if any.
     """
+
+    bufferSize = 65536
 
     def __init__(self, host: Any, peer: Any) -> None:
         """
@@ -159,6 +165,8 @@ class LoopbackTransport:
         self.protocol: Any = None
         self.outgoing: list[bytes] = []
         self.disconnecting = self.aborted = self.paused = self.lost = False
+        self.producer: Any = None
+        self.producerPaused = False
 
     def write(self, data: bytes) -> None:
         """
@@ -168,6 +176,35 @@ class LoopbackTransport:
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
         if not self.disconnecting:
             self.outgoing.append(data)
+            if (self.producer is not None and not self.producerPaused
+                    and sum(map(len, self.outgoing)) > self.bufferSize):
+                self.producerPaused = True
+                self.producer.pauseProducing()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """
+        @param producer: a push producer to pause while C{outgoing} is full.
+        @param streaming: must be C{True}.
+        @raise RuntimeError: a producer is already registered.
+        """
+        if self.producer is not None:
+            raise RuntimeError("a producer is already registered")
+        self.producer = producer
+
+    def unregisterProducer(self) -> None:
+        """
+        Forget the producer.
+        """
+        self.producer = None
+        self.producerPaused = False
+
+    def drained(self) -> None:
+        """
+        The outgoing bytes were delivered: resume a paused producer.
+        """
+        if self.producer is not None and self.producerPaused and not self.outgoing:
+            self.producerPaused = False
+            self.producer.resumeProducing()
 
     def writeSequence(self, seq: Any) -> None:
         """
@@ -301,7 +338,12 @@ class SessionPair:
         source.outgoing.clear()
         step = chunkSize or len(data)
         for i in range(0, len(data), step):
+            if sink.paused or sink.lost:
+                # The receiver paused mid-way: the rest waits, as in TCP.
+                source.outgoing.insert(0, data[i:])
+                break
             sink.protocol.dataReceived(data[i:i + step])
+        source.drained()
         return True
 
     def _disconnect(self) -> bool:

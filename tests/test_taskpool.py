@@ -1,0 +1,229 @@
+"""
+Integration tests for L{txgetty.taskpool.TaskPool}: real worker threads,
+the real reactor, servers on 127.0.0.1 port 0.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+
+from txgetty.codec import HelloCodec
+from txgetty.config import SessionConfig
+from txgetty.errors import ConfigError
+from txgetty.listener import EventListener
+from txgetty.server import Server
+from txgetty.taskpool import TaskPool
+
+from .netsupport import bounded, connectClient
+
+TCP = "tcp:0:interface=127.0.0.1"
+
+
+class Handler(EventListener):
+    """
+    Echoes; runs a hook per packet first (in the worker thread).
+    """
+
+    def __init__(self, hook: Any = None) -> None:
+        self.hook = hook
+        self.threads: set[str] = set()
+
+    def onMessage(self, session: Any, pkg: Any) -> None:
+        self.threads.add(threading.current_thread().name)
+        if self.hook is not None:
+            self.hook(session, pkg)
+        session.writePkg(pkg)
+
+
+class PoolTests(TestCase):
+    """
+    Handlers in worker threads.
+    """
+
+    async def serve(self, handler: Handler, pool: TaskPool, **config: Any) -> Any:
+        """
+        Start a pool and an echo server using it; stop both at cleanup.
+
+        @return: the server's address.
+        """
+        pool.startService()
+        self.addCleanup(lambda: bounded(pool.stopService(), "the pool to stop"))
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = handler
+
+        server = Server([TCP], newSession, reactor=reactor, taskPool=pool, config=SessionConfig(**config))
+        server.startService()
+        self.addCleanup(lambda: bounded(server.stopService(), "the server to stop"))
+        [address] = await bounded(server.whenListening(), "the server to listen")
+        return address
+
+    async def test_blockingHandlerDoesNotStallOthers(self) -> None:
+        """
+        A handler that blocks 1 s for one session's packet does not delay
+        another session's echoes: they come back long before the second
+        is over, and the reactor thread never ran a handler.
+        """
+        release = threading.Event()
+
+        def hook(session: Any, pkg: bytes) -> None:
+            if pkg == b"slow":
+                release.wait(1.0)
+
+        handler = Handler(hook)
+        address = await self.serve(handler, TaskPool(size=2, reactor=reactor))
+        slow = await connectClient(self, address)
+        fast = await connectClient(self, address)
+        slow.sendPackets([b"slow"])
+        await deferLater(reactor, 0.05, lambda: None)
+        started = time.monotonic()
+        fast.sendPackets([b"f%d" % i for i in range(50)])
+        await bounded(fast.whenReceived(50), "the fast echoes")
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 0.5)
+        self.assertEqual(slow.received, [])
+        release.set()
+        self.assertEqual(await bounded(slow.whenReceived(1), "the slow echo"), [b"slow"])
+        self.assertNotIn("MainThread", handler.threads)
+
+    async def test_orderPerSession(self) -> None:
+        """
+        With many sessions, handlers that take random short times, and 4
+        workers, each session's packets are handled and answered in order.
+        """
+        seen: dict[int, list[bytes]] = {}
+        lock = threading.Lock()
+
+        def hook(session: Any, pkg: bytes) -> None:
+            time.sleep(random.random() / 5000)
+            with lock:
+                seen.setdefault(session.id, []).append(pkg)
+
+        address = await self.serve(Handler(hook), TaskPool(size=4, reactor=reactor))
+        clients = [await connectClient(self, address) for _ in range(12)]
+        payloads = [b"%d" % i for i in range(150)]
+        for client in clients:
+            client.sendPackets(payloads)
+        for client in clients:
+            self.assertEqual(await bounded(client.whenReceived(150), "echoes"), payloads)
+        self.assertEqual(sorted(len(v) for v in seen.values()), [150] * 12)
+        for packets in seen.values():
+            self.assertEqual(packets, payloads)
+
+    async def test_unorderedRunsConcurrently(self) -> None:
+        """
+        In unordered mode two packets of the same session are in the
+        handler at the same time (a 2-party barrier only passes then).
+        """
+        barrier = threading.Barrier(2, timeout=5)
+        passed = []
+
+        def hook(session: Any, pkg: bytes) -> None:
+            barrier.wait()
+            passed.append(pkg)
+
+        address = await self.serve(Handler(hook), TaskPool(size=2, ordered=False, reactor=reactor))
+        client = await connectClient(self, address)
+        client.sendPackets([b"a", b"b"])
+        received = await bounded(client.whenReceived(2), "both echoes")
+        self.assertEqual(sorted(received), [b"a", b"b"])
+        self.assertEqual(sorted(passed), [b"a", b"b"])
+
+    async def test_errorsKeepWorkersAlive(self) -> None:
+        """
+        Handler exceptions reach onError (with the session) and close only
+        that session (default policy); the single worker thread survives and
+        serves the next session.
+        """
+        errors: list[Any] = []
+
+        class Failing(Handler):
+            def onError(self, session: Any, failure: Any) -> None:
+                errors.append((session, failure))
+
+        def hook(session: Any, pkg: bytes) -> None:
+            if pkg == b"boom":
+                raise KeyError("boom")
+
+        address = await self.serve(Failing(hook), TaskPool(size=1, reactor=reactor))
+        bad = await connectClient(self, address)
+        bad.sendPackets([b"boom", b"after"])
+        await bounded(bad.whenLost(), "the failing session to close")
+        self.assertEqual(len(errors), 1)
+        self.assertTrue(errors[0][1].check(KeyError))
+        self.assertEqual(bad.received, [])
+        good = await connectClient(self, address)
+        good.sendPackets([b"ok"])
+        self.assertEqual(await bounded(good.whenReceived(1), "an echo"), [b"ok"])
+
+    async def test_backpressureOnSlowHandler(self) -> None:
+        """
+        A session whose handler is slow stops being read once backlogHighMark
+        packets wait: the server holds at most about that many of them.
+        """
+        gate = threading.Event()
+        peak = []
+
+        def hook(session: Any, pkg: bytes) -> None:
+            peak.append(session._poolPending)
+            gate.wait(5)
+
+        address = await self.serve(Handler(hook), TaskPool(size=1, reactor=reactor),
+                                   backlogHighMark=8, backlogLowMark=2)
+        client = await connectClient(self, address)
+        client.sendPackets([b"x" * 1000] * 2000)
+        await deferLater(reactor, 0.3, lambda: None)
+        gate.set()
+        await bounded(client.whenReceived(2000), "every echo", 20)
+        self.assertLessEqual(max(peak), 8 + 70)
+
+    async def test_stopWithWorkPending(self) -> None:
+        """
+        Stopping the pool while handlers are busy and packets queued: queued
+        work may finish within stopTimeout, the rest is dropped and counted,
+        and the stop Deferred fires even though one handler never returns in
+        time.
+        """
+        gate = threading.Event()
+        pool = TaskPool(size=1, stopTimeout=0.2, reactor=reactor)
+
+        def hook(session: Any, pkg: bytes) -> None:
+            gate.wait(3)
+
+        handler = Handler(hook)
+        pool.startService()
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = handler
+
+        server = Server([TCP], newSession, reactor=reactor, taskPool=pool)
+        server.startService()
+        self.addCleanup(lambda: bounded(server.stopService(), "the server to stop"))
+        [address] = await bounded(server.whenListening(), "listening")
+        clients = [await connectClient(self, address) for _ in range(3)]
+        for client in clients:
+            client.sendPackets([b"p"] * 5)
+        await deferLater(reactor, 0.2, lambda: None)
+        started = time.monotonic()
+        await bounded(pool.stopService(), "the pool to stop")
+        self.assertLess(time.monotonic() - started, 2.0)
+        gate.set()
+        await bounded(deferToThread(lambda: None), "a thread hop")
+        self.assertGreater(pool.abandoned, 0)
+
+    def test_badParameters(self) -> None:
+        """
+        Bad pool sizes and limits are refused with a L{ConfigError}.
+        """
+        for kw in ({"size": 0}, {"maxQueued": 0}, {"stopTimeout": -1}):
+            self.assertRaises(ConfigError, TaskPool, reactor=reactor, **kw)

@@ -1,0 +1,270 @@
+"""
+Flow control of a session, in both directions, and its task-pool delivery.
+
+Inbound: reading from the peer pauses for as long as any reason holds (an
+unfinished C{onOpen} or awaited C{onMessage}, a task-pool backlog above
+C{backlogHighMark}, a full pool, an unwritable session, the user).
+
+Outbound: the session is the owner of a push producer registered on its
+transport, so Twisted tells it when the transport's buffer passes
+C{writeHighMark} and when it drained; C{isWritable()} and the listener's
+optional C{onWritabilityChanged} follow it, with C{writeLowMark} as the
+level to get back under.  Past C{maxPendingBytes} the session is closed.
+Mixed into L{txgetty.session.Session}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from . import _state as S
+from .errors import OutboundOverflowError, TaskPoolError
+from .taskpool import Outbox, _runOrdered
+
+_log = Logger()
+
+#: Reasons to stop reading, as bits of C{Session._readPauses}.
+PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32}
+
+
+@implementer(IPushProducer)
+class _WriteWatch:
+    """
+    The push producer a session registers on its transport: Twisted pauses
+    it when the write buffer passes its size and resumes it once drained.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Any) -> None:
+        """
+        @param session: the session to tell.
+        """
+        self.session = session
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's buffer is full.
+        """
+        self.session._writeBufferFull()
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's buffer drained.
+        """
+        self.session._setWritable(True)
+
+    def stopProducing(self) -> None:
+        """
+        The transport is gone; nothing to do.
+        """
+
+
+def _fileDescriptor(transport: Any) -> Any:
+    """
+    @param transport: a transport, perhaps TLS-wrapped.
+    @return: the transport that owns the socket buffer.
+    """
+    while isinstance(transport, ProtocolWrapper):
+        transport = transport.transport
+    return transport
+
+
+class FlowMixin:
+    """
+    Read pausing, writability and task-pool delivery of a session.  It works
+    on the attributes that L{txgetty.session.Session} declares.
+    """
+
+    __slots__ = ()
+
+    # -- reading ---------------------------------------------------------------
+
+    def pauseReading(self) -> None:
+        """
+        Stop reading from the peer until L{resumeReading} (other reasons to
+        pause, such as a full task-pool backlog, add up with this one).
+        """
+        self._pauseReading("user")
+
+    def resumeReading(self) -> None:
+        """
+        Undo L{pauseReading}.
+        """
+        self._resumeReading("user")
+
+    def _pauseReading(self, why: str) -> None:
+        """
+        Stop reading from the transport for one more reason.
+
+        @param why: a key of L{PAUSE_REASONS}.
+        """
+        bit = PAUSE_REASONS[why]
+        if not self._readPauses and not self._state.final:
+            self.transport.pauseProducing()
+        self._readPauses |= bit
+
+    def _resumeReading(self, why: str) -> None:
+        """
+        Drop one reason to stop reading; read again when none is left.
+
+        @param why: a key of L{PAUSE_REASONS}.
+        """
+        bit = PAUSE_REASONS[why]
+        if self._readPauses & bit:
+            self._readPauses &= ~bit
+            if not self._readPauses and not self._state.final:
+                self.transport.resumeProducing()
+
+    # -- writing ---------------------------------------------------------------
+
+    def isWritable(self) -> bool:
+        """
+        @return: C{False} while more than C{writeHighMark} bytes wait to be
+            written (until they are back under C{writeLowMark}).
+        """
+        return self._writable
+
+    def _watchWrites(self) -> None:
+        """
+        Register the write watch on the transport and size its buffer to
+        C{writeHighMark} (transports without producers are not watched).
+        """
+        transport = self.transport
+        register = getattr(transport, "registerProducer", None)
+        if register is None:
+            return
+        fd = _fileDescriptor(transport)
+        if hasattr(fd, "bufferSize"):
+            fd.bufferSize = self._writeHighMark
+        if getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
+            register(_WriteWatch(self), True)
+
+    def _unwatchWrites(self) -> None:
+        """
+        Unregister the write watch (before a close: a paused producer would
+        keep Twisted from closing the connection once the buffer drained).
+        """
+        unregister = getattr(self.transport, "unregisterProducer", None)
+        if unregister is not None:
+            try:
+                unregister()
+            except RuntimeError:
+                pass
+
+    def _writeBufferFull(self) -> None:
+        """
+        The transport passed C{writeHighMark}: unwritable until it drains.
+        """
+        self._setWritable(False)
+        self._checkOverflow()
+
+    def _setWritable(self, writable: bool) -> None:
+        """
+        Change writability, tell the listener, pause or resume reading.
+
+        @param writable: the new writability.
+        """
+        if writable == self._writable or self._state.final:
+            return
+        self._writable = writable
+        if writable:
+            if self._writeCall is not None and self._writeCall.active():
+                self._writeCall.cancel()
+            self._writeCall = None
+            self._resumeReading("unwritable")
+        else:
+            if self._pauseReadingWhenUnwritable:
+                self._pauseReading("unwritable")
+            self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
+        notify = getattr(self._listener, "onWritabilityChanged", None)
+        if notify is not None:
+            try:
+                notify(self)
+            except Exception:
+                _log.failure("txgetty: {session!r}: onWritabilityChanged raised", session=self)
+
+    def _writeCheck(self) -> None:
+        """
+        While unwritable, look each wheel tick whether the bytes waiting went
+        under C{writeLowMark}.
+        """
+        self._writeCall = None
+        if self._writable or self._state.final:
+            return
+        if self.pendingBytes <= self._writeLowMark:
+            self._setWritable(True)
+        else:
+            self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
+
+    def _checkOverflow(self) -> None:
+        """
+        Close the session if more than C{maxPendingBytes} wait to be written.
+        """
+        pending = self.pendingBytes
+        if pending > self._maxPendingBytes and not self._state.closed:
+            self._fire("error", Failure(OutboundOverflowError(
+                f"the peer does not read: {pending} bytes wait to be written, more than "
+                f"maxPendingBytes ({self._maxPendingBytes}); raise it, or stop writing while "
+                f"session.isWritable() is False (onWritabilityChanged)"
+            )))
+
+    # -- the task pool -----------------------------------------------------------
+
+    def _toPool(self, packets: list[Any]) -> None:
+        """
+        Hand packets (or the cron marker) to the task pool; pause reading if
+        the backlog passes C{backlogHighMark}.
+
+        @param packets: the packets, in wire order.
+        """
+        try:
+            self._pool.deliver(self, packets)
+        except RuntimeError as e:
+            self._handlerFailed(Failure(TaskPoolError(str(e))))
+            return
+        self._poolPending += len(packets)
+        if self._poolPending > self._backlogHighMark:
+            self._pauseReading("backlog")
+
+    def _poolBatchDone(self, done: int, outbox: Outbox, errors: list[Failure]) -> None:
+        """
+        A worker finished some packets (reactor thread): apply their writes,
+        report their errors, queue the rest, read again below the low mark.
+
+        @param done: packets finished.
+        @param outbox: what the handlers asked of sessions.
+        @param errors: what they raised.
+        """
+        pool = self._pool
+        outbox.apply()
+        self._poolPending -= done
+        pool.finished(done)
+        for failure in errors:
+            self._lateHandlerFailure(failure)
+        if self._state is not S.OPEN:
+            self._clearInbox()
+        if pool.ordered and self._inPool:
+            if self._inbox and self._state is S.OPEN:
+                pool.submit(_runOrdered, self, size=0)
+            else:
+                self._inPool = False
+        if self._poolPending <= self._backlogLowMark:
+            self._resumeReading("backlog")
+
+    def _clearInbox(self) -> None:
+        """
+        Drop the packets still queued for the pool (the session closed).
+        """
+        inbox = self._inbox
+        if inbox:
+            count = len(inbox)
+            inbox.clear()
+            self._poolPending -= count
+            self._pool.finished(count)
