@@ -161,6 +161,47 @@ class MakeServiceTests(SynchronousTestCase):
         self.successResultOf(service.stopService())
 
 
+class TaskPoolOptionTests(SynchronousTestCase):
+    """
+    --task-pool and the flow-control options.
+    """
+
+    def test_poolService(self) -> None:
+        """
+        --task-pool N gives a service tree that starts an N-thread pool
+        before the server, which hands it every session's packets.
+        """
+        from twisted.application.service import MultiService
+
+        from txgetty.taskpool import TaskPool
+
+        options = parse("--listen", "tcp:0:interface=127.0.0.1", "--task-pool", "3", "--task-pool-unordered")
+        service = makeService(options, reactor=MemoryReactorClock())
+        self.assertIsInstance(service, MultiService)
+        pool, server = list(service)
+        self.assertIsInstance(pool, TaskPool)
+        self.assertEqual((pool.size, pool.ordered), (3, False))
+        self.assertIs(server.taskPool, pool)
+
+    def test_flowOptions(self) -> None:
+        """
+        The water marks and limits reach the session config; a low mark
+        above its high mark is refused naming the options.
+        """
+        config = parse("--write-high-mark", "1000", "--write-low-mark", "10", "--max-pending-bytes", "5000",
+                       "--backlog-high-mark", "9", "--backlog-low-mark", "3",
+                       "--no-pause-reading-when-unwritable")["config"]
+        self.assertEqual(
+            (config.writeHighMark, config.writeLowMark, config.maxPendingBytes, config.backlogHighMark,
+             config.backlogLowMark, config.pauseReadingWhenUnwritable),
+            (1000, 10, 5000, 9, 3, False),
+        )
+        with self.assertRaises(UsageError) as ctx:
+            parse("--write-low-mark", "100000")
+        self.assertIn("--write-low-mark", str(ctx.exception))
+        self.assertRaises(UsageError, parse, "--task-pool", "-1")
+
+
 class EndpointTests(SynchronousTestCase):
     """
     Tests for L{txgetty.endpoints}.

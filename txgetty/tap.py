@@ -6,29 +6,36 @@ user's own new-session callback, on any number of endpoints.
 from __future__ import annotations
 
 import importlib
+import re
 import os
 import sys
 from typing import Any, Callable
 
-from twisted.application.service import IService
+from twisted.application.service import IService, MultiService
 from twisted.python import usage
 
 from .codec import codecFromString
 from .config import (
+    DEFAULT_BACKLOG_HIGH_MARK,
+    DEFAULT_BACKLOG_LOW_MARK,
     DEFAULT_CRON_PERIOD,
     DEFAULT_KEEPALIVE_PERIOD,
+    DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_MAX_MSG_LEN,
     DEFAULT_OPEN_TIMEOUT,
     DEFAULT_PACKET_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_WAIT_TIME,
     DEFAULT_WHEEL_TICK,
+    DEFAULT_WRITE_HIGH_MARK,
+    DEFAULT_WRITE_LOW_MARK,
     SessionConfig,
 )
 from .endpoints import isTLSDescription, serverEndpoint
 from .errors import ConfigError
 from .listener import EchoListener
 from .server import Server
+from .taskpool import TaskPool
 from .tls import TLSServerSettings
 
 DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
@@ -112,6 +119,10 @@ class Options(usage.Options):
     optFlags = [
         ["no-tcp-nodelay", None, "leave Nagle's algorithm on (tcpNoDelay=False)"],
         ["no-tcp-keepalive", None, "do not send TCP keepalive probes (tcpKeepAlive=False)"],
+        ["task-pool-unordered", None,
+         "let the task pool run packets of one session concurrently, in any order"],
+        ["no-pause-reading-when-unwritable", None,
+         "keep reading from peers whose replies pile up (pauseReadingWhenUnwritable=False)"],
     ]
     optParameters = [
         ["codec", None, "hello",
@@ -139,6 +150,18 @@ class Options(usage.Options):
         ["handler-error-policy", None, "close",
          "close or continue: what an exception in onMessage/onCron does after onError"],
         ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", float],
+        ["task-pool", None, 0,
+         "run onMessage/onCron in a pool of this many worker threads (0: in the reactor thread)", int],
+        ["write-high-mark", None, DEFAULT_WRITE_HIGH_MARK,
+         "bytes waiting to be written above which a session is unwritable", int],
+        ["write-low-mark", None, DEFAULT_WRITE_LOW_MARK,
+         "bytes waiting below which it is writable again", int],
+        ["max-pending-bytes", None, DEFAULT_MAX_PENDING_BYTES,
+         "bytes waiting above which a session is closed (its peer does not read)", int],
+        ["backlog-high-mark", None, DEFAULT_BACKLOG_HIGH_MARK,
+         "packets waiting for the task pool above which reading pauses", int],
+        ["backlog-low-mark", None, DEFAULT_BACKLOG_LOW_MARK,
+         "packets waiting for the task pool below which reading resumes", int],
     ]
 
     def __init__(self) -> None:
@@ -170,11 +193,17 @@ class Options(usage.Options):
                 packetTimeout=self["packet-timeout"], openTimeout=self["open-timeout"],
                 tcpNoDelay=not self["no-tcp-nodelay"], tcpKeepAlive=not self["no-tcp-keepalive"],
                 keepAlivePeriod=self["keepalive-period"], handlerErrorPolicy=self["handler-error-policy"],
+                writeHighMark=self["write-high-mark"], writeLowMark=self["write-low-mark"],
+                maxPendingBytes=self["max-pending-bytes"],
+                pauseReadingWhenUnwritable=not self["no-pause-reading-when-unwritable"],
+                backlogHighMark=self["backlog-high-mark"], backlogLowMark=self["backlog-low-mark"],
             )
             self["codecObject"] = codecFromString(self["codec"])
         except ConfigError as e:
             raise usage.UsageError(_optionNames(str(e))) from None
         self["tls"] = self._tlsSettings()
+        if self["task-pool"] < 0:
+            raise usage.UsageError(f"--task-pool must be 0 (no pool) or more, got {self['task-pool']}")
         if not self["wheel-tick"] > 0:
             raise usage.UsageError(f"--wheel-tick must be greater than 0, got {self['wheel-tick']}")
         try:
@@ -205,35 +234,50 @@ class Options(usage.Options):
         return TLSServerSettings(key, cert, self["tls-chain"], self["tls-client-ca"])
 
 
+_SETTING_OPTIONS = {
+    "maxMsgLen": "--max-msg-len", "cronPeriod": "--cron-period", "waitTime": "--wait-time",
+    "readIdleTimeout": "--read-idle-timeout", "packetTimeout": "--packet-timeout",
+    "openTimeout": "--open-timeout", "keepAlivePeriod": "--keepalive-period",
+    "handlerErrorPolicy": "--handler-error-policy", "writeHighMark": "--write-high-mark",
+    "writeLowMark": "--write-low-mark", "maxPendingBytes": "--max-pending-bytes",
+    "backlogHighMark": "--backlog-high-mark", "backlogLowMark": "--backlog-low-mark",
+}
+
+
 def _optionNames(message: str) -> str:
     """
     @param message: a L{ConfigError} message naming session settings.
     @return: the message with the matching command-line options named too.
     """
-    for setting, option in (
-        ("maxMsgLen", "--max-msg-len"), ("cronPeriod", "--cron-period"),
-        ("waitTime", "--wait-time"), ("readIdleTimeout", "--read-idle-timeout"),
-        ("packetTimeout", "--packet-timeout"), ("openTimeout", "--open-timeout"),
-        ("keepAlivePeriod", "--keepalive-period"), ("handlerErrorPolicy", "--handler-error-policy"),
-    ):
-        message = message.replace(f"{setting} must", f"{option} ({setting}) must")
-    return message
+    pattern = re.compile(r"\b(" + "|".join(_SETTING_OPTIONS) + r")\b")
+    return pattern.sub(lambda m: f"{_SETTING_OPTIONS[m.group(1)]} ({m.group(1)})", message)
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
-    Build the server from the parsed options.
+    Build the server (and its task pool) from the parsed options.
 
     @param options: the parsed L{Options}.
     @param reactor: the reactor; the global one if C{None}.
-    @return: the L{Server} service.
+    @return: the L{Server}, or with C{--task-pool} a L{MultiService} that
+        starts the pool before the server and stops it after.
     @raise usage.UsageError: an endpoint or TLS file is wrong.
     """
     newSession = options["newSession"] or echoService(options["codecObject"])
+    pool = None
+    if options["task-pool"]:
+        pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
     try:
-        return Server(
+        server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
             tls=options["tls"], wheelTick=options["wheel-tick"], raiseSynchronously=True,
+            taskPool=pool,
         )
     except ConfigError as e:
         raise usage.UsageError(str(e)) from None
+    if pool is None:
+        return server
+    top = MultiService()
+    pool.setServiceParent(top)
+    server.setServiceParent(top)
+    return top
