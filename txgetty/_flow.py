@@ -71,6 +71,8 @@ def _fileDescriptor(transport: Any) -> Any:
     @param transport: a transport, perhaps TLS-wrapped.
     @return: the transport that owns the socket buffer.
     """
+    while hasattr(transport, "underlyingTransport"):
+        transport = transport.underlyingTransport
     while isinstance(transport, ProtocolWrapper):
         transport = transport.transport
     return transport
@@ -134,7 +136,9 @@ class FlowMixin:
     def _watchWrites(self) -> None:
         """
         Register the write watch on the transport and size its buffer to
-        C{writeHighMark} (transports without producers are not watched).
+        C{writeHighMark}.  Where another producer holds the transport (a
+        WebSocket upgraded from twisted.web), every write checks the size
+        instead; transports without producers are not watched.
         """
         transport = self.transport
         register = getattr(transport, "registerProducer", None)
@@ -143,8 +147,18 @@ class FlowMixin:
         fd = _fileDescriptor(transport)
         if hasattr(fd, "bufferSize"):
             fd.bufferSize = self._writeHighMark
-        if getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
+        if getattr(fd, "producer", None) is not None:
+            self._pollWrites = True
+        elif getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
             register(_WriteWatch(self), True)
+
+    def _checkWriteSize(self) -> None:
+        """
+        After a write on a transport that cannot be watched: unwritable once
+        more than C{writeHighMark} bytes wait.
+        """
+        if self._writable and self.pendingBytes > self._writeHighMark:
+            self._writeBufferFull()
 
     def _unwatchWrites(self) -> None:
         """
@@ -152,7 +166,7 @@ class FlowMixin:
         keep Twisted from closing the connection once the buffer drained).
         """
         unregister = getattr(self.transport, "unregisterProducer", None)
-        if unregister is not None:
+        if unregister is not None and not self._pollWrites:
             try:
                 unregister()
             except RuntimeError:

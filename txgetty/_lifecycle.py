@@ -15,8 +15,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from . import _state as S
+from .addresses import formatAddress
 from .errors import (
     OpenTimeoutError,
+    PeerIdleError,
     PacketTimeoutError,
     ReadIdleTimeoutError,
     SessionRefusedError,
@@ -111,6 +113,7 @@ class LifecycleMixin:
             self._idleCall = wheel.callLater(self._readIdleTimeout, self._idleCheck)
         if self._buf and self._state is S.OPEN:
             self._process()
+        self._drainMessages()
 
     def _doRefuse(self, failure: Failure) -> None:
         """
@@ -302,6 +305,7 @@ class LifecycleMixin:
             self._abortCall = None
         self._buf = bytearray()
         self._backlog = None
+        self._messages = None
         if self._writeCall is not None:
             if self._writeCall.active():
                 self._writeCall.cancel()
@@ -345,6 +349,11 @@ class LifecycleMixin:
         self._cronCall = None
         if self._state is not S.OPEN:
             return
+        keepAlive = getattr(self.transport, "keepAlive", None)
+        if keepAlive is not None:
+            keepAlive()
+            if self._state is not S.OPEN:
+                return
         if self._pool is not None:
             self._toPool([CRON])
             self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
@@ -380,7 +389,13 @@ class LifecycleMixin:
         if self._state is not S.OPEN or not timeout:
             return
         idle = self._clock.seconds() - self.lastActive
-        if idle >= timeout:
+        if idle >= timeout and not getattr(self.transport, "idleIsError", True):
+            # A UDP peer that goes silent has left: a clean end.
+            self._fire("close", Failure(PeerIdleError(
+                f"no datagram from {formatAddress(self.remoteAddress)} for {idle:.1f} s "
+                f"(readIdleTimeout is {timeout:g} s)"
+            )))
+        elif idle >= timeout:
             self._fire("error", Failure(ReadIdleTimeoutError(
                 f"no data from the peer for {idle:.1f} s (readIdleTimeout is {timeout:g} s; "
                 f"raise it or set 0 to disable it, --read-idle-timeout for twistd)"

@@ -108,6 +108,8 @@ def transportBacklog(transport: Any) -> int:
     @return: the number of bytes waiting.
     """
     total = 0
+    while hasattr(transport, "underlyingTransport"):
+        transport = transport.underlyingTransport
     while isinstance(transport, ProtocolWrapper):
         total += sum(len(b) for b in getattr(transport, "_appSendBuffer", ()))
         transport = transport.transport

@@ -106,12 +106,12 @@ class Client(Service):
             raise ConfigError(f"connectTimeout must be a positive number of seconds, got {connectTimeout!r}")
         if not callable(newSession):
             raise TypeError(f"newSession must be callable, got {newSession!r}")
+        self.config = config or SessionConfig()
         if isinstance(endpoint, str):
-            self.endpoint, self.label = clientEndpoint(reactor, endpoint, tls)
+            self.endpoint, self.label = clientEndpoint(reactor, endpoint, tls, self.config.maxMsgLen)
         else:
             self.endpoint, self.label = endpoint, repr(endpoint)
         self.clock = reactor
-        self.config = config or SessionConfig()
         self.reconnect = reconnect or ReconnectPolicy()
         self.connectTimeout = float(connectTimeout)
         self.choose = choose

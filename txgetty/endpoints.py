@@ -26,6 +26,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 
+from .config import DEFAULT_MAX_MSG_LEN
 from .errors import ConfigError
 from .tls import TLSClientSettings, TLSServerSettings
 
@@ -133,7 +134,30 @@ def serverEndpoint(
         raise ConfigError(f"bad listen endpoint {description!r} ({e}); examples: {_EXAMPLES}") from None
 
 
-_CLIENT_EXAMPLES = "127.0.0.1:8090, tcp:HOST:PORT, tls:HOST:PORT[:caFile=F], unix:/tmp/txgetty.sock"
+_CLIENT_EXAMPLES = (
+    "127.0.0.1:8090, tcp:HOST:PORT, tls:HOST:PORT[:caFile=F], unix:/tmp/txgetty.sock, "
+    "udp:HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH"
+)
+
+
+def _webSocketEndpoint(reactor: Any, url: str, tls: TLSClientSettings | None, maxMsgLen: int) -> Any:
+    """
+    @param reactor: the reactor.
+    @param url: a C{ws://} or C{wss://} URL.
+    @param tls: TLS settings for C{wss}.
+    @param maxMsgLen: the largest message accepted.
+    @return: the WebSocket client endpoint.
+    """
+    from .websocket import WebSocketClientEndpoint, parseWebSocketURL
+
+    secure, host, port, _, options = parseWebSocketURL(url)
+    deflate = options.pop("deflate", "no").lower() in _YES
+    stream: Any = HostnameEndpoint(reactor, host, port)
+    if secure:
+        stream = wrapClientTLS(_tlsClientSettings(url, options, tls).creator(host), stream)
+    elif options:
+        raise ConfigError(f"unknown option {sorted(options)[0]!r} in {url!r}; a ws:// client takes deflate")
+    return WebSocketClientEndpoint(reactor, url.split("?")[0], stream, maxMsgLen, deflate)
 _TLS_CLIENT_KEYS = ("caFile", "cert", "key", "hostname", "insecure")
 _YES = ("1", "yes", "true", "on")
 
@@ -189,7 +213,7 @@ def _tlsClientSettings(description: str, kw: dict[str, str], tls: TLSClientSetti
 
 
 def clientEndpoint(
-    reactor: Any, description: str, tls: TLSClientSettings | None = None
+    reactor: Any, description: str, tls: TLSClientSettings | None = None, maxMsgLen: int = DEFAULT_MAX_MSG_LEN
 ) -> tuple[IStreamClientEndpoint, str]:
     """
     Make a client endpoint from a description.
@@ -197,14 +221,21 @@ def clientEndpoint(
     Forms: C{HOST:PORT} (C{[::1]:PORT} for IPv6) and C{tcp:HOST:PORT} (TCP, names resolved, IPv4 or
     IPv6), C{tls:HOST:PORT} (alias C{ssl:}; verified against the platform's
     CAs or C{caFile=}, hostname checked; C{cert=}/C{key=} for a client
-    certificate; C{insecure=yes} turns verification off), C{unix:PATH}.
+    certificate; C{insecure=yes} turns verification off), C{unix:PATH},
+    C{udp:HOST:PORT} (connected UDP), C{ws://HOST:PORT/PATH} and
+    C{wss://HOST:PORT/PATH} (C{?deflate=yes} offers compression; C{wss} is
+    verified like C{tls:}).
 
     @param reactor: the reactor.
     @param description: the description.
-    @param tls: TLS settings for C{tls:} endpoints that do not say otherwise.
+    @param tls: TLS settings for C{tls:} and C{wss://} endpoints that do not
+        say otherwise.
+    @param maxMsgLen: the largest WebSocket message accepted.
     @return: the endpoint and a short label for logs.
     @raise ConfigError: the description is wrong; the message gives examples.
     """
+    if description.startswith(("ws://", "wss://")):
+        return _webSocketEndpoint(reactor, description, tls, maxMsgLen), description
     # [IPv6]:port -> escaped colons, as the endpoint grammar wants them.
     escaped = re.sub(r"\[([0-9A-Fa-f:.]+)\]", lambda m: m.group(1).replace(":", "\\:"), description)
     kind, args, kw = splitDescription(escaped)
@@ -217,6 +248,11 @@ def clientEndpoint(
         host, port = _hostPort(description, args, kw)
         creator = _tlsClientSettings(description, kw, tls).creator(host)
         return wrapClientTLS(creator, HostnameEndpoint(reactor, host, port)), _label("tls", host, port)
+    if kind == "udp":
+        from .datagram import UDPClientEndpoint
+
+        host, port = _hostPort(description, args, kw)
+        return UDPClientEndpoint(reactor, host, port), _label("udp", host, port)
     if kind == "unix":
         path = kw.pop("path", None) or (args[0] if args else None)
         if not path:

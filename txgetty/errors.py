@@ -40,16 +40,18 @@ class PacketTooLargeError(CodecError):
     @ivar limit: the session's C{maxMsgLen}.
     """
 
-    def __init__(self, length: int, limit: int, setting: str = "maxMsgLen") -> None:
+    def __init__(self, length: int, limit: int, setting: str = "maxMsgLen", what: str = "") -> None:
         """
         @param length: the declared packet length in bytes.
         @param limit: the limit it exceeds.
         @param setting: the name of the setting that sets the limit.
+        @param what: a description of the oversize thing, instead of "packet
+            of LENGTH bytes".
         """
         self.length = length
         self.limit = limit
         super().__init__(
-            f"packet of {length} bytes exceeds the limit of {limit} bytes "
+            f"{what or f'packet of {length} bytes'} exceeds the limit of {limit} bytes "
             f"(raise the session's {setting}, or --max-msg-len for twistd)"
         )
 
@@ -63,6 +65,13 @@ class SessionTimeoutError(TxGettyError):
 class ReadIdleTimeoutError(SessionTimeoutError):
     """
     Nothing arrived for C{readIdleTimeout} seconds.
+    """
+
+
+class PeerIdleError(SessionTimeoutError):
+    """
+    The close reason of a UDP peer session that was silent for its
+    C{readIdleTimeout}: how UDP peers leave, so a clean end (no C{onError}).
     """
 
 
@@ -141,3 +150,28 @@ class TaskPoolError(TxGettyError):
     """
     A session's task pool cannot take its packets (not running).
     """
+
+
+class DeadPeerError(TxGettyError):
+    """
+    A WebSocket peer did not answer a ping within a cron period.
+    """
+
+
+class WebSocketClosedError(TxGettyError):
+    """
+    A WebSocket ended with a close code other than 1000/1001, or without a
+    close handshake.
+
+    @ivar code: the close code (C{None} if none was received).
+    @ivar reason: the close reason text.
+    """
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        """
+        @param code: the close code.
+        @param reason: the close reason.
+        """
+        self.code = code
+        self.reason = reason
+        super().__init__(f"WebSocket closed with code {code}: {reason}" if code else f"WebSocket lost: {reason}")

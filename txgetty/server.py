@@ -11,14 +11,13 @@ from typing import Any, Callable, Iterable, Sequence
 from twisted.application.service import IService, Service
 from twisted.internet.defer import Deferred, FirstError, gatherResults, maybeDeferred, succeed
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .addresses import formatAddress
 from .config import DEFAULT_WHEEL_TICK, SessionConfig
-from .endpoints import serverEndpoint
+from .listeners import parseListeners
 from .errors import SessionRefusedError
 from .interfaces import IServer, ITimerWheel
 from .session import Session, SessionOwner
@@ -28,29 +27,6 @@ from .wheel import TimerWheel
 _log = Logger()
 
 NewSessionCallback = Callable[[Session], Any]
-
-
-class _SessionFactory(Factory):
-    """
-    Makes a L{Session} per accepted connection of one endpoint.
-    """
-
-    noisy = False
-
-    def __init__(self, server: Server, description: str) -> None:
-        """
-        @param server: the server owning the sessions.
-        @param description: the endpoint, for logs.
-        """
-        self.server = server
-        self.description = description
-
-    def buildProtocol(self, addr: Any) -> Session:
-        """
-        @param addr: the peer's address.
-        @return: a new session, registered with the server.
-        """
-        return self.server._newSessionFor(addr)
 
 
 @implementer(IServer, IService)
@@ -80,7 +56,8 @@ class Server(Service, SessionOwner):
         raiseSynchronously: bool = False,
     ) -> None:
         """
-        @param endpoints: endpoint descriptions (see L{txgetty.endpoints}) or
+        @param endpoints: listener descriptions (see L{txgetty.listeners}:
+            Twisted endpoint strings, C{tls:}, C{udp:}, C{ws://}, C{wss://}) or
             L{IStreamServerEndpoint} providers.
         @param newSession: called with each new session before it opens; it
             sets C{session.codec} and C{session.listener} and may change the
@@ -109,11 +86,8 @@ class Server(Service, SessionOwner):
         self.config = config or SessionConfig()
         self._wheel = wheel or TimerWheel(reactor, wheelTick)
         self.taskPool = taskPool
-        self._endpoints = [
-            (d if isinstance(d, str) else repr(d), serverEndpoint(reactor, d, tls) if isinstance(d, str) else d)
-            for d in endpoints
-        ]
-        if not self._endpoints:
+        self._listeners = parseListeners(reactor, list(endpoints), tls)
+        if not self._listeners:
             raise ValueError("a Server needs at least one endpoint to listen on")
         self._raiseSynchronously = raiseSynchronously
         self._ports: list[IListeningPort] = []
@@ -124,7 +98,7 @@ class Server(Service, SessionOwner):
         self.accepted = self.refused = self.opened = self.closed = 0
 
     def __repr__(self) -> str:
-        return f"<txgetty Server on {', '.join(d for d, _ in self._endpoints)}>"
+        return f"<txgetty Server on {', '.join(listener.description for listener in self._listeners)}>"
 
     # -- IService -------------------------------------------------------------
 
@@ -137,7 +111,7 @@ class Server(Service, SessionOwner):
         """
         Service.startService(self)
         self._outcome = None
-        results = [self._listen(description, endpoint) for description, endpoint in self._endpoints]
+        results = [self._listen(listener) for listener in self._listeners]
         gatherResults(results, consumeErrors=True).addBoth(self._listened)
         if self._raiseSynchronously and isinstance(self._outcome, Failure):
             self._outcome.raiseException()
@@ -164,13 +138,13 @@ class Server(Service, SessionOwner):
         else:
             d.callback(list(self._outcome))
 
-    def _listen(self, description: str, endpoint: IStreamServerEndpoint) -> Deferred:
+    def _listen(self, listener: Any) -> Deferred:
         """
-        @param description: the endpoint's text, for logs.
-        @param endpoint: the endpoint.
+        @param listener: one of L{txgetty.listeners}'s listeners.
         @return: a L{Deferred} firing with the bound address.
         """
-        d = endpoint.listen(_SessionFactory(self, description))
+        description = listener.description
+        d = listener.listen(self)
 
         def listening(port: IListeningPort) -> Any:
             self._ports.append(port)
@@ -229,12 +203,14 @@ class Server(Service, SessionOwner):
         """
         return list(self._sessions)
 
-    def _newSessionFor(self, addr: Any) -> Session:
+    def _newSessionFor(self, addr: Any, name: str | None = None) -> Session:
         """
         @param addr: the peer's address.
+        @param name: the session's name (derived from the transport if
+            C{None}).
         @return: a new session owned by this server.
         """
-        session = Session(clock=self._reactor, wheel=self._wheel, config=self.config, owner=self)
+        session = Session(clock=self._reactor, wheel=self._wheel, config=self.config, owner=self, name=name)
         session.taskPool = self.taskPool
         self._sessions.add(session)
         self.accepted += 1

@@ -147,6 +147,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
         "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
+        "_messageMode", "_messages", "_pollWrites",
     )
 
     def __init__(
@@ -198,6 +199,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._poolPending = 0
         self._writable = True
         self._writeCall = None
+        self._messageMode = False
+        self._messages: deque | None = None
+        self._pollWrites = False
 
     # -- identity -----------------------------------------------------------
 
@@ -335,6 +339,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param transport: the connected transport.
         """
         self.transport = transport
+        self._messageMode = bool(getattr(transport, "messages", False))
         self.connectionMade()
 
     def connectionMade(self) -> None:
@@ -347,7 +352,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.remoteAddress = t.getPeer()
         tls = isinstance(t, TLSMemoryBIOProtocol)
         if self.name is None:
-            self.name = "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
+            self.name = getattr(t, "sessionName", None) or (
+                "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
+            )
         self.lastActive = self._clock.seconds()
         self._fire("connectTLS" if tls else "connect")
 
@@ -380,6 +387,59 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         elif state is S.OPENING:
             self._buf += data
 
+    def messageReceived(self, data: bytes) -> None:
+        """
+        One message of a message transport (a WebSocket message, a UDP
+        datagram): it is read by the codec on its own and must hold whole
+        packets.  Messages that arrive while an awaited handler runs (or
+        C{onOpen} is unfinished) wait in order, up to C{backlogHighMark};
+        more are dropped.
+
+        @param data: the message.
+        """
+        self.bytesRead += len(data)
+        self.lastActive = self._clock.seconds()
+        state = self._state
+        if state is S.OPEN and self._waiting is None and not self._messages:
+            self._processMessage(data)
+        elif state is S.OPEN or state is S.OPENING:
+            if self._messages is None:
+                self._messages = deque()
+            if len(self._messages) < self._backlogHighMark:
+                self._messages.append(data)
+            else:
+                _log.info("txgetty: {session!r}: dropped a message, {n} wait already (backlogHighMark)",
+                          session=self, n=len(self._messages))
+
+    def _processMessage(self, data: bytes) -> None:
+        """
+        Read one message with the codec and deliver its packets.
+
+        @param data: the message.
+        """
+        buf = bytearray(data)
+        out: list[Any] = []
+        failure = None
+        try:
+            self._readPackets(self, buf, out)
+            if buf:
+                raise CodecError(
+                    f"a message of {len(data)} bytes ends with {len(buf)} bytes of an incomplete "
+                    f"packet; over {type(self.transport).__name__} each message must hold whole packets"
+                )
+        except Exception:
+            failure = Failure()
+        self._deliverPackets(out, failure)
+
+    def _drainMessages(self) -> None:
+        """
+        Read the messages that waited, until a handler makes the session wait
+        again.
+        """
+        messages = self._messages
+        while messages and self._state is S.OPEN and self._waiting is None:
+            self._processMessage(messages.popleft())
+
     # -- reading ----------------------------------------------------------------
 
     def _process(self) -> None:
@@ -393,23 +453,35 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._need = self._readPackets(self, self._buf, out)
         except Exception:
             failure = Failure()
-        if out:
-            self.packetsRead += len(out)
-            if self._pool is None:
-                self._dispatch(iter(out))
-            else:
-                self._toPool(out)
-        if failure is not None:
-            if not failure.check(CodecError):
-                failure = Failure(CodecError(f"reader {self._reader!r} failed: {failure.value!r}"))
-            self._fire("error", failure)
-        elif self._buf:
+        if not self._deliverPackets(out, failure) and self._buf:
             if out or self._partialSince is None:
                 self._partialSince = self.lastActive
                 if self._packetTimeout and self._packetCall is None and self._state is S.OPEN:
                     self._packetCall = self._wheel.callLater(self._packetTimeout, self._packetCheck)
         else:
             self._partialSince = None
+
+    def _deliverPackets(self, out: list[Any], failure: Failure | None) -> bool:
+        """
+        Deliver the packets a read produced, then report the reader's
+        failure if there was one.
+
+        @param out: the packets.
+        @param failure: what the reader raised, or C{None}.
+        @return: whether a failure was reported.
+        """
+        if out:
+            self.packetsRead += len(out)
+            if self._pool is None:
+                self._dispatch(iter(out))
+            else:
+                self._toPool(out)
+        if failure is None:
+            return False
+        if not failure.check(CodecError):
+            failure = Failure(CodecError(f"reader {self._reader!r} failed: {failure.value!r}"))
+        self._fire("error", failure)
+        return True
 
     def _dispatch(self, packets: Iterator[Any]) -> None:
         """
@@ -425,9 +497,23 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         finally:
             batch, self._batch = self._batch, None
             if batch:
-                self.transport.write(b"".join(batch))
-                if not self._writable:
-                    self._checkOverflow()
+                self._writeBatch(batch)
+
+    def _writeBatch(self, batch: list[bytes]) -> None:
+        """
+        Hand a batch of writes to the transport: one write on a stream, one
+        message per packet on a message transport.
+
+        @param batch: the encoded packets.
+        """
+        if self._messageMode:
+            self.transport.writeSequence(batch)
+        else:
+            self.transport.write(b"".join(batch))
+        if self._pollWrites:
+            self._checkWriteSize()
+        if not self._writable:
+            self._checkOverflow()
 
     def _deliver(self, packets: Iterator[Any]) -> None:
         """
@@ -495,6 +581,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._resumeReading("handler")
             if self._buf and len(self._buf) >= self._need:
                 self._process()
+            self._drainMessages()
 
     def _handlerFailed(self, failure: Failure) -> None:
         """
@@ -527,6 +614,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         batch = self._batch
         if batch is None:
             self.transport.write(data)
+            if self._pollWrites:
+                self._checkWriteSize()
             if not self._writable:
                 self._checkOverflow()
         else:
@@ -595,7 +684,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         batch = self._batch
         if batch:
             self._batch = []
-            self.transport.write(b"".join(batch))
+            self._writeBatch(batch)
 
     # -- closing ----------------------------------------------------------------
 

@@ -1,0 +1,337 @@
+"""
+UDP for txgetty: every peer address is a session; one datagram is one
+read of the session's codec.
+
+UDP adds nothing to delivery: datagrams may be lost, duplicated or
+reordered, and txgetty neither retransmits nor reorders them.  What txgetty
+adds: sessions per peer (with C{onOpen} on a peer's first datagram and
+C{onClose} after C{readIdleTimeout} seconds of silence, or on stop), the
+codec, cron, counters, a limit on peers, and oversize datagrams dropped and
+counted instead of silently truncated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .errors import ConfigError
+
+_log = Logger()
+
+#: The largest UDP payload over IPv4.
+MAX_DATAGRAM = 65507
+#: Seconds of silence after which a UDP peer's session closes, when its
+#: C{readIdleTimeout} is 0.
+DEFAULT_PEER_IDLE = 60.0
+DEFAULT_MAX_PEERS = 10_000
+
+
+@implementer(ITransport, IPushProducer)
+class DatagramPeer:
+    """
+    The transport of a UDP session: writes are datagrams to one address.
+
+    @ivar address: the peer's address.
+    @ivar idleIsError: C{False}: a UDP peer that goes silent is closed
+        cleanly (C{onClose} alone), it is how UDP peers leave.
+    """
+
+    idleIsError = False
+    messages = True
+    sessionName = "udp-session"
+
+    def __init__(self, port: Any, address: Any, clock: Any, onGone: Callable[[DatagramPeer], None],
+                 connected: bool = False) -> None:
+        """
+        @param port: the Twisted UDP port (its C{write(data, addr)}).
+        @param address: the peer's L{IAddress}.
+        @param clock: the reactor, to report the end asynchronously.
+        @param onGone: called once the session is told the end.
+        @param connected: the port is connected to the peer (client side).
+        """
+        self.port = port
+        self.address = address
+        self.protocol: Any = None
+        self.disconnecting = False
+        self._clock = clock
+        self._onGone = onGone
+        self._connected = connected
+
+    def write(self, data: bytes) -> None:
+        """
+        @param data: one datagram.
+        """
+        if self.disconnecting:
+            return
+        try:
+            if self._connected:
+                self.port.write(data)
+            else:
+                self.port.write(data, (self.address.host, self.address.port))
+        except OSError as e:
+            _log.info("txgetty: UDP send to {peer} failed: {why}", peer=self.address, why=e)
+
+    def writeSequence(self, seq: Any) -> None:
+        """
+        @param seq: several datagrams.
+        """
+        for data in seq:
+            self.write(data)
+
+    def loseConnection(self) -> None:
+        """
+        Forget the peer; the session hears of it right after.
+        """
+        self.end(Failure(ConnectionDone()))
+
+    abortConnection = loseConnection
+
+    def end(self, reason: Failure) -> None:
+        """
+        End the session (once), from the reactor, with C{reason}.
+
+        @param reason: given to the session's C{connectionLost}.
+        """
+        if self.disconnecting:
+            return
+        self.disconnecting = True
+        self._clock.callLater(0, self._lost, reason)
+
+    def _lost(self, reason: Failure) -> None:
+        """
+        @param reason: why the session ends.
+        """
+        self._onGone(self)
+        self.protocol.connectionLost(reason)
+
+    def getHost(self) -> Any:
+        """
+        @return: the local UDP address.
+        """
+        return self.port.getHost()
+
+    def getPeer(self) -> Any:
+        """
+        @return: the peer's UDP address.
+        """
+        return self.address
+
+    def pauseProducing(self) -> None:
+        """
+        One peer cannot be paused on a shared UDP socket: its datagrams queue
+        in its session (up to C{backlogHighMark}, then they are dropped).
+        """
+
+    resumeProducing = stopProducing = pauseProducing
+
+
+def _address(host: str, port: int) -> Any:
+    """
+    @param host: an IP address.
+    @param port: a port.
+    @return: the UDP L{IAddress}.
+    """
+    return IPv6Address("UDP", host, port) if ":" in host else IPv4Address("UDP", host, port)
+
+
+class UDPServerProtocol(DatagramProtocol):
+    """
+    One UDP listener of a server: a session per peer address.
+
+    @ivar peers: the sessions by peer address.
+    @ivar dropped: datagrams dropped (too many peers, oversize).
+    @ivar oversize: datagrams larger than the limit.
+    """
+
+    def __init__(self, server: Any, description: str, maxPeers: int, maxDatagram: int) -> None:
+        """
+        @param server: the L{txgetty.server.Server}.
+        @param description: the listener's text, for logs.
+        @param maxPeers: sessions at most; datagrams from more peers are
+            dropped.
+        @param maxDatagram: datagrams longer than this are dropped.
+        """
+        self.server = server
+        self.description = description
+        self.maxPeers = maxPeers
+        self.maxDatagram = maxDatagram
+        self.peers: dict[tuple, Any] = {}
+        self.dropped = self.oversize = 0
+        self._warned: set[str] = set()
+
+    def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        """
+        @param data: one datagram.
+        @param addr: its sender.
+        """
+        session = self.peers.get(addr)
+        if len(data) > self.maxDatagram:
+            self.oversize += 1
+            self._drop(f"a datagram from {addr[0]}:{addr[1]} is larger than {self.maxDatagram} bytes "
+                       f"(maxMsgLen): dropped (counted in oversize)", "oversize")
+            return
+        if session is None:
+            if len(self.peers) >= self.maxPeers:
+                self._drop(f"{self.description} has {self.maxPeers} peers (maxPeers): datagrams from "
+                           f"new peers are dropped", "peers")
+                return
+            session = self._newPeer(addr)
+            if session is None:
+                return
+        session.messageReceived(data)
+
+    def _newPeer(self, addr: tuple) -> Any:
+        """
+        @param addr: a new peer's address.
+        @return: its session, or C{None} if it was refused.
+        """
+        address = _address(addr[0], addr[1])
+        peer = DatagramPeer(self.transport, address, self.server._reactor, self._forget)
+        session = self.server._newSessionFor(address, name="udp-session")
+        if not session.readIdleTimeout:
+            session.readIdleTimeout = DEFAULT_PEER_IDLE
+        peer.protocol = session
+        self.peers[addr] = session
+        session.makeConnection(peer)
+        if session.isClosed:
+            return None
+        return session
+
+    def _forget(self, peer: DatagramPeer) -> None:
+        """
+        @param peer: a peer whose session ended.
+        """
+        self.peers.pop((peer.address.host, peer.address.port), None)
+
+    def _drop(self, why: str, kind: str) -> None:
+        """
+        Count a dropped datagram; log the first of each kind.
+
+        @param why: the explanation.
+        @param kind: the kind of drop, to log it once.
+        """
+        self.dropped += 1
+        if kind not in self._warned:
+            self._warned.add(kind)
+            _log.warn("txgetty: {why} (logged once per listener)", why=why)
+
+    def stopAll(self) -> list[Deferred]:
+        """
+        @return: the close Deferreds of every peer session.
+        """
+        return [s.close("the server is stopping") for s in list(self.peers.values())]
+
+
+class _ConnectedUDP(DatagramProtocol):
+    """
+    The protocol of a client's connected UDP socket: datagrams go to the
+    session, an ICMP refusal ends it.
+    """
+
+    def __init__(self) -> None:
+        self.peer: DatagramPeer | None = None
+
+    def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        """
+        @param data: a datagram from the server.
+        @param addr: the server's address.
+        """
+        if self.peer is not None and not self.peer.disconnecting:
+            self.peer.protocol.messageReceived(data)
+
+    def connectionRefused(self) -> None:
+        """
+        The server's host answered with ICMP port unreachable.
+        """
+        peer = self.peer
+        if peer is not None and not peer.disconnecting:
+            session = peer.protocol
+            session._fire("error", Failure(ConnectionRefusedError(
+                f"UDP to {peer.address.host}:{peer.address.port} refused (ICMP port unreachable): "
+                f"nothing listens there"
+            )))
+
+
+class UDPClientEndpoint:
+    """
+    A client endpoint for connected UDP, usable by L{txgetty.client.Client}
+    (C{udp:HOST:PORT} addresses): C{connect} binds a local port, connects it
+    to the server and returns the session at once.
+    """
+
+    def __init__(self, reactor: Any, host: str, port: int) -> None:
+        """
+        @param reactor: the reactor.
+        @param host: the server's host name or address.
+        @param port: its port.
+        """
+        self.reactor = reactor
+        self.host = host
+        self.port = port
+
+    def connect(self, factory: Any) -> Deferred:
+        """
+        @param factory: builds the session.
+        @return: a L{Deferred} firing with the connected session.
+        """
+        d = self.reactor.resolve(self.host) if not _isIP(self.host) else succeed(self.host)
+        return d.addCallback(self._connectTo, factory)
+
+    def _connectTo(self, ip: str, factory: Any) -> Any:
+        """
+        @param ip: the server's IP address.
+        @param factory: builds the session.
+        @return: the connected session.
+        """
+        protocol = _ConnectedUDP()
+        udp = self.reactor.listenUDP(0, protocol, interface="::" if ":" in ip else "")
+        udp.connect(ip, self.port)
+        address = _address(ip, self.port)
+
+        def gone(peer: DatagramPeer) -> None:
+            udp.stopListening()
+
+        peer = protocol.peer = DatagramPeer(udp, address, self.reactor, gone, connected=True)
+        session = factory.buildProtocol(address)
+        peer.protocol = session
+        session.makeConnection(peer)
+        return session
+
+
+def _isIP(host: str) -> bool:
+    """
+    @param host: a host name or address.
+    @return: whether it is an IPv4 or IPv6 address.
+    """
+    from twisted.internet.abstract import isIPAddress, isIPv6Address
+
+    return isIPAddress(host) or isIPv6Address(host)
+
+
+def parseUDP(description: str, args: list[str], kw: dict[str, str]) -> tuple[int, str, int]:
+    """
+    @param description: a C{udp:PORT[:interface=ADDR][:maxPeers=N]} listener.
+    @param args: its positional arguments.
+    @param kw: its keyword arguments.
+    @return: the port, the interface and the peer limit.
+    @raise ConfigError: something is wrong; the message says what.
+    """
+    port = args[0] if args else kw.pop("port", "")
+    interface = kw.pop("interface", "")
+    maxPeers = kw.pop("maxPeers", str(DEFAULT_MAX_PEERS))
+    if kw:
+        raise ConfigError(f"unknown option {sorted(kw)[0]!r} in {description!r}; a UDP listener takes "
+                          f"interface and maxPeers")
+    try:
+        return int(port), interface, int(maxPeers)
+    except ValueError:
+        raise ConfigError(f"the UDP listener {description!r} needs a numeric port and maxPeers") from None

@@ -1,0 +1,495 @@
+"""
+WebSocket and secure WebSocket for txgetty, on autobahn: one packet per
+binary WebSocket message (the session's codec reads each message on its
+own), C{maxMsgLen} enforced by autobahn as the largest message and frame, a
+ping on every cron tick with dead-peer detection, and close codes that say
+why a session ended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import (
+    WebSocketClientFactory,
+    WebSocketClientProtocol,
+    WebSocketServerFactory,
+    WebSocketServerProtocol,
+)
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectError, ConnectionDone
+from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import File
+from zope.interface import implementer
+
+from ._options import transportBacklog
+from .errors import (
+    CodecError,
+    ConfigError,
+    ConnectionClosedLocally,
+    DeadPeerError,
+    OutboundOverflowError,
+    PacketTooLargeError,
+    SessionTimeoutError,
+    WebSocketClosedError,
+)
+
+_log = Logger()
+
+#: RFC 6455 close codes.
+NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
+INVALID_PAYLOAD, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1007, 1008, 1009, 1011
+
+
+def closeCodeFor(reason: Failure | None) -> tuple[int, str]:
+    """
+    @param reason: why a session is closing (its C{closeReason}).
+    @return: the close code and reason text to send (the text cut to the
+        123 bytes a close frame allows).
+    """
+    if reason is None or reason.check(ConnectionDone):
+        code = NORMAL
+    elif reason.check(ConnectionClosedLocally):
+        code = GOING_AWAY if "stopping" in reason.getErrorMessage() else NORMAL
+    elif reason.check(PacketTooLargeError):
+        code = MESSAGE_TOO_BIG
+    elif reason.check(CodecError):
+        code = UNSUPPORTED_DATA if "text message" in reason.getErrorMessage() else INVALID_PAYLOAD
+    elif reason.check(SessionTimeoutError, OutboundOverflowError, DeadPeerError):
+        code = POLICY_VIOLATION
+    else:
+        code = INTERNAL_ERROR
+    text = "" if reason is None else reason.getErrorMessage()
+    return code, text.encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
+def _closeFailure(protocol: Any, wasClean: bool, code: int | None, reason: str | None) -> Failure:
+    """
+    @param protocol: the autobahn protocol that closed.
+    @param wasClean: autobahn's verdict on the close handshake.
+    @param code: the close code the peer sent.
+    @param reason: the reason it sent.
+    @return: the close reason to give the session: C{ConnectionDone} for a
+        normal close, otherwise an error saying what happened.
+    """
+    local = getattr(protocol, "localCloseCode", None)
+    if getattr(protocol, "_txgettyClosing", False):
+        return Failure(ConnectionDone())
+    if local == MESSAGE_TOO_BIG:
+        limit = protocol.maxMessagePayloadSize
+        return Failure(PacketTooLargeError(limit + 1, limit, what="a WebSocket message (close code 1009)"))
+    if wasClean and code in (NORMAL, GOING_AWAY):
+        return Failure(ConnectionDone())
+    if local not in (None, NORMAL) and not wasClean:
+        return Failure(WebSocketClosedError(local, getattr(protocol, "localCloseReason", "") or "closed by this side"))
+    return Failure(WebSocketClosedError(code, reason or ("the connection was lost" if not wasClean else "")))
+
+
+@implementer(ITransport, IPushProducer)
+class WebSocketTransport:
+    """
+    The transport of a WebSocket session: each write is one binary message.
+
+    @ivar protocol: the autobahn protocol.
+    @ivar underlyingTransport: the TCP (or TLS) transport under it.
+    """
+
+    messages = True
+    idleIsError = True
+
+    def __init__(self, protocol: Any) -> None:
+        """
+        @param protocol: the open autobahn protocol.
+        """
+        self.protocol = protocol
+        self.underlyingTransport = protocol.transport
+        factory = protocol.factory
+        self.sessionName = getattr(factory, "sessionName", None) or (
+            "wss-session" if factory.isSecure else "ws-session"
+        )
+        self.pingOutstanding = False
+        self.disconnecting = False
+
+    def write(self, data: bytes) -> None:
+        """
+        @param data: one binary message.
+        """
+        if not self.disconnecting:
+            self.protocol.sendMessage(data, isBinary=True)
+
+    def writeSequence(self, seq: Any) -> None:
+        """
+        @param seq: several messages.
+        """
+        for data in seq:
+            self.write(data)
+
+    def loseConnection(self) -> None:
+        """
+        Start the close handshake with the code and reason that fit the
+        session's C{closeReason}.
+        """
+        if self.disconnecting:
+            return
+        self.disconnecting = True
+        self.protocol._txgettyClosing = True
+        code, reason = closeCodeFor(self.protocol.session.closeReason)
+        # sendClose() only takes 1000 and 3000-4999; the RFC 6455 codes for
+        # errors (1001, 1003, 1007-1011) go through the frame-level call.
+        self.protocol.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8") or None, isReply=False)
+
+    def abortConnection(self) -> None:
+        """
+        Drop the TCP connection without a close handshake.
+        """
+        self.disconnecting = True
+        self.protocol._txgettyClosing = True
+        self.protocol.dropConnection(abort=True)
+
+    def keepAlive(self) -> None:
+        """
+        Called on every cron tick: ping; if the previous ping got no pong,
+        the peer is dead.
+        """
+        if self.pingOutstanding:
+            session = self.protocol.session
+            session._fire("error", Failure(DeadPeerError(
+                f"no pong to the ping sent {session.cronPeriod:g} s ago (one per cronPeriod): "
+                f"the peer is gone"
+            )))
+            return
+        self.pingOutstanding = True
+        self.protocol.sendPing()
+
+    def getHost(self) -> Any:
+        """
+        @return: the local address of the TCP connection.
+        """
+        return self.underlyingTransport.getHost()
+
+    def getPeer(self) -> Any:
+        """
+        @return: the peer's address.
+        """
+        return self.underlyingTransport.getPeer()
+
+    def pauseProducing(self) -> None:
+        """
+        Stop reading from the TCP connection.
+        """
+        self.underlyingTransport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        """
+        Read again.
+        """
+        self.underlyingTransport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        """
+        Drop the connection.
+        """
+        self.abortConnection()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """
+        @param producer: paused while the TCP buffer is full.
+        @param streaming: as for Twisted.
+        """
+        self.underlyingTransport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        """
+        Forget the producer.
+        """
+        self.underlyingTransport.unregisterProducer()
+
+    def backlog(self) -> int:
+        """
+        @return: bytes waiting in the TCP (or TLS) transport.
+        """
+        return transportBacklog(self.underlyingTransport)
+
+
+class _SessionCarrier:
+    """
+    What the server and client protocols share: handing messages, pongs and
+    the close to the session.
+    """
+
+    session: Any = None
+    wsTransport: WebSocketTransport | None = None
+
+    def attachSession(self, session: Any) -> None:
+        """
+        Connect a session through a L{WebSocketTransport}, then give autobahn
+        the session's (possibly changed) size limit.
+
+        @param session: the new session.
+        """
+        self.session = session
+        self.wsTransport = WebSocketTransport(self)
+        session.makeConnection(self.wsTransport)
+        self.maxMessagePayloadSize = self.maxFramePayloadSize = session.maxMsgLen
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """
+        @param payload: one message.
+        @param isBinary: whether it is binary; text messages are refused.
+        """
+        session = self.session
+        if session is None:
+            return
+        if not isBinary:
+            session._fire("error", Failure(CodecError(
+                "a text message arrived; txgetty sessions exchange binary messages (close code 1003)"
+            )))
+            return
+        session.messageReceived(payload)
+
+    def onPong(self, payload: bytes) -> None:
+        """
+        @param payload: the pong's data: the peer is alive.
+        """
+        if self.wsTransport is not None:
+            self.wsTransport.pingOutstanding = False
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        """
+        The WebSocket is closed: tell the session why.
+
+        @param wasClean: whether the close handshake completed.
+        @param code: the peer's close code.
+        @param reason: the peer's close reason.
+        """
+        if self.session is not None:
+            self.session.connectionLost(_closeFailure(self, wasClean, code, reason))
+
+
+class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):
+    """
+    A server-side WebSocket connection: the session starts after the
+    upgrade.
+    """
+
+    _path = "/"
+
+    def onConnect(self, request: Any) -> None:
+        """
+        @param request: the upgrade request; its path is kept for the
+            new-session callback (C{session.getAttribute("ws.path")}).
+        """
+        self._path = request.path
+
+    def onOpen(self) -> None:
+        """
+        The upgrade is done: make the session.
+        """
+        factory = self.factory
+        session = factory.server._newSessionFor(self.peer, name=factory.sessionName)
+        session.setAttribute("ws.path", self._path)
+        self.attachSession(session)
+
+
+def _mount(root: Resource, path: str, child: Resource) -> None:
+    """
+    Put a resource at a path below a root.
+
+    @param root: the root resource.
+    @param path: e.g. C{/a/b}.
+    @param child: the resource to put there.
+    """
+    parts = [p for p in path.split("/") if p]
+    node = root
+    for part in parts[:-1]:
+        below = node.getStaticEntity(part.encode()) if hasattr(node, "getStaticEntity") else None
+        if below is None:
+            below = Resource()
+            node.putChild(part.encode(), below)
+        node = below
+    node.putChild(parts[-1].encode(), child)
+
+
+class WebSocketSite:
+    """
+    The twisted.web site of one WebSocket port: several paths, one factory,
+    optionally a directory of static files (for a browser page).
+
+    @ivar paths: the WebSocket paths served.
+    """
+
+    def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str]) -> None:
+        """
+        @param server: the L{txgetty.server.Server}.
+        @param secure: C{wss} rather than C{ws}.
+        @param paths: the WebSocket paths.
+        @param options: C{allowedOrigins} (comma separated), C{deflate}
+            (yes/no), C{static} (a directory).
+        @raise ConfigError: an option is unknown or wrong.
+        """
+        config = server.config
+        factory = WebSocketServerFactory()
+        factory.protocol = _ServerProtocol
+        factory.server = server
+        factory.sessionName = "wss-session" if secure else "ws-session"
+        settings: dict[str, Any] = {
+            "maxMessagePayloadSize": config.maxMsgLen, "maxFramePayloadSize": config.maxMsgLen,
+            "closeHandshakeTimeout": max(config.waitTime, 0.1), "autoFragmentSize": 0,
+        }
+        if config.openTimeout:
+            settings["openHandshakeTimeout"] = config.openTimeout
+        origins = options.pop("allowedOrigins", None)
+        if origins:
+            settings["allowedOrigins"] = [o for o in origins.split(",") if o]
+        if options.pop("deflate", "no").lower() in ("1", "yes", "true", "on"):
+            settings["perMessageCompressionAccept"] = _acceptDeflate
+        static = options.pop("static", None)
+        if options:
+            raise ConfigError(f"unknown WebSocket option {sorted(options)[0]!r}; "
+                              f"a ws:// listener takes allowedOrigins, deflate and static")
+        factory.setProtocolOptions(**settings)
+        resource = WebSocketResource(factory)
+        root: Resource = File(static) if static else Resource()
+        for path in paths:
+            if path.strip("/"):
+                _mount(root, path, resource)
+            elif static:
+                raise ConfigError("a ws:// listener with static= needs a WebSocket path other than /")
+            else:
+                root = resource
+        self.paths = paths
+        self.factory = factory
+        self.site = Site(root)
+        self.site.noisy = False
+
+
+def _acceptDeflate(offers: list[Any]) -> Any:
+    """
+    @param offers: the client's compression offers.
+    @return: the accept for the first permessage-deflate offer, if any.
+    """
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(offer)
+    return None
+
+
+class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
+    """
+    A client-side WebSocket connection: the session starts after the
+    upgrade and the pending connect fires with it.
+    """
+
+    def onOpen(self) -> None:
+        """
+        The upgrade is done: make the session, fire the connect Deferred.
+        """
+        factory = self.factory
+        self.attachSession(factory.sessionFactory.buildProtocol(self.transport.getPeer()))
+        waiting, factory.waiting = factory.waiting, None
+        if waiting is not None:
+            waiting.callback(self.session)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        """
+        Closed: before the upgrade, the connect fails; after, the session
+        ends.
+
+        @param wasClean: whether the close handshake completed.
+        @param code: the server's close code.
+        @param reason: its reason.
+        """
+        waiting, self.factory.waiting = self.factory.waiting, None
+        if waiting is not None:
+            waiting.errback(Failure(ConnectError(
+                f"the WebSocket handshake with {self.factory.url} failed: {reason or code or 'closed'}"
+            )))
+        _SessionCarrier.onClose(self, wasClean, code, reason)
+
+
+class WebSocketClientEndpoint:
+    """
+    A client endpoint for C{ws://} and C{wss://} URLs, usable by
+    L{txgetty.client.Client}: C{connect} fires with the session once the
+    upgrade is done.
+    """
+
+    def __init__(self, reactor: Any, url: str, streamEndpoint: Any, maxMsgLen: int,
+                 deflate: bool = False) -> None:
+        """
+        @param reactor: the reactor.
+        @param url: the C{ws://} or C{wss://} URL.
+        @param streamEndpoint: the TCP (or TLS) endpoint to the server.
+        @param maxMsgLen: the largest message accepted.
+        @param deflate: offer permessage-deflate.
+        """
+        self.reactor = reactor
+        self.url = url
+        self.stream = streamEndpoint
+        self.maxMsgLen = maxMsgLen
+        self.deflate = deflate
+
+    def connect(self, sessionFactory: Any) -> Deferred:
+        """
+        @param sessionFactory: builds the session.
+        @return: a L{Deferred} firing with the session once the WebSocket is
+            open; cancelling it drops the attempt.
+        """
+        factory = WebSocketClientFactory(self.url)
+        factory.protocol = _ClientProtocol
+        factory.sessionFactory = sessionFactory
+        factory.noisy = False
+        options: dict[str, Any] = {
+            "maxMessagePayloadSize": self.maxMsgLen, "maxFramePayloadSize": self.maxMsgLen,
+            "autoFragmentSize": 0,
+        }
+        if self.deflate:
+            options["perMessageCompressionOffers"] = [PerMessageDeflateOffer()]
+            options["perMessageCompressionAccept"] = lambda response: _acceptClientDeflate(response)
+        factory.setProtocolOptions(**options)
+        connecting = self.stream.connect(factory)
+
+        def cancel(d: Deferred) -> None:
+            factory.waiting = None
+            connecting.cancel()
+            if connecting.called and factory.protocolInstance is not None:
+                factory.protocolInstance.dropConnection(abort=True)
+
+        waiting: Deferred = Deferred(cancel)
+        factory.waiting = waiting
+        factory.protocolInstance = None
+        connecting.addCallback(lambda proto: setattr(factory, "protocolInstance", proto))
+        connecting.addErrback(lambda f: factory.waiting.errback(f) if factory.waiting else None)
+        return waiting
+
+
+def _acceptClientDeflate(response: Any) -> Any:
+    """
+    @param response: the server's compression response.
+    @return: the client-side accept.
+    """
+    from autobahn.websocket.compress import PerMessageDeflateResponse, PerMessageDeflateResponseAccept
+
+    if isinstance(response, PerMessageDeflateResponse):
+        return PerMessageDeflateResponseAccept(response)
+    return None
+
+
+def parseWebSocketURL(description: str) -> tuple[bool, str, int, str, dict[str, str]]:
+    """
+    @param description: C{ws://HOST:PORT/PATH[?options]} or C{wss://...}.
+    @return: secure, host, port, path and the options.
+    @raise ConfigError: it is not such a URL.
+    """
+    parts = urlsplit(description)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.port is None:
+        raise ConfigError(f"bad WebSocket URL {description!r}: expected ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return parts.scheme == "wss", parts.hostname, parts.port, parts.path or "/", options
