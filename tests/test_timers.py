@@ -338,3 +338,21 @@ class AsyncCronTests(SynchronousTestCase):
         pending[0].errback(ValueError("too late"))
         self.assertEqual(listener.names(), ["open", "cron", "close"])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+
+class CronDriftTests(SynchronousTestCase):
+    """
+    onCron keeps its period over time.
+    """
+
+    def test_noDrift(self) -> None:
+        """
+        Over 100 periods of 1 s with a 0.1 s wheel, onCron runs 100 times
+        (within one): the wheel's rounding does not accumulate.
+        """
+        clock = Clock()
+        listener = RecordingListener()
+        sessionOnStringTransport(listener, HelloCodec(), config=SessionConfig(cronPeriod=1.0), clock=clock)
+        for _ in range(1000):
+            clock.advance(0.1)
+        self.assertIn(listener.names().count("cron"), (99, 100))

@@ -344,8 +344,11 @@ class LifecycleMixin:
 
     def _cronTick(self) -> None:
         """
-        Call C{onCron} and schedule the next one.
+        Call C{onCron} (in the task pool, if the session has one) and
+        schedule the next call one period after this one was due, so the
+        wheel's rounding does not add up over the periods.
         """
+        due = self._cronCall.getTime() if self._cronCall is not None else self._clock.seconds()
         self._cronCall = None
         if self._state is not S.OPEN:
             return
@@ -356,16 +359,20 @@ class LifecycleMixin:
                 return
         if self._pool is not None:
             self._toPool([CRON])
-            self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
-            return
-        try:
-            result = self._listener.onCron(self)
-            if isinstance(result, Deferred) or iscoroutine(result):
-                ensureDeferred(result).addErrback(self._lateHandlerFailure)
-        except Exception:
-            self._handlerFailed(Failure())
+        else:
+            try:
+                result = self._listener.onCron(self)
+                if isinstance(result, Deferred) or iscoroutine(result):
+                    ensureDeferred(result).addErrback(self._lateHandlerFailure)
+            except Exception:
+                self._handlerFailed(Failure())
         if self._state is S.OPEN and self._cronCall is None:
-            self._cronCall = self._wheel.callLater(self._cronPeriod, self._cronTick)
+            now = self._clock.seconds()
+            nextDue = due + self._cronPeriod
+            if nextDue < now:
+                # Fell behind by more than a period: skip, do not catch up.
+                nextDue = now + self._cronPeriod
+            self._cronCall = self._wheel.callLater(nextDue - now, self._cronTick)
 
     def _lateHandlerFailure(self, failure: Failure) -> None:
         """
