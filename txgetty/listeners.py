@@ -20,6 +20,7 @@ from twisted.internet.protocol import Factory
 from twisted.python.failure import Failure
 
 from .datagram import MAX_DATAGRAM, UDPServerProtocol, parseUDP
+from .addresses import formatAddress
 from .endpoints import serverEndpoint, splitDescription
 from .errors import ConfigError
 from .tls import TLSServerSettings
@@ -69,6 +70,13 @@ class StreamListener:
         """
         return self.endpoint.listen(_SessionFactory(server))
 
+    def label(self, address: Any) -> str:
+        """
+        @param address: the bound address.
+        @return: how to name it in logs.
+        """
+        return formatAddress(address)
+
 
 class UDPListener:
     """
@@ -102,6 +110,13 @@ class UDPListener:
             self.reactor.listenUDP, self.port, self.protocol, interface=self.interface,
             maxPacketSize=maxDatagram + 1,
         )
+
+    def label(self, address: Any) -> str:
+        """
+        @param address: the bound address.
+        @return: how to name it in logs.
+        """
+        return formatAddress(address)
 
 
 class WebSocketListener:
@@ -166,6 +181,15 @@ class WebSocketListener:
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, self.port, interface=interface)
         return endpoint.listen(site.site)
+
+    def label(self, address: Any) -> str:
+        """
+        @param address: the bound address.
+        @return: the WebSocket URLs served there.
+        """
+        scheme = "wss" if self.secure else "ws"
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return ", ".join(f"{scheme}://{host}:{address.port}{path}" for path in self.paths)
 
 
 def parseListeners(reactor: Any, descriptions: list[Any], tls: TLSServerSettings | None) -> list[Any]:

@@ -152,7 +152,7 @@ class Server(Service, SessionOwner):
             self.addresses.append(address)
             _log.info(
                 "txgetty: listening on {address} (from {endpoint})",
-                address=formatAddress(address), endpoint=description,
+                address=listener.label(address), endpoint=description,
             )
             return address
 

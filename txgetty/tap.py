@@ -31,7 +31,8 @@ from .config import (
     DEFAULT_WRITE_LOW_MARK,
     SessionConfig,
 )
-from .endpoints import isTLSDescription, serverEndpoint
+from .endpoints import isTLSDescription
+from .listeners import parseListeners
 from .errors import ConfigError
 from .listener import EchoListener
 from .server import Server
@@ -113,8 +114,10 @@ class Options(usage.Options):
         "Serve getty-style packet sessions. With no options: an echo service in getty's "
         f"hello framing (4-byte little-endian length + payload) on {DEFAULT_LISTEN}. "
         "ENDPOINT is a Twisted endpoint string (tcp:PORT[:interface=ADDR], tcp6:..., "
-        "unix:PATH) or tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
-        "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE. Every bound address is logged."
+        "unix:PATH), tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
+        "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE, udp:PORT[:interface=ADDR], "
+        "ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (the --tls-* files); one server can "
+        "listen on all of them at once. Every bound address is logged."
     )
     optFlags = [
         ["no-tcp-nodelay", None, "leave Nagle's algorithm on (tcpNoDelay=False)"],
@@ -207,10 +210,9 @@ class Options(usage.Options):
         if not self["wheel-tick"] > 0:
             raise usage.UsageError(f"--wheel-tick must be greater than 0, got {self['wheel-tick']}")
         try:
-            for description in self["listen"]:
-                # The reactor is only stored by endpoint parsers: check the
-                # text (and TLS files) now, listen later on the real one.
-                serverEndpoint(None, description, self["tls"])
+            # The reactor is only stored by endpoint parsers: check the text
+            # (and TLS files) now, listen later on the real one.
+            parseListeners(None, self["listen"], self["tls"])
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
         app = self["app"]
@@ -227,9 +229,10 @@ class Options(usage.Options):
             return None
         if not (key and cert):
             raise usage.UsageError("TLS needs both --tls-key and --tls-cert")
-        if not any(isTLSDescription(d) for d in self["listen"]):
+        if not any(isTLSDescription(d) or d.startswith("wss://") for d in self["listen"]):
             raise usage.UsageError(
-                "--tls-key/--tls-cert are given but no listener uses TLS: add --listen tls:PORT"
+                "--tls-key/--tls-cert are given but no listener uses TLS: add --listen tls:PORT "
+                "or --listen wss://HOST:PORT/PATH"
             )
         return TLSServerSettings(key, cert, self["tls-chain"], self["tls-client-ca"])
 
