@@ -15,7 +15,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .addresses import formatAddress
 from .config import DEFAULT_WHEEL_TICK, SessionConfig
 from .listeners import parseListeners
 from .errors import SessionRefusedError
