@@ -176,6 +176,18 @@ class Server(Service, SessionOwner):
             self._relay(d)
         return d
 
+    def stopListening(self) -> Deferred:
+        """
+        Stop accepting connections; the sessions stay open.
+
+        @return: a L{Deferred} firing once every port is closed.
+        """
+        ports, self._ports = self._ports, []
+        self.addresses = []
+        return gatherResults([maybeDeferred(p.stopListening) for p in ports], consumeErrors=True).addCallback(
+            lambda _: None
+        )
+
     def stopService(self) -> Deferred:
         """
         Stop listening, then close every session gracefully (each flushes for

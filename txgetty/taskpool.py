@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _state as S
-from .errors import ConfigError
+from .errors import ConfigError, TaskPoolError
 from .interfaces import ITaskPool
 
 _log = Logger()
@@ -260,7 +260,12 @@ class TaskPool(Service):
                 return
             function, args, size = task
             if self._discard:
-                self._reactor.callFromThread(self._drop, args[0], size)
+                if function is _runCall:
+                    self._reactor.callFromThread(args[1].errback, Failure(TaskPoolError(
+                        f"{self.name} stopped before this call could run (stopTimeout)"
+                    )))
+                else:
+                    self._reactor.callFromThread(self._drop, args[0], size)
                 continue
             function(*args)
 
@@ -287,6 +292,24 @@ class TaskPool(Service):
         """
         self._queue.put((function, args, size))
 
+    def run(self, function: Callable[..., Any], *args: Any, **kw: Any) -> Deferred:
+        """
+        Run a blocking function in a worker thread (reactor thread).
+
+        @param function: the function.
+        @param args: its positional arguments.
+        @param kw: its keyword arguments.
+        @return: a L{Deferred} firing, in the reactor thread, with its result
+            or failure; cancelling it only stops waiting for the result.
+        """
+        d: Deferred = Deferred()
+        if not self.running:
+            d.errback(Failure(TaskPoolError(f"{self.name} is not running: start it before using it")))
+            return d
+        self.pending += 1
+        self.submit(_runCall, self, d, function, args, kw)
+        return d
+
     def deliver(self, session: Any, packets: list[Any]) -> None:
         """
         Hand a session's packets to the workers (reactor thread).
@@ -309,6 +332,21 @@ class TaskPool(Service):
         if self.pending > self.maxQueued and session not in self._paused:
             self._paused.add(session)
             session._pauseReading("pool")
+
+    def _callDone(self, d: Deferred, outcome: Any) -> None:
+        """
+        A blocking call finished (reactor thread).
+
+        @param d: its Deferred (maybe cancelled meanwhile).
+        @param outcome: its result or L{Failure}.
+        """
+        self.finished(1)
+        if d.called:
+            return
+        if isinstance(outcome, Failure):
+            d.errback(outcome)
+        else:
+            d.callback(outcome)
 
     def finished(self, count: int) -> None:
         """
@@ -371,6 +409,23 @@ def _runOrdered(session: Any) -> None:
     finally:
         _local.outbox = None
         session._pool._reactor.callFromThread(session._poolBatchDone, done, outbox, errors)
+
+
+def _runCall(pool: TaskPool, d: Deferred, function: Callable[..., Any], args: tuple, kw: dict) -> None:
+    """
+    Worker: run one blocking call and hand its outcome to the reactor.
+
+    @param pool: the pool.
+    @param d: the call's Deferred.
+    @param function: the function.
+    @param args: its positional arguments.
+    @param kw: its keyword arguments.
+    """
+    try:
+        outcome: Any = function(*args, **kw)
+    except Exception:
+        outcome = Failure()
+    pool._reactor.callFromThread(pool._callDone, d, outcome)
 
 
 def _runOne(session: Any, pkg: Any) -> None:

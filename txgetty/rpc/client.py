@@ -1,0 +1,562 @@
+"""
+The RPC client: calls over a txgetty client pool per server address, with
+timeouts, cancellation that reaches the server, heartbeats, load balancing
+over several servers and failover for idempotent calls.
+
+    client = RpcClient(["127.0.0.1:8091", "127.0.0.1:8092"], balance="least-pending")
+    client.startService()
+    print(await client.call("Echo.echo", "hi", timeout=5))
+    calc = client.proxy("Calc")
+    print(await calc.add(1, 2))
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import zlib
+from functools import partial
+from typing import Any, Callable, Sequence
+
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..client import Client
+from ..config import SessionConfig
+from ..errors import ConfigError
+from ..listener import EventListener
+from . import frame as F
+from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
+from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, compressor, serializer
+
+_log = Logger()
+
+BALANCES = ("round-robin", "random", "least-pending", "consistent-hash")
+FAILOVERS = ("fail-fast", "retry")
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_HEARTBEAT = 15.0
+_RETRYABLE = ("ShuttingDown", "ServerBusy")
+
+
+class _Pending:
+    """
+    A call waiting for its response.
+    """
+
+    __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId")
+
+    def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict) -> None:
+        self.deferred, self.name, self.args, self.options = deferred, name, args, options
+        self.timer: Any = None
+        self.attempts = 0
+        self.connection: _Connection | None = None
+        self.requestId = 0
+
+
+class _Connection(EventListener):
+    """
+    The listener of one RPC session of the client: its pending calls and
+    heartbeat state.
+    """
+
+    def __init__(self, client: RpcClient, address: str) -> None:
+        self.client = client
+        self.address = address
+        self.pending: dict[int, _Pending] = {}
+        self.nextId = 0
+        self.heartbeatOutstanding = False
+        self.session: Any = None
+
+    def newId(self) -> int:
+        """
+        @return: a request id not in use on this connection.
+        """
+        while True:
+            self.nextId = (self.nextId + 1) & 0xFFFFFFFF
+            if self.nextId not in self.pending:
+                return self.nextId
+
+    def onOpen(self, session: Any) -> None:
+        self.session = session
+
+    def onMessage(self, session: Any, frame: F.Frame) -> None:
+        self.heartbeatOutstanding = False
+        if frame.type == F.RESPONSE:
+            pending = self.pending.pop(frame.requestId, None)
+            if pending is not None:
+                self.client._answered(pending, frame)
+
+    def onCron(self, session: Any) -> None:
+        """
+        Send a heartbeat; if the previous one was not answered in a whole
+        period, the connection is dead: close it (pending calls fail).
+        """
+        if self.heartbeatOutstanding:
+            session.close(ConnectionLostError(
+                f"no answer to a heartbeat within {session.cronPeriod:g} s: the connection to "
+                f"{self.address} is dead"
+            ))
+            return
+        self.heartbeatOutstanding = True
+        session.writePkg(F.Frame(F.HEARTBEAT_REQUEST, 0, None, b"", self.client.serializer))
+
+    def onClose(self, session: Any) -> None:
+        """
+        Every pending call fails now (or goes to another server, if it may).
+        """
+        pending, self.pending = self.pending, {}
+        reason = session.closeReason.getErrorMessage() if session.closeReason else "closed"
+        for call in pending.values():
+            self.client._lost(call, ConnectionLostError(
+                f"the connection to {self.address} was lost before {call.name} was answered: {reason}"
+            ))
+
+
+@implementer(IService)
+class RpcClient(MultiService):
+    """
+    Calls services on one or more RPC servers (an L{IService}).
+
+    @ivar addresses: the servers, as given.
+    @ivar calls: calls answered.
+    @ivar failures: calls that failed (remote errors included).
+    @ivar retries: calls re-sent to another server.
+    """
+
+    def __init__(
+        self,
+        addresses: str | Sequence[str],
+        *,
+        connections: int = 1,
+        reactor: Any = None,
+        tls: Any = None,
+        config: SessionConfig | None = None,
+        reconnect: Any = None,
+        connectTimeout: float = 5.0,
+        serializer: str | int = "json",
+        compressor: str | int = "none",
+        compressThreshold: int = DEFAULT_COMPRESS_THRESHOLD,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+        balance: str = "round-robin",
+        failover: str = "fail-fast",
+        retries: int = 1,
+        auth: str | None = None,
+        metadata: dict[str, str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """
+        @param addresses: one address or several (as for
+            L{txgetty.client.Client}: C{HOST:PORT}, C{tls:HOST:PORT}, ...).
+        @param connections: sessions per address.
+        @param reactor: the reactor; the global one if C{None}.
+        @param tls: L{TLSClientSettings <txgetty.tls.TLSClientSettings>}.
+        @param config: session settings (C{cronPeriod} is set from
+            C{heartbeat}).
+        @param reconnect: the L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}.
+        @param connectTimeout: seconds per connection attempt.
+        @param serializer: C{json} (default), C{msgpack}, C{raw}, or a code.
+        @param compressor: compressor for request bodies above the threshold.
+        @param compressThreshold: bytes above which bodies are compressed.
+        @param timeout: default seconds a call may take (C{None}: no limit);
+            sent to the server as its deadline.
+        @param heartbeat: seconds between heartbeats on each connection; one
+            unanswered for a whole period closes the connection.
+        @param balance: how a server is picked: C{round-robin},
+            C{random}, C{least-pending} or C{consistent-hash}.
+        @param failover: C{fail-fast}, or C{retry}: calls marked idempotent
+            whose connection is lost (or whose server is busy or shutting
+            down) are sent to another server, up to C{retries} times.
+        @param retries: extra attempts for C{retry}.
+        @param auth: a token sent with every request (head entry C{auth}).
+        @param metadata: head entries sent with every request.
+        @param rng: the random source for C{random} balancing.
+        @raise ConfigError: a value cannot work.
+        """
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        addresses = [addresses] if isinstance(addresses, str) else list(addresses)
+        if not addresses:
+            raise ConfigError("an RpcClient needs at least one server address")
+        if balance not in BALANCES:
+            raise ConfigError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+        if failover not in FAILOVERS:
+            raise ConfigError(f"failover must be one of {', '.join(FAILOVERS)}, got {failover!r}")
+        try:
+            self.serializer = _serializerCode(serializer)
+            self.compressor = _compressorCode(compressor)
+        except FrameError as e:
+            raise ConfigError(str(e)) from None
+        self.reactor = reactor
+        self.addresses = addresses
+        self.timeout = timeout
+        self.balance = balance
+        self.failover = failover
+        self.maxRetries = retries
+        self.compressThreshold = compressThreshold
+        self.baseHead = dict(metadata or {})
+        if auth is not None:
+            self.baseHead[F.AUTH] = auth
+        self.random = rng or random.Random()
+        self.calls = self.failures = self.retries = 0
+        from dataclasses import replace
+
+        config = replace(config or SessionConfig(), cronPeriod=heartbeat)
+        self._pools: dict[str, Client] = {}
+        for address in addresses:
+            pool = Client(address, partial(self._newSession, address), connections=connections, reactor=reactor,
+                          config=config, reconnect=reconnect, connectTimeout=connectTimeout, tls=tls, rng=self.random)
+            pool.setServiceParent(self)
+            self._pools[address] = pool
+        self._ring = _hashRing(addresses)
+        self._next = 0
+        self._parked: list[_Pending] = []
+        self._watching = False
+
+    def _newSession(self, address: str, session: Any) -> None:
+        """
+        @param address: the server address of the pool.
+        @param session: a new session of that pool.
+        """
+        session.codec = _CODEC
+        session.listener = _Connection(self, address)
+
+    # -- calling ---------------------------------------------------------------
+
+    def call(self, name: str, *args: Any, timeout: Any = "default", metadata: dict[str, str] | None = None,
+             kwargs: dict[str, Any] | None = None, idempotent: bool = False, hashKey: Any = None) -> Deferred:
+        """
+        Call C{Service.method} with arguments.
+
+        @param name: C{"Service.method"}.
+        @param args: positional arguments (serializable values).
+        @param timeout: seconds for this call (default: the client's);
+            C{None} for no limit.
+        @param metadata: head entries for this call (trace ids, ...).
+        @param kwargs: keyword arguments for the method.
+        @param idempotent: the call may safely run twice: with
+            C{failover="retry"} it is re-sent to another server when its
+            connection is lost or its server is busy.
+        @param hashKey: what C{consistent-hash} balancing hashes (default:
+            the call name and first argument).
+        @return: a L{Deferred} firing with the result, or failing with
+            L{RemoteError}, L{CallTimeoutError}, L{ConnectionLostError},
+            L{NoServerError}; cancelling it cancels the call on the server.
+        """
+        service, dot, method = name.partition(".")
+        if not dot or not service or not method:
+            raise ValueError(f"call names look like 'Service.method', got {name!r}")
+        pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
+                           {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
+                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False})
+        if pending.options["timeout"] is not None:
+            pending.timer = self.reactor.callLater(pending.options["timeout"], self._timedOut, pending)
+        self._send(pending)
+        return pending.deferred
+
+    def oneway(self, name: str, *args: Any, metadata: dict[str, str] | None = None,
+               kwargs: dict[str, Any] | None = None) -> None:
+        """
+        Call C{Service.method} without waiting for (or getting) an answer.
+
+        @param name: C{"Service.method"}.
+        @param args: positional arguments.
+        @param metadata: head entries for this call.
+        @param kwargs: keyword arguments.
+        @raise NoServerError: no connection is open.
+        """
+        pending = _Pending(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
+                                                     "idempotent": False, "hashKey": None, "oneway": True})
+        connection = self._pick(pending)
+        if connection is None:
+            raise NoServerError(f"no connection to {', '.join(self.addresses)} is open for the oneway {name}")
+        connection.session.writePkg(self._frame(pending, connection, F.ONEWAY, 0))
+
+    def proxy(self, service: str) -> Proxy:
+        """
+        @param service: a service name.
+        @return: an object whose attributes are that service's methods:
+            C{await client.proxy("Calc").add(1, 2)}.
+        """
+        return Proxy(self, service)
+
+    def _send(self, pending: _Pending) -> None:
+        """
+        Send a call on a connection picked by the balance policy, or wait
+        for one to open.
+        """
+        connection = self._pick(pending)
+        if connection is None:
+            self._waitForConnection(pending)
+            return
+        pending.attempts += 1
+        pending.connection = connection
+        rid = pending.requestId = connection.newId()
+        try:
+            frame = self._frame(pending, connection, F.REQUEST, rid)
+        except Exception:
+            self._fail(pending, Failure())
+            return
+        connection.pending[rid] = pending
+        connection.session.writePkg(frame)
+
+    def _frame(self, pending: _Pending, connection: _Connection, type: int, rid: int) -> F.Frame:
+        """
+        @return: the request frame of a call.
+        """
+        service, _, method = pending.name.partition(".")
+        head = dict(self.baseHead)
+        if pending.options["metadata"]:
+            head.update(pending.options["metadata"])
+        head[F.SERVICE], head[F.METHOD] = service, method
+        timeout = pending.options["timeout"]
+        if timeout is not None:
+            head[F.TIMEOUT_MS] = str(max(1, int(timeout * 1000)))
+        kwargs = pending.options["kwargs"]
+        value = {"args": list(pending.args), "kwargs": kwargs} if kwargs else list(pending.args)
+        body = serializer(self.serializer).dumps(value)
+        comp = NONE
+        if self.compressor and len(body) > self.compressThreshold:
+            body, comp = compressor(self.compressor).compress(body), self.compressor
+        return F.Frame(type, rid, head, body, self.serializer, comp)
+
+    def _pick(self, pending: _Pending) -> _Connection | None:
+        """
+        @return: an open connection chosen by the balance policy, or C{None}.
+        """
+        up = [a for a in self.addresses if self._pools[a].sessions()]
+        if not up:
+            return None
+        if self.balance == "random":
+            address = self.random.choice(up)
+        elif self.balance == "least-pending":
+            address = min(up, key=self._pendingOn)
+        elif self.balance == "consistent-hash":
+            address = self._ring.lookup(_hashKey(pending), up)
+        else:
+            self._next = (self._next + 1) % len(up)
+            address = up[self._next]
+        return self._pools[address].session().listener
+
+    def _pendingOn(self, address: str) -> int:
+        """
+        @return: calls waiting for answers on an address's sessions.
+        """
+        return sum(len(s.listener.pending) for s in self._pools[address].sessions())
+
+    def _waitForConnection(self, pending: _Pending) -> None:
+        """
+        Park a call until a connection opens (its timeout still runs).
+        """
+        self._parked.append(pending)
+        if self._watching:
+            return
+        self._watching = True
+        for pool in self._pools.values():
+            pool.whenConnected().addCallbacks(self._connectionOpened, self._poolFailed)
+
+    def _connectionOpened(self, session: Any) -> None:
+        """
+        A connection opened: send the parked calls.
+        """
+        self._watching = False
+        parked, self._parked = self._parked, []
+        for pending in parked:
+            if not pending.deferred.called:
+                self._send(pending)
+
+    def _poolFailed(self, failure: Failure) -> None:
+        """
+        A pool gave up (or was stopped): if no pool can connect any more,
+        the parked calls fail.
+        """
+        if any(slot.state not in ("GAVE_UP", "STOPPED") for pool in self._pools.values() for slot in pool._slots):
+            return
+        self._watching = False
+        parked, self._parked = self._parked, []
+        for pending in parked:
+            self._fail(pending, Failure(NoServerError(
+                f"no server of {', '.join(self.addresses)} can be reached: {failure.getErrorMessage()}"
+            )))
+
+    # -- outcomes ---------------------------------------------------------------
+
+    def _answered(self, pending: _Pending, frame: F.Frame) -> None:
+        """
+        A response arrived.
+        """
+        head = frame.head
+        if head.get(F.STATUS) == "error":
+            error = RemoteError(head.get(F.ERROR_TYPE, "Error"), head.get(F.ERROR_MESSAGE, ""),
+                                head.get(F.ERROR_CODE))
+            if error.type in _RETRYABLE and self._mayRetry(pending):
+                self.retries += 1
+                self._send(pending)
+                return
+            self._fail(pending, Failure(error))
+            return
+        try:
+            data = frame.body
+            if frame.compressor:
+                data = compressor(frame.compressor).decompress(data)
+            value = serializer(frame.serializer).loads(data) if data else None
+        except Exception as e:
+            self._fail(pending, Failure(FrameError(f"cannot decode the response to {pending.name}: {e}")))
+            return
+        self.calls += 1
+        self._settle(pending)
+        pending.deferred.callback(value)
+
+    def _lost(self, pending: _Pending, error: Exception) -> None:
+        """
+        The connection of a call is gone.
+        """
+        if self._mayRetry(pending):
+            self.retries += 1
+            self._send(pending)
+        else:
+            self._fail(pending, Failure(error))
+
+    def _mayRetry(self, pending: _Pending) -> bool:
+        """
+        @return: whether the call may go to another server.
+        """
+        return (self.failover == "retry" and pending.options["idempotent"] and not pending.deferred.called
+                and pending.attempts <= self.maxRetries)
+
+    def _timedOut(self, pending: _Pending) -> None:
+        """
+        The call's timeout passed: fail it, tell the server to stop.
+        """
+        pending.timer = None
+        self._cancelRemote(pending)
+        self._fail(pending, Failure(CallTimeoutError(
+            f"{pending.name} got no answer within {pending.options['timeout']:g} s (timeout)"
+        )))
+
+    def _cancel(self, pending: _Pending) -> None:
+        """
+        The caller cancelled the call's Deferred: tell the server.
+        """
+        self._cancelRemote(pending)
+        self._settle(pending)
+
+    def _cancelRemote(self, pending: _Pending) -> None:
+        """
+        Send a cancel frame for a call in flight.
+        """
+        connection = pending.connection
+        if connection is not None and connection.pending.pop(pending.requestId, None) is pending:
+            session = connection.session
+            if session is not None and session._state.writable:
+                session.writePkg(F.Frame(F.CANCEL, pending.requestId, None, b"", self.serializer))
+
+    def _settle(self, pending: _Pending) -> None:
+        """
+        Stop the call's timer.
+        """
+        if pending.timer is not None and pending.timer.active():
+            pending.timer.cancel()
+        pending.timer = None
+
+    def _fail(self, pending: _Pending, failure: Failure) -> None:
+        """
+        Fail a call (once).
+        """
+        self._settle(pending)
+        if not pending.deferred.called:
+            self.failures += 1
+            pending.deferred.errback(failure)
+
+    def stopService(self) -> Deferred:
+        """
+        Stop: parked calls fail with L{NoServerError}; connections close
+        (their pending calls fail at once).
+
+        @return: a L{Deferred} firing once every connection is closed.
+        """
+        parked, self._parked = self._parked, []
+        for pending in parked:
+            self._fail(pending, Failure(NoServerError("the RPC client was stopped")))
+        return super().stopService()
+
+
+class Proxy:
+    """
+    A service's methods as attributes: C{proxy.add(1, 2)} is
+    C{client.call("Calc.add", 1, 2)}.
+    """
+
+    def __init__(self, client: RpcClient, service: str) -> None:
+        """
+        @param client: the client.
+        @param service: the service name.
+        """
+        self._client = client
+        self._service = service
+
+    def __getattr__(self, method: str) -> Callable[..., Deferred]:
+        """
+        @param method: a method name.
+        @return: a function calling it, with the same options as C{call}.
+        """
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return partial(self._client.call, f"{self._service}.{method}")
+
+
+class _HashRing:
+    """
+    Consistent hashing of call keys onto server addresses (100 points per
+    address on a CRC32 ring).
+    """
+
+    def __init__(self, addresses: list[str]) -> None:
+        points = sorted((zlib.crc32(f"{a}#{i}".encode()), a) for a in addresses for i in range(100))
+        self.keys = [p[0] for p in points]
+        self.owners = [p[1] for p in points]
+
+    def lookup(self, key: bytes, up: list[str]) -> str:
+        """
+        @param key: the call's key.
+        @param up: addresses with open sessions.
+        @return: the first address at or after the key's point that is up.
+        """
+        start = bisect.bisect(self.keys, zlib.crc32(key))
+        upSet = set(up)
+        for i in range(len(self.owners)):
+            owner = self.owners[(start + i) % len(self.owners)]
+            if owner in upSet:
+                return owner
+        return up[0]
+
+
+def _hashRing(addresses: list[str]) -> _HashRing:
+    return _HashRing(addresses)
+
+
+def _hashKey(pending: _Pending) -> bytes:
+    """
+    @return: what consistent hashing hashes for a call.
+    """
+    key = pending.options["hashKey"]
+    if key is None:
+        key = f"{pending.name}:{pending.args[0] if pending.args else ''}"
+    return key if isinstance(key, bytes) else str(key).encode("utf-8")
+
+
+def _serializerCode(key: str | int) -> int:
+    return serializer(key).code
+
+
+def _compressorCode(key: str | int) -> int:
+    return compressor(key).code
+
+
+_CODEC = F.RpcCodec()

@@ -1,0 +1,177 @@
+"""
+Serializers and compressors of the RPC body, by the codes the wire frame
+carries (see C{docs/rpc-protocol.md}).
+
+Serializers: 0 raw (the body is bytes, no serialization), 1 JSON (built in),
+2 msgpack (the C{msgpack} extra).  Compressors: 0 none, 1 gzip, 2 zlib
+(built in), 3 zstd (the C{zstandard} extra), 4 lz4 (the C{lz4} extra).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import Any, Callable
+
+from .errors import FrameError
+
+RAW, JSON, MSGPACK = 0, 1, 2
+NONE, GZIP, ZLIB, ZSTD, LZ4 = 0, 1, 2, 3, 4
+DEFAULT_COMPRESS_THRESHOLD = 1024
+
+
+class Serializer:
+    """
+    Turns values into body bytes and back.
+
+    @ivar code: the serializer code on the wire.
+    @ivar name: its name.
+    """
+
+    def __init__(self, code: int, name: str, dumps: Callable[[Any], bytes], loads: Callable[[bytes], Any]) -> None:
+        """
+        @param code: the wire code.
+        @param name: the name (for options and messages).
+        @param dumps: value -> bytes.
+        @param loads: bytes -> value.
+        """
+        self.code = code
+        self.name = name
+        self.dumps = dumps
+        self.loads = loads
+
+    def __repr__(self) -> str:
+        return f"<Serializer {self.code} {self.name}>"
+
+
+class Compressor:
+    """
+    Compresses body bytes and back.
+
+    @ivar code: the compressor code on the wire.
+    @ivar name: its name.
+    """
+
+    def __init__(self, code: int, name: str, compress: Callable[[bytes], bytes],
+                 decompress: Callable[[bytes], bytes]) -> None:
+        """
+        @param code: the wire code.
+        @param name: the name.
+        @param compress: bytes -> compressed bytes.
+        @param decompress: compressed bytes -> bytes.
+        """
+        self.code = code
+        self.name = name
+        self.compress = compress
+        self.decompress = decompress
+
+    def __repr__(self) -> str:
+        return f"<Compressor {self.code} {self.name}>"
+
+
+def _raw(value: Any) -> bytes:
+    """
+    @param value: bytes-like.
+    @return: the bytes.
+    @raise TypeError: other values cannot be sent raw.
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"the raw serializer sends bytes only, not {type(value).__name__}")
+
+
+_jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_jsonDecode = json.JSONDecoder().decode
+
+
+def _jsonDumps(value: Any) -> bytes:
+    """
+    @param value: a JSON value.
+    @return: its UTF-8 JSON text.
+    """
+    return _jsonEncode(value).encode("utf-8")
+
+
+def _jsonLoads(data: bytes) -> Any:
+    """
+    @param data: UTF-8 JSON text.
+    @return: the value.
+    """
+    return _jsonDecode(data.decode("utf-8"))
+
+
+SERIALIZERS: dict[int, Serializer] = {
+    RAW: Serializer(RAW, "raw", _raw, bytes),
+    JSON: Serializer(JSON, "json", _jsonDumps, _jsonLoads),
+}
+COMPRESSORS: dict[int, Compressor] = {
+    NONE: Compressor(NONE, "none", bytes, bytes),
+    GZIP: Compressor(GZIP, "gzip", lambda b: gzip.compress(b, 6), gzip.decompress),
+    ZLIB: Compressor(ZLIB, "zlib", lambda b: zlib.compress(b, 6), zlib.decompress),
+}
+
+try:
+    import msgpack
+except ImportError:  # the msgpack extra is not installed
+    pass
+else:
+    SERIALIZERS[MSGPACK] = Serializer(
+        MSGPACK, "msgpack", msgpack.packb, lambda b: msgpack.unpackb(b, raw=False, strict_map_key=False)
+    )
+
+try:
+    import zstandard
+except ImportError:  # the zstd extra is not installed
+    pass
+else:
+    COMPRESSORS[ZSTD] = Compressor(
+        ZSTD, "zstd", zstandard.ZstdCompressor().compress, zstandard.ZstdDecompressor().decompress
+    )
+
+try:
+    import lz4.frame
+except ImportError:  # the lz4 extra is not installed
+    pass
+else:
+    COMPRESSORS[LZ4] = Compressor(LZ4, "lz4", lz4.frame.compress, lz4.frame.decompress)
+
+_EXTRAS = {MSGPACK: "msgpack", ZSTD: "zstd", LZ4: "lz4"}
+
+
+def serializer(key: int | str) -> Serializer:
+    """
+    @param key: a serializer code or name.
+    @return: the serializer.
+    @raise FrameError: it is unknown or its extra is not installed.
+    """
+    for s in SERIALIZERS.values():
+        if key in (s.code, s.name):
+            return s
+    return _missing("serializer", key, SERIALIZERS, {0: "raw", 1: "json", 2: "msgpack"})
+
+
+def compressor(key: int | str) -> Compressor:
+    """
+    @param key: a compressor code or name.
+    @return: the compressor.
+    @raise FrameError: it is unknown or its extra is not installed.
+    """
+    for c in COMPRESSORS.values():
+        if key in (c.code, c.name):
+            return c
+    return _missing("compressor", key, COMPRESSORS, {0: "none", 1: "gzip", 2: "zlib", 3: "zstd", 4: "lz4"})
+
+
+def _missing(kind: str, key: int | str, known: dict[int, Any], names: dict[int, str]) -> Any:
+    """
+    @raise FrameError: always, saying whether an extra would provide C{key}.
+    """
+    for code, name in names.items():
+        if key in (code, name) and code in _EXTRAS:
+            raise FrameError(
+                f"{kind} {name} (code {code}) needs the txgetty[{_EXTRAS[code]}] extra: "
+                f"pip install 'txgetty[{_EXTRAS[code]}]'"
+            )
+    available = ", ".join(f"{v.name} ({c})" for c, v in sorted(known.items()))
+    raise FrameError(f"unknown {kind} {key!r}; available here: {available}")

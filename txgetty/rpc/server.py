@@ -1,0 +1,536 @@
+"""
+The RPC server: named services on a txgetty server, answered with frames of
+L{txgetty.rpc.frame}.
+
+A call runs in the reactor thread (plain, L{Deferred} or C{async def}
+methods) or, for methods marked blocking, in the task pool.  What a method
+raises becomes an error response; the connection stays open.  A connection
+has at most C{maxInFlight} unfinished calls (more get an immediate
+C{ServerBusy} error).  A caller's deadline (C{timeout-ms}) cancels the call
+when it passes, and no late response is sent.
+"""
+
+from __future__ import annotations
+
+from inspect import iscoroutine
+from typing import Any, Iterable, Sequence
+
+from twisted.application.service import IService, Service
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, ensureDeferred, maybeDeferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ..config import SessionConfig
+from ..listener import EventListener
+from ..server import Server
+from . import frame as F
+from .errors import FrameError
+from .registry import ServiceRegistry
+from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, compressor, serializer
+
+_log = Logger()
+
+DEFAULT_MAX_IN_FLIGHT = 256
+DEFAULT_IDLE_TIMEOUT = 300.0
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+class CallInfo:
+    """
+    What hooks learn about a call.
+
+    @ivar service: the service name.
+    @ivar method: the method name.
+    @ivar requestId: the request id.
+    @ivar session: the txgetty session of the connection.
+    @ivar head: the request's head map (metadata, trace id, ...).
+    @ivar started: when the call started (clock seconds).
+    """
+
+    __slots__ = ("service", "method", "requestId", "session", "head", "started")
+
+    def __init__(self, service: str, method: str, requestId: int, session: Any, head: dict, started: float) -> None:
+        self.service, self.method, self.requestId = service, method, requestId
+        self.session, self.head, self.started = session, head, started
+
+
+class _Call:
+    """
+    An unfinished call of a connection: its Deferred and deadline timer.
+    """
+
+    __slots__ = ("deferred", "timer", "frame", "info")
+
+    def __init__(self, deferred: Deferred, frame: F.Frame, info: CallInfo | None) -> None:
+        self.deferred, self.frame, self.info = deferred, frame, info
+        self.timer: Any = None
+
+
+def errorHead(type: str, message: str, code: Any = None) -> dict[str, str]:
+    """
+    @param type: the error type's name.
+    @param message: the message.
+    @param code: an optional code.
+    @return: the head map of an error response.
+    """
+    head = {F.STATUS: "error", F.ERROR_TYPE: type, F.ERROR_MESSAGE: message}
+    if code is not None:
+        head[F.ERROR_CODE] = str(code)
+    return head
+
+
+def decodeArguments(frame: F.Frame) -> tuple[list, dict]:
+    """
+    @param frame: a request.
+    @return: its positional and keyword arguments.
+    @raise FrameError: the body cannot be decoded or has the wrong shape.
+    """
+    if not frame.body:
+        return [], {}
+    data = frame.body
+    if frame.compressor:
+        data = compressor(frame.compressor).decompress(data)
+    try:
+        value = serializer(frame.serializer).loads(data)
+    except FrameError:
+        raise
+    except Exception as e:
+        raise FrameError(f"cannot decode the request body ({type(e).__name__}: {e})") from None
+    if isinstance(value, list):
+        return value, {}
+    if isinstance(value, dict) and set(value) <= {"args", "kwargs"}:
+        args, kwargs = value.get("args", []), value.get("kwargs", {})
+        if isinstance(args, list) and isinstance(kwargs, dict):
+            return args, kwargs
+    raise FrameError('the request body must be a list of arguments or {"args": [...], "kwargs": {...}}')
+
+
+def encodeBody(value: Any, serializerCode: int, compressorCode: int, threshold: int) -> tuple[bytes, int]:
+    """
+    @param value: a result to send.
+    @param serializerCode: the serializer to use.
+    @param compressorCode: the compressor to use above C{threshold}.
+    @param threshold: bytes above which the body is compressed.
+    @return: the body and the compressor code actually used.
+    @raise Exception: the value cannot be serialized.
+    """
+    body = serializer(serializerCode).dumps(value)
+    if compressorCode and len(body) > threshold:
+        return compressor(compressorCode).compress(body), compressorCode
+    return body, NONE
+
+
+class _Connection(EventListener):
+    """
+    The listener of one RPC connection: its calls in flight and whether it
+    is authenticated.
+    """
+
+    def __init__(self, server: RpcServer) -> None:
+        self.server = server
+        self.calls: dict[int, _Call] = {}
+        self.authenticated = server.auth is None
+        self.session: Any = None
+
+    def onOpen(self, session: Any) -> None:
+        """
+        @param session: the connection's session.
+        """
+        self.session = session
+        self.server._connected(self)
+
+    def onMessage(self, session: Any, frame: F.Frame) -> Any:
+        """
+        @param session: the session.
+        @param frame: a frame from the client.
+        @return: a L{Deferred} while the first request is authenticated
+            (the next frames wait for it), else C{None}.
+        """
+        kind = frame.type
+        if kind == F.REQUEST or kind == F.ONEWAY:
+            if not self.authenticated:
+                return self.server._authenticate(self, frame)
+            return self.server._request(self, frame)
+        if kind == F.HEARTBEAT_REQUEST:
+            session.writePkg(F.Frame(F.HEARTBEAT_RESPONSE, frame.requestId, None, b"", frame.serializer))
+        elif kind == F.CANCEL:
+            call = self.calls.get(frame.requestId)
+            if call is not None:
+                call.deferred.cancel()
+        return None
+
+    def onClose(self, session: Any) -> None:
+        """
+        Cancel what is still running: nobody can get its answer.
+
+        @param session: the session.
+        """
+        calls, self.calls = self.calls, {}
+        for call in calls.values():
+            call.deferred.cancel()
+        self.server._disconnected(self)
+
+    def respond(self, frame: F.Frame) -> None:
+        """
+        @param frame: a response to send, if the session is still open.
+        """
+        if self.session._state.writable:
+            self.session.writePkg(frame)
+
+
+@implementer(IService)
+class RpcServer(Service):
+    """
+    Named services over txgetty's wire frame (an L{IService}).
+
+    @ivar registry: the L{ServiceRegistry}.
+    @ivar server: the underlying L{txgetty.server.Server}.
+    @ivar calls: calls answered (ok or error).
+    @ivar errors: calls answered with an error.
+    @ivar busy: calls refused because a connection had C{maxInFlight}.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[Any] = ("tcp:8091:interface=127.0.0.1",),
+        *,
+        reactor: Any = None,
+        config: SessionConfig | None = None,
+        tls: Any = None,
+        taskPool: Any = None,
+        maxInFlight: int = DEFAULT_MAX_IN_FLIGHT,
+        auth: Any = None,
+        hooks: Iterable[Any] = (),
+        idleTimeout: float = DEFAULT_IDLE_TIMEOUT,
+        shutdownTimeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        compressor: str | int = "none",
+        compressThreshold: int = DEFAULT_COMPRESS_THRESHOLD,
+        raiseSynchronously: bool = False,
+    ) -> None:
+        """
+        @param endpoints: where to listen (as for L{txgetty.server.Server}).
+        @param reactor: the reactor; the global one if C{None}.
+        @param config: session settings (C{readIdleTimeout} is set from
+            C{idleTimeout}).
+        @param tls: TLS files for C{tls:}/C{wss://} listeners.
+        @param taskPool: the L{TaskPool <txgetty.taskpool.TaskPool>} for
+            methods marked blocking (they fail without one).
+        @param maxInFlight: unfinished calls per connection before
+            C{ServerBusy} errors.
+        @param auth: C{auth(token, session)} returning true (or a Deferred
+            of it) to accept a connection's first request; the token is the
+            request's C{auth} head entry.  A refusal answers C{AuthError} and
+            closes the connection.
+        @param hooks: objects with any of C{connected(session)},
+            C{disconnected(session)}, C{beforeCall(info)},
+            C{afterCall(info, result)} (C{result} a L{Failure} for errors).
+        @param idleTimeout: seconds without any frame before a connection is
+            closed (0: never); clients send heartbeats.
+        @param shutdownTimeout: seconds L{stopService} waits for calls in
+            flight.
+        @param compressor: compressor for responses whose request was not
+            compressed (by name or code).
+        @param compressThreshold: bytes above which a response body is
+            compressed.
+        @param raiseSynchronously: as for L{txgetty.server.Server}.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.reactor = reactor
+        self.registry = ServiceRegistry()
+        self.maxInFlight = maxInFlight
+        self.auth = auth
+        self.hooks = list(hooks)
+        self.shutdownTimeout = shutdownTimeout
+        self.compressor = compressorFor(compressor)
+        self.compressThreshold = compressThreshold
+        self.taskPool = taskPool
+        self.connections: set[_Connection] = set()
+        self.calls = self.errors = self.busy = 0
+        self.started = reactor.seconds()
+        self._draining = False
+        config = config or SessionConfig()
+        from dataclasses import replace
+
+        config = replace(config, readIdleTimeout=idleTimeout)
+        self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
+                             raiseSynchronously=raiseSynchronously)
+
+    def register(self, obj: Any, name: str | None = None) -> str:
+        """
+        Expose an object's methods as a service (see L{ServiceRegistry}).
+
+        @param obj: the service object.
+        @param name: its name (default: the class name).
+        @return: the name.
+        """
+        return self.registry.register(obj, name)
+
+    def addHook(self, hook: Any) -> None:
+        """
+        @param hook: an object with any of C{connected}, C{disconnected},
+            C{beforeCall}, C{afterCall}.
+        """
+        self.hooks.append(hook)
+
+    def whenListening(self) -> Deferred:
+        """
+        @return: the underlying server's L{whenListening
+            <txgetty.server.Server.whenListening>}.
+        """
+        return self.server.whenListening()
+
+    def status(self) -> dict[str, Any]:
+        """
+        @return: the server's counters (the built-in C{Status.status}).
+        """
+        return {
+            "connections": len(self.connections), "calls": self.calls, "errors": self.errors,
+            "busy": self.busy, "inFlight": sum(len(c.calls) for c in self.connections),
+            "uptime": round(self.reactor.seconds() - self.started, 3), "services": self.registry.names(),
+        }
+
+    # -- IService -------------------------------------------------------------
+
+    def startService(self) -> None:
+        """
+        Listen.
+        """
+        Service.startService(self)
+        self._draining = False
+        self.server.startService()
+
+    def stopService(self) -> Deferred:
+        """
+        Stop accepting connections and calls, let the calls in flight finish
+        for up to C{shutdownTimeout} seconds, then close every connection.
+
+        @return: a L{Deferred} firing once everything is closed.
+        """
+        Service.stopService(self)
+        self._draining = True
+        d = self.server.stopListening()
+        d.addCallback(lambda _: self._drained())
+        d.addCallback(lambda _: self.server.stopService())
+        return d
+
+    def _drained(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing when no call is in flight, or after
+            C{shutdownTimeout}.
+        """
+        pending = [call.deferred for c in self.connections for call in c.calls.values()]
+        if not pending:
+            return succeed(None)
+        waiting = DeferredList([_quiet(d) for d in pending], consumeErrors=True)
+        waiting.addTimeout(self.shutdownTimeout, self.reactor, onTimeoutCancel=lambda *_: None)
+        return waiting.addBoth(lambda _: None)
+
+    # -- connections ------------------------------------------------------------
+
+    def _newSession(self, session: Any) -> None:
+        """
+        @param session: a new connection.
+        """
+        session.codec = _CODEC
+        session.listener = _Connection(self)
+
+    def _connected(self, connection: _Connection) -> None:
+        self.connections.add(connection)
+        self._hook("connected", connection.session)
+
+    def _disconnected(self, connection: _Connection) -> None:
+        self.connections.discard(connection)
+        self._hook("disconnected", connection.session)
+
+    def _hook(self, name: str, *args: Any) -> None:
+        """
+        Call one method of every hook that has it; log what they raise.
+        """
+        for hook in self.hooks:
+            method = getattr(hook, name, None)
+            if method is not None:
+                try:
+                    method(*args)
+                except Exception:
+                    _log.failure("txgetty rpc: hook {hook!r}.{name} raised", hook=hook, name=name)
+
+    def _authenticate(self, connection: _Connection, frame: F.Frame) -> Deferred:
+        """
+        Check a connection's first request with the auth hook.
+
+        @return: a L{Deferred} that holds the connection's next frames.
+        """
+        token = frame.head.get(F.AUTH)
+        d = maybeDeferred(self.auth, token, connection.session)
+
+        def decided(ok: Any) -> None:
+            if ok is True or (ok and not isinstance(ok, Failure)):
+                connection.authenticated = True
+                self._request(connection, frame)
+                return
+            why = "the auth token was refused" if not isinstance(ok, Failure) else f"the auth hook failed: {ok.getErrorMessage()}"
+            if frame.type == F.REQUEST:
+                connection.respond(F.Frame(F.RESPONSE, frame.requestId, errorHead("AuthError", why),
+                                           b"", frame.serializer))
+            connection.session.close(f"authentication failed: {why}")
+
+        return d.addBoth(decided)
+
+    # -- calls ------------------------------------------------------------------
+
+    def _request(self, connection: _Connection, frame: F.Frame) -> None:
+        """
+        Run one request or oneway call.
+        """
+        oneway = frame.type == F.ONEWAY
+        head = frame.head
+        error = self._refusal(connection, frame)
+        if error is not None:
+            if not oneway:
+                self._answer(connection, frame, None, error)
+            return
+        method = self.registry.lookup(head[F.SERVICE], head[F.METHOD])
+        info = None
+        if self.hooks:
+            info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, head,
+                            self.reactor.seconds())
+            self._hook("beforeCall", info)
+        try:
+            args, kwargs = decodeArguments(frame)
+            if method.blocking:
+                result: Any = self._blocking(method, args, kwargs)
+            else:
+                result = method.function(*args, **kwargs)
+        except Exception:
+            self._finish(connection, frame, info, Failure(), oneway)
+            return
+        if isinstance(result, Deferred) or iscoroutine(result):
+            self._later(connection, frame, info, ensureDeferred(result), oneway)
+        else:
+            self._finish(connection, frame, info, result, oneway)
+
+    def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str] | None:
+        """
+        @return: the error head refusing this request, or C{None} to run it.
+        """
+        head = frame.head
+        if self._draining:
+            return errorHead("ShuttingDown", "the server is shutting down; call another server")
+        if len(connection.calls) >= self.maxInFlight:
+            self.busy += 1
+            return errorHead("ServerBusy", f"{self.maxInFlight} calls of this connection are in flight "
+                                           f"(maxInFlight); retry later", "busy")
+        service, method = head.get(F.SERVICE), head.get(F.METHOD)
+        if not service or not method:
+            return errorHead("BadRequest", "the request names no service and method (head map entries "
+                                           "'service' and 'method')")
+        if self.registry.lookup(service, method) is None:
+            if not self.registry.hasService(service):
+                return errorHead("NoSuchService", f"no service named {service!r}; "
+                                                  f"services: {', '.join(self.registry.names()) or 'none'}")
+            return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
+                                             f"methods: {', '.join(self.registry.names()[service])}")
+        if frame.requestId in connection.calls:
+            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection")
+        return None
+
+    def _blocking(self, method: Any, args: list, kwargs: dict) -> Deferred:
+        """
+        @return: the method's outcome, run in the task pool.
+        """
+        if self.taskPool is None:
+            raise RuntimeError(f"{method.qualifiedName} is marked blocking but the server has no taskPool")
+        return self.taskPool.run(method.function, *args, **kwargs)
+
+    def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred,
+               oneway: bool) -> None:
+        """
+        Track an unfinished call: deadline, cancellation, answer when done.
+        """
+        call = _Call(d, frame, info)
+        rid = frame.requestId
+        connection.calls[rid] = call
+        timeout = frame.head.get(F.TIMEOUT_MS)
+        if timeout:
+            try:
+                call.timer = self.reactor.callLater(max(0, int(timeout)) / 1000.0, d.cancel)
+            except ValueError:
+                pass
+
+        def done(outcome: Any) -> None:
+            if connection.calls.get(rid) is call:
+                del connection.calls[rid]
+            if call.timer is not None and call.timer.active():
+                call.timer.cancel()
+            if isinstance(outcome, Failure) and outcome.check(CancelledError):
+                # Cancelled by the caller, its deadline, or the connection's
+                # end: nobody waits for an answer.
+                self._hook("afterCall", info, outcome) if info is not None else None
+                return
+            self._finish(connection, frame, info, outcome, oneway)
+
+        d.addBoth(done)
+
+    def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
+                oneway: bool) -> None:
+        """
+        Report a finished call to the hooks and answer it.
+        """
+        if info is not None:
+            self._hook("afterCall", info, outcome)
+        if isinstance(outcome, Failure):
+            value = outcome.value
+            code = getattr(value, "code", None)
+            head = errorHead(type(value).__name__, str(value) or type(value).__name__,
+                             code if isinstance(code, (str, int)) else None)
+            if not oneway:
+                self._answer(connection, frame, None, head)
+            else:
+                self.errors += 1
+            return
+        if not oneway:
+            self._answer(connection, frame, outcome, None)
+        else:
+            self.calls += 1
+
+    def _answer(self, connection: _Connection, frame: F.Frame, value: Any, error: dict[str, str] | None) -> None:
+        """
+        Send the response of a request.
+        """
+        self.calls += 1
+        comp = frame.compressor or self.compressor
+        if error is None:
+            try:
+                body, used = encodeBody(value, frame.serializer, comp, self.compressThreshold)
+            except Exception as e:
+                error = errorHead("BadResponse", f"the result cannot be serialized: {type(e).__name__}: {e}")
+            else:
+                connection.respond(F.Frame(F.RESPONSE, frame.requestId, None, body, frame.serializer, used))
+                return
+        self.errors += 1
+        connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
+
+
+def compressorFor(key: str | int) -> int:
+    """
+    @param key: a compressor name or code.
+    @return: its code.
+    """
+    return compressor(key).code
+
+
+def _quiet(d: Deferred) -> Deferred:
+    """
+    @param d: a call's Deferred.
+    @return: a Deferred firing when it does, without taking its result.
+    """
+    waiter: Deferred = Deferred()
+    d.addBoth(lambda r: (waiter.callback(None) if not waiter.called else None, r)[1])
+    return waiter
+
+
+_CODEC = F.RpcCodec()
