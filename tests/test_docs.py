@@ -151,7 +151,7 @@ class GettingStartedTests(TestCase):
         """
         watcher = spawn(
             self,
-            [twistdPath(), "-n", "--pidfile=", "txgetty", "--listen", "tcp:0:interface=127.0.0.1"],
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--rpc-listen", "tcp:0:interface=127.0.0.1", "--listen", "tcp:0:interface=127.0.0.1"],
             cwd=str(self.directory),
         )
         match = yield watcher.waitForOutput(LISTENING)
@@ -174,7 +174,7 @@ class GettingStartedTests(TestCase):
         """
         watcher = spawn(
             self,
-            [twistdPath(), "-n", "--pidfile=", "txgetty", "--app", "uppercase:newSession",
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--rpc-listen", "tcp:0:interface=127.0.0.1", "--app", "uppercase:newSession",
              "--listen", "tcp:0:interface=127.0.0.1"],
             cwd=str(self.directory),
         )

@@ -637,7 +637,7 @@ class EchoSocketTests(TestCase):
         """
         watcher = spawn(
             self,
-            [twistdPath(), "-n", "--pidfile=", "txgetty", "--app", "echo_server:newSession",
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--rpc-listen", "tcp:0:interface=127.0.0.1", "--app", "echo_server:newSession",
              "--codec", "line", "--listen", "tcp:0:interface=127.0.0.1"],
             cwd=self._tempDir(),
             pythonPath=[str(EXAMPLES)],
@@ -1025,7 +1025,7 @@ class ChatSocketTests(TestCase):
         os.makedirs(cwd)
         watcher = spawn(
             self,
-            [twistdPath(), "-n", "--pidfile=", "txgetty", "--app", "chat_server:newSession",
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--rpc-listen", "tcp:0:interface=127.0.0.1", "--app", "chat_server:newSession",
              "--listen", "tcp:0:interface=127.0.0.1", "--read-idle-timeout", "600"],
             cwd=cwd,
             pythonPath=[str(EXAMPLES)],

@@ -153,12 +153,55 @@ class MakeServiceTests(SynchronousTestCase):
         when started.
         """
         reactor = MemoryReactorClock()
-        options = parse("--listen", "tcp:0:interface=127.0.0.1", "--listen", "tcp:0:interface=\\:\\:1")
+        options = parse("--listen", "tcp:0:interface=127.0.0.1", "--listen", "tcp:0:interface=\\:\\:1", "--no-rpc")
         service = makeService(options, reactor=reactor)
-        self.assertIsInstance(service, Server)
+        [server] = list(service)
+        self.assertIsInstance(server, Server)
         service.startService()
         self.assertEqual([(p[0], p[3]) for p in reactor.tcpServers], [(0, "127.0.0.1"), (0, "::1")])
         self.successResultOf(service.stopService())
+
+    def test_rpcServer(self) -> None:
+        """
+        By default the service tree also holds an RPC server on
+        tcp:8091:interface=127.0.0.1 with the built-in services and the
+        --service ones, and a task pool for its blocking methods.
+        """
+        from txgetty.rpc import RpcServer
+        from txgetty.taskpool import TaskPool
+
+        module = types.ModuleType("txgetty_test_services")
+
+        class Calc:
+            def add(self, a: int, b: int) -> int:
+                return a + b
+
+        module.Calc = Calc  # type: ignore[attr-defined]
+        sys.modules[module.__name__] = module
+        self.addCleanup(sys.modules.pop, module.__name__)
+        options = parse("--service", "txgetty_test_services:Calc", "--service", "Sum=txgetty_test_services:Calc")
+        [server, holder] = list(makeService(options, reactor=MemoryReactorClock()))
+        [pool, rpc] = list(holder)
+        self.assertIsInstance(pool, TaskPool)
+        self.assertIsInstance(rpc, RpcServer)
+        self.assertIs(rpc.taskPool, pool)
+        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Echo", "Ping", "Status", "Sum"])
+        self.assertEqual(options["rpc-listen"], ["tcp:8091:interface=127.0.0.1"])
+
+    def test_serviceErrors(self) -> None:
+        """
+        A --service that cannot load, or registers badly, stops twistd with
+        a message saying why.
+        """
+        for spec, needle in (
+            ("nocolon", "MODULE:OBJECT"),
+            ("txgetty_no_such_module:X", "cannot import"),
+            ("txgetty.tap:DEFAULT_LISTEN", "exposes no methods"),
+            ("Echo=txgetty.rpc.builtin:Ping", "already registered"),
+        ):
+            with self.assertRaises(UsageError) as ctx:
+                parse("--service", spec)
+            self.assertIn(needle, str(ctx.exception), spec)
 
 
 class TaskPoolOptionTests(SynchronousTestCase):
@@ -178,7 +221,8 @@ class TaskPoolOptionTests(SynchronousTestCase):
         options = parse("--listen", "tcp:0:interface=127.0.0.1", "--task-pool", "3", "--task-pool-unordered")
         service = makeService(options, reactor=MemoryReactorClock())
         self.assertIsInstance(service, MultiService)
-        pool, server = list(service)
+        pool, server, rpc = list(service)
+        self.assertIs(list(rpc)[0].taskPool, pool)
         self.assertIsInstance(pool, TaskPool)
         self.assertEqual((pool.size, pool.ordered), (3, False))
         self.assertIs(server.taskPool, pool)

@@ -10,6 +10,7 @@ ADDRESS is C{HOST:PORT}, C{tcp:HOST:PORT}, C{tls:HOST:PORT} or C{unix:PATH}.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any, Sequence
 
@@ -31,7 +32,8 @@ from .tls import TLSClientSettings
 _DESCRIPTION = """client tools for any getty-style server
 
   txgetty send ADDRESS [--codec hello] PAYLOAD...   send packets, print the replies
-  txgetty bench ADDRESS [-c 50] [-w 32] [-s 915]    load-test an echo-style server
+  txgetty call ADDRESS Service.method [JSON]...     call an RPC method, print the JSON result
+  txgetty bench ADDRESS [-c 50] [-w 32] [-s 915]    load-test an echo-style server (--rpc: RPC)
 
 ADDRESS is HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or unix:PATH."""
 
@@ -77,6 +79,17 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                       help="replies to wait for (default: one per packet sent)")
     send.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for them (default 5)")
     _tlsArguments(send)
+    call = sub.add_parser("call", help="call an RPC method and print the JSON result")
+    call.add_argument("address", help="HOST:PORT (txgetty's RPC demo: 127.0.0.1:8091), tls:HOST:PORT, ...")
+    call.add_argument("method", help="Service.method, e.g. Echo.echo")
+    call.add_argument("arguments", nargs="*", metavar="JSON", help='positional arguments as JSON ("text", 42, [1,2])')
+    call.add_argument("--kwargs", default=None, help="keyword arguments as a JSON object")
+    call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                      help="a head map entry to send (repeatable)")
+    call.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+    call.add_argument("--serializer", default="json", help="json (default), msgpack or raw")
+    call.add_argument("--auth", default=None, help="an auth token for servers that ask for one")
+    _tlsArguments(call)
     bench = sub.add_parser("bench", help="load-test an echo-style server")
     bench.add_argument("address", help="HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or unix:PATH")
     bench.add_argument("--codec", default="hello", help="packet framing (default hello)")
@@ -89,8 +102,10 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     bench.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
     bench.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    bench.add_argument("--rpc", action="store_true",
+                       help="call Echo.echo with a SIZE-character string instead of echoing packets")
     _tlsArguments(bench)
-    return parser, {"send": send, "bench": bench}
+    return parser, {"send": send, "call": call, "bench": bench}
 
 
 class _Printer(EventListener):
@@ -183,6 +198,53 @@ def send(reactor: Any, args: argparse.Namespace) -> Any:
         yield client.stopService()
 
 
+def _jsonArgument(text: str, what: str) -> Any:
+    """
+    @param text: a command-line argument.
+    @param what: what it is, for the message.
+    @return: its JSON value.
+    @raise ConfigError: it is not JSON.
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ConfigError(
+            f"{what} {text!r} is not JSON; quote text as JSON strings, e.g. '\"{text}\"'"
+        ) from None
+
+
+@inlineCallbacks
+def callMethod(reactor: Any, args: argparse.Namespace) -> Any:
+    """
+    Call one RPC method and print its result as JSON.
+
+    @param reactor: the reactor.
+    @param args: parsed arguments.
+    @return: a L{Deferred} that fails with the remote error, if any.
+    """
+    from .rpc import RpcClient
+
+    values = [_jsonArgument(a, "argument") for a in args.arguments]
+    kwargs = _jsonArgument(args.kwargs, "--kwargs") if args.kwargs else None
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ConfigError("--kwargs must be a JSON object")
+    metadata = {}
+    for entry in args.metadata:
+        key, eq, value = entry.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--metadata takes KEY=VALUE, got {entry!r}")
+        metadata[key] = value
+    client = RpcClient(args.address, reactor=reactor, tls=_tls(args), timeout=args.timeout,
+                       serializer=args.serializer, auth=args.auth, connectTimeout=args.timeout,
+                       reconnect=ReconnectPolicy(maxAttempts=1))
+    client.startService()
+    try:
+        result = yield client.call(args.method, *values, kwargs=kwargs, metadata=metadata or None)
+        print(json.dumps(result, ensure_ascii=False, default=repr))
+    finally:
+        yield client.stopService()
+
+
 @inlineCallbacks
 def bench(reactor: Any, args: argparse.Namespace) -> Any:
     """
@@ -195,7 +257,7 @@ def bench(reactor: Any, args: argparse.Namespace) -> Any:
     options = BenchOptions(
         address=args.address, codec=args.codec, connections=args.connections, window=args.window,
         size=args.size, duration=args.duration, count=args.count, warmup=args.warmup,
-        progress=not args.quiet, tls=_tls(args),
+        progress=not args.quiet, tls=_tls(args), rpc=args.rpc,
     )
     codecFromString(options.codec)
     for name in ("connections", "window", "size"):
@@ -212,7 +274,7 @@ def _run(reactor: Any, args: argparse.Namespace) -> Deferred:
     @return: the Deferred of the chosen subcommand, with errors printed as
         one line and turned into exit code 1.
     """
-    d = (send if args.command == "send" else bench)(reactor, args)
+    d = {"send": send, "call": callMethod, "bench": bench}[args.command](reactor, args)
 
     def report(failure: Failure) -> None:
         print(f"txgetty {args.command}: {type(failure.value).__name__}: {failure.getErrorMessage()}",

@@ -47,6 +47,8 @@ class BenchOptions:
     @ivar warmup: unmeasured seconds first (not with C{count}).
     @ivar progress: print a line a second to stderr.
     @ivar tls: TLS client settings for C{tls:} addresses.
+    @ivar rpc: call C{Echo.echo} with a C{size}-character string over the
+        RPC frame instead of echoing packets (C{codec} is then unused).
     """
 
     address: str
@@ -59,6 +61,7 @@ class BenchOptions:
     warmup: float = 1.0
     progress: bool = True
     tls: TLSClientSettings | None = None
+    rpc: bool = False
 
 
 class _Run:
@@ -72,7 +75,7 @@ class _Run:
         payload = bytes((i * 7 + 13) % 251 for i in range(options.size))
 
         class Limits:
-            maxMsgLen = max(options.size, 1)
+            maxMsgLen = max(options.size * 8 + 1024, 1)
             readerState = None
 
         self.codec = codec
@@ -219,6 +222,71 @@ class _EchoLoad(Protocol):
                 sent.popleft()
 
 
+class _RpcLoad(_EchoLoad):
+    """
+    One connection of an RPC load: C{Echo.echo(payload)} calls, answers
+    matched by request id and checked against the expected response body.
+    """
+
+    def __init__(self, run: _Run) -> None:
+        super().__init__(run)
+        from .rpc.frame import REQUEST, Frame, RpcCodec
+
+        # A printable ASCII string of SIZE bytes: what a 915-byte string
+        # argument is for JSON (no escapes).
+        text = "".join(chr(32 + b % 95) for b in run.payload)
+        self.request = bytearray(Frame(REQUEST, 0, {"service": "Echo", "method": "echo"},
+                                       json.dumps([text]).encode()).encode())
+        self.expected = json.dumps(text, ensure_ascii=False).encode()
+        self.codec = RpcCodec()
+        self.nextId = 0
+        self.inFlight: dict[int, int] = {}
+
+    def send(self, n: int, t: int = 0) -> None:
+        t = t or now()
+        frames = []
+        request = self.request
+        for _ in range(n):
+            self.nextId = (self.nextId + 1) & 0xFFFFFFFF
+            request[12:16] = self.nextId.to_bytes(4, "big")
+            self.inFlight[self.nextId] = t
+            frames.append(bytes(request))
+        self.transport.write(b"".join(frames))
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buf += data
+        frames: list[Any] = []
+        try:
+            self.codec.readPackets(self.run.limits, self.buf, frames)
+        except Exception as e:
+            self.run.error(f"cannot parse the RPC response: {e}")
+            self.transport.abortConnection()
+            return
+        if not frames:
+            return
+        run = self.run
+        t = now()
+        measuring = run.measuring
+        for frame in frames:
+            sent = self.inFlight.pop(frame.requestId, None)
+            if sent is None or frame.head or frame.body != self.expected:
+                run.error(f"unexpected RPC response: {frame!r} {frame.head!r}")
+            elif measuring:
+                run.latencies.append(t - sent)
+        got = len(frames)
+        if measuring:
+            run.count += got
+        run.total += got
+        if run.done is not None and run.budget == 0 and run.total >= run.options.connections * run.options.count:
+            if not run.done.called:
+                run.done.callback(None)
+            return
+        if not run.stopping:
+            n = run.allow(got)
+            if n:
+                self.send(n, t)
+
+
 def _cpuSeconds() -> float:
     """
     @return: user + system CPU seconds of this process.
@@ -292,11 +360,12 @@ def runBench(reactor: Any, options: BenchOptions, out: TextIO = sys.stderr) -> A
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     run = _Run(options)
     endpoint, _ = clientEndpoint(reactor, options.address, options.tls)
-    factory = Factory.forProtocol(lambda: _EchoLoad(run))
+    factory = Factory.forProtocol(lambda: (_RpcLoad if options.rpc else _EchoLoad)(run))
     factory.noisy = False
     protocols = yield gatherResults([endpoint.connect(factory) for _ in range(options.connections)])
     yield gatherResults([p.ready for p in protocols])
     ticker = _progress(reactor, run, out) if options.progress else None
+    protocols = list(protocols)
     if options.count:
         run.budget = options.connections * max(0, options.count - options.window)
         run.done = Deferred()

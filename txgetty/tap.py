@@ -36,10 +36,39 @@ from .listeners import parseListeners
 from .errors import ConfigError
 from .listener import EchoListener
 from .server import Server
+from .rpc.builtin import registerBuiltins
+from .rpc.errors import RegistrationError
+from .rpc.registry import ServiceRegistry
+from .rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
 from .taskpool import TaskPool
 from .tls import TLSServerSettings
 
 DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+DEFAULT_RPC_LISTEN = "tcp:8091:interface=127.0.0.1"
+
+
+def _importObject(moduleName: str, attr: str, option: str, spec: str) -> Any:
+    """
+    @param moduleName: a module to import (the current directory is
+        searched too, as C{python -m} does).
+    @param attr: a (dotted) attribute of it.
+    @param option: the option's name, for messages.
+    @param spec: the whole text given, for messages.
+    @return: the object.
+    @raise usage.UsageError: the import or the lookup failed.
+    """
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(moduleName)
+    except Exception as e:
+        raise usage.UsageError(f"{option} {spec}: cannot import {moduleName!r}: {e!r}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise usage.UsageError(f"{option} {spec}: {moduleName!r} has no attribute {attr!r}") from None
+    return obj
 
 
 def loadCallable(spec: str, option: str) -> Callable[..., Any]:
@@ -54,21 +83,34 @@ def loadCallable(spec: str, option: str) -> Callable[..., Any]:
     moduleName, sep, attr = spec.partition(":")
     if not sep or not moduleName or not attr:
         raise usage.UsageError(f"{option} takes MODULE:CALLABLE (e.g. myapp.chat:newSession), got {spec!r}")
-    # As "python -m" does, find modules in the current directory too.
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        obj: Any = importlib.import_module(moduleName)
-    except Exception as e:
-        raise usage.UsageError(f"{option} {spec}: cannot import {moduleName!r}: {e!r}") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise usage.UsageError(f"{option} {spec}: {moduleName!r} has no attribute {attr!r}") from None
+    obj = _importObject(moduleName, attr, option, spec)
     if not callable(obj):
         raise usage.UsageError(f"{option} {spec}: {obj!r} is not callable")
     return obj
+
+
+def loadService(spec: str) -> tuple[str | None, Any]:
+    """
+    Load a C{--service [NAME=]MODULE:OBJECT}.
+
+    @param spec: the text given.
+    @return: the name given (or C{None}) and the service object (a class is
+        instantiated without arguments).
+    @raise usage.UsageError: it cannot be loaded or instantiated.
+    """
+    name, eq, target = spec.partition("=")
+    if not eq:
+        name, target = "", spec
+    moduleName, sep, attr = target.partition(":")
+    if not sep or not moduleName or not attr:
+        raise usage.UsageError(f"--service takes [NAME=]MODULE:OBJECT (e.g. myapp.calc:Calc), got {spec!r}")
+    obj: Any = _importObject(moduleName, attr, "--service", spec)
+    if isinstance(obj, type):
+        try:
+            obj = obj()
+        except Exception as e:
+            raise usage.UsageError(f"--service {spec}: cannot instantiate {attr} without arguments: {e!r}") from None
+    return name or None, obj
 
 
 def echoService(codec: Any) -> Callable[[Any], None]:
@@ -111,8 +153,9 @@ class Options(usage.Options):
 
     synopsis = "[--listen ENDPOINT]... [--codec SPEC] [--app MODULE:CALLABLE] [options]"
     longdesc = (
-        "Serve getty-style packet sessions. With no options: an echo service in getty's "
-        f"hello framing (4-byte little-endian length + payload) on {DEFAULT_LISTEN}. "
+        "Serve getty-style packet sessions and RPC services. With no options: an echo service "
+        f"in getty's hello framing (4-byte little-endian length + payload) on {DEFAULT_LISTEN}, "
+        f"and the RPC demo services Echo, Ping and Status on {DEFAULT_RPC_LISTEN}. "
         "ENDPOINT is a Twisted endpoint string (tcp:PORT[:interface=ADDR], tcp6:..., "
         "unix:PATH), tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
         "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE, udp:PORT[:interface=ADDR], "
@@ -126,6 +169,7 @@ class Options(usage.Options):
          "let the task pool run packets of one session concurrently, in any order"],
         ["no-pause-reading-when-unwritable", None,
          "keep reading from peers whose replies pile up (pauseReadingWhenUnwritable=False)"],
+        ["no-rpc", None, "do not serve the RPC services (by default on tcp:8091:interface=127.0.0.1)"],
     ]
     optParameters = [
         ["codec", None, "hello",
@@ -165,20 +209,43 @@ class Options(usage.Options):
          "packets waiting for the task pool above which reading pauses", int],
         ["backlog-low-mark", None, DEFAULT_BACKLOG_LOW_MARK,
          "packets waiting for the task pool below which reading resumes", int],
+        ["rpc-max-in-flight", None, DEFAULT_MAX_IN_FLIGHT,
+         "unfinished RPC calls per connection before ServerBusy errors", int],
+        ["rpc-shutdown-timeout", None, DEFAULT_SHUTDOWN_TIMEOUT,
+         "seconds the RPC server lets calls in flight finish when stopping", float],
+        ["rpc-idle-timeout", None, DEFAULT_IDLE_TIMEOUT,
+         "seconds without any frame before an RPC connection is closed (0: never)", float],
     ]
 
     def __init__(self) -> None:
         """
-        Start with no listener; L{postOptions} adds the default.
+        Start with no listener and no user service; L{postOptions} adds the
+        defaults.
         """
         super().__init__()
         self["listen"] = []
+        self["rpc-listen"] = []
+        self["service"] = []
 
     def opt_listen(self, description: str) -> None:
         """
         Listen on ENDPOINT (repeatable; default tcp:8090:interface=127.0.0.1).
         """
         self["listen"].append(description)
+
+    def opt_rpc_listen(self, description: str) -> None:
+        """
+        Serve RPC on ENDPOINT (repeatable; default tcp:8091:interface=127.0.0.1).
+        """
+        self["rpc-listen"].append(description)
+
+    def opt_service(self, spec: str) -> None:
+        """
+        [NAME=]MODULE:OBJECT, an RPC service to serve besides Echo, Ping and Status
+        (repeatable); a class is instantiated without arguments; NAME defaults to
+        the class name.
+        """
+        self["service"].append(spec)
 
     def postOptions(self) -> None:
         """
@@ -217,6 +284,29 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
         app = self["app"]
         self["newSession"] = appService(self["codecObject"], loadCallable(app, "--app")) if app else None
+        self._rpcOptions()
+
+    def _rpcOptions(self) -> None:
+        """
+        Check the RPC listeners and load the --service objects.
+
+        @raise usage.UsageError: a listener or service is wrong.
+        """
+        if not self["rpc-listen"]:
+            self["rpc-listen"] = [DEFAULT_RPC_LISTEN]
+        registry = ServiceRegistry()
+        registerBuiltins(registry)
+        services = []
+        try:
+            if not self["no-rpc"]:
+                parseListeners(None, self["rpc-listen"], self["tls"])
+            for spec in self["service"]:
+                name, obj = loadService(spec)
+                registry.register(obj, name)
+                services.append((name, obj))
+        except (ConfigError, RegistrationError) as e:
+            raise usage.UsageError(str(e)) from None
+        self["services"] = services
 
     def _tlsSettings(self) -> TLSServerSettings | None:
         """
@@ -258,29 +348,52 @@ def _optionNames(message: str) -> str:
 
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
-    Build the server (and its task pool) from the parsed options.
+    Build the services from the parsed options: the task pool(s), the
+    packet server and (unless C{--no-rpc}) the RPC server with the built-in
+    and C{--service} services.
 
     @param options: the parsed L{Options}.
     @param reactor: the reactor; the global one if C{None}.
-    @return: the L{Server}, or with C{--task-pool} a L{MultiService} that
-        starts the pool before the server and stops it after.
+    @return: a L{MultiService} that starts the pools first and stops them
+        last.
     @raise usage.UsageError: an endpoint or TLS file is wrong.
     """
     newSession = options["newSession"] or echoService(options["codecObject"])
+    top = MultiService()
     pool = None
     if options["task-pool"]:
         pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
+        pool.setServiceParent(top)
     try:
         server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
             tls=options["tls"], wheelTick=options["wheel-tick"], raiseSynchronously=True,
             taskPool=pool,
         )
+        server.setServiceParent(top)
+        if not options["no-rpc"]:
+            _rpcServer(options, reactor, pool).setServiceParent(top)
     except ConfigError as e:
         raise usage.UsageError(str(e)) from None
-    if pool is None:
-        return server
-    top = MultiService()
-    pool.setServiceParent(top)
-    server.setServiceParent(top)
     return top
+
+
+def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IService:
+    """
+    @return: the RPC server (with a pool of its own for blocking methods if
+        there is no C{--task-pool}), as one service.
+    """
+    holder = MultiService()
+    if pool is None:
+        pool = TaskPool(4, reactor=reactor, name="txgetty-rpc")
+        pool.setServiceParent(holder)
+    rpc = RpcServer(
+        options["rpc-listen"], reactor=reactor, tls=options["tls"], taskPool=pool,
+        maxInFlight=options["rpc-max-in-flight"], shutdownTimeout=options["rpc-shutdown-timeout"],
+        idleTimeout=options["rpc-idle-timeout"], raiseSynchronously=True,
+    )
+    registerBuiltins(rpc)
+    for name, obj in options["services"]:
+        rpc.register(obj, name)
+    rpc.setServiceParent(holder)
+    return holder

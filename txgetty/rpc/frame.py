@@ -255,13 +255,30 @@ class RpcCodec:
             if off:
                 del buf[:off]
 
-    def write(self, session: Any, frame: Frame) -> bytes:
+    def write(self, session: Any, frame: Frame | bytes) -> bytes:
         """
         @param session: the session.
-        @param frame: a L{Frame}.
+        @param frame: a L{Frame}, or the bytes of one (see L{responseBytes}).
         @return: its bytes.
-        @raise TypeError: C{frame} is not a L{Frame}.
+        @raise TypeError: C{frame} is neither.
         """
+        if type(frame) is bytes:
+            return frame
         if not isinstance(frame, Frame):
             raise TypeError(f"RpcCodec writes Frame objects, not {type(frame).__name__}")
         return frame.encode()
+
+
+_pack = HEADER.pack
+
+
+def responseBytes(requestId: int, body: bytes, serializer: int, compressor: int) -> bytes:
+    """
+    @param requestId: the request answered.
+    @param body: the response body.
+    @param serializer: its serializer code.
+    @param compressor: its compressor code.
+    @return: the bytes of a successful response (an empty head map).
+    """
+    return _pack(MAGIC, VERSION, HEADER_SIZE + len(body), HEADER_SIZE, RESPONSE, serializer, compressor,
+                 requestId) + body

@@ -82,7 +82,9 @@ def _raw(value: Any) -> bytes:
 
 
 _jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_jsonDecode = json.JSONDecoder().decode
+_jsonDecoder = json.JSONDecoder()
+_jsonDecode = _jsonDecoder.decode
+_jsonScan = _jsonDecoder.scan_once
 
 
 def _jsonDumps(value: Any) -> bytes:
@@ -97,8 +99,18 @@ def _jsonLoads(data: bytes) -> Any:
     """
     @param data: UTF-8 JSON text.
     @return: the value.
+    @raise ValueError: it is not JSON.
     """
-    return _jsonDecode(data.decode("utf-8"))
+    text = data.decode("utf-8")
+    try:
+        # The common case, a value with no surrounding whitespace, without
+        # the whitespace checks of decode().
+        value, end = _jsonScan(text, 0)
+        if end == len(text):
+            return value
+    except StopIteration:
+        pass
+    return _jsonDecode(text)
 
 
 SERIALIZERS: dict[int, Serializer] = {

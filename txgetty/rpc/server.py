@@ -27,7 +27,7 @@ from ..server import Server
 from . import frame as F
 from .errors import FrameError
 from .registry import ServiceRegistry
-from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, compressor, serializer
+from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, SERIALIZERS, compressor, serializer
 
 _log = Logger()
 
@@ -86,24 +86,27 @@ def decodeArguments(frame: F.Frame) -> tuple[list, dict]:
     @return: its positional and keyword arguments.
     @raise FrameError: the body cannot be decoded or has the wrong shape.
     """
-    if not frame.body:
-        return [], {}
     data = frame.body
-    if frame.compressor:
-        data = compressor(frame.compressor).decompress(data)
+    if not data:
+        return [], {}
     try:
-        value = serializer(frame.serializer).loads(data)
+        if frame.compressor:
+            data = compressor(frame.compressor).decompress(data)
+        value = (SERIALIZERS.get(frame.serializer) or serializer(frame.serializer)).loads(data)
     except FrameError:
         raise
     except Exception as e:
         raise FrameError(f"cannot decode the request body ({type(e).__name__}: {e})") from None
-    if isinstance(value, list):
-        return value, {}
+    if type(value) is list:
+        return value, _NO_KWARGS
     if isinstance(value, dict) and set(value) <= {"args", "kwargs"}:
         args, kwargs = value.get("args", []), value.get("kwargs", {})
         if isinstance(args, list) and isinstance(kwargs, dict):
             return args, kwargs
     raise FrameError('the request body must be a list of arguments or {"args": [...], "kwargs": {...}}')
+
+
+_NO_KWARGS: dict[str, Any] = {}
 
 
 def encodeBody(value: Any, serializerCode: int, compressorCode: int, threshold: int) -> tuple[bytes, int]:
@@ -115,7 +118,7 @@ def encodeBody(value: Any, serializerCode: int, compressorCode: int, threshold: 
     @return: the body and the compressor code actually used.
     @raise Exception: the value cannot be serialized.
     """
-    body = serializer(serializerCode).dumps(value)
+    body = (SERIALIZERS.get(serializerCode) or serializer(serializerCode)).dumps(value)
     if compressorCode and len(body) > threshold:
         return compressor(compressorCode).compress(body), compressorCode
     return body, NONE
@@ -149,9 +152,10 @@ class _Connection(EventListener):
         """
         kind = frame.type
         if kind == F.REQUEST or kind == F.ONEWAY:
-            if not self.authenticated:
-                return self.server._authenticate(self, frame)
-            return self.server._request(self, frame)
+            if self.authenticated:
+                self.server._request(self, frame)
+                return None
+            return self.server._authenticate(self, frame)
         if kind == F.HEARTBEAT_REQUEST:
             session.writePkg(F.Frame(F.HEARTBEAT_RESPONSE, frame.requestId, None, b"", frame.serializer))
         elif kind == F.CANCEL:
@@ -386,14 +390,14 @@ class RpcServer(Service):
         """
         Run one request or oneway call.
         """
-        oneway = frame.type == F.ONEWAY
         head = frame.head
-        error = self._refusal(connection, frame)
-        if error is not None:
-            if not oneway:
-                self._answer(connection, frame, None, error)
+        methods = self.registry._services.get(head.get(F.SERVICE))
+        method = methods.get(head.get(F.METHOD)) if methods is not None else None
+        if (method is None or self._draining or len(connection.calls) >= self.maxInFlight
+                or frame.requestId in connection.calls):
+            if frame.type == F.REQUEST:
+                self._answer(connection, frame, None, self._refusal(connection, frame))
             return
-        method = self.registry.lookup(head[F.SERVICE], head[F.METHOD])
         info = None
         if self.hooks:
             info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, head,
@@ -406,16 +410,16 @@ class RpcServer(Service):
             else:
                 result = method.function(*args, **kwargs)
         except Exception:
-            self._finish(connection, frame, info, Failure(), oneway)
+            self._finish(connection, frame, info, Failure())
             return
         if isinstance(result, Deferred) or iscoroutine(result):
-            self._later(connection, frame, info, ensureDeferred(result), oneway)
+            self._later(connection, frame, info, ensureDeferred(result))
         else:
-            self._finish(connection, frame, info, result, oneway)
+            self._finish(connection, frame, info, result)
 
-    def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str] | None:
+    def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str]:
         """
-        @return: the error head refusing this request, or C{None} to run it.
+        @return: the error head refusing a request that cannot run.
         """
         head = frame.head
         if self._draining:
@@ -424,19 +428,17 @@ class RpcServer(Service):
             self.busy += 1
             return errorHead("ServerBusy", f"{self.maxInFlight} calls of this connection are in flight "
                                            f"(maxInFlight); retry later", "busy")
+        if frame.requestId in connection.calls:
+            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection")
         service, method = head.get(F.SERVICE), head.get(F.METHOD)
         if not service or not method:
             return errorHead("BadRequest", "the request names no service and method (head map entries "
                                            "'service' and 'method')")
-        if self.registry.lookup(service, method) is None:
-            if not self.registry.hasService(service):
-                return errorHead("NoSuchService", f"no service named {service!r}; "
-                                                  f"services: {', '.join(self.registry.names()) or 'none'}")
-            return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
-                                             f"methods: {', '.join(self.registry.names()[service])}")
-        if frame.requestId in connection.calls:
-            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection")
-        return None
+        if not self.registry.hasService(service):
+            return errorHead("NoSuchService", f"no service named {service!r}; "
+                                              f"services: {', '.join(self.registry.names()) or 'none'}")
+        return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
+                                         f"methods: {', '.join(self.registry.names()[service])}")
 
     def _blocking(self, method: Any, args: list, kwargs: dict) -> Deferred:
         """
@@ -446,8 +448,7 @@ class RpcServer(Service):
             raise RuntimeError(f"{method.qualifiedName} is marked blocking but the server has no taskPool")
         return self.taskPool.run(method.function, *args, **kwargs)
 
-    def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred,
-               oneway: bool) -> None:
+    def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred) -> None:
         """
         Track an unfinished call: deadline, cancellation, answer when done.
         """
@@ -471,45 +472,44 @@ class RpcServer(Service):
                 # end: nobody waits for an answer.
                 self._hook("afterCall", info, outcome) if info is not None else None
                 return
-            self._finish(connection, frame, info, outcome, oneway)
+            self._finish(connection, frame, info, outcome)
 
         d.addBoth(done)
 
-    def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
-                oneway: bool) -> None:
+    def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any) -> None:
         """
-        Report a finished call to the hooks and answer it.
+        Report a finished call to the hooks and answer it (requests only).
         """
         if info is not None:
             self._hook("afterCall", info, outcome)
+        if frame.type != F.REQUEST:
+            self.calls += 1
+            if isinstance(outcome, Failure):
+                self.errors += 1
+            return
         if isinstance(outcome, Failure):
             value = outcome.value
             code = getattr(value, "code", None)
-            head = errorHead(type(value).__name__, str(value) or type(value).__name__,
-                             code if isinstance(code, (str, int)) else None)
-            if not oneway:
-                self._answer(connection, frame, None, head)
-            else:
-                self.errors += 1
-            return
-        if not oneway:
-            self._answer(connection, frame, outcome, None)
+            self._answer(connection, frame, None, errorHead(
+                type(value).__name__, str(value) or type(value).__name__,
+                code if isinstance(code, (str, int)) else None,
+            ))
         else:
-            self.calls += 1
+            self._answer(connection, frame, outcome, None)
 
     def _answer(self, connection: _Connection, frame: F.Frame, value: Any, error: dict[str, str] | None) -> None:
         """
         Send the response of a request.
         """
         self.calls += 1
-        comp = frame.compressor or self.compressor
         if error is None:
             try:
-                body, used = encodeBody(value, frame.serializer, comp, self.compressThreshold)
+                body, used = encodeBody(value, frame.serializer, frame.compressor or self.compressor,
+                                        self.compressThreshold)
             except Exception as e:
                 error = errorHead("BadResponse", f"the result cannot be serialized: {type(e).__name__}: {e}")
             else:
-                connection.respond(F.Frame(F.RESPONSE, frame.requestId, None, body, frame.serializer, used))
+                connection.respond(F.responseBytes(frame.requestId, body, frame.serializer, used))
                 return
         self.errors += 1
         connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
