@@ -196,7 +196,7 @@ class MakeServiceTests(SynchronousTestCase):
         for spec, needle in (
             ("nocolon", "MODULE:OBJECT"),
             ("txgetty_no_such_module:X", "cannot import"),
-            ("txgetty.tap:DEFAULT_LISTEN", "exposes no methods"),
+            ("txgetty.tap:DEFAULT_LISTEN", "cannot register a str"),
             ("Echo=txgetty.rpc.builtin:Ping", "already registered"),
         ):
             with self.assertRaises(UsageError) as ctx:
