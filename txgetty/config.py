@@ -60,49 +60,24 @@ def checkMaxMsgLen(value: Any) -> int:
     return value
 
 
-def checkCronPeriod(value: Any) -> float:
+def checkSeconds(name: str, positive: bool) -> Callable[[Any], float]:
     """
-    @param value: a proposed C{cronPeriod} in seconds.
-    @return: the value as a float.
-    @raise ConfigError: it is not a positive number.
+    @param name: the setting's name, for the message.
+    @param positive: whether 0 is refused (otherwise 0 means "off").
+    @return: a checker for a number of seconds.
     """
-    return _number("cronPeriod", value, positive=True)
+
+    def check(value: Any) -> float:
+        return _number(name, value, positive=positive)
+
+    return check
 
 
-def checkWaitTime(value: Any) -> float:
-    """
-    @param value: a proposed C{waitTime} in seconds (0: abort at once).
-    @return: the value as a float.
-    @raise ConfigError: it is negative or not a number.
-    """
-    return _number("waitTime", value, positive=False)
-
-
-def checkReadIdleTimeout(value: Any) -> float:
-    """
-    @param value: a proposed C{readIdleTimeout} in seconds (0: off).
-    @return: the value as a float.
-    @raise ConfigError: it is negative or not a number.
-    """
-    return _number("readIdleTimeout", value, positive=False)
-
-
-def checkPacketTimeout(value: Any) -> float:
-    """
-    @param value: a proposed C{packetTimeout} in seconds (0: off).
-    @return: the value as a float.
-    @raise ConfigError: it is negative or not a number.
-    """
-    return _number("packetTimeout", value, positive=False)
-
-
-def checkOpenTimeout(value: Any) -> float:
-    """
-    @param value: a proposed C{openTimeout} in seconds (0: off).
-    @return: the value as a float.
-    @raise ConfigError: it is negative or not a number.
-    """
-    return _number("openTimeout", value, positive=False)
+checkCronPeriod = checkSeconds("cronPeriod", positive=True)
+checkWaitTime = checkSeconds("waitTime", positive=False)
+checkReadIdleTimeout = checkSeconds("readIdleTimeout", positive=False)
+checkPacketTimeout = checkSeconds("packetTimeout", positive=False)
+checkOpenTimeout = checkSeconds("openTimeout", positive=False)
 
 
 def checkKeepAlivePeriod(value: Any) -> float:

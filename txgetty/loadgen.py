@@ -196,6 +196,17 @@ class _EchoLoad(Protocol):
         else:
             for _ in self._pop(got):
                 pass
+        self.more(got, t)
+
+    def more(self, got: int, t: int) -> None:
+        """
+        Count answers and send as many new requests (closed loop), unless
+        the run is over.
+
+        @param got: answers just received.
+        @param t: when they arrived.
+        """
+        run = self.run
         run.total += got
         if run.done is not None and run.budget == 0 and run.total >= run.options.connections * run.options.count:
             if not run.done.called:
@@ -276,15 +287,7 @@ class _RpcLoad(_EchoLoad):
         got = len(frames)
         if measuring:
             run.count += got
-        run.total += got
-        if run.done is not None and run.budget == 0 and run.total >= run.options.connections * run.options.count:
-            if not run.done.called:
-                run.done.callback(None)
-            return
-        if not run.stopping:
-            n = run.allow(got)
-            if n:
-                self.send(n, t)
+        self.more(got, t)
 
 
 def _cpuSeconds() -> float:

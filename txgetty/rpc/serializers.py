@@ -151,16 +151,35 @@ else:
 _EXTRAS = {MSGPACK: "msgpack", ZSTD: "zstd", LZ4: "lz4"}
 
 
+def _lookup(kind: str, key: int | str, table: dict[int, Any], names: dict[int, str]) -> Any:
+    """
+    @param kind: C{"serializer"} or C{"compressor"}.
+    @param key: a code or a name.
+    @param table: the available ones by code.
+    @param names: every known one's name by code, installed or not.
+    @return: the one asked for.
+    @raise FrameError: it is unknown, or its extra is not installed.
+    """
+    for value in table.values():
+        if key in (value.code, value.name):
+            return value
+    for code, name in names.items():
+        if key in (code, name) and code in _EXTRAS:
+            raise FrameError(
+                f"{kind} {name} (code {code}) needs the txgetty[{_EXTRAS[code]}] extra: "
+                f"pip install 'txgetty[{_EXTRAS[code]}]'"
+            )
+    available = ", ".join(f"{v.name} ({c})" for c, v in sorted(table.items()))
+    raise FrameError(f"unknown {kind} {key!r}; available here: {available}")
+
+
 def serializer(key: int | str) -> Serializer:
     """
     @param key: a serializer code or name.
     @return: the serializer.
     @raise FrameError: it is unknown or its extra is not installed.
     """
-    for s in SERIALIZERS.values():
-        if key in (s.code, s.name):
-            return s
-    return _missing("serializer", key, SERIALIZERS, {0: "raw", 1: "json", 2: "msgpack"})
+    return _lookup("serializer", key, SERIALIZERS, {0: "raw", 1: "json", 2: "msgpack"})
 
 
 def compressor(key: int | str) -> Compressor:
@@ -169,21 +188,4 @@ def compressor(key: int | str) -> Compressor:
     @return: the compressor.
     @raise FrameError: it is unknown or its extra is not installed.
     """
-    for c in COMPRESSORS.values():
-        if key in (c.code, c.name):
-            return c
-    return _missing("compressor", key, COMPRESSORS, {0: "none", 1: "gzip", 2: "zlib", 3: "zstd", 4: "lz4"})
-
-
-def _missing(kind: str, key: int | str, known: dict[int, Any], names: dict[int, str]) -> Any:
-    """
-    @raise FrameError: always, saying whether an extra would provide C{key}.
-    """
-    for code, name in names.items():
-        if key in (code, name) and code in _EXTRAS:
-            raise FrameError(
-                f"{kind} {name} (code {code}) needs the txgetty[{_EXTRAS[code]}] extra: "
-                f"pip install 'txgetty[{_EXTRAS[code]}]'"
-            )
-    available = ", ".join(f"{v.name} ({c})" for c, v in sorted(known.items()))
-    raise FrameError(f"unknown {kind} {key!r}; available here: {available}")
+    return _lookup("compressor", key, COMPRESSORS, {0: "none", 1: "gzip", 2: "zlib", 3: "zstd", 4: "lz4"})
