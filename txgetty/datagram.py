@@ -65,12 +65,13 @@ class DatagramPeer:
         self._clock = clock
         self._onGone = onGone
         self._connected = connected
+        self.portGone = False
 
     def write(self, data: bytes) -> None:
         """
         @param data: one datagram.
         """
-        if self.disconnecting:
+        if self.disconnecting or self.portGone:
             return
         try:
             if self._connected:
@@ -240,6 +241,18 @@ class _ConnectedUDP(DatagramProtocol):
     def __init__(self) -> None:
         self.peer: DatagramPeer | None = None
 
+    def stopProtocol(self) -> None:
+        """
+        The socket is gone.  Unless the session is ending anyway, the
+        reactor closed it on a socket error: on Linux an ICMP port
+        unreachable is reported this way (epoll flags the socket), not
+        through L{connectionRefused}.
+        """
+        peer = self.peer
+        if peer is not None and not peer.disconnecting:
+            peer.portGone = True
+            self.connectionRefused()
+
     def datagramReceived(self, data: bytes, addr: tuple) -> None:
         """
         @param data: a datagram from the server.
@@ -298,7 +311,8 @@ class UDPClientEndpoint:
         address = _address(ip, self.port)
 
         def gone(peer: DatagramPeer) -> None:
-            udp.stopListening()
+            if not peer.portGone:
+                udp.stopListening()
 
         peer = protocol.peer = DatagramPeer(udp, address, self.reactor, gone, connected=True)
         session = factory.buildProtocol(address)

@@ -29,7 +29,10 @@ from twisted.web.server import Site
 from twisted.web.static import File
 from zope.interface import implementer
 
+from twisted.internet.protocol import connectionDone
+
 from ._options import transportBacklog
+from .tls import describeHandshakeFailure, isTLSFailure
 from .errors import (
     CodecError,
     ConfigError,
@@ -339,9 +342,11 @@ class WebSocketSite:
         factory.protocol = _ServerProtocol
         factory.server = server
         factory.sessionName = "wss-session" if secure else "ws-session"
+        # failByDrop=False: protocol failures (an oversize message) end with
+        # a close frame saying why (1009), not a bare TCP abort.
         settings: dict[str, Any] = {
             "maxMessagePayloadSize": config.maxMsgLen, "maxFramePayloadSize": config.maxMsgLen,
-            "closeHandshakeTimeout": max(config.waitTime, 0.1), "autoFragmentSize": 0,
+            "closeHandshakeTimeout": max(config.waitTime, 0.1), "autoFragmentSize": 0, "failByDrop": False,
         }
         if config.openTimeout:
             settings["openHandshakeTimeout"] = config.openTimeout
@@ -397,6 +402,18 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         if waiting is not None:
             waiting.callback(self.session)
 
+    _lostReason: Failure | None = None
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        Keep why the transport went, to report a TLS failure in its own
+        words.
+
+        @param reason: why.
+        """
+        self._lostReason = reason
+        WebSocketClientProtocol.connectionLost(self, reason)
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         """
         Closed: before the upgrade, the connect fails; after, the session
@@ -408,9 +425,13 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         """
         waiting, self.factory.waiting = self.factory.waiting, None
         if waiting is not None:
-            waiting.errback(Failure(ConnectError(
-                f"the WebSocket handshake with {self.factory.url} failed: {reason or code or 'closed'}"
-            )))
+            lost = self._lostReason
+            if lost is not None and isTLSFailure(lost):
+                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer())
+            else:
+                error = ConnectError(f"the WebSocket handshake with {self.factory.url} failed: "
+                                     f"{reason or code or 'closed'}")
+            waiting.errback(Failure(error))
         _SessionCarrier.onClose(self, wasClean, code, reason)
 
 
@@ -448,7 +469,7 @@ class WebSocketClientEndpoint:
         factory.noisy = False
         options: dict[str, Any] = {
             "maxMessagePayloadSize": self.maxMsgLen, "maxFramePayloadSize": self.maxMsgLen,
-            "autoFragmentSize": 0,
+            "autoFragmentSize": 0, "failByDrop": False,
         }
         if self.deflate:
             options["perMessageCompressionOffers"] = [PerMessageDeflateOffer()]

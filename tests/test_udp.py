@@ -1,0 +1,444 @@
+"""
+Tests of the UDP transport (L{txgetty.datagram}): a session per peer
+address with a clean idle expiry, oversize datagrams dropped and counted,
+many peers and the C{maxPeers} limit, codec errors of a datagram, and the
+connected-UDP client hearing an ICMP refusal.
+
+The idle-expiry and codec tests run a real L{Server} on a fake reactor
+(L{FakeUDPReactor}: fake clock, UDP ports in memory); the others use real
+sockets on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Callable
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionRefusedError
+from twisted.trial.unittest import TestCase
+
+from txgetty.codec import HelloCodec
+from txgetty.config import SessionConfig
+from txgetty.datagram import DEFAULT_PEER_IDLE, UDPClientEndpoint, UDPServerProtocol
+from txgetty.errors import (
+    CodecError,
+    ConnectionClosedLocally,
+    PeerIdleError,
+    SessionClosedError,
+)
+from txgetty.server import Server
+from txgetty.session import Session, SessionOwner
+from txgetty.wheel import TimerWheel
+
+from .netsupport import EchoRecorder, ServerHarness, bounded, helloFrame
+from .transportsupport import (
+    ONCE,
+    FakeUDPReactor,
+    captureLogs,
+    freePort,
+    realWait,
+    startTxClient,
+    udpPeer,
+    waitUntil,
+    whenEvent,
+)
+
+PEER = ("10.0.0.1", 5000)
+UDP = "udp:0:interface=127.0.0.1"
+
+
+class FakeUDPServer:
+    """
+    A L{Server} with one UDP listener on a L{FakeUDPReactor}; every session
+    gets its own L{EchoRecorder}.
+
+    @ivar reactor: the fake reactor (its clock drives the timer wheel).
+    @ivar server: the started server.
+    @ivar protocol: the listener's L{UDPServerProtocol}.
+    @ivar port: the fake UDP port (what the sessions sent).
+    @ivar sessions: the sessions, in the order they were made.
+    @ivar listeners: their listeners.
+    """
+
+    def __init__(self, testCase: TestCase, description: str = "udp:9999", **config: Any) -> None:
+        """
+        @param testCase: the test, for clean-up.
+        @param description: the UDP listener.
+        @param config: L{SessionConfig} settings.
+        """
+        self.reactor = FakeUDPReactor()
+        self.sessions: list[Session] = []
+        self.listeners: list[EchoRecorder] = []
+        self.server = Server([description], self._newSession, reactor=self.reactor,
+                             config=SessionConfig(**config))
+        self.server.startService()
+        testCase.addCleanup(self._stop)
+        self.protocol: UDPServerProtocol = self.server._listeners[0].protocol
+        [self.port] = self.reactor.udpPorts
+
+    def _newSession(self, session: Session) -> None:
+        """
+        @param session: a new peer session: hello codec, echoing recorder.
+        """
+        session.codec = HelloCodec()
+        session.listener = EchoRecorder()
+        self.sessions.append(session)
+        self.listeners.append(session.listener)
+
+    def _stop(self) -> None:
+        """
+        Stop the server and let the fake clock run the ends.
+        """
+        if self.server.running:
+            self.server.stopService()
+            self.reactor.advanceBy(0.2)
+
+    def receive(self, data: bytes, peer: tuple = PEER) -> None:
+        """
+        @param data: a datagram arriving from C{peer}.
+        @param peer: its sender.
+        """
+        self.protocol.datagramReceived(data, peer)
+
+
+class IdleExpiryTests(TestCase):
+    """
+    A UDP peer's session opens on its first datagram and closes cleanly
+    after readIdleTimeout of silence (fake clock).
+    """
+
+    def test_firstDatagramOpens(self) -> None:
+        """
+        No session exists before a peer's first datagram; that datagram opens
+        a session named udp-session for the peer's address, is delivered, and
+        the echo goes back to that address.
+        """
+        fake = FakeUDPServer(self)
+        self.assertEqual(fake.sessions, [])
+        fake.receive(helloFrame(b"hi"))
+        [session] = fake.sessions
+        self.assertEqual(fake.listeners[0].names(), ["open", "message"])
+        self.assertEqual(session.remoteAddress, IPv4Address("UDP", *PEER))
+        self.assertEqual(session.name, "udp-session")
+        self.assertEqual(fake.port.written, [(helloFrame(b"hi"), PEER)])
+        self.assertEqual(fake.protocol.peers, {PEER: session})
+        self.assertEqual(fake.server.sessions(), [session])
+
+    def test_idleExpiryIsClean(self) -> None:
+        """
+        Each datagram restarts the idle time; after readIdleTimeout of
+        silence the session gets onClose alone (no onError) with closeReason
+        L{PeerIdleError}, and the peer is forgotten.
+        """
+        fake = FakeUDPServer(self, readIdleTimeout=5)
+        fake.receive(helloFrame(b"1"))
+        fake.reactor.advanceBy(3)
+        fake.receive(helloFrame(b"2"))
+        fake.reactor.advanceBy(4.5)
+        [session] = fake.sessions
+        listener = fake.listeners[0]
+        self.assertEqual(listener.names(), ["open", "message", "message"])
+        fake.reactor.advanceBy(1)
+        self.assertEqual(listener.names(), ["open", "message", "message", "close"])
+        self.assertEqual(listener.errors, [])
+        self.assertTrue(session.closeReason.check(PeerIdleError))
+        self.assertIn("readIdleTimeout is 5 s", session.closeReason.getErrorMessage())
+        self.assertEqual((fake.protocol.peers, fake.server.sessions(), fake.server.closed), ({}, [], 1))
+
+    def test_defaultPeerIdle(self) -> None:
+        """
+        With readIdleTimeout 0 (off for streams) a UDP peer still expires,
+        after L{DEFAULT_PEER_IDLE} seconds.
+        """
+        fake = FakeUDPServer(self)
+        fake.receive(helloFrame(b"x"))
+        [session] = fake.sessions
+        self.assertEqual(session.readIdleTimeout, DEFAULT_PEER_IDLE)
+        fake.reactor.advanceBy(DEFAULT_PEER_IDLE - 1, step=0.5)
+        self.assertFalse(session.isClosed)
+        fake.reactor.advanceBy(1.5)
+        names = [n for n in fake.listeners[0].names() if n != "cron"]
+        self.assertEqual(names, ["open", "message", "close"])
+        self.assertTrue(session.closeReason.check(PeerIdleError))
+
+    def test_peerReturns(self) -> None:
+        """
+        A peer that sends again after its session expired gets a new session
+        (a second onOpen on a new listener).
+        """
+        fake = FakeUDPServer(self, readIdleTimeout=1)
+        fake.receive(helloFrame(b"a"))
+        fake.reactor.advanceBy(1.5)
+        fake.receive(helloFrame(b"b"))
+        self.assertEqual(len(fake.sessions), 2)
+        self.assertEqual(fake.listeners[0].names(), ["open", "message", "close"])
+        self.assertEqual(fake.listeners[1].names(), ["open", "message"])
+        self.assertEqual(fake.protocol.peers, {PEER: fake.sessions[1]})
+
+    def test_cronUntilExpiry(self) -> None:
+        """
+        onCron runs every cronPeriod while the peer's session is open, and
+        never after its onClose.
+        """
+        fake = FakeUDPServer(self, readIdleTimeout=2, cronPeriod=0.5)
+        fake.receive(helloFrame(b"a"))
+        fake.reactor.advanceBy(5)
+        names = fake.listeners[0].names()
+        self.assertEqual(names[-1], "close")
+        self.assertIn(names.count("cron"), (3, 4))
+
+    def test_serverStop(self) -> None:
+        """
+        Stopping the server closes every peer's session cleanly, with the
+        reason "the server is stopping".
+        """
+        fake = FakeUDPServer(self)
+        fake.receive(helloFrame(b"a"), ("10.0.0.1", 1))
+        fake.receive(helloFrame(b"b"), ("10.0.0.2", 2))
+        d = fake.server.stopService()
+        fake.reactor.advanceBy(0.1)
+        self.successResultOf(d)
+        for session, listener in zip(fake.sessions, fake.listeners):
+            self.assertEqual(listener.names(), ["open", "message", "close"])
+            self.assertTrue(session.closeReason.check(ConnectionClosedLocally))
+        self.assertFalse(fake.port.listening)
+
+
+class DatagramCodecTests(TestCase):
+    """
+    One datagram is one read of the codec: it must hold whole packets.
+    """
+
+    def test_severalPacketsInOneDatagram(self) -> None:
+        """
+        A datagram holding three hello frames gives three onMessage calls, in
+        order, and three echo datagrams.
+        """
+        fake = FakeUDPServer(self)
+        fake.receive(helloFrame(b"a") + helloFrame(b"") + helloFrame(b"ccc"))
+        self.assertEqual(fake.listeners[0].messages, [b"a", b"", b"ccc"])
+        self.assertEqual([d for d, _ in fake.port.written], [helloFrame(b"a"), helloFrame(b""), helloFrame(b"ccc")])
+
+    def test_incompleteFrame(self) -> None:
+        """
+        A datagram that ends inside a hello frame is a L{CodecError} given to
+        onError (the complete packets before it are delivered first), then
+        the session closes.
+        """
+        fake = FakeUDPServer(self)
+        fake.receive(helloFrame(b"ok") + helloFrame(b"0123456789")[:7])
+        fake.reactor.advanceBy(0.1)
+        [session] = fake.sessions
+        listener = fake.listeners[0]
+        self.assertEqual(listener.names(), ["open", "message", "error", "close"])
+        self.assertEqual(listener.messages, [b"ok"])
+        [failure] = listener.errors
+        self.assertTrue(failure.check(CodecError))
+        self.assertIn("incomplete packet", failure.getErrorMessage())
+        self.assertIs(session.closeReason, failure)
+        self.assertEqual(fake.protocol.peers, {})
+
+
+class OversizeTests(TestCase):
+    """
+    Datagrams above maxMsgLen are dropped and counted, never truncated, and
+    do not close the peer's session.
+    """
+
+    def test_droppedAndCountedOnce(self) -> None:
+        """
+        Three oversize datagrams: none delivered, the open session stays
+        open, oversize and dropped count 3, one warning is logged; a datagram
+        of exactly maxMsgLen bytes is delivered, and an oversize first
+        datagram makes no session.
+        """
+        logs = captureLogs(self)
+        fake = FakeUDPServer(self, maxMsgLen=100)
+        fake.receive(helloFrame(b"first"))
+        for _ in range(3):
+            fake.receive(b"\0" * 101)
+        fake.receive(b"\0" * 200, ("10.9.9.9", 9))
+        [session] = fake.sessions
+        self.assertEqual(fake.listeners[0].names(), ["open", "message"])
+        self.assertFalse(session.isClosed)
+        self.assertEqual((fake.protocol.oversize, fake.protocol.dropped), (4, 4))
+        self.assertEqual(len([t for t in logs if "larger than 100 bytes" in t]), 1)
+        fake.receive(helloFrame(b"x" * 96))
+        self.assertEqual(fake.listeners[0].messages, [b"first", b"x" * 96])
+        self.assertEqual(fake.port.maxPacketSize, 101)
+
+    async def test_realSocketsNotTruncated(self) -> None:
+        """
+        Over real sockets an oversize datagram (150 bytes, maxMsgLen 100) is
+        counted and dropped, not delivered cut to the read size; the peer's
+        session still echoes afterwards.
+        """
+        harness = ServerHarness(self, [UDP], config=SessionConfig(maxMsgLen=100))
+        [address] = await harness.start()
+        protocol = harness.server._listeners[0].protocol
+        peer = udpPeer(self)
+        peer.sendTo(helloFrame(b"one"), address.port)
+        await peer.whenReceived(1)
+        peer.sendTo(helloFrame(b"y" * 146), address.port)
+        await waitUntil(lambda: protocol.oversize == 1, "the oversize datagram to be counted")
+        peer.sendTo(helloFrame(b"two"), address.port)
+        self.assertEqual(await peer.whenReceived(2), [helloFrame(b"one"), helloFrame(b"two")])
+        self.assertEqual(harness.listeners[0].messages, [b"one", b"two"])
+        self.assertEqual((len(harness.sessions), protocol.dropped), (1, 1))
+        self.assertNotIn("error", harness.listeners[0].names())
+
+
+class PeersTests(TestCase):
+    """
+    Many peers, each its own session; the maxPeers limit (real sockets).
+    """
+
+    timeout = 60
+
+    async def test_manyPeers(self) -> None:
+        """
+        200 client sockets give 200 sessions, each echoing to its own peer.
+        """
+        harness = ServerHarness(self, [UDP])
+        [address] = await harness.start()
+        peers = [udpPeer(self) for _ in range(200)]
+        for start in range(0, 200, 25):
+            for i in range(start, start + 25):
+                peers[i].sendTo(helloFrame(b"peer %d" % i), address.port)
+            for i in range(start, start + 25):
+                self.assertEqual(await peers[i].whenReceived(1), [helloFrame(b"peer %d" % i)])
+        server = harness.server
+        self.assertEqual((server.opened, len(server.sessions())), (200, 200))
+        self.assertEqual(len(harness.server._listeners[0].protocol.peers), 200)
+        self.assertEqual(sorted(m for listener in harness.listeners for m in listener.messages),
+                         sorted(b"peer %d" % i for i in range(200)))
+
+    async def test_maxPeers(self) -> None:
+        """
+        With maxPeers=3, datagrams from a 4th and 5th peer are dropped and
+        counted (logged once) while the first three are served.
+        """
+        logs = captureLogs(self)
+        harness = ServerHarness(self, ["udp:0:interface=127.0.0.1:maxPeers=3"])
+        [address] = await harness.start()
+        protocol = harness.server._listeners[0].protocol
+        self.assertEqual(protocol.maxPeers, 3)
+        peers = [udpPeer(self) for _ in range(5)]
+        for i, peer in enumerate(peers[:3]):
+            peer.sendTo(helloFrame(b"%d" % i), address.port)
+            await peer.whenReceived(1)
+        for peer in peers[3:] * 2:
+            peer.sendTo(helloFrame(b"late"), address.port)
+        await waitUntil(lambda: protocol.dropped == 4, "4 dropped datagrams")
+        peers[0].sendTo(helloFrame(b"again"), address.port)
+        await peers[0].whenReceived(2)
+        await realWait(0.1)
+        self.assertEqual([len(p.received) for p in peers], [2, 1, 1, 0, 0])
+        self.assertEqual((len(harness.sessions), protocol.oversize), (3, 0))
+        self.assertEqual(len([t for t in logs if "new peers are dropped" in t]), 1)
+
+
+class _Owner(SessionOwner):
+    """
+    Sets up every session with the hello codec and one listener.
+    """
+
+    def __init__(self, listener: EchoRecorder) -> None:
+        """
+        @param listener: the listener of every session.
+        """
+        self.listener = listener
+
+    def configureSession(self, session: Session) -> None:
+        """
+        @param session: a new session.
+        """
+        session.codec = HelloCodec()
+        session.listener = self.listener
+
+
+class _Factory:
+    """
+    Builds a session per connection, as a L{Client}'s slot does.
+    """
+
+    def __init__(self, make: Callable[[], Session]) -> None:
+        """
+        @param make: makes a session.
+        """
+        self.make = make
+
+    def buildProtocol(self, addr: Any) -> Session:
+        """
+        @param addr: the server's address.
+        @return: a new session.
+        """
+        return self.make()
+
+
+class ConnectedClientTests(TestCase):
+    """
+    The connected-UDP client (C{udp:HOST:PORT} addresses of L{Client}).
+    """
+
+    def test_refusalReported(self) -> None:
+        """
+        When Twisted reports the ICMP refusal (C{connectionRefused} of the
+        connected port's protocol), the client session gets onError with a
+        L{ConnectionRefusedError} naming the address and ICMP, then onClose,
+        and its port is closed (fake reactor).
+        """
+        fakeReactor = FakeUDPReactor()
+        listener = EchoRecorder(echo=False)
+        owner = _Owner(listener)
+        wheel = TimerWheel(fakeReactor, 0.1)
+        factory = _Factory(lambda: Session(clock=fakeReactor, wheel=wheel, owner=owner))
+        endpoint = UDPClientEndpoint(fakeReactor, "127.0.0.1", 7)
+        session = self.successResultOf(endpoint.connect(factory))
+        [port] = fakeReactor.udpPorts
+        self.assertEqual(port.connectedTo, ("127.0.0.1", 7))
+        session.writePkg(b"anyone?")
+        self.assertEqual(port.written, [(helloFrame(b"anyone?"), None)])
+        port.protocol.connectionRefused()
+        fakeReactor.advanceBy(0.1)
+        self.assertEqual(listener.names(), ["open", "error", "close"])
+        [failure] = listener.errors
+        self.assertTrue(failure.check(ConnectionRefusedError))
+        self.assertIn("127.0.0.1:7 refused (ICMP port unreachable)", failure.getErrorMessage())
+        self.assertFalse(port.listening)
+
+    async def test_refusedByICMP(self) -> None:
+        """
+        A client session to a port where nothing listens gets onError with a
+        L{ConnectionRefusedError} that mentions ICMP (loopback answers
+        "port unreachable"), then onClose.
+        """
+        port = freePort(socket.SOCK_DGRAM)
+        client, listener = startTxClient(self, f"udp:127.0.0.1:{port}", reconnect=ONCE)
+        session = await bounded(client.whenConnected(), "the UDP session")
+        session.writePkg(b"anyone?")
+        await whenEvent(listener, "close")
+        self.assertEqual(listener.names(), ["open", "error", "close"])
+        [failure] = listener.errors
+        self.assertTrue(failure.check(ConnectionRefusedError))
+        self.assertIn("ICMP", failure.getErrorMessage())
+        self.assertIn(f"127.0.0.1:{port}", failure.getErrorMessage())
+        self.assertRaises(SessionClosedError, session.writePkg, b"again")
+
+
+    async def test_echo(self) -> None:
+        """
+        A client session echoes through a UDP server; its session is named
+        udp-session and its remote address is the server's.
+        """
+        harness = ServerHarness(self, [UDP])
+        [address] = await harness.start()
+        client, listener = startTxClient(self, f"udp:127.0.0.1:{address.port}")
+        session = await bounded(client.whenConnected(), "the UDP session")
+        session.writePkg(b"ping")
+        await whenEvent(listener, "message")
+        self.assertEqual(listener.messages, [b"ping"])
+        self.assertEqual(session.name, "udp-session")
+        self.assertEqual(session.remoteAddress, IPv4Address("UDP", "127.0.0.1", address.port))
+
