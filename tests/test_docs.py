@@ -1,8 +1,8 @@
 """
 Keep the documentation true: run the code of C{docs/} the way a reader would
 (files written out from the code blocks, run as the text says), and check the
-reference tables of C{docs/options.md} and C{docs/contracts.md} against the
-code.
+reference tables of C{docs/options.md}, C{docs/contracts.md},
+C{docs/flow-control.md} and C{docs/transports.md} against the code.
 
 Code blocks that are files start with a C{# file: NAME} line; every Python
 block of C{getting-started.md} and C{testing.md} must be one.  Blocks that
@@ -12,14 +12,18 @@ command-line argument for the client).
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import struct
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ProcessDone
+from twisted.internet.protocol import Protocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty import CodecError, PacketTooLargeError, SessionConfig
@@ -405,3 +409,623 @@ class ReferenceTests(SynchronousTestCase):
                     documented.add((cells[0], event.strip(), cells[2]))
         actual = {(state.name, event, nxt.name) for (state, event), (nxt, _) in S.TRANSITIONS.items()}
         self.assertEqual(documented, actual)
+
+
+class TransportsDocTests(TestCase):
+    """
+    docs/transports.md: its client talks to the built-in echo over every
+    transport the page lists, with the commands it shows; its tables agree
+    with the code.
+    """
+
+    timeout = 90
+
+    def setUp(self) -> None:
+        """
+        Write the page's files into a fresh directory.
+        """
+        self.directory = writeFiles(Path(self.mktemp()).resolve(), docFiles("transports.md"))
+
+    @inlineCallbacks
+    def runClient(self, address: str, *words: str, succeed: bool = True) -> Any:
+        """
+        Run the page's anyclient.py.
+
+        @param address: its ADDRESS argument.
+        @param words: words to send (its defaults if none).
+        @param succeed: whether it must exit with status 0.
+        @return: a L{Deferred} firing with its output.
+        """
+        watcher = spawn(self, [sys.executable, "anyclient.py", address, *words], cwd=str(self.directory))
+        reason = yield bounded(watcher.whenEnded(), f"anyclient.py {address} to finish")
+        if succeed:
+            self.assertIsInstance(reason, ProcessDone, watcher.output.decode())
+        else:
+            self.assertFalse(isinstance(reason, ProcessDone), watcher.output.decode())
+        return watcher.output.decode()
+
+    @inlineCallbacks
+    def test_everyTransport(self) -> Any:
+        """
+        The page's twistd command (here on free ports, and without RPC)
+        serves the echo on tcp, udp, ws and unix at once, logging the
+        WebSocket listener as a URL; anyclient.py gets "hello" and "getty"
+        back over each, from a session named after the transport.
+        """
+        text = (DOCS / "transports.md").read_text(encoding="utf-8")
+        self.assertIn(
+            "twistd -n txgetty --listen tcp:8090:interface=127.0.0.1 --listen udp:8090:interface=127.0.0.1 \\\n"
+            "    --listen ws://127.0.0.1:8080/echo --listen unix:/tmp/echo.sock", text,
+        )
+        socket = str(self.directory / "echo.sock")
+        watcher = spawn(
+            self,
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--no-rpc",
+             "--listen", "tcp:0:interface=127.0.0.1", "--listen", "udp:0:interface=127.0.0.1",
+             "--listen", "ws://127.0.0.1:0/echo", "--listen", f"unix:{socket}"],
+            cwd=str(self.directory),
+        )
+        tcp = yield watcher.waitForOutput(LISTENING)
+        udp = yield watcher.waitForOutput(rb"listening on udp:127\.0\.0\.1:(\d+) \(from udp:0:interface=127\.0\.0\.1\)")
+        ws = yield watcher.waitForOutput(rb"listening on ws://127\.0\.0\.1:(\d+)/echo \(from ws://127\.0\.0\.1:0/echo\)")
+        yield watcher.waitForOutput(rb"listening on unix:")
+        for address, name in (
+            (f"127.0.0.1:{int(tcp.group(1))}", "tcp-session"),
+            (f"udp:127.0.0.1:{int(udp.group(1))}", "udp-session"),
+            (f"ws://127.0.0.1:{int(ws.group(1))}/echo", "ws-session"),
+            (f"unix:{socket}", "unix-session"),
+        ):
+            output = yield self.runClient(address)
+            self.assertEqual(output, f"{name}: hello\n{name}: getty\n")
+            if name in ("udp-session", "ws-session"):
+                self.assertIn(output, text)
+        yield stopAndCheck(self, watcher)
+
+    @inlineCallbacks
+    def test_wss(self) -> Any:
+        """
+        The page's wss commands, with test certificates and a free port:
+        the listener uses the --tls-* files; the client verifies the server
+        with caFile= and the URL's host or hostname=, and refuses it
+        without the CA.
+        """
+        from .certs import testCertificates
+
+        certs = testCertificates()
+        text = (DOCS / "transports.md").read_text(encoding="utf-8")
+        for line in (
+            "twistd -n txgetty --tls-key server.key --tls-cert server.crt --listen wss://127.0.0.1:8443/echo",
+            'python anyclient.py "wss://localhost:8443/echo?caFile=ca.pem"',
+            'python anyclient.py "wss://127.0.0.1:8443/echo?caFile=ca.pem&hostname=localhost"',
+        ):
+            self.assertIn(line, text)
+        watcher = spawn(
+            self,
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--no-rpc", "--tls-key", certs.serverKey,
+             "--tls-cert", certs.serverCert, "--listen", "wss://127.0.0.1:0/echo"],
+            cwd=str(self.directory),
+        )
+        match = yield watcher.waitForOutput(rb"listening on wss://127\.0\.0\.1:(\d+)/echo")
+        port = int(match.group(1))
+        for url in (f"wss://localhost:{port}/echo?caFile={certs.caCert}",
+                    f"wss://127.0.0.1:{port}/echo?caFile={certs.caCert}&hostname=localhost"):
+            output = yield self.runClient(url, "secure")
+            self.assertEqual(output, "wss-session: secure\n")
+        output = yield self.runClient(f"wss://localhost:{port}/echo", "secure", succeed=False)
+        self.assertIn("anyclient: gave up connecting to wss://localhost:", output)
+        self.assertIn("certificate verify failed", output)
+        output = yield self.runClient(f"udp:127.0.0.1:{port}", "nobody", succeed=False)
+        self.assertIn("anyclient: ", output)
+        yield stopAndCheck(self, watcher)
+
+    def test_pathDispatch(self) -> None:
+        """
+        The page's new-session callback picks the listener by the session's
+        ws.path attribute.
+        """
+        from txgetty import HelloCodec
+
+        [code] = [code for name, code in codeBlocks("transports.md") if name is None]
+        admin, public = RecordingListener(), RecordingListener()
+        namespace: dict[str, Any] = {"HelloCodec": HelloCodec, "ADMIN": admin, "PUBLIC": public}
+        exec(code, namespace)  # noqa: S102 (the page's own code)
+        for path, listener in (("/admin", admin), ("/chat", public)):
+            session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec())
+            session.setAttribute("ws.path", path)
+            namespace["newSession"](session)
+            self.assertIs(session.listener, listener)
+
+    def test_closeCodes(self) -> None:
+        """
+        The page's close-code table is closeCodeFor's mapping: each row's
+        errors give the row's code.
+        """
+        from twisted.python.failure import Failure
+
+        from txgetty import (
+            ConnectionClosedLocally,
+            OpenTimeoutError,
+            PacketTimeoutError,
+            ReadIdleTimeoutError,
+        )
+        from txgetty.errors import DeadPeerError, OutboundOverflowError, PeerIdleError
+        from txgetty.websocket import closeCodeFor
+
+        text = (DOCS / "transports.md").read_text(encoding="utf-8")
+        rows = {
+            1000: [None, ConnectionClosedLocally("closed by this side"), ConnectionClosedLocally("bye")],
+            1001: [ConnectionClosedLocally("the server is stopping"), ConnectionClosedLocally("the client is stopping")],
+            1003: [CodecError("a text message arrived; txgetty sessions exchange binary messages")],
+            1007: [CodecError("a message of 3 bytes ends with 3 bytes of an incomplete packet")],
+            1009: [PacketTooLargeError(10, 5)],
+            1008: [ReadIdleTimeoutError("x"), PacketTimeoutError("x"), OpenTimeoutError("x"), PeerIdleError("x"),
+                   OutboundOverflowError("x"), DeadPeerError("x")],
+            1011: [ValueError("a handler bug")],
+        }
+        for code, reasons in rows.items():
+            [row] = [line for line in text.splitlines() if line.startswith("| ") and f"| {code} " in line]
+            for reason in reasons:
+                failure = None if reason is None else Failure(reason)
+                self.assertEqual(closeCodeFor(failure)[0], code, (reason, row))
+                if code == 1008:
+                    self.assertIn(f"`{type(reason).__name__}`", row)
+        long = "é" * 100
+        self.assertEqual(len(closeCodeFor(Failure(ValueError(long)))[1].encode("utf-8")), 122)
+
+    def test_blocks(self) -> None:
+        """
+        The Python blocks of transports.md and flow-control.md are files
+        (but for the transports.md fragment tested above) and compile.
+        """
+        names = {doc: [name for name, code in codeBlocks(doc) if compile(code, f"{doc}:{name}", "exec")]
+                 for doc in ("transports.md", "flow-control.md")}
+        self.assertEqual(names, {
+            "transports.md": ["anyclient.py", None],
+            "flow-control.md": ["phonebook.py", "phonebook.tac", "feed.py"],
+        })
+
+
+class FlowControlDocTests(TestCase):
+    """
+    docs/flow-control.md: the phone book runs in a task pool under twistd
+    and in its .tac, and the feed stops writing to a client that does not
+    read, as the page says.
+    """
+
+    timeout = 90
+
+    def setUp(self) -> None:
+        """
+        Write the page's files (the .tac on a free port) into a fresh
+        directory.
+        """
+        files = docFiles("flow-control.md")
+        files["phonebook.tac"] = onFreePort(files["phonebook.tac"])
+        self.directory = writeFiles(Path(self.mktemp()).resolve(), files)
+
+    @inlineCallbacks
+    def askPhoneBook(self, port: int) -> Any:
+        """
+        Ask a phone book for a known and an unknown name, pipelined.
+
+        @param port: its port.
+        @return: a L{Deferred} firing once the answers came, in order.
+        """
+        from .test_examples import LineClient, connectClient
+
+        client = yield connectClient(self, port, LineClient())
+        client.send("alice", "carol", "bob")
+        yield client.waitForLine("bob: 555-0199")
+        self.assertEqual(client.lines(), ["alice: 555-0100", "carol: not found", "bob: 555-0199"])
+        client.transport.loseConnection()
+        yield client.whenLost()
+
+    @inlineCallbacks
+    def test_phonebookInTaskPool(self) -> Any:
+        """
+        "twistd -n txgetty --app phonebook:newSession --task-pool 4" (here
+        on a free port, without RPC) answers in order, from the pool's
+        worker threads.
+        """
+        self.assertIn("$ twistd -n txgetty --app phonebook:newSession --task-pool 4\n",
+                      (DOCS / "flow-control.md").read_text(encoding="utf-8"))
+        watcher = spawn(
+            self,
+            [twistdPath(), "-n", "--pidfile=", "txgetty", "--no-rpc", "--app", "phonebook:newSession",
+             "--task-pool", "4", "--listen", "tcp:0:interface=127.0.0.1"],
+            cwd=str(self.directory),
+        )
+        match = yield watcher.waitForOutput(LISTENING)
+        yield self.askPhoneBook(int(match.group(1)))
+        yield stopAndCheck(self, watcher)
+        self.assertTrue((self.directory / "phonebook.db").exists())
+
+    @inlineCallbacks
+    def test_phonebookTac(self) -> Any:
+        """
+        "PYTHONPATH=. twistd -ny phonebook.tac" serves the phone book with
+        the queries in its own pool (TaskPool.run) and stops cleanly.
+        """
+        watcher = spawn(self, [twistdPath(), "-n", "--pidfile=", "-y", "phonebook.tac"],
+                        cwd=str(self.directory), pythonPath=["."])
+        match = yield watcher.waitForOutput(LISTENING)
+        yield self.askPhoneBook(int(match.group(1)))
+        yield stopAndCheck(self, watcher)
+
+    @inlineCallbacks
+    def test_feedRespectsWritability(self) -> Any:
+        """
+        The feed sends numbered lines in order; when its client stops
+        reading, the session becomes unwritable and stays open with about
+        writeHighMark bytes waiting; when the client reads again, the
+        numbering goes on without a gap.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        from .test_examples import WAIT, connectClient
+
+        feed = loadModule(self.directory / "feed.py", "txgetty_doc_feed")
+        server, port = yield startServer(self, feed.newSession)
+
+        class Counter(Protocol):
+            """
+            Checks the numbering as lines arrive; counts them.
+            """
+
+            count = 0
+            partial = b""
+            lostReason = None
+
+            def __init__(self) -> None:
+                self.lost = Deferred()
+
+            def dataReceived(self, data: bytes) -> None:
+                lines = (self.partial + data).split(b"\n")
+                self.partial = lines.pop()
+                for line in lines:
+                    assert line == b"line %d" % self.count, (line, self.count)
+                    self.count += 1
+
+            def connectionLost(self, reason: Any = None) -> None:
+                self.lostReason = reason
+                self.lost.callback(None)
+
+            def whenLost(self) -> Any:
+                return bounded(self.lost, "the feed client's connection to close")
+
+        @inlineCallbacks
+        def waitFor(condition: Any, what: str) -> Any:
+            for _ in range(int(WAIT / 0.02)):
+                if condition():
+                    return
+                yield deferLater(reactor, 0.02, lambda: None)
+            raise AssertionError(f"timed out waiting for {what}")
+
+        client = yield connectClient(self, port, Counter())
+        yield waitFor(lambda: client.count > 10000, "10000 lines")
+        [session] = server.sessions()
+        client.transport.pauseProducing()
+        yield waitFor(lambda: not session.isWritable(), "the session to be unwritable")
+        yield deferLater(reactor, 0.3, lambda: None)
+        self.assertFalse(session.isWritable())
+        self.assertLessEqual(session.pendingBytes, session.writeHighMark + 20)
+        self.assertEqual(session.state, "OPEN")
+        before = client.count
+        client.transport.resumeProducing()
+        yield waitFor(lambda: client.count > before + 100000, "the feed to go on")
+        self.assertEqual(session.state, "OPEN")
+
+
+class FlowControlReferenceTests(SynchronousTestCase):
+    """
+    The settings table of docs/flow-control.md agrees with SessionConfig.
+    """
+
+    def test_settingsTable(self) -> None:
+        """
+        Every flow-control setting has one row with SessionConfig's default.
+        """
+        text = (DOCS / "flow-control.md").read_text(encoding="utf-8")
+        defaults = {f.name: f.default for f in fields(SessionConfig)}
+        for name in ("writeHighMark", "writeLowMark", "maxPendingBytes", "pauseReadingWhenUnwritable",
+                     "backlogHighMark", "backlogLowMark"):
+            rows = [line for line in text.splitlines() if line.startswith(f"| `{name}` |")]
+            self.assertEqual(len(rows), 1, name)
+            self.assertIn(f"| `{defaults[name]!r}` |", rows[0])
+
+
+class RawWebSocket(Protocol):
+    """
+    A bare WebSocket client (no library): it sends the upgrade request,
+    then lets the test send frames of its choice.  It answers a close frame
+    with a close frame, and never answers pings.
+
+    @ivar received: every byte received after the upgrade response.
+    @ivar frames: the C{(opcode, payload)} of each frame received.
+    """
+
+    def __init__(self, path: bytes = b"/") -> None:
+        """
+        @param path: the path to ask for.
+        """
+        self.path = path
+        self.upgraded: Deferred = Deferred()
+        self.lost: Deferred = Deferred()
+        self.buffer = b""
+        self.received = b""
+        self.frames: list[tuple[int, bytes]] = []
+
+    def connectionMade(self) -> None:
+        """
+        Ask for the upgrade.
+        """
+        key = base64.b64encode(os.urandom(16))
+        self.transport.write(
+            b"GET " + self.path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        @param data: the upgrade response, then frames.
+        """
+        if not self.upgraded.called:
+            self.buffer += data
+            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            assert head.startswith(b"HTTP/1.1 101"), head
+            self.buffer = b""
+            self.upgraded.callback(self)
+            data = rest
+        self.received += data
+        self.buffer += data
+        while len(self.buffer) >= 2:
+            opcode, length, start = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(self.buffer) < 4:
+                    return
+                (length,), start = struct.unpack(">H", self.buffer[2:4]), 4
+            if len(self.buffer) < start + length:
+                return
+            payload, self.buffer = self.buffer[start:start + length], self.buffer[start + length:]
+            self.frames.append((opcode, payload))
+            if opcode == 8:
+                self.sendFrame(8, payload[:2])
+
+    def sendFrame(self, opcode: int, payload: bytes) -> None:
+        """
+        Send one masked frame with the FIN bit (payloads under 126 bytes).
+
+        @param opcode: the frame's opcode.
+        @param payload: its payload.
+        """
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        """
+        @param reason: why the connection ended.
+        """
+        self.lost.callback(None)
+
+
+class TransportsBehaviourTests(TestCase):
+    """
+    What docs/transports.md says of WebSocket and UDP sessions, checked
+    over real sockets on 127.0.0.1.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def serve(self, url: str, **config: Any) -> Any:
+        """
+        Serve a recording listener with the hello codec on one listener.
+
+        @param url: the listener.
+        @param config: L{SessionConfig} fields.
+        @return: a L{Deferred} firing with C{(server, port, listeners)}:
+            C{listeners} gets the listener of each new session.
+        """
+        from twisted.internet import reactor
+
+        from txgetty import HelloCodec, Server
+
+        listeners: list[RecordingListener] = []
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = RecordingListener()
+            listeners.append(session.listener)
+
+        server = Server([url], newSession, reactor=reactor, config=SessionConfig(**config))
+        server.startService()
+        self.addCleanup(lambda: bounded(server.stopService(), "the server to stop"))
+        [address] = yield bounded(server.whenListening(), "the server to listen")
+        return server, address.port, listeners
+
+    @inlineCallbacks
+    def rawClient(self, port: int) -> Any:
+        """
+        @param port: a ws:// listener's port.
+        @return: a L{Deferred} firing with an upgraded L{RawWebSocket},
+            disconnected by the test's cleanup.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+        client = yield bounded(connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), RawWebSocket()),
+                               "a TCP connection")
+
+        def disconnect() -> Any:
+            if not client.lost.called:
+                client.transport.abortConnection()
+            return bounded(client.lost, "the raw client to disconnect")
+
+        self.addCleanup(disconnect)
+        yield bounded(client.upgraded, "the upgrade")
+        return client
+
+    @inlineCallbacks
+    def whenGone(self, server: Any) -> Any:
+        """
+        @param server: a server with one session.
+        @return: a L{Deferred} firing with that session once it is gone.
+        """
+        [session] = server.sessions()
+        yield bounded(session.whenClosed(), "the session to end")
+        return session
+
+    @inlineCallbacks
+    def test_oversizeMessage(self) -> Any:
+        """
+        A message above maxMsgLen: onError gets a PacketTooLargeError and
+        the peer gets a close frame with code 1009.
+        """
+        server, port, listeners = yield self.serve("ws://127.0.0.1:0/", maxMsgLen=100)
+        client = yield self.rawClient(port)
+        client.sendFrame(2, b"x" * 120)
+        session = yield self.whenGone(server)
+        self.assertEqual(listeners[0].names(), ["open", "error", "close"])
+        self.assertTrue(session.closeReason.check(PacketTooLargeError))
+        self.assertIn("close code 1009", session.closeReason.getErrorMessage())
+        yield bounded(client.lost, "the raw client's connection to end")
+        self.assertEqual(client.frames[0][0], 8)
+        self.assertEqual(client.frames[0][1][:2], struct.pack(">H", 1009))
+
+    @inlineCallbacks
+    def test_gettyClose(self) -> Any:
+        """
+        getty's close frame (payload "bye-bye!!!", no status code) ends the
+        session as a clean close: onClose alone, closeReason ConnectionDone.
+        """
+        from twisted.internet.error import ConnectionDone
+
+        server, port, listeners = yield self.serve("ws://127.0.0.1:0/")
+        client = yield self.rawClient(port)
+        client.sendFrame(8, b"bye-bye!!!")
+        session = yield self.whenGone(server)
+        self.assertEqual(listeners[0].names(), ["open", "close"])
+        self.assertTrue(session.closeReason.check(ConnectionDone))
+
+    @inlineCallbacks
+    def test_protocolViolation(self) -> Any:
+        """
+        A frame with a reserved opcode: txgetty closes with 1002, and the
+        session ends with onError and WebSocketClosedError(1002).
+        """
+        from txgetty.errors import WebSocketClosedError
+
+        server, port, listeners = yield self.serve("ws://127.0.0.1:0/")
+        client = yield self.rawClient(port)
+        client.sendFrame(3, b"?")
+        session = yield self.whenGone(server)
+        self.assertEqual(listeners[0].names(), ["open", "error", "close"])
+        self.assertTrue(session.closeReason.check(WebSocketClosedError))
+        self.assertEqual(session.closeReason.value.code, 1002)
+        yield bounded(client.lost, "the raw client's connection to end")
+        self.assertEqual(client.frames[-1][1][:2], struct.pack(">H", 1002))
+
+    @inlineCallbacks
+    def test_deadPeer(self) -> Any:
+        """
+        A peer that answers no ping: at the cron tick after the ping,
+        onError gets a DeadPeerError and the session closes with code 1008.
+        """
+        from txgetty.errors import DeadPeerError
+
+        server, port, listeners = yield self.serve("ws://127.0.0.1:0/", cronPeriod=0.3)
+        client = yield self.rawClient(port)
+        session = yield self.whenGone(server)
+        yield bounded(client.lost, "the raw client's connection to end")
+        self.assertTrue(session.closeReason.check(DeadPeerError))
+        # The first tick pings (and runs onCron); the next finds no pong.
+        self.assertEqual(listeners[0].names(), ["open", "cron", "error", "close"])
+        self.assertEqual(client.frames[0], (9, b""))  # the ping
+        self.assertEqual(client.frames[-1][0], 8)
+        self.assertEqual(client.frames[-1][1][:2], struct.pack(">H", 1008))
+
+    @inlineCallbacks
+    def test_udpRefusal(self) -> Any:
+        """
+        A connected-UDP client whose server port is closed: the session
+        gets onError with a ConnectionRefusedError naming ICMP, and closes.
+        """
+        import socket
+
+        from twisted.internet import reactor
+        from twisted.internet.error import ConnectionRefusedError
+
+        from txgetty import Client, HelloCodec
+        from txgetty.reconnect import ReconnectPolicy
+
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        listener = RecordingListener()
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = listener
+
+        client = Client(f"udp:127.0.0.1:{port}", newSession, reactor=reactor,
+                        reconnect=ReconnectPolicy(maxAttempts=1))
+        client.startService()
+        self.addCleanup(lambda: bounded(client.stopService(), "the client to stop"))
+        session = yield bounded(client.whenConnected(), "the UDP session")
+        session.writePkg(b"anyone?")
+        yield bounded(session.whenClosed(), "the refusal")
+        self.assertEqual(listener.names(), ["open", "error", "close"])
+        self.assertTrue(listener.errors[0].check(ConnectionRefusedError))
+        self.assertIn("ICMP port unreachable", listener.errors[0].getErrorMessage())
+
+
+def headingAnchors(path: Path) -> set[str]:
+    """
+    @param path: a Markdown file.
+    @return: the anchors of its headings, as GitHub makes them (lower case,
+        punctuation dropped, spaces to hyphens).
+    """
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL | re.MULTILINE)
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+class LinkTests(SynchronousTestCase):
+    """
+    The links of and to docs/transports.md and docs/flow-control.md lead
+    somewhere.
+    """
+
+    def test_links(self) -> None:
+        """
+        Every relative link in transports.md and flow-control.md, and every
+        link to them from README.md and the other pages, names an existing
+        file and, after C{#}, one of its headings; README.md and
+        options.md link both pages.
+        """
+        pages = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+        ours = {"transports.md", "flow-control.md"}
+        checked = []
+        for page in pages:
+            for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+                if "://" in target:
+                    continue
+                path, _, anchor = target.partition("#")
+                resolved = (page.parent / path).resolve() if path else page
+                if page.name not in ours and resolved.name not in ours:
+                    continue
+                checked.append((page.name, target))
+                self.assertTrue(resolved.exists(), f"{page.name} links {target}: no such file")
+                if anchor:
+                    self.assertIn(anchor, headingAnchors(resolved), f"{page.name} links {target}: no such heading")
+        for page, target in (("README.md", "docs/transports.md"), ("README.md", "docs/flow-control.md"),
+                             ("options.md", "transports.md"), ("options.md", "flow-control.md")):
+            self.assertIn((page, target), checked)

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, Callable, Sequence
 
 from twisted.application.service import IService, MultiService
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..listener import EventListener
 from . import frame as F
 from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
-from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, compressor, serializer
+from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, RAW, compressor, serializer
 
 _log = Logger()
 
@@ -46,7 +46,7 @@ class _Pending:
     A call waiting for its response.
     """
 
-    __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId")
+    __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried")
 
     def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict) -> None:
         self.deferred, self.name, self.args, self.options = deferred, name, args, options
@@ -54,6 +54,7 @@ class _Pending:
         self.attempts = 0
         self.connection: _Connection | None = None
         self.requestId = 0
+        self.tried: set[str] = set()
 
 
 class _Connection(EventListener):
@@ -193,6 +194,7 @@ class RpcClient(MultiService):
             self.compressor = _compressorCode(compressor)
         except FrameError as e:
             raise ConfigError(str(e)) from None
+        self._compressorName = str(self.compressor)
         self.reactor = reactor
         self.addresses = addresses
         self.timeout = timeout
@@ -275,7 +277,7 @@ class RpcClient(MultiService):
                                                      "idempotent": False, "hashKey": None, "oneway": True})
         connection = self._pick(pending)
         if connection is None:
-            raise NoServerError(f"no connection to {', '.join(self.addresses)} is open for the oneway {name}")
+            raise NoServerError(f"no connection to {self._names()} is open for the oneway {name}")
         connection.session.writePkg(self._frame(pending, connection, F.ONEWAY, 0))
 
     def proxy(self, service: str) -> Proxy:
@@ -296,6 +298,7 @@ class RpcClient(MultiService):
             self._waitForConnection(pending)
             return
         pending.attempts += 1
+        pending.tried.add(connection.address)
         pending.connection = connection
         rid = pending.requestId = connection.newId()
         try:
@@ -318,19 +321,39 @@ class RpcClient(MultiService):
         timeout = pending.options["timeout"]
         if timeout is not None:
             head[F.TIMEOUT_MS] = str(max(1, int(timeout * 1000)))
-        kwargs = pending.options["kwargs"]
-        value = {"args": list(pending.args), "kwargs": kwargs} if kwargs else list(pending.args)
-        body = serializer(self.serializer).dumps(value)
+        if self.compressor:
+            head[F.ACCEPT_COMPRESSOR] = self._compressorName
+        body = self._body(pending)
         comp = NONE
         if self.compressor and len(body) > self.compressThreshold:
             body, comp = compressor(self.compressor).compress(body), self.compressor
         return F.Frame(type, rid, head, body, self.serializer, comp)
 
+    def _body(self, pending: _Pending) -> bytes:
+        """
+        @return: the serialized arguments of a call: a list, or
+            C{{"args", "kwargs"}}; with the raw serializer, the one bytes
+            argument itself.
+        @raise TypeError: the raw serializer without exactly one bytes
+            argument.
+        """
+        kwargs = pending.options["kwargs"]
+        if self.serializer == RAW:
+            if kwargs or len(pending.args) != 1 or not isinstance(pending.args[0], (bytes, bytearray, memoryview)):
+                raise TypeError("with the raw serializer a call takes exactly one bytes argument")
+            return bytes(pending.args[0])
+        value = {"args": list(pending.args), "kwargs": kwargs} if kwargs else list(pending.args)
+        return serializer(self.serializer).dumps(value)
+
     def _pick(self, pending: _Pending) -> _Connection | None:
         """
         @return: an open connection chosen by the balance policy, or C{None}.
         """
-        up = [a for a in self.addresses if self._pools[a].sessions()]
+        # Closing sessions do not count: a call retried from the onClose of
+        # one must go elsewhere; and a retry prefers servers not tried yet.
+        up = [a for a in self.addresses if any(not s.isClosed for s in self._pools[a].sessions())]
+        if pending.tried and len(up) > 1:
+            up = [a for a in up if a not in pending.tried] or up
         if not up:
             return None
         if self.balance == "random":
@@ -343,6 +366,38 @@ class RpcClient(MultiService):
             self._next = (self._next + 1) % len(up)
             address = up[self._next]
         return self._pools[address].session().listener
+
+    def _names(self) -> str:
+        """
+        @return: the servers' labels, for messages.
+        """
+        return ", ".join(pool.label for pool in self._pools.values())
+
+    def whenConnected(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing with C{None} once a connection to some
+            server is open (failing if every server gave up, see
+            L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}).
+        """
+        if any(pool.sessions() for pool in self._pools.values()):
+            return succeed(None)
+        d: Deferred = Deferred()
+        waits = [pool.whenConnected() for pool in self._pools.values()]
+        for w in waits:
+            w.addCallbacks(lambda _: d.callback(None) if not d.called else None, lambda f: None)
+        gatherResults(waits, consumeErrors=True).addErrback(
+            lambda f: d.errback(f.value.subFailure) if not d.called else None
+        )
+        return d
+
+    def whenAllConnected(self) -> Deferred:
+        """
+        @return: a L{Deferred} firing with C{None} once every server has all
+            its connections open.
+        """
+        return gatherResults([pool.whenAllConnected() for pool in self._pools.values()]).addCallback(
+            lambda _: None
+        )
 
     def _pendingOn(self, address: str) -> int:
         """
@@ -382,7 +437,7 @@ class RpcClient(MultiService):
         parked, self._parked = self._parked, []
         for pending in parked:
             self._fail(pending, Failure(NoServerError(
-                f"no server of {', '.join(self.addresses)} can be reached: {failure.getErrorMessage()}"
+                f"no server of {self._names()} can be reached: {failure.getErrorMessage()}"
             )))
 
     # -- outcomes ---------------------------------------------------------------
@@ -504,11 +559,25 @@ class Proxy:
     def __getattr__(self, method: str) -> Callable[..., Deferred]:
         """
         @param method: a method name.
-        @return: a function calling it, with the same options as C{call}.
+        @return: a function calling it: positional and keyword arguments go
+            to the method, except the keywords C{timeout}, C{metadata},
+            C{idempotent} and C{hashKey}, which are call options (pass
+            method arguments of those names with C{kwargs=}).
         """
         if method.startswith("_"):
             raise AttributeError(method)
-        return partial(self._client.call, f"{self._service}.{method}")
+        name = f"{self._service}.{method}"
+        call = self._client.call
+
+        def invoke(*args: Any, **kw: Any) -> Deferred:
+            options = {k: kw.pop(k) for k in _CALL_OPTIONS if k in kw}
+            extra = kw.pop("kwargs", None) or {}
+            return call(name, *args, kwargs={**extra, **kw} or None, **options)
+
+        return invoke
+
+
+_CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey")
 
 
 class _HashRing:

@@ -39,7 +39,7 @@ TYPES = {
 SERVICE, METHOD, STATUS, ERROR_TYPE, ERROR_MESSAGE, ERROR_CODE = (
     "service", "method", "status", "error-type", "error-message", "error-code"
 )
-TIMEOUT_MS, AUTH, TRACE_ID = "timeout-ms", "auth", "trace-id"
+TIMEOUT_MS, AUTH, TRACE_ID, ACCEPT_COMPRESSOR = "timeout-ms", "auth", "trace-id", "accept-compressor"
 
 _CACHE_LIMIT = 4096
 

@@ -84,14 +84,14 @@ def _serviceName(obj: Any, name: str | None) -> str:
     """
     if name is not None:
         return _checkName("service", name)
+    if inspect.isclass(obj):
+        raise RegistrationError(
+            f"register an instance, not the class {obj.__name__} (e.g. register({obj.__name__}()))"
+        )
     if not inspect.ismodule(obj) and type(obj).__module__ == "builtins":
         raise RegistrationError(
             f"cannot register a {type(obj).__name__} ({obj!r:.40}) as a service: register an instance "
             f"of your own class, or a module"
-        )
-    if inspect.isclass(obj):
-        raise RegistrationError(
-            f"register an instance, not the class {obj.__name__} (e.g. register({obj.__name__}()))"
         )
     derived = getattr(obj, "__name__", None) if inspect.ismodule(obj) else type(obj).__name__
     if not derived or derived in ("object", "dict", "SimpleNamespace", "function", "builtin_function_or_method"):

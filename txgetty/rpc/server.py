@@ -12,6 +12,7 @@ when it passes, and no late response is sent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from inspect import iscoroutine
 from typing import Any, Iterable, Sequence
 
@@ -27,7 +28,7 @@ from ..server import Server
 from . import frame as F
 from .errors import FrameError
 from .registry import ServiceRegistry
-from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, SERIALIZERS, compressor, serializer
+from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, RAW, SERIALIZERS, COMPRESSORS, compressor, serializer
 
 _log = Logger()
 
@@ -87,6 +88,8 @@ def decodeArguments(frame: F.Frame) -> tuple[list, dict]:
     @raise FrameError: the body cannot be decoded or has the wrong shape.
     """
     data = frame.body
+    if frame.serializer == RAW:
+        return [data], _NO_KWARGS
     if not data:
         return [], {}
     try:
@@ -206,7 +209,7 @@ class RpcServer(Service):
         maxInFlight: int = DEFAULT_MAX_IN_FLIGHT,
         auth: Any = None,
         hooks: Iterable[Any] = (),
-        idleTimeout: float = DEFAULT_IDLE_TIMEOUT,
+        idleTimeout: float | None = None,
         shutdownTimeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         compressor: str | int = "none",
         compressThreshold: int = DEFAULT_COMPRESS_THRESHOLD,
@@ -230,7 +233,8 @@ class RpcServer(Service):
             C{disconnected(session)}, C{beforeCall(info)},
             C{afterCall(info, result)} (C{result} a L{Failure} for errors).
         @param idleTimeout: seconds without any frame before a connection is
-            closed (0: never); clients send heartbeats.
+            closed (0: never); clients send heartbeats.  By default the
+            C{config}'s C{readIdleTimeout} if it sets one, else 300.
         @param shutdownTimeout: seconds L{stopService} waits for calls in
             flight.
         @param compressor: compressor for responses whose request was not
@@ -257,8 +261,8 @@ class RpcServer(Service):
         self.started = reactor.seconds()
         self._draining = False
         config = config or SessionConfig()
-        from dataclasses import replace
-
+        if idleTimeout is None:
+            idleTimeout = config.readIdleTimeout or DEFAULT_IDLE_TIMEOUT
         config = replace(config, readIdleTimeout=idleTimeout)
         self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
                              raiseSynchronously=raiseSynchronously)
@@ -395,12 +399,16 @@ class RpcServer(Service):
         method = methods.get(head.get(F.METHOD)) if methods is not None else None
         if (method is None or self._draining or len(connection.calls) >= self.maxInFlight
                 or frame.requestId in connection.calls):
+            error = self._refusal(connection, frame)
             if frame.type == F.REQUEST:
-                self._answer(connection, frame, None, self._refusal(connection, frame))
+                self._answer(connection, frame, None, error)
+            else:
+                self.errors += 1
             return
         info = None
         if self.hooks:
-            info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, head,
+            visible = {k: v for k, v in head.items() if k != F.AUTH}
+            info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
                             self.reactor.seconds())
             self._hook("beforeCall", info)
         try:
@@ -497,6 +505,13 @@ class RpcServer(Service):
         else:
             self._answer(connection, frame, outcome, None)
 
+    def _responseCompressor(self, frame: F.Frame) -> int:
+        """
+        @return: the compressor for a response: the request's own, else the
+            one its client accepts, else the server's.
+        """
+        return frame.compressor or _acceptedCompressor(frame) or self.compressor
+
     def _answer(self, connection: _Connection, frame: F.Frame, value: Any, error: dict[str, str] | None) -> None:
         """
         Send the response of a request.
@@ -504,7 +519,7 @@ class RpcServer(Service):
         self.calls += 1
         if error is None:
             try:
-                body, used = encodeBody(value, frame.serializer, frame.compressor or self.compressor,
+                body, used = encodeBody(value, frame.serializer, self._responseCompressor(frame),
                                         self.compressThreshold)
             except Exception as e:
                 error = errorHead("BadResponse", f"the result cannot be serialized: {type(e).__name__}: {e}")
@@ -513,6 +528,18 @@ class RpcServer(Service):
                 return
         self.errors += 1
         connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
+
+
+def _acceptedCompressor(frame: F.Frame) -> int:
+    """
+    @param frame: a request.
+    @return: the compressor its client asked for responses (C{accept-compressor}),
+        if it is one this side has, else 0.
+    """
+    asked = frame.head.get(F.ACCEPT_COMPRESSOR)
+    if asked and asked.isdigit() and int(asked) in COMPRESSORS:
+        return int(asked)
+    return NONE
 
 
 def compressorFor(key: str | int) -> int:

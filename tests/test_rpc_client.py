@@ -1,0 +1,728 @@
+"""
+Tests for L{txgetty.rpc.client.RpcClient}: unit tests on a fake clock with
+the client's connections joined by hand to in-memory servers
+(L{MemoryNetwork}) or to a fake server the test answers itself; then
+integration tests with real servers on 127.0.0.1 port 0.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from collections import Counter
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import CancelledError, Deferred, gatherResults
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from txgetty.errors import ConfigError
+from txgetty.reconnect import ReconnectPolicy
+from txgetty.rpc import (
+    CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError, RpcServer,
+)
+from txgetty.rpc import frame as F
+from txgetty.rpc.serializers import GZIP, MSGPACK, NONE, ZLIB
+from txgetty.taskpool import TaskPool
+from txgetty.testing import Attempt
+
+from .netsupport import bounded
+from .rpcsupport import (
+    MemoryNetwork, RecordingHook, Threads, calcOf, calcServer, resultOf, startClient, startServer,
+)
+
+
+def outcome(d: Deferred) -> list:
+    """
+    @param d: a call's L{Deferred}.
+    @return: a list that gets its result or L{Failure} when it fires.
+    """
+    box: list = []
+    d.addBoth(box.append)
+    return box
+
+
+def fakeServer(net: MemoryNetwork, index: int = 0) -> Attempt:
+    """
+    Complete an attempt with nobody behind it: the test reads what the
+    client sent (L{sent}) and answers by hand.
+
+    @return: the attempt.
+    """
+    attempt = net.endpoints[index].last
+    attempt.succeed()
+    return attempt
+
+
+def peek(transport: Any) -> list[F.Frame]:
+    """
+    @param transport: a L{LoopbackTransport <txgetty.testing.LoopbackTransport>}.
+    @return: the frames written on it and not yet delivered.
+    """
+    frames: list[F.Frame] = []
+    F.RpcCodec().readPackets(SimpleNamespace(maxMsgLen=1 << 20), bytearray(b"".join(transport.outgoing)), frames)
+    return frames
+
+
+def sent(attempt: Attempt) -> list[F.Frame]:
+    """
+    @return: the frames the client wrote on the attempt's connection since
+        the last look (they are taken off the wire).
+    """
+    frames = peek(attempt.transport)
+    attempt.transport.outgoing.clear()
+    return frames
+
+
+class CallTests(SynchronousTestCase):
+    """
+    Calls, proxies, options and errors.
+    """
+
+    def test_callAndProxy(self) -> None:
+        """
+        C{call} and the proxy give the result; keyword arguments reach the
+        method; private proxy attributes are refused.
+        """
+        net = MemoryNetwork(1)
+        net.acceptAll()
+        calc = net.client.proxy("Calc")
+        results = [outcome(net.client.call("Calc.add", 1, 2)), outcome(calc.add("x", "y")),
+                   outcome(calc.add(1, kwargs={"b": 5}))]
+        net.pump()
+        self.assertEqual(results, [[3], ["xy"], [6]])
+        with self.assertRaises(AttributeError):
+            calc._private
+        self.assertEqual((net.client.calls, net.client.failures), (3, 0))
+
+    def test_head(self) -> None:
+        """
+        The client's and the call's metadata, service, method and timeout
+        are in the request's head map as hooks see it; the auth token is
+        sent (the call is accepted) but hidden from hooks.
+        """
+        hook, clock = RecordingHook(), Clock()
+        net = MemoryNetwork([calcServer(clock, hooks=[hook])], clock, auth="tok",
+                            metadata={"app": "a", "trace-id": "1"})
+        net.acceptAll()
+        net.client.call("Calc.add", 1, 2, timeout=1.5, metadata={"trace-id": "2"})
+        net.client.call("Calc.add", 1, 2, timeout=None)
+        net.pump()
+        heads = [e[1].head for e in hook.events if e[0] == "before"]
+        self.assertEqual(heads[0], {"app": "a", "trace-id": "2", F.SERVICE: "Calc", F.METHOD: "add",
+                                    F.TIMEOUT_MS: "1500"})
+        self.assertNotIn(F.AUTH, heads[1])
+        self.assertNotIn(F.TIMEOUT_MS, heads[1])
+
+    def test_remoteError(self) -> None:
+        """
+        An error response fails the call with L{RemoteError} carrying the
+        remote type, message and code.
+        """
+        net = MemoryNetwork(1)
+        attempt = fakeServer(net)
+        d = outcome(net.client.call("Calc.add", 1))
+        [request] = sent(attempt)
+        attempt.protocol.dataReceived(F.Frame(F.RESPONSE, request.requestId, {
+            F.STATUS: "error", F.ERROR_TYPE: "TypeError", F.ERROR_MESSAGE: "missing b", F.ERROR_CODE: "7"}).encode())
+        error = d[0].value
+        self.assertIsInstance(error, RemoteError)
+        self.assertEqual((error.type, error.message, error.code), ("TypeError", "missing b", "7"))
+        self.assertEqual(str(error), "TypeError: missing b (code 7)")
+
+    def test_undecodableResponse(self) -> None:
+        """
+        A response the client cannot decode fails that call with
+        L{FrameError}; the connection stays usable.
+        """
+        net = MemoryNetwork(1)
+        attempt = fakeServer(net)
+        first, second = outcome(net.client.call("Calc.add", 1, 2)), outcome(net.client.call("Calc.add", 1, 2))
+        one, two = sent(attempt)
+        for frame in (F.Frame(F.RESPONSE, one.requestId, {}, b"[1", 1, 0),
+                      F.Frame(F.RESPONSE, two.requestId, {}, b"3", 1, 99)):
+            attempt.protocol.dataReceived(frame.encode())
+        self.assertIn("cannot decode the response to Calc.add", first[0].getErrorMessage())
+        self.assertTrue(second[0].check(FrameError))
+        self.assertIn("unknown compressor 99", second[0].getErrorMessage())
+        third = outcome(net.client.call("Calc.add", 1, 2))
+        [request] = sent(attempt)
+        attempt.protocol.dataReceived(F.Frame(F.RESPONSE, request.requestId, {}, b"3").encode())
+        self.assertEqual(third, [3])
+
+    def test_badArguments(self) -> None:
+        """
+        Bad names and options are refused when made; an unserializable
+        argument fails the call.
+        """
+        with self.assertRaises(ValueError):
+            MemoryNetwork(1).client.call("noDot")
+        for kw, needle in (({"balance": "fastest"}, "balance"), ({"failover": "pray"}, "failover"),
+                           ({"serializer": "xml"}, "unknown serializer"), ({"compressor": 42}, "compressor")):
+            with self.assertRaises(ConfigError) as ctx:
+                MemoryNetwork(1, **kw)
+            self.assertIn(needle, str(ctx.exception))
+        with self.assertRaises(ConfigError):
+            MemoryNetwork(0)
+        net = MemoryNetwork(1)
+        net.acceptAll()
+        self.assertTrue(outcome(net.client.call("Calc.add", object(), 1))[0].check(TypeError))
+
+    def test_oneway(self) -> None:
+        """
+        C{oneway} sends a oneway frame, gets nothing back, leaves nothing
+        pending.
+        """
+        net = MemoryNetwork(1)
+        net.acceptAll()
+        self.assertIsNone(net.client.oneway("Calc.note", "hi"))
+        net.pump()
+        self.assertEqual(calcOf(net.servers[0]).seen, ["hi"])
+        self.assertEqual(net.pairs[0].client.listener.pending, {})
+
+    def test_onewayWithoutConnection(self) -> None:
+        """
+        C{oneway} with no open connection raises L{NoServerError}.
+        """
+        with self.assertRaises(NoServerError):
+            MemoryNetwork(1).client.oneway("Calc.note", "hi")
+
+
+    def test_parkedUntilConnected(self) -> None:
+        """
+        A call made before any connection is open is sent once one opens;
+        one whose timeout passes first fails with L{CallTimeoutError}.
+        """
+        net = MemoryNetwork(1)
+        early, late = outcome(net.client.call("Calc.add", 1, 2)), outcome(net.client.call("Calc.add", 1, 1, timeout=1))
+        net.advance(1)
+        self.assertTrue(late[0].check(CallTimeoutError))
+        net.acceptAll()
+        self.assertEqual(early, [3])
+        self.assertEqual(calcOf(net.servers[0]).seen, [(1, 2)])
+
+    def test_stopFailsParked(self) -> None:
+        """
+        Stopping the client fails the calls waiting for a connection with
+        L{NoServerError} and those in flight with L{ConnectionLostError}.
+        """
+        parked = MemoryNetwork(1)
+        waiting = outcome(parked.client.call("Calc.add", 1, 2))
+        parked.stop()
+        self.assertTrue(waiting[0].check(NoServerError))
+        self.assertIn("the RPC client was stopped", waiting[0].getErrorMessage())
+        net = MemoryNetwork(1)
+        net.acceptAll()
+        flying = outcome(net.client.call("Calc.wait"))
+        net.pump()
+        net.stop()
+        self.assertTrue(flying[0].check(ConnectionLostError))
+        self.assertEqual(calcOf(net.servers[0]).cancelled, 1)
+
+    def test_serializersAndCompression(self) -> None:
+        """
+        msgpack carries bytes; request bodies above C{compressThreshold}
+        are compressed, and the server answers with the request's
+        compressor, or, for an uncompressed request, with the one the
+        client accepts (C{accept-compressor}) rather than its own.
+        """
+        clock = Clock()
+        net = MemoryNetwork([calcServer(clock, compressor="zlib", compressThreshold=100)], clock,
+                            serializer="msgpack", compressor="gzip", compressThreshold=100)
+        net.acceptAll()
+        pair = net.pairs[0]
+        pair.clientTransport.pauseProducing()
+        big = outcome(net.client.call("Calc.add", b"\x00" * 300, b"!"))
+        small = outcome(net.client.call("Calc.add", b"a", b"b"))
+        requests = peek(pair.clientTransport)
+        net.pump()
+        responses = peek(pair.serverTransport)
+        pair.clientTransport.resumeProducing()
+        net.pump()
+        self.assertEqual([(f.serializer, f.compressor) for f in requests + responses],
+                         [(MSGPACK, GZIP), (MSGPACK, NONE), (MSGPACK, GZIP), (MSGPACK, NONE)])
+        self.assertEqual((big, small), ([b"\x00" * 300 + b"!"], [b"ab"]))
+        pair.clientTransport.pauseProducing()
+        answered = outcome(net.client.call("Calc.wait"))
+        net.pump()
+        calcOf(net.servers[0]).waiting[0].callback("z" * 300)
+        [response] = peek(pair.serverTransport)
+        self.assertEqual((response.compressor, resultOf(response)), (GZIP, "z" * 300))
+        self.assertEqual(requests[0].head[F.ACCEPT_COMPRESSOR], str(GZIP))
+        pair.clientTransport.resumeProducing()
+        net.pump()
+        self.assertEqual(answered, ["z" * 300])
+
+
+class TimeoutTests(SynchronousTestCase):
+    """
+    Timeouts, cancellation, lost connections and heartbeats.
+    """
+
+    def test_timeoutReachesServer(self) -> None:
+        """
+        A call without an answer fails with L{CallTimeoutError} at its
+        timeout, the server's handler is cancelled, and a late answer is
+        ignored.
+        """
+        net = MemoryNetwork(1, timeout=2)
+        attempt = fakeServer(net)
+        d = outcome(net.client.call("Calc.wait"))
+        [request] = sent(attempt)
+        net.clock.advance(1.999)
+        self.assertEqual(d, [])
+        net.clock.advance(0.001)
+        self.assertIn("within 2 s (timeout)", d[0].getErrorMessage())
+        self.assertEqual(sent(attempt), [F.Frame(F.CANCEL, request.requestId)])
+        attempt.protocol.dataReceived(F.Frame(F.RESPONSE, request.requestId, {}, b"1").encode())
+        self.assertEqual((len(d), net.client.failures, net.client.calls), (1, 1, 0))
+
+    def test_cancelReachesServer(self) -> None:
+        """
+        Cancelling a call's L{Deferred} cancels the handler on the server,
+        which sends no answer.
+        """
+        net = MemoryNetwork(1)
+        net.acceptAll()
+        d = net.client.call("Calc.wait")
+        net.pump()
+        d.cancel()
+        net.pump()
+        self.failureResultOf(d, CancelledError)
+        calc = calcOf(net.servers[0])
+        self.assertEqual((calc.cancelled, net.pairs[0].client.listener.pending), (1, {}))
+        self.assertEqual([c for c in net.clock.getDelayedCalls() if c.func.__name__ == "_timedOut"], [])
+
+    def test_lostConnectionFailsAtOnce(self) -> None:
+        """
+        Every pending call fails with L{ConnectionLostError} when its
+        connection is lost, without waiting for its timeout.
+        """
+        net = MemoryNetwork(1, timeout=60)
+        net.acceptAll()
+        calls = [outcome(net.client.call("Calc.wait")) for _ in range(3)]
+        net.pump()
+        net.drop(net.pairs[0])
+        self.assertEqual([c[0].type for c in calls], [ConnectionLostError] * 3)
+        self.assertIn("was lost before Calc.wait was answered", calls[0][0].getErrorMessage())
+
+    def test_heartbeats(self) -> None:
+        """
+        The client sends a heartbeat every period; answered heartbeats keep
+        the connection (and the server's idle timer) alive.
+        """
+        net = MemoryNetwork(1, heartbeat=15)
+        attempt = fakeServer(net)
+        net.advance(15)
+        self.assertEqual([f.type for f in sent(attempt)], [F.HEARTBEAT_REQUEST])
+        attempt.protocol.dataReceived(F.Frame(F.HEARTBEAT_RESPONSE, 0).encode())
+        net.advance(15)
+        self.assertEqual([f.type for f in sent(attempt)], [F.HEARTBEAT_REQUEST])
+        self.assertFalse(attempt.transport.disconnecting)
+
+    def test_heartbeatsKeepRealServer(self) -> None:
+        """
+        Against a server, heartbeats keep a quiet connection open far past
+        the server's idle timeout.
+        """
+        net = MemoryNetwork(1, heartbeat=10)
+        net.acceptAll()
+        for _ in range(100):
+            net.advance(10)
+        self.assertFalse(net.pairs[0].server.isClosed or net.pairs[0].client.isClosed)
+        d = outcome(net.client.call("Calc.add", 1, 2))
+        net.pump()
+        self.assertEqual(d, [3])
+
+    def test_deadConnection(self) -> None:
+        """
+        A server that reads but never answers heartbeats gets its
+        connection closed after a whole unanswered period; the pending call
+        fails then, saying why.
+        """
+        net = MemoryNetwork(1, heartbeat=5, timeout=None)
+        attempt = fakeServer(net)
+        d = outcome(net.client.call("Calc.add", 1, 2))
+        net.advance(9.9)
+        self.assertFalse(attempt.transport.disconnecting)
+        net.advance(0.1)
+        self.assertTrue(attempt.transport.disconnecting)
+        attempt.drop(clean=False)
+        self.assertTrue(d[0].check(ConnectionLostError))
+        self.assertIn("no answer to a heartbeat within 5 s", d[0].getErrorMessage())
+
+
+class BalanceTests(SynchronousTestCase):
+    """
+    Load balancing over several servers.
+    """
+
+    def where(self, net: MemoryNetwork, count: int, **kw: Any) -> Counter:
+        """
+        @return: how many of C{count} C{Calc.where} calls each server got.
+        """
+        results = [outcome(net.client.call("Calc.where", **kw)) for _ in range(count)]
+        net.pump()
+        return Counter(r[0] for r in results)
+
+    def test_roundRobin(self) -> None:
+        """
+        Round-robin spreads calls evenly, and skips a server that is down.
+        """
+        net = MemoryNetwork(3)
+        net.acceptAll()
+        self.assertEqual(self.where(net, 30), {0: 10, 1: 10, 2: 10})
+        net.drop(net.pairs[1])
+        self.assertEqual(self.where(net, 30), {0: 15, 2: 15})
+
+    def test_random(self) -> None:
+        """
+        Random balancing uses every server, roughly evenly, never a down
+        one.
+        """
+        import random
+
+        net = MemoryNetwork(3, balance="random", rng=random.Random(4))
+        net.acceptAll()
+        counts = self.where(net, 300)
+        self.assertEqual(sorted(counts), [0, 1, 2])
+        self.assertTrue(all(60 < n < 140 for n in counts.values()), counts)
+        net.drop(net.pairs[0])
+        self.assertEqual(sorted(self.where(net, 50)), [1, 2])
+
+    def test_leastPending(self) -> None:
+        """
+        Least-pending sends a call to the server with the fewest calls
+        waiting for answers.
+        """
+        net = MemoryNetwork(3, balance="least-pending")
+        net.acceptAll()
+        for _ in range(5):
+            net.client.call("Calc.wait")
+        net.pump()
+        waiting = [len(calcOf(s).waiting) for s in net.servers]
+        self.assertEqual(sorted(waiting), [1, 2, 2])
+        idle = waiting.index(1)
+        self.assertEqual(self.where(net, 1), {idle: 1})
+        busiest = waiting.index(2)
+        for d in calcOf(net.servers[busiest]).waiting:
+            d.callback(None)
+        net.pump()
+        self.assertEqual(self.where(net, 1), {busiest: 1})
+
+    def test_consistentHash(self) -> None:
+        """
+        Consistent hashing sends the same key to the same server; keys
+        spread over the servers; when a server is down only its keys move.
+        """
+        net = MemoryNetwork(3, balance="consistent-hash")
+        net.acceptAll()
+        owner = {k: set(self.where(net, 3, hashKey=k)) for k in range(60)}
+        self.assertTrue(all(len(s) == 1 for s in owner.values()), owner)
+        owner = {k: s.pop() for k, s in owner.items()}
+        self.assertEqual(set(owner.values()), {0, 1, 2})
+        byArgument = [outcome(net.client.call("Calc.where", "user-7")) for _ in range(5)]
+        net.pump()
+        self.assertEqual(len({r[0] for r in byArgument}), 1)
+        net.drop(net.pairs[1])
+        moved = {k: set(self.where(net, 1, hashKey=k)).pop() for k in owner}
+        self.assertEqual({k: v for k, v in moved.items() if owner[k] != 1}, {k: v for k, v in owner.items() if v != 1})
+        self.assertNotIn(1, moved.values())
+
+
+class FailoverTests(SynchronousTestCase):
+    """
+    What happens to calls when a server goes away or refuses them.
+    """
+
+    def holdOn(self, net: MemoryNetwork, **kw: Any) -> tuple[list, int]:
+        """
+        Make a C{Calc.wait} call.
+
+        @return: its outcome box and the index of the server it went to.
+        """
+        box = outcome(net.client.call("Calc.wait", **kw))
+        net.pump()
+        index = [i for i, s in enumerate(net.servers) if calcOf(s).waiting][-1]
+        return box, index
+
+    def test_failFast(self) -> None:
+        """
+        With fail-fast, a call on a lost connection fails with
+        L{ConnectionLostError}, even if idempotent; calls elsewhere go on;
+        new calls go to the servers still up.
+        """
+        net = MemoryNetwork(2)
+        net.acceptAll()
+        lost, victim = self.holdOn(net, idempotent=True)
+        kept = outcome(net.client.call("Calc.wait"))
+        net.pump()
+        net.drop(net.pairs[victim])
+        self.assertTrue(lost[0].check(ConnectionLostError))
+        self.assertEqual((kept, net.client.retries), ([], 0))
+        results = [outcome(net.client.call("Calc.where")) for _ in range(4)]
+        net.pump()
+        self.assertEqual(results, [[1 - victim]] * 4)
+
+    def checkRetry(self, balance: str) -> None:
+        """
+        With retry, an idempotent call whose connection is lost is sent to
+        the other server and succeeds there.
+
+        @param balance: the balance policy.
+        """
+        net = MemoryNetwork(2, failover="retry", balance=balance, timeout=None)
+        net.acceptAll()
+        retried, victim = self.holdOn(net, idempotent=True)
+        other = calcOf(net.servers[1 - victim])
+        net.drop(net.pairs[victim])
+        self.assertEqual(len(other.waiting), 1)
+        other.waiting[0].callback("answered")
+        net.pump()
+        self.assertEqual((retried, net.client.retries), (["answered"], 1))
+
+    def test_retryRoundRobin(self) -> None:
+        """
+        With retry and round-robin, an idempotent call of a lost connection
+        is answered by the other server.
+        """
+        self.checkRetry("round-robin")
+
+    def test_retryLeastPending(self) -> None:
+        """
+        With retry and least-pending, an idempotent call of a lost
+        connection goes to the server still up, not back to the dead one.
+        """
+        self.checkRetry("least-pending")
+
+
+    def test_notIdempotentNotRetried(self) -> None:
+        """
+        With retry, a call not marked idempotent fails with
+        L{ConnectionLostError} when its connection is lost, and runs
+        nowhere else.
+        """
+        net = MemoryNetwork(2, failover="retry")
+        net.acceptAll()
+        failed, victim = self.holdOn(net)
+        net.drop(net.pairs[victim])
+        self.assertTrue(failed[0].check(ConnectionLostError))
+        self.assertEqual((calcOf(net.servers[1 - victim]).waiting, net.client.retries), ([], 0))
+
+    def test_busyRetried(self) -> None:
+        """
+        With retry, an idempotent call refused with ServerBusy goes to
+        another server; a non-idempotent one gets the refusal.
+        """
+        clock = Clock()
+        net = MemoryNetwork([calcServer(clock, index=i, maxInFlight=1) for i in range(2)], clock,
+                            failover="retry", retries=1)
+        net.acceptAll()
+        _, busy = self.holdOn(net)
+        results = [outcome(net.client.call("Calc.where", idempotent=True)) for _ in range(2)]
+        net.pump()
+        self.assertEqual(results, [[1 - busy]] * 2)
+        self.assertEqual((net.servers[busy].busy, net.client.retries), (1, 1))
+        plain = [outcome(net.client.call("Calc.where")) for _ in range(2)]
+        net.pump()
+        kinds = sorted(p[0].value.type if isinstance(p[0], Failure) else str(p[0]) for p in plain)
+        self.assertEqual(kinds, sorted([str(1 - busy), "ServerBusy"]))
+        self.assertEqual(net.client.retries, 1)
+
+    def test_busyEverywhere(self) -> None:
+        """
+        When every server is busy, an idempotent call is tried C{retries}
+        extra times, then fails with the ServerBusy refusal.
+        """
+        clock = Clock()
+        net = MemoryNetwork([calcServer(clock, maxInFlight=0) for _ in range(2)], clock, failover="retry",
+                            retries=3)
+        net.acceptAll()
+        refused = outcome(net.client.call("Calc.where", idempotent=True))
+        net.pump()
+        self.assertEqual((refused[0].value.type, refused[0].value.code), ("ServerBusy", "busy"))
+        self.assertEqual((net.client.retries, sum(s.busy for s in net.servers)), (3, 4))
+
+
+class SilentProtocol(Protocol):
+    """
+    Reads everything, answers nothing (a hung server).
+    """
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        @param data: ignored.
+        """
+
+
+class IntegrationTests(TestCase):
+    """
+    The client against real servers on 127.0.0.1.
+    """
+
+    timeout = 60
+
+    async def servers(self, count: int, **kw: Any) -> list[str]:
+        """
+        @return: the addresses of C{count} started C{Calc} servers.
+        """
+        self.rpcs = [calcServer(reactor, index=i, **kw) for i in range(count)]
+        return [await startServer(self, rpc) for rpc in self.rpcs]
+
+    async def test_endToEnd(self) -> None:
+        """
+        Proxy calls with keyword arguments, C{async def} and L{Deferred}
+        methods, msgpack and gzip above the threshold both ways.
+        """
+
+        class Mixed:
+            """
+            Asynchronous methods.
+            """
+
+            async def later(self, x: bytes, *, times: int = 1) -> bytes:
+                """
+                @return: C{x} repeated, after a reactor turn.
+                """
+                d: Deferred = Deferred()
+                reactor.callLater(0, d.callback, x * times)
+                return await d
+
+            def deferred(self, x: int) -> Deferred:
+                """
+                @return: a L{Deferred} of C{x + 1}.
+                """
+                d: Deferred = Deferred()
+                reactor.callLater(0, d.callback, x + 1)
+                return d
+
+        rpc = RpcServer(["tcp:0:interface=127.0.0.1"], reactor=reactor, compressor="gzip", compressThreshold=64)
+        rpc.register(Mixed())
+        client = startClient(self, await startServer(self, rpc), serializer="msgpack", compressor="zlib",
+                             compressThreshold=64)
+        mixed = client.proxy("Mixed")
+        self.assertEqual(await bounded(mixed.later(b"\x01", kwargs={"times": 200}), "an async call"), b"\x01" * 200)
+        self.assertEqual(await bounded(mixed.deferred(41), "a Deferred call"), 42)
+
+    async def test_blockingInPool(self) -> None:
+        """
+        A method marked blocking runs in a task pool thread, other methods
+        in the reactor thread.
+        """
+        pool = TaskPool(2, reactor=reactor, name="rpc-test")
+        pool.startService()
+        self.addCleanup(pool.stopService)
+        rpc = RpcServer(["tcp:0:interface=127.0.0.1"], reactor=reactor, taskPool=pool)
+        rpc.register(Threads())
+        client = startClient(self, await startServer(self, rpc))
+        value, thread = await bounded(client.call("Threads.blocking", 7), "a blocking call")
+        inline = await bounded(client.call("Threads.inline"), "an inline call")
+        self.assertEqual(value, 7)
+        self.assertNotEqual(thread, threading.get_ident())
+        self.assertEqual(inline, threading.get_ident())
+
+    async def test_balanceAndServerDown(self) -> None:
+        """
+        Round-robin over three servers spreads calls evenly; once one is
+        stopped, calls in flight there fail with L{ConnectionLostError} and
+        later calls go to the two others.
+        """
+        addresses = await self.servers(3, shutdownTimeout=0)
+        client = startClient(self, addresses, connectTimeout=2)
+        for address in addresses:
+            await bounded(client._pools[address].whenConnected(), "connections")
+        counts = Counter([await bounded(client.call("Calc.where"), "a call") for _ in range(30)])
+        self.assertEqual(counts, {0: 10, 1: 10, 2: 10})
+        waits = [client.call("Calc.wait") for _ in range(3)]
+        while sum(len(calcOf(r).waiting) for r in self.rpcs) < 3:
+            await bounded(client.call("Calc.where"), "a call")
+        await bounded(self.rpcs[1].stopService(), "a server to stop")
+        lost = await bounded(_failedOne(waits), "the lost call")
+        self.assertIsInstance(lost, ConnectionLostError)
+        counts = Counter([await bounded(client.call("Calc.where"), "a call") for _ in range(20)])
+        self.assertEqual(set(counts), {0, 2})
+        for rpc in (self.rpcs[0], self.rpcs[2]):
+            calcOf(rpc).waiting[0].callback("done")
+        answers = await bounded(gatherResults([d for d in waits if not d.called]), "the other calls")
+        self.assertEqual(answers, ["done", "done"])
+
+    async def test_noServer(self) -> None:
+        """
+        When no server can be reached and the client gives up, calls fail
+        with L{NoServerError} naming the addresses.
+        """
+        [address] = await self.servers(1)
+        await bounded(self.rpcs[0].stopService(), "the server to stop")
+        client = startClient(self, [address], reconnect=ReconnectPolicy(maxAttempts=1))
+        error = await bounded(client.call("Calc.add", 1, 2).addErrback(lambda f: f.value), "the failure")
+        self.assertIsInstance(error, NoServerError)
+        self.assertIn(address, str(error))
+
+    async def test_hungServer(self) -> None:
+        """
+        A server that reads but never answers (not even heartbeats) gets
+        its connection closed within two heartbeat periods; the pending
+        call fails with L{ConnectionLostError}.
+        """
+        port = reactor.listenTCP(0, Factory.forProtocol(SilentProtocol), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = startClient(self, f"127.0.0.1:{port.getHost().port}", heartbeat=0.2, timeout=None)
+        error = await bounded(client.call("Calc.add", 1, 2).addErrback(lambda f: f.value), "the failure", 5)
+        self.assertIsInstance(error, ConnectionLostError)
+        self.assertIn("heartbeat", str(error))
+
+    async def test_auth(self) -> None:
+        """
+        A client with the right token is served; one with a wrong token
+        gets L{RemoteError} AuthError.
+        """
+        [address] = await self.servers(1, auth=lambda token, session: token == "pw")
+        good = startClient(self, address, auth="pw")
+        self.assertEqual(await bounded(good.call("Calc.add", 1, 2), "a call"), 3)
+        bad = startClient(self, address, auth="nope", reconnect=ReconnectPolicy(maxAttempts=1))
+        error = await bounded(bad.call("Calc.add", 1, 2).addErrback(lambda f: f.value), "a refusal")
+        self.assertEqual(error.type, "AuthError")
+
+    async def test_shutdownWithCallInFlight(self) -> None:
+        """
+        Stopping a server with a call in flight answers it, refuses new
+        calls with ShuttingDown, then closes the connection.
+        """
+        [address] = await self.servers(1, shutdownTimeout=10)
+        rpc = self.rpcs[0]
+        client = startClient(self, address)
+        running = client.call("Calc.wait")
+        while not calcOf(rpc).waiting:
+            await bounded(client.call("Calc.where"), "a call")
+        stopped = rpc.stopService()
+        refused = await bounded(client.call("Calc.add", 1, 2).addErrback(lambda f: f.value), "a refusal")
+        self.assertIsInstance(refused, RemoteError)
+        self.assertEqual(refused.type, "ShuttingDown")
+        calcOf(rpc).waiting[0].callback("finished")
+        self.assertEqual(await bounded(running, "the call in flight"), "finished")
+        await bounded(stopped, "the server to stop")
+        self.assertEqual(rpc.server.sessions(), [])
+
+
+def _failedOne(calls: list[Deferred]) -> Deferred:
+    """
+    @param calls: call L{Deferred}s.
+    @return: a L{Deferred} firing with the exception of the first of them
+        to fail.
+    """
+    first: Deferred = Deferred()
+
+    def failed(failure: Failure) -> None:
+        """
+        @param failure: a call's failure, passed on to C{first} once.
+        """
+        if not first.called:
+            first.callback(failure.value)
+
+    for d in calls:
+        d.addErrback(failed)
+    return first
+
