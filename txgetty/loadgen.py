@@ -319,7 +319,8 @@ def summarize(run: _Run, seconds: float, cpu: float) -> dict[str, Any]:
     o = run.options
     ordered = sorted(run.latencies)
     return {
-        "address": o.address, "codec": o.codec, "connections": o.connections, "window": o.window,
+        "address": o.address, "codec": "rpc Echo.echo (json)" if o.rpc else o.codec,
+        "connections": o.connections, "window": o.window,
         "size": o.size, "seconds": round(seconds, 3), "msgs": run.count,
         "msgs_per_s": round(run.count / seconds, 1) if seconds else 0.0,
         "mb_per_s": round(run.count * o.size / seconds / 1e6, 2) if seconds else 0.0,

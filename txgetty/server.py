@@ -53,6 +53,7 @@ class Server(Service, SessionOwner):
         wheelTick: float = DEFAULT_WHEEL_TICK,
         taskPool: Any = None,
         raiseSynchronously: bool = False,
+        name: str = "txgetty",
     ) -> None:
         """
         @param endpoints: listener descriptions (see L{txgetty.listeners}:
@@ -72,6 +73,8 @@ class Server(Service, SessionOwner):
             the pool before the server (a parent service does).
         @param raiseSynchronously: make L{startService} raise when an
             endpoint fails to listen at once (as twistd wants).
+        @param name: how the server names itself in logs (e.g.
+            C{"txgetty rpc"}).
         @raise txgetty.errors.ConfigError: an endpoint or TLS file is wrong.
         """
         if reactor is None:
@@ -89,6 +92,7 @@ class Server(Service, SessionOwner):
         if not self._listeners:
             raise ValueError("a Server needs at least one endpoint to listen on")
         self._raiseSynchronously = raiseSynchronously
+        self.name = name
         self._ports: list[IListeningPort] = []
         self._sessions: set[Session] = set()
         self._outcome: Any = None
@@ -150,15 +154,15 @@ class Server(Service, SessionOwner):
             address = port.getHost()
             self.addresses.append(address)
             _log.info(
-                "txgetty: listening on {address} (from {endpoint})",
-                address=listener.label(address), endpoint=description,
+                "{name}: listening on {address} (from {endpoint})",
+                name=self.name, address=listener.label(address), endpoint=description,
             )
             return address
 
         def failed(failure: Failure) -> Failure:
             _log.error(
-                "txgetty: cannot listen on {endpoint}: {why}",
-                endpoint=description, why=failure.getErrorMessage(),
+                "{name}: cannot listen on {endpoint}: {why}",
+                name=self.name, endpoint=description, why=failure.getErrorMessage(),
             )
             return failure
 

@@ -37,7 +37,8 @@ from .errors import ConfigError
 from .listener import EchoListener
 from .server import Server
 from .rpc.builtin import registerBuiltins
-from .rpc.errors import RegistrationError
+from .rpc.errors import FrameError, RegistrationError
+from .rpc.serializers import DEFAULT_COMPRESS_THRESHOLD, compressor
 from .rpc.registry import ServiceRegistry
 from .rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
 from .taskpool import TaskPool
@@ -215,6 +216,13 @@ class Options(usage.Options):
          "seconds the RPC server lets calls in flight finish when stopping", float],
         ["rpc-idle-timeout", None, DEFAULT_IDLE_TIMEOUT,
          "seconds without any frame before an RPC connection is closed (0: never)", float],
+        ["rpc-compressor", None, "none",
+         "compressor for RPC responses to clients that accept none in particular: none, zlib, gzip, ..."],
+        ["rpc-compress-threshold", None, DEFAULT_COMPRESS_THRESHOLD,
+         "bytes above which RPC response bodies are compressed", int],
+        ["rpc-auth", None, None,
+         "MODULE:CALLABLE, auth(token, session) -> bool or Deferred, checking each RPC connection's "
+         "first request"],
     ]
 
     def __init__(self) -> None:
@@ -226,6 +234,7 @@ class Options(usage.Options):
         self["listen"] = []
         self["rpc-listen"] = []
         self["service"] = []
+        self["rpc-hook"] = []
 
     def opt_listen(self, description: str) -> None:
         """
@@ -238,6 +247,13 @@ class Options(usage.Options):
         Serve RPC on ENDPOINT (repeatable; default tcp:8091:interface=127.0.0.1).
         """
         self["rpc-listen"].append(description)
+
+    def opt_rpc_hook(self, spec: str) -> None:
+        """
+        MODULE:OBJECT, an RPC hook (connected, disconnected, beforeCall, afterCall
+        methods); a class is instantiated without arguments (repeatable).
+        """
+        self["rpc-hook"].append(spec)
 
     def opt_service(self, spec: str) -> None:
         """
@@ -304,9 +320,12 @@ class Options(usage.Options):
                 name, obj = loadService(spec)
                 registry.register(obj, name)
                 services.append((name, obj))
-        except (ConfigError, RegistrationError) as e:
+            compressor(self["rpc-compressor"])
+        except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
+        self["hooks"] = [loadService(spec)[1] for spec in self["rpc-hook"]]
+        self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
 
     def _tlsSettings(self) -> TLSServerSettings | None:
         """
@@ -319,10 +338,11 @@ class Options(usage.Options):
             return None
         if not (key and cert):
             raise usage.UsageError("TLS needs both --tls-key and --tls-cert")
-        if not any(isTLSDescription(d) or d.startswith("wss://") for d in self["listen"]):
+        listeners = self["listen"] + self["rpc-listen"]
+        if not any(isTLSDescription(d) or d.startswith("wss://") for d in listeners):
             raise usage.UsageError(
-                "--tls-key/--tls-cert are given but no listener uses TLS: add --listen tls:PORT "
-                "or --listen wss://HOST:PORT/PATH"
+                "--tls-key/--tls-cert are given but no listener uses TLS: add --listen tls:PORT, "
+                "--listen wss://HOST:PORT/PATH or --rpc-listen tls:PORT"
             )
         return TLSServerSettings(key, cert, self["tls-chain"], self["tls-client-ca"])
 
@@ -388,9 +408,11 @@ def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IServic
         pool = TaskPool(4, reactor=reactor, name="txgetty-rpc")
         pool.setServiceParent(holder)
     rpc = RpcServer(
-        options["rpc-listen"], reactor=reactor, tls=options["tls"], taskPool=pool,
+        options["rpc-listen"], reactor=reactor, config=options["config"], tls=options["tls"], taskPool=pool,
         maxInFlight=options["rpc-max-in-flight"], shutdownTimeout=options["rpc-shutdown-timeout"],
-        idleTimeout=options["rpc-idle-timeout"], raiseSynchronously=True,
+        idleTimeout=options["rpc-idle-timeout"], compressor=options["rpc-compressor"],
+        compressThreshold=options["rpc-compress-threshold"], auth=options["authCallable"],
+        hooks=options["hooks"], raiseSynchronously=True,
     )
     registerBuiltins(rpc)
     for name, obj in options["services"]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+from contextvars import copy_context
 import threading
 import time
 from typing import Any, Callable
@@ -307,7 +308,9 @@ class TaskPool(Service):
             d.errback(Failure(TaskPoolError(f"{self.name} is not running: start it before using it")))
             return d
         self.pending += 1
-        self.submit(_runCall, self, d, function, args, kw)
+        # The function sees the caller's context variables (e.g. the RPC
+        # layer's currentCall()).
+        self.submit(_runCall, self, d, copy_context().run, (function, *args), kw)
         return d
 
     def deliver(self, session: Any, packets: list[Any]) -> None:

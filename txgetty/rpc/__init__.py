@@ -17,7 +17,7 @@ from .errors import (
 )
 from .frame import Frame, RpcCodec
 from .registry import rpcmethod
-from .server import CallInfo, RpcServer
+from .server import CallInfo, RpcServer, currentCall
 
 __all__ = [
     "CallInfo",
@@ -37,5 +37,6 @@ __all__ = [
     "RpcServer",
     "Status",
     "registerBuiltins",
+    "currentCall",
     "rpcmethod",
 ]

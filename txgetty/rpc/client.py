@@ -97,8 +97,8 @@ class _Connection(EventListener):
         """
         if self.heartbeatOutstanding:
             session.close(ConnectionLostError(
-                f"no answer to a heartbeat within {session.cronPeriod:g} s: the connection to "
-                f"{self.address} is dead"
+                f"a heartbeat got no answer for a whole heartbeat period ({session.cronPeriod:g} s): "
+                f"the connection to {self.address} is dead"
             ))
             return
         self.heartbeatOutstanding = True
@@ -124,7 +124,7 @@ class RpcClient(MultiService):
     @ivar addresses: the servers, as given.
     @ivar calls: calls answered.
     @ivar failures: calls that failed (remote errors included).
-    @ivar retries: calls re-sent to another server.
+    @ivar retried: calls re-sent to another server.
     """
 
     def __init__(
@@ -206,10 +206,11 @@ class RpcClient(MultiService):
         if auth is not None:
             self.baseHead[F.AUTH] = auth
         self.random = rng or random.Random()
-        self.calls = self.failures = self.retries = 0
+        self.calls = self.failures = self.retried = 0
         from dataclasses import replace
 
         config = replace(config or SessionConfig(), cronPeriod=heartbeat)
+        self.maxMsgLen = config.maxMsgLen
         self._pools: dict[str, Client] = {}
         for address in addresses:
             pool = Client(address, partial(self._newSession, address), connections=connections, reactor=reactor,
@@ -263,22 +264,25 @@ class RpcClient(MultiService):
         return pending.deferred
 
     def oneway(self, name: str, *args: Any, metadata: dict[str, str] | None = None,
-               kwargs: dict[str, Any] | None = None) -> None:
+               kwargs: dict[str, Any] | None = None) -> Deferred:
         """
-        Call C{Service.method} without waiting for (or getting) an answer.
+        Call C{Service.method} without getting an answer (nor an error).
 
         @param name: C{"Service.method"}.
         @param args: positional arguments.
         @param metadata: head entries for this call.
         @param kwargs: keyword arguments.
-        @raise NoServerError: no connection is open.
+        @return: a L{Deferred} firing with C{None} once the call is sent (it
+            waits for a connection as L{call} does), or failing with
+            L{NoServerError} if no server can be reached.
         """
+        service, dot, method = name.partition(".")
+        if not dot or not service or not method:
+            raise ValueError(f"call names look like 'Service.method', got {name!r}")
         pending = _Pending(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
                                                      "idempotent": False, "hashKey": None, "oneway": True})
-        connection = self._pick(pending)
-        if connection is None:
-            raise NoServerError(f"no connection to {self._names()} is open for the oneway {name}")
-        connection.session.writePkg(self._frame(pending, connection, F.ONEWAY, 0))
+        self._send(pending)
+        return pending.deferred
 
     def proxy(self, service: str) -> Proxy:
         """
@@ -299,13 +303,19 @@ class RpcClient(MultiService):
             return
         pending.attempts += 1
         pending.tried.add(connection.address)
-        pending.connection = connection
-        rid = pending.requestId = connection.newId()
+        oneway = pending.options["oneway"]
+        rid = 0 if oneway else connection.newId()
         try:
-            frame = self._frame(pending, connection, F.REQUEST, rid)
+            frame = self._frame(pending, connection, F.ONEWAY if oneway else F.REQUEST, rid)
         except Exception:
             self._fail(pending, Failure())
             return
+        if oneway:
+            connection.session.writePkg(frame)
+            pending.deferred.callback(None)
+            return
+        pending.connection = connection
+        pending.requestId = rid
         connection.pending[rid] = pending
         connection.session.writePkg(frame)
 
@@ -451,7 +461,7 @@ class RpcClient(MultiService):
             error = RemoteError(head.get(F.ERROR_TYPE, "Error"), head.get(F.ERROR_MESSAGE, ""),
                                 head.get(F.ERROR_CODE))
             if error.type in _RETRYABLE and self._mayRetry(pending):
-                self.retries += 1
+                self.retried += 1
                 self._send(pending)
                 return
             self._fail(pending, Failure(error))
@@ -459,7 +469,7 @@ class RpcClient(MultiService):
         try:
             data = frame.body
             if frame.compressor:
-                data = compressor(frame.compressor).decompress(data)
+                data = compressor(frame.compressor).decompress(data, self.maxMsgLen)
             value = serializer(frame.serializer).loads(data) if data else None
         except Exception as e:
             self._fail(pending, Failure(FrameError(f"cannot decode the response to {pending.name}: {e}")))
@@ -473,7 +483,7 @@ class RpcClient(MultiService):
         The connection of a call is gone.
         """
         if self._mayRetry(pending):
-            self.retries += 1
+            self.retried += 1
             self._send(pending)
         else:
             self._fail(pending, Failure(error))

@@ -80,10 +80,9 @@ def _serviceName(obj: Any, name: str | None) -> str:
     @param obj: the object registered.
     @param name: the name given, if any.
     @return: the service's name.
-    @raise RegistrationError: no usable name.
+    @raise RegistrationError: no usable name, or an object that cannot be a
+        service (a class, a builtin value).
     """
-    if name is not None:
-        return _checkName("service", name)
     if inspect.isclass(obj):
         raise RegistrationError(
             f"register an instance, not the class {obj.__name__} (e.g. register({obj.__name__}()))"
@@ -93,28 +92,38 @@ def _serviceName(obj: Any, name: str | None) -> str:
             f"cannot register a {type(obj).__name__} ({obj!r:.40}) as a service: register an instance "
             f"of your own class, or a module"
         )
-    derived = getattr(obj, "__name__", None) if inspect.ismodule(obj) else type(obj).__name__
-    if not derived or derived in ("object", "dict", "SimpleNamespace", "function", "builtin_function_or_method"):
-        raise RegistrationError(f"cannot name the service {obj!r}: pass name='...'")
+    if name is not None:
+        return _checkName("service", name)
+    derived = obj.__name__ if inspect.ismodule(obj) else type(obj).__name__
+    if derived in ("SimpleNamespace", "object", "function"):
+        raise RegistrationError(f"cannot name the service {obj!r:.60} from its type: pass name='...'")
     return _checkName("service", derived.rsplit(".", 1)[-1])
 
 
 def _exposed(obj: Any) -> dict[str, tuple[Callable[..., Any], MethodInfo]]:
     """
     @param obj: a service object.
-    @return: its exposed methods by call name with their marks.
+    @return: its exposed methods by call name with their marks: the marked
+        ones (private names included) if any is marked, otherwise every
+        public callable.  Properties are not evaluated.
+    @raise RegistrationError: two marked methods share a call name.
     """
     marked: dict[str, tuple[Callable[..., Any], MethodInfo]] = {}
     public: dict[str, tuple[Callable[..., Any], MethodInfo]] = {}
     for attr in dir(obj):
-        if attr.startswith("_"):
+        if attr.startswith("__") or isinstance(inspect.getattr_static(obj, attr, None), property):
             continue
         value = getattr(obj, attr, None)
         if not callable(value) or inspect.isclass(value):
             continue
         info = getattr(value, _MARK, None)
         if info is not None:
-            marked[info.name or attr] = (value, info)
+            callName = info.name or attr
+            if callName in marked:
+                raise RegistrationError(f"two methods of {obj!r} are exposed as {callName!r}")
+            marked[callName] = (value, info)
+        elif attr.startswith("_"):
+            continue
         elif not inspect.ismodule(obj) or getattr(value, "__module__", None) == obj.__name__:
             public[attr] = (value, MethodInfo())
     return marked or public

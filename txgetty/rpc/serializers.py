@@ -4,7 +4,9 @@ carries (see C{docs/rpc-protocol.md}).
 
 Serializers: 0 raw (the body is bytes, no serialization), 1 JSON (built in),
 2 msgpack (the C{msgpack} extra).  Compressors: 0 none, 1 gzip, 2 zlib
-(built in), 3 zstd (the C{zstandard} extra), 4 lz4 (the C{lz4} extra).
+(built in), 3 zstd (the C{zstd} extra), 4 lz4 (the C{lz4} extra), 5 snappy
+(the C{snappy} extra).  Decompression stops at a size limit (the session's
+C{maxMsgLen}), so a small compressed body cannot inflate without bound.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any, Callable
 from .errors import FrameError
 
 RAW, JSON, MSGPACK = 0, 1, 2
-NONE, GZIP, ZLIB, ZSTD, LZ4 = 0, 1, 2, 3, 4
+NONE, GZIP, ZLIB, ZSTD, LZ4, SNAPPY = 0, 1, 2, 3, 4, 5
 DEFAULT_COMPRESS_THRESHOLD = 1024
+#: Decompressed bodies are refused above this size unless told otherwise.
+DEFAULT_DECOMPRESS_LIMIT = 1024 * 1024
 
 
 class Serializer:
@@ -54,17 +58,36 @@ class Compressor:
     """
 
     def __init__(self, code: int, name: str, compress: Callable[[bytes], bytes],
-                 decompress: Callable[[bytes], bytes]) -> None:
+                 decompress: Callable[[bytes, int], bytes]) -> None:
         """
         @param code: the wire code.
         @param name: the name.
         @param compress: bytes -> compressed bytes.
-        @param decompress: compressed bytes -> bytes.
+        @param decompress: (compressed bytes, limit) -> bytes; it must not
+            produce more than C{limit} + 1 bytes (a compression bomb).
         """
         self.code = code
         self.name = name
         self.compress = compress
-        self.decompress = decompress
+        self._decompress = decompress
+
+    def decompress(self, data: bytes, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> bytes:
+        """
+        @param data: compressed bytes.
+        @param limit: the most bytes the result may have.
+        @return: the decompressed bytes.
+        @raise FrameError: they would exceed C{limit}, or are broken.
+        """
+        try:
+            result = self._decompress(data, limit)
+        except FrameError:
+            raise
+        except Exception as e:
+            raise FrameError(f"cannot {self.name}-decompress the body: {type(e).__name__}: {e}") from None
+        if len(result) > limit:
+            raise FrameError(f"the {self.name}-compressed body decompresses to more than {limit} bytes "
+                             f"(maxMsgLen)")
+        return result
 
     def __repr__(self) -> str:
         return f"<Compressor {self.code} {self.name}>"
@@ -117,10 +140,26 @@ SERIALIZERS: dict[int, Serializer] = {
     RAW: Serializer(RAW, "raw", _raw, bytes),
     JSON: Serializer(JSON, "json", _jsonDumps, _jsonLoads),
 }
+def _inflate(wbits: int) -> Callable[[bytes, int], bytes]:
+    """
+    @param wbits: zlib's window bits (15 zlib, 31 gzip).
+    @return: a decompressor that stops after C{limit} + 1 bytes.
+    """
+
+    def inflate(data: bytes, limit: int) -> bytes:
+        decompressor = zlib.decompressobj(wbits)
+        result = decompressor.decompress(data, limit + 1)
+        if len(result) <= limit and not decompressor.eof:
+            raise FrameError("the compressed body is truncated")
+        return result
+
+    return inflate
+
+
 COMPRESSORS: dict[int, Compressor] = {
-    NONE: Compressor(NONE, "none", bytes, bytes),
-    GZIP: Compressor(GZIP, "gzip", lambda b: gzip.compress(b, 6), gzip.decompress),
-    ZLIB: Compressor(ZLIB, "zlib", lambda b: zlib.compress(b, 6), zlib.decompress),
+    NONE: Compressor(NONE, "none", bytes, lambda b, limit: bytes(b)),
+    GZIP: Compressor(GZIP, "gzip", lambda b: gzip.compress(b, 6), _inflate(31)),
+    ZLIB: Compressor(ZLIB, "zlib", lambda b: zlib.compress(b, 6), _inflate(15)),
 }
 
 try:
@@ -138,7 +177,8 @@ except ImportError:  # the zstd extra is not installed
     pass
 else:
     COMPRESSORS[ZSTD] = Compressor(
-        ZSTD, "zstd", zstandard.ZstdCompressor().compress, zstandard.ZstdDecompressor().decompress
+        ZSTD, "zstd", zstandard.ZstdCompressor().compress,
+        lambda b, limit: zstandard.ZstdDecompressor().decompress(b, max_output_size=limit + 1),
     )
 
 try:
@@ -146,9 +186,19 @@ try:
 except ImportError:  # the lz4 extra is not installed
     pass
 else:
-    COMPRESSORS[LZ4] = Compressor(LZ4, "lz4", lz4.frame.compress, lz4.frame.decompress)
+    COMPRESSORS[LZ4] = Compressor(
+        LZ4, "lz4", lz4.frame.compress,
+        lambda b, limit: lz4.frame.LZ4FrameDecompressor().decompress(b, max_length=limit + 1),
+    )
 
-_EXTRAS = {MSGPACK: "msgpack", ZSTD: "zstd", LZ4: "lz4"}
+try:
+    import snappy
+except ImportError:  # the snappy extra is not installed
+    pass
+else:
+    COMPRESSORS[SNAPPY] = Compressor(SNAPPY, "snappy", snappy.compress, lambda b, limit: snappy.decompress(b))
+
+_EXTRAS = {MSGPACK: "msgpack", ZSTD: "zstd", LZ4: "lz4", SNAPPY: "snappy"}
 
 
 def _lookup(kind: str, key: int | str, table: dict[int, Any], names: dict[int, str]) -> Any:
@@ -188,4 +238,5 @@ def compressor(key: int | str) -> Compressor:
     @return: the compressor.
     @raise FrameError: it is unknown or its extra is not installed.
     """
-    return _lookup("compressor", key, COMPRESSORS, {0: "none", 1: "gzip", 2: "zlib", 3: "zstd", 4: "lz4"})
+    return _lookup("compressor", key, COMPRESSORS,
+                   {0: "none", 1: "gzip", 2: "zlib", 3: "zstd", 4: "lz4", 5: "snappy"})

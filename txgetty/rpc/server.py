@@ -12,6 +12,7 @@ when it passes, and no late response is sent.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import replace
 from inspect import iscoroutine
 from typing import Any, Iterable, Sequence
@@ -23,14 +24,25 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..config import SessionConfig
+from ..errors import ConfigError
 from ..listener import EventListener
 from ..server import Server
 from . import frame as F
 from .errors import FrameError
 from .registry import ServiceRegistry
-from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, RAW, SERIALIZERS, COMPRESSORS, compressor, serializer
+from .serializers import (
+    COMPRESSORS,
+    DEFAULT_COMPRESS_THRESHOLD,
+    DEFAULT_DECOMPRESS_LIMIT,
+    NONE,
+    RAW,
+    SERIALIZERS,
+    compressor,
+    serializer,
+)
 
 _log = Logger()
+_current: ContextVar[tuple] = ContextVar("txgetty.rpc.currentCall")
 
 DEFAULT_MAX_IN_FLIGHT = 256
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -59,13 +71,49 @@ class CallInfo:
 class _Call:
     """
     An unfinished call of a connection: its Deferred and deadline timer.
+
+    @ivar cancelled: this side cancelled it (deadline, cancel frame, lost
+        connection): no answer is due.
     """
 
-    __slots__ = ("deferred", "timer", "frame", "info")
+    __slots__ = ("deferred", "timer", "frame", "info", "cancelled")
 
     def __init__(self, deferred: Deferred, frame: F.Frame, info: CallInfo | None) -> None:
         self.deferred, self.frame, self.info = deferred, frame, info
         self.timer: Any = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """
+        Stop the call; nobody waits for its answer any more.
+        """
+        self.cancelled = True
+        self.deferred.cancel()
+
+
+#: Error messages are cut to this many characters (a head entry holds at
+#: most 65535 bytes).
+_MAX_ERROR_MESSAGE = 4096
+
+
+def currentCall() -> CallInfo:
+    """
+    What the RPC method running now was called with: service, method,
+    request id, session, head map (metadata, trace id; not the auth token)
+    and start time.  Valid inside a method, across the awaits of an
+    C{async def} method, and in a blocking method's worker thread.
+
+    @return: the call's L{CallInfo}.
+    @raise RuntimeError: no RPC method is running in this context.
+    """
+    try:
+        frame, session, clock = _current.get()
+    except LookupError:
+        raise RuntimeError("currentCall() is only valid while an RPC method runs") from None
+    head = frame.head
+    visible = {k: v for k, v in head.items() if k != F.AUTH}
+    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible,
+                    clock.seconds())
 
 
 def errorHead(type: str, message: str, code: Any = None) -> dict[str, str]:
@@ -75,15 +123,18 @@ def errorHead(type: str, message: str, code: Any = None) -> dict[str, str]:
     @param code: an optional code.
     @return: the head map of an error response.
     """
-    head = {F.STATUS: "error", F.ERROR_TYPE: type, F.ERROR_MESSAGE: message}
+    if len(message) > _MAX_ERROR_MESSAGE:
+        message = message[:_MAX_ERROR_MESSAGE] + f"... ({len(message)} characters, cut)"
+    head = {F.STATUS: "error", F.ERROR_TYPE: type[:_MAX_ERROR_MESSAGE], F.ERROR_MESSAGE: message}
     if code is not None:
-        head[F.ERROR_CODE] = str(code)
+        head[F.ERROR_CODE] = str(code)[:_MAX_ERROR_MESSAGE]
     return head
 
 
-def decodeArguments(frame: F.Frame) -> tuple[list, dict]:
+def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tuple[list, dict]:
     """
     @param frame: a request.
+    @param limit: the largest decompressed body accepted.
     @return: its positional and keyword arguments.
     @raise FrameError: the body cannot be decoded or has the wrong shape.
     """
@@ -94,7 +145,7 @@ def decodeArguments(frame: F.Frame) -> tuple[list, dict]:
         return [], {}
     try:
         if frame.compressor:
-            data = compressor(frame.compressor).decompress(data)
+            data = compressor(frame.compressor).decompress(data, limit)
         value = (SERIALIZERS.get(frame.serializer) or serializer(frame.serializer)).loads(data)
     except FrameError:
         raise
@@ -138,6 +189,7 @@ class _Connection(EventListener):
         self.calls: dict[int, _Call] = {}
         self.authenticated = server.auth is None
         self.session: Any = None
+        self.onewayKeys = 0
 
     def onOpen(self, session: Any) -> None:
         """
@@ -164,7 +216,7 @@ class _Connection(EventListener):
         elif kind == F.CANCEL:
             call = self.calls.get(frame.requestId)
             if call is not None:
-                call.deferred.cancel()
+                call.cancel()
         return None
 
     def onClose(self, session: Any) -> None:
@@ -175,7 +227,7 @@ class _Connection(EventListener):
         """
         calls, self.calls = self.calls, {}
         for call in calls.values():
-            call.deferred.cancel()
+            call.cancel()
         self.server._disconnected(self)
 
     def respond(self, frame: F.Frame) -> None:
@@ -253,7 +305,10 @@ class RpcServer(Service):
         self.auth = auth
         self.hooks = list(hooks)
         self.shutdownTimeout = shutdownTimeout
-        self.compressor = compressorFor(compressor)
+        try:
+            self.compressor = compressorFor(compressor)
+        except FrameError as e:
+            raise ConfigError(str(e)) from None
         self.compressThreshold = compressThreshold
         self.taskPool = taskPool
         self.connections: set[_Connection] = set()
@@ -265,7 +320,7 @@ class RpcServer(Service):
             idleTimeout = config.readIdleTimeout or DEFAULT_IDLE_TIMEOUT
         config = replace(config, readIdleTimeout=idleTimeout)
         self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
-                             raiseSynchronously=raiseSynchronously)
+                             raiseSynchronously=raiseSynchronously, name="txgetty rpc")
 
     def register(self, obj: Any, name: str | None = None) -> str:
         """
@@ -398,7 +453,7 @@ class RpcServer(Service):
         methods = self.registry._services.get(head.get(F.SERVICE))
         method = methods.get(head.get(F.METHOD)) if methods is not None else None
         if (method is None or self._draining or len(connection.calls) >= self.maxInFlight
-                or frame.requestId in connection.calls):
+                or (frame.type == F.REQUEST and frame.requestId in connection.calls)):
             error = self._refusal(connection, frame)
             if frame.type == F.REQUEST:
                 self._answer(connection, frame, None, error)
@@ -411,17 +466,24 @@ class RpcServer(Service):
             info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
                             self.reactor.seconds())
             self._hook("beforeCall", info)
+        token = _current.set((frame, connection.session, self.reactor))
         try:
-            args, kwargs = decodeArguments(frame)
+            args, kwargs = decodeArguments(frame, connection.session._maxMsgLen)
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
             else:
                 result = method.function(*args, **kwargs)
+            if iscoroutine(result):
+                # Started inside the call's context: currentCall() works
+                # across its awaits.
+                result = ensureDeferred(result)
         except Exception:
             self._finish(connection, frame, info, Failure())
             return
-        if isinstance(result, Deferred) or iscoroutine(result):
-            self._later(connection, frame, info, ensureDeferred(result))
+        finally:
+            _current.reset(token)
+        if isinstance(result, Deferred):
+            self._later(connection, frame, info, result)
         else:
             self._finish(connection, frame, info, result)
 
@@ -436,7 +498,7 @@ class RpcServer(Service):
             self.busy += 1
             return errorHead("ServerBusy", f"{self.maxInFlight} calls of this connection are in flight "
                                            f"(maxInFlight); retry later", "busy")
-        if frame.requestId in connection.calls:
+        if frame.type == F.REQUEST and frame.requestId in connection.calls:
             return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection")
         service, method = head.get(F.SERVICE), head.get(F.METHOD)
         if not service or not method:
@@ -461,24 +523,27 @@ class RpcServer(Service):
         Track an unfinished call: deadline, cancellation, answer when done.
         """
         call = _Call(d, frame, info)
-        rid = frame.requestId
-        connection.calls[rid] = call
-        timeout = frame.head.get(F.TIMEOUT_MS)
-        if timeout:
-            try:
-                call.timer = self.reactor.callLater(max(0, int(timeout)) / 1000.0, d.cancel)
-            except ValueError:
-                pass
+        if frame.type == F.REQUEST:
+            key = frame.requestId
+        else:
+            # Oneways all carry id 0: give each a key of its own (negative).
+            connection.onewayKeys += 1
+            key = -connection.onewayKeys
+        connection.calls[key] = call
+        deadline = _deadline(frame.head.get(F.TIMEOUT_MS))
+        if deadline is not None:
+            call.timer = self.reactor.callLater(deadline, call.cancel)
 
         def done(outcome: Any) -> None:
-            if connection.calls.get(rid) is call:
-                del connection.calls[rid]
+            if connection.calls.get(key) is call:
+                del connection.calls[key]
             if call.timer is not None and call.timer.active():
                 call.timer.cancel()
-            if isinstance(outcome, Failure) and outcome.check(CancelledError):
+            if call.cancelled and isinstance(outcome, Failure) and outcome.check(CancelledError):
                 # Cancelled by the caller, its deadline, or the connection's
                 # end: nobody waits for an answer.
-                self._hook("afterCall", info, outcome) if info is not None else None
+                if info is not None:
+                    self._hook("afterCall", info, outcome)
                 return
             self._finish(connection, frame, info, outcome)
 
@@ -490,6 +555,10 @@ class RpcServer(Service):
         """
         if info is not None:
             self._hook("afterCall", info, outcome)
+        if isinstance(outcome, Failure):
+            head = frame.head
+            _log.info("txgetty rpc: {service}.{method} raised {type}: {why}", service=head.get(F.SERVICE),
+                      method=head.get(F.METHOD), type=type(outcome.value).__name__, why=outcome.getErrorMessage())
         if frame.type != F.REQUEST:
             self.calls += 1
             if isinstance(outcome, Failure):
@@ -540,6 +609,21 @@ def _acceptedCompressor(frame: F.Frame) -> int:
     if asked and asked.isdigit() and int(asked) in COMPRESSORS:
         return int(asked)
     return NONE
+
+
+def _deadline(value: str | None) -> float | None:
+    """
+    @param value: a C{timeout-ms} head entry.
+    @return: seconds until the call's deadline, or C{None} for none (absent,
+        not a number, or not positive).
+    """
+    if not value:
+        return None
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        return None
+    return milliseconds / 1000.0 if milliseconds > 0 else None
 
 
 def compressorFor(key: str | int) -> int:
