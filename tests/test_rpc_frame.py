@@ -192,11 +192,12 @@ class PropertyTests(SynchronousTestCase):
     def test_headMap(self, head: dict[str, str]) -> None:
         """
         Any head map of text survives encoding, also when decoded twice
-        (the cache hands out copies).
+        (the cache hands out one read-only map, which nobody can change).
         """
         data = F.encodeHead(head)
         first = F.decodeHead(data)
-        first["mutated"] = "yes"
+        with self.assertRaises(TypeError):
+            first["mutated"] = "yes"  # type: ignore[index]
         self.assertEqual(F.decodeHead(data), head)
 
     @settings(max_examples=100, deadline=None)

@@ -15,7 +15,8 @@ C{maxMsgLen} bytes is refused from its 16-byte header, before the body.
 from __future__ import annotations
 
 from struct import Struct
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from zope.interface import implementer
 
@@ -50,7 +51,8 @@ class Frame:
 
     @ivar type: the message type (L{REQUEST}, L{RESPONSE}, ...).
     @ivar requestId: the request id (0 to 2**32 - 1).
-    @ivar head: the head map (text keys and values).
+    @ivar head: the head map (text keys and values); read-only in frames
+        read from the wire.
     @ivar body: the body bytes, as on the wire (serialized and compressed).
     @ivar serializer: the serializer code of the body.
     @ivar compressor: the compressor code of the body.
@@ -129,7 +131,7 @@ def encodeHead(head: dict[str, str]) -> bytes:
     return data
 
 
-_decodedHeads: dict[bytes, dict[str, str]] = {}
+_decodedHeads: dict[bytes, Mapping[str, str]] = {}
 
 
 def _text(data: bytes, off: int) -> tuple[str, int]:
@@ -151,25 +153,26 @@ def _text(data: bytes, off: int) -> tuple[str, int]:
         raise CodecError("a head map entry is not UTF-8") from None
 
 
-def decodeHead(data: bytes) -> dict[str, str]:
+def decodeHead(data: bytes) -> Mapping[str, str]:
     """
     @param data: the head map bytes of a frame.
-    @return: a new dict of the entries (maps seen before are parsed once).
+    @return: the entries, read-only (maps seen before are parsed once and
+        shared).
     @raise CodecError: the entries do not fill the bytes exactly, or are not
         UTF-8.
     """
     cached = _decodedHeads.get(data)
     if cached is not None:
-        return dict(cached)
-    head: dict[str, str] = {}
+        return cached
+    entries: dict[str, str] = {}
     off = 0
     while off < len(data):
         key, off = _text(data, off)
-        head[key], off = _text(data, off)
+        entries[key], off = _text(data, off)
     if len(_decodedHeads) >= _CACHE_LIMIT:
         _decodedHeads.clear()
-    _decodedHeads[data] = head
-    return dict(head)
+    head = _decodedHeads[data] = MappingProxyType(entries)
+    return head
 
 
 def _checkHeader(magic: int, version: int, fullLength: int, headLength: int, type: int, limit: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import replace
-from inspect import iscoroutine
+from types import CoroutineType
 from typing import Any, Iterable, Sequence
 
 from twisted.application.service import IService, Service
@@ -34,9 +34,12 @@ from .serializers import (
     COMPRESSORS,
     DEFAULT_COMPRESS_THRESHOLD,
     DEFAULT_DECOMPRESS_LIMIT,
+    JSON,
     NONE,
     RAW,
     SERIALIZERS,
+    _jsonDumps,
+    _jsonLoads,
     compressor,
     serializer,
 )
@@ -161,6 +164,21 @@ def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tu
 
 
 _NO_KWARGS: dict[str, Any] = {}
+
+
+def _fastArguments(frame: F.Frame) -> list | None:
+    """
+    @param frame: an uncompressed JSON request.
+    @return: its arguments if the body is a plain JSON list, else C{None}
+        (then L{decodeArguments} decides, and words any error).
+    """
+    if not frame.body:
+        return None
+    try:
+        value = _jsonLoads(frame.body)
+    except ValueError:
+        return None
+    return value if type(value) is list else None
 
 
 def encodeBody(value: Any, serializerCode: int, compressorCode: int, threshold: int) -> tuple[bytes, int]:
@@ -301,6 +319,7 @@ class RpcServer(Service):
             reactor = _reactor
         self.reactor = reactor
         self.registry = ServiceRegistry()
+        self._services = self.registry._services
         self.maxInFlight = maxInFlight
         self.auth = auth
         self.hooks = list(hooks)
@@ -447,33 +466,32 @@ class RpcServer(Service):
 
     def _request(self, connection: _Connection, frame: F.Frame) -> None:
         """
-        Run one request or oneway call.
+        Run one request or oneway call.  The common case (JSON, nothing
+        compressed, no hooks, a method that answers at once) takes the
+        shortest path; everything else goes through L{_finish}.
         """
         head = frame.head
-        methods = self.registry._services.get(head.get(F.SERVICE))
+        methods = self._services.get(head.get(F.SERVICE))
         method = methods.get(head.get(F.METHOD)) if methods is not None else None
+        isRequest = frame.type == F.REQUEST
         if (method is None or self._draining or len(connection.calls) >= self.maxInFlight
-                or (frame.type == F.REQUEST and frame.requestId in connection.calls)):
-            error = self._refusal(connection, frame)
-            if frame.type == F.REQUEST:
-                self._answer(connection, frame, None, error)
-            else:
-                self.errors += 1
+                or (isRequest and frame.requestId in connection.calls)):
+            self._refuse(connection, frame)
             return
-        info = None
-        if self.hooks:
-            visible = {k: v for k, v in head.items() if k != F.AUTH}
-            info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
-                            self.reactor.seconds())
-            self._hook("beforeCall", info)
+        info = self._before(connection, frame) if self.hooks else None
+        plainJSON = frame.serializer == JSON and not frame.compressor
         token = _current.set((frame, connection.session, self.reactor))
         try:
-            args, kwargs = decodeArguments(frame, connection.session._maxMsgLen)
+            args = _fastArguments(frame) if plainJSON else None
+            if args is None:
+                args, kwargs = decodeArguments(frame, connection.session._maxMsgLen)
+            else:
+                kwargs = _NO_KWARGS
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
             else:
                 result = method.function(*args, **kwargs)
-            if iscoroutine(result):
+            if type(result) is CoroutineType:
                 # Started inside the call's context: currentCall() works
                 # across its awaits.
                 result = ensureDeferred(result)
@@ -484,8 +502,49 @@ class RpcServer(Service):
             _current.reset(token)
         if isinstance(result, Deferred):
             self._later(connection, frame, info, result)
+        elif info is None and isRequest and plainJSON and self._quickAnswer(connection, frame, result):
+            return
         else:
             self._finish(connection, frame, info, result)
+
+    def _quickAnswer(self, connection: _Connection, frame: F.Frame, result: Any) -> bool:
+        """
+        Answer a plain JSON request at once when no compression applies.
+
+        @return: whether it was answered (else L{_finish} must).
+        """
+        try:
+            body = _jsonDumps(result)
+        except Exception:
+            return False
+        if len(body) > self.compressThreshold and (self.compressor or F.ACCEPT_COMPRESSOR in frame.head):
+            return False
+        self.calls += 1
+        session = connection.session
+        if session._state.writable:
+            session.writePkg(F.responseBytes(frame.requestId, body, JSON, NONE))
+        return True
+
+    def _refuse(self, connection: _Connection, frame: F.Frame) -> None:
+        """
+        Answer (or, for a oneway, count) a call that cannot run.
+        """
+        error = self._refusal(connection, frame)
+        if frame.type == F.REQUEST:
+            self._answer(connection, frame, None, error)
+        else:
+            self.errors += 1
+
+    def _before(self, connection: _Connection, frame: F.Frame) -> CallInfo:
+        """
+        @return: the call's L{CallInfo}, after the C{beforeCall} hooks saw it.
+        """
+        head = frame.head
+        visible = {k: v for k, v in head.items() if k != F.AUTH}
+        info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
+                        self.reactor.seconds())
+        self._hook("beforeCall", info)
+        return info
 
     def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str]:
         """
