@@ -3,8 +3,9 @@ Keep the RPC documentation true.
 
 C{docs/rpc.md}: its files are written out and run as the page says (the
 service under C{twistd -n txgetty --service calc:Calc}, the client script,
-C{txgetty call}, the C{.tac} with auth and hooks), and its signature blocks
-and option tables are checked against the code.
+C{txgetty call}, the same server with C{--rpc-auth}/C{--rpc-hook} and as a
+C{.tac} with auth and hooks), and its signature blocks and option tables
+are checked against the code.
 
 C{docs/rpc-protocol.md}: the worked hex example is what txgetty's encoder,
 client and server produce, and a client written from the page alone (only
@@ -38,10 +39,9 @@ from txgetty.tap import Options
 from .test_docs import DOCS, codeBlocks, docFiles, writeFiles
 from .test_examples import Collector, bounded, connectClient, spawn, stopAndCheck, twistdPath
 
-#: The RPC listener's line in twistd's log; the tests give C{--rpc-listen}
-#: the description C{tcp:port=0:...} so that it differs from C{--listen}'s.
-RPC_LISTENING = rb"listening on tcp:127\.0\.0\.1:(\d+) \(from tcp:port=0:interface=127\.0\.0\.1\)"
-LISTENING_ONE = rb"listening on tcp:127\.0\.0\.1:(\d+)"
+#: The RPC server's listening line in twistd's log (the packet server's
+#: lines start with "txgetty:" instead).
+RPC_LISTENING = rb"txgetty rpc: listening on tcp:127\.0\.0\.1:(\d+)"
 
 
 def documentedOutput(doc: str, command: str) -> tuple[str, int]:
@@ -146,7 +146,7 @@ class RpcPageTests(SynchronousTestCase):
         compiles.
         """
         files = docFiles("rpc.md")
-        self.assertEqual(sorted(files), ["calc.py", "calc.tac", "calc_client.py"])
+        self.assertEqual(sorted(files), ["calc.py", "calc.tac", "calc_client.py", "calc_hooks.py"])
         for name, code in files.items():
             compile(code, name, "exec")
 
@@ -176,12 +176,15 @@ class RpcPageTests(SynchronousTestCase):
         The page's twistd table shows the RPC options of twistd txgetty with
         their defaults.
         """
+        text = (DOCS / "rpc.md").read_text(encoding="utf-8")
         for name, _, default, *_ in Options.optParameters:
             if name.startswith("rpc-"):
-                rows = tableRows("rpc.md", f"`--{name} CALLS`") + tableRows("rpc.md", f"`--{name} SECONDS`")
+                rows = [line for line in text.splitlines() if line.startswith(f"| `--{name} ")]
                 self.assertEqual(len(rows), 1, name)
-                self.assertIn(f"`{default}`", rows[0])
-        self.assertEqual(len(tableRows("rpc.md", "`--rpc-listen ENDPOINT`")), 1)
+                self.assertIn("| none |" if default is None else f"`{default}`", rows[0])
+        for row in ("`--rpc-listen ENDPOINT`", "`--rpc-hook MODULE:OBJECT`", "`--service [NAME=]MODULE:OBJECT`",
+                    "`--no-rpc`"):
+            self.assertEqual(len(tableRows("rpc.md", row)), 1, row)
 
 
 class TutorialTests(TestCase):
@@ -228,7 +231,7 @@ class TutorialTests(TestCase):
         watcher = spawn(
             self,
             [twistdPath(), "-n", "--pidfile=", "txgetty", "--service", "calc:Calc",
-             "--listen", "tcp:0:interface=127.0.0.1", "--rpc-listen", "tcp:port=0:interface=127.0.0.1"],
+             "--listen", "tcp:0:interface=127.0.0.1", "--rpc-listen", "tcp:0:interface=127.0.0.1"],
             cwd=str(self.directory),
         )
         match = yield watcher.waitForOutput(RPC_LISTENING)
@@ -251,25 +254,25 @@ class TutorialTests(TestCase):
         self.assertIsInstance(reason, ProcessTerminated, output)
         self.assertEqual(reason.exitCode, 1)
         self.assertEqual(output, expected)
+        text = (DOCS / "rpc.md").read_text(encoding="utf-8")
+        logged = [line for line in text.splitlines() if line.startswith("[txgetty.rpc.server#info] ")]
+        self.assertEqual(len(logged), 1)
+        yield watcher.waitForOutput(re.escape(logged[0].encode()))
         yield stopAndCheck(self, watcher)
 
     @inlineCallbacks
-    def test_tac(self) -> Any:
+    def checkAuthAndHooks(self, watcher: Any, port: int) -> Any:
         """
-        "PYTHONPATH=. twistd -ny calc.tac" (on a free port) serves Calc with
-        the token check and the logging hook: calc_client.py with the token
-        prints the documented lines; the log shows the calls as the page
-        does, the cancelled ones with CancelledError and the trace id;
-        txgetty call without --auth gets AuthError, with it the result.
+        Check a Calc server with the page's token check and call log:
+        calc_client.py with the token prints the documented lines; the log
+        shows the calls as the page does, the cancelled ones with
+        CancelledError and the trace id; txgetty call without --auth gets
+        AuthError, with it the result.
+
+        @param watcher: the server process.
+        @param port: its RPC port.
+        @return: a L{Deferred} firing once checked.
         """
-        tac = self.directory / "calc.tac"
-        code = tac.read_text(encoding="utf-8")
-        self.assertIn('"tcp:8091:interface=127.0.0.1"', code)
-        tac.write_text(code.replace('"tcp:8091:interface=127.0.0.1"', '"tcp:0:interface=127.0.0.1"'))
-        watcher = spawn(self, [twistdPath(), "-n", "--pidfile=", "-y", "calc.tac"], cwd=str(self.directory),
-                        pythonPath=["."])
-        match = yield watcher.waitForOutput(LISTENING_ONE)
-        port = int(match.group(1))
         yield self.runClient(port, "s3cret")
         yield watcher.waitForOutput(rb"\[calc#info\] Calc\.add #1: ok in [\d.]+ ms, trace-id -")
         yield watcher.waitForOutput(rb"\[calc#info\] Calc\.sleep #5: CancelledError in [\d.]+ ms, trace-id -")
@@ -282,6 +285,44 @@ class TutorialTests(TestCase):
         reason, output = yield runToEnd(self, command + ["--auth", "s3cret"], self.directory, "txgetty call to finish")
         self.assertIsInstance(reason, ProcessDone, output)
         self.assertEqual(output, "3\n")
+
+    @inlineCallbacks
+    def test_twistdAuthAndHooks(self) -> Any:
+        """
+        The page's "twistd -n txgetty --service calc:Calc --rpc-auth ...
+        --rpc-hook ... --rpc-compressor zlib" (on free ports), run in the
+        directory of calc.py and calc_hooks.py, checks the token and logs
+        every call as the page shows.
+        """
+        prefix = "twistd -n txgetty --service calc:Calc --rpc-auth "
+        [line] = [line for _, block in codeBlocks("rpc.md", "sh") for line in block.splitlines()
+                  if line.startswith(prefix)]
+        arguments = line.split()[3:]
+        self.assertIn("--rpc-hook", arguments)
+        watcher = spawn(
+            self,
+            [twistdPath(), "-n", "--pidfile=", "txgetty", *arguments,
+             "--listen", "tcp:0:interface=127.0.0.1", "--rpc-listen", "tcp:0:interface=127.0.0.1"],
+            cwd=str(self.directory),
+        )
+        match = yield watcher.waitForOutput(RPC_LISTENING)
+        yield self.checkAuthAndHooks(watcher, int(match.group(1)))
+        yield stopAndCheck(self, watcher)
+
+    @inlineCallbacks
+    def test_tac(self) -> Any:
+        """
+        "PYTHONPATH=. twistd -ny calc.tac" (on a free port) serves Calc with
+        the token check and the logging hook, as checkAuthAndHooks says.
+        """
+        tac = self.directory / "calc.tac"
+        code = tac.read_text(encoding="utf-8")
+        self.assertIn('"tcp:8091:interface=127.0.0.1"', code)
+        tac.write_text(code.replace('"tcp:8091:interface=127.0.0.1"', '"tcp:0:interface=127.0.0.1"'))
+        watcher = spawn(self, [twistdPath(), "-n", "--pidfile=", "-y", "calc.tac"], cwd=str(self.directory),
+                        pythonPath=["."])
+        match = yield watcher.waitForOutput(RPC_LISTENING)
+        yield self.checkAuthAndHooks(watcher, int(match.group(1)))
         yield stopAndCheck(self, watcher)
 
 
