@@ -85,7 +85,8 @@ class CallTests(SynchronousTestCase):
     def test_callAndProxy(self) -> None:
         """
         C{call} and the proxy give the result; keyword arguments reach the
-        method; private proxy attributes are refused.
+        method; dunder proxy attributes are refused (a single-underscore
+        name may be a method marked with @rpcmethod).
         """
         net = MemoryNetwork(1)
         net.acceptAll()
@@ -95,7 +96,8 @@ class CallTests(SynchronousTestCase):
         net.pump()
         self.assertEqual(results, [[3], ["xy"], [6]])
         with self.assertRaises(AttributeError):
-            calc._private
+            calc.__private__
+        self.assertTrue(callable(calc._marked))
         self.assertEqual((net.client.calls, net.client.failures), (3, 0))
 
     def test_head(self) -> None:

@@ -87,7 +87,8 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
                       help="a head map entry to send (repeatable)")
     call.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
-    call.add_argument("--serializer", default="json", help="json (default), msgpack or raw")
+    call.add_argument("--serializer", default="json", choices=["json", "msgpack"],
+                      help="json (default) or msgpack (the msgpack extra)")
     call.add_argument("--auth", default=None, help="an auth token for servers that ask for one")
     _tlsArguments(call)
     bench = sub.add_parser("bench", help="load-test an echo-style server")

@@ -114,6 +114,26 @@ def loadService(spec: str) -> tuple[str | None, Any]:
     return name or None, obj
 
 
+def loadHook(spec: str) -> Any:
+    """
+    Load an C{--rpc-hook MODULE:OBJECT}.
+
+    @param spec: the text given.
+    @return: the hook (a class is instantiated without arguments).
+    @raise usage.UsageError: it cannot be loaded or instantiated.
+    """
+    moduleName, sep, attr = spec.partition(":")
+    if not sep or not moduleName or not attr or "=" in moduleName:
+        raise usage.UsageError(f"--rpc-hook takes MODULE:OBJECT (e.g. myapp.metrics:Metrics), got {spec!r}")
+    obj: Any = _importObject(moduleName, attr, "--rpc-hook", spec)
+    if isinstance(obj, type):
+        try:
+            obj = obj()
+        except Exception as e:
+            raise usage.UsageError(f"--rpc-hook {spec}: cannot instantiate {attr} without arguments: {e!r}") from None
+    return obj
+
+
 def echoService(codec: Any) -> Callable[[Any], None]:
     """
     The built-in demo: every packet is written back.
@@ -324,7 +344,7 @@ class Options(usage.Options):
         except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
-        self["hooks"] = [loadService(spec)[1] for spec in self["rpc-hook"]]
+        self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
 
     def _tlsSettings(self) -> TLSServerSettings | None:

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, Callable, Sequence
 
 from twisted.application.service import IService, MultiService
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -46,7 +46,8 @@ class _Pending:
     A call waiting for its response.
     """
 
-    __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried")
+    __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried",
+                 "deadline")
 
     def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict) -> None:
         self.deferred, self.name, self.args, self.options = deferred, name, args, options
@@ -55,6 +56,7 @@ class _Pending:
         self.connection: _Connection | None = None
         self.requestId = 0
         self.tried: set[str] = set()
+        self.deadline: float | None = None
 
 
 class _Connection(EventListener):
@@ -252,13 +254,12 @@ class RpcClient(MultiService):
             L{RemoteError}, L{CallTimeoutError}, L{ConnectionLostError},
             L{NoServerError}; cancelling it cancels the call on the server.
         """
-        service, dot, method = name.partition(".")
-        if not dot or not service or not method:
-            raise ValueError(f"call names look like 'Service.method', got {name!r}")
+        _checkCall(name, metadata)
         pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
                            {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
                             "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False})
         if pending.options["timeout"] is not None:
+            pending.deadline = self.reactor.seconds() + pending.options["timeout"]
             pending.timer = self.reactor.callLater(pending.options["timeout"], self._timedOut, pending)
         self._send(pending)
         return pending.deferred
@@ -276,9 +277,7 @@ class RpcClient(MultiService):
             waits for a connection as L{call} does), or failing with
             L{NoServerError} if no server can be reached.
         """
-        service, dot, method = name.partition(".")
-        if not dot or not service or not method:
-            raise ValueError(f"call names look like 'Service.method', got {name!r}")
+        _checkCall(name, metadata)
         pending = _Pending(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
                                                      "idempotent": False, "hashKey": None, "oneway": True})
         self._send(pending)
@@ -310,14 +309,17 @@ class RpcClient(MultiService):
         except Exception:
             self._fail(pending, Failure())
             return
-        if oneway:
+        try:
             connection.session.writePkg(frame)
+        except Exception:
+            self._fail(pending, Failure())
+            return
+        if oneway:
             pending.deferred.callback(None)
             return
         pending.connection = connection
         pending.requestId = rid
         connection.pending[rid] = pending
-        connection.session.writePkg(frame)
 
     def _frame(self, pending: _Pending, connection: _Connection, type: int, rid: int) -> F.Frame:
         """
@@ -328,9 +330,11 @@ class RpcClient(MultiService):
         if pending.options["metadata"]:
             head.update(pending.options["metadata"])
         head[F.SERVICE], head[F.METHOD] = service, method
-        timeout = pending.options["timeout"]
-        if timeout is not None:
-            head[F.TIMEOUT_MS] = str(max(1, int(timeout * 1000)))
+        if pending.deadline is not None:
+            # What is left of the call's time (it may have waited, or be a
+            # retry), as the server's deadline.
+            left = pending.deadline - self.reactor.seconds()
+            head[F.TIMEOUT_MS] = str(max(1, int(left * 1000)))
         if self.compressor:
             head[F.ACCEPT_COMPRESSOR] = self._compressorName
         body = self._body(pending)
@@ -389,15 +393,22 @@ class RpcClient(MultiService):
             server is open (failing if every server gave up, see
             L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}).
         """
-        if any(pool.sessions() for pool in self._pools.values()):
+        if any(not s.isClosed for pool in self._pools.values() for s in pool.sessions()):
             return succeed(None)
         d: Deferred = Deferred()
-        waits = [pool.whenConnected() for pool in self._pools.values()]
-        for w in waits:
-            w.addCallbacks(lambda _: d.callback(None) if not d.called else None, lambda f: None)
-        gatherResults(waits, consumeErrors=True).addErrback(
-            lambda f: d.errback(f.value.subFailure) if not d.called else None
-        )
+        left = [len(self._pools)]
+
+        def opened(_: Any) -> None:
+            if not d.called:
+                d.callback(None)
+
+        def failed(failure: Failure) -> None:
+            left[0] -= 1
+            if not left[0] and not d.called:
+                d.errback(failure)
+
+        for pool in self._pools.values():
+            pool.whenConnected().addCallbacks(opened, failed)
         return d
 
     def whenAllConnected(self) -> Deferred:
@@ -405,8 +416,9 @@ class RpcClient(MultiService):
         @return: a L{Deferred} firing with C{None} once every server has all
             its connections open.
         """
-        return gatherResults([pool.whenAllConnected() for pool in self._pools.values()]).addCallback(
-            lambda _: None
+        waits = [pool.whenAllConnected() for pool in self._pools.values()]
+        return gatherResults(waits, consumeErrors=True).addCallbacks(
+            lambda _: None, lambda f: f.value.subFailure if isinstance(f.value, FirstError) else f
         )
 
     def _pendingOn(self, address: str) -> int:
@@ -574,7 +586,7 @@ class Proxy:
             C{idempotent} and C{hashKey}, which are call options (pass
             method arguments of those names with C{kwargs=}).
         """
-        if method.startswith("_"):
+        if method.startswith("__"):
             raise AttributeError(method)
         name = f"{self._service}.{method}"
         call = self._client.call
@@ -588,6 +600,21 @@ class Proxy:
 
 
 _CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey")
+
+
+def _checkCall(name: str, metadata: dict[str, str] | None) -> None:
+    """
+    @param name: a call name.
+    @param metadata: head entries for the call.
+    @raise ValueError: the name is not C{Service.method}.
+    @raise TypeError: a metadata key or value is not text.
+    """
+    service, dot, method = name.partition(".")
+    if not dot or not service or not method:
+        raise ValueError(f"call names look like 'Service.method', got {name!r}")
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata keys and values must be text, got {key!r}: {value!r}")
 
 
 class _HashRing:

@@ -95,7 +95,7 @@ def _serviceName(obj: Any, name: str | None) -> str:
     if name is not None:
         return _checkName("service", name)
     derived = obj.__name__ if inspect.ismodule(obj) else type(obj).__name__
-    if derived in ("SimpleNamespace", "object", "function"):
+    if derived == "SimpleNamespace":
         raise RegistrationError(f"cannot name the service {obj!r:.60} from its type: pass name='...'")
     return _checkName("service", derived.rsplit(".", 1)[-1])
 

@@ -151,6 +151,8 @@ def _inflate(wbits: int) -> Callable[[bytes, int], bytes]:
         result = decompressor.decompress(data, limit + 1)
         if len(result) <= limit and not decompressor.eof:
             raise FrameError("the compressed body is truncated")
+        if decompressor.unused_data:
+            raise FrameError("the compressed body has trailing data")
         return result
 
     return inflate
@@ -178,7 +180,7 @@ except ImportError:  # the zstd extra is not installed
 else:
     COMPRESSORS[ZSTD] = Compressor(
         ZSTD, "zstd", zstandard.ZstdCompressor().compress,
-        lambda b, limit: zstandard.ZstdDecompressor().decompress(b, max_output_size=limit + 1),
+        lambda b, limit: zstandard.ZstdDecompressor().stream_reader(b).read(limit + 1),
     )
 
 try:
@@ -196,7 +198,27 @@ try:
 except ImportError:  # the snappy extra is not installed
     pass
 else:
-    COMPRESSORS[SNAPPY] = Compressor(SNAPPY, "snappy", snappy.compress, lambda b, limit: snappy.decompress(b))
+    COMPRESSORS[SNAPPY] = Compressor(SNAPPY, "snappy", snappy.compress, lambda b, limit: _unsnappy(b, limit))
+
+
+def _unsnappy(data: bytes, limit: int) -> bytes:
+    """
+    @param data: a raw snappy block (it starts with the uncompressed length
+        as a varint).
+    @param limit: the most bytes the result may have.
+    @return: the decompressed bytes.
+    @raise FrameError: the declared length exceeds C{limit} (checked before
+        anything is decompressed).
+    """
+    length = shift = 0
+    for i, byte in enumerate(data[:10]):
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    if length > limit:
+        raise FrameError(f"the snappy-compressed body declares {length} bytes, more than {limit} (maxMsgLen)")
+    return snappy.decompress(data)
 
 _EXTRAS = {MSGPACK: "msgpack", ZSTD: "zstd", LZ4: "lz4", SNAPPY: "snappy"}
 

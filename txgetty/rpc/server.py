@@ -18,7 +18,7 @@ from types import CoroutineType
 from typing import Any, Iterable, Sequence
 
 from twisted.application.service import IService, Service
-from twisted.internet.defer import CancelledError, Deferred, DeferredList, ensureDeferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -110,13 +110,12 @@ def currentCall() -> CallInfo:
     @raise RuntimeError: no RPC method is running in this context.
     """
     try:
-        frame, session, clock = _current.get()
+        frame, session, started = _current.get()
     except LookupError:
         raise RuntimeError("currentCall() is only valid while an RPC method runs") from None
     head = frame.head
     visible = {k: v for k, v in head.items() if k != F.AUTH}
-    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible,
-                    clock.seconds())
+    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started)
 
 
 def errorHead(type: str, message: str, code: Any = None) -> dict[str, str]:
@@ -142,13 +141,13 @@ def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tu
     @raise FrameError: the body cannot be decoded or has the wrong shape.
     """
     data = frame.body
-    if frame.serializer == RAW:
-        return [data], _NO_KWARGS
-    if not data:
-        return [], {}
     try:
-        if frame.compressor:
+        if frame.compressor and data:
             data = compressor(frame.compressor).decompress(data, limit)
+        if frame.serializer == RAW:
+            return [data], _NO_KWARGS
+        if not data:
+            return [], {}
         value = (SERIALIZERS.get(frame.serializer) or serializer(frame.serializer)).loads(data)
     except FrameError:
         raise
@@ -480,7 +479,7 @@ class RpcServer(Service):
             return
         info = self._before(connection, frame) if self.hooks else None
         plainJSON = frame.serializer == JSON and not frame.compressor
-        token = _current.set((frame, connection.session, self.reactor))
+        token = _current.set((frame, connection.session, self.reactor.seconds()))
         try:
             args = _fastArguments(frame) if plainJSON else None
             if args is None:
@@ -533,6 +532,7 @@ class RpcServer(Service):
         if frame.type == F.REQUEST:
             self._answer(connection, frame, None, error)
         else:
+            self.calls += 1
             self.errors += 1
 
     def _before(self, connection: _Connection, frame: F.Frame) -> CallInfo:
@@ -598,9 +598,10 @@ class RpcServer(Service):
                 del connection.calls[key]
             if call.timer is not None and call.timer.active():
                 call.timer.cancel()
-            if call.cancelled and isinstance(outcome, Failure) and outcome.check(CancelledError):
+            if call.cancelled:
                 # Cancelled by the caller, its deadline, or the connection's
-                # end: nobody waits for an answer.
+                # end: nobody waits for an answer, even if the handler
+                # swallowed the cancellation and returned something.
                 if info is not None:
                     self._hook("afterCall", info, outcome)
                 return
@@ -617,7 +618,8 @@ class RpcServer(Service):
         if isinstance(outcome, Failure):
             head = frame.head
             _log.info("txgetty rpc: {service}.{method} raised {type}: {why}", service=head.get(F.SERVICE),
-                      method=head.get(F.METHOD), type=type(outcome.value).__name__, why=outcome.getErrorMessage())
+                      method=head.get(F.METHOD), type=type(outcome.value).__name__,
+                      why=outcome.getErrorMessage()[:200])
         if frame.type != F.REQUEST:
             self.calls += 1
             if isinstance(outcome, Failure):
@@ -665,7 +667,7 @@ def _acceptedCompressor(frame: F.Frame) -> int:
         if it is one this side has, else 0.
     """
     asked = frame.head.get(F.ACCEPT_COMPRESSOR)
-    if asked and asked.isdigit() and int(asked) in COMPRESSORS:
+    if asked and asked.isascii() and asked.isdigit() and int(asked) in COMPRESSORS:
         return int(asked)
     return NONE
 
