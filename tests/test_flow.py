@@ -339,3 +339,24 @@ class BacklogTests(SynchronousTestCase):
         """
         session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec())
         self.assertRaises(ConfigError, setattr, session, "taskPool", object())
+
+    def test_handlerErrorUnordered(self) -> None:
+        """
+        In unordered mode too, a raising handler reaches onError and closes
+        its session; the other packets' tasks then run nothing.
+        """
+
+        class Raising(RecordingListener):
+            def onMessage(self, session: Any, pkg: Any) -> None:
+                super().onMessage(session, pkg)
+                raise ValueError("unordered")
+
+        listener = Raising()
+        pool = InThreadPool(ordered=False)
+        session, transport = self.serve(pool, listener)
+        session.dataReceived(b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
+        pool.runAll()
+        self.assertEqual(listener.names(), ["open", "message", "error"])
+        self.assertTrue(listener.errors[0].check(ValueError))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(pool.pending, 0)

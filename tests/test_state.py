@@ -424,3 +424,34 @@ class TransitionEffectTests(SynchronousTestCase):
 
         session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec())
         self.assertIsNone(session._openCall)
+
+    def test_errorWhileOpening(self) -> None:
+        """
+        OPENING --error--> ABORTING: an error during onOpen (here the
+        outbound cap passed by onOpen's own writes) aborts; onError sees it,
+        no onClose follows.
+        """
+        from txgetty.config import SessionConfig
+        from txgetty.errors import OutboundOverflowError
+
+        class Flood(RecordingListener):
+            def onOpen(self, session: Any) -> None:
+                super().onOpen(session)
+                session._writable = False
+                session.writeBytes(b"x" * 2000)
+
+        owner = _Owner()
+        owner.listener = Flood()
+        clock = Clock()
+        session = Session(clock=clock, wheel=TimerWheel(clock), owner=owner,
+                          config=SessionConfig(writeHighMark=100, writeLowMark=0, maxPendingBytes=1000))
+        from txgetty.testing import LoopbackTransport
+        from twisted.internet.address import IPv4Address
+
+        transport = LoopbackTransport(IPv4Address("TCP", "127.0.0.1", 1), IPv4Address("TCP", "127.0.0.1", 2))
+        transport.protocol = session
+        session.makeConnection(transport)
+        self.assertIs(session._state, S.ABORTING)
+        self.assertTrue(transport.aborted)
+        self.assertEqual(owner.listener.names(), ["open", "error"])
+        self.assertTrue(owner.listener.errors[0].check(OutboundOverflowError))

@@ -231,3 +231,92 @@ class PoolTests(TestCase):
         """
         for kw in ({"size": 0}, {"maxQueued": 0}, {"stopTimeout": -1}):
             self.assertRaises(ConfigError, TaskPool, reactor=reactor, **kw)
+
+
+class AwaitInPoolTests(TestCase):
+    """
+    Awaitables returned by handlers running in the pool.
+    """
+
+    async def test_asyncHandlerOrdered(self) -> None:
+        """
+        An C{async def} onMessage under the ordered pool runs (its awaits in
+        the reactor thread) and is awaited before the session's next packet:
+        the packets are handled and answered in order.
+        """
+        log: list[tuple[str, bytes]] = []
+
+        class Async(EventListener):
+            async def onMessage(self, session: Any, pkg: bytes) -> None:
+                log.append(("start", pkg))
+                await deferLater(reactor, 0.01 if pkg == b"1" else 0, lambda: None)
+                log.append(("end", pkg))
+                session.writePkg(pkg)
+
+        pool = TaskPool(size=2, reactor=reactor)
+        pool.startService()
+        self.addCleanup(lambda: bounded(pool.stopService(), "the pool to stop"))
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = Async()
+
+        server = Server([TCP], newSession, reactor=reactor, taskPool=pool)
+        server.startService()
+        self.addCleanup(lambda: bounded(server.stopService(), "the server to stop"))
+        [address] = await bounded(server.whenListening(), "listening")
+        client = await connectClient(self, address)
+        client.sendPackets([b"1", b"2", b"3"])
+        self.assertEqual(await bounded(client.whenReceived(3), "echoes"), [b"1", b"2", b"3"])
+        self.assertEqual(log, [("start", b"1"), ("end", b"1"), ("start", b"2"), ("end", b"2"),
+                               ("start", b"3"), ("end", b"3")])
+
+
+class OutboundCapTests(TestCase):
+    """
+    A peer that never reads, on real sockets.
+    """
+
+    async def test_pushToNonReader(self) -> None:
+        """
+        A server pushing to a client that never reads is closed with
+        L{OutboundOverflowError} once maxPendingBytes wait (after onError),
+        instead of buffering without bound.
+        """
+        from txgetty.errors import OutboundOverflowError
+
+        from .netsupport import EchoRecorder
+
+        listener = EchoRecorder(echo=False)
+
+        class Pusher(EchoRecorder):
+            def onOpen(self, session: Any) -> None:
+                listener.onOpen(session)
+                reactor.callLater(0, self.push, session)
+
+            def push(self, session: Any) -> None:
+                for _ in range(64):
+                    if session.isClosed:
+                        return
+                    session.writePkg(b"p" * 65536)
+
+            def onError(self, session: Any, failure: Any) -> None:
+                listener.onError(session, failure)
+
+            def onClose(self, session: Any) -> None:
+                listener.onClose(session)
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = Pusher()
+
+        config = SessionConfig(maxPendingBytes=1024 * 1024, writeHighMark=65536, writeLowMark=0)
+        server = Server([TCP], newSession, reactor=reactor, config=config)
+        server.startService()
+        self.addCleanup(lambda: bounded(server.stopService(), "the server to stop"))
+        [address] = await bounded(server.whenListening(), "listening")
+        client = await connectClient(self, address)
+        client.transport.pauseProducing()
+        await bounded(listener.whenEvent("close"), "the pushing session to close")
+        self.assertTrue(listener.errors[0].check(OutboundOverflowError))
+        self.assertIn("maxPendingBytes", listener.errors[0].getErrorMessage())

@@ -96,6 +96,7 @@ TRANSITIONS: dict[tuple[State, str], tuple[State, str | None]] = {
     (OPENING, "openFail"): (ABORTING, "_doOpenFailed"),
     (OPENING, "close"): (OPENING_CLOSE, "_doLoseConnection"),
     (OPENING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
+    (OPENING, "error"): (ABORTING, "_doOpenFailed"),
     (OPENING, "lost"): (DEAD, "_doCancelOpen"),
     (OPENING_CLOSE, "openOk"): (CLOSING, "_doOpenedClosing"),
     (OPENING_CLOSE, "openFail"): (ABORTING, "_doOpenFailed"),

@@ -23,7 +23,9 @@ import time
 from typing import Any, Callable
 
 from twisted.application.service import IService, Service
-from twisted.internet.defer import Deferred
+from inspect import iscoroutine
+
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -382,13 +384,37 @@ def _call(session: Any, pkg: Any, errors: list[Failure]) -> None:
             result = session._listener.onCron(session)
         else:
             result = session._listener.onMessage(session, pkg)
-        if result is not None and (isinstance(result, Deferred) or hasattr(result, "__await__")):
-            raise TypeError(
-                "onMessage returned an awaitable while running in a task pool thread: "
-                "handlers in a thread pool must be synchronous (plain functions)"
-            )
+        if result is not None and (isinstance(result, Deferred) or iscoroutine(result)):
+            outcome = _awaitInReactor(session._pool, result)
+            if isinstance(outcome, Failure):
+                errors.append(outcome)
     except Exception:
         errors.append(Failure())
+
+
+def _awaitInReactor(pool: TaskPool, awaitable: Any) -> Any:
+    """
+    Worker: run a coroutine (or wait for a Deferred) that a handler
+    returned, in the reactor thread, and block this worker until it is done,
+    so that the session's next packet waits for it (ordered mode).
+
+    @param pool: the pool (for its reactor).
+    @param awaitable: the handler's coroutine or Deferred.
+    @return: its result, or a L{Failure}.
+    """
+    done = threading.Event()
+    box: list[Any] = []
+
+    def start() -> None:
+        def finished(outcome: Any) -> None:
+            box.append(outcome)
+            done.set()
+
+        ensureDeferred(awaitable).addBoth(finished)
+
+    pool._reactor.callFromThread(start)
+    done.wait()
+    return box[0]
 
 
 def _runOrdered(session: Any) -> None:
