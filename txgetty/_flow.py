@@ -148,7 +148,9 @@ class FlowMixin:
         if hasattr(fd, "bufferSize"):
             fd.bufferSize = self._writeHighMark
         if getattr(fd, "producer", None) is not None:
-            self._pollWrites = True
+            # Another producer holds the transport: watch its buffer on
+            # every write (the buffer's owner is kept for a cheap check).
+            self._pollWrites = fd if hasattr(fd, "_tempDataLen") else True
         elif getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
             register(_WriteWatch(self), True)
 
@@ -157,7 +159,12 @@ class FlowMixin:
         After a write on a transport that cannot be watched: unwritable once
         more than C{writeHighMark} bytes wait.
         """
-        if self._writable and self.pendingBytes > self._writeHighMark:
+        fd = self._pollWrites
+        if fd is True:
+            pending = self.pendingBytes
+        else:
+            pending = len(fd.dataBuffer) - fd.offset + fd._tempDataLen
+        if self._writable and pending > self._writeHighMark:
             self._writeBufferFull()
 
     def _unwatchWrites(self) -> None:

@@ -302,13 +302,27 @@ class RawCodec:
         n = min(len(data), session.maxMsgLen)
         return bytes(data[:n]), n
 
+    def readMessage(self, session: ISession, message: bytes, out: list) -> None:
+        """
+        Read one whole message of a message transport (WebSocket, UDP): it
+        is the packet, as it is.
+
+        @param session: the session, for its C{maxMsgLen}.
+        @param message: the message.
+        @param out: the list the packet is appended to.
+        @raise PacketTooLargeError: the message is longer than C{maxMsgLen}.
+        """
+        if len(message) > session.maxMsgLen:
+            raise PacketTooLargeError(len(message), session.maxMsgLen, what=f"a message of {len(message)} bytes")
+        out.append(message)
+
     def write(self, session: ISession, pkg: Any) -> bytes:
         """
         @param session: unused.
         @param pkg: the bytes to send.
         @return: the same bytes.
         """
-        return _asBytes(pkg)
+        return pkg if type(pkg) is bytes else _asBytes(pkg)
 
 
 _CODEC_HELP = (

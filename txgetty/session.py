@@ -147,7 +147,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
         "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
-        "_messageMode", "_messages", "_pollWrites",
+        "_messageMode", "_messages", "_pollWrites", "_readMessage",
     )
 
     def __init__(
@@ -202,6 +202,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._messageMode = False
         self._messages: deque | None = None
         self._pollWrites = False
+        self._readMessage: Callable[..., None] | None = None
 
     # -- identity -----------------------------------------------------------
 
@@ -261,6 +262,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
         self._reader = reader
         self._readPackets = getattr(reader, "readPackets", None) or _readOneByOne
+        self._readMessage = getattr(reader, "readMessage", None)
         self.readerState = None
 
     @property
@@ -417,9 +419,17 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
         @param data: the message.
         """
-        buf = bytearray(data)
         out: list[Any] = []
         failure = None
+        readMessage = self._readMessage
+        if readMessage is not None:
+            try:
+                readMessage(self, data, out)
+            except Exception:
+                failure = Failure()
+            self._deliverPackets(out, failure)
+            return
+        buf = bytearray(data)
         try:
             self._readPackets(self, buf, out)
             if buf:
@@ -491,6 +501,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param packets: an iterator of packets; on a pause it is kept as the
             backlog.
         """
+        if self._messageMode:
+            # Every write is a message of its own anyway: no batch.
+            self._deliver(packets)
+            return
         self._batch = []
         try:
             self._deliver(packets)
