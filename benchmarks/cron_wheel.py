@@ -298,7 +298,7 @@ def report(recs: list[dict[str, Any]]) -> str:
 
 def parent(o: argparse.Namespace) -> None:
     """Run every variant --reps times (interleaved, quiet machine first) and print the table."""
-    from echo import snapshot
+    from benchlib import snapshot
 
     variants = o.variants.split(",")
     for v in variants:
@@ -322,7 +322,7 @@ def parent(o: argparse.Namespace) -> None:
 
 def run_all(o: argparse.Namespace, variants: list[str], log: Any) -> None:
     """Run the variants --reps times, interleaved, and print the table."""
-    from echo import code_version, wait_quiet  # the same checks as the echo runner
+    from benchlib import code_version, wait_quiet  # the same checks as the echo runner
 
     recs: list[dict[str, Any]] = []
     code = code_version(o.src)

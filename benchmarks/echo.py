@@ -1,27 +1,46 @@
 #!/usr/bin/env python3
-"""Echo benchmark runner: txgetty's echo server beside a raw Twisted echo server, in one run.
+"""Echo benchmark runner: txgetty's echo servers beside raw Twisted / autobahn peers, in one run.
 
 For every repetition and configuration (C connections x W requests in flight), each server
-is started as a fresh process, driven by loadgen.py (another process) for a warm-up and a
-timed window, then stopped.  The servers:
+is started as a fresh process, driven by a load generator (another process) for a warm-up
+and a timed window, then stopped.  The servers (--peers):
 
-  txgetty  the product as it runs: the venv's ``twistd -n --pidfile= txgetty
-           --listen tcp:PORT:interface=127.0.0.1:backlog=4096`` (default codec: hello,
-           getty's 4-byte little-endian length + payload; the built-in echo listener)
-  tw_raw   peers/tw_raw.py, a minimal hand-written Twisted framer (the ceiling for a
-           Twisted framework with per-packet callbacks), speaking the same framing
+  txgetty       the product as it runs: the venv's ``twistd -n --pidfile= txgetty --listen
+                tcp:PORT:interface=127.0.0.1:backlog=4096`` (default codec: hello, getty's
+                4-byte little-endian length + payload; the built-in echo listener)
+  txgetty_pool  the same with ``--task-pool N`` (--pool, default 4): onMessage runs in an
+                ordered thread pool, the replies are written from the reactor thread
+  tw_raw        peers/tw_raw.py, a minimal hand-written Twisted framer, the same framing
+  txgetty_ws    ``txgetty --listen ws://127.0.0.1:PORT/ --codec raw``: one packet per binary
+                WebSocket message (autobahn under it)
+  tw_ws         peers/tw_ws.py, a minimal raw autobahn echo server
+  txgetty_udp   ``txgetty --listen udp:PORT:interface=127.0.0.1 --codec raw`` (--udp-codec):
+                a session per peer address, one datagram = one packet
+  tw_udp        peers/tw_udp.py, a raw Twisted DatagramProtocol echo
+
+The load generator follows the peer's protocol: loadgen.py (asyncio/uvloop; frames, or
+--proto ws for the WebSocket peers), udpgen.py for UDP (closed loop, lost datagrams time
+out and are counted).  ``--loadgen txgetty`` drives the frame peers with ``txgetty bench
+--json`` (the command beside the interpreter) instead of loadgen.py; ``--loadgen
+loadgen,txgetty`` runs both against the same server process, one after the other.
 
 By default the server is pinned to CPU 1 and the load generator to CPU 0 (taskset;
 --no-pin to let the kernel place them).  Before each run the runner waits for a quiet
 machine (< 0.15 cores busy, no other benchmark process); a run whose window saw more than
 --max-other cores used by neither server nor client, or in which the server or the load
 generator waited for its CPU more than --max-runq-wait % of the time (/proc/PID/schedstat),
-is discarded and repeated (after --tries, default 4, it is kept and flagged).  One JSON line per run
-goes to --out (JSONL); at the end the Markdown tables (medians over --reps) are printed.
+is discarded and repeated (after --tries, default 4, it is kept and flagged).  One JSON
+line per run goes to --out (JSONL); at the end the Markdown tables (medians over --reps)
+are printed, one per protocol and configuration, with each row against the protocol's
+raw peer (tw_raw, tw_ws, tw_udp; --base to choose).  --profile samples the server of every
+run with py-spy and prints its top functions (the sampling slows the server a little).
 
   python benchmarks/echo.py                                   # 1x1,50x1,50x32, 5 s x 3 reps
-  python benchmarks/echo.py --configs 50x32 --seconds 8 --reps 5
   python benchmarks/echo.py --commit HEAD                     # a fixed commit, not the work tree
+  python benchmarks/echo.py --peers txgetty,txgetty_pool --configs 50x32,50x1 --base txgetty
+  python benchmarks/echo.py --peers txgetty_ws,tw_ws --configs 50x32,1x1
+  python benchmarks/echo.py --peers txgetty_udp,tw_udp --configs 1x1,50x1,50x8
+  python benchmarks/echo.py --peers txgetty --configs 50x32 --loadgen loadgen,txgetty
   python benchmarks/echo.py --report benchmarks/results/echo-*.jsonl
 """
 
@@ -30,421 +49,278 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shlex
-import shutil
-import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BASE = "tw_raw"
-PEERS = ("txgetty", "tw_raw")
-FOREIGN = ("shared/bench/client.py", "anchors.py", "benchmarks/loadgen.py", "benchmarks/echo.py", "cron_wheel.py")
-_live: list[subprocess.Popen] = []  # server processes to stop whatever happens
+from benchlib import (
+    HERE,
+    Output,
+    Server,
+    Window,
+    add_common_args,
+    f0,
+    f1,
+    free_port,
+    log,
+    measured,
+    med,
+    meta_line,
+    pinned,
+    profile_table,
+    pyspy_start,
+    pyspy_top,
+    read_jsonl,
+    run_main,
+    spawn,
+    stop_proc,
+    twistd_argv,
+    txgetty_common_args,
+)
 
-
-# ----------------------------------------------------------------------------- machine
-def busy_cores(interval: float = 0.5) -> float:
-    """Return the machine's busy CPU (cores) averaged over interval seconds (/proc/stat)."""
-    def rd() -> tuple[int, int]:
-        """(total, idle+iowait) ticks of all CPUs."""
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v[:8]), v[3] + v[4]
-    t0, i0 = rd()
-    time.sleep(interval)
-    t1, i1 = rd()
-    return ((t1 - t0) - (i1 - i0)) / os.sysconf("SC_CLK_TCK") / interval
-
-
-def ancestors() -> set[int]:
-    """Return the pids of this process and its ancestors (a wrapper such as timeout)."""
-    out, pid = set(), os.getpid()
-    while pid > 1 and pid not in out:
-        out.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return out
-
-
-def foreign_procs() -> list[str]:
-    """Return other benchmark processes running on the machine (not this runner's)."""
-    mine = ancestors() | {p.pid for p in _live}
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) in mine:
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(p in cmd for p in FOREIGN):
-            out.append(f"{d}: {cmd[:100]}")
-    return out
-
-
-def wait_quiet(opts: argparse.Namespace, log: Callable[[str], None]) -> None:
-    """Wait (up to --max-wait s) until the machine has been < 0.15 cores busy for --quiet-for
-    seconds in a row, with no other benchmark process running."""
-    t0 = time.time()
-    said = False
-    quiet_since = None
-    while time.time() - t0 < opts.max_wait:
-        fp = foreign_procs()
-        busy = busy_cores(0.5)
-        if not fp and busy < 0.15:
-            quiet_since = quiet_since or time.time() - 0.5
-            if time.time() - quiet_since >= opts.quiet_for:
-                if said:
-                    log(f"   machine quiet again after {time.time() - t0:.0f}s")
-                return
-            continue
-        quiet_since = None
-        if not said:
-            log(f"   waiting: machine busy ({busy:.2f} cores), other benchmarks: {fp[:2]}")
-            said = True
-        time.sleep(1)
-    log(f"   WARNING: machine still busy after {opts.max_wait:.0f}s; running anyway")
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free now."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def twistd_argv(python: str) -> list[str]:
-    """Return the command that runs twistd with python's environment (the twistd beside it)."""
-    twistd = os.path.join(os.path.dirname(python), "twistd")
-    if os.access(twistd, os.X_OK):
-        return [twistd]
-    return [python, "-c", "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"]
-
-
-def versions(python: str) -> dict[str, Any]:
-    """Return the versions of Python, Twisted, txgetty, uvloop, the reactor and the kernel."""
-    code = ("import json,platform;d={'python':platform.python_version()}\n"
-            "for m in ('twisted','txgetty','uvloop'):\n"
-            "  try:\n    mod=__import__(m);d[m]=getattr(mod,'__version__',None)\n"
-            "  except Exception: d[m]=None\n"
-            "from twisted.internet import reactor;d['reactor']=type(reactor).__name__\nprint(json.dumps(d))")
-    d = json.loads(subprocess.check_output([python, "-c", code], text=True))
-    d.update(kernel=os.uname().release, cpus=os.cpu_count(), machine=platform.machine())
-    try:
-        with open("/proc/cpuinfo") as f:
-            d["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
-    except OSError:
-        pass
-    return d
-
-
-def code_version(src: str | None = None) -> dict[str, Any]:
-    """Return the git commit and a digest of txgetty/*.py of the code the servers run.
-
-    src is a --commit snapshot (fixed), or None for the checkout: its editable install
-    runs whatever is in the working tree, so comparing the digest at the start and the end
-    of a run tells whether the code changed while it was measured."""
-    import hashlib
-
-    h = hashlib.sha1()
-    pkg = os.path.join(src or ROOT, "txgetty")
-    for name in sorted(os.listdir(pkg)) if os.path.isdir(pkg) else []:
-        if name.endswith(".py"):
-            with open(os.path.join(pkg, name), "rb") as f:
-                h.update(name.encode() + b"\0" + f.read())
-    d: dict[str, Any] = {"txgetty_digest": h.hexdigest()[:12], "txgetty_src": src or ROOT}
-    if src:
-        with open(os.path.join(src, ".commit")) as f:
-            d.update(git_commit=f.read().strip(), txgetty_dirty=False)
-        return d
-    try:
-        d["git_commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                         text=True, timeout=10).stdout.strip() or None
-        d["txgetty_dirty"] = bool(subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "txgetty"],
-                                                 capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        d["git_commit"] = None
-    return d
-
-
-def snapshot(rev: str, python: str) -> tuple[str, dict[str, str]]:
-    """Extract txgetty/ and twisted/plugins/ of a commit into a temporary folder.
-
-    Returns the folder and the environment that makes the servers import txgetty (and the
-    twistd plugin) from it, ahead of the editable install: the measured code then cannot
-    change under the run, whatever happens to the working tree."""
-    import tempfile
-
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", rev], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    tmp = tempfile.mkdtemp(prefix=f"txgetty-bench-{commit}-")
-    try:
-        archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", commit, "txgetty", "twisted/plugins"],
-                                 capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        with open(os.path.join(tmp, ".commit"), "w") as f:
-            f.write(commit)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmp] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-        # (the servers run in the results folder: a checkout as the current directory would come first)
-        where = subprocess.run([python, "-c", "import txgetty; print(txgetty.__file__)"], env=env, cwd=tmp,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        if not where.startswith(tmp):
-            raise RuntimeError(f"the snapshot of {commit} is not the txgetty imported ({where})")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return tmp, env
+#: peer -> protocol (frame, ws, udp)
+PEERS = {"txgetty": "frame", "txgetty_pool": "frame", "tw_raw": "frame", "txgetty_ws": "ws", "tw_ws": "ws",
+         "txgetty_udp": "udp", "tw_udp": "udp"}
+BASES = {"frame": "tw_raw", "ws": "tw_ws", "udp": "tw_udp"}
+LOADGENS = ("loadgen", "txgetty")
+LG_NAMES = {"loadgen": "loadgen.py", "txgetty": "txgetty bench", "udpgen": "udpgen.py"}
 
 
 # ----------------------------------------------------------------------------- processes
 def server_argv(name: str, port: int, opts: argparse.Namespace) -> list[str]:
     """Return the command line of one server."""
-    if name == "txgetty":
-        codec = "hello" if opts.byteorder == "little" else "length:4:big"
-        argv = twistd_argv(opts.python) + ["-n", "--pidfile=", "txgetty",
-                                           "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=4096"]
-        if codec != "hello":
-            argv += ["--codec", codec]
-        return argv
-    return [opts.python, os.path.join(HERE, "peers", "tw_raw.py"), "--port", str(port),
-            "--host", "127.0.0.1", "--byteorder", opts.byteorder]
+    proto = PEERS[name]
+    if name.startswith("txgetty"):
+        argv = twistd_argv(opts.python) + ["-n", "--pidfile=", "txgetty"] + txgetty_common_args(opts)
+        if proto == "ws":
+            argv += ["--listen", f"ws://127.0.0.1:{port}/", "--codec", "raw"]
+        elif proto == "udp":
+            argv += ["--listen", f"udp:{port}:interface=127.0.0.1", "--codec", opts.udp_codec]
+        else:
+            argv += ["--listen", f"tcp:{port}:interface=127.0.0.1:backlog=4096"]
+            if opts.byteorder != "little":
+                argv += ["--codec", "length:4:big"]
+        if name == "txgetty_pool":
+            argv += ["--task-pool", str(opts.pool)]
+        return argv + shlex.split(opts.txgetty_args)
+    argv = [opts.python, os.path.join(HERE, "peers", f"{name}.py"), "--port", str(port), "--host", "127.0.0.1"]
+    return argv + (["--byteorder", opts.byteorder] if proto == "frame" else [])
 
 
-class Server:
-    """One server process, started and listening (pinned with taskset if asked)."""
-
-    def __init__(self, name: str, opts: argparse.Namespace) -> None:
-        """Start the server and wait until its port accepts connections."""
-        self.name = name
-        self.port = free_port()
-        argv = server_argv(name, self.port, opts)
-        if opts.pin:
-            argv = ["taskset", "-c", opts.server_cpu] + argv  # taskset execs: the pid is the server's
-        self.argv = argv
-        self.log = open(os.path.join(opts.logdir, f"{name}.log"), "ab")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=opts.logdir, env=opts.env)
-        _live.append(self.proc)
-        self.pid = self.proc.pid
-        deadline = time.time() + 30
-        try:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {self.proc.returncode} (log: {self.log.name})")
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise RuntimeError(f"{name} did not listen within 30s (log: {self.log.name})")
-                    time.sleep(0.05)
-            time.sleep(0.3)  # let the probe connection's close settle
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc in _live:
-            _live.remove(self.proc)
-        self.log.close()
+def start_server(name: str, opts: argparse.Namespace) -> Server:
+    """Start one server on a free port and wait until it answers."""
+    udp = PEERS[name] == "udp"
+    port = free_port(socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    return Server(name, server_argv(name, port, opts), port, opts, probe="udp" if udp else "tcp")
 
 
-def loadgen(opts: argparse.Namespace, srv: Server, conns: int, window: int) -> dict[str, Any]:
-    """Run loadgen.py against srv once; return its JSON record."""
-    argv = [opts.python, os.path.join(HERE, "loadgen.py"), "--port", str(srv.port), "--mode", "load",
-            "--byteorder", opts.byteorder, "--conns", str(conns), "--window", str(window),
-            "--size", str(opts.size), "--seconds", str(opts.seconds), "--warmup", str(opts.warmup),
-            "--loop", opts.loop, "--server-pid", str(srv.pid), "--label", srv.name]
-    if opts.pin:
-        argv = ["taskset", "-c", opts.client_cpu] + argv
+def run_loadgen(opts: argparse.Namespace, srv: Server, conns: int, window: int) -> dict[str, Any]:
+    """Run loadgen.py (frame or ws) or udpgen.py against srv once; return its JSON record."""
+    proto = PEERS[srv.name]
+    common = ["--port", str(srv.port), "--conns", str(conns), "--window", str(window), "--size", str(opts.size),
+              "--seconds", str(opts.seconds), "--warmup", str(opts.warmup), "--loop", opts.loop,
+              "--server-pid", str(srv.pid), "--label", srv.name]
+    if proto == "udp":
+        argv = [opts.python, os.path.join(HERE, "udpgen.py"), "--codec", opts.udp_codec,
+                "--timeout", str(opts.udp_timeout)] + common
+    else:
+        argv = [opts.python, os.path.join(HERE, "loadgen.py"), "--mode", "load", "--proto", proto,
+                "--byteorder", opts.byteorder] + common
+    argv = pinned(argv, opts, opts.client_cpu)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=opts.seconds + opts.warmup + 60)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
-        raise RuntimeError(f"loadgen rc={p.returncode}: {p.stderr.strip()[-600:]}")
+        raise RuntimeError(f"load generator rc={p.returncode}: {p.stderr.strip()[-600:]}")
     rec = json.loads(lines[-1])
-    rec["cmd_client"] = shlex.join(argv)
+    rec.update(cmd_client=shlex.join(argv), loadgen="udpgen" if proto == "udp" else "loadgen")
+    return rec
+
+
+def txgetty_bench_argv(opts: argparse.Namespace) -> list[str]:
+    """Return the command that runs ``txgetty bench`` (the one beside the interpreter)."""
+    exe = os.path.join(os.path.dirname(opts.python), "txgetty")
+    if os.access(exe, os.X_OK):
+        return [exe]
+    return [opts.python, "-m", "txgetty.cli"]
+
+
+def run_txgetty_bench(opts: argparse.Namespace, srv: Server, conns: int, window: int) -> dict[str, Any]:
+    """Run ``txgetty bench --json`` against srv once; return its JSON record with the server's
+    CPU and the noise figures, which this runner measures over the middle of the bench's window
+    (from warm-up + 0.3 s to 0.3 s before its end; the server is in a steady state then)."""
+    codec = "hello" if opts.byteorder == "little" else "length:4:big"
+    argv = txgetty_bench_argv(opts) + [
+        "bench", f"127.0.0.1:{srv.port}", "--codec", codec, "-c", str(conns), "-w", str(window),
+        "-s", str(opts.size), "-d", str(opts.seconds), "--warmup", str(opts.warmup), "--json", "-q"]
+    argv = pinned(argv, opts, opts.client_cpu)
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=opts.logdir, env=opts.env)
+    try:
+        time.sleep(opts.warmup + 0.3)
+        if p.poll() is not None:
+            raise RuntimeError(f"txgetty bench ended early, rc={p.returncode}: {p.stderr.read()[-600:]}")
+        w = Window(srv.pid, p.pid)
+        time.sleep(max(0.5, opts.seconds - 0.6))
+        g = w.end()
+        out, err = p.communicate(timeout=opts.seconds + 60)
+    finally:
+        stop_proc(p)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        raise RuntimeError(f"txgetty bench rc={p.returncode}: {err.strip()[-600:]}")
+    rec = json.loads(lines[-1])
+    cli_pct = rec.get("client_cpu_pct")  # over the bench's own window
+    rec.update({k: v for k, v in g.items() if k != "seconds"}, client_cpu_pct=cli_pct,
+               server_window_s=g["seconds"], window_client_cpu_pct=g.get("client_cpu_pct"),
+               conns=conns, label=srv.name, loadgen="txgetty", cmd_client=shlex.join(argv))
+    return rec
+
+
+def drive(opts: argparse.Namespace, lg: str, srv: Server, conns: int, window: int) -> dict[str, Any]:
+    """Measure srv once with load generator lg (and py-spy with --profile); return the record."""
+    prof = None
+    if opts.profile:
+        prof_path = os.path.join(opts.logdir, f"pyspy-{srv.name}-{conns}x{window}-{srv.pid}.txt")
+        prof = pyspy_start(srv.pid, opts.seconds - 1, prof_path, opts, rate=opts.profile_rate, delay=opts.warmup + 0.5)
+    try:
+        rec = (run_txgetty_bench if lg == "txgetty" else run_loadgen)(opts, srv, conns, window)
+    except RuntimeError:
+        srv.check_alive()  # a server that died is the better explanation
+        raise
+    finally:
+        if prof is not None:
+            try:
+                prof.wait(opts.seconds + 30)
+            finally:
+                stop_proc(prof)
+    srv.check_alive()
+    if prof is not None and os.path.exists(prof_path):
+        rec["profile"] = pyspy_top(prof_path, opts.profile_top)
+        rec["profile_file"] = prof_path
     rec["cmd_server"] = shlex.join(srv.argv)
     return rec
 
 
-def one_run(opts: argparse.Namespace, name: str, conns: int, window: int,
-            meta: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
-    """Measure one server in one configuration; repeat (up to --tries in all) if the window was noisy."""
-    rec: dict[str, Any] = {}
-    for attempt in range(opts.tries):
-        wait_quiet(opts, log)
-        try:
-            srv = Server(name, opts)
-            try:
-                rec = loadgen(opts, srv, conns, window)
-            finally:
-                srv.stop()
-        except (RuntimeError, subprocess.TimeoutExpired) as e:
-            rec = {"label": name, "error": str(e)}
-        rec.update(meta, attempt=attempt)
-        why = noise(opts, rec)
-        if why is None:
-            return rec
-        if attempt == opts.tries - 1:
-            log(f"   {name}: {why} on try {opts.tries} too: kept, flagged noisy")
-            rec["noisy"] = why
-            return rec
-        log(f"   {name}: {why}: discarded, measuring again")
-        write(opts, dict(rec, discarded=why))
-    return rec
-
-
-def noise(opts: argparse.Namespace, rec: dict[str, Any]) -> str | None:
-    """Return why a run's window was disturbed by other work on the machine, or None.
-
-    Two signs: CPU used by neither server nor client (machine-wide, from /proc/stat), and
-    time the server or the load generator spent runnable but waiting for its CPU
-    (/proc/PID/schedstat): another task on a pinned CPU shows there even when it is small."""
-    other = rec.get("other_cpu_cores")
-    if other is not None and other > opts.max_other:
-        return f"other_cpu_cores={other} > {opts.max_other}"
-    for side in ("server", "client"):
-        wait = rec.get(f"{side}_runq_wait_pct")
-        if wait is not None and wait > opts.max_runq_wait:
-            return f"{side} waited for its CPU {wait}% of the window > {opts.max_runq_wait}%"
-    return None
-
-
-def write(opts: argparse.Namespace, rec: dict[str, Any]) -> None:
-    """Append one record to the JSONL file."""
-    rec["ts"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    opts.out_f.write(json.dumps(rec) + "\n")
-    opts.out_f.flush()
-
-
 def run_matrix(opts: argparse.Namespace) -> None:
-    """Run every repetition x configuration x server, interleaved, then print the tables."""
+    """Run every repetition x configuration x server (x load generator), interleaved, then
+    print the tables."""
     configs = [tuple(int(x) for x in c.lower().split("x")) for c in opts.configs.split(",")]
     peers = opts.peers.split(",")
+    lgs = opts.loadgen.split(",")
     for p in peers:
         if p not in PEERS:
             sys.exit(f"unknown peer {p!r}; known: {', '.join(PEERS)}")
-    os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
-    opts.logdir = os.path.join(os.path.dirname(os.path.abspath(opts.out)), "logs")
-    os.makedirs(opts.logdir, exist_ok=True)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers and loadgen
-
-    def log(msg: str) -> None:
-        """Print a time-stamped progress line."""
-        print(time.strftime("%H:%M:%S ") + msg, flush=True)
-
-    if opts.pin and (os.cpu_count() or 1) < 2:
-        log("fewer than 2 CPUs: not pinning")
-        opts.pin = False
-    with open(opts.out, "a") as opts.out_f:
-        code = code_version(opts.src)
-        write(opts, {"type": "meta", "argv": sys.argv, "pin": opts.pin, "server_cpu": opts.server_cpu,
-                     "client_cpu": opts.client_cpu, "byteorder": opts.byteorder, **versions(opts.python), **code})
+    for lg in lgs:
+        if lg not in LOADGENS:
+            sys.exit(f"unknown load generator {lg!r}; known: {', '.join(LOADGENS)}")
+    if "txgetty" in lgs and any(PEERS[p] != "frame" for p in peers):
+        sys.exit("--loadgen txgetty drives the frame peers only (txgetty, txgetty_pool, tw_raw)")
+    out = Output(opts.out)
+    try:
+        code = out.meta(opts, byteorder=opts.byteorder, base=opts.base)
         log(f"results -> {opts.out}")
         # interleaved (rep -> config -> server, order alternating) so drift hits both alike
         for rep in range(opts.reps):
             for conns, window in configs:
                 for name in (peers if rep % 2 == 0 else peers[::-1]):
-                    rec = one_run(opts, name, conns, window,
-                                  dict(type="load", peer=name, rep=rep, conns=conns, window=window), log)
-                    write(opts, rec)
-                    if "error" in rec:
-                        log(f"[{rep}] {name:8s} C={conns:<3d} W={window:<3d} ERROR {rec['error']}")
-                        continue
-                    log(f"[{rep}] {name:8s} C={conns:<3d} W={window:<3d} {rec['msgs_per_s']:>10,.0f} msg/s "
-                        f"p50={rec['lat_p50_us']}us p99={rec['lat_p99_us']}us srv={rec['server_cpu_pct']}% "
-                        f"cli={rec['client_cpu_pct']}% other={rec['other_cpu_cores']} "
-                        f"runq-wait srv={rec.get('server_runq_wait_pct')}% cli={rec.get('client_runq_wait_pct')}%")
-        end = code_version(opts.src)
-        if end["txgetty_digest"] != code["txgetty_digest"]:
-            log(f"WARNING: txgetty's code changed during the run ({code} -> {end}): the runs mixed versions")
-            write(opts, {"type": "warning", "code_changed": True, "start": code, "end": end})
+                    meta = {"type": "load", "peer": name, "rep": rep, "conns": conns, "window": window,
+                            "profiled": bool(opts.profile)}
+                    order = lgs if rep % 2 == 0 else lgs[::-1]
+                    # The pool's worker threads share the server's CPU: its main thread waits for
+                    # them on the run queue by design, so only the client's wait counts as noise.
+                    sides = ("client",) if name == "txgetty_pool" else ("server", "client")
+                    if len(order) == 1:
+                        def once(name: str = name, lg: str = order[0], c: int = conns, w: int = window) -> dict:
+                            """A fresh server, one measurement."""
+                            srv = start_server(name, opts)
+                            try:
+                                return drive(opts, lg, srv, c, w)
+                            finally:
+                                srv.stop()
+                        recs = [measured(opts, name, once, log, out.write, meta, sides)]
+                    else:  # the load generators one after the other against the same server
+                        srv = start_server(name, opts)
+                        try:
+                            recs = [measured(opts, name, lambda lg=lg, s=srv, c=conns, w=window: drive(opts, lg, s, c, w),
+                                             log, out.write, meta, sides) for lg in order]
+                        finally:
+                            srv.stop()
+                    for rec in recs:
+                        out.write(rec)
+                        say(rep, name, rec)
+        out.check_code(opts, code)
+    finally:
+        out.close()
     print()
-    print(report([opts.out]))
+    print(report([opts.out], opts.base))
+
+
+def say(rep: int, name: str, rec: dict[str, Any]) -> None:
+    """Log one run's figures."""
+    c, w = rec["conns"], rec["window"]
+    if "error" in rec:
+        log(f"[{rep}] {name:12s} C={c:<3d} W={w:<3d} ERROR {rec['error']}")
+        return
+    lost = f" lost={rec['lost']}" if "lost" in rec else ""
+    log(f"[{rep}] {name:12s} C={c:<3d} W={w:<3d} {LG_NAMES[rec.get('loadgen', 'loadgen')]:13s} "
+        f"{rec['msgs_per_s']:>10,.0f} msg/s p50={rec['lat_p50_us']}us p99={rec['lat_p99_us']}us{lost} "
+        f"srv={rec['server_cpu_pct']}% cli={rec['client_cpu_pct']}% other={rec['other_cpu_cores']} "
+        f"runq-wait srv={rec.get('server_runq_wait_pct')}% cli={rec.get('client_runq_wait_pct')}%")
 
 
 # ----------------------------------------------------------------------------- report
-def med(xs: list[Any]) -> Any:
-    """Return the median of the values that are not None (None if none)."""
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+def row_key(r: dict[str, Any]) -> str:
+    """Return a record's row name: the peer, and the load generator if it is txgetty bench."""
+    return r["peer"] + (" (txgetty bench)" if r.get("loadgen") == "txgetty" else "")
 
 
-def f0(x: float | None) -> str:
-    """Format with thousands separators and no decimals."""
-    return "-" if x is None else f"{x:,.0f}"
+def us_per_msg(r: dict[str, Any]) -> float | None:
+    """Return the server's CPU µs per message (its CPU share over the echo rate)."""
+    if not r.get("msgs_per_s") or r.get("server_cpu_pct") is None:
+        return None
+    return 1e6 * r["server_cpu_pct"] / 100 / r["msgs_per_s"]
 
 
-def f1(x: float | None) -> str:
-    """Format with thousands separators and one decimal."""
-    return "-" if x is None else f"{x:,.1f}"
-
-
-def report(files: list[str]) -> str:
-    """Return Markdown tables (one per configuration, medians over the runs) of JSONL files."""
-    recs = []
-    for path in files:
-        with open(path) as f:
-            recs += [json.loads(ln) for ln in f if ln.strip()]
-    out = []
+def report(files: list[str], base: str | None = None) -> str:
+    """Return Markdown tables (one per protocol and configuration, medians over the runs) of JSONL files."""
+    recs = read_jsonl(files)
     metas = [r for r in recs if r.get("type") == "meta"]
-    if metas:
-        m = metas[-1]
-        dirty = ", modified" if m.get("txgetty_dirty") else ""
-        pin = f"server pinned to CPU {m['server_cpu']}, loadgen to CPU {m['client_cpu']}" if m.get("pin") \
-            else "not pinned"
-        out.append(f"Measured {m['ts'][:10]} on {m.get('cpus')} CPUs ({m.get('cpu_model')}), Linux {m.get('kernel')}, "
-                   f"Python {m.get('python')}, Twisted {m.get('twisted')} ({m.get('reactor')}), "
-                   f"txgetty {m.get('txgetty')} (commit {m.get('git_commit')}{dirty}); "
-                   f"loadgen on uvloop {m.get('uvloop')}; {pin}; "
-                   f"framing: 4-byte {m.get('byteorder')}-endian length + payload.")
-    if any(r.get("code_changed") for r in recs):
-        out.append("\n**WARNING: txgetty's code changed during the run; the runs mixed versions.**")
+    bo = metas[-1].get("byteorder", "little") if metas else "little"
+    base = base or (metas[-1].get("base") if metas else None)
+    out = [meta_line(recs, f"; load generators: loadgen.py / udpgen.py on uvloop, txgetty bench on Twisted; "
+                           f"TCP framing: 4-byte {bo}-endian length + payload")]
     ok = [r for r in recs if r.get("type") == "load" and "error" not in r and not r.get("discarded")]
-    groups: dict[tuple[int, int], dict[str, list]] = {}
+    groups: dict[tuple[str, int, int], dict[str, list]] = {}
     for r in ok:
-        groups.setdefault((r["conns"], r["window"]), {}).setdefault(r["peer"], []).append(r)
-    for cfg in sorted(groups, key=lambda k: (k[0] * k[1], k[0])):
-        g = groups[cfg]
-        base = med([r["msgs_per_s"] for r in g[BASE]]) if BASE in g else None
+        groups.setdefault((PEERS.get(r["peer"], "frame"), r["conns"], r["window"]), {}).setdefault(
+            row_key(r), []).append(r)
+    for key in sorted(groups, key=lambda k: (k[0], k[1] * k[2], k[1])):
+        proto, conns, window = key
+        g = groups[key]
+        b = base if base in g else BASES[proto] if BASES[proto] in g else None
+        base_rate = med([r["msgs_per_s"] for r in g[b]]) if b else None
+        bench_base = BASES[proto] + " (txgetty bench)"  # txgetty bench rows: against the raw peer under it
+        bench_rate = med([r["msgs_per_s"] for r in g[bench_base]]) if bench_base in g and not base else None
         n = max(len(v) for v in g.values())
-        secs = next(iter(g.values()))[0]["seconds"]
-        size = next(iter(g.values()))[0]["size"]
-        out.append(f"\n#### {cfg[0]} x {cfg[1]} (connections x in flight), {size}-byte payloads "
-                   f"(median of {n} runs of {secs:.0f} s)\n")
-        out.append("| server | msg/s | min-max msg/s | vs raw Twisted | p50 µs | p99 µs | server CPU % "
+        first = next(iter(g.values()))[0]
+        udp = proto == "udp"
+        what = {"frame": "TCP", "ws": "WebSocket", "udp": "UDP"}[proto]
+        unit = "peers" if udp else "connections"
+        out.append(f"\n#### {what} echo, {conns} x {window} ({unit} x in flight), {first['size']}-byte payloads "
+                   f"(median of {n} runs of {first['seconds']:.0f} s)\n")
+        extra = " loss % | lost/late per run | kernel rcvbuf drops per run |" if udp else ""
+        vs_head = b or (bench_base if bench_rate else "-")
+        out.append(f"| server | msg/s | min-max msg/s | vs {vs_head} | p50 µs | p99 µs |{extra} server CPU % "
                    "| server µs CPU/msg | client CPU % | server peak RSS MB | note |")
-        out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
-        for peer in sorted(g, key=lambda p: -med([r["msgs_per_s"] for r in g[p]])):
-            rs = g[peer]
+        out.append("|---|--:|--:|--:|--:|--:|" + ("--:|--:|--:|" if udp else "") + "--:|--:|--:|--:|---|")
+        for row in sorted(g, key=lambda p: -med([r["msgs_per_s"] for r in g[p]])):
+            rs = g[row]
             rate = [r["msgs_per_s"] for r in rs]
             m = med(rate)
             scpu = med([r.get("server_cpu_pct") for r in rs])
             ccpu = med([r.get("client_cpu_pct") for r in rs])
-            us = med([1e6 * r["server_cpu_s"] / r["msgs"] for r in rs if r.get("msgs")])
             note = []
             if ccpu is not None and ccpu >= 90:
                 note.append("**client-bound**")
@@ -454,11 +330,26 @@ def report(files: list[str]) -> str:
                 note.append("latency-bound")
             if any(r.get("noisy") for r in rs):  # kept after 4 noisy tries
                 note.append("NOISY run kept")
-            vs = f"{m / base:.2f}x" if base else "-"
-            out.append(f"| {peer} | {f0(m)} | {f0(min(rate))}-{f0(max(rate))} | {vs} | "
-                       f"{f0(med([r['lat_p50_us'] for r in rs]))} | {f0(med([r['lat_p99_us'] for r in rs]))} | "
-                       f"{f0(scpu)} | {f1(us)} | {f0(ccpu)} | "
+            if any(r.get("profiled") for r in rs):
+                note.append("profiled")
+            vs = f"{m / base_rate:.2f}x" if base_rate else "-"
+            if bench_rate and row.endswith("(txgetty bench)"):
+                vs = f"{m / bench_rate:.2f}x ‡"
+            cells = ""
+            if udp:
+                cells = (f" {med([r.get('loss_pct') for r in rs])} | "
+                         f"{f0(med([r.get('lost') for r in rs]))}/{f0(med([r.get('late') for r in rs]))} | "
+                         f"{f0(med([r.get('udp_rcvbuf_errors') for r in rs]))} |")
+            out.append(f"| {row} | {f0(m)} | {f0(min(rate))}-{f0(max(rate))} | {vs} | "
+                       f"{f0(med([r['lat_p50_us'] for r in rs]))} | {f0(med([r['lat_p99_us'] for r in rs]))} |"
+                       f"{cells} {f0(scpu)} | {f1(med([us_per_msg(r) for r in rs]))} | {f0(ccpu)} | "
                        f"{f1((med([r.get('server_hwm_kb') for r in rs]) or 0) / 1024)} | {', '.join(note)} |")
+        if bench_rate:
+            out.append(f"\n‡ against {bench_base}: the same load generator.")
+        for row in g:
+            profs = [r for r in g[row] if r.get("profile")]
+            if profs:
+                out.append(profile_table(profs[-1]["profile"], f"{row}, {what} {conns}x{window}"))
     bad = [r for r in recs if r.get("type") == "load" and ("error" in r or r.get("discarded"))]
     if bad:
         out.append("\nRuns not counted:\n")
@@ -466,7 +357,7 @@ def report(files: list[str]) -> str:
             d = r.get("discarded")
             why = r.get("error") or (d if isinstance(d, str) else f"other_cpu_cores={r.get('other_cpu_cores')}")
             why += "" if "error" in r else " (machine not quiet)"
-            out.append(f"- {r.get('peer')} {r.get('conns')}x{r.get('window')} rep {r.get('rep')}: {why}")
+            out.append(f"- {row_key(r)} {r.get('conns')}x{r.get('window')} rep {r.get('rep')}: {why}")
     return "\n".join(out)
 
 
@@ -474,34 +365,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", default="1x1,50x1,50x32", help="CONNSxWINDOW,... (default 1x1,50x1,50x32)")
-    ap.add_argument("--peers", default=",".join(PEERS), help="servers to run (default txgetty,tw_raw)")
+    ap.add_argument("--peers", default="txgetty,tw_raw", help=f"servers to run (default txgetty,tw_raw; "
+                                                             f"known: {', '.join(PEERS)})")
+    ap.add_argument("--loadgen", default="loadgen",
+                    help="load generator(s) for the frame peers: loadgen (loadgen.py), txgetty (txgetty bench "
+                         "--json), or loadgen,txgetty (both, against the same server process)")
+    ap.add_argument("--base", help="row the 'vs' column compares with (default: the protocol's raw peer)")
     ap.add_argument("--seconds", type=float, default=5.0, help="measured window per run (default 5)")
     ap.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before it (default 1)")
     ap.add_argument("--reps", type=int, default=3, help="repetitions; tables show medians (default 3)")
     ap.add_argument("--size", type=int, default=915, help="payload bytes (default 915, as getty's benchmark)")
     ap.add_argument("--byteorder", choices=["big", "little"], default="little",
-                    help="length header byte order (default little: getty's hello framing, "
+                    help="TCP length header byte order (default little: getty's hello framing, "
                          "txgetty's default codec; big runs txgetty with --codec length:4:big)")
+    ap.add_argument("--pool", type=int, default=4, help="txgetty_pool's --task-pool (default 4)")
+    ap.add_argument("--udp-codec", choices=["raw", "hello"], default="raw", help="txgetty_udp's codec (raw)")
+    ap.add_argument("--udp-timeout", type=float, default=0.2, help="udpgen.py: seconds before a request is lost")
+    ap.add_argument("--txgetty-args", default="", help="more twistd txgetty options for the txgetty peers")
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="loadgen's event loop")
-    ap.add_argument("--python", default=sys.executable, help="interpreter for servers and loadgen")
-    ap.add_argument("--commit", metavar="REV",
-                    help="measure txgetty as in this git commit (extracted to a temporary folder and put "
-                         "ahead of the installed one) instead of the working tree")
-    ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
-    ap.add_argument("--server-cpu", default="1")
-    ap.add_argument("--client-cpu", default="0")
-    ap.add_argument("--max-other", type=float, default=0.10,
-                    help="discard and repeat a run whose window saw more other CPU than this (cores)")
-    ap.add_argument("--max-runq-wait", type=float, default=2.0,
-                    help="discard and repeat a run in which the server or loadgen waited for its CPU "
-                         "more than this %% of the window (default 2)")
-    ap.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine")
-    ap.add_argument("--quiet-for", type=float, default=2.0,
-                    help="seconds the machine must have been quiet before a run (default 2)")
-    ap.add_argument("--tries", type=int, default=4,
-                    help="measurements of a run before a noisy one is kept and flagged (default 4)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results", time.strftime("echo-%Y%m%d-%H%M%S.jsonl")))
-    ap.add_argument("--report", nargs="+", metavar="JSONL", help="only print the tables of these files")
+    ap.add_argument("--profile", action="store_true",
+                    help="sample each server with py-spy during its window and report its top functions")
+    ap.add_argument("--profile-top", type=int, default=15, help="functions per py-spy table (default 15)")
+    ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
+    add_common_args(ap, "echo")
     return ap.parse_args(argv)
 
 
@@ -509,25 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or --report); stop every server process on the way out."""
     opts = parse_args(argv)
     if opts.report:
-        print(report(opts.report))
+        print(report(opts.report, opts.base))
         return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        """Turn SIGTERM/SIGHUP into SystemExit, so that the finally clauses stop the processes."""
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    opts.src, opts.env = snapshot(opts.commit, opts.python) if opts.commit else (None, None)
-    try:
-        run_matrix(opts)
-    finally:
-        for p in list(_live):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if opts.src:
-            shutil.rmtree(opts.src, ignore_errors=True)
+    run_main(opts, run_matrix)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Closed-loop echo load generator for txgetty's benchmarks (asyncio, uvloop if installed).
 
-A separate process from the server under test.  It speaks length-prefixed frames:
-a 4-byte length (``--byteorder big``, network order, or ``little``, getty's hello
-framing) followed by the payload; the server must echo every frame back unchanged.
+A separate process from the server under test.  Protocols (--proto):
+  frame  length-prefixed frames: a 4-byte length (``--byteorder big``, network order, or
+         ``little``, getty's hello framing) followed by the payload
+  ws     RFC 6455 WebSocket, hand-rolled: HTTP upgrade (GET --path), then one masked
+         binary message per request (one random mask key per connection, the payload
+         masked once: the server unmasks every frame, the client pays nothing per message)
+The server must echo every frame (message) back unchanged.
 
 Modes (--mode):
   load      C connections (--conns), W requests outstanding on each (--window): every
@@ -15,6 +19,9 @@ Modes (--mode):
             window (utime+stime from /proc/PID/stat) and its peak RSS (VmHWM).
   idle      opens --conns connections, does ONE echo on each, then idles; reports the
             server's VmRSS before/after and (after - before) / conns.  Needs --server-pid.
+            --hold S: then measures the server's CPU (and the noise figures) over S seconds
+            of the connections held idle; --linger S: prints the JSON line and keeps the
+            connections open S seconds more (e.g. for a profiler) before it exits.
   connrate  --parallel loops of connect -> 1 echo -> close for --seconds; reports
             connections/s and the connect+echo latency.
 
@@ -25,8 +32,8 @@ its CPU (/proc/PID/schedstat), which shows another task on a pinned CPU.
 
 Output: one JSON line on stdout, one human-readable line on stderr.
 
-Derived from the team's peer benchmark harness (shared/bench/client.py), trimmed to the
-frame protocol, with a --byteorder option.
+Derived from the team's peer benchmark harness (shared/bench/client.py: FrameConn,
+WsConn), trimmed to the frame and ws protocols, with a --byteorder option.
 
 Example:
   python loadgen.py --port 9000 --byteorder little --conns 50 --window 32 --seconds 5 \\
@@ -37,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
@@ -51,6 +59,8 @@ from typing import Any
 now_ns = time.perf_counter_ns
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _ORDER = {"big": "!I", "little": "<I"}
+_H = struct.Struct("!H")
+_Q = struct.Struct("!Q")
 
 
 # ----------------------------------------------------------------------------- /proc
@@ -150,6 +160,7 @@ class Run:
         self.lat = array("q")  # nanoseconds, only while measuring
         self.count = 0  # echoes received while measuring
         self.errors = 0
+        self.loop = ""
 
     def fail(self, msg: str) -> None:
         """Report a protocol error and exit at once (exit status 2)."""
@@ -247,7 +258,7 @@ class FrameConn(asyncio.Protocol):
         rem = got
         while rem:
             b = ts[0]
-            k = b[1] if b[1] <= rem else rem
+            k = min(b[1], rem)
             if measuring:
                 lat.extend([now - b[0]] * k)
             b[1] -= k
@@ -262,10 +273,107 @@ class FrameConn(asyncio.Protocol):
             self.send(got, now)
 
 
+class WsConn(FrameConn):
+    """Hand-rolled RFC 6455 client: upgrade handshake, then masked binary frames out and
+    unmasked binary frames in (the server must not mask).  One random mask key per
+    connection, the payload masked once, so every frame is a valid masked frame the server
+    has to unmask.  Echo frames are checked with the same one-comparison fast path as
+    'frame' (a server frame is 0x82, length, payload); anything else (ping, fragments,
+    close) goes to a full parser.  (Ported from shared/bench/client.py.)"""
+
+    def __init__(self, run: Run) -> None:
+        """Prepare the masked request frame and the expected (unmasked) echo frame."""
+        super().__init__(run)
+        self.handshaken = False
+        p = run.payload
+        key = os.urandom(4)
+        masked = bytes(b ^ key[i & 3] for i, b in enumerate(p))
+        ln = len(p)
+        if ln < 126:
+            hdr = bytes([0x82, ln])
+        elif ln < 65536:
+            hdr = bytes([0x82, 126]) + _H.pack(ln)
+        else:
+            hdr = bytes([0x82, 127]) + _Q.pack(ln)
+        self.resp = hdr + p
+        self.req = bytes([hdr[0], hdr[1] | 0x80]) + hdr[2:] + key + masked
+
+    def connection_made(self, transport: Any) -> None:
+        """Send the upgrade request; ready is fulfilled by the 101 answer."""
+        self.transport = transport
+        k = base64.b64encode(os.urandom(16)).decode()
+        o = self.run.o
+        transport.write((f"GET {o.path} HTTP/1.1\r\nHost: {o.host}:{o.port}\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {k}\r\n"
+                         f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+
+    def data_received(self, data: bytes) -> None:
+        """The upgrade answer first, then echo frames."""
+        if self.handshaken:
+            return FrameConn.data_received(self, data)
+        buf = self.buf
+        buf += data
+        i = buf.find(b"\r\n\r\n")
+        if i < 0:
+            return
+        head = bytes(buf[:i])
+        if not head.startswith(b"HTTP/1.1 101"):
+            self.run.fail(f"WS handshake refused: {head[:200]!r}")
+        del buf[:i + 4]
+        self.handshaken = True
+        self.ready.set_result(self)
+        if buf:
+            self.slow_parse()
+
+    def slow_parse(self) -> None:
+        """Parse frame by frame: answer pings, fail on a close or a wrong size, count echoes."""
+        buf = self.buf
+        n = len(buf)
+        off = got = 0
+        while n - off >= 2:
+            b0 = buf[off]
+            ln = buf[off + 1]
+            if ln & 0x80:
+                self.run.fail("server frame is masked")
+            ln &= 0x7F
+            h = 2
+            if ln == 126:
+                if n - off < 4:
+                    break
+                (ln,) = _H.unpack_from(buf, off + 2)
+                h = 4
+            elif ln == 127:
+                if n - off < 10:
+                    break
+                (ln,) = _Q.unpack_from(buf, off + 2)
+                h = 10
+            end = off + h + ln
+            if end > n:
+                break
+            op = b0 & 0x0F
+            if op == 0x9:  # ping -> pong (a client frame must be masked: zero key)
+                body = bytes(buf[off + h:end])
+                self.transport.write(bytes([0x8A, 0x80 | len(body)]) + b"\0\0\0\0" + body)
+            elif op == 0x8:
+                self.run.fail("server closed the WebSocket")
+            elif b0 & 0x80 and op in (0x0, 0x2):  # FIN of a binary message
+                if op == 0x2 and ln != self.size:
+                    self.run.fail(f"WS echo of wrong size {ln}")
+                got += 1
+            off = end
+        if off:
+            del buf[:off]
+        if got:
+            self.replies(got)
+
+
+PROTOS = {"frame": FrameConn, "ws": WsConn}
+
+
 async def connect(run: Run) -> FrameConn:
-    """Open one connection to the server and wait until it is made."""
+    """Open one connection to the server and wait until it is made (WS: upgraded)."""
     loop = asyncio.get_running_loop()
-    _, p = await loop.create_connection(lambda: FrameConn(run), run.o.host, run.o.port)
+    _, p = await loop.create_connection(lambda: PROTOS[run.o.proto](run), run.o.host, run.o.port)
     return await p.ready
 
 
@@ -336,11 +444,24 @@ async def mode_idle(run: Run) -> dict[str, Any]:
     setup = (now_ns() - t0) / 1e9
     await asyncio.sleep(o.settle)
     rss1 = proc_status_kb(o.server_pid, "VmRSS")
+    res = {"open": len(conns), "setup_s": round(setup, 3), "setup_conns_per_s": round(len(conns) / setup, 1),
+           "server_rss_before_kb": rss0, "server_rss_after_kb": rss1,
+           "server_fds": len(os.listdir(f"/proc/{o.server_pid}/fd")),
+           "server_hwm_kb": proc_status_kb(o.server_pid, "VmHWM"),
+           "kb_per_conn": round((rss1 - rss0) / len(conns), 3), "client_cpu_s": round(self_cpu_s(), 3)}
+    if o.hold:
+        g = Gauges(o.server_pid)
+        await asyncio.sleep(o.hold)
+        res.update(g.end())
+        res["server_rss_kb"] = proc_status_kb(o.server_pid, "VmRSS")
+    lost = sum(1 for c in conns if c.transport.is_closing())
+    res["lost"] = lost  # connections the server closed while they idled
+    if o.linger:
+        print(json.dumps(record(o, run, res)), flush=True)
+        res["printed"] = True
+        await asyncio.sleep(o.linger)
     run.stopping = True
-    return {"open": len(conns), "setup_s": round(setup, 3), "server_rss_before_kb": rss0,
-            "server_rss_after_kb": rss1, "server_fds": len(os.listdir(f"/proc/{o.server_pid}/fd")),
-            "server_hwm_kb": proc_status_kb(o.server_pid, "VmHWM"),
-            "kb_per_conn": round((rss1 - rss0) / len(conns), 2), "client_cpu_s": round(self_cpu_s(), 3)}
+    return res
 
 
 async def mode_connrate(run: Run) -> dict[str, Any]:
@@ -385,15 +506,20 @@ async def mode_connrate(run: Run) -> dict[str, Any]:
     return res
 
 
-def run_loop(coro: Any, want: str) -> tuple[Any, str]:
-    """Run coro on uvloop if wanted and installed, else on asyncio; return (result, loop name)."""
+def run_loop(coro: Any, want: str, run: Any = None) -> tuple[Any, str]:
+    """Run coro on uvloop if wanted and installed, else on asyncio; return (result, loop name)
+    (the name is also set as run.loop before it starts)."""
     if want == "uvloop":
         try:
             import uvloop
         except ImportError:
             print("loadgen.py: uvloop is not installed; using asyncio", file=sys.stderr)
         else:
+            if run is not None:
+                run.loop = "uvloop"
             return uvloop.run(coro), "uvloop"
+    if run is not None:
+        run.loop = "asyncio"
     return asyncio.run(coro), "asyncio"
 
 
@@ -404,6 +530,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--byteorder", choices=["big", "little"], default="big",
                     help="byte order of the 4-byte length (little = getty's hello framing)")
+    ap.add_argument("--proto", choices=sorted(PROTOS), default="frame",
+                    help="frame (4-byte length + payload) or ws (WebSocket binary messages)")
+    ap.add_argument("--path", default="/", help="ws: the path of the upgrade request")
     ap.add_argument("--mode", choices=["load", "idle", "connrate"], default="load")
     ap.add_argument("--conns", type=int, default=1, help="connections (load, idle)")
     ap.add_argument("--window", type=int, default=1, help="requests in flight per connection (load)")
@@ -412,11 +541,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before the window")
     ap.add_argument("--parallel", type=int, default=16, help="concurrent loops (connrate), connects in flight (idle)")
     ap.add_argument("--settle", type=float, default=1.0, help="idle: seconds to wait before reading RSS")
+    ap.add_argument("--hold", type=float, default=0.0,
+                    help="idle: then measure the server's CPU over this many seconds of idle connections")
+    ap.add_argument("--linger", type=float, default=0.0,
+                    help="idle: print the JSON line, then keep the connections this many seconds more")
     ap.add_argument("--server-pid", type=int, default=0, help="read this process's CPU and memory from /proc")
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
                     help="event loop (uvloop falls back to asyncio when it is not installed)")
     ap.add_argument("--label", default="", help="copied into the JSON line")
     return ap.parse_args(argv)
+
+
+def record(o: argparse.Namespace, run: Run, res: dict[str, Any]) -> dict[str, Any]:
+    """Return the JSON record of a run: the options and what was measured."""
+    rec = {"label": o.label, "mode": o.mode, "proto": o.proto, "byteorder": o.byteorder, "conns": o.conns,
+           "window": o.window, "size": o.size, "parallel": o.parallel if o.mode != "load" else None,
+           "loop": run.loop, "errors": run.errors, **res}
+    if "client_cpu_pct" in rec:
+        rec["client_bound"] = rec["client_cpu_pct"] >= 90.0
+    return rec
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -426,14 +569,11 @@ def main(argv: list[str] | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     run = Run(o)
     coro = {"load": mode_load, "idle": mode_idle, "connrate": mode_connrate}[o.mode](run)
-    res, loop = run_loop(coro, o.loop)
-    rec = {"label": o.label, "mode": o.mode, "byteorder": o.byteorder, "conns": o.conns, "window": o.window,
-           "size": o.size, "parallel": o.parallel if o.mode != "load" else None, "loop": loop,
-           "errors": run.errors, **res}
-    if "client_cpu_pct" in rec:
-        rec["client_bound"] = rec["client_cpu_pct"] >= 90.0
-    print(json.dumps(rec), flush=True)
-    name = o.label or "frame"
+    res, loop = run_loop(coro, o.loop, run)
+    rec = record(o, run, res)
+    if not res.pop("printed", False):
+        print(json.dumps(rec), flush=True)
+    name = o.label or o.proto
     if o.mode == "load":
         print(f"{name} C={o.conns} W={o.window}: {rec['msgs_per_s']:,.0f} msg/s "
               f"{rec['mb_per_s']} MB/s p50={rec['lat_p50_us']}us p99={rec['lat_p99_us']}us "
@@ -451,7 +591,9 @@ def main(argv: list[str] | None = None) -> None:
               f"cli={rec['client_cpu_pct']}% errors={run.errors}", file=sys.stderr, flush=True)
     else:
         print(f"{name} idle x{rec['open']}: {rec['kb_per_conn']} kB/conn "
-              f"({rec['server_rss_before_kb']} -> {rec['server_rss_after_kb']} kB)", file=sys.stderr, flush=True)
+              f"({rec['server_rss_before_kb']} -> {rec['server_rss_after_kb']} kB), set up in {rec['setup_s']} s"
+              + (f", server CPU {rec['server_cpu_pct']}% over {o.hold:g} s idle" if o.hold else ""),
+              file=sys.stderr, flush=True)
     os._exit(0)  # skip tearing down thousands of connections
 
 

@@ -335,6 +335,35 @@ class EmbeddingDocTests(TestCase):
         self.assertEqual(watcher.output, b"reactor imported: False\n")
 
 
+    @inlineCallbacks
+    def test_noAutobahnWithoutWebSocket(self) -> Any:
+        """
+        As transports.md says, importing txgetty, its twistd plugin and its
+        RPC layer and making a server does not import autobahn or
+        twisted.web; starting its C{ws://} listener does.
+        """
+        code = (
+            "import sys\n"
+            "import txgetty, txgetty.tap, txgetty.rpc\n"
+            "from twisted.internet import reactor\n"
+            "from txgetty import EchoListener, Server\n"
+            "server = Server(['tcp:0:interface=127.0.0.1', 'ws://127.0.0.1:0/echo'],\n"
+            "                lambda s: s.setListener(EchoListener()), reactor=reactor)\n"
+            "print('before:', 'autobahn' in sys.modules, 'twisted.web.server' in sys.modules)\n"
+            "server.startService()\n"
+            "def done(addresses):\n"
+            "    print('after:', len(addresses), 'autobahn' in sys.modules)\n"
+            "    server.stopService().addBoth(lambda _: reactor.stop())\n"
+            "server.whenListening().addCallbacks(done, lambda f: (print(f), reactor.stop()))\n"
+            "reactor.callLater(20, reactor.stop)\n"
+            "reactor.run()\n"
+        )
+        watcher = spawn(self, [sys.executable, "-c", code], cwd=str(self.directory))
+        reason = yield bounded(watcher.whenEnded(), "the import check to finish")
+        self.assertIsInstance(reason, ProcessDone, watcher.output.decode())
+        self.assertEqual(watcher.output, b"before: False False\nafter: 2 True\n")
+
+
 class ClientDocTests(TestCase):
     """
     docs/client.md, pasted and run as it says.

@@ -138,6 +138,28 @@ class WheelTests(SynchronousTestCase):
         self.assertEqual(len(self.fired), 3)
         self.assertEqual(len(set(self.fired)), 3)
 
+    def test_again(self) -> None:
+        """
+        L{WheelCall.again} runs a call that already ran once more, as the
+        same object; it refuses a pending call (that is what C{reset} is
+        for) and a cancelled one.
+        """
+        call = self.wheel.callLater(0.1, self.fired.append, "x")
+        self.assertRaises(ValueError, call.again, 1)
+        self.clock.advance(0.1)
+        call.again(0.3)
+        self.assertTrue(call.active())
+        self.clock.advance(0.2)
+        self.assertEqual(self.fired, ["x"])
+        self.clock.advance(0.1)
+        self.assertEqual(self.fired, ["x", "x"])
+        self.assertEqual(len(self.wheel), 0)
+        call.again(1)
+        call.cancel()
+        self.assertRaises(AlreadyCancelled, call.again, 1)
+        self.clock.advance(2)
+        self.assertEqual(self.fired, ["x", "x"])
+
     def test_badParameters(self) -> None:
         """
         A non-positive tick or no slots is a L{ConfigError}.
@@ -165,6 +187,25 @@ class CronTests(SynchronousTestCase):
         clock.advance(10)
         self.assertEqual(listener.names()[-1], "close")
         self.assertEqual(listener.names().count("cron"), 3)
+
+    def test_periodicReusesOneCall(self) -> None:
+        """
+        The cron and idle timers of an open session reuse one wheel call
+        each from period to period, so an idle server does not hand the
+        garbage collector a new object per session and period.
+        """
+        clock = Clock()
+        listener = RecordingListener()
+        config = SessionConfig(cronPeriod=1.0, readIdleTimeout=2.0)
+        session, _ = sessionOnStringTransport(listener, HelloCodec(), config=config, clock=clock)
+        cron, idle = session._cronCall, session._idleCall
+        for _ in range(5):
+            clock.advance(0.5)
+            session.dataReceived(b"\x00\x00\x00\x00")
+        self.assertEqual(listener.names().count("cron"), 2)
+        self.assertIs(session._cronCall, cron)
+        self.assertIs(session._idleCall, idle)
+        self.assertTrue(cron.active() and idle.active())
 
     def test_periodChange(self) -> None:
         """

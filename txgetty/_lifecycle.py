@@ -7,7 +7,7 @@ timeouts) driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
 from __future__ import annotations
 
 from inspect import iscoroutine
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -348,9 +348,10 @@ class LifecycleMixin:
         schedule the next call one period after this one was due, so the
         wheel's rounding does not add up over the periods.
         """
-        due = self._cronCall.getTime() if self._cronCall is not None else self._clock.seconds()
-        self._cronCall = None
+        fired = self._cronCall
+        due = fired.getTime() if fired is not None else self._clock.seconds()
         if self._state is not S.OPEN:
+            self._cronCall = None
             return
         keepAlive = getattr(self.transport, "keepAlive", None)
         if keepAlive is not None:
@@ -366,13 +367,31 @@ class LifecycleMixin:
                     ensureDeferred(result).addErrback(self._lateHandlerFailure)
             except Exception:
                 self._handlerFailed(Failure())
-        if self._state is S.OPEN and self._cronCall is None:
+        if self._state is S.OPEN and self._cronCall is fired:
             now = self._clock.seconds()
             nextDue = due + self._cronPeriod
             if nextDue < now:
                 # Fell behind by more than a period: skip, do not catch up.
                 nextDue = now + self._cronPeriod
-            self._cronCall = self._wheel.callLater(nextDue - now, self._cronTick)
+            self._cronCall = self._callAgain(fired, nextDue - now, self._cronTick)
+
+    def _callAgain(self, fired: Any, delay: float, f: Callable[[], None]) -> Any:
+        """
+        Schedule a periodic timer's next run, reusing the call that just ran
+        when the wheel allows it (L{WheelCall.again
+        <txgetty.wheel.WheelCall.again>}), so an idle server does not feed
+        the garbage collector one new object per session and period.
+
+        @param fired: the call that just ran, or C{None}.
+        @param delay: seconds from now.
+        @param f: the method to call.
+        @return: the scheduled call.
+        """
+        again = getattr(fired, "again", None)
+        if again is None or fired.active():
+            return self._wheel.callLater(delay, f)
+        again(delay)
+        return fired
 
     def _lateHandlerFailure(self, failure: Failure) -> None:
         """
@@ -391,7 +410,7 @@ class LifecycleMixin:
         """
         Close the session if nothing arrived for C{readIdleTimeout}.
         """
-        self._idleCall = None
+        fired, self._idleCall = self._idleCall, None
         timeout = self._readIdleTimeout
         if self._state is not S.OPEN or not timeout:
             return
@@ -408,7 +427,7 @@ class LifecycleMixin:
                 f"raise it or set 0 to disable it, --read-idle-timeout for twistd)"
             )))
         else:
-            self._idleCall = self._wheel.callLater(timeout - idle, self._idleCheck)
+            self._idleCall = self._callAgain(fired, timeout - idle, self._idleCheck)
 
     def _packetCheck(self) -> None:
         """

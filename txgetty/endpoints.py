@@ -15,6 +15,7 @@ Colons inside values are escaped with a backslash, as in Twisted
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 from typing import Any
 
 from twisted.internet.endpoints import (
@@ -148,7 +149,7 @@ def _webSocketEndpoint(reactor: Any, url: str, tls: TLSClientSettings | None, ma
     @param maxMsgLen: the largest message accepted.
     @return: the WebSocket client endpoint.
     """
-    from .websocket import WebSocketClientEndpoint, parseWebSocketURL
+    from .websocket import WebSocketClientEndpoint
 
     secure, host, port, _, options = parseWebSocketURL(url)
     deflate = options.pop("deflate", "no").lower() in _YES
@@ -259,3 +260,16 @@ def clientEndpoint(
             raise ConfigError(f"{description!r} needs a socket path, e.g. unix:/tmp/txgetty.sock")
         return UNIXClientEndpoint(reactor, path), f"unix:{path}"
     raise ConfigError(f"cannot connect to {description!r}; examples: {_CLIENT_EXAMPLES}")
+
+
+def parseWebSocketURL(description: str) -> tuple[bool, str, int, str, dict[str, str]]:
+    """
+    @param description: C{ws://HOST:PORT/PATH[?options]} or C{wss://...}.
+    @return: secure, host, port, path and the options.
+    @raise ConfigError: it is not such a URL.
+    """
+    parts = urlsplit(description)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.port is None:
+        raise ConfigError(f"bad WebSocket URL {description!r}: expected ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return parts.scheme == "wss", parts.hostname, parts.port, parts.path or "/", options

@@ -21,10 +21,9 @@ from twisted.python.failure import Failure
 
 from .datagram import MAX_DATAGRAM, UDPServerProtocol, parseUDP
 from .addresses import formatAddress
-from .endpoints import serverEndpoint, splitDescription
+from .endpoints import parseWebSocketURL, serverEndpoint, splitDescription
 from .errors import ConfigError
 from .tls import TLSServerSettings
-from .websocket import WebSocketSite, parseWebSocketURL
 
 
 class _SessionFactory(Factory):
@@ -172,6 +171,8 @@ class WebSocketListener:
         @return: a L{Deferred} firing with the listening port.
         """
         try:
+            from .websocket import WebSocketSite  # autobahn only for WebSocket servers
+
             site = WebSocketSite(server, self.secure, self.paths, dict(self.options))
         except ConfigError:
             return fail(Failure())

@@ -9,7 +9,6 @@ why a session ended.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import (
@@ -501,16 +500,3 @@ def _acceptClientDeflate(response: Any) -> Any:
     if isinstance(response, PerMessageDeflateResponse):
         return PerMessageDeflateResponseAccept(response)
     return None
-
-
-def parseWebSocketURL(description: str) -> tuple[bool, str, int, str, dict[str, str]]:
-    """
-    @param description: C{ws://HOST:PORT/PATH[?options]} or C{wss://...}.
-    @return: secure, host, port, path and the options.
-    @raise ConfigError: it is not such a URL.
-    """
-    parts = urlsplit(description)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.port is None:
-        raise ConfigError(f"bad WebSocket URL {description!r}: expected ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return parts.scheme == "wss", parts.hostname, parts.port, parts.path or "/", options

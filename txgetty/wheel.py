@@ -89,6 +89,26 @@ class WheelCall:
         self._due = wheel.seconds() + secondsFromNow
         wheel._insert(self)
 
+    def again(self, secondsFromNow: float) -> None:
+        """
+        Run a call that already ran once more, C{secondsFromNow} seconds from
+        now, reusing this object.  Periodic callers (a session's C{onCron} and
+        idle checks) use it so that thousands of sessions do not hand the
+        garbage collector a new long-lived object every period.
+
+        @param secondsFromNow: the delay.
+        @raise AlreadyCancelled: the call was cancelled.
+        @raise ValueError: the call has not run yet (use L{reset}).
+        """
+        if self._state == "cancelled":
+            raise AlreadyCancelled()
+        if self._state == "pending":
+            raise ValueError("again() is for a call that already ran; use reset() on a pending call")
+        wheel = self._wheel
+        self._due = wheel.seconds() + secondsFromNow
+        self._state = "pending"
+        wheel._insert(self)
+
     def delay(self, secondsLater: float) -> None:
         """
         Move the call C{secondsLater} seconds later.
