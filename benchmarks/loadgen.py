@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Closed-loop echo load generator for txgetty's benchmarks (asyncio, uvloop if installed).
+"""Closed-loop echo / call load generator for txgetty's benchmarks (asyncio, uvloop if installed).
 
 A separate process from the server under test.  Protocols (--proto):
   frame  length-prefixed frames: a 4-byte length (``--byteorder big``, network order, or
@@ -7,7 +7,11 @@ A separate process from the server under test.  Protocols (--proto):
   ws     RFC 6455 WebSocket, hand-rolled: HTTP upgrade (GET --path), then one masked
          binary message per request (one random mask key per connection, the payload
          masked once: the server unmasks every frame, the client pays nothing per message)
-The server must echo every frame (message) back unchanged.
+  amp    Twisted AMP: calls of the command ``Echo`` (argument ``data``, as peers/tw_amp.py)
+  rpc    txgetty's RPC frame: calls of --rpc-method (default Echo.echo) with one string
+         argument, serialized with --serializer json|msgpack|raw (docs/rpc-protocol.md)
+For frame and ws the server must echo every frame (message) back unchanged; for amp and rpc
+every answer must name a call in flight and carry its argument back (loadgen_calls.py).
 
 Modes (--mode):
   load      C connections (--conns), W requests outstanding on each (--window): every
@@ -33,11 +37,12 @@ its CPU (/proc/PID/schedstat), which shows another task on a pinned CPU.
 Output: one JSON line on stdout, one human-readable line on stderr.
 
 Derived from the team's peer benchmark harness (shared/bench/client.py: FrameConn,
-WsConn), trimmed to the frame and ws protocols, with a --byteorder option.
+WsConn, AmpConn), with a --byteorder option and txgetty's RPC frame.
 
-Example:
+Examples:
   python loadgen.py --port 9000 --byteorder little --conns 50 --window 32 --seconds 5 \\
       --server-pid 1234
+  python loadgen.py --port 9001 --proto rpc --serializer msgpack --conns 50 --window 32
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ import time
 from array import array
 from collections import deque
 from typing import Any
+
+from loadgen_calls import AmpConn, RpcConn, payload_text
 
 now_ns = time.perf_counter_ns
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -155,6 +162,7 @@ class Run:
         self.o = o
         self.hdr = struct.Struct(_ORDER[o.byteorder])
         self.payload = bytes(random.Random(915).getrandbits(8) for _ in range(o.size))
+        self.text = payload_text(self.payload)  # the value of the amp and rpc calls
         self.measuring = False
         self.stopping = False
         self.lat = array("q")  # nanoseconds, only while measuring
@@ -367,7 +375,7 @@ class WsConn(FrameConn):
             self.replies(got)
 
 
-PROTOS = {"frame": FrameConn, "ws": WsConn}
+PROTOS = {"frame": FrameConn, "ws": WsConn, "amp": AmpConn, "rpc": RpcConn}
 
 
 async def connect(run: Run) -> FrameConn:
@@ -531,7 +539,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--byteorder", choices=["big", "little"], default="big",
                     help="byte order of the 4-byte length (little = getty's hello framing)")
     ap.add_argument("--proto", choices=sorted(PROTOS), default="frame",
-                    help="frame (4-byte length + payload) or ws (WebSocket binary messages)")
+                    help="frame (4-byte length + payload), ws (WebSocket binary messages), amp (AMP Echo "
+                         "command) or rpc (txgetty RPC calls)")
+    ap.add_argument("--serializer", choices=["json", "msgpack", "raw"], default="json",
+                    help="rpc: the body's serializer (default json)")
+    ap.add_argument("--rpc-method", default="Echo.echo",
+                    help="rpc: Service.method to call with the payload as its one argument (default Echo.echo)")
     ap.add_argument("--path", default="/", help="ws: the path of the upgrade request")
     ap.add_argument("--mode", choices=["load", "idle", "connrate"], default="load")
     ap.add_argument("--conns", type=int, default=1, help="connections (load, idle)")
@@ -554,7 +567,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def record(o: argparse.Namespace, run: Run, res: dict[str, Any]) -> dict[str, Any]:
     """Return the JSON record of a run: the options and what was measured."""
-    rec = {"label": o.label, "mode": o.mode, "proto": o.proto, "byteorder": o.byteorder, "conns": o.conns,
+    rec = {"label": o.label, "mode": o.mode, "proto": o.proto, "byteorder": o.byteorder,
+           "serializer": o.serializer if o.proto == "rpc" else None, "conns": o.conns,
            "window": o.window, "size": o.size, "parallel": o.parallel if o.mode != "load" else None,
            "loop": run.loop, "errors": run.errors, **res}
     if "client_cpu_pct" in rec:
@@ -582,8 +596,8 @@ def main(argv: list[str] | None = None) -> None:
               f"cli={rec['client_runq_wait_pct']}% hwm={rec.get('server_hwm_kb')}kB errors={run.errors}",
               file=sys.stderr, flush=True)
         if not rec["msgs"]:
-            print("loadgen.py: no echo came back in the window (server closed the connections? "
-                  "wrong --byteorder?)", file=sys.stderr, flush=True)
+            print("loadgen.py: no echo (answer) came back in the window (server closed the connections? "
+                  "wrong --byteorder or --proto?)", file=sys.stderr, flush=True)
             os._exit(3)
     elif o.mode == "connrate":
         print(f"{name} connrate x{o.parallel}: {rec['conns_per_s']:,.0f} conn/s "

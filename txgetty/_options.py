@@ -6,6 +6,7 @@ they control.
 from __future__ import annotations
 
 import socket
+from operator import attrgetter
 from typing import Any, Callable
 
 from twisted.internet.interfaces import ITCPTransport
@@ -28,9 +29,6 @@ def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None)
     slot = "_" + name
     check = CHECKS[name]
 
-    def get(self: Any) -> Any:
-        return getattr(self, slot)
-
     def set(self: Any, value: Any) -> None:
         value = check(value)
         checkOrder(name, value, lambda other: getattr(self, "_" + other))
@@ -38,7 +36,8 @@ def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None)
         if onChange is not None:
             onChange(self)
 
-    return property(get, set, doc=doc)
+    # attrgetter: a C-level getter, as the codecs read maxMsgLen per packet.
+    return property(attrgetter(slot), set, doc=doc)
 
 
 def _rearmCron(session: Any) -> None:

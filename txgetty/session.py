@@ -427,6 +427,12 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 readMessage(self, data, out)
             except Exception:
                 failure = Failure()
+            if failure is None and self._pool is None:
+                # The common case, short: no batch in message mode.
+                if out:
+                    self.packetsRead += len(out)
+                    self._deliver(iter(out))
+                return
             self._deliverPackets(out, failure)
             return
         buf = bytearray(data)
