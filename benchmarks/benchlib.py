@@ -1,4 +1,4 @@
-"""Shared machinery of txgetty's benchmark runners (echo.py, scale.py, backpressure.py, cron_wheel.py).
+"""Shared machinery of txgetty's benchmark runners (echo.py, rpc.py, scale.py, backpressure.py, cron_wheel.py).
 
 * the quiet-machine wait (no other benchmark process, < 0.15 busy cores) and the noise
   verdict of a measured window (CPU used by neither side, run-queue waits from
@@ -39,7 +39,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 #: command-line fragments of other benchmark processes: wait while one runs
 FOREIGN = ("shared/bench/client.py", "anchors.py", "benchmarks/loadgen.py", "benchmarks/echo.py", "cron_wheel.py",
-           "benchmarks/scale.py", "benchmarks/backpressure.py", "benchmarks/udpgen.py", "txgetty bench")
+           "benchmarks/scale.py", "benchmarks/backpressure.py", "benchmarks/udpgen.py", "benchmarks/rpc.py",
+           "txgetty bench")
 _live: list[subprocess.Popen] = []  # processes to stop whatever happens
 
 Log = Callable[[str], None]

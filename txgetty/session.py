@@ -403,7 +403,21 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.lastActive = self._clock.seconds()
         state = self._state
         if state is S.OPEN and self._waiting is None and not self._messages:
-            self._processMessage(data)
+            readMessage = self._readMessage
+            if readMessage is None or self._pool is not None:
+                self._processMessage(data)
+                return
+            # The common case, kept short (it is per message): a codec that
+            # reads whole messages, no pool, and no batch in message mode.
+            out: list[Any] = []
+            try:
+                readMessage(self, data, out)
+            except Exception:
+                self._deliverPackets(out, Failure())
+                return
+            if out:
+                self.packetsRead += len(out)
+                self._deliver(iter(out))
         elif state is S.OPEN or state is S.OPENING:
             if self._messages is None:
                 self._messages = deque()
@@ -427,12 +441,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 readMessage(self, data, out)
             except Exception:
                 failure = Failure()
-            if failure is None and self._pool is None:
-                # The common case, short: no batch in message mode.
-                if out:
-                    self.packetsRead += len(out)
-                    self._deliver(iter(out))
-                return
             self._deliverPackets(out, failure)
             return
         buf = bytearray(data)
@@ -655,7 +663,17 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             outbox.write(self, data, 1)
             return
         self.packetsWritten += 1
-        self._send(data)
+        # _send, inlined: this is the path of every packet written.
+        self.bytesWritten += len(data)
+        batch = self._batch
+        if batch is not None:
+            batch.append(data)
+            return
+        self.transport.write(data)
+        if self._pollWrites:
+            self._checkWriteSize()
+        if not self._writable:
+            self._checkOverflow()
 
     def writePkgs(self, pkgs: Any) -> None:
         """
