@@ -37,10 +37,13 @@ from loadgen import machine_busy_s, proc_cpu_s, proc_status_kb, schedstat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-#: command-line fragments of other benchmark processes: wait while one runs
-FOREIGN = ("shared/bench/client.py", "anchors.py", "benchmarks/loadgen.py", "benchmarks/echo.py", "cron_wheel.py",
-           "benchmarks/scale.py", "benchmarks/backpressure.py", "benchmarks/udpgen.py", "benchmarks/rpc.py",
-           "txgetty bench")
+#: command-line fragments of load generators: a runner waits while one runs
+FOREIGN_LOAD = ("shared/bench/client.py", "benchmarks/loadgen.py", "benchmarks/udpgen.py", "txgetty bench")
+#: ... and of other runners: a runner waits for those started before it only (the older one goes
+#: first, so two runners never wait for each other; the newer one goes between the older one's
+#: measurements no more)
+FOREIGN = FOREIGN_LOAD + ("anchors.py", "benchmarks/echo.py", "cron_wheel.py", "benchmarks/scale.py",
+                          "benchmarks/backpressure.py", "benchmarks/rpc.py")
 _live: list[subprocess.Popen] = []  # processes to stop whatever happens
 
 Log = Callable[[str], None]
@@ -72,9 +75,20 @@ def ancestors() -> set[int]:
     return out
 
 
+def _started(pid: int | str) -> tuple[int, int]:
+    """Return (start time in clock ticks since boot, pid) of a process ((0, pid) if unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19]), int(pid)
+    except (OSError, ValueError, IndexError):
+        return 0, int(pid)
+
+
 def foreign_procs() -> list[str]:
-    """Return other benchmark processes running on the machine (not this runner's)."""
+    """Return other benchmark processes running on the machine (not this runner's): every load
+    generator, and the runners started before this one."""
     mine = ancestors() | {p.pid for p in _live}
+    me = _started(os.getpid())
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) in mine:
@@ -84,7 +98,7 @@ def foreign_procs() -> list[str]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if any(p in cmd for p in FOREIGN):
+        if any(p in cmd for p in FOREIGN_LOAD) or (any(p in cmd for p in FOREIGN) and _started(d) < me):
             out.append(f"{d}: {cmd[:100]}")
     return out
 
