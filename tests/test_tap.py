@@ -5,12 +5,14 @@ makes; and for the endpoint descriptions it accepts.
 
 from __future__ import annotations
 
+import resource
 import sys
 import types
 
 from twisted.application.service import IServiceMaker
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, UNIXServerEndpoint
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
@@ -19,7 +21,7 @@ from txgetty.codec import LengthPrefixedCodec, LineCodec
 from txgetty.endpoints import serverEndpoint, splitDescription
 from txgetty.errors import ConfigError
 from txgetty.server import Server
-from txgetty.tap import DEFAULT_LISTEN, Options, makeService
+from txgetty.tap import DEFAULT_LISTEN, MAX_OPEN_FILES, Options, makeService, raiseOpenFileLimit
 from txgetty.testing import RecordingListener
 
 
@@ -296,3 +298,67 @@ class EndpointTests(SynchronousTestCase):
             MemoryReactorClock(), f"tls:0:interface=127.0.0.1:key={paths.serverKey}:cert={paths.serverCert}"
         )
         self.assertIsInstance(endpoint, SSL4ServerEndpoint)
+
+
+class OpenFileLimitTests(SynchronousTestCase):
+    """
+    L{raiseOpenFileLimit}, which C{twistd txgetty} runs so that a server can
+    hold more than ~1,000 sessions.
+    """
+
+    def limits(self, soft: int, hard: int, fails: bool = False) -> tuple[list, list]:
+        """
+        @return: fake getrlimit/setrlimit arguments and the calls to set.
+        """
+        calls: list = []
+
+        def setrlimit(which: int, value: tuple[int, int]) -> None:
+            if fails:
+                raise ValueError("not allowed")
+            calls.append((which, value))
+
+        return [lambda which: (soft, hard), setrlimit], calls
+
+    def test_raisedToHard(self) -> None:
+        """
+        A soft limit below the hard one is raised to it, and logged.
+        """
+        logged: list = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        fakes, calls = self.limits(1024, 65536)
+        self.assertEqual(raiseOpenFileLimit(*fakes), 65536)
+        self.assertEqual(calls, [(resource.RLIMIT_NOFILE, (65536, 65536))])
+        text = " ".join(e["log_format"].format(**e) for e in logged if "log_format" in e)
+        self.assertIn("raised the open-file limit from 1024 to 65536", text)
+
+    def test_unlimitedHard(self) -> None:
+        """
+        An unlimited hard limit raises the soft one to L{MAX_OPEN_FILES}.
+        """
+        fakes, calls = self.limits(1024, resource.RLIM_INFINITY)
+        self.assertEqual(raiseOpenFileLimit(*fakes), MAX_OPEN_FILES)
+        self.assertEqual(calls, [(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, resource.RLIM_INFINITY))])
+
+    def test_alreadyHigh(self) -> None:
+        """
+        A soft limit at the hard one is left alone.
+        """
+        fakes, calls = self.limits(20000, 20000)
+        self.assertEqual(raiseOpenFileLimit(*fakes), 20000)
+        self.assertEqual(calls, [])
+
+    def test_refused(self) -> None:
+        """
+        When the system refuses, the old limit stays and a warning says how
+        many connections that allows and what to do.
+        """
+        logged: list = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        fakes, _ = self.limits(1024, 65536, fails=True)
+        self.assertEqual(raiseOpenFileLimit(*fakes), 1024)
+        text = " ".join(e["log_format"].format(**e) for e in logged if "log_format" in e)
+        self.assertIn("about 1024 connections", text)
+        self.assertIn("ulimit -n", text)
+

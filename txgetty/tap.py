@@ -6,12 +6,14 @@ user's own new-session callback, on any number of endpoints.
 from __future__ import annotations
 
 import importlib
+import resource
 import re
 import os
 import sys
 from typing import Any, Callable
 
 from twisted.application.service import IService, MultiService
+from twisted.logger import Logger
 from twisted.python import usage
 
 from .codec import codecFromString
@@ -377,6 +379,40 @@ _SETTING_OPTIONS = {
 }
 
 
+_log = Logger()
+
+#: The most the soft open-file limit is raised to when the hard one is unlimited.
+MAX_OPEN_FILES = 1 << 20
+
+
+def raiseOpenFileLimit(
+    getrlimit: Callable[[int], tuple[int, int]] = resource.getrlimit,
+    setrlimit: Callable[[int, tuple[int, int]], None] = resource.setrlimit,
+) -> int:
+    """
+    Raise the process's soft limit on open files to its hard limit, so that
+    C{twistd txgetty} can hold as many sessions as the system allows (the
+    usual soft limit, 1024, stops a server near 1,000 connections).
+
+    @param getrlimit: L{resource.getrlimit} (a fake in tests).
+    @param setrlimit: L{resource.setrlimit} (a fake in tests).
+    @return: the soft limit in force afterwards.
+    """
+    soft, hard = getrlimit(resource.RLIMIT_NOFILE)
+    target = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as e:
+            _log.warn("txgetty: could not raise the open-file limit from {soft} to {target} ({error}); "
+                      "the server can hold about {soft} connections: raise it with ulimit -n",
+                      soft=soft, target=target, error=e)
+            return soft
+        _log.info("txgetty: raised the open-file limit from {soft} to {target}", soft=soft, target=target)
+        return target
+    return soft
+
+
 def _optionNames(message: str) -> str:
     """
     @param message: a L{ConfigError} message naming session settings.
@@ -399,6 +435,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     @raise usage.UsageError: an endpoint or TLS file is wrong.
     """
     newSession = options["newSession"] or echoService(options["codecObject"])
+    raiseOpenFileLimit()
     top = MultiService()
     pool = None
     if options["task-pool"]:
