@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.internet.interfaces import IProtocol, ITCPTransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, IProtocol, ITCPTransport
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -18,7 +18,7 @@ from zope.interface.verify import verifyObject
 
 from txgetty.codec import HelloCodec, LineCodec
 from txgetty.config import SessionConfig
-from txgetty.errors import CodecError, ConfigError, SessionClosedError
+from txgetty.errors import CodecError, ConfigError, SessionClosedError, TruncatedPacketError
 from txgetty.interfaces import ISession
 from txgetty.listener import EchoListener
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
@@ -448,6 +448,116 @@ class CloseTests(SynchronousTestCase):
             session, _ = sessionOnStringTransport(RecordingListener(), HELLO)
             session.close(reason)
             self.assertEqual(type(session.closeReason.value).__name__, kind)
+
+
+class HalfCloseTests(SynchronousTestCase):
+    """
+    The peer's half-close (it finished sending, it still reads): what it
+    sent is answered, then the session closes.
+    """
+
+    def test_provides(self) -> None:
+        """
+        A session is an L{IHalfCloseableProtocol}, so Twisted tells it of a
+        half-close instead of dropping the connection.
+        """
+        session, _ = sessionOnStringTransport(RecordingListener(), HELLO)
+        self.assertTrue(verifyObject(IHalfCloseableProtocol, session))
+
+    def test_repliesThenClose(self) -> None:
+        """
+        Packets, then the half-close: each is answered, then the session
+        closes cleanly (flushing, not aborting), with C{ConnectionDone}.
+        """
+        class Echo(RecordingListener):
+            def onMessage(self, session: Any, pkg: Any) -> None:
+                super().onMessage(session, pkg)
+                session.writePkg(pkg)
+
+        listener = Echo()
+        session, transport = sessionOnStringTransport(listener, HELLO)
+        session.dataReceived(hello(b"a", b"b"))
+        session.readConnectionLost()
+        self.assertEqual(transport.value(), hello(b"a", b"b"))
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        self.assertTrue(session.closeReason.check(ConnectionDone))
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(listener.names(), ["open", "message", "message", "close"])
+
+    def test_waitsForAwaitedHandler(self) -> None:
+        """
+        A handler still running (an unfinished L{Deferred}) when the peer
+        half-closes gets to finish and answer, and so do the packets held
+        behind it; only then does the session close.
+        """
+        pending: list[Deferred] = []
+
+        class Slow(RecordingListener):
+            def onMessage(self, session: Any, pkg: Any) -> Deferred:
+                super().onMessage(session, pkg)
+                d: Deferred = Deferred()
+                d.addCallback(lambda _: session.writePkg(pkg))
+                pending.append(d)
+                return d
+
+        session, transport = sessionOnStringTransport(Slow(), HELLO)
+        session.dataReceived(hello(b"1", b"2"))
+        session.readConnectionLost()
+        self.assertFalse(transport.disconnecting)
+        pending[0].callback(None)
+        self.assertFalse(transport.disconnecting)
+        pending[1].callback(None)
+        self.assertEqual(transport.value(), hello(b"1", b"2"))
+        self.assertTrue(transport.disconnecting)
+        self.assertTrue(session.closeReason.check(ConnectionDone))
+
+    def test_truncatedPacket(self) -> None:
+        """
+        A half-close in the middle of a packet is a L{TruncatedPacketError}
+        for onError, after the whole packets before it were answered.
+        """
+        listener = RecordingListener()
+        session, transport = sessionOnStringTransport(listener, HELLO)
+        session.dataReceived(hello(b"whole") + b"\x09\x00\x00\x00par")
+        session.readConnectionLost()
+        self.assertEqual(listener.names(), ["open", "message", "error"])
+        self.assertTrue(listener.errors[0].check(TruncatedPacketError))
+        self.assertIn("finished sending in the middle of a packet (7 of 13 bytes", listener.errors[0].getErrorMessage())
+        self.assertTrue(transport.disconnecting)
+
+    def test_onceOnly(self) -> None:
+        """
+        A second half-close notice changes nothing, and reading stays
+        paused whatever else resumes it (the reactor would only read the
+        end again).
+        """
+        session, transport = sessionOnStringTransport(RecordingListener(), HELLO)
+        session.pauseReading()
+        session.readConnectionLost()
+        session.readConnectionLost()
+        session.resumeReading()
+        self.assertEqual(transport.producerState, "paused")
+
+    def test_duringOpen(self) -> None:
+        """
+        A half-close while C{onOpen} is unfinished waits for the open, then
+        the packets that arrived meanwhile are answered before the close.
+        """
+        opened: Deferred = Deferred()
+
+        class LateOpen(EchoListener):
+            def onOpen(self, session: Any) -> Deferred:
+                return opened
+
+        session, transport = sessionOnStringTransport(LateOpen(), HELLO)
+        session.dataReceived(hello(b"early"))
+        session.readConnectionLost()
+        self.assertEqual(transport.value(), b"")
+        opened.callback(None)
+        self.assertEqual(transport.value(), hello(b"early"))
+        self.assertTrue(transport.disconnecting)
+        self.assertTrue(session.closeReason.check(ConnectionDone))
 
 
 class SessionApiTests(SynchronousTestCase):

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
@@ -93,6 +94,22 @@ class PoolTests(TestCase):
         release.set()
         self.assertEqual(await bounded(slow.whenReceived(1), "the slow echo"), [b"slow"])
         self.assertNotIn("MainThread", handler.threads)
+
+    async def test_halfCloseAnswersEverything(self) -> None:
+        """
+        A client that sends its packets and half-closes (as C{nc -N} or
+        C{socat} do when their input ends) gets every answer of the slow
+        pooled handler, in order, and then a clean close from the server.
+        """
+        handler = Handler(lambda session, pkg: time.sleep(0.05))
+        address = await self.serve(handler, TaskPool(size=2, reactor=reactor))
+        client = await connectClient(self, address)
+        payloads = [b"q%d" % i for i in range(5)]
+        client.sendPackets(payloads)
+        client.transport.loseWriteConnection()
+        await bounded(client.whenLost(), "the server to close after answering")
+        self.assertEqual(client.received, payloads)
+        self.assertTrue(client.lostReason.check(ConnectionDone), client.lostReason)
 
     async def test_orderPerSession(self) -> None:
         """

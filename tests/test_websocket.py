@@ -9,6 +9,7 @@ with host-name verification; a txgetty client pool that reconnects.
 from __future__ import annotations
 
 import ssl
+import os
 import struct
 from typing import Any
 
@@ -283,6 +284,26 @@ class CloseCodeTests(TestCase):
         await whenEvent(listener, "close")
         self.assertEqual(listener.names(), ["open", "message", "close"])
         self.assertTrue(harness.sessions[0].closeReason.check(ConnectionDone))
+
+    async def test_clientCloseWithoutCode(self) -> None:
+        """
+        A close frame without a status code (1005, what a browser's plain
+        C{ws.close()} sends) is a normal close too: the server answers 1000
+        and gets onClose alone, with closeReason L{ConnectionDone}.
+        """
+        harness, port = await startServer(self)
+        raw = RawWebSocketClient()
+        await bounded(connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw), "a TCP connection")
+        self.addCleanup(lambda: raw.transport.abortConnection() if raw.lostReason is None else None)
+        await raw.whenUpgraded()
+        listener = await harness.whenSession(0)
+        raw.transport.write(b"\x88\x80" + os.urandom(4))
+        await whenEvent(listener, "close")
+        self.assertEqual(listener.names(), ["open", "close"])
+        self.assertTrue(harness.sessions[0].closeReason.check(ConnectionDone))
+        await raw.whenLost()
+        [close] = [payload for opcode, payload in raw.frames() if opcode == 0x8]
+        self.assertEqual(struct.unpack("!H", close[:2])[0], 1000)
 
     async def test_clientCloseWithErrorCodes(self) -> None:
         """

@@ -30,7 +30,7 @@ from .taskpool import Outbox, _runOrdered
 _log = Logger()
 
 #: Reasons to stop reading, as bits of C{Session._readPauses}.
-PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32}
+PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32, "eof": 64}
 
 
 @implementer(IPushProducer)
@@ -278,6 +278,7 @@ class FlowMixin:
                 self._inPool = False
         if self._poolPending <= self._backlogLowMark:
             self._resumeReading("backlog")
+        self._endIfPeerDone()
 
     def _clearInbox(self) -> None:
         """

@@ -114,6 +114,47 @@ class LifecycleMixin:
         if self._buf and self._state is S.OPEN:
             self._process()
         self._drainMessages()
+        self._endIfPeerDone()
+
+    # -- the peer's half-close ---------------------------------------------------
+
+    def readConnectionLost(self) -> None:
+        """
+        The peer finished sending but may still read (a TCP or UNIX
+        half-close: C{nc -N}, C{socat} or C{shutdown(SHUT_WR)} once their
+        input ends).  Deliver what arrived, let awaited handlers and the task
+        pool finish, then close: their replies are flushed, not lost.
+        """
+        if self._peerDone:
+            return
+        self._peerDone = True
+        self._pauseReading("eof")
+        self._endIfPeerDone()
+
+    def writeConnectionLost(self) -> None:
+        """
+        This side's half is closed, which only a C{loseWriteConnection()} of
+        the application's own does: the session goes on reading until the
+        connection ends.
+        """
+
+    def _endIfPeerDone(self) -> None:
+        """
+        After the peer's half-close, close once nothing is left to answer:
+        cleanly (C{ConnectionDone}), or with L{TruncatedPacketError} if the
+        input ended in the middle of a packet.
+        """
+        if not self._peerDone or self._state is not S.OPEN:
+            return
+        if self._waiting is not None or self._poolPending:
+            return
+        if self._buf:
+            need = f" of {self._need}" if self._need else ""
+            self._fire("error", Failure(TruncatedPacketError(
+                f"the peer finished sending in the middle of a packet ({len(self._buf)}{need} bytes received)"
+            )))
+        else:
+            self._fire("close", Failure(ConnectionDone("the peer finished sending")))
 
     def _doRefuse(self, failure: Failure) -> None:
         """

@@ -18,7 +18,7 @@ from inspect import iscoroutine
 from typing import Any, Callable, Iterator
 
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.interfaces import IHandshakeListener, IProtocol, IReactorTime
+from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IProtocol, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
@@ -130,7 +130,7 @@ def _asFailure(reason: Any) -> Failure:
     return Failure(ConnectionClosedLocally(reason or "closed by this side"))
 
 
-@implementer(ISession, IProtocol, IHandshakeListener)
+@implementer(ISession, IProtocol, IHandshakeListener, IHalfCloseableProtocol)
 class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     """
     One connection with its codec, listener, counters and life cycle.
@@ -147,7 +147,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
         "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
-        "_messageMode", "_messages", "_pollWrites", "_readMessage",
+        "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
     )
 
     def __init__(
@@ -203,6 +203,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._messages: deque | None = None
         self._pollWrites = False
         self._readMessage: Callable[..., None] | None = None
+        self._peerDone = False
 
     # -- identity -----------------------------------------------------------
 
@@ -610,6 +611,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             if self._buf and len(self._buf) >= self._need:
                 self._process()
             self._drainMessages()
+        self._endIfPeerDone()
 
     def _handlerFailed(self, failure: Failure) -> None:
         """

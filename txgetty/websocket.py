@@ -87,7 +87,9 @@ def _closeFailure(protocol: Any, wasClean: bool, code: int | None, reason: str |
     if local == MESSAGE_TOO_BIG:
         limit = protocol.maxMessagePayloadSize
         return Failure(PacketTooLargeError(limit + 1, limit, what="a WebSocket message (close code 1009)"))
-    if wasClean and code in (NORMAL, GOING_AWAY):
+    if wasClean and code in (NORMAL, GOING_AWAY, None):
+        # None: a close frame without a code (1005, a browser's plain
+        # ws.close()), answered with 1000: a normal close too.
         return Failure(ConnectionDone())
     if local not in (None, NORMAL) and not wasClean:
         return Failure(WebSocketClosedError(local, getattr(protocol, "localCloseReason", "") or "closed by this side"))
