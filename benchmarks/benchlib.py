@@ -1,4 +1,5 @@
-"""Shared machinery of txgetty's benchmark runners (echo.py, rpc.py, scale.py, backpressure.py, cron_wheel.py).
+"""Shared machinery of txgetty's benchmark runners (echo.py, rpc.py, scale.py, backpressure.py, cron_wheel.py,
+slow_handler.py).
 
 * the quiet-machine wait (no other benchmark process, < 0.15 busy cores) and the noise
   verdict of a measured window (CPU used by neither side, run-queue waits from
@@ -39,11 +40,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 #: command-line fragments of load generators: a runner waits while one runs
 FOREIGN_LOAD = ("shared/bench/client.py", "benchmarks/loadgen.py", "benchmarks/udpgen.py", "txgetty bench")
-#: ... and of other runners: a runner waits for those started before it only (the older one goes
-#: first, so two runners never wait for each other; the newer one goes between the older one's
-#: measurements no more)
+#: ... and of other runners: a runner waits only for those started before it (the older one goes
+#: first, so two runners never wait for each other)
 FOREIGN = FOREIGN_LOAD + ("anchors.py", "benchmarks/echo.py", "cron_wheel.py", "benchmarks/scale.py",
-                          "benchmarks/backpressure.py", "benchmarks/rpc.py")
+                          "benchmarks/backpressure.py", "benchmarks/rpc.py", "benchmarks/slow_handler.py")
 _live: list[subprocess.Popen] = []  # processes to stop whatever happens
 
 Log = Callable[[str], None]
@@ -470,16 +470,19 @@ def pyspy_bin() -> str | None:
 
 
 def pyspy_start(pid: int, seconds: float, out: str, opts: argparse.Namespace, rate: int = 100,
-                delay: float = 0.0, gil: bool = False, lines: bool = False) -> subprocess.Popen:
+                delay: float = 0.0, gil: bool = False, lines: bool = False,
+                nonblocking: bool = False) -> subprocess.Popen:
     """Start py-spy sampling pid for seconds after delay seconds (collapsed stacks to out,
     per function, idle samples left out; with gil only the samples of the thread holding the
-    GIL: for a mostly idle process, whose waits py-spy does not all recognise as idle),
+    GIL: for a mostly idle process, whose waits py-spy does not all recognise as idle; with
+    nonblocking without pausing the process for each sample, which then slows it less),
     pinned to the client CPU."""
     exe = pyspy_bin()
     if exe is None:
         raise RuntimeError("py-spy not found: pip install --target /tmp/pyspy py-spy, or set PYSPY")
     argv = [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", str(rate),
-            "--format", "raw", "--output", out] + ([] if lines else ["--function"]) + (["--gil"] if gil else [])
+            "--format", "raw", "--output", out] + ([] if lines else ["--function"]) + (["--gil"] if gil else []) \
+        + (["--nonblocking"] if nonblocking else [])
     if delay:
         argv = ["sh", "-c", f'sleep {delay:.2f}; exec "$@"', "pyspy"] + argv
     return spawn(pinned(argv, opts, opts.client_cpu), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

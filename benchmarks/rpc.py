@@ -27,7 +27,9 @@ Pinning, the quiet-machine wait, the noise checks, --commit snapshots and the JS
 are benchlib's, as for echo.py.  At the end the Markdown tables (medians over --reps), one
 per configuration, with every row against tw_amp, and the verdict on the target (--target,
 default 4: txgetty RPC >= 4x AMP's calls/s at 50x32).  --profile samples the txgetty
-servers with py-spy during their windows and prints their top costs in µs CPU per call.
+servers with py-spy during their windows and prints their top costs in µs CPU per call
+(the share of the reactor thread's samples x the server's CPU per call in that run; the RPC
+server's idle task-pool threads, which py-spy counts as busy, are left out).
 
   python benchmarks/rpc.py --commit HEAD                        # 50x32,50x1,1x1, 5 s x 3 reps
   python benchmarks/rpc.py --commit HEAD --configs 50x32 --reps 1 --loadgen loadgen,txgetty
@@ -189,7 +191,7 @@ def drive(opts: argparse.Namespace, lg: str, srv: Server, conns: int, window: in
     if opts.profile and srv.name.startswith("txgetty"):
         prof_path = os.path.join(opts.logdir, f"pyspy-{srv.name}-{conns}x{window}-{srv.pid}-{lg}.txt")
         prof = pyspy_start(srv.pid, opts.seconds - 1, prof_path, opts, rate=opts.profile_rate,
-                           delay=opts.warmup + 0.5, lines=opts.profile_lines)
+                           delay=opts.warmup + 0.5, lines=opts.profile_lines, nonblocking=opts.profile_nonblocking)
     try:
         rec = (run_txgetty_bench if lg == "txgetty" else run_loadgen)(opts, srv, conns, window)
     except RuntimeError:
@@ -203,12 +205,29 @@ def drive(opts: argparse.Namespace, lg: str, srv: Server, conns: int, window: in
                 stop_proc(prof)
     srv.check_alive()
     if prof is not None and os.path.exists(prof_path):
-        rec["profile"] = pyspy_top(prof_path, opts.profile_top, lines=opts.profile_lines)
+        main_path, others = main_thread_stacks(prof_path)
+        rec["profile"] = pyspy_top(main_path, opts.profile_top, lines=opts.profile_lines)
+        rec["profile"].update(kind="non-idle reactor-thread", other_threads=others)
         rec["profile_file"] = prof_path
     rec["cmd_server"] = shlex.join(srv.argv)
     if getattr(srv, "call_check", None):
         rec["cmd_call_check"] = srv.call_check
     return rec
+
+
+def main_thread_stacks(path: str) -> tuple[str, int]:
+    """Write the stacks of a py-spy raw file that are not of threading's threads (the RPC
+    server's idle task-pool workers, which py-spy counts as busy: they wait in a C call,
+    SimpleQueue.get) to PATH-main.txt; return it and the samples left out."""
+    out_path = path[:-4] + "-main.txt"
+    others = 0
+    with open(path) as f, open(out_path, "w") as out:
+        for line in f:
+            if "Thread._bootstrap (threading.py" in line.split(";", 1)[0]:
+                others += int(line.rsplit(" ", 1)[1])
+            else:
+                out.write(line)
+    return out_path, others
 
 
 def run_matrix(opts: argparse.Namespace) -> None:
@@ -323,7 +342,10 @@ def payload_line(wire: dict[str, Any], size: int) -> str:
 def profile_per_call(prof: dict[str, Any], us: float, title: str) -> str:
     """Return a Markdown table of a pyspy_top() result in µs CPU per call (each share x the
     server's CPU per call measured in the same run)."""
-    out = [f"\n##### py-spy: {title} ({prof['samples']:,} non-idle samples; {us:.2f} µs CPU per call)\n"]
+    left = f", {prof['other_threads']:,} samples of the idle task-pool threads left out" \
+        if prof.get("other_threads") else ""
+    out = [f"\n##### py-spy: {title} ({prof['samples']:,} {prof.get('kind', 'non-idle')} samples{left}; "
+           f"{us:.2f} µs CPU per call)\n"]
     if prof.get("packages"):
         out.append("Self time by package: " + ", ".join(f"{k} {v} % ({us * v / 100:.2f} µs)"
                                                         for k, v in prof["packages"][:8]) + "\n")
@@ -450,6 +472,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--profile-lines", action="store_true", help="profile per line instead of per function")
     ap.add_argument("--profile-top", type=int, default=20, help="functions per py-spy table (default 20)")
     ap.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second (default 250)")
+    ap.add_argument("--profile-nonblocking", action="store_true",
+                    help="py-spy --nonblocking: sample without pausing the server (slows it less)")
     add_common_args(ap, "rpc")
     return ap.parse_args(argv)
 
