@@ -26,6 +26,9 @@ from .netsupport import bounded, connectClient
 
 TCP = "tcp:0:interface=127.0.0.1"
 
+#: The longest a gated test handler waits for its gate (it is opened sooner).
+WAIT_GATE = 10.0
+
 
 class Handler(EventListener):
     """
@@ -110,6 +113,28 @@ class PoolTests(TestCase):
         await bounded(client.whenLost(), "the server to close after answering")
         self.assertEqual(client.received, payloads)
         self.assertTrue(client.lostReason.check(ConnectionDone), client.lostReason)
+
+    async def test_slowReplyNotHeldByQueue(self) -> None:
+        """
+        In the ordered pool, the reply of a slow handler (over the batch's
+        10 ms) is sent as soon as it returns, while the session's next
+        packets are still queued or blocked: it does not wait for the end
+        of their batch.
+        """
+        gates = [threading.Event() for _ in range(4)]
+
+        def hook(session: Any, pkg: bytes) -> None:
+            gates[int(pkg[1:])].wait(WAIT_GATE)
+
+        address = await self.serve(Handler(hook), TaskPool(size=1, reactor=reactor))
+        client = await connectClient(self, address)
+        client.sendPackets([b"p0", b"p1", b"p2", b"p3"])
+        await deferLater(reactor, 0.05, gates[0].set)
+        self.assertEqual(await bounded(client.whenReceived(1), "the first reply", 5), [b"p0"])
+        self.assertFalse(gates[1].is_set())
+        for gate in gates[1:]:
+            gate.set()
+        self.assertEqual(await bounded(client.whenReceived(4), "the other replies"), [b"p0", b"p1", b"p2", b"p3"])
 
     async def test_orderPerSession(self) -> None:
         """

@@ -380,6 +380,37 @@ class AsyncCronTests(SynchronousTestCase):
         self.assertEqual(listener.names(), ["open", "cron", "close"])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
+    def test_lateWriteAfterCloseIsRoutine(self) -> None:
+        """
+        A late handler that fails only because it wrote to the session after
+        the peer left is logged at info level as routine, not as an error.
+        """
+        from twisted.internet.defer import Deferred
+        from twisted.logger import LogLevel, globalLogPublisher
+
+        logged: list = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        clock = Clock()
+        pending: list[Deferred] = []
+
+        class Slow(RecordingListener):
+            def onCron(self, session: Any) -> Deferred:
+                super().onCron(session)
+                d: Deferred = Deferred()
+                d.addCallback(lambda _: session.writePkg(b"late"))
+                pending.append(d)
+                return d
+
+        session, _ = sessionOnStringTransport(Slow(), HelloCodec(), config=SessionConfig(cronPeriod=1.0), clock=clock)
+        clock.advance(1.1)
+        session.connectionLost(Failure(ConnectionDone()))
+        pending[0].callback(None)
+        [event] = [e for e in logged if "after the session closed" in e.get("log_format", "")]
+        self.assertEqual(event["log_level"], LogLevel.info)
+        self.assertIn("wrote after the session closed", event["log_format"])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
 
 class CronDriftTests(SynchronousTestCase):
     """

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from . import _state as S
@@ -21,6 +21,7 @@ from .errors import (
     PeerIdleError,
     PacketTimeoutError,
     ReadIdleTimeoutError,
+    SessionClosedError,
     SessionRefusedError,
     TruncatedPacketError,
 )
@@ -443,9 +444,13 @@ class LifecycleMixin:
         """
         if self._state is S.OPEN:
             self._handlerFailed(failure)
+        elif failure.check(SessionClosedError):
+            # Routine: the peer left while its request was being handled.
+            _log.info("txgetty: {session!r}: a handler wrote after the session closed; dropped",
+                      session=self)
         else:
             _log.failure("txgetty: {session!r}: a handler failed after the session closed",
-                         failure, session=self)
+                         failure, level=LogLevel.error, session=self)
 
     def _idleCheck(self) -> None:
         """

@@ -45,6 +45,12 @@ _names = itertools.count(1)
 #: sessions have the thread (their tasks are queued behind).
 BATCH = 64
 
+#: How long (seconds) a worker goes on with one session's batch: once a
+#: handler has taken the batch past it, the batch ends, so its replies are
+#: sent at once (not after the slow packets queued behind) and the session
+#: queues again behind the others.
+BATCH_SECONDS = 0.01
+
 
 class _Local(threading.local):
     """
@@ -427,6 +433,7 @@ def _runOrdered(session: Any) -> None:
     errors: list[Failure] = []
     inbox = session._inbox
     done = 0
+    until = time.monotonic() + BATCH_SECONDS
     try:
         while done < BATCH and not errors:
             try:
@@ -435,6 +442,8 @@ def _runOrdered(session: Any) -> None:
                 break
             _call(session, pkg, errors)
             done += 1
+            if time.monotonic() > until:
+                break
     finally:
         _local.outbox = None
         session._pool._reactor.callFromThread(session._poolBatchDone, done, outbox, errors)
