@@ -35,11 +35,10 @@ from .serializers import (
     DEFAULT_COMPRESS_THRESHOLD,
     DEFAULT_DECOMPRESS_LIMIT,
     JSON,
+    MSGPACK,
     NONE,
     RAW,
     SERIALIZERS,
-    _jsonDumps,
-    _jsonLoads,
     compressor,
     serializer,
 )
@@ -165,17 +164,26 @@ def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tu
 _NO_KWARGS: dict[str, Any] = {}
 
 
+#: Serializers whose uncompressed requests take the short path of
+#: L{RpcServer._request} (msgpack only when its extra is installed).
+_QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
+
+#: Result types that are surely not a L{Deferred}: checked before the
+#: (slower, ABC-based) isinstance test.
+_PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple})
+
+
 def _fastArguments(frame: F.Frame) -> list | None:
     """
-    @param frame: an uncompressed JSON request.
-    @return: its arguments if the body is a plain JSON list, else C{None}
-        (then L{decodeArguments} decides, and words any error).
+    @param frame: an uncompressed JSON or msgpack request.
+    @return: its arguments if the body is a plain list, else C{None} (then
+        L{decodeArguments} decides, and words any error).
     """
     if not frame.body:
         return None
     try:
-        value = _jsonLoads(frame.body)
-    except ValueError:
+        value = SERIALIZERS[frame.serializer].loads(frame.body)
+    except Exception:
         return None
     return value if type(value) is list else None
 
@@ -478,10 +486,10 @@ class RpcServer(Service):
             self._refuse(connection, frame)
             return
         info = self._before(connection, frame) if self.hooks else None
-        plainJSON = frame.serializer == JSON and not frame.compressor
+        plain = frame.serializer in _QUICK and not frame.compressor
         token = _current.set((frame, connection.session, self.reactor.seconds()))
         try:
-            args = _fastArguments(frame) if plainJSON else None
+            args = _fastArguments(frame) if plain else None
             if args is None:
                 args, kwargs = decodeArguments(frame, connection.session._maxMsgLen)
             else:
@@ -499,21 +507,22 @@ class RpcServer(Service):
             return
         finally:
             _current.reset(token)
-        if isinstance(result, Deferred):
+        if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
             self._later(connection, frame, info, result)
-        elif info is None and isRequest and plainJSON and self._quickAnswer(connection, frame, result):
+        elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
             return
         else:
             self._finish(connection, frame, info, result)
 
     def _quickAnswer(self, connection: _Connection, frame: F.Frame, result: Any) -> bool:
         """
-        Answer a plain JSON request at once when no compression applies.
+        Answer a plain (uncompressed JSON or msgpack) request at once when
+        no compression applies.
 
         @return: whether it was answered (else L{_finish} must).
         """
         try:
-            body = _jsonDumps(result)
+            body = SERIALIZERS[frame.serializer].dumps(result)
         except Exception:
             return False
         if len(body) > self.compressThreshold and (self.compressor or F.ACCEPT_COMPRESSOR in frame.head):
@@ -521,7 +530,7 @@ class RpcServer(Service):
         self.calls += 1
         session = connection.session
         if session._state.writable:
-            session.writePkg(F.responseBytes(frame.requestId, body, JSON, NONE))
+            session.writePkg(F.responseBytes(frame.requestId, body, frame.serializer, NONE))
         return True
 
     def _refuse(self, connection: _Connection, frame: F.Frame) -> None:
