@@ -496,8 +496,10 @@ class RpcServer(Service):
                 kwargs = _NO_KWARGS
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
-            else:
+            elif kwargs:
                 result = method.function(*args, **kwargs)
+            else:
+                result = method.function(*args)
             if type(result) is CoroutineType:
                 # Started inside the call's context: currentCall() works
                 # across its awaits.
