@@ -31,6 +31,10 @@ from .tls import TLSClientSettings
 
 now = time.perf_counter_ns
 
+#: The characters of the RPC mode's string argument: printable ASCII but
+#: the two JSON escapes (quote, backslash).
+_PLAIN_TEXT = "".join(chr(c) for c in range(32, 127) if chr(c) not in '"\\')
+
 
 @dataclass
 class BenchOptions:
@@ -243,9 +247,9 @@ class _RpcLoad(_EchoLoad):
         super().__init__(run)
         from .rpc.frame import REQUEST, Frame, RpcCodec
 
-        # A printable ASCII string of SIZE bytes: what a 915-byte string
-        # argument is for JSON (no escapes).
-        text = "".join(chr(32 + b % 95) for b in run.payload)
+        # A printable ASCII string of SIZE characters without quote or
+        # backslash, so that its JSON is SIZE + 2 bytes (nothing escaped).
+        text = "".join(_PLAIN_TEXT[b % len(_PLAIN_TEXT)] for b in run.payload)
         self.request = bytearray(Frame(REQUEST, 0, {"service": "Echo", "method": "echo"},
                                        json.dumps([text]).encode()).encode())
         self.expected = json.dumps(text, ensure_ascii=False).encode()
