@@ -107,13 +107,7 @@ def loadService(spec: str) -> tuple[str | None, Any]:
     moduleName, sep, attr = target.partition(":")
     if not sep or not moduleName or not attr:
         raise usage.UsageError(f"--service takes [NAME=]MODULE:OBJECT (e.g. myapp.calc:Calc), got {spec!r}")
-    obj: Any = _importObject(moduleName, attr, "--service", spec)
-    if isinstance(obj, type):
-        try:
-            obj = obj()
-        except Exception as e:
-            raise usage.UsageError(f"--service {spec}: cannot instantiate {attr} without arguments: {e!r}") from None
-    return name or None, obj
+    return name or None, _loadInstance(moduleName, attr, "--service", spec)
 
 
 def loadHook(spec: str) -> Any:
@@ -127,12 +121,27 @@ def loadHook(spec: str) -> Any:
     moduleName, sep, attr = spec.partition(":")
     if not sep or not moduleName or not attr or "=" in moduleName:
         raise usage.UsageError(f"--rpc-hook takes MODULE:OBJECT (e.g. myapp.metrics:Metrics), got {spec!r}")
-    obj: Any = _importObject(moduleName, attr, "--rpc-hook", spec)
+    return _loadInstance(moduleName, attr, "--rpc-hook", spec)
+
+
+def _loadInstance(moduleName: str, attr: str, option: str, spec: str) -> Any:
+    """
+    Import an object for an option; a class is instantiated without
+    arguments.
+
+    @param moduleName: the module.
+    @param attr: the (dotted) name in it.
+    @param option: the option, for messages.
+    @param spec: the text given, for messages.
+    @return: the object or the new instance.
+    @raise usage.UsageError: it cannot be imported or instantiated.
+    """
+    obj: Any = _importObject(moduleName, attr, option, spec)
     if isinstance(obj, type):
         try:
             obj = obj()
         except Exception as e:
-            raise usage.UsageError(f"--rpc-hook {spec}: cannot instantiate {attr} without arguments: {e!r}") from None
+            raise usage.UsageError(f"{option} {spec}: cannot instantiate {attr} without arguments: {e!r}") from None
     return obj
 
 
