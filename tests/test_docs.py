@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import struct
 import sys
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -488,7 +490,11 @@ class TransportsDocTests(TestCase):
             "twistd -n txgetty --listen tcp:8090:interface=127.0.0.1 --listen udp:8090:interface=127.0.0.1 \\\n"
             "    --listen ws://127.0.0.1:8080/echo --listen unix:/tmp/echo.sock", text,
         )
-        socket = str(self.directory / "echo.sock")
+        # A short path: AF_UNIX paths are limited to ~107 bytes, and the
+        # test's own directory may be deep in a CI checkout.
+        sockets = tempfile.mkdtemp(prefix="txgetty-")
+        self.addCleanup(shutil.rmtree, sockets, True)
+        socket = os.path.join(sockets, "echo.sock")
         watcher = spawn(
             self,
             [twistdPath(), "-n", "--pidfile=", "txgetty", "--no-rpc",
