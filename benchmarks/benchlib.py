@@ -419,6 +419,16 @@ def stop_proc(proc: subprocess.Popen, grace: float = 5.0) -> None:
         _live.remove(proc)
 
 
+def run_json(argv: list[str], timeout: float, what: str, **kw: Any) -> tuple[dict[str, Any], str]:
+    """Run a load generator to its end; return the last JSON line it printed and its stderr.
+    Raise RuntimeError ("WHAT rc=N: the end of its stderr") if it failed or printed none."""
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, **kw)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        raise RuntimeError(f"{what} rc={p.returncode}: {p.stderr.strip()[-600:]}")
+    return json.loads(lines[-1]), p.stderr
+
+
 def spawn(argv: list[str], **kw: Any) -> subprocess.Popen:
     """Start a helper process that stop_all() will stop if the runner ends first."""
     p = subprocess.Popen(argv, **kw)
@@ -458,6 +468,32 @@ def run_main(opts: argparse.Namespace, body: Callable[[argparse.Namespace], None
         stop_all()
         if opts.src:
             shutil.rmtree(opts.src, ignore_errors=True)
+
+
+def main_or_report(opts: argparse.Namespace, body: Callable[[argparse.Namespace], None],
+                   report: Callable[[list[str]], str]) -> None:
+    """A runner's main: with --report print the tables of those files, else run body(opts)
+    under run_main()."""
+    if opts.report:
+        print(report(opts.report))
+        return
+    run_main(opts, body)
+
+
+def record_run(opts: argparse.Namespace, meta: dict[str, Any], body: Callable[[Output], None],
+               report: Callable[[list[str]], str]) -> None:
+    """Open --out, write the meta record (with meta), run body(out), warn if txgetty's code
+    changed meanwhile, close the file and print the tables of this run."""
+    out = Output(opts.out)
+    try:
+        code = out.meta(opts, **meta)
+        log(f"results -> {opts.out}")
+        body(out)
+        out.check_code(opts, code)
+    finally:
+        out.close()
+    print()
+    print(report([opts.out]))
 
 
 # ----------------------------------------------------------------------------- py-spy
@@ -606,6 +642,21 @@ def meta_line(recs: list[dict[str, Any]], what: str = "") -> str:
     if any(r.get("code_changed") for r in recs):
         line += "\n\n**WARNING: txgetty's code changed during the run; the runs mixed versions.**"
     return line
+
+
+def not_counted(recs: list[dict[str, Any]], types: tuple[str, ...], name: Callable[[dict[str, Any]], str]) -> list[str]:
+    """Return the "Runs not counted" lines of a report (none if every run counted): the
+    records of these types that failed or were discarded as noisy, named by name(record)."""
+    bad = [r for r in recs if r.get("type") in types and ("error" in r or r.get("discarded"))]
+    if not bad:
+        return []
+    out = ["\nRuns not counted:\n"]
+    for r in bad:
+        d = r.get("discarded")
+        why = r.get("error") or (d if isinstance(d, str) else f"other_cpu_cores={r.get('other_cpu_cores')}")
+        why += "" if "error" in r else " (machine not quiet)"
+        out.append(f"- {name(r)} rep {r.get('rep')}: {why}")
+    return out
 
 
 def med(xs: list[Any]) -> Any:
