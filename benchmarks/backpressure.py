@@ -52,9 +52,10 @@ from benchlib import (
     f1,
     free_port,
     log,
+    main_or_report,
     meta_line,
     read_jsonl,
-    run_main,
+    record_run,
     twistd_argv,
     txgetty_common_args,
     wait_quiet,
@@ -164,10 +165,8 @@ def run_all(opts: argparse.Namespace) -> None:
     for n in names:
         if n not in SCENARIOS:
             sys.exit(f"unknown scenario {n!r}; known: {', '.join(SCENARIOS)}")
-    out = Output(opts.out)
-    try:
-        code = out.meta(opts, total=opts.total, max_seconds=opts.max_seconds, stall=opts.stall)
-        log(f"results -> {opts.out}")
+    def body(out: Output) -> None:
+        """The scenarios."""
         for rep in range(opts.reps):
             for name in names:
                 size, extra = SCENARIOS[name]
@@ -190,11 +189,8 @@ def run_all(opts: argparse.Namespace) -> None:
                     f"{rec['last_progress_s']} s; server RSS {rec['server_rss_before_kb'] / 1024:.1f} -> peak "
                     f"{rec['server_hwm_kb'] / 1024:.1f} MB; blocked-CPU {rec['server_cpu_while_blocked_pct']}%; "
                     f"server socket {rec['server_socket_end']}; log {rec['server_log'][:2]}")
-        out.check_code(opts, code)
-    finally:
-        out.close()
-    print()
-    print(report([opts.out]))
+
+    record_run(opts, {"total": opts.total, "max_seconds": opts.max_seconds, "stall": opts.stall}, body, report)
 
 
 def report(files: list[str]) -> str:
@@ -245,11 +241,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or --report)."""
-    opts = parse_args(argv)
-    if opts.report:
-        print(report(opts.report))
-        return
-    run_main(opts, run_all)
+    main_or_report(parse_args(argv), run_all, report)
 
 
 if __name__ == "__main__":

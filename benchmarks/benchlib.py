@@ -11,7 +11,11 @@ slow_handler.py).
 * ``Window``: the CPU, run-queue waits and memory of given processes over a time window,
   for processes other than the load generator (which measures itself, loadgen.py's Gauges);
 * py-spy sampling of a server and its top functions;
+* a runner's frame: main (--report or a run), the JSONL file of a run with its meta record and
+  the tables printed at its end, a load generator's JSON line, the "Runs not counted" list;
 * the common command-line options, JSONL output and number formatting.
+
+What only the closed-loop load runners (echo.py, rpc.py) share is in loadrun.py.
 """
 
 from __future__ import annotations

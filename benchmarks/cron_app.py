@@ -51,12 +51,23 @@ def _report() -> None:
               sessions=CronCounter.sessions)
 
 
+def _start(report: Any, timeGC: bool = False) -> None:
+    """Once per process: log the counters with report() every 2 s; with timeGC also time the
+    garbage collector's runs (gc.callbacks)."""
+    global _reporter, _gc
+    if _reporter is None:
+        if timeGC:
+            import gc
+
+            _gc = _GCTimer()
+            gc.callbacks.append(_gc)
+        _reporter = LoopingCall(report)
+        _reporter.start(2.0, now=True)
+
+
 def newSession(session: Any) -> None:
     """The --app callback: every session gets the counting echo listener (the codec stays --codec's)."""
-    global _reporter
-    if _reporter is None:
-        _reporter = LoopingCall(_report)
-        _reporter.start(2.0, now=True)
+    _start(_report)
     session.listener = listener
 
 
@@ -94,14 +105,7 @@ def _reportGC() -> None:
 
 def newSessionGC(session: Any) -> None:
     """As newSession, and also time the garbage collector's runs (diagnostics: scale.py --gc-stats)."""
-    global _reporter, _gc
-    if _reporter is None:
-        import gc
-
-        _gc = _GCTimer()
-        gc.callbacks.append(_gc)
-        _reporter = LoopingCall(_reportGC)
-        _reporter.start(2.0, now=True)
+    _start(_reportGC, timeGC=True)
     session.listener = listener
 
 
@@ -115,12 +119,5 @@ def newSessionFreeze(session: Any) -> None:
     """As newSessionGC, and call gc.freeze() every 2 s (an application-level mitigation, to
     measure how much of the idle cost is the collector scanning the long-lived sessions;
     acyclic garbage such as txgetty's WheelCalls is still freed by reference counting)."""
-    global _reporter, _gc
-    if _reporter is None:
-        import gc
-
-        _gc = _GCTimer()
-        gc.callbacks.append(_gc)
-        _reporter = LoopingCall(_reportFreeze)
-        _reporter.start(2.0, now=True)
+    _start(_reportFreeze, timeGC=True)
     session.listener = listener

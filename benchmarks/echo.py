@@ -47,23 +47,20 @@ run with py-spy and prints its top functions (the sampling slows the server a li
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import socket
-import subprocess
 import sys
-import time
 from typing import Any
 
 from benchlib import (
     HERE,
-    med,
     Server,
     add_common_args,
     f0,
     free_port,
     main_or_report,
+    med,
     meta_line,
     not_counted,
     pinned,
@@ -74,7 +71,16 @@ from benchlib import (
     twistd_argv,
     txgetty_common_args,
 )
-from loadrun import Row, add_load_args, by_rate, parse_matrix, row_key, run_matrix, run_txgetty_bench, runs_line
+from loadrun import (
+    Row,
+    add_load_args,
+    by_rate,
+    parse_matrix,
+    row_key,
+    run_matrix,
+    run_txgetty_bench,
+    runs_line,
+)
 from loadrun import drive as drive_once
 
 #: peer -> protocol (frame, ws, udp)
@@ -133,11 +139,14 @@ def run_loadgen(opts: argparse.Namespace, srv: Server, conns: int, window: int) 
 def drive(opts: argparse.Namespace, lg: str, srv: Server, conns: int, window: int) -> dict[str, Any]:
     """Measure srv once with load generator lg (and py-spy with --profile); return the record."""
     path = os.path.join(opts.logdir, f"pyspy-{srv.name}-{conns}x{window}-{srv.pid}.txt") if opts.profile else None
-    if lg == "txgetty":
-        codec = "hello" if opts.byteorder == "little" else "length:4:big"
-        measure = lambda: run_txgetty_bench(opts, srv, conns, window, ["--codec", codec])  # noqa: E731
-    else:
-        measure = lambda: run_loadgen(opts, srv, conns, window)  # noqa: E731
+    codec = "hello" if opts.byteorder == "little" else "length:4:big"
+
+    def measure() -> dict[str, Any]:
+        """One run of the load generator."""
+        if lg == "txgetty":
+            return run_txgetty_bench(opts, srv, conns, window, ["--codec", codec])
+        return run_loadgen(opts, srv, conns, window)
+
     return drive_once(opts, srv, measure, path, lambda p: pyspy_top(p, opts.profile_top))
 
 
@@ -193,16 +202,16 @@ def report(files: list[str], base: str | None = None) -> str:
         out.append("|---|--:|--:|--:|--:|--:|" + ("--:|--:|--:|" if udp else "") + "--:|--:|--:|--:|---|")
         for row in by_rate(g):
             rs = g[row]
-            s = Row(rs)
-            vs = f"{s.rate / base_rate:.2f}x" if base_rate else "-"
+            st = Row(rs)
+            vs = f"{st.rate / base_rate:.2f}x" if base_rate else "-"
             if bench_rate and row.endswith("(txgetty bench)"):
-                vs = f"{s.rate / bench_rate:.2f}x ‡"
+                vs = f"{st.rate / bench_rate:.2f}x ‡"
             cells = []
             if udp:
                 cells = [f"{med([r.get('loss_pct') for r in rs])}",
                          f"{f0(med([r.get('lost') for r in rs]))}/{f0(med([r.get('late') for r in rs]))}",
                          f0(med([r.get("udp_rcvbuf_errors") for r in rs]))]
-            out.append(s.line(row, vs, after_p99=cells))
+            out.append(st.line(row, vs, after_p99=cells))
         if bench_rate:
             out.append(f"\n‡ against {bench_base}: the same load generator.")
         for row in g:

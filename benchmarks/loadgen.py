@@ -61,7 +61,7 @@ from array import array
 from collections import deque
 from typing import Any
 
-from loadgen_calls import AmpConn, RpcConn, payload_text
+from loadgen_calls import AmpConn, Conn, RpcConn, payload_text
 
 now_ns = time.perf_counter_ns
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -177,7 +177,7 @@ class Run:
 
 
 # ----------------------------------------------------------------------------- protocol
-class FrameConn(asyncio.Protocol):
+class FrameConn(Conn):
     """One connection speaking 4-byte length-prefixed frames.
 
     Every request is the same frame and an echo returns it byte for byte, so k replies in
@@ -187,29 +187,12 @@ class FrameConn(asyncio.Protocol):
 
     def __init__(self, run: Run) -> None:
         """Prepare the request frame; connection_made() fulfils self.ready."""
-        self.run = run
-        self.buf = bytearray()
+        super().__init__(run)
         self.ts: deque = deque()  # [send time, requests left in that batch]
         self.size = len(run.payload)
         self.req = run.hdr.pack(self.size) + run.payload
         self.resp = self.req
         self.cache: dict[int, bytes] = {}
-        self.ready = asyncio.get_running_loop().create_future()
-        self.one: asyncio.Future | None = None  # set by the first echo (idle/connrate)
-        self.transport: Any = None
-        self.closing = False
-
-    def connection_made(self, transport: Any) -> None:
-        """Keep the transport and signal readiness."""
-        self.transport = transport
-        self.ready.set_result(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Count an unexpected loss as an error."""
-        if not self.run.stopping and not self.closing:
-            self.run.errors += 1
-        if self.one is not None and not self.one.done():
-            self.one.set_exception(ConnectionError("lost"))
 
     def send(self, n: int, t: int | None = None) -> None:
         """Write n requests in one write, stamped with t (now by default)."""
@@ -402,12 +385,10 @@ def lat_stats(lat: array) -> dict[str, float | None]:
             "lat_mean_us": round(sum(s) / len(s) / 1e3, 1) if s else None}
 
 
-async def mode_load(run: Run) -> dict[str, Any]:
-    """Closed loop: C connections x W in flight, warm-up, then a timed window."""
+async def measure(run: Run) -> dict[str, Any]:
+    """After --warmup, count the echoes (or connections) and their latency over a --seconds
+    window; return the Gauges' figures of the window."""
     o = run.o
-    conns = await asyncio.gather(*[connect(run) for _ in range(o.conns)])
-    for c in conns:
-        c.send(o.window)
     await asyncio.sleep(o.warmup)
     run.lat = array("q")
     run.count = 0
@@ -415,7 +396,16 @@ async def mode_load(run: Run) -> dict[str, Any]:
     run.measuring = True
     await asyncio.sleep(o.seconds)
     run.measuring = False
-    res = g.end()
+    return g.end()
+
+
+async def mode_load(run: Run) -> dict[str, Any]:
+    """Closed loop: C connections x W in flight, warm-up, then a timed window."""
+    o = run.o
+    conns = await asyncio.gather(*[connect(run) for _ in range(o.conns)])
+    for c in conns:
+        c.send(o.window)
+    res = await measure(run)
     count = run.count
     run.stopping = True
     res.update(msgs=count, msgs_per_s=round(count / res["seconds"], 1),
@@ -499,14 +489,7 @@ async def mode_connrate(run: Run) -> dict[str, Any]:
                 run.count += 1
 
     tasks = [asyncio.ensure_future(slot()) for _ in range(o.parallel)]
-    await asyncio.sleep(o.warmup)
-    run.lat = array("q")
-    run.count = 0
-    g = Gauges(o.server_pid)
-    run.measuring = True
-    await asyncio.sleep(o.seconds)
-    run.measuring = False
-    res = g.end()
+    res = await measure(run)
     run.stopping = True
     res.update(conns_done=run.count, conns_per_s=round(run.count / res["seconds"], 1), **lat_stats(run.lat))
     for t in tasks:

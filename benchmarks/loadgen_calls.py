@@ -52,17 +52,15 @@ def payload_text(payload: bytes) -> str:
     return "".join(alphabet[b % len(alphabet)] for b in payload)
 
 
-class CallConn(asyncio.Protocol):
-    """One connection of a request/response protocol: calls in flight by number (their send
-    times), readiness and the one-answer future of the idle and connrate modes."""
+class Conn(asyncio.Protocol):
+    """What every connection of loadgen.py keeps: its run, a receive buffer, readiness, the
+    one-answer future of the idle and connrate modes, and whether it is closing on purpose
+    (an unexpected loss counts as an error)."""
 
     def __init__(self, run: Any) -> None:
-        """Start with no call in flight; connection_made() fulfils self.ready."""
+        """Start unconnected; connection_made() fulfils self.ready."""
         self.run = run
         self.buf = bytearray()
-        self.size = len(run.text)
-        self.pending: dict[Any, int] = {}  # call number -> send time (ns)
-        self.seq = 0
         self.ready = asyncio.get_running_loop().create_future()
         self.one: asyncio.Future | None = None  # set by the first answer (idle/connrate)
         self.transport: Any = None
@@ -79,6 +77,18 @@ class CallConn(asyncio.Protocol):
             self.run.errors += 1
         if self.one is not None and not self.one.done():
             self.one.set_exception(ConnectionError("lost"))
+
+
+class CallConn(Conn):
+    """One connection of a request/response protocol: calls in flight by number (their send
+    times), readiness and the one-answer future of the idle and connrate modes."""
+
+    def __init__(self, run: Any) -> None:
+        """Start with no call in flight; connection_made() fulfils self.ready."""
+        super().__init__(run)
+        self.size = len(run.text)
+        self.pending: dict[Any, int] = {}  # call number -> send time (ns)
+        self.seq = 0
 
     def answered(self, sent: list[int]) -> None:
         """Record the latency of the calls answered in one read (their send times) and make as

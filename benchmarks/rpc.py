@@ -41,39 +41,45 @@ server's idle task-pool threads, which py-spy counts as busy, are left out).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from typing import Any
 
 from benchlib import (
     HERE,
-    Output,
     Server,
-    Window,
     add_common_args,
     f0,
-    f1,
     f2,
     free_port,
     log,
-    measured,
+    main_or_report,
     med,
     meta_line,
+    not_counted,
     pinned,
-    pyspy_start,
     pyspy_top,
     read_jsonl,
-    run_main,
-    spawn,
-    stop_proc,
+    run_json,
     twistd_argv,
 )
 from loadgen_calls import _H, RpcTemplate, amp_tail, payload_text
+from loadrun import (
+    Row,
+    add_load_args,
+    by_rate,
+    parse_matrix,
+    row_key,
+    run_matrix,
+    run_txgetty_bench,
+    runs_line,
+    txgetty_cli,
+)
+from loadrun import drive as drive_once
+from loadrun import us_per_msg as us_per_call
 
 #: peer -> (loadgen.py --proto, --serializer)
 PEERS = {"txgetty_rpc_json": ("rpc", "json"), "txgetty_rpc_msgpack": ("rpc", "msgpack"),
@@ -84,12 +90,6 @@ _RPC_PORT = re.compile(r"txgetty rpc: listening on tcp:127\.0\.0\.1:(\d+)")
 
 
 # ----------------------------------------------------------------------------- processes
-def txgetty_cmd(opts: argparse.Namespace) -> list[str]:
-    """Return the command that runs the ``txgetty`` CLI (the one beside the interpreter)."""
-    exe = os.path.join(os.path.dirname(opts.python), "txgetty")
-    return [exe] if os.access(exe, os.X_OK) else [opts.python, "-m", "txgetty.cli"]
-
-
 def server_argv(name: str, port: int, opts: argparse.Namespace) -> list[str]:
     """Return the command line of one server (txgetty's listen on ports the kernel picks)."""
     if name.startswith("txgetty"):
@@ -126,7 +126,7 @@ def start_server(name: str, opts: argparse.Namespace) -> Server:
 
 def call_check(opts: argparse.Namespace, port: int) -> str:
     """Call Echo.echo("probe") with ``txgetty call``; return its command line, or raise RuntimeError."""
-    argv = pinned(txgetty_cmd(opts) + ["call", f"127.0.0.1:{port}", "Echo.echo", '"probe"', "--timeout", "10"],
+    argv = pinned(txgetty_cli(opts) + ["call", f"127.0.0.1:{port}", "Echo.echo", '"probe"', "--timeout", "10"],
                   opts, opts.client_cpu)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=opts.logdir, env=opts.env, check=False)
     if p.returncode != 0 or p.stdout.strip() != '"probe"':
@@ -145,71 +145,33 @@ def run_loadgen(opts: argparse.Namespace, srv: Server, conns: int, window: int) 
     if ser:
         argv += ["--serializer", ser]
     argv = pinned(argv, opts, opts.client_cpu)
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=opts.seconds + opts.warmup + 60, check=False)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode != 0 or not lines:
-        raise RuntimeError(f"loadgen.py rc={p.returncode}: {p.stderr.strip()[-600:]}")
-    rec = json.loads(lines[-1])
+    rec, err = run_json(argv, opts.seconds + opts.warmup + 60, "loadgen.py")
     if rec.get("errors"):
-        raise RuntimeError(f"loadgen.py: {rec['errors']} connection(s) lost during the run: {p.stderr.strip()[-300:]}")
+        raise RuntimeError(f"loadgen.py: {rec['errors']} connection(s) lost during the run: {err.strip()[-300:]}")
     rec.update(cmd_client=shlex.join(argv), loadgen="loadgen")
-    return rec
-
-
-def run_txgetty_bench(opts: argparse.Namespace, srv: Server, conns: int, window: int) -> dict[str, Any]:
-    """Run ``txgetty bench --rpc --json`` against srv once; return its record with the server's
-    CPU and the noise figures, measured by this runner over the middle of the bench's window
-    (from warm-up + 0.3 s to 0.3 s before its end), as echo.py does."""
-    argv = pinned(txgetty_cmd(opts) + [
-        "bench", f"127.0.0.1:{srv.port}", "--rpc", "-c", str(conns), "-w", str(window), "-s", str(opts.size),
-        "-d", str(opts.seconds), "--warmup", str(opts.warmup), "--json", "-q"], opts, opts.client_cpu)
-    p = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=opts.logdir, env=opts.env)
-    try:
-        time.sleep(opts.warmup + 0.3)
-        if p.poll() is not None:
-            raise RuntimeError(f"txgetty bench ended early, rc={p.returncode}: {p.stderr.read()[-600:]}")
-        w = Window(srv.pid, p.pid)
-        time.sleep(max(0.5, opts.seconds - 0.6))
-        g = w.end()
-        out, err = p.communicate(timeout=opts.seconds + 60)
-    finally:
-        stop_proc(p)
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    if p.returncode != 0 or not lines:
-        raise RuntimeError(f"txgetty bench rc={p.returncode}: {err.strip()[-600:]}")
-    rec = json.loads(lines[-1])
-    cli_pct = rec.get("client_cpu_pct")  # over the bench's own window
-    rec.update({k: v for k, v in g.items() if k != "seconds"}, client_cpu_pct=cli_pct,
-               server_window_s=g["seconds"], window_client_cpu_pct=g.get("client_cpu_pct"),
-               conns=conns, label=srv.name, loadgen="txgetty", cmd_client=shlex.join(argv))
     return rec
 
 
 def drive(opts: argparse.Namespace, lg: str, srv: Server, conns: int, window: int) -> dict[str, Any]:
     """Measure srv once with load generator lg (and py-spy with --profile); return the record."""
-    prof = None
+    path = None
     if opts.profile and srv.name.startswith("txgetty"):
-        prof_path = os.path.join(opts.logdir, f"pyspy-{srv.name}-{conns}x{window}-{srv.pid}-{lg}.txt")
-        prof = pyspy_start(srv.pid, opts.seconds - 1, prof_path, opts, rate=opts.profile_rate,
-                           delay=opts.warmup + 0.5, lines=opts.profile_lines, nonblocking=opts.profile_nonblocking)
-    try:
-        rec = (run_txgetty_bench if lg == "txgetty" else run_loadgen)(opts, srv, conns, window)
-    except RuntimeError:
-        srv.check_alive()  # a server that died is the better explanation
-        raise
-    finally:
-        if prof is not None:
-            try:
-                prof.wait(opts.seconds + 30)
-            finally:
-                stop_proc(prof)
-    srv.check_alive()
-    if prof is not None and os.path.exists(prof_path):
+        path = os.path.join(opts.logdir, f"pyspy-{srv.name}-{conns}x{window}-{srv.pid}-{lg}.txt")
+
+    def measure() -> dict[str, Any]:
+        """One run of the load generator."""
+        if lg == "txgetty":
+            return run_txgetty_bench(opts, srv, conns, window, ["--rpc"])
+        return run_loadgen(opts, srv, conns, window)
+
+    def analyse(prof_path: str) -> dict[str, Any]:
+        """The reactor thread's top functions (the task pool's idle threads left out)."""
         main_path, others = main_thread_stacks(prof_path)
-        rec["profile"] = pyspy_top(main_path, opts.profile_top, lines=opts.profile_lines)
-        rec["profile"].update(kind="non-idle reactor-thread", other_threads=others)
-        rec["profile_file"] = prof_path
-    rec["cmd_server"] = shlex.join(srv.argv)
+        return dict(pyspy_top(main_path, opts.profile_top, lines=opts.profile_lines),
+                    kind="non-idle reactor-thread", other_threads=others)
+
+    rec = drive_once(opts, srv, measure, path, analyse, lines=opts.profile_lines,
+                     nonblocking=opts.profile_nonblocking)
     if getattr(srv, "call_check", None):
         rec["cmd_call_check"] = srv.call_check
     return rec
@@ -230,71 +192,24 @@ def main_thread_stacks(path: str) -> tuple[str, int]:
     return out_path, others
 
 
-def run_matrix(opts: argparse.Namespace) -> None:
+def run_all(opts: argparse.Namespace) -> None:
     """Run every repetition x configuration x server (x load generator), interleaved, then
     print the tables."""
-    configs = [tuple(int(x) for x in c.lower().split("x")) for c in opts.configs.split(",")]
-    peers = opts.peers.split(",")
-    lgs = opts.loadgen.split(",")
-    for p in peers:
-        if p not in PEERS:
-            sys.exit(f"unknown peer {p!r}; known: {', '.join(PEERS)}")
-    for lg in lgs:
-        if lg not in LOADGENS:
-            sys.exit(f"unknown load generator {lg!r}; known: {', '.join(LOADGENS)}")
+    configs, peers, lgs = parse_matrix(opts, PEERS, LOADGENS)
     if opts.profile:  # py-spy's own CPU (about 0.15 cores, on the client's CPU) is no disturbance
         opts.max_other += 0.25
         opts.max_runq_wait = max(opts.max_runq_wait, 10.0)
         log(f"profiling: noise limits raised to {opts.max_other:g} other cores, {opts.max_runq_wait:g} % run-queue wait")
-    out = Output(opts.out)
-    try:
-        code = out.meta(opts, target=opts.target, size=opts.size, wire=wire_sizes(opts.size))
-        log(f"results -> {opts.out}")
-        for rep in range(opts.reps):  # interleaved, order alternating, so drift hits every server alike
-            for conns, window in configs:
-                for name in (peers if rep % 2 == 0 else peers[::-1]):
-                    meta = {"type": "load", "peer": name, "rep": rep, "conns": conns, "window": window,
-                            "profiled": bool(opts.profile and name.startswith("txgetty"))}
-                    # txgetty bench speaks JSON RPC only: the other servers get loadgen.py alone
-                    order = [lg for lg in lgs if lg == "loadgen" or name == "txgetty_rpc_json"]
-                    order = order if rep % 2 == 0 else order[::-1]
-                    if len(order) == 1:
-                        def once(name: str = name, lg: str = order[0], c: int = conns, w: int = window) -> dict:
-                            """A fresh server, one measurement."""
-                            srv = start_server(name, opts)
-                            try:
-                                return drive(opts, lg, srv, c, w)
-                            finally:
-                                srv.stop()
-                        recs = [measured(opts, name, once, log, out.write, meta)]
-                    else:  # the load generators one after the other against the same server
-                        srv = start_server(name, opts)
-                        try:
-                            recs = [measured(opts, name, lambda lg=lg, s=srv, c=conns, w=window: drive(opts, lg, s, c, w),
-                                             log, out.write, meta) for lg in order]
-                        finally:
-                            srv.stop()
-                    for rec in recs:
-                        out.write(rec)
-                        say(rep, name, rec)
-        out.check_code(opts, code)
-    finally:
-        out.close()
-    print()
-    print(report([opts.out]))
 
+    def plan(name: str, rep: int) -> tuple[list[str], tuple[str, ...], bool]:
+        """The load generators in their order (txgetty bench speaks JSON RPC only: the other
+        servers get loadgen.py alone); both sides' run-queue waits count; profiled."""
+        order = [lg for lg in lgs if lg == "loadgen" or name == "txgetty_rpc_json"]
+        return (order if rep % 2 == 0 else order[::-1]), ("server", "client"), bool(
+            opts.profile and name.startswith("txgetty"))
 
-def say(rep: int, name: str, rec: dict[str, Any]) -> None:
-    """Log one run's figures."""
-    c, w = rec["conns"], rec["window"]
-    if "error" in rec:
-        log(f"[{rep}] {name:19s} C={c:<3d} W={w:<3d} ERROR {rec['error']}")
-        return
-    lg = "txgetty bench" if rec.get("loadgen") == "txgetty" else "loadgen.py"
-    log(f"[{rep}] {name:19s} C={c:<3d} W={w:<3d} {lg:13s} {rec['msgs_per_s']:>10,.0f} calls/s "
-        f"p50={rec['lat_p50_us']}us p99={rec['lat_p99_us']}us srv={rec['server_cpu_pct']}% "
-        f"cli={rec['client_cpu_pct']}% other={rec['other_cpu_cores']} "
-        f"runq-wait srv={rec.get('server_runq_wait_pct')}% cli={rec.get('client_runq_wait_pct')}%")
+    run_matrix(opts, configs, peers, plan, start_server, drive,
+               {"target": opts.target, "size": opts.size, "wire": wire_sizes(opts.size)}, report, 19, "calls/s")
 
 
 # ----------------------------------------------------------------------------- report
@@ -315,18 +230,6 @@ def wire_sizes(size: int) -> dict[str, Any]:
     out["amp"] = {"request": len(b"\x00\x04_ask" + _H.pack(len(seq)) + seq + amp_tail(data)),
                   "response": len(answer), "data": size, "note": "with a 5-digit _ask/_answer number"}
     return out
-
-
-def us_per_call(r: dict[str, Any]) -> float | None:
-    """Return the server's CPU µs per call (its CPU share over the call rate)."""
-    if not r.get("msgs_per_s") or r.get("server_cpu_pct") is None:
-        return None
-    return 1e6 * r["server_cpu_pct"] / 100 / r["msgs_per_s"]
-
-
-def row_key(r: dict[str, Any]) -> str:
-    """Return a record's row name: the peer, and the load generator if it is txgetty bench."""
-    return r["peer"] + (" (txgetty bench)" if r.get("loadgen") == "txgetty" else "")
 
 
 def payload_line(wire: dict[str, Any], size: int) -> str:
@@ -377,40 +280,20 @@ def report(files: list[str]) -> str:
         g = groups[(conns, window)]
         base_rate = med([r["msgs_per_s"] for r in g[BASE]]) if BASE in g else None
         base_us = med([us_per_call(r) for r in g[BASE]]) if BASE in g else None
-        n = max(len(v) for v in g.values())
         first = next(iter(g.values()))[0]
         out.append(f"\n#### RPC calls, {conns} x {window} (connections x calls in flight), {first['size']}-character "
-                   f"string (median of {n} runs of {first['seconds']:.0f} s)\n")
+                   f"string {runs_line(g)}\n")
         out.append("| server | calls/s | min-max calls/s | vs tw_amp | p50 µs | p99 µs | server CPU % "
                    "| server µs CPU/call | CPU/call vs tw_amp | client CPU % | server peak RSS MB | note |")
         out.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
-        for row in sorted(g, key=lambda p: -med([r["msgs_per_s"] for r in g[p]])):
-            rs = g[row]
-            rate = [r["msgs_per_s"] for r in rs]
-            m = med(rate)
-            scpu = med([r.get("server_cpu_pct") for r in rs])
-            ccpu = med([r.get("client_cpu_pct") for r in rs])
-            us = med([us_per_call(r) for r in rs])
-            note = []
-            if ccpu is not None and ccpu >= 90:
-                note.append("**client-bound**")
-            if scpu is not None and scpu >= 90:
-                note.append("server-bound")
-            if not note:
-                note.append("latency-bound")
-            if any(r.get("noisy") for r in rs):
-                note.append("NOISY run kept")
-            if any(r.get("profiled") for r in rs):
-                note.append("profiled")
-            vs = f"{m / base_rate:.2f}x" if base_rate else "-"
-            cpu_vs = f"{base_us / us:.2f}x" if base_us and us else "-"
-            out.append(f"| {row} | {f0(m)} | {f0(min(rate))}-{f0(max(rate))} | {vs} | "
-                       f"{f0(med([r['lat_p50_us'] for r in rs]))} | {f0(med([r['lat_p99_us'] for r in rs]))} | "
-                       f"{f0(scpu)} | {f1(us)} | {cpu_vs} | {f0(ccpu)} | "
-                       f"{f1((med([r.get('server_hwm_kb') for r in rs]) or 0) / 1024)} | {', '.join(note)} |")
+        for row in by_rate(g):
+            st = Row(g[row])
+            vs = f"{st.rate / base_rate:.2f}x" if base_rate else "-"
+            cpu_vs = f"{base_us / st.us:.2f}x" if base_us and st.us else "-"
+            out.append(st.line(row, vs, after_us=[cpu_vs]))
             if (conns, window) == (50, 32) and base_rate and row.startswith("txgetty") and "(" not in row:
-                verdicts.append(verdict(row, m, base_rate, us, base_us, scpu,
-                                        med([r.get("server_cpu_pct") for r in g[BASE]]), ccpu, target))
+                verdicts.append(verdict(row, st.rate, base_rate, st.us, base_us, st.scpu,
+                                        med([r.get("server_cpu_pct") for r in g[BASE]]), st.ccpu, target))
         for row in g:
             profs = [r for r in g[row] if r.get("profile")]
             if profs:
@@ -420,14 +303,7 @@ def report(files: list[str]) -> str:
     if verdicts:
         out.append(f"\n**Verdict** (target: txgetty RPC ≥ {target:g}x AMP's calls/s at 50x32, server-bound):\n")
         out += [f"- {v}" for v in verdicts]
-    bad = [r for r in recs if r.get("type") == "load" and ("error" in r or r.get("discarded"))]
-    if bad:
-        out.append("\nRuns not counted:\n")
-        for r in bad:
-            d = r.get("discarded")
-            why = r.get("error") or (d if isinstance(d, str) else f"other_cpu_cores={r.get('other_cpu_cores')}")
-            why += "" if "error" in r else " (machine not quiet)"
-            out.append(f"- {row_key(r)} {r.get('conns')}x{r.get('window')} rep {r.get('rep')}: {why}")
+    out += not_counted(recs, ("load",), lambda r: f"{row_key(r)} {r.get('conns')}x{r.get('window')}")
     return "\n".join(out)
 
 
@@ -464,9 +340,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--loadgen", default="loadgen",
                     help="loadgen (loadgen.py), or loadgen,txgetty: txgetty_rpc_json also measured with "
                          "txgetty bench --rpc, against the same server process")
-    ap.add_argument("--seconds", type=float, default=5.0, help="measured window per run (default 5)")
-    ap.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before it (default 1)")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions; tables show medians (default 3)")
+    add_load_args(ap)
     ap.add_argument("--size", type=int, default=915, help="characters of the string argument (default 915)")
     ap.add_argument("--target", type=float, default=4.0, help="the 50x32 target, x tw_amp's calls/s (default 4)")
     ap.add_argument("--txgetty-args", default="", help="more twistd txgetty options for the txgetty servers")
@@ -484,11 +358,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or --report); stop every server process on the way out."""
-    opts = parse_args(argv)
-    if opts.report:
-        print(report(opts.report))
-        return
-    run_main(opts, run_matrix)
+    main_or_report(parse_args(argv), run_all, report)
 
 
 if __name__ == "__main__":

@@ -54,15 +54,18 @@ from benchlib import (
     f2,
     free_port,
     log,
+    main_or_report,
     measured,
     med,
     meta_line,
+    not_counted,
     pinned,
     profile_table,
     pyspy_start,
     pyspy_top,
     read_jsonl,
-    run_main,
+    record_run,
+    run_json,
     server_env,
     spawn,
     stop_proc,
@@ -168,12 +171,8 @@ def connrate_run(name: str, opts: argparse.Namespace) -> dict[str, Any]:
     try:
         argv = loadgen_argv(opts, srv, "connrate", ["--parallel", "16", "--seconds", str(opts.seconds),
                                                    "--warmup", "1"])
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=opts.seconds + 60)
-        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-        if p.returncode != 0 or not lines:
-            raise RuntimeError(f"loadgen rc={p.returncode}: {p.stderr.strip()[-600:]}")
+        rec, _ = run_json(argv, opts.seconds + 60, "loadgen")
         srv.check_alive()
-        rec = json.loads(lines[-1])
         rec.update(cmd_client=shlex.join(argv), cmd_server=shlex.join(srv.argv))
         return rec
     finally:
@@ -186,40 +185,41 @@ def run_all(opts: argparse.Namespace) -> None:
     for p in peers:
         if p not in PEERS:
             sys.exit(f"unknown peer {p!r}; known: {', '.join(PEERS)}")
-    out = Output(opts.out)
-    try:
-        code = out.meta(opts, conns=opts.conns, hold=opts.hold, cron_period=opts.cron_period,
-                        app="newSessionFreeze" if opts.gc_freeze else "newSessionGC" if opts.gc_stats else "newSession")
-        log(f"results -> {opts.out}")
+    def body(out: Output) -> None:
+        """The measurements."""
         for rep in range(opts.reps):
             for name in (peers if rep % 2 == 0 else peers[::-1]):
                 prof = opts.profile and rep == 0 and name.startswith("txgetty")
-                rec = measured(opts, name, lambda n=name, pr=prof: idle_run(n, opts, pr), log, out.write,
-                               {"type": "idle", "peer": name, "rep": rep})
-                out.write(rec)
-                if "error" in rec:
-                    log(f"[{rep}] {name:15s} idle ERROR {rec['error']}")
-                else:
-                    log(f"[{rep}] {name:15s} idle x{rec['open']}: cpu={rec['server_cpu_pct']}% over {rec['seconds']}s "
-                        f"{rec['kb_per_conn']} KB/conn ({rec['server_rss_before_kb']}->{rec['server_rss_after_kb']} kB) "
-                        f"setup={rec['setup_s']}s cron={rec.get('cron_calls_per_s')}/s lost={rec['lost']} "
-                        f"gc={rec.get('gc_cpu_pct')}% {rec.get('gc_runs_per_s')} runs/s "
-                        f"other={rec['other_cpu_cores']} runq-wait srv={rec['server_runq_wait_pct']}%")
+                runs = [("idle", lambda n=name, pr=prof: idle_run(n, opts, pr), say_idle)]
                 if opts.connrate:
-                    rec = measured(opts, name, lambda n=name: connrate_run(n, opts), log, out.write,
-                                   {"type": "connrate", "peer": name, "rep": rep})
+                    runs.append(("connrate", lambda n=name: connrate_run(n, opts), say_connrate))
+                for kind, run, say in runs:
+                    rec = measured(opts, name, run, log, out.write, {"type": kind, "peer": name, "rep": rep})
                     out.write(rec)
                     if "error" in rec:
-                        log(f"[{rep}] {name:15s} connrate ERROR {rec['error']}")
+                        log(f"[{rep}] {name:15s} {kind} ERROR {rec['error']}")
                     else:
-                        log(f"[{rep}] {name:15s} connrate {rec['conns_per_s']:,.0f} conn/s p50={rec['lat_p50_us']}us "
-                            f"srv={rec['server_cpu_pct']}% cli={rec['client_cpu_pct']}% errors={rec['errors']} "
-                            f"other={rec['other_cpu_cores']}")
-        out.check_code(opts, code)
-    finally:
-        out.close()
-    print()
-    print(report([opts.out]))
+                        log(f"[{rep}] {name:15s} {kind} {say(rec)}")
+
+    record_run(opts, {"conns": opts.conns, "hold": opts.hold, "cron_period": opts.cron_period,
+                      "app": "newSessionFreeze" if opts.gc_freeze else "newSessionGC" if opts.gc_stats else "newSession"},
+               body, report)
+
+
+def say_idle(rec: dict[str, Any]) -> str:
+    """Return the progress line of an idle run."""
+    return (f"x{rec['open']}: cpu={rec['server_cpu_pct']}% over {rec['seconds']}s "
+            f"{rec['kb_per_conn']} KB/conn ({rec['server_rss_before_kb']}->{rec['server_rss_after_kb']} kB) "
+            f"setup={rec['setup_s']}s cron={rec.get('cron_calls_per_s')}/s lost={rec['lost']} "
+            f"gc={rec.get('gc_cpu_pct')}% {rec.get('gc_runs_per_s')} runs/s "
+            f"other={rec['other_cpu_cores']} runq-wait srv={rec['server_runq_wait_pct']}%")
+
+
+def say_connrate(rec: dict[str, Any]) -> str:
+    """Return the progress line of a connection-rate run."""
+    return (f"{rec['conns_per_s']:,.0f} conn/s p50={rec['lat_p50_us']}us "
+            f"srv={rec['server_cpu_pct']}% cli={rec['client_cpu_pct']}% errors={rec['errors']} "
+            f"other={rec['other_cpu_cores']}")
 
 
 def report(files: list[str]) -> str:
@@ -295,12 +295,7 @@ def report(files: list[str]) -> str:
         profs = [r for r in rs if r.get("profile")]
         if profs:
             out.append(profile_table(profs[-1]["profile"], f"{peer} holding {n:,} idle sessions"))
-    bad = [r for r in recs if r.get("type") in ("idle", "connrate") and ("error" in r or r.get("discarded"))]
-    if bad:
-        out.append("\nRuns not counted:\n")
-        for r in bad:
-            why = r.get("error") or f"{r.get('discarded')} (machine not quiet)"
-            out.append(f"- {r.get('peer')} {r['type']} rep {r.get('rep')}: {why}")
+    out += not_counted(recs, ("idle", "connrate"), lambda r: f"{r.get('peer')} {r['type']}")
     return "\n".join(out)
 
 
@@ -332,11 +327,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or --report)."""
-    opts = parse_args(argv)
-    if opts.report:
-        print(report(opts.report))
-        return
-    run_main(opts, run_all)
+    main_or_report(parse_args(argv), run_all, report)
 
 
 if __name__ == "__main__":

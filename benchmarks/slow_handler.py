@@ -46,13 +46,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import re
 import shlex
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -68,12 +66,15 @@ from benchlib import (
     f2,
     free_port,
     log,
+    main_or_report,
     measured,
     med,
     meta_line,
+    not_counted,
     pinned,
     read_jsonl,
-    run_main,
+    record_run,
+    run_json,
     server_env,
     twistd_argv,
     txgetty_common_args,
@@ -235,12 +236,8 @@ def one_run(mode: str, scenario: str, opts: argparse.Namespace) -> dict[str, Any
             slow = SlowClient(port, n, opts.size)
             slow.start()
             time.sleep(0.2)  # the first SLOW packet is in its handler before the 50 start
-        p = subprocess.run(lg, check=False, capture_output=True, text=True, timeout=opts.seconds + opts.warmup + 60)
+        rec, _ = run_json(lg, opts.seconds + opts.warmup + 60, "loadgen")
         t_end = time.time()
-        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-        if p.returncode != 0 or not lines:
-            raise RuntimeError(f"loadgen rc={p.returncode}: {p.stderr.strip()[-600:]}")
-        rec = json.loads(lines[-1])
         if slow is not None:
             rec.update(slow.stop())
             slow = None
@@ -262,11 +259,8 @@ def one_run(mode: str, scenario: str, opts: argparse.Namespace) -> dict[str, Any
 def run_all(opts: argparse.Namespace) -> None:
     """Every repetition x run (order alternating), then the tables."""
     runs = parse_runs(opts.runs)
-    out = Output(opts.out)
-    try:
-        code = out.meta(opts, slow_seconds=opts.slow_seconds, pool=opts.pool, pipeline=opts.pipeline,
-                        conns=opts.conns, seconds=opts.seconds, warmup=opts.warmup, size=opts.size)
-        log(f"results -> {opts.out}")
+    def body(out: Output) -> None:
+        """The measurements."""
         for rep in range(opts.reps):
             for mode, scen in (runs if rep % 2 == 0 else runs[::-1]):
                 sides = ("server", "client") if mode == "inline" else ("client",)
@@ -274,11 +268,10 @@ def run_all(opts: argparse.Namespace) -> None:
                                {"type": "run", "mode": mode, "scenario": scen, "rep": rep}, sides)
                 out.write(rec)
                 say(rep, rec)
-        out.check_code(opts, code)
-    finally:
-        out.close()
-    print()
-    print(report([opts.out]))
+
+    record_run(opts, {"slow_seconds": opts.slow_seconds, "pool": opts.pool, "pipeline": opts.pipeline,
+                      "conns": opts.conns, "seconds": opts.seconds, "warmup": opts.warmup, "size": opts.size},
+               body, report)
 
 
 def say(rep: int, rec: dict[str, Any]) -> None:
@@ -418,12 +411,7 @@ def report(files: list[str]) -> str:
         verdicts.append(line + ".")
     if verdicts:
         out.append("\n" + "\n".join(verdicts))
-    bad = [r for r in recs if r.get("type") == "run" and ("error" in r or r.get("discarded"))]
-    if bad:
-        out.append("\nRuns not counted:\n")
-        for r in bad:
-            why = r.get("error") or f"{r.get('discarded')} (machine not quiet)"
-            out.append(f"- {r.get('mode')}:{r.get('scenario')} rep {r.get('rep')}: {why}")
+    out += not_counted(recs, ("run",), lambda r: f"{r.get('mode')}:{r.get('scenario')}")
     return "\n".join(out)
 
 
@@ -447,11 +435,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or --report)."""
-    opts = parse_args(argv)
-    if opts.report:
-        print(report(opts.report))
-        return
-    run_main(opts, run_all)
+    main_or_report(parse_args(argv), run_all, report)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ txgetty is compared with.  --byteorder little speaks getty's hello framing.
 
 from __future__ import annotations
 
-import argparse
-import resource
 from struct import Struct
 from typing import Any
+
+from peerlib import peer_args
 
 
 def make_protocol(byteorder: str) -> type:
@@ -59,13 +59,7 @@ def make_protocol(byteorder: str) -> type:
 
 def main(argv: Any = None) -> None:
     """Parse the options, raise the fd limit, listen and run the reactor."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--byteorder", choices=["big", "little"], default="big")
-    a = p.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    a = peer_args(__doc__, argv, byteorder=True)
 
     from twisted.internet import reactor
     from twisted.internet.protocol import Factory

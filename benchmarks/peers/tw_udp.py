@@ -9,16 +9,14 @@ least a Twisted UDP server can do per datagram (no per-peer state).
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
+
+from peerlib import peer_args
 
 
 def main(argv: Any = None) -> None:
     """Parse the options, listen and run the reactor."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args(argv)
+    a = peer_args(__doc__, argv, raise_nofile=False)
 
     from twisted.internet import reactor
     from twisted.internet.protocol import DatagramProtocol

@@ -11,19 +11,14 @@ the team's harness peer (shared/bench/peers/tw_ws.py), with the same options.
 
 from __future__ import annotations
 
-import argparse
-import resource
 from typing import Any
+
+from peerlib import peer_args
 
 
 def main(argv: Any = None) -> None:
     """Parse the options, raise the fd limit, listen and run the reactor."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    a = peer_args(__doc__, argv)
 
     from autobahn.twisted.websocket import (
         WebSocketServerFactory,
