@@ -12,8 +12,10 @@ sockets on 127.0.0.1.
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Any, Callable
 
+from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionRefusedError
 from twisted.trial.unittest import TestCase
@@ -24,11 +26,15 @@ from txgetty.datagram import DEFAULT_PEER_IDLE, UDPClientEndpoint, UDPServerProt
 from txgetty.errors import (
     CodecError,
     ConnectionClosedLocally,
+    DatagramTooLargeError,
+    PacketTooLargeError,
     PeerIdleError,
     SessionClosedError,
 )
+from txgetty.listener import EventListener
 from txgetty.server import Server
 from txgetty.session import Session, SessionOwner
+from txgetty.taskpool import TaskPool
 from txgetty.wheel import TimerWheel
 
 from .netsupport import EchoRecorder, ServerHarness, bounded, helloFrame
@@ -286,7 +292,156 @@ class OversizeTests(TestCase):
         self.assertEqual(await peer.whenReceived(2), [helloFrame(b"one"), helloFrame(b"two")])
         self.assertEqual(harness.listeners[0].messages, [b"one", b"two"])
         self.assertEqual((len(harness.sessions), protocol.dropped), (1, 1))
+        self.assertEqual(harness.server.datagramDrops(), {"oversize": 1, "peers": 0, "backlog": 0})
         self.assertNotIn("error", harness.listeners[0].names())
+
+    async def test_oversizeWriteRaises(self) -> None:
+        """
+        A packet too large for one datagram, written from onMessage, is not
+        sent: writePkg raises a DatagramTooLargeError (a PacketTooLargeError)
+        naming its size and the limit, which reaches onError like any handler
+        error; under handlerErrorPolicy "continue" the session stays open and
+        answers the next packet.
+        """
+        harness = ServerHarness(self, [UDP], config=SessionConfig(maxMsgLen=200_000,
+                                                                  handlerErrorPolicy="continue"),
+                                perSession=[lambda session: setattr(session, "listener", _BigReply())])
+        [address] = await harness.start()
+        peer = udpPeer(self)
+        peer.sendTo(helloFrame(b"one"), address.port)
+        await waitUntil(lambda: harness.sessions and harness.sessions[0].listener.errors, "onError")
+        [session] = harness.sessions
+        [failure] = session.listener.errors
+        self.assertIsInstance(failure.value, DatagramTooLargeError)
+        self.assertIsInstance(failure.value, PacketTooLargeError)
+        self.assertIn("70004 bytes", str(failure.value))
+        self.assertIn("65507", str(failure.value))
+        session.listener.big = False
+        peer.sendTo(helloFrame(b"two"), address.port)
+        self.assertEqual(await peer.whenReceived(1), [helloFrame(b"two")])
+        self.assertFalse(session.isClosed)
+
+    async def test_writePkgsFromPoolOneDatagramEach(self) -> None:
+        """
+        writePkgs from a handler in a task pool sends each packet as a
+        datagram of its own, as it does from the reactor thread.
+        """
+        pool = TaskPool(size=1, reactor=reactor)
+        pool.startService()
+        self.addCleanup(pool.stopService)
+        harness = ServerHarness(self, [UDP], taskPool=pool,
+                                perSession=[lambda session: setattr(session, "listener", _Twice())])
+        [address] = await harness.start()
+        peer = udpPeer(self)
+        peer.sendTo(helloFrame(b"one"), address.port)
+        self.assertEqual(await peer.whenReceived(2), [helloFrame(b"one"), helloFrame(b"one!")])
+
+    async def test_oversizeWriteFromPool(self) -> None:
+        """
+        Written by a handler in a task pool (sent later from the reactor
+        thread), the oversize packet's error still reaches onError, and the
+        default policy closes the session; nothing is raised into the
+        reactor (trial would report it).
+        """
+        pool = TaskPool(size=1, reactor=reactor)
+        pool.startService()
+        self.addCleanup(pool.stopService)
+        harness = ServerHarness(self, [UDP], taskPool=pool, config=SessionConfig(maxMsgLen=200_000),
+                                perSession=[lambda session: setattr(session, "listener", _BigReply())])
+        [address] = await harness.start()
+        peer = udpPeer(self)
+        peer.sendTo(helloFrame(b"one"), address.port)
+        await waitUntil(lambda: harness.sessions and harness.sessions[0].isClosed, "the session to close")
+        [failure] = harness.sessions[0].listener.errors
+        self.assertIsInstance(failure.value, DatagramTooLargeError)
+
+
+class _Twice(EventListener):
+    """
+    Answers each packet with two, in one writePkgs call.
+    """
+
+    def onMessage(self, session: Any, pkg: Any) -> None:
+        """
+        @param session: the session.
+        @param pkg: the packet.
+        """
+        session.writePkgs([pkg, pkg + b"!"])
+
+
+class _BigReply(EchoRecorder):
+    """
+    Answers a packet with one too large for a datagram while C{big} is set,
+    else echoes it.
+    """
+
+    big = True
+
+    def onMessage(self, session: Any, pkg: Any) -> None:
+        """
+        @param session: the session.
+        @param pkg: the packet.
+        """
+        super().onMessage(session, b"x" * 70_000 if self.big else pkg)
+
+
+class _Gated(EventListener):
+    """
+    Echoes each packet once C{gate} is set (in a task pool's worker).
+    """
+
+    def __init__(self, gate: threading.Event) -> None:
+        """
+        @param gate: set to let the handlers go on.
+        """
+        self.gate = gate
+
+    def onMessage(self, session: Any, pkg: Any) -> None:
+        """
+        @param session: the session.
+        @param pkg: the packet, echoed after the gate opens.
+        """
+        self.gate.wait(10)
+        session.writePkg(pkg)
+
+
+class BacklogTests(TestCase):
+    """
+    A UDP peer cannot be paused: a session whose task-pool backlog is full
+    drops its datagrams, counted (real sockets).
+    """
+
+    async def test_fullBacklogDropsDatagrams(self) -> None:
+        """
+        Ordered pool of one blocked worker, backlogHighMark 8: of a peer's 60
+        datagrams the session takes 9 (then it holds back reading) and drops
+        the other 51, counted as backlog and logged once; once the worker
+        runs the 9 are echoed in order, and below backlogLowMark the session
+        takes datagrams again.
+        """
+        logs = captureLogs(self)
+        gate = threading.Event()
+        self.addCleanup(gate.set)
+        pool = TaskPool(size=1, reactor=reactor)
+        pool.startService()
+        self.addCleanup(pool.stopService)
+        harness = ServerHarness(self, [UDP], taskPool=pool,
+                                config=SessionConfig(backlogHighMark=8, backlogLowMark=2),
+                                perSession=[lambda session: setattr(session, "listener", _Gated(gate))])
+        [address] = await harness.start()
+        server = harness.server
+        peer = udpPeer(self)
+        for i in range(60):
+            peer.sendTo(helloFrame(b"%d" % i), address.port)
+        await waitUntil(lambda: server.datagramDrops()["backlog"] == 51, "51 datagrams dropped")
+        self.assertEqual(harness.sessions[0]._poolPending, 9)
+        gate.set()
+        self.assertEqual(await peer.whenReceived(9), [helloFrame(b"%d" % i) for i in range(9)])
+        await waitUntil(lambda: harness.sessions[0]._poolPending == 0, "the backlog to drain")
+        peer.sendTo(helloFrame(b"after"), address.port)
+        self.assertEqual((await peer.whenReceived(10))[-1], helloFrame(b"after"))
+        self.assertEqual(server.datagramDrops(), {"oversize": 0, "peers": 0, "backlog": 51})
+        self.assertEqual(len([t for t in logs if "datagrams are dropped until it catches up" in t]), 1)
 
 
 class PeersTests(TestCase):
@@ -336,6 +491,7 @@ class PeersTests(TestCase):
         await realWait(0.1)
         self.assertEqual([len(p.received) for p in peers], [2, 1, 1, 0, 0])
         self.assertEqual((len(harness.sessions), protocol.oversize), (3, 0))
+        self.assertEqual(harness.server.datagramDrops(), {"oversize": 0, "peers": 4, "backlog": 0})
         self.assertEqual(len([t for t in logs if "new peers are dropped" in t]), 1)
 
 

@@ -8,6 +8,11 @@ adds: sessions per peer (with C{onOpen} on a peer's first datagram and
 C{onClose} after C{readIdleTimeout} seconds of silence, or on stop), the
 codec, cron, counters, a limit on peers, and oversize datagrams dropped and
 counted instead of silently truncated.
+
+A UDP peer cannot be paused: when a session holds back reading (its
+task-pool backlog passed C{backlogHighMark}, or the pool is full), its next
+datagrams are dropped and counted instead, so a fast sender cannot grow the
+server's memory.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ from typing import Any, Callable
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError, MessageLengthError
 from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .errors import ConfigError
+from ._flow import PAUSE_REASONS
+from .errors import ConfigError, DatagramTooLargeError
 
 _log = Logger()
 
@@ -33,6 +39,11 @@ MAX_DATAGRAM = 65507
 #: C{readIdleTimeout} is 0.
 DEFAULT_PEER_IDLE = 60.0
 DEFAULT_MAX_PEERS = 10_000
+#: The reasons to hold back reading for which a UDP session's datagrams are
+#: dropped (a UDP socket shared by many peers cannot pause one of them).
+_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
+#: The kinds of dropped datagrams (see L{UDPServerProtocol.drops}).
+DROP_KINDS = ("oversize", "peers", "backlog")
 
 
 @implementer(ITransport, IPushProducer)
@@ -70,6 +81,8 @@ class DatagramPeer:
     def write(self, data: bytes) -> None:
         """
         @param data: one datagram.
+        @raise DatagramTooLargeError: it does not fit one datagram (nothing
+            is sent).
         """
         if self.disconnecting or self.portGone:
             return
@@ -78,6 +91,9 @@ class DatagramPeer:
                 self.port.write(data)
             else:
                 self.port.write(data, (self.address.host, self.address.port))
+        except MessageLengthError:
+            raise DatagramTooLargeError(len(data), MAX_DATAGRAM, f"{self.address.host}:{self.address.port}") \
+                from None
         except OSError as e:
             _log.info("txgetty: UDP send to {peer} failed: {why}", peer=self.address, why=e)
 
@@ -128,11 +144,22 @@ class DatagramPeer:
 
     def pauseProducing(self) -> None:
         """
-        One peer cannot be paused on a shared UDP socket: its datagrams queue
-        in its session (up to C{backlogHighMark}, then they are dropped).
+        One peer cannot be paused on a shared UDP socket: while its session
+        holds back reading, its datagrams queue in the session (an awaited
+        handler, up to C{backlogHighMark}) or are dropped (a full task-pool
+        backlog); see L{backlogFull}.
         """
 
     resumeProducing = stopProducing = pauseProducing
+
+
+def backlogFull(session: Any) -> bool:
+    """
+    @param session: a UDP session.
+    @return: whether its datagrams are to be dropped for now: it would pause
+        reading for its task-pool backlog or a full pool.
+    """
+    return bool(session._readPauses & _FULL)
 
 
 def _address(host: str, port: int) -> Any:
@@ -149,8 +176,9 @@ class UDPServerProtocol(DatagramProtocol):
     One UDP listener of a server: a session per peer address.
 
     @ivar peers: the sessions by peer address.
-    @ivar dropped: datagrams dropped (too many peers, oversize).
-    @ivar oversize: datagrams larger than the limit.
+    @ivar drops: datagrams dropped, by kind: C{oversize} (larger than the
+        limit), C{peers} (from a new peer beyond C{maxPeers}), C{backlog}
+        (for a session whose task-pool backlog is full).
     """
 
     def __init__(self, server: Any, description: str, maxPeers: int, maxDatagram: int) -> None:
@@ -166,7 +194,7 @@ class UDPServerProtocol(DatagramProtocol):
         self.maxPeers = maxPeers
         self.maxDatagram = maxDatagram
         self.peers: dict[tuple, Any] = {}
-        self.dropped = self.oversize = 0
+        self.drops = dict.fromkeys(DROP_KINDS, 0)
         self._warned: set[str] = set()
 
     def datagramReceived(self, data: bytes, addr: tuple) -> None:
@@ -176,7 +204,6 @@ class UDPServerProtocol(DatagramProtocol):
         """
         session = self.peers.get(addr)
         if len(data) > self.maxDatagram:
-            self.oversize += 1
             self._drop(f"a datagram from {addr[0]}:{addr[1]} is larger than {self.maxDatagram} bytes "
                        f"(maxMsgLen): dropped (counted in oversize)", "oversize")
             return
@@ -188,6 +215,10 @@ class UDPServerProtocol(DatagramProtocol):
             session = self._newPeer(addr)
             if session is None:
                 return
+        elif session._readPauses and backlogFull(session):
+            self._drop(f"{session!r} has more than backlogHighMark packets waiting for its task pool (or the "
+                       f"pool is full): its datagrams are dropped until it catches up", "backlog")
+            return
         session.messageReceived(data)
 
     def _newPeer(self, addr: tuple) -> Any:
@@ -218,12 +249,26 @@ class UDPServerProtocol(DatagramProtocol):
         Count a dropped datagram; log the first of each kind.
 
         @param why: the explanation.
-        @param kind: the kind of drop, to log it once.
+        @param kind: the kind of drop (a key of L{drops}), to log it once.
         """
-        self.dropped += 1
+        self.drops[kind] += 1
         if kind not in self._warned:
             self._warned.add(kind)
             _log.warn("txgetty: {why} (logged once per listener)", why=why)
+
+    @property
+    def dropped(self) -> int:
+        """
+        Datagrams dropped, of every kind.
+        """
+        return sum(self.drops.values())
+
+    @property
+    def oversize(self) -> int:
+        """
+        Datagrams dropped for being larger than the limit.
+        """
+        return self.drops["oversize"]
 
     def stopAll(self) -> list[Deferred]:
         """
@@ -236,10 +281,14 @@ class _ConnectedUDP(DatagramProtocol):
     """
     The protocol of a client's connected UDP socket: datagrams go to the
     session, an ICMP refusal ends it.
+
+    @ivar dropped: datagrams dropped because the session's task-pool backlog
+        was full.
     """
 
     def __init__(self) -> None:
         self.peer: DatagramPeer | None = None
+        self.dropped = 0
 
     def stopProtocol(self) -> None:
         """
@@ -258,8 +307,18 @@ class _ConnectedUDP(DatagramProtocol):
         @param data: a datagram from the server.
         @param addr: the server's address.
         """
-        if self.peer is not None and not self.peer.disconnecting:
-            self.peer.protocol.messageReceived(data)
+        peer = self.peer
+        if peer is None or peer.disconnecting:
+            return
+        session = peer.protocol
+        if session._readPauses and backlogFull(session):
+            self.dropped += 1
+            if self.dropped == 1:
+                _log.warn("txgetty: {session!r} has more than backlogHighMark packets waiting for its task pool "
+                          "(or the pool is full): its datagrams are dropped until it catches up (logged once "
+                          "per socket)", session=session)
+            return
+        session.messageReceived(data)
 
     def connectionRefused(self) -> None:
         """

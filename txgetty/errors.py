@@ -56,6 +56,26 @@ class PacketTooLargeError(CodecError):
         )
 
 
+class DatagramTooLargeError(PacketTooLargeError):
+    """
+    A packet written on a UDP session does not fit one datagram; it was not
+    sent.
+    """
+
+    def __init__(self, length: int, limit: int, peer: str) -> None:
+        """
+        @param length: the encoded packet's length in bytes.
+        @param limit: the most bytes one datagram holds.
+        @param peer: where it was to go (C{HOST:PORT}).
+        """
+        self.length = length
+        self.limit = limit
+        CodecError.__init__(
+            self, f"a packet of {length} bytes cannot be sent to {peer}: one UDP datagram holds at most "
+                  f"{limit} bytes over IPv4 (split it, or use a stream transport); not sent"
+        )
+
+
 class SessionTimeoutError(TxGettyError):
     """
     A session was closed because a timer ran out.

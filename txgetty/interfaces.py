@@ -270,6 +270,14 @@ class IServer(Interface):
         @return: the sessions currently connected.
         """
 
+    def datagramDrops() -> dict[str, int]:
+        """
+        @return: the datagrams the server's UDP listeners dropped so far, by
+            kind: C{oversize} (larger than C{maxMsgLen}), C{peers} (from new
+            peers beyond C{maxPeers}), C{backlog} (for a session whose
+            task-pool backlog was full); zeros without UDP listeners.
+        """
+
 
 class IClient(Interface):
     """

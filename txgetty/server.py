@@ -16,7 +16,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .config import DEFAULT_WHEEL_TICK, SessionConfig
-from .listeners import parseListeners
+from .datagram import DROP_KINDS
+from .listeners import UDPListener, parseListeners
 from .errors import SessionRefusedError
 from .interfaces import IServer, ITimerWheel
 from .session import Session, SessionOwner
@@ -217,6 +218,20 @@ class Server(Service, SessionOwner):
         @return: the sessions currently connected (open or not yet).
         """
         return list(self._sessions)
+
+    def datagramDrops(self) -> dict[str, int]:
+        """
+        @return: the datagrams the UDP listeners dropped so far, by kind:
+            C{oversize} (larger than C{maxMsgLen}), C{peers} (from new peers
+            beyond C{maxPeers}), C{backlog} (for a session whose task-pool
+            backlog was full); zeros without UDP listeners.
+        """
+        drops = dict.fromkeys(DROP_KINDS, 0)
+        for listener in self._listeners:
+            if isinstance(listener, UDPListener) and listener.protocol is not None:
+                for kind, count in listener.protocol.drops.items():
+                    drops[kind] += count
+        return drops
 
     def _newSessionFor(self, addr: Any, name: str | None = None) -> Session:
         """

@@ -689,7 +689,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         encode = self._writer.write
         chunks = [encode(self, p) for p in pkgs]
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
-            outbox.write(self, b"".join(chunks), len(chunks))
+            if self._messageMode:  # a message each, as below
+                for chunk in chunks:
+                    outbox.write(self, chunk, 1)
+            else:
+                outbox.write(self, b"".join(chunks), len(chunks))
             return
         self.packetsWritten += len(chunks)
         self.bytesWritten += sum(map(len, chunks))

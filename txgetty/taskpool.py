@@ -115,14 +115,20 @@ class Outbox:
     def apply(self) -> None:
         """
         Carry the actions out (reactor thread): writes to sessions that
-        closed meanwhile are dropped.
+        closed meanwhile are dropped; a write the transport refuses is the
+        handler's error (C{onError}, then the session's error policy).
         """
         for session, what, arg, packets in self.actions:
             if what == "close":
                 session.close(arg)
             elif session._state.writable:
                 session.packetsWritten += packets
-                session._send(arg)
+                try:
+                    session._send(arg)
+                except Exception:
+                    # As if the handler's write had raised (e.g. a packet
+                    # too large for one UDP datagram).
+                    session._lateHandlerFailure(Failure())
 
 
 @implementer(ITaskPool, IService)
