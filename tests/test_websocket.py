@@ -177,6 +177,20 @@ class IndependentClientTests(TestCase):
         self.assertEqual((session.name, session.getAttribute("ws.path")), ("ws-session", "/"))
         self.assertIsNone(result["extensions"])
 
+    async def test_frameLengths(self) -> None:
+        """
+        The frames the server writes itself carry every length encoding of
+        RFC 6455 right: messages of 4, 125, 126, 127, 65535, 65536 and
+        100000 bytes (7-bit, 16-bit and 64-bit lengths at their edges) come
+        back whole and in order to an independent client.
+        """
+        harness, port = await startServer(self, config=SessionConfig(maxMsgLen=200_000))
+        sizes = [4, 125, 126, 127, 65535, 65536, 100_000]
+        messages = [helloFrame(bytes([i]) * (n - 4)) for i, n in enumerate(sizes)]
+        result = await inThread(echoMessages, f"ws://127.0.0.1:{port}/", messages, what="echoes")
+        self.assertEqual([len(m) for m in result["replies"]], sizes)
+        self.assertEqual(result["replies"], messages)
+
     async def test_oversizeRefused(self) -> None:
         """
         With maxMsgLen 1000 a message of exactly 1000 bytes is echoed; a

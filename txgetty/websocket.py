@@ -8,6 +8,7 @@ why a session ended.
 
 from __future__ import annotations
 
+from struct import Struct
 from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource
@@ -18,6 +19,7 @@ from autobahn.twisted.websocket import (
     WebSocketServerProtocol,
 )
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectError, ConnectionDone
 from twisted.internet.interfaces import IPushProducer, ITransport
@@ -46,6 +48,13 @@ from .errors import (
 _log = Logger()
 
 #: RFC 6455 close codes.
+#: The header of an unmasked, unfragmented binary frame (RFC 6455 section
+#: 5.2: FIN + opcode 2, then the payload length in 7, 7+16 or 7+64 bits).
+_HEADER16 = Struct("!BBH").pack
+_HEADER64 = Struct("!BBQ").pack
+_OPEN = WebSocketProtocol.STATE_OPEN
+_GROUND = WebSocketProtocol.SEND_STATE_GROUND
+
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
 INVALID_PAYLOAD, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1007, 1008, 1009, 1011
 
@@ -120,13 +129,33 @@ class WebSocketTransport:
         )
         self.pingOutstanding = False
         self.disconnecting = False
+        # Frames a server sends are not masked (unless autobahn was told to
+        # mask them): txgetty can write them itself, see write().
+        self._plainFrames = bool(factory.isServer and not protocol.maskServerFrames)
 
     def write(self, data: bytes) -> None:
         """
         @param data: one binary message.
         """
-        if not self.disconnecting:
-            self.protocol.sendMessage(data, isBinary=True)
+        if self.disconnecting:
+            return
+        protocol = self.protocol
+        if (self._plainFrames and protocol.state == _OPEN and protocol.send_state == _GROUND
+                and not protocol.send_queue and protocol._perMessageCompress is None
+                and len(data) <= protocol.maxMessagePayloadSize):
+            # The common case on a server: the frame is the header and the
+            # data, written here rather than by autobahn's sendMessage (a
+            # fifth of the server's CPU per message, for the same bytes).
+            n = len(data)
+            if n < 126:
+                header = bytes((0x82, n))
+            elif n < 65536:
+                header = _HEADER16(0x82, 126, n)
+            else:
+                header = _HEADER64(0x82, 127, n)
+            self.underlyingTransport.write(header + data)
+        else:
+            protocol.sendMessage(data, isBinary=True)
 
     def writeSequence(self, seq: Any) -> None:
         """
