@@ -130,8 +130,12 @@ class WebSocketTransport:
         self.pingOutstanding = False
         self.disconnecting = False
         # Frames a server sends are not masked (unless autobahn was told to
-        # mask them): txgetty can write them itself, see write().
-        self._plainFrames = bool(factory.isServer and not protocol.maskServerFrames)
+        # mask them), and without permessage-deflate (negotiated before the
+        # session starts) not compressed: txgetty can write them itself, see
+        # write().  (Should autobahn rename its attribute, getattr's default
+        # keeps every write on sendMessage.)
+        self._plainFrames = bool(factory.isServer and not getattr(protocol, "maskServerFrames", True)
+                                 and getattr(protocol, "_perMessageCompress", True) is None)
 
     def write(self, data: bytes) -> None:
         """
@@ -141,8 +145,7 @@ class WebSocketTransport:
             return
         protocol = self.protocol
         if (self._plainFrames and protocol.state == _OPEN and protocol.send_state == _GROUND
-                and not protocol.send_queue and protocol._perMessageCompress is None
-                and len(data) <= protocol.maxMessagePayloadSize):
+                and not protocol.send_queue and len(data) <= protocol.maxMessagePayloadSize):
             # The common case on a server: the frame is the header and the
             # data, written here rather than by autobahn's sendMessage (a
             # fifth of the server's CPU per message, for the same bytes).
