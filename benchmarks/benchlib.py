@@ -240,9 +240,10 @@ def twistd_argv(python: str) -> list[str]:
 
 
 def versions(python: str) -> dict[str, Any]:
-    """Return the versions of Python, Twisted, txgetty, uvloop, autobahn, the reactor and the kernel."""
+    """Return the versions of Python, Twisted, txgetty, uvloop, autobahn, msgpack, orjson, the
+    reactor and the kernel (None for a package the interpreter lacks)."""
     code = ("import json,platform;d={'python':platform.python_version()}\n"
-            "for m in ('twisted','txgetty','uvloop','autobahn'):\n"
+            "for m in ('twisted','txgetty','uvloop','autobahn','msgpack','orjson'):\n"
             "  try:\n    mod=__import__(m);d[m]=getattr(mod,'__version__',None)\n"
             "  except Exception: d[m]=None\n"
             "from twisted.internet import reactor;d['reactor']=type(reactor).__name__\nprint(json.dumps(d))")
@@ -642,7 +643,9 @@ def meta_line(recs: list[dict[str, Any]], what: str = "") -> str:
         else "not pinned"
     line = (f"Measured {m['ts'][:10]} on {m.get('cpus')} CPUs ({m.get('cpu_model')}), Linux {m.get('kernel')}, "
             f"Python {m.get('python')}, Twisted {m.get('twisted')} ({m.get('reactor')}), "
-            f"txgetty {m.get('txgetty')} (commit {m.get('git_commit')}{dirty}); {pin}{what}.")
+            f"txgetty {m.get('txgetty')} (commit {m.get('git_commit')}{dirty})"
+            + "".join(f", {k} {m[k]}" for k in ("msgpack", "orjson") if m.get(k))
+            + f"; {pin}{what}.")
     if any(r.get("code_changed") for r in recs):
         line += "\n\n**WARNING: txgetty's code changed during the run; the runs mixed versions.**"
     return line

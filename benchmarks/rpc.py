@@ -11,7 +11,11 @@ and a timed window, then stopped.  Every call sends one --size-character ASCII s
                        tcp:0:interface=127.0.0.1:backlog=4096`` (the built-in services;
                        both listeners on ports the kernel picks, read from the log, so no
                        server ever takes the fixed 8090/8091), called with ``Echo.echo(text)``
-                       by ``loadgen.py --proto rpc --serializer json``
+                       by ``loadgen.py --proto rpc --serializer json`` (with the ``orjson``
+                       extra, if the interpreter has it, writing the text results)
+  txgetty_rpc_json_std the same server with orjson hidden (peers/no_orjson ahead on its
+                       PYTHONPATH): JSON by the standard library alone, as without the
+                       ``orjson`` extra; the same ``--serializer json``
   txgetty_rpc_msgpack  the same server, ``--serializer msgpack``
   txgetty_rpc_raw      the same server, ``--serializer raw`` (the body is the text's bytes,
                        not serialized; not in the default --peers)
@@ -82,7 +86,8 @@ from loadrun import drive as drive_once
 from loadrun import us_per_msg as us_per_call
 
 #: peer -> (loadgen.py --proto, --serializer)
-PEERS = {"txgetty_rpc_json": ("rpc", "json"), "txgetty_rpc_msgpack": ("rpc", "msgpack"),
+PEERS = {"txgetty_rpc_json": ("rpc", "json"), "txgetty_rpc_json_std": ("rpc", "json"),
+         "txgetty_rpc_msgpack": ("rpc", "msgpack"),
          "txgetty_rpc_raw": ("rpc", "raw"), "tw_amp": ("amp", None)}
 BASE = "tw_amp"
 LOADGENS = ("loadgen", "txgetty")
@@ -105,7 +110,8 @@ def start_server(name: str, opts: argparse.Namespace) -> Server:
     if not name.startswith("txgetty"):
         port = free_port()
         return Server(name, server_argv(name, port, opts), port, opts)
-    srv = Server(name, server_argv(name, 0, opts), 0, opts, probe="none")
+    env = server_env(opts, os.path.join(HERE, "peers", "no_orjson")) if name == "txgetty_rpc_json_std" else None
+    srv = Server(name, server_argv(name, 0, opts), 0, opts, probe="none", env=env)
     try:
         deadline = time.time() + 30
         while True:

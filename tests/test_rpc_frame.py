@@ -9,6 +9,7 @@ header, head map or body.
 from __future__ import annotations
 
 import gzip
+import json as stdjson
 import struct
 import zlib
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from txgetty.errors import CodecError, PacketTooLargeError
@@ -363,6 +364,36 @@ class SerializerTests(SynchronousTestCase):
         self.assertEqual(json.loads("[1,\"é\"]".encode()), [1, "é"])
         with self.assertRaises(ValueError):
             json.loads(b"[1,")
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text())
+    def test_jsonText(self, text: str) -> None:
+        """
+        A text result is the JSON string of that text whether orjson (the
+        extra) or the standard encoder writes it: the standard decoder reads
+        back the same text, and both write the same bytes.
+        """
+        try:
+            expected = stdjson.dumps(text, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it
+            with self.assertRaises(UnicodeEncodeError):
+                S._jsonDumps(text)
+            return
+        self.assertEqual(stdjson.loads(S._jsonDumps(text)), text)
+        self.assertEqual(S._jsonDumps(text), expected)
+        self.patch(S, "_orjsonDumps", None)
+        self.assertEqual(S._jsonDumps(text), expected)
+
+    def test_orjsonUsedForText(self) -> None:
+        """
+        With the orjson extra installed, text results are written by orjson.
+        """
+        if S._orjsonDumps is None:
+            raise SkipTest("the orjson extra is not installed")
+        calls = []
+        self.patch(S, "_orjsonDumps", lambda value: calls.append(value) or b'"x"')
+        self.assertEqual(S._jsonDumps("abc"), b'"x"')
+        self.assertEqual(calls, ["abc"])
 
     @settings(max_examples=100, deadline=None)
     @given(st.recursive(
