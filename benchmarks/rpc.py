@@ -68,6 +68,7 @@ from benchlib import (
     pyspy_top,
     read_jsonl,
     run_json,
+    server_env,
     twistd_argv,
 )
 from loadgen_calls import _H, RpcTemplate, amp_tail, payload_text
