@@ -16,6 +16,7 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from txgetty.config import SessionConfig
@@ -29,6 +30,7 @@ from txgetty.errors import (
     WebSocketClosedError,
 )
 from txgetty.tls import TLSClientSettings, TLSServerSettings
+from txgetty.websocket import _ExactTimer
 
 from .certs import testCertificates
 from .netsupport import WAIT, EchoRecorder, ServerHarness, bounded, helloFrame
@@ -368,6 +370,58 @@ class DeadPeerTests(TestCase):
         self.assertIn(0x9, opcodes)
         [close] = [payload for opcode, payload in raw.frames() if opcode == 0x8]
         self.assertEqual(struct.unpack("!H", close[:2])[0], 1008)
+
+
+class ExactTimerTests(TestCase):
+    """
+    autobahn's timers (handshake, drop) run exactly on txgetty's WebSocket
+    factories, not rounded down to a whole second.
+    """
+
+    timeout = 60
+
+    def test_exactTimer(self) -> None:
+        """
+        A call scheduled 0.5 s ahead on the clock runs at 0.5 s, not before;
+        cancelling it twice, or after it ran, is harmless.
+        """
+        clock = Clock()
+        clock.advance(10.7)
+        calls: list[int] = []
+        timer = _ExactTimer(clock)
+        timer.call_later(0.5, calls.append, 1)
+        pending = timer.call_later(0.5, calls.append, 2)
+        pending.cancel()
+        pending.cancel()
+        clock.advance(0.49)
+        self.assertEqual(calls, [])
+        clock.advance(0.01)
+        self.assertEqual(calls, [1])
+        done = timer.call_later(0.1, calls.append, 3)
+        clock.advance(0.1)
+        done.cancel()
+        self.assertEqual(calls, [1, 3])
+
+    async def test_closeHandshakeWaitsWaitTime(self) -> None:
+        """
+        A server session closed by the application sends its close frame and
+        waits waitTime (0.6 s) for the peer's answer before dropping a peer
+        that never answers: the drop comes 0.6 s after the close, neither at
+        once nor at the next whole second.
+        """
+        harness, port = await startServer(self, config=SessionConfig(waitTime=0.6))
+        raw = RawWebSocketClient()
+        await bounded(connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw), "a TCP connection")
+        self.addCleanup(lambda: raw.transport.abortConnection() if raw.lostReason is None else None)
+        await raw.whenUpgraded()
+        await harness.whenSession(0)
+        self.assertIsInstance(harness.sessions[0].transport.protocol.factory._batched_timer, _ExactTimer)
+        started = reactor.seconds()
+        harness.sessions[0].close("the test is done")
+        await raw.whenLost()
+        elapsed = reactor.seconds() - started
+        self.assertTrue(0.55 <= elapsed < 1.5, f"dropped {elapsed:.3f} s after the close")
+        self.assertEqual([opcode for opcode, _ in raw.frames()], [0x8])
 
 
 class PathAndPolicyTests(TestCase):

@@ -106,6 +106,65 @@ def _closeFailure(protocol: Any, wasClean: bool, code: int | None, reason: str |
 
 
 @implementer(ITransport, IPushProducer)
+class _ExactTimer:
+    """
+    The timers of an autobahn factory (its handshake, ping and drop
+    timeouts), exact: autobahn's own batched timer rounds each deadline down
+    to a whole second of the clock, so a 0.5 s closing handshake could end at
+    once.
+
+    @ivar clock: the L{IReactorTime} the timers run on.
+    """
+
+    def __init__(self, clock: Any) -> None:
+        """
+        @param clock: the reactor.
+        """
+        self.clock = clock
+
+    def call_later(self, delay: float, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """
+        @param delay: seconds from now.
+        @param function: what to call then.
+        @return: the call; its C{cancel()} may be called more than once.
+        """
+        return _Call(self.clock.callLater(delay, function, *args, **kwargs))
+
+
+class _Call:
+    """
+    A delayed call whose C{cancel()} does nothing once it ran or was
+    cancelled (autobahn cancels without asking).
+    """
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: Any) -> None:
+        """
+        @param call: the L{IDelayedCall}.
+        """
+        self.call = call
+
+    def cancel(self) -> None:
+        """
+        Cancel the call if it is still pending.
+        """
+        if self.call.active():
+            self.call.cancel()
+
+
+def _exactTimers(factory: Any, clock: Any) -> None:
+    """
+    Give an autobahn factory exact timers, if it has the batched ones this
+    module knows (a later autobahn keeps its own otherwise).
+
+    @param factory: a WebSocket factory.
+    @param clock: the reactor.
+    """
+    if hasattr(factory, "_batched_timer"):
+        factory._batched_timer = _ExactTimer(clock)
+
+
 class WebSocketTransport:
     """
     The transport of a WebSocket session: each write is one binary message.
@@ -372,6 +431,7 @@ class WebSocketSite:
         """
         config = server.config
         factory = WebSocketServerFactory()
+        _exactTimers(factory, server._reactor)
         factory.protocol = _ServerProtocol
         factory.server = server
         factory.sessionName = "wss-session" if secure else "ws-session"
@@ -497,6 +557,7 @@ class WebSocketClientEndpoint:
             open; cancelling it drops the attempt.
         """
         factory = WebSocketClientFactory(self.url)
+        _exactTimers(factory, self.reactor)
         factory.protocol = _ClientProtocol
         factory.sessionFactory = sessionFactory
         factory.noisy = False
