@@ -122,13 +122,14 @@ class Outbox:
             if what == "close":
                 session.close(arg)
             elif session._state.writable:
-                session.packetsWritten += packets
                 try:
                     session._send(arg)
                 except Exception:
                     # As if the handler's write had raised (e.g. a packet
                     # too large for one UDP datagram).
                     session._lateHandlerFailure(Failure())
+                else:
+                    session.packetsWritten += packets
 
 
 @implementer(ITaskPool, IService)

@@ -47,7 +47,6 @@ from .errors import (
 
 _log = Logger()
 
-#: RFC 6455 close codes.
 #: The header of an unmasked, unfragmented binary frame (RFC 6455 section
 #: 5.2: FIN + opcode 2, then the payload length in 7, 7+16 or 7+64 bits).
 _HEADER16 = Struct("!BBH").pack
@@ -55,6 +54,7 @@ _HEADER64 = Struct("!BBQ").pack
 _OPEN = WebSocketProtocol.STATE_OPEN
 _GROUND = WebSocketProtocol.SEND_STATE_GROUND
 
+#: RFC 6455 close codes.
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
 INVALID_PAYLOAD, POLICY_VIOLATION, MESSAGE_TOO_BIG, INTERNAL_ERROR = 1007, 1008, 1009, 1011
 
