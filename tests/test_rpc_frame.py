@@ -9,13 +9,15 @@ header, head map or body.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
 import json as stdjson
 import struct
 import zlib
 from types import SimpleNamespace
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -337,6 +339,24 @@ class HeadMapErrorTests(SynchronousTestCase):
         self.assertIn("too large", str(ctx.exception))
 
 
+@contextmanager
+def _without(name: str) -> Iterator[None]:
+    """
+    Run a block with one of the serializers module's orjson functions
+    unset (as without the extra); restored after each block, so that every
+    hypothesis example of a test sees both (trial's C{patch} would last
+    until the test's end).
+
+    @param name: C{_orjsonDumps} or C{_orjsonLoads}.
+    """
+    saved = getattr(S, name)
+    setattr(S, name, None)
+    try:
+        yield
+    finally:
+        setattr(S, name, saved)
+
+
 class SerializerTests(SynchronousTestCase):
     """
     Serializers and compressors by code and name, and the errors for
@@ -381,8 +401,27 @@ class SerializerTests(SynchronousTestCase):
             return
         self.assertEqual(stdjson.loads(S._jsonDumps(text)), text)
         self.assertEqual(S._jsonDumps(text), expected)
-        self.patch(S, "_orjsonDumps", None)
-        self.assertEqual(S._jsonDumps(text), expected)
+        with _without("_orjsonDumps"):
+            self.assertEqual(S._jsonDumps(text), expected)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+                    | st.lists(st.integers(), max_size=3) | st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+                    max_size=6),
+           st.booleans())
+    @example([10**30, -(2**64), 2**64 - 1, 1.5, float("nan"), "a\u2028"], True)
+    @example([10**30], False)
+    def test_jsonArguments(self, value: list, compact: bool) -> None:
+        """
+        An argument list reads back exactly as the standard decoder reads it
+        (same values, same types: a 100-digit integer stays an integer, NaN
+        stays NaN), with or without orjson, compact or not.
+        """
+        data = stdjson.dumps(value, separators=(",", ":") if compact else None, ensure_ascii=not compact).encode()
+        expected = repr(stdjson.loads(data))
+        self.assertEqual(repr(S._jsonLoads(data)), expected)
+        with _without("_orjsonLoads"):
+            self.assertEqual(repr(S._jsonLoads(data)), expected)
 
     def test_orjsonUsedForText(self) -> None:
         """
@@ -394,6 +433,21 @@ class SerializerTests(SynchronousTestCase):
         self.patch(S, "_orjsonDumps", lambda value: calls.append(value) or b'"x"')
         self.assertEqual(S._jsonDumps("abc"), b'"x"')
         self.assertEqual(calls, ["abc"])
+
+    def test_orjsonUsedForArguments(self) -> None:
+        """
+        With the orjson extra installed, an argument list of plain values is
+        read by orjson; one holding a float is read again by the standard
+        decoder (orjson reads big integers as floats).
+        """
+        if S._orjsonLoads is None:
+            raise SkipTest("the orjson extra is not installed")
+        calls = []
+        self.patch(S, "_orjsonLoads", lambda data: calls.append(data) or ["from orjson"])
+        self.assertEqual(S._jsonLoads(b'["a"]'), ["from orjson"])
+        self.patch(S, "_orjsonLoads", lambda data: calls.append(data) or [1e30])
+        self.assertEqual(S._jsonLoads(b"[1000000000000000000000000000000]"), [10**30])
+        self.assertEqual(calls, [b'["a"]', b"[1000000000000000000000000000000]"])
 
     @settings(max_examples=100, deadline=None)
     @given(st.recursive(

@@ -106,10 +106,16 @@ def _raw(value: Any) -> bytes:
 
 
 try:
-    # The orjson extra: text results (the most common) are encoded in C.
+    # The orjson extra: text results (the most common) are encoded in C, and
+    # argument lists of plain values decoded in C.
     from orjson import dumps as _orjsonDumps
+    from orjson import loads as _orjsonLoads
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjsonDumps = None
+    _orjsonDumps = _orjsonLoads = None
+
+#: What orjson decodes exactly as the standard decoder does (it reads an
+#: integer beyond 64 bits as a float; floats are therefore not taken from it).
+_EXACT = frozenset({str, int, bool, type(None)})
 
 _jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # strict=False: control characters inside strings are accepted, as by the
@@ -172,6 +178,20 @@ def _jsonLoads(data: bytes) -> Any:
     @return: the value.
     @raise ValueError: it is not JSON.
     """
+    if _orjsonLoads is not None and data[:1] == b"[":
+        # An argument list of strings, integers, booleans and nulls, read by
+        # orjson; anything else (or anything orjson refuses: control
+        # characters, NaN, lone surrogates) is read again below.
+        try:
+            value = _orjsonLoads(data)
+        except ValueError:
+            pass
+        else:
+            for item in value:
+                if type(item) not in _EXACT:
+                    break
+            else:
+                return value
     if len(data) > 3 and data.startswith(b'["') and data.endswith(b'"]') and data.find(92) < 0:
         # The most common arguments: a list of strings with nothing escaped
         # (no backslash, so every quote ends a string), compact.  The
