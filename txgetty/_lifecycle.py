@@ -279,14 +279,14 @@ class LifecycleMixin:
         """
         if isTLSFailure(reason):
             reason = Failure(describeHandshakeFailure(reason, self.remoteAddress, "connection"))
-        elif reason.check(ConnectionDone) and self._buf:
+        elif isinstance(reason.value, ConnectionDone) and self._buf:
             need = f" of {self._need}" if self._need else ""
             reason = Failure(TruncatedPacketError(
                 f"the peer closed the connection in the middle of a packet "
                 f"({len(self._buf)}{need} bytes received)"
             ))
         self.closeReason = reason
-        if not reason.check(ConnectionDone):
+        if not isinstance(reason.value, ConnectionDone):  # (cheaper than reason.check)
             self._callListener("onError", reason)
         self._doClosed(reason)
 

@@ -119,6 +119,24 @@ def transportBacklog(transport: Any) -> int:
     return total
 
 
+#: Configs seen (a server hands the same one to every session), by identity,
+#: with their (slot, value) pairs; bounded, as configs may be made per session.
+_PAIRS: dict[int, tuple[SessionConfig, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _configPairs(config: SessionConfig) -> tuple[tuple[str, Any], ...]:
+    """
+    @param config: a config.
+    @return: each setting's session slot and value.
+    """
+    entry = _PAIRS.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_PAIRS) >= 64:
+            _PAIRS.clear()
+        entry = _PAIRS[id(config)] = (config, tuple(("_" + name, getattr(config, name)) for name in CHECKS))
+    return entry[1]
+
+
 class SessionOptionsMixin:
     """
     The settings of a session, each checked when set; see
@@ -173,8 +191,8 @@ class SessionOptionsMixin:
 
         @param config: the settings.
         """
-        for name in CHECKS:
-            setattr(self, "_" + name, getattr(config, name))
+        for slot, value in _configPairs(config):
+            setattr(self, slot, value)
 
     def _applySocketOptions(self) -> None:
         """

@@ -215,7 +215,9 @@ def isTLSFailure(reason: Failure) -> bool:
     @param reason: why a connection ended.
     @return: whether the TLS layer ended it (an alert, a verification error).
     """
-    return reason.check(SSL.Error, VerificationError) is not None
+    # isinstance, not Failure.check: this runs for every lost connection,
+    # and check() compares qualified names of the whole class hierarchy.
+    return isinstance(reason.value, (SSL.Error, VerificationError))
 
 
 def describeHandshakeFailure(reason: Failure, peer: Any, phase: str = "handshake") -> TLSHandshakeError:
