@@ -21,8 +21,8 @@ from twisted.trial.unittest import TestCase
 from txgetty.rpc import CallInfo, RpcClient, RpcServer, rpcmethod
 from txgetty.rpc import frame as F
 from txgetty.rpc.serializers import JSON, NONE, compressor, serializer
-from txgetty.session import Session, SessionOwner
-from txgetty.testing import ControlledEndpoint, RecordingListener, SessionPair
+from txgetty.session import Session
+from txgetty.testing import ControlledEndpoint, RecordingListener, SessionPair, _Configure
 from txgetty.wheel import TimerWheel
 
 from .netsupport import bounded
@@ -65,25 +65,6 @@ def resultOf(frame: F.Frame) -> Any:
     return serializer(frame.serializer).loads(data)
 
 
-class _Owner(SessionOwner):
-    """
-    Sets a fixed listener and codec on the raw client session.
-    """
-
-    def __init__(self, listener: Any) -> None:
-        """
-        @param listener: the listener of the session.
-        """
-        self.listener = listener
-
-    def configureSession(self, session: Session) -> None:
-        """
-        @param session: the new session.
-        """
-        session.codec = F.RpcCodec()
-        session.listener = self.listener
-
-
 class FrameClient:
     """
     One in-memory connection to an L{RpcServer} that sends raw frames, as
@@ -102,7 +83,8 @@ class FrameClient:
         """
         self.recorder = RecordingListener()
         serverSession = rpc.server._newSessionFor(IPv4Address("TCP", "127.0.0.1", 40000))
-        client = Session(clock=clock, wheel=TimerWheel(clock, 0.1), owner=_Owner(self.recorder))
+        owner = _Configure(self.recorder, F.RpcCodec())
+        client = Session(clock=clock, wheel=TimerWheel(clock, 0.1), owner=owner)
         self.pair = SessionPair(serverSession, client, clock, rpc.server._wheel).connect()
 
     @property

@@ -331,11 +331,8 @@ class EmbeddingDocTests(TestCase):
             "    importlib.import_module('txgetty.' + m.name)\n"
             "print('reactor imported:', 'twisted.internet.reactor' in sys.modules)\n"
         )
-        watcher = spawn(self, [sys.executable, "-c", code], cwd=str(self.directory))
-        reason = yield bounded(watcher.whenEnded(), "the import check to finish")
-        self.assertIsInstance(reason, ProcessDone, watcher.output.decode())
-        self.assertEqual(watcher.output, b"reactor imported: False\n")
-
+        output = yield self.runPython(code)
+        self.assertEqual(output, b"reactor imported: False\n")
 
     @inlineCallbacks
     def test_noAutobahnWithoutWebSocket(self) -> Any:
@@ -362,10 +359,21 @@ class EmbeddingDocTests(TestCase):
             "reactor.callLater(20, reactor.stop)\n"
             "reactor.run()\n"
         )
+        output = yield self.runPython(code)
+        self.assertEqual(output, b"before: False False\nafter: 2 True\n")
+
+    @inlineCallbacks
+    def runPython(self, code: str) -> Any:
+        """
+        Run a snippet in a fresh interpreter, which must end cleanly.
+
+        @param code: the snippet.
+        @return: a L{Deferred} firing with what it printed.
+        """
         watcher = spawn(self, [sys.executable, "-c", code], cwd=str(self.directory))
-        reason = yield bounded(watcher.whenEnded(), "the import check to finish")
+        reason = yield bounded(watcher.whenEnded(), "the snippet to finish")
         self.assertIsInstance(reason, ProcessDone, watcher.output.decode())
-        self.assertEqual(watcher.output, b"before: False False\nafter: 2 True\n")
+        return watcher.output
 
 
 class ClientDocTests(TestCase):

@@ -661,25 +661,62 @@ class EchoSocketTests(TestCase):
 # -- the chat example ----------------------------------------------------------------
 
 
-class ChatHarness:
+class InMemoryRoom:
     """
-    Chat clients connected in memory to one L{chat_server.ChatRoom}, on one
-    fake clock and one wheel; the server sessions are configured by the
-    room's own new-session callback.
+    Clients connected in memory to one chat room, on one fake clock and one
+    wheel; the server sessions are configured by the room's own new-session
+    callback.
 
     @ivar room: the room.
     @ivar clock: the fake clock.
     @ivar pairs: the connected pairs, by client name.
     """
 
+    def __init__(self, room: Any) -> None:
+        """
+        @param room: the room (its C{newSession} configures server sessions).
+        """
+        self.room = room
+        self.clock = Clock()
+        self.wheel = TimerWheel(self.clock, 0.1)
+        self.pairs: dict[str, SessionPair] = {}
+
+    def say(self, name: str, *lines: str) -> None:
+        """
+        Send lines from one client (in one write), then deliver everything.
+
+        @param name: the client.
+        @param lines: the lines.
+        """
+        self.pairs[name].client.writePkgs(lines)
+        self.pump()
+
+    def pump(self) -> None:
+        """
+        Deliver everything pending on every connection.
+        """
+        # A list, not a generator: every pair is pumped on every round.
+        while any([pair.pump() for pair in self.pairs.values()]):  # noqa: C419
+            pass
+
+    def heard(self, name: str) -> list[str]:
+        """
+        @param name: a client.
+        @return: every line it received, decoded.
+        """
+        return [m.decode("utf-8") for m in self.pairs[name].clientListener.messages]
+
+
+class ChatHarness(InMemoryRoom):
+    """
+    An L{InMemoryRoom} around L{chat_server.ChatRoom}.
+    """
+
     def __init__(self, **roomArguments: Any) -> None:
         """
         @param roomArguments: arguments for L{chat_server.ChatRoom}.
         """
-        self.room = chat_server.ChatRoom(**roomArguments)
-        self.clock = Clock()
-        self.wheel = TimerWheel(self.clock, 0.1)
-        self.pairs: dict[str, SessionPair] = {}
+        super().__init__(chat_server.ChatRoom(**roomArguments))
 
     def connect(self, name: str) -> SessionPair:
         """
@@ -703,23 +740,6 @@ class ChatHarness:
         self.say(nick, nick)
         return pair
 
-    def say(self, name: str, *lines: str) -> None:
-        """
-        Send lines from one client (in one write), then deliver everything.
-
-        @param name: the client.
-        @param lines: the lines.
-        """
-        self.pairs[name].client.writePkgs(lines)
-        self.pump()
-
-    def pump(self) -> None:
-        """
-        Deliver everything pending on every connection.
-        """
-        while any([pair.pump() for pair in self.pairs.values()]):
-            pass
-
     def advance(self, seconds: float) -> None:
         """
         Move the fake clock, then deliver everything.
@@ -728,13 +748,6 @@ class ChatHarness:
         """
         self.clock.advance(seconds)
         self.pump()
-
-    def heard(self, name: str) -> list[str]:
-        """
-        @param name: a client.
-        @return: every line it received, decoded.
-        """
-        return [m.decode("utf-8") for m in self.pairs[name].clientListener.messages]
 
     def events(self, name: str) -> list[str]:
         """

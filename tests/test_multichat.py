@@ -27,7 +27,6 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ProcessDone
 from twisted.internet.protocol import DatagramProtocol
-from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
@@ -36,7 +35,6 @@ from txgetty import Client, LineCodec, PacketTooLargeError, Server, SessionConfi
 from txgetty.errors import PeerIdleError, WebSocketClosedError
 from txgetty.session import Session
 from txgetty.testing import RecordingListener, SessionPair
-from txgetty.wheel import TimerWheel
 
 from .test_examples import (
     EXAMPLES,
@@ -44,8 +42,10 @@ from .test_examples import (
     ROOT,
     WAIT,
     CallbackOwner,
+    InMemoryRoom,
     LineClient,
     bounded,
+    clientSession,
     connectClient,
     loadModule,
     sessionThroughServer,
@@ -63,26 +63,18 @@ WELCOME = "* welcome to multichat; you are "
 # -- in memory ----------------------------------------------------------------------
 
 
-class RoomHarness:
+class RoomHarness(InMemoryRoom):
     """
-    Clients connected in memory to one L{multichat.MultiChat}, on one fake
-    clock.  Each server session is named after a transport (C{tcp-session},
-    C{ws-session}, C{udp-session}), as a real listener of that kind names
-    it, and configured by the room's own new-session callback.
-
-    @ivar room: the room.
-    @ivar clock: the fake clock.
-    @ivar pairs: the connected pairs, by client name.
+    An L{InMemoryRoom} around L{multichat.MultiChat}.  Each server session
+    is named after a transport (C{tcp-session}, C{ws-session},
+    C{udp-session}), as a real listener of that kind names it.
     """
 
     def __init__(self, **roomArguments: Any) -> None:
         """
         @param roomArguments: arguments for L{multichat.MultiChat}.
         """
-        self.room = multichat.MultiChat(**roomArguments)
-        self.clock = Clock()
-        self.wheel = TimerWheel(self.clock, 0.1)
-        self.pairs: dict[str, SessionPair] = {}
+        super().__init__(multichat.MultiChat(**roomArguments))
 
     def connect(self, name: str, kind: str) -> SessionPair:
         """
@@ -92,42 +84,12 @@ class RoomHarness:
         @param kind: C{"tcp"}, C{"ws"} or C{"udp"}.
         @return: its pair.
         """
-
-        def configure(session: Any) -> None:
-            session.codec = LineCodec()
-            session.listener = RecordingListener()
-
         server = Session(clock=self.clock, wheel=self.wheel, owner=CallbackOwner(self.room.newSession),
                          name=f"{kind}-session")
-        client = Session(clock=self.clock, wheel=self.wheel, owner=CallbackOwner(configure))
+        client = clientSession(self.clock, self.wheel, LineCodec())
         pair = self.pairs[name] = SessionPair(server, client, self.clock, self.wheel).connect()
         self.pump()
         return pair
-
-    def say(self, name: str, *lines: str) -> None:
-        """
-        Send lines from one client (in one write), then deliver everything.
-
-        @param name: the client.
-        @param lines: the lines.
-        """
-        self.pairs[name].client.writePkgs(lines)
-        self.pump()
-
-    def pump(self) -> None:
-        """
-        Deliver everything pending on every connection.
-        """
-        # A list, not a generator: every pair is pumped on every round.
-        while any([pair.pump() for pair in self.pairs.values()]):  # noqa: C419
-            pass
-
-    def heard(self, name: str) -> list[str]:
-        """
-        @param name: a client.
-        @return: every line it received, decoded.
-        """
-        return [m.decode("utf-8") for m in self.pairs[name].clientListener.messages]
 
     def nick(self, name: str) -> str:
         """

@@ -25,7 +25,7 @@ from txgetty.rpc import (
     CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError, RpcServer,
 )
 from txgetty.rpc import frame as F
-from txgetty.rpc.serializers import GZIP, MSGPACK, NONE, ZLIB
+from txgetty.rpc.serializers import GZIP, MSGPACK, NONE
 from txgetty.taskpool import TaskPool
 from txgetty.testing import Attempt
 

@@ -33,8 +33,9 @@ from txgetty.errors import (
 )
 from txgetty.listener import EventListener
 from txgetty.server import Server
-from txgetty.session import Session, SessionOwner
+from txgetty.session import Session
 from txgetty.taskpool import TaskPool
+from txgetty.testing import _Configure
 from txgetty.wheel import TimerWheel
 
 from .netsupport import EchoRecorder, ServerHarness, bounded, helloFrame
@@ -495,25 +496,6 @@ class PeersTests(TestCase):
         self.assertEqual(len([t for t in logs if "new peers are dropped" in t]), 1)
 
 
-class _Owner(SessionOwner):
-    """
-    Sets up every session with the hello codec and one listener.
-    """
-
-    def __init__(self, listener: EchoRecorder) -> None:
-        """
-        @param listener: the listener of every session.
-        """
-        self.listener = listener
-
-    def configureSession(self, session: Session) -> None:
-        """
-        @param session: a new session.
-        """
-        session.codec = HelloCodec()
-        session.listener = self.listener
-
-
 class _Factory:
     """
     Builds a session per connection, as a L{Client}'s slot does.
@@ -547,7 +529,7 @@ class ConnectedClientTests(TestCase):
         """
         fakeReactor = FakeUDPReactor()
         listener = EchoRecorder(echo=False)
-        owner = _Owner(listener)
+        owner = _Configure(listener, HelloCodec())
         wheel = TimerWheel(fakeReactor, 0.1)
         factory = _Factory(lambda: Session(clock=fakeReactor, wheel=wheel, owner=owner))
         endpoint = UDPClientEndpoint(fakeReactor, "127.0.0.1", 7)

@@ -147,19 +147,10 @@ class DatagramPeer:
         One peer cannot be paused on a shared UDP socket: while its session
         holds back reading, its datagrams queue in the session (an awaited
         handler, up to C{backlogHighMark}) or are dropped (a full task-pool
-        backlog); see L{backlogFull}.
+        backlog, see C{_FULL}).
         """
 
     resumeProducing = stopProducing = pauseProducing
-
-
-def backlogFull(session: Any) -> bool:
-    """
-    @param session: a UDP session.
-    @return: whether its datagrams are to be dropped for now: it would pause
-        reading for its task-pool backlog or a full pool.
-    """
-    return bool(session._readPauses & _FULL)
 
 
 def _address(host: str, port: int) -> Any:
@@ -215,7 +206,7 @@ class UDPServerProtocol(DatagramProtocol):
             session = self._newPeer(addr)
             if session is None:
                 return
-        elif session._readPauses and backlogFull(session):
+        elif session._readPauses & _FULL:
             self._drop(f"{session!r} has more than backlogHighMark packets waiting for its task pool (or the "
                        f"pool is full): its datagrams are dropped until it catches up", "backlog")
             return
@@ -311,7 +302,7 @@ class _ConnectedUDP(DatagramProtocol):
         if peer is None or peer.disconnecting:
             return
         session = peer.protocol
-        if session._readPauses and backlogFull(session):
+        if session._readPauses & _FULL:
             self.dropped += 1
             if self.dropped == 1:
                 _log.warn("txgetty: {session!r} has more than backlogHighMark packets waiting for its task pool "
