@@ -1,5 +1,5 @@
 """
-The C{txgetty} command: client tools for any getty-style server.
+The C{txgetty} command: client tools for any getty-style server::
 
   txgetty send ADDRESS [--codec hello] PAYLOAD...   send packets, print the replies
   txgetty bench ADDRESS [-c 50] [-w 32] [-s 915]    load-test an echo-style server

@@ -64,7 +64,7 @@ class DatagramPeer:
                  connected: bool = False) -> None:
         """
         @param port: the Twisted UDP port (its C{write(data, addr)}).
-        @param address: the peer's L{IAddress}.
+        @param address: the peer's L{IAddress <twisted.internet.interfaces.IAddress>}.
         @param clock: the reactor, to report the end asynchronously.
         @param onGone: called once the session is told the end.
         @param connected: the port is connected to the peer (client side).
@@ -157,7 +157,7 @@ def _address(host: str, port: int) -> Any:
     """
     @param host: an IP address.
     @param port: a port.
-    @return: the UDP L{IAddress}.
+    @return: the UDP L{IAddress <twisted.internet.interfaces.IAddress>}.
     """
     return IPv6Address("UDP", host, port) if ":" in host else IPv4Address("UDP", host, port)
 

@@ -39,7 +39,7 @@ class IEventListener(Interface):
         The session is open: it may be written to.
 
         @param session: the new session.
-        @return: anything; a L{Deferred} delays the opening until it fires.
+        @return: anything; a L{Deferred <twisted.internet.defer.Deferred>} delays the opening until it fires.
         """
 
     def onClose(session: ISession) -> None:
@@ -133,8 +133,8 @@ class ISession(Interface):
 
     name = Attribute("A short name for logs, e.g. C{'tcp-session'}.")
     id = Attribute("A number unique in this process.")
-    localAddress = Attribute("The L{IAddress} of this end, or C{None}.")
-    remoteAddress = Attribute("The L{IAddress} of the peer, or C{None}.")
+    localAddress = Attribute("The L{IAddress <twisted.internet.interfaces.IAddress>} of this end, or C{None}.")
+    remoteAddress = Attribute("The L{IAddress <twisted.internet.interfaces.IAddress>} of the peer, or C{None}.")
     listener = Attribute("The L{IEventListener} that receives the events.")
     reader = Attribute("The L{IReader} that cuts incoming bytes into packets.")
     writer = Attribute("The L{IWriter} that encodes outgoing packets.")
@@ -218,7 +218,7 @@ class ISession(Interface):
         more.
 
         @param reason: an optional text or exception kept in C{closeReason}.
-        @return: a L{Deferred} that fires with C{None} once the connection is
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} that fires with C{None} once the connection is
             gone (after C{onClose}).
         """
 
@@ -261,7 +261,7 @@ class IServer(Interface):
 
     def whenListening() -> object:
         """
-        @return: a L{Deferred} firing with the list of bound addresses once
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the list of bound addresses once
             every endpoint listens, or failing if one cannot.
         """
 
@@ -286,14 +286,14 @@ class IClient(Interface):
 
     def whenConnected() -> object:
         """
-        @return: a L{Deferred} firing with an open session as soon as one is
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with an open session as soon as one is
             open.
         """
 
     def whenAllConnected(count: int | None = None) -> object:
         """
         @param count: how many open sessions to wait for (default: all).
-        @return: a L{Deferred} firing with the open sessions.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the open sessions.
         """
 
     def session() -> ISession:

@@ -32,7 +32,7 @@ NewSessionCallback = Callable[[Session], Any]
 @implementer(IServer, IService)
 class Server(Service, SessionOwner):
     """
-    Accepts sessions on several endpoints (an L{IService}).
+    Accepts sessions on several endpoints (an L{IService <twisted.application.service.IService>}).
 
     @ivar config: the settings every session starts with.
     @ivar addresses: the bound addresses, once listening.
@@ -59,7 +59,7 @@ class Server(Service, SessionOwner):
         """
         @param endpoints: listener descriptions (see L{txgetty.listeners}:
             Twisted endpoint strings, C{tls:}, C{udp:}, C{ws://}, C{wss://}) or
-            L{IStreamServerEndpoint} providers.
+            L{IStreamServerEndpoint <twisted.internet.interfaces.IStreamServerEndpoint>} providers.
         @param newSession: called with each new session before it opens; it
             sets C{session.codec} and C{session.listener} and may change the
             limits; raising (or returning C{False}) refuses the connection.
@@ -124,7 +124,7 @@ class Server(Service, SessionOwner):
         """
         Every endpoint listens, or one failed: tell whoever waits.
 
-        @param result: the addresses, or a L{Failure} (of L{FirstError}).
+        @param result: the addresses, or a L{Failure <twisted.python.failure.Failure>} (of L{FirstError <twisted.internet.defer.FirstError>}).
         """
         if isinstance(result, Failure) and result.check(FirstError):
             result = result.value.subFailure
@@ -135,7 +135,7 @@ class Server(Service, SessionOwner):
 
     def _relay(self, d: Deferred) -> None:
         """
-        @param d: a L{Deferred} to fire with the listening outcome.
+        @param d: a L{Deferred <twisted.internet.defer.Deferred>} to fire with the listening outcome.
         """
         if isinstance(self._outcome, Failure):
             d.errback(self._outcome)
@@ -145,7 +145,7 @@ class Server(Service, SessionOwner):
     def _listen(self, listener: Any) -> Deferred:
         """
         @param listener: one of L{txgetty.listeners}'s listeners.
-        @return: a L{Deferred} firing with the bound address.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the bound address.
         """
         description = listener.description
         d = listener.listen(self)
@@ -171,7 +171,7 @@ class Server(Service, SessionOwner):
 
     def whenListening(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with the bound addresses once every
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the bound addresses once every
             endpoint listens, or failing with the first listen error.
         """
         d: Deferred = Deferred()
@@ -185,7 +185,7 @@ class Server(Service, SessionOwner):
         """
         Stop accepting connections; the sessions stay open.
 
-        @return: a L{Deferred} firing once every port is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every port is closed.
         """
         ports, self._ports = self._ports, []
         self.addresses = []
@@ -198,7 +198,7 @@ class Server(Service, SessionOwner):
         Stop listening, then close every session gracefully (each flushes for
         up to its C{waitTime}, then aborts).
 
-        @return: a L{Deferred} firing once the ports are closed and every
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once the ports are closed and every
             session is gone.
         """
         Service.stopService(self)

@@ -119,9 +119,9 @@ def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
 
 def _asFailure(reason: Any) -> Failure:
     """
-    @param reason: C{None}, a text, an exception or a L{Failure}: why this
+    @param reason: C{None}, a text, an exception or a L{Failure <twisted.python.failure.Failure>}: why this
         side closes a session.
-    @return: a L{Failure} describing it.
+    @return: a L{Failure <twisted.python.failure.Failure>} describing it.
     """
     if isinstance(reason, Failure):
         return reason
@@ -547,7 +547,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     def _deliver(self, packets: Iterator[Any]) -> None:
         """
         Call C{onMessage} for each packet while the session is open; stop at
-        a handler that returns an unfinished L{Deferred} or coroutine.
+        a handler that returns an unfinished L{Deferred <twisted.internet.defer.Deferred>} or coroutine.
 
         @param packets: an iterator of packets.
         """
@@ -598,7 +598,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         An awaited handler finished: report its failure, deliver the backlog,
         then what arrived meanwhile.
 
-        @param result: the handler's result or L{Failure}.
+        @param result: the handler's result or L{Failure <twisted.python.failure.Failure>}.
         """
         self._waiting = None
         packets, self._backlog = self._backlog, None
@@ -737,9 +737,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         Close the session: no more writes, flush pending output for up to
         C{waitTime} seconds, then abort.  Idempotent.
 
-        @param reason: an optional text, exception or L{Failure} kept as
+        @param reason: an optional text, exception or L{Failure <twisted.python.failure.Failure>} kept as
             C{closeReason}.
-        @return: a L{Deferred} firing with C{None} once the connection is gone
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the connection is gone
             (called from a task-pool thread: C{None}; the close happens when
             the handler's batch ends).
         """
@@ -751,7 +751,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def whenClosed(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with C{None} once the connection is gone
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the connection is gone
             (after C{onClose} for an opened session).
         """
         d: Deferred = Deferred()

@@ -403,8 +403,8 @@ def raiseOpenFileLimit(
     C{twistd txgetty} can hold as many sessions as the system allows (the
     usual soft limit, 1024, stops a server near 1,000 connections).
 
-    @param getrlimit: L{resource.getrlimit} (a fake in tests).
-    @param setrlimit: L{resource.setrlimit} (a fake in tests).
+    @param getrlimit: C{resource.getrlimit} (a fake in tests).
+    @param setrlimit: C{resource.setrlimit} (a fake in tests).
     @return: the soft limit in force afterwards.
     """
     soft, hard = getrlimit(resource.RLIMIT_NOFILE)

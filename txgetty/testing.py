@@ -469,7 +469,7 @@ class ControlledEndpoint:
     def connect(self, factory: Any) -> Any:
         """
         @param factory: the protocol factory of the attempt.
-        @return: the attempt's L{Deferred}.
+        @return: the attempt's L{Deferred <twisted.internet.defer.Deferred>}.
         """
         attempt = Attempt(factory)
         self.attempts.append(attempt)

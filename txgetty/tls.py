@@ -113,7 +113,7 @@ class TLSServerSettings:
         """
         Load the files and build the server's TLS options.
 
-        @return: a L{CertificateOptions} ready for a TLS endpoint.
+        @return: a L{CertificateOptions <twisted.internet.ssl.CertificateOptions>} ready for a TLS endpoint.
         @raise ConfigError: a file is missing, broken or mismatched.
         """
         private = loadPrivateCertificate(self.key, self.cert)

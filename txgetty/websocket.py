@@ -113,7 +113,7 @@ class _ExactTimer:
     to a whole second of the clock, so a 0.5 s closing handshake could end at
     once.
 
-    @ivar clock: the L{IReactorTime} the timers run on.
+    @ivar clock: the L{IReactorTime <twisted.internet.interfaces.IReactorTime>} the timers run on.
     """
 
     def __init__(self, clock: Any) -> None:
@@ -141,7 +141,7 @@ class _Call:
 
     def __init__(self, call: Any) -> None:
         """
-        @param call: the L{IDelayedCall}.
+        @param call: the L{IDelayedCall <twisted.internet.interfaces.IDelayedCall>}.
         """
         self.call = call
 

@@ -134,7 +134,7 @@ class WheelCall:
 @implementer(ITimerWheel)
 class TimerWheel:
     """
-    A hashed timing wheel on top of an L{IReactorTime}.
+    A hashed timing wheel on top of an L{IReactorTime <twisted.internet.interfaces.IReactorTime>}.
 
     @ivar tick: the resolution in seconds: a call runs at the first tick at or
         after its time.
@@ -144,7 +144,7 @@ class TimerWheel:
         self, clock: IReactorTime, tick: float = DEFAULT_WHEEL_TICK, slots: int = 1024
     ) -> None:
         """
-        @param clock: the reactor (or a L{Clock} in tests).
+        @param clock: the reactor (or a L{Clock <twisted.internet.task.Clock>} in tests).
         @param tick: the resolution in seconds.
         @param slots: the number of buckets; calls further away than
             C{tick * slots} seconds simply wait for more turns of the wheel.

@@ -1,7 +1,7 @@
 """
 The RPC client: calls over a txgetty client pool per server address, with
 timeouts, cancellation that reaches the server, heartbeats, load balancing
-over several servers and failover for idempotent calls.
+over several servers and failover for idempotent calls::
 
     client = RpcClient(["127.0.0.1:8091", "127.0.0.1:8092"], balance="least-pending")
     client.startService()
@@ -121,7 +121,7 @@ class _Connection(EventListener):
 @implementer(IService)
 class RpcClient(MultiService):
     """
-    Calls services on one or more RPC servers (an L{IService}).
+    Calls services on one or more RPC servers (an L{IService <twisted.application.service.IService>}).
 
     @ivar addresses: the servers, as given.
     @ivar calls: calls answered.
@@ -250,7 +250,7 @@ class RpcClient(MultiService):
             connection is lost or its server is busy.
         @param hashKey: what C{consistent-hash} balancing hashes (default:
             the call name and first argument).
-        @return: a L{Deferred} firing with the result, or failing with
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the result, or failing with
             L{RemoteError}, L{CallTimeoutError}, L{ConnectionLostError},
             L{NoServerError}; cancelling it cancels the call on the server.
         """
@@ -273,7 +273,7 @@ class RpcClient(MultiService):
         @param args: positional arguments.
         @param metadata: head entries for this call.
         @param kwargs: keyword arguments.
-        @return: a L{Deferred} firing with C{None} once the call is sent (it
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the call is sent (it
             waits for a connection as L{call} does), or failing with
             L{NoServerError} if no server can be reached.
         """
@@ -389,7 +389,7 @@ class RpcClient(MultiService):
 
     def whenConnected(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with C{None} once a connection to some
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once a connection to some
             server is open (failing if every server gave up, see
             L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}).
         """
@@ -413,7 +413,7 @@ class RpcClient(MultiService):
 
     def whenAllConnected(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with C{None} once every server has all
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once every server has all
             its connections open.
         """
         waits = [pool.whenAllConnected() for pool in self._pools.values()]
@@ -556,7 +556,7 @@ class RpcClient(MultiService):
         Stop: parked calls fail with L{NoServerError}; connections close
         (their pending calls fail at once).
 
-        @return: a L{Deferred} firing once every connection is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every connection is closed.
         """
         parked, self._parked = self._parked, []
         for pending in parked:

@@ -2,7 +2,7 @@
 The RPC server: named services on a txgetty server, answered with frames of
 L{txgetty.rpc.frame}.
 
-A call runs in the reactor thread (plain, L{Deferred} or C{async def}
+A call runs in the reactor thread (plain, L{Deferred <twisted.internet.defer.Deferred>} or C{async def}
 methods) or, for methods marked blocking, in the task pool.  What a method
 raises becomes an error response; the connection stays open.  A connection
 has at most C{maxInFlight} unfinished calls (more get an immediate
@@ -168,7 +168,7 @@ _NO_KWARGS: dict[str, Any] = {}
 #: L{RpcServer._request} (msgpack only when its extra is installed).
 _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
 
-#: Result types that are surely not a L{Deferred}: checked before the
+#: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
 #: (slower, ABC-based) isinstance test.
 _PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple})
 
@@ -227,7 +227,7 @@ class _Connection(EventListener):
         """
         @param session: the session.
         @param frame: a frame from the client.
-        @return: a L{Deferred} while the first request is authenticated
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} while the first request is authenticated
             (the next frames wait for it), else C{None}.
         """
         kind = frame.type
@@ -266,7 +266,7 @@ class _Connection(EventListener):
 @implementer(IService)
 class RpcServer(Service):
     """
-    Named services over txgetty's wire frame (an L{IService}).
+    Named services over txgetty's wire frame (an L{IService <twisted.application.service.IService>}).
 
     @ivar registry: the L{ServiceRegistry}.
     @ivar server: the underlying L{txgetty.server.Server}.
@@ -308,7 +308,7 @@ class RpcServer(Service):
             closes the connection.
         @param hooks: objects with any of C{connected(session)},
             C{disconnected(session)}, C{beforeCall(info)},
-            C{afterCall(info, result)} (C{result} a L{Failure} for errors).
+            C{afterCall(info, result)} (C{result} a L{Failure <twisted.python.failure.Failure>} for errors).
         @param idleTimeout: seconds without any frame before a connection is
             closed (0: never); clients send heartbeats.  By default the
             C{config}'s C{readIdleTimeout} if it sets one, else 300.
@@ -397,7 +397,7 @@ class RpcServer(Service):
         Stop accepting connections and calls, let the calls in flight finish
         for up to C{shutdownTimeout} seconds, then close every connection.
 
-        @return: a L{Deferred} firing once everything is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once everything is closed.
         """
         Service.stopService(self)
         self._draining = True
@@ -408,7 +408,7 @@ class RpcServer(Service):
 
     def _drained(self) -> Deferred:
         """
-        @return: a L{Deferred} firing when no call is in flight, or after
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when no call is in flight, or after
             C{shutdownTimeout}.
         """
         pending = [call.deferred for c in self.connections for call in c.calls.values()]
@@ -451,7 +451,7 @@ class RpcServer(Service):
         """
         Check a connection's first request with the auth hook.
 
-        @return: a L{Deferred} that holds the connection's next frames.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} that holds the connection's next frames.
         """
         token = frame.head.get(F.AUTH)
         d = maybeDeferred(self.auth, token, connection.session)
