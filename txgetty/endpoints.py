@@ -5,8 +5,12 @@ chain and client-CA files::
 
     tls:PORT[:interface=ADDR][:backlog=N][:key=FILE][:cert=FILE][:chain=FILE][:clientCA=FILE]
 
-C{ssl:} is accepted as a synonym, with Twisted's names C{privateKey},
-C{certKey} and C{extraCertChain} for the files.  Files not given in the
+(Twisted's own C{tls:PATH[:port=N]}, a directory of PEM files served by
+server name, is recognised by its path and left to Twisted.)
+
+C{ssl:} is accepted as a synonym that takes every option of Twisted's own
+C{ssl:} too (C{privateKey}, C{certKey}, C{extraCertChain}, C{sslmethod},
+C{dhParameters}), with Twisted's defaults (see L{tlsServerEndpoint}).  Files not given in the
 string come from the L{TLSServerSettings} passed along (C{--tls-*} options).
 Colons inside values are escaped with a backslash, as in Twisted
 (C{interface=\\:\\:1}).
@@ -32,11 +36,15 @@ from .errors import ConfigError
 from .tls import TLSClientSettings, TLSServerSettings
 
 _EXAMPLES = "tcp:8090:interface=127.0.0.1, tcp6:8090:interface=\\:\\:1, unix:/tmp/txgetty.sock, tls:8443"
+#: The options of a TLS listener, txgetty's names and Twisted's C{ssl:} names,
+#: to the L{TLSServerSettings} field each one sets.
 _TLS_KEYS = {
     "key": "key", "privateKey": "key",
     "cert": "cert", "certKey": "cert",
     "chain": "chain", "extraCertChain": "chain",
     "clientCA": "clientCA",
+    "sslmethod": "method",
+    "dhParameters": "dhParameters",
 }
 
 
@@ -86,21 +94,66 @@ def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | N
     @return: the TLS endpoint.
     @raise ConfigError: the description or the files are wrong.
     """
-    _, args, kw = splitDescription(description)
+    kind, args, kw = splitDescription(description)
+    if kind == "tls" and args and not args[0].isdigit():
+        # Twisted's own tls:PATH[:port=N]: a directory of PEM files, one per
+        # server name (SNI); txgetty's tls: starts with the port.
+        return _twistedServer(reactor, description)
+    return tlsServerEndpoint(reactor, args, kw, settings, description, twistedDefaults=kind == "ssl")
+
+
+def tlsServerEndpoint(
+    reactor: Any,
+    args: list[str],
+    kw: dict[str, str],
+    settings: TLSServerSettings | None = None,
+    description: str | None = None,
+    twistedDefaults: bool = False,
+) -> SSL4ServerEndpoint:
+    """
+    Make a TLS listening endpoint from the parts of a C{tls:} or C{ssl:}
+    description (what follows the prefix, split at unescaped colons).
+
+    The options are txgetty's (C{key}, C{cert}, C{chain}, C{clientCA}) and
+    every one of Twisted's C{ssl:} server endpoint (C{privateKey},
+    C{certKey}, C{extraCertChain}, C{sslmethod}, C{dhParameters}), with
+    C{interface} and C{backlog}.  With C{twistedDefaults} (the C{ssl:}
+    prefix) Twisted's defaults apply too: the key is C{server.pem} unless
+    named, and a key file without a certificate option holds the
+    certificate as well.
+
+    @param reactor: the reactor.
+    @param args: the positional parts: the port.
+    @param kw: the options.
+    @param settings: the C{--tls-*} files, for what the options do not name.
+    @param description: the whole description, for messages.
+    @param twistedDefaults: apply the defaults of Twisted's C{ssl:}.
+    @return: the TLS endpoint.
+    @raise ConfigError: the description or the files are wrong.
+    """
+    kw = dict(kw)
+    description = description or ":".join(["tls", *args, *(f"{k}={v}" for k, v in kw.items())])
     port = args[0] if args else kw.pop("port", None)
     interface = kw.pop("interface", "")
     backlog = kw.pop("backlog", "50")
-    files = {
+    files: dict[str, str | None] = {
         "key": settings and settings.key, "cert": settings and settings.cert,
         "chain": settings and settings.chain, "clientCA": settings and settings.clientCA,
+        "method": None, "dhParameters": None,
     }
     for name, value in kw.items():
         if name not in _TLS_KEYS:
+            hint = ("; caCertsDir is a client option (for a server, clientCA=FILE names the CAs that "
+                    "sign client certificates)" if name == "caCertsDir" else "")
             raise ConfigError(
-                f"unknown option {name!r} in {description!r}; a TLS listener takes "
-                f"interface, backlog, key, cert, chain and clientCA"
+                f"unknown option {name!r} in {description!r}; a TLS listener takes interface, backlog, "
+                f"key (privateKey), cert (certKey), chain (extraCertChain), clientCA, sslmethod and "
+                f"dhParameters{hint}"
             )
         files[_TLS_KEYS[name]] = value
+    if twistedDefaults:
+        files["key"] = files["key"] or "server.pem"
+        files["cert"] = files["cert"] or files["key"]
     if not files["key"] or not files["cert"]:
         raise ConfigError(
             f"the TLS listener {description!r} needs a private key and a certificate: "
@@ -110,7 +163,10 @@ def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | N
         portNumber, backlogNumber = int(port or ""), int(backlog)
     except ValueError:
         raise ConfigError(f"the TLS listener {description!r} needs a numeric port and backlog") from None
-    options = TLSServerSettings(**files).options()
+    options = TLSServerSettings(
+        key=files["key"], cert=files["cert"], chain=files["chain"], clientCA=files["clientCA"],
+        method=files["method"], dhParameters=files["dhParameters"],
+    ).options()
     return SSL4ServerEndpoint(reactor, portNumber, options, backlog=backlogNumber, interface=interface)
 
 
@@ -129,10 +185,21 @@ def serverEndpoint(
     """
     if isTLSDescription(description):
         return _tlsEndpoint(reactor, description, tls)
+    return _twistedServer(reactor, description)
+
+
+def _twistedServer(reactor: Any, description: str) -> IStreamServerEndpoint:
+    """
+    @param reactor: the reactor.
+    @param description: a Twisted endpoint string.
+    @return: the endpoint Twisted makes of it.
+    @raise ConfigError: Twisted refuses it; the message gives examples.
+    """
     try:
-        return serverFromString(reactor, description)
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise ConfigError(f"bad listen endpoint {description!r} ({e}); examples: {_EXAMPLES}") from None
+    return endpoint
 
 
 _CLIENT_EXAMPLES = (

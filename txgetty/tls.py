@@ -15,6 +15,7 @@ from service_identity import VerificationError
 from twisted.internet import ssl
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import Logger
+from twisted.python.filepath import FilePath
 from twisted.python.failure import Failure
 
 from .addresses import formatAddress
@@ -102,12 +103,18 @@ class TLSServerSettings:
     @ivar clientCA: optional PEM file of the CAs that sign client
         certificates; when given, every client must present a certificate
         signed by one of them (mutual TLS).
+    @ivar method: optional name of an C{OpenSSL.SSL} method constant (e.g.
+        C{TLS_METHOD}), as Twisted's C{sslmethod=}.
+    @ivar dhParameters: optional PEM file of Diffie-Hellman parameters, for
+        the C{DHE} ciphers of TLS 1.2 (Twisted's C{dhParameters=}).
     """
 
     key: str
     cert: str
     chain: str | None = None
     clientCA: str | None = None
+    method: str | None = None
+    dhParameters: str | None = None
 
     def options(self) -> ssl.CertificateOptions:
         """
@@ -123,11 +130,34 @@ class TLSServerSettings:
         if self.clientCA:
             cas = loadCertificates(self.clientCA, "--tls-client-ca")
             kw["trustRoot"] = ssl.trustRootFromCertificates(cas)
+        if self.method:
+            kw["method"] = _sslMethod(self.method)
+        if self.dhParameters:
+            _readFile(self.dhParameters, "dhParameters")
+            kw["dhParameters"] = ssl.DiffieHellmanParameters.fromFile(FilePath(self.dhParameters))
         options = ssl.CertificateOptions(
             privateKey=private.privateKey.original, certificate=private.original, **kw
         )
-        options.getContext()
+        try:
+            options.getContext()
+        except SSL.Error as e:
+            if not self.dhParameters:
+                raise
+            raise ConfigError(f"the dhParameters file {self.dhParameters!r} cannot be used: {e}") from None
         return options
+
+
+def _sslMethod(name: str) -> int:
+    """
+    @param name: the name of an C{OpenSSL.SSL} method constant.
+    @return: its value.
+    @raise ConfigError: there is no such method.
+    """
+    methods = sorted(m for m in dir(SSL) if m.endswith("_METHOD"))
+    if name not in methods:
+        raise ConfigError(f"unknown sslmethod {name!r}; OpenSSL offers {', '.join(methods)}")
+    value: int = getattr(SSL, name)
+    return value
 
 
 @dataclass(frozen=True)
