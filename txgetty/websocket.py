@@ -51,8 +51,45 @@ _log = Logger()
 #: 5.2: FIN + opcode 2, then the payload length in 7, 7+16 or 7+64 bits).
 _HEADER16 = Struct("!BBH").pack
 _HEADER64 = Struct("!BBQ").pack
-_OPEN = WebSocketProtocol.STATE_OPEN
-_GROUND = WebSocketProtocol.SEND_STATE_GROUND
+
+#: What txgetty reads of autobahn, beyond its public API, to write a server's
+#: frames itself (see L{WebSocketTransport.write}): constants of
+#: C{WebSocketProtocol} and attributes of an open protocol.  If an autobahn
+#: release lacks one of them, every write goes through C{sendMessage}.
+_FRAME_CONSTANTS = ("STATE_OPEN", "SEND_STATE_GROUND")
+_FRAME_ATTRIBUTES = (
+    "state", "send_state", "send_queue", "maskServerFrames", "_perMessageCompress", "maxMessagePayloadSize",
+)
+_OPEN = getattr(WebSocketProtocol, "STATE_OPEN", None)
+_GROUND = getattr(WebSocketProtocol, "SEND_STATE_GROUND", None)
+_fallbackLogged = False
+
+
+def directFrames(protocol: Any) -> bool:
+    """
+    Whether a session's writes may be framed by txgetty rather than by
+    autobahn's C{sendMessage}: a server protocol that does not mask its
+    frames, without permessage-deflate, of an autobahn that has every
+    attribute of L{_FRAME_ATTRIBUTES} and L{_FRAME_CONSTANTS}.  The first
+    time the attributes are missing, an info line says so.
+
+    @param protocol: an open autobahn protocol.
+    @return: C{True} for direct frames.
+    """
+    global _fallbackLogged
+    missing = [n for n in _FRAME_CONSTANTS if not hasattr(WebSocketProtocol, n)]
+    missing += [n for n in _FRAME_ATTRIBUTES if not hasattr(protocol, n)]
+    if missing:
+        if not _fallbackLogged:
+            _fallbackLogged = True
+            _log.info(
+                "txgetty: this autobahn has no {missing}: WebSocket messages are written with "
+                "autobahn's sendMessage (same bytes, more CPU per message)",
+                missing=", ".join(missing),
+            )
+        return False
+    return bool(protocol.factory.isServer and not protocol.maskServerFrames
+                and protocol._perMessageCompress is None)
 
 #: RFC 6455 close codes.
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
@@ -191,10 +228,9 @@ class WebSocketTransport:
         # Frames a server sends are not masked (unless autobahn was told to
         # mask them), and without permessage-deflate (negotiated before the
         # session starts) not compressed: txgetty can write them itself, see
-        # write().  (Should autobahn rename its attribute, getattr's default
-        # keeps every write on sendMessage.)
-        self._plainFrames = bool(factory.isServer and not getattr(protocol, "maskServerFrames", True)
-                                 and getattr(protocol, "_perMessageCompress", True) is None)
+        # write().  An autobahn without the attributes this needs gets every
+        # write through sendMessage.
+        self._plainFrames = directFrames(protocol)
 
     def write(self, data: bytes) -> None:
         """
