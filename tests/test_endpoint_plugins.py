@@ -11,6 +11,7 @@ L{tests.certs}, and a Twisted TLS client checks the server certificate.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -172,6 +173,26 @@ class PluginTests(SynchronousTestCase):
                 serverFromString(MemoryReactorClock(), description)
             self.assertIsInstance(ctx.exception, ValueError)
             self.assertIn(needle, str(ctx.exception))
+
+
+class DocTests(SynchronousTestCase):
+    """
+    docs/transports.md's example string works as written, with real files.
+    """
+
+    def test_example(self) -> None:
+        """
+        The page's C{txgetty-tls:} string, its port made 0 and its files the
+        test certificates, makes a TLS endpoint on 127.0.0.1.
+        """
+        text = (Path(__file__).resolve().parent.parent / "docs" / "transports.md").read_text(encoding="utf-8")
+        [description] = re.findall(r'serverFromString\(reactor, "(txgetty-tls:[^"]+)"\)', text)
+        certs = testCertificates()
+        description = (description.replace(":8443:", ":0:").replace("server.key", certs.serverKey)
+                       .replace("server.crt", certs.serverCert))
+        endpoint = serverFromString(MemoryReactorClock(), description)
+        self.assertIsInstance(endpoint, SSL4ServerEndpoint)
+        self.assertEqual((endpoint._port, endpoint._interface), (0, "127.0.0.1"))
 
 
 class CheapImportTests(TestCase):

@@ -15,7 +15,8 @@ Mixed into L{txgetty.session.Session}.
 
 from __future__ import annotations
 
-from typing import Any
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -84,7 +85,38 @@ class FlowMixin:
     on the attributes that L{txgetty.session.Session} declares.
     """
 
-    __slots__ = ()
+    if TYPE_CHECKING:
+        # For the type checker: what this mixin uses of the session it is
+        # mixed into (see LifecycleMixin for why it is declared here).
+        transport: Any
+        _state: S.State
+        _wheel: Any
+        _listener: Any
+        _pool: Any
+        _poolPending: int
+        _inPool: bool
+        _inbox: deque[Any] | None
+        _readPauses: int
+        _writable: bool
+        _writeCall: Any
+        # False: writes are watched; True: polled through pendingBytes; else
+        # the transport whose buffer is read directly.
+        _pollWrites: Any
+        _backlogHighMark: int
+        _backlogLowMark: int
+        _maxPendingBytes: int
+        _pauseReadingWhenUnwritable: bool
+        _writeHighMark: int
+        _writeLowMark: int
+
+        @property
+        def pendingBytes(self) -> int: ...
+        def _fire(self, event: str, *args: Any) -> None: ...
+        def _handlerFailed(self, failure: Failure) -> None: ...
+        def _lateHandlerFailure(self, failure: Failure) -> None: ...
+        def _endIfPeerDone(self) -> None: ...
+    else:
+        __slots__ = ()
 
     # -- reading ---------------------------------------------------------------
 

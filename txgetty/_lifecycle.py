@@ -7,7 +7,8 @@ timeouts) driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
 from __future__ import annotations
 
 from inspect import iscoroutine
-from typing import Any, Callable
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -37,7 +38,59 @@ class LifecycleMixin:
     attributes that L{txgetty.session.Session} declares.
     """
 
-    __slots__ = ()
+    if TYPE_CHECKING:
+        # For the type checker: what this mixin uses of the session it is
+        # mixed into (attributes set in Session.__init__, methods of the other
+        # mixins), without importing txgetty.session (a cycle).  Its empty
+        # __slots__ stay out of the checker's sight: they are not the
+        # session's slots.
+        transport: Any
+        remoteAddress: Any
+        closeReason: Failure | None
+        lastActive: float
+        _state: S.State
+        _clock: Any
+        _wheel: Any
+        _owner: Any
+        _listener: Any
+        _reader: Any
+        _writer: Any
+        _buf: bytearray
+        _need: int
+        _backlog: Iterator[Any] | None
+        _messages: deque[Any] | None
+        _waiters: list[Deferred[Any]]
+        _openWait: Deferred[Any] | None
+        _waiting: Deferred[Any] | None
+        _partialSince: float | None
+        _pool: Any
+        _poolPending: int
+        _writeCall: Any
+        _peerDone: bool
+        _cronCall: Any
+        _idleCall: Any
+        _packetCall: Any
+        _openCall: Any
+        _abortCall: Any
+        _cronPeriod: float
+        _openTimeout: float
+        _packetTimeout: float
+        _readIdleTimeout: float
+        _waitTime: float
+
+        def _applySocketOptions(self) -> None: ...
+        def _clearInbox(self) -> None: ...
+        def _drainMessages(self) -> None: ...
+        def _flush(self) -> None: ...
+        def _handlerFailed(self, failure: Failure) -> None: ...
+        def _pauseReading(self, why: str) -> None: ...
+        def _process(self) -> None: ...
+        def _resumeReading(self, why: str) -> None: ...
+        def _toPool(self, packets: list[Any]) -> None: ...
+        def _unwatchWrites(self) -> None: ...
+        def _watchWrites(self) -> None: ...
+    else:
+        __slots__ = ()
 
     def _fire(self, event: str, *args: Any) -> None:
         """

@@ -70,7 +70,8 @@ class _SlotFactory(Factory):
         """
         self.slot = slot
 
-    def buildProtocol(self, addr: Any) -> Session:
+    def buildProtocol(self, addr: Any) -> Session:  # type: ignore[override]  # an IProtocol without the
+        # factory attribute that Twisted's typing of Factory asks for; nothing reads it
         """
         @param addr: the server's address.
         @return: a new session owned by the slot.

@@ -22,7 +22,7 @@ def formatAddress(address: Any) -> str:
     if isinstance(address, IPv6Address):
         return f"{address.type.lower()}:[{address.host}]:{address.port}"
     if isinstance(address, UNIXAddress):
-        name = address.name
+        name: bytes | str | None = address.name
         if isinstance(name, bytes):
             name = name.decode("utf-8", "replace")
         return f"unix:{name or '(unnamed)'}"

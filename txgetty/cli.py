@@ -17,8 +17,9 @@ from typing import Any, Sequence
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import react
-from twisted.logger import LogLevel, formatEvent, globalLogBeginner
+from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogBeginner
 from twisted.python.failure import Failure
+from zope.interface import provider
 
 from .client import Client
 from .codec import codecFromString
@@ -302,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     react(_run, [args])
 
 
+@provider(ILogObserver)
 def _warningsToStderr(event: dict) -> None:
     """
     Show the library's errors, and its TLS warnings (INSECURE), on stderr.

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError, MessageLengthError
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IPushProducer, IStreamClientEndpoint, ITransport
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -324,6 +324,7 @@ class _ConnectedUDP(DatagramProtocol):
             )))
 
 
+@implementer(IStreamClientEndpoint)
 class UDPClientEndpoint:
     """
     A client endpoint for connected UDP, usable by L{txgetty.client.Client}

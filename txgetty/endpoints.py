@@ -86,7 +86,7 @@ def isTLSDescription(description: str) -> bool:
     return splitDescription(description)[0] in ("tls", "ssl")
 
 
-def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | None) -> SSL4ServerEndpoint:
+def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | None) -> IStreamServerEndpoint:
     """
     @param reactor: the reactor.
     @param description: a C{tls:} or C{ssl:} description.
@@ -95,9 +95,10 @@ def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | N
     @raise ConfigError: the description or the files are wrong.
     """
     kind, args, kw = splitDescription(description)
-    if kind == "tls" and args and not args[0].isdigit():
+    if kind == "tls" and args and not args[0].isdigit() and not set(kw) & set(_TLS_KEYS):
         # Twisted's own tls:PATH[:port=N]: a directory of PEM files, one per
-        # server name (SNI); txgetty's tls: starts with the port.
+        # server name (SNI); txgetty's tls: starts with the port (or names
+        # its files).
         return _twistedServer(reactor, description)
     return tlsServerEndpoint(reactor, args, kw, settings, description, twistedDefaults=kind == "ssl")
 
@@ -137,8 +138,8 @@ def tlsServerEndpoint(
     interface = kw.pop("interface", "")
     backlog = kw.pop("backlog", "50")
     files: dict[str, str | None] = {
-        "key": settings and settings.key, "cert": settings and settings.cert,
-        "chain": settings and settings.chain, "clientCA": settings and settings.clientCA,
+        "key": settings.key if settings else None, "cert": settings.cert if settings else None,
+        "chain": settings.chain if settings else None, "clientCA": settings.clientCA if settings else None,
         "method": None, "dhParameters": None,
     }
     for name, value in kw.items():

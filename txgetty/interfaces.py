@@ -9,6 +9,9 @@ C{Session} is L{ISession}.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
+from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
 
@@ -49,7 +52,7 @@ class IEventListener(Interface):
         @param session: the closed session; C{session.closeReason} is set.
         """
 
-    def onError(session: ISession, failure: object) -> None:
+    def onError(session: ISession, failure: Failure) -> None:
         """
         Something went wrong with the session; it is being closed unless the
         session's C{handlerErrorPolicy} is C{"continue"} and the error came
@@ -81,7 +84,7 @@ class IReader(Interface):
     Cuts a byte stream into packets (getty's C{Reader}).
     """
 
-    def read(session: ISession, data: bytearray) -> tuple[object | None, int]:
+    def read(session: ISession, data: bytearray) -> tuple[Any | None, int]:
         """
         Look at the unconsumed bytes and say what they hold.  Return one of
         getty's four cases:
@@ -109,7 +112,7 @@ class IWriter(Interface):
     Turns a packet into bytes (getty's C{Writer}).
     """
 
-    def write(session: ISession, pkg: object) -> bytes:
+    def write(session: ISession, pkg: Any) -> bytes:
         """
         Encode one packet.
 
@@ -236,7 +239,7 @@ class ITimerWheel(Interface):
 
     tick = Attribute("The wheel's resolution in seconds.")
 
-    def callLater(delay: float, f: object, *args: object, **kw: object) -> object:
+    def callLater(delay: float, f: Callable[..., object], *args: object, **kw: object) -> object:
         """
         Call C{f(*args, **kw)} once, C{delay} seconds from now, rounded up to
         the next tick.
@@ -265,7 +268,7 @@ class IServer(Interface):
             every endpoint listens, or failing if one cannot.
         """
 
-    def sessions() -> list[ISession]:
+    def sessions() -> Sequence[ISession]:
         """
         @return: the sessions currently connected.
         """
@@ -301,7 +304,7 @@ class IClient(Interface):
         @return: an open session, chosen by the client's policy.
         """
 
-    def sessions() -> list[ISession]:
+    def sessions() -> Sequence[ISession]:
         """
         @return: the open sessions.
         """

@@ -178,6 +178,7 @@ class WebSocketListener:
             return fail(Failure())
         interface = "" if self.host in ("0.0.0.0", "") else self.host
         if self.secure:
+            assert self.tls is not None  # __init__ refuses wss without TLS files
             endpoint: Any = SSL4ServerEndpoint(self.reactor, self.port, self.tls.options(), interface=interface)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, self.port, interface=interface)

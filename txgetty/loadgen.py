@@ -19,10 +19,11 @@ import time
 from array import array
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
 from twisted.internet.task import LoopingCall, deferLater
 
 from .codec import codecFromString
@@ -83,7 +84,8 @@ class _Run:
             readerState = None
 
         self.codec = codec
-        self.limits = Limits()
+        # What a codec reads of a session (maxMsgLen, readerState): enough for one.
+        self.limits: Any = cast(Any, Limits())
         self.payload = payload
         self.frame = codec.write(self.limits, payload)
         self.measuring = False
@@ -121,6 +123,9 @@ class _EchoLoad(Protocol):
     One connection of the load: sends W frames, answers each echo with one.
     """
 
+    #: Once connected, the TCP transport (C{abortConnection}, C{setTcpNoDelay}).
+    transport: Any
+
     def __init__(self, run: _Run) -> None:
         self.run = run
         self.buf = bytearray()
@@ -134,7 +139,7 @@ class _EchoLoad(Protocol):
             setNoDelay(True)
         self.ready.callback(self)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self.run.stopping:
             self.run.error(f"connection lost: {reason.getErrorMessage()}")
             if self.run.done is not None and not self.run.done.called:

@@ -93,7 +93,7 @@ class Server(Service, SessionOwner):
         if not self._listeners:
             raise ValueError("a Server needs at least one endpoint to listen on")
         self._raiseSynchronously = raiseSynchronously
-        self.name = name
+        self.name = name  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
         self._ports: list[IListeningPort] = []
         self._sessions: set[Session] = set()
         self._outcome: Any = None
@@ -203,8 +203,9 @@ class Server(Service, SessionOwner):
         """
         Service.stopService(self)
         ports, self._ports = self._ports, []
-        waits = [maybeDeferred(p.stopListening) for p in ports]
-        waits += [s.close("the server is stopping") for s in list(self._sessions)]
+        waits: list[Deferred[Any]] = [maybeDeferred(p.stopListening) for p in ports]
+        # close() returns None only in a task-pool thread; this is the reactor's.
+        waits += [d for s in list(self._sessions) if (d := s.close("the server is stopping")) is not None]
         self.addresses = []
         self._outcome = None
         if not waits:

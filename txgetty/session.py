@@ -732,7 +732,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     # -- closing ----------------------------------------------------------------
 
-    def close(self, reason: Any = None) -> Deferred:
+    def close(self, reason: Any = None) -> Deferred | None:
         """
         Close the session: no more writes, flush pending output for up to
         C{waitTime} seconds, then abort.  Idempotent.

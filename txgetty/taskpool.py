@@ -183,7 +183,7 @@ class TaskPool(Service):
         self.ordered = ordered
         self.maxQueued = maxQueued
         self.stopTimeout = float(stopTimeout)
-        self.name = name or f"txgetty-pool-{next(_names)}"
+        self.name = name or f"txgetty-pool-{next(_names)}"  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
         self._reactor = reactor
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []

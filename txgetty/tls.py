@@ -194,7 +194,7 @@ class TLSClientSettings:
         """
         if bool(self.cert) != bool(self.key):
             raise ConfigError("a client certificate needs both cert and key (--cert and --key)")
-        client = loadPrivateCertificate(self.key, self.cert, "--key", "--cert") if self.cert else None
+        client = loadPrivateCertificate(self.key, self.cert, "--key", "--cert") if self.cert and self.key else None
         name = self.hostname or host
         if self.insecure:
             _log.warn(

@@ -25,7 +25,7 @@ from twisted.internet.error import ConnectError, ConnectionDone
 from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 from twisted.web.static import File
 from zope.interface import implementer
@@ -142,7 +142,6 @@ def _closeFailure(protocol: Any, wasClean: bool, code: int | None, reason: str |
     return Failure(WebSocketClosedError(code, reason or ("the connection was lost" if not wasClean else "")))
 
 
-@implementer(ITransport, IPushProducer)
 class _ExactTimer:
     """
     The timers of an autobahn factory (its handshake, ping and drop
@@ -202,6 +201,7 @@ def _exactTimers(factory: Any, clock: Any) -> None:
         factory._batched_timer = _ExactTimer(clock)
 
 
+@implementer(ITransport, IPushProducer)
 class WebSocketTransport:
     """
     The transport of a WebSocket session: each write is one binary message.
@@ -404,7 +404,8 @@ class _SessionCarrier:
             self.session.connectionLost(_closeFailure(self, wasClean, code, reason))
 
 
-class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):
+# autobahn's own bases disagree on the types of peer and _transport_details:
+class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):  # type: ignore[misc]
     """
     A server-side WebSocket connection: the session starts after the
     upgrade.
@@ -429,7 +430,7 @@ class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):
         self.attachSession(session)
 
 
-def _mount(root: Resource, path: str, child: Resource) -> None:
+def _mount(root: Resource, path: str, child: IResource) -> None:
     """
     Put a resource at a path below a root.
 
@@ -446,6 +447,19 @@ def _mount(root: Resource, path: str, child: Resource) -> None:
             node.putChild(part.encode(), below)
         node = below
     node.putChild(parts[-1].encode(), child)
+
+
+class _ServerFactory(WebSocketServerFactory):
+    """
+    The autobahn factory of a WebSocket port, with what the server protocol
+    reads of it.
+
+    @ivar server: the L{txgetty.server.Server}.
+    @ivar sessionName: C{ws-session} or C{wss-session}.
+    """
+
+    server: Any
+    sessionName: str
 
 
 class WebSocketSite:
@@ -466,7 +480,7 @@ class WebSocketSite:
         @raise ConfigError: an option is unknown or wrong.
         """
         config = server.config
-        factory = WebSocketServerFactory()
+        factory = _ServerFactory()
         _exactTimers(factory, server._reactor)
         factory.protocol = _ServerProtocol
         factory.server = server
@@ -490,7 +504,7 @@ class WebSocketSite:
                               f"a ws:// listener takes allowedOrigins, deflate and static")
         factory.setProtocolOptions(**settings)
         resource = WebSocketResource(factory)
-        root: Resource = File(static) if static else Resource()
+        root: Any = File(static) if static else Resource()  # or the WebSocketResource
         for path in paths:
             if path.strip("/"):
                 _mount(root, path, resource)
@@ -515,7 +529,8 @@ def _acceptDeflate(offers: list[Any]) -> Any:
     return None
 
 
-class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
+# (as for _ServerProtocol)
+class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):  # type: ignore[misc]
     """
     A client-side WebSocket connection: the session starts after the
     upgrade and the pending connect fires with it.
@@ -526,6 +541,7 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         The upgrade is done: make the session, fire the connect Deferred.
         """
         factory = self.factory
+        assert self.transport is not None  # open: connected
         self.attachSession(factory.sessionFactory.buildProtocol(self.transport.getPeer()))
         waiting, factory.waiting = factory.waiting, None
         if waiting is not None:
@@ -556,12 +572,28 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         if waiting is not None:
             lost = self._lostReason
             if lost is not None and isTLSFailure(lost):
+                assert self.transport is not None  # set, as the connection was made
                 error: Exception = describeHandshakeFailure(lost, self.transport.getPeer())
             else:
                 error = ConnectError(f"the WebSocket handshake with {self.factory.url} failed: "
                                      f"{reason or code or 'closed'}")
             waiting.errback(Failure(error))
         _SessionCarrier.onClose(self, wasClean, code, reason)
+
+
+class _ClientFactory(WebSocketClientFactory):
+    """
+    The autobahn factory of one client connection attempt.
+
+    @ivar sessionFactory: builds the session.
+    @ivar waiting: the connect L{Deferred <twisted.internet.defer.Deferred>},
+        until the WebSocket opens or fails.
+    @ivar protocolInstance: the protocol, once the TCP connection is made.
+    """
+
+    sessionFactory: Any
+    waiting: Deferred | None
+    protocolInstance: Any
 
 
 class WebSocketClientEndpoint:
@@ -592,7 +624,7 @@ class WebSocketClientEndpoint:
         @return: a L{Deferred} firing with the session once the WebSocket is
             open; cancelling it drops the attempt.
         """
-        factory = WebSocketClientFactory(self.url)
+        factory = _ClientFactory(self.url)
         _exactTimers(factory, self.reactor)
         factory.protocol = _ClientProtocol
         factory.sessionFactory = sessionFactory

@@ -39,7 +39,7 @@ class TLSServerParser:
 
     prefix = "txgetty-tls"
 
-    def parseStreamServer(self, reactor: Any, *args: str, **kwargs: str) -> IStreamServerEndpoint:
+    def parseStreamServer(self, reactor: Any, *args: object, **kwargs: object) -> IStreamServerEndpoint:
         """
         @param reactor: the reactor.
         @param args: the positional parts (the port).
@@ -50,10 +50,12 @@ class TLSServerParser:
         """
         from txgetty.endpoints import tlsServerEndpoint
 
-        return tlsServerEndpoint(reactor, list(args), dict(kwargs), description=_describe(args, kwargs))
+        # Twisted hands the parts of the description over as text.
+        parts, options = [str(a) for a in args], {k: str(v) for k, v in kwargs.items()}
+        return tlsServerEndpoint(reactor, parts, options, description=_describe(parts, options))
 
 
-def _describe(args: tuple[str, ...], kwargs: dict[str, str]) -> str:
+def _describe(args: list[str], kwargs: dict[str, str]) -> str:
     """
     @param args: the positional parts of a description.
     @param kwargs: its options.

@@ -16,7 +16,7 @@ import bisect
 import random
 import zlib
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
@@ -379,7 +379,7 @@ class RpcClient(MultiService):
         else:
             self._next = (self._next + 1) % len(up)
             address = up[self._next]
-        return self._pools[address].session().listener
+        return cast(_Connection, self._pools[address].session().listener)
 
     def _names(self) -> str:
         """
@@ -425,7 +425,7 @@ class RpcClient(MultiService):
         """
         @return: calls waiting for answers on an address's sessions.
         """
-        return sum(len(s.listener.pending) for s in self._pools[address].sessions())
+        return sum(len(cast(_Connection, s.listener).pending) for s in self._pools[address].sessions())
 
     def _waitForConnection(self, pending: _Pending) -> None:
         """

@@ -111,7 +111,7 @@ try:
     from orjson import dumps as _orjsonDumps
     from orjson import loads as _orjsonLoads
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjsonDumps = _orjsonLoads = None
+    _orjsonDumps = _orjsonLoads = None  # type: ignore[assignment]  # None: the extra is absent
 
 #: What orjson decodes exactly as the standard decoder does (it reads an
 #: integer beyond 64 bits as a float; floats are therefore not taken from it).
@@ -122,7 +122,7 @@ _jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # fast path of _jsonLoads (checking for them would cost what it saves).
 _jsonDecoder = json.JSONDecoder(strict=False)
 _jsonDecode = _jsonDecoder.decode
-_jsonScan = _jsonDecoder.scan_once
+_jsonScan = _jsonDecoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
 
 
 #: The bytes a JSON string must escape: a UTF-8 text without them is its own

@@ -255,9 +255,10 @@ class _Connection(EventListener):
             call.cancel()
         self.server._disconnected(self)
 
-    def respond(self, frame: F.Frame) -> None:
+    def respond(self, frame: F.Frame | bytes) -> None:
         """
-        @param frame: a response to send, if the session is still open.
+        @param frame: a response to send (a frame, or its encoded bytes), if
+            the session is still open.
         """
         if self.session._state.writable:
             self.session.writePkg(frame)
@@ -478,8 +479,9 @@ class RpcServer(Service):
         shortest path; everything else goes through L{_finish}.
         """
         head = frame.head
-        methods = self._services.get(head.get(F.SERVICE))
-        method = methods.get(head.get(F.METHOD)) if methods is not None else None
+        # A missing key looks up None: no such service, no such method.
+        methods = self._services.get(head.get(F.SERVICE))  # type: ignore[arg-type]
+        method = methods.get(head.get(F.METHOD)) if methods is not None else None  # type: ignore[arg-type]
         isRequest = frame.type == F.REQUEST
         if (method is None or self._draining or len(connection.calls) >= self.maxInFlight
                 or (isRequest and frame.requestId in connection.calls)):
@@ -712,7 +714,13 @@ def _quiet(d: Deferred) -> Deferred:
     @return: a Deferred firing when it does, without taking its result.
     """
     waiter: Deferred = Deferred()
-    d.addBoth(lambda r: (waiter.callback(None) if not waiter.called else None, r)[1])
+
+    def fired(result: Any) -> Any:
+        if not waiter.called:
+            waiter.callback(None)
+        return result
+
+    d.addBoth(fired)
     return waiter
 
 
