@@ -285,6 +285,33 @@ class ReadmeTests(SynchronousTestCase):
         self.assertTrue("{ " + second + "; }" in ci, ".ci/run does not run the README's test command as written")
 
 
+class APIDocsTests(SynchronousTestCase):
+    """
+    docs/api.md's promises about building the API reference and the type
+    check.
+    """
+
+    def test_buildCommand(self) -> None:
+        """
+        The page's command installs the dev extra and runs C{.ci/apidocs},
+        which .ci/run runs too; the output directory is C{apidocs/}, as
+        pyproject.toml tells pydoctor, and git ignores it.
+        """
+        page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+        self.assertIn("python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' && .ci/apidocs\n", page)
+        ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+        self.assertIn(".ci/apidocs", ci)
+        self.assertIn(".venv/bin/mypy", ci)
+        self.assertIn("--warnings-as-errors", (ROOT / ".ci" / "apidocs").read_text(encoding="utf-8"))
+        self.assertIn("apidocs/", (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines())
+        if tomllib is None:
+            raise SkipTest("tomllib needs Python 3.11")
+        tool = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+        self.assertEqual((tool["pydoctor"]["html-output"], tool["pydoctor"]["docformat"]), ("apidocs", "epytext"))
+        self.assertEqual(tool["mypy"]["plugins"], ["mypy_zope:plugin"])
+        self.assertIn("txgetty", tool["mypy"]["files"])
+
+
 class ArtefactTests(SynchronousTestCase):
     """
     The wheel and the sdist that .ci/run built hold what they must.
