@@ -275,6 +275,7 @@ class CallTests(ServerTestCase):
         self.assertEqual(client.result(4), 3)
         self.assertFalse(client.serverSession.isClosed)
         self.assertEqual(client.pair.server.listener.server.status()["errors"], 3)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError, KeyError, ZeroDivisionError)), 3)
 
     def test_unknownNames(self) -> None:
         """
@@ -310,7 +311,7 @@ class CallTests(ServerTestCase):
         self.assertIn("cannot decode the request body", errors[0][F.ERROR_MESSAGE])
         self.assertIn("unknown serializer 99", errors[1][F.ERROR_MESSAGE])
         self.assertIn("unknown compressor 99", errors[2][F.ERROR_MESSAGE])
-        self.assertIn("cannot be serialized", errors[3][F.ERROR_MESSAGE])
+        self.assertIn("cannot be sent as json", errors[3][F.ERROR_MESSAGE])
         self.assertFalse(client.serverSession.isClosed)
 
     def test_duplicateId(self) -> None:
@@ -331,8 +332,8 @@ class CallTests(ServerTestCase):
     def test_oneway(self) -> None:
         """
         Oneway calls run but are never answered, not even when they fail
-        or name nothing; all count as calls, failures and refusals as
-        errors too.
+        or name nothing; those that ran count as calls, failures as errors
+        too, and refusals as errors only.
         """
         client = self.connect()
         client.call(0, "Calc.note", "a", type=F.ONEWAY)
@@ -342,7 +343,8 @@ class CallTests(ServerTestCase):
         rpc = client.serverSession.listener.server
         self.assertEqual(calcOf(rpc).seen, ["a", (1, 1)])
         self.assertEqual([f.requestId for f in client.frames()], [1])
-        self.assertEqual((rpc.calls, rpc.errors), (4, 2))
+        self.assertEqual((rpc.calls, rpc.errors), (3, 2))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_heartbeat(self) -> None:
         """
@@ -377,6 +379,7 @@ class CallTests(ServerTestCase):
         client = self.connect(rpc)
         client.call(1, "Marked.two")
         self.assertIn("has no taskPool", client.error(1)[F.ERROR_MESSAGE])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_status(self) -> None:
         """
@@ -478,16 +481,17 @@ class CancelTests(ServerTestCase):
     def test_answeredBeforeDeadline(self) -> None:
         """
         A call answered before its deadline leaves no timer behind; a
-        deadline that is not a number is ignored.
+        C{timeout-ms} of 0 is no deadline.
         """
         client = self.connect()
         client.call(1, "Calc.wait", head={F.TIMEOUT_MS: "1000"})
-        client.call(2, "Calc.wait", head={F.TIMEOUT_MS: "soon"})
+        client.call(2, "Calc.wait", head={F.TIMEOUT_MS: "0"})
+        self.assertEqual(len([c for c in self.clock.getDelayedCalls() if c.func.__name__ == "_expired"]), 1)
         for d in calcOf(client.serverSession.listener.server).waiting:
             d.callback("ok")
         client.pair.pump()
         self.assertEqual([client.result(1), client.result(2)], ["ok", "ok"])
-        self.assertEqual([c for c in self.clock.getDelayedCalls() if c.func.__name__ == "cancel"], [])
+        self.assertEqual([c for c in self.clock.getDelayedCalls() if c.func.__name__ == "_expired"], [])
 
     def test_cancelFrame(self) -> None:
         """
@@ -612,8 +616,9 @@ class AuthTests(ServerTestCase):
 
         client = self.connect(auth=broken)
         client.call(1, "Calc.add", 1, 2, head={F.AUTH: "x"})
-        self.assertIn("the auth hook failed: directory down", client.error(1)[F.ERROR_MESSAGE])
+        self.assertIn("the auth callable failed: directory down", client.error(1)[F.ERROR_MESSAGE])
         self.assertTrue(client.serverSession.isClosed)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_onewayRefused(self) -> None:
         """
@@ -671,6 +676,7 @@ class HookTests(ServerTestCase):
         failure = hook.events[4][2]
         self.assertIsInstance(failure, Failure)
         self.assertTrue(failure.check(ValueError))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertIs(hook.events[0][1], session)
         self.assertIs(hook.events[-1][1], session)
 

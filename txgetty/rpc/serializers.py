@@ -117,10 +117,35 @@ except ImportError:  # pragma: no cover - depends on the environment
 #: integer beyond 64 bits as a float; floats are therefore not taken from it).
 _EXACT = frozenset({str, int, bool, type(None)})
 
-_jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-# strict=False: control characters inside strings are accepted, as by the
-# fast path of _jsonLoads (checking for them would cost what it saves).
-_jsonDecoder = json.JSONDecoder(strict=False)
+
+def _refuseConstant(name: str) -> Any:
+    """
+    Refuse C{NaN}, C{Infinity} and C{-Infinity}, which Python's decoder
+    would otherwise read.
+
+    @param name: the constant met.
+    @raise ValueError: always.
+    """
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity): send null or a string instead")
+
+
+def _finiteFloat(text: str) -> float:
+    """
+    @param text: a JSON number with a fraction or an exponent.
+    @return: its value.
+    @raise ValueError: it is beyond the range of a 64-bit float (C{1e400}),
+        which Python would read as infinity.
+    """
+    value = float(text)
+    if value - value != 0.0:
+        raise ValueError(f"the number {text[:40]} is beyond the range of a 64-bit float")
+    return value
+
+
+_jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# Strict, as RFC 8259: raw control characters inside strings, NaN, Infinity
+# and numbers beyond a 64-bit float are refused (as by orjson and Go).
+_jsonDecoder = json.JSONDecoder(parse_float=_finiteFloat, parse_constant=_refuseConstant)
 _jsonDecode = _jsonDecoder.decode
 _jsonScan = _jsonDecoder.scan_once
 
@@ -128,12 +153,18 @@ _jsonScan = _jsonDecoder.scan_once
 #: The bytes a JSON string must escape: a UTF-8 text without them is its own
 #: JSON string body.
 _JSON_ESCAPED = bytes(range(32)) + b'"\\'
+#: The bytes that may not appear raw in JSON text outside white space (and
+#: not at all inside strings).
+_CONTROL = bytes(range(32))
 
 
 def _jsonDumps(value: Any) -> bytes:
     """
     @param value: a JSON value.
     @return: its UTF-8 JSON text.
+    @raise ValueError: it holds NaN or an infinite float, which JSON has no
+        form for, or a lone surrogate, which UTF-8 has none for.
+    @raise TypeError: it holds a value JSON cannot carry (C{bytes}, a set).
     """
     if type(value) is str:
         # The most common result; the encoder's string escaping costs about
@@ -150,13 +181,19 @@ def _jsonDumps(value: Any) -> bytes:
         data = value.encode("utf-8")
         if len(data.translate(None, _JSON_ESCAPED)) == len(data):
             return b'"' + data + b'"'
-    return _jsonEncode(value).encode("utf-8")
+    try:
+        return _jsonEncode(value).encode("utf-8")
+    except ValueError as e:
+        if str(e).startswith("Out of range float"):
+            raise ValueError("NaN, Infinity and -Infinity are not JSON (RFC 8259 has no such numbers): "
+                             "send None or a string instead") from None
+        raise
 
 
 def _plainStrings(inner: bytes) -> list[str] | None:
     """
     @param inner: the inside of C{["..."]} or C{["...","..."]}, without
-        backslashes.
+        backslashes or control characters.
     @return: the strings, or C{None} if it is any other shape (then the
         decoder reads it, and words any error).
     """
@@ -174,14 +211,19 @@ def _plainStrings(inner: bytes) -> list[str] | None:
 
 def _jsonLoads(data: bytes) -> Any:
     """
+    Read JSON text strictly (RFC 8259), with or without orjson alike.
+
     @param data: UTF-8 JSON text.
     @return: the value.
-    @raise ValueError: it is not JSON.
+    @raise ValueError: it is not JSON: not UTF-8, not the grammar, raw
+        control characters in a string, NaN or Infinity, or a number beyond
+        a 64-bit float.
     """
     if _orjsonLoads is not None and data[:1] == b"[":
         # An argument list of strings, integers, booleans and nulls, read by
-        # orjson; anything else (or anything orjson refuses: control
-        # characters, NaN, lone surrogates) is read again below.
+        # orjson; anything else (or anything orjson refuses: it is as strict
+        # as the decoder below, but also refuses lone surrogates) is read
+        # again below.
         try:
             value = _orjsonLoads(data)
         except ValueError:
@@ -192,10 +234,12 @@ def _jsonLoads(data: bytes) -> Any:
                     break
             else:
                 return value
-    if len(data) > 3 and data.startswith(b'["') and data.endswith(b'"]') and data.find(92) < 0:
+    if (len(data) > 3 and data.startswith(b'["') and data.endswith(b'"]') and data.find(92) < 0
+            and len(data.translate(None, _CONTROL)) == len(data)):
         # The most common arguments: a list of strings with nothing escaped
-        # (no backslash, so every quote ends a string), compact.  The
-        # decoder reads strings a character at a time; this takes slices.
+        # (no backslash, so every quote ends a string; no control
+        # character), compact.  The decoder reads strings a character at a
+        # time; this takes slices.
         strings = _plainStrings(data[2:-2])
         if strings is not None:
             return strings
