@@ -64,6 +64,19 @@ def documentedOutput(doc: str, command: str) -> tuple[str, int]:
     raise AssertionError(f"{doc} shows no '$ {command}'")
 
 
+def logLinePattern(line: str) -> bytes:
+    """
+    @param line: a log line a page shows, naming a session as
+        C{<tcp-session#3 OPEN tcp:127.0.0.1:50612>}.
+    @return: a regular expression matching that line with any session
+        number and client port.
+    """
+    pattern = re.escape(line)
+    pattern = re.sub(r"session\\#\d+", r"session\\#\\d+", pattern)
+    pattern = re.sub(r"127\\\.0\\\.0\\\.1:\d+", r"127\\.0\\.0\\.1:\\d+", pattern)
+    return pattern.encode()
+
+
 def txgettyCommand() -> str:
     """
     @return: the C{txgetty} script installed next to the running Python.
@@ -183,7 +196,7 @@ class RpcPageTests(SynchronousTestCase):
                 self.assertEqual(len(rows), 1, name)
                 self.assertIn("| none |" if default is None else f"`{default}`", rows[0])
         for row in ("`--rpc-listen ENDPOINT`", "`--rpc-hook MODULE:OBJECT`", "`--service [NAME=]MODULE:OBJECT`",
-                    "`--no-rpc`"):
+                    "`--no-rpc`", "`--rpc-demo`"):
             self.assertEqual(len(tableRows("rpc.md", row)), 1, row)
 
 
@@ -257,7 +270,8 @@ class TutorialTests(TestCase):
         text = (DOCS / "rpc.md").read_text(encoding="utf-8")
         logged = [line for line in text.splitlines() if line.startswith("[txgetty.rpc.server#info] ")]
         self.assertEqual(len(logged), 1)
-        yield watcher.waitForOutput(re.escape(logged[0].encode()))
+        yield watcher.waitForOutput(logLinePattern(logged[0]))
+        self.assertNotIn(b"Traceback", watcher.output)
         yield stopAndCheck(self, watcher)
 
     @inlineCallbacks
@@ -281,7 +295,15 @@ class TutorialTests(TestCase):
         command = [txgettyCommand(), "call", f"127.0.0.1:{port}", "Calc.add", "1", "2"]
         reason, output = yield runToEnd(self, command, self.directory, "txgetty call to finish")
         self.assertIsInstance(reason, ProcessTerminated, output)
+        self.assertIn("RemoteError: AuthError: the first request of the connection carries no auth token", output)
+        reason, output = yield runToEnd(self, command + ["--auth", "guess"], self.directory, "txgetty call to finish")
+        self.assertIsInstance(reason, ProcessTerminated, output)
         self.assertIn("RemoteError: AuthError: the auth token was refused", output)
+        text = (DOCS / "rpc.md").read_text(encoding="utf-8")
+        [logged] = [line for line in text.splitlines() if line.startswith("[txgetty.rpc.server#warn] ")]
+        yield watcher.waitForOutput(logLinePattern(logged))
+        self.assertNotIn(b"guess", watcher.output)
+        self.assertNotIn(b"s3cret", watcher.output)
         reason, output = yield runToEnd(self, command + ["--auth", "s3cret"], self.directory, "txgetty call to finish")
         self.assertIsInstance(reason, ProcessDone, output)
         self.assertEqual(output, "3\n")
