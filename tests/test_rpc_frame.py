@@ -636,6 +636,13 @@ class BodyTests(SynchronousTestCase):
             with self.assertRaises(FrameError) as ctx:
                 decodeArguments(Frame(F.REQUEST, 1, {}, body))
             self.assertIn(needle, str(ctx.exception), body)
+        msgpack = S.serializer("msgpack")
+        for value, needle in (({"kwargs": {1: 2}}, '"kwargs" keys) must be text'),
+                              ({(1, 2): 3}, "cannot decode the request body")):
+            body = msgpack.dumps(value)
+            with self.assertRaises(FrameError) as ctx:
+                decodeArguments(Frame(F.REQUEST, 1, {}, body, serializer=S.MSGPACK))
+            self.assertIn(needle, str(ctx.exception), value)
 
     def test_unknownCodes(self) -> None:
         """
