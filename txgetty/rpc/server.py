@@ -564,8 +564,8 @@ class RpcServer(Service):
         methods = self._services.get(head.get(F.SERVICE))
         method = methods.get(head.get(F.METHOD)) if methods is not None else None
         isRequest = frame.type == F.REQUEST
-        timeoutMs = head.get(F.TIMEOUT_MS)
-        deadline = 0.0 if timeoutMs is None else _DEADLINES.get(timeoutMs)
+        timeoutMs = head.get(_TIMEOUT_KEY)
+        deadline = 0.0 if timeoutMs is None else _deadlineOf(timeoutMs)
         if deadline is None:
             deadline = _parseDeadline(timeoutMs)  # type: ignore[arg-type]
         if (method is None or deadline is None or self._draining or len(connection.calls) >= self.maxInFlight
@@ -891,6 +891,8 @@ _TIMEOUT_MS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,3})?")
 
 #: C{timeout-ms} values seen, and their deadlines in seconds (0.0: none).
 _DEADLINES: dict[str, float] = {}
+_deadlineOf = _DEADLINES.get
+_TIMEOUT_KEY = F.TIMEOUT_MS
 
 
 def _parseDeadline(value: str) -> float | None:
