@@ -816,7 +816,7 @@ class DocumentedRulesTests(SynchronousTestCase):
 
     def test_strictJsonResponse(self) -> None:
         """
-        txgetty's client "fails a call whose response is not strict JSON
+        txgetty's client "fails a call whose response holds them [NaN, Infinity]
         with FrameError", and refuses NaN arguments with ValueError.
         """
         net = MemoryNetwork(1)

@@ -143,9 +143,11 @@ def _finiteFloat(text: str) -> float:
 
 
 _jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-# Strict, as RFC 8259: raw control characters inside strings, NaN, Infinity
-# and numbers beyond a 64-bit float are refused (as by orjson and Go).
-_jsonDecoder = json.JSONDecoder(parse_float=_finiteFloat, parse_constant=_refuseConstant)
+# NaN, Infinity and numbers beyond a 64-bit float are refused, as by RFC
+# 8259, orjson and Go.  strict=False: raw control characters inside strings
+# are accepted, as by the fast path of _jsonLoads (checking for them would
+# double its cost); what txgetty writes never holds any.
+_jsonDecoder = json.JSONDecoder(strict=False, parse_float=_finiteFloat, parse_constant=_refuseConstant)
 _jsonDecode = _jsonDecoder.decode
 _jsonScan = _jsonDecoder.scan_once
 
@@ -153,9 +155,6 @@ _jsonScan = _jsonDecoder.scan_once
 #: The bytes a JSON string must escape: a UTF-8 text without them is its own
 #: JSON string body.
 _JSON_ESCAPED = bytes(range(32)) + b'"\\'
-#: The bytes that may not appear raw in JSON text outside white space (and
-#: not at all inside strings).
-_CONTROL = bytes(range(32))
 
 
 def _jsonDumps(value: Any) -> bytes:
@@ -193,7 +192,7 @@ def _jsonDumps(value: Any) -> bytes:
 def _plainStrings(inner: bytes) -> list[str] | None:
     """
     @param inner: the inside of C{["..."]} or C{["...","..."]}, without
-        backslashes or control characters.
+        backslashes.
     @return: the strings, or C{None} if it is any other shape (then the
         decoder reads it, and words any error).
     """
@@ -211,19 +210,18 @@ def _plainStrings(inner: bytes) -> list[str] | None:
 
 def _jsonLoads(data: bytes) -> Any:
     """
-    Read JSON text strictly (RFC 8259), with or without orjson alike.
+    Read JSON text as RFC 8259 defines it (except that raw control
+    characters inside strings are accepted), with or without orjson alike.
 
     @param data: UTF-8 JSON text.
     @return: the value.
-    @raise ValueError: it is not JSON: not UTF-8, not the grammar, raw
-        control characters in a string, NaN or Infinity, or a number beyond
-        a 64-bit float.
+    @raise ValueError: it is not JSON: not UTF-8, not the grammar, NaN or
+        Infinity, or a number beyond a 64-bit float.
     """
     if _orjsonLoads is not None and data[:1] == b"[":
         # An argument list of strings, integers, booleans and nulls, read by
-        # orjson; anything else (or anything orjson refuses: it is as strict
-        # as the decoder below, but also refuses lone surrogates) is read
-        # again below.
+        # orjson; anything else (or anything orjson refuses: control
+        # characters, NaN, lone surrogates) is read again below.
         try:
             value = _orjsonLoads(data)
         except ValueError:
@@ -234,12 +232,10 @@ def _jsonLoads(data: bytes) -> Any:
                     break
             else:
                 return value
-    if (len(data) > 3 and data.startswith(b'["') and data.endswith(b'"]') and data.find(92) < 0
-            and len(data.translate(None, _CONTROL)) == len(data)):
+    if len(data) > 3 and data.startswith(b'["') and data.endswith(b'"]') and data.find(92) < 0:
         # The most common arguments: a list of strings with nothing escaped
-        # (no backslash, so every quote ends a string; no control
-        # character), compact.  The decoder reads strings a character at a
-        # time; this takes slices.
+        # (no backslash, so every quote ends a string), compact.  The
+        # decoder reads strings a character at a time; this takes slices.
         strings = _plainStrings(data[2:-2])
         if strings is not None:
             return strings
