@@ -314,8 +314,7 @@ class RpcServer(Service):
     @ivar registry: the L{ServiceRegistry}.
     @ivar server: the underlying L{txgetty.server.Server}.
     @ivar calls: requests answered (with a result or an error, refusals
-        included) and oneways run to their end (with a result or an
-        error).
+        included) and oneways neither refused nor cancelled.
     @ivar errors: requests answered with an error, oneways that failed, and
         oneways refused (which C{calls} does not count).
     @ivar busy: requests and oneways refused with C{ServerBusy}.
