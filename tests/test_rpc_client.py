@@ -67,6 +67,27 @@ def peek(transport: Any) -> list[F.Frame]:
     return frames
 
 
+def exchange(net: MemoryNetwork, *calls: tuple) -> tuple[list[list], list[F.Frame], list[F.Frame]]:
+    """
+    Make calls on the network's only connection and watch the frames both
+    ways.
+
+    @param net: a network with one accepted connection.
+    @param calls: C{(name, *args)} of each call.
+    @return: each call's outcome box, the request frames and the response
+        frames.
+    """
+    pair = net.pairs[0]
+    pair.clientTransport.pauseProducing()
+    boxes = [outcome(net.client.call(*call)) for call in calls]
+    requests = peek(pair.clientTransport)
+    net.pump()
+    responses = peek(pair.serverTransport)
+    pair.clientTransport.resumeProducing()
+    net.pump()
+    return boxes, requests, responses
+
+
 def sent(attempt: Attempt) -> list[F.Frame]:
     """
     @return: the frames the client wrote on the attempt's connection since
@@ -247,14 +268,7 @@ class CallTests(SynchronousTestCase):
                             serializer="msgpack", compressor="gzip", compressThreshold=100)
         net.acceptAll()
         pair = net.pairs[0]
-        pair.clientTransport.pauseProducing()
-        big = outcome(net.client.call("Calc.add", b"\x00" * 300, b"!"))
-        small = outcome(net.client.call("Calc.add", b"a", b"b"))
-        requests = peek(pair.clientTransport)
-        net.pump()
-        responses = peek(pair.serverTransport)
-        pair.clientTransport.resumeProducing()
-        net.pump()
+        (big, small), requests, responses = exchange(net, ("Calc.add", b"\x00" * 300, b"!"), ("Calc.add", b"a", b"b"))
         self.assertEqual([(f.serializer, f.compressor) for f in requests + responses],
                          [(MSGPACK, GZIP), (MSGPACK, NONE), (MSGPACK, GZIP), (MSGPACK, NONE)])
         self.assertEqual((big, small), ([b"\x00" * 300 + b"!"], [b"ab"]))
@@ -785,15 +799,8 @@ class DocumentedRulesTests(SynchronousTestCase):
                             compressor="zlib", compressThreshold=100)
         net.servers[0].register(RawEcho())
         net.acceptAll()
-        pair = net.pairs[0]
-        pair.clientTransport.pauseProducing()
         data = bytes(range(256)) * 4
-        big, small = outcome(net.client.call("RawEcho.echo", data)), outcome(net.client.call("RawEcho.echo", b"ab"))
-        requests = peek(pair.clientTransport)
-        net.pump()
-        responses = peek(pair.serverTransport)
-        pair.clientTransport.resumeProducing()
-        net.pump()
+        (big, small), requests, responses = exchange(net, ("RawEcho.echo", data), ("RawEcho.echo", b"ab"))
         self.assertEqual([(f.serializer, f.compressor) for f in requests + responses],
                          [(RAW, ZLIB), (RAW, NONE), (RAW, ZLIB), (RAW, NONE)])
         self.assertEqual((big, small), ([data], [b"ab"]))

@@ -23,18 +23,9 @@ from txgetty.tap import Options, makeService
 
 from .certs import testCertificates
 from .rpcsupport import LogCapture
+from .test_tap import parse
 
 DEMO = ["Echo", "Ping", "Status"]
-
-
-def parse(*argv: str) -> Options:
-    """
-    @param argv: command-line arguments after C{txgetty}.
-    @return: the parsed options.
-    """
-    options = Options()
-    options.parseOptions(list(argv))
-    return options
 
 
 def rpcServers(options: Options) -> list[RpcServer]:
