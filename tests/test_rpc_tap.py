@@ -19,6 +19,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.rpc import RpcServer
+from txgetty.rpc import frame as F
 from txgetty.tap import Options, makeService
 
 from .certs import testCertificates
@@ -166,3 +167,19 @@ class DemoServicesTests(SynchronousTestCase):
             rows = [line for line in (DOCS / doc).read_text(encoding="utf-8").splitlines()
                     if line.startswith("| `--rpc-demo` |")]
             self.assertEqual(len(rows), 1, doc)
+
+    def test_demoMissingSaysHow(self) -> None:
+        """
+        Calling a demo service on a server without them answers
+        NoSuchService naming how to serve them (--rpc-demo).
+        """
+        from .rpcsupport import FrameClient
+
+        [rpc] = rpcServers(parse("--service", "txgetty_test_demo:Calc"))
+        client = FrameClient(rpc, rpc.reactor)
+        client.call(1, "Echo.echo", "hi")
+        client.call(2, "Nope.echo", "hi")
+        message = client.error(1)[F.ERROR_MESSAGE]
+        self.assertIn("no service named 'Echo'; services: Calc; Echo, Ping and Status are the demo services", message)
+        self.assertIn("--rpc-demo", message)
+        self.assertNotIn("demo", client.error(2)[F.ERROR_MESSAGE])

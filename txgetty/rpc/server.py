@@ -671,8 +671,9 @@ class RpcServer(Service):
                 return errorHead("BadRequest", f"the request's head entry {key!r} {state}: name the service "
                                                f"and the method to call ('service' and 'method')")
         if not self.registry.hasService(service):  # type: ignore[arg-type]
+            demo = _DEMO_HINT if service in _DEMO_SERVICES else ""
             return errorHead("NoSuchService", f"no service named {service!r}; "
-                                              f"services: {', '.join(self.registry.names()) or 'none'}")
+                                              f"services: {', '.join(self.registry.names()) or 'none'}{demo}")
         if self.registry.lookup(service, method) is None:  # type: ignore[arg-type]
             return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
                                              f"methods: {', '.join(self.registry.names()[service])}")
@@ -829,6 +830,12 @@ class RpcServer(Service):
         self.calls += 1
         self.errors += 1
         connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
+
+
+#: The demo services, and what a NoSuchService for one of them adds.
+_DEMO_SERVICES = frozenset({"Echo", "Ping", "Status"})
+_DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty serves them when given no --app, "
+              "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
 
 
 def _describe(frame: F.Frame) -> str:
