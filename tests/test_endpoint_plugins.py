@@ -123,6 +123,24 @@ def plainTwistedImports() -> str:
     )
 
 
+async def exchange(port: int, clientCertificate: Any = None) -> bytes:
+    """
+    @param port: a TLS echo server's port.
+    @param clientCertificate: a client certificate to present, if any.
+    @return: the echo of a greeting, over a verified TLS connection.
+    """
+    certs = testCertificates()
+    trust = trustRootFromCertificates([Certificate.loadPEM(Path(certs.caCert).read_bytes())])
+    creator = optionsForClientTLS("localhost", trustRoot=trust, clientCertificate=clientCertificate)
+    endpoint = wrapClientTLS(creator, HostnameEndpoint(reactor, "127.0.0.1", port))
+    protocol = OneReply(b"hello over TLS")
+    await connectProtocol(endpoint, protocol)
+    try:
+        return await protocol.done.addTimeout(WAIT, reactor)
+    finally:
+        await protocol.lost.addTimeout(WAIT, reactor)
+
+
 class PluginTests(SynchronousTestCase):
     """
     The plugin is found by Twisted's scan, provides the interface and is
@@ -231,23 +249,6 @@ class PlainTwistedTLSTests(TestCase):
         self.addCleanup(port.stopListening)
         return port.getHost().port
 
-    async def exchange(self, port: int, clientCertificate: Any = None) -> bytes:
-        """
-        @param port: a TLS echo server's port.
-        @param clientCertificate: a client certificate to present, if any.
-        @return: the echo of a greeting, over a verified TLS connection.
-        """
-        certs = testCertificates()
-        trust = trustRootFromCertificates([Certificate.loadPEM(Path(certs.caCert).read_bytes())])
-        creator = optionsForClientTLS("localhost", trustRoot=trust, clientCertificate=clientCertificate)
-        endpoint = wrapClientTLS(creator, HostnameEndpoint(reactor, "127.0.0.1", port))
-        protocol = OneReply(b"hello over TLS")
-        await connectProtocol(endpoint, protocol)
-        try:
-            return await protocol.done.addTimeout(WAIT, reactor)
-        finally:
-            await protocol.lost.addTimeout(WAIT, reactor)
-
     async def test_listen(self) -> None:
         """
         C{txgetty-tls:0:interface=127.0.0.1:key=K:cert=C} serves TLS with
@@ -255,7 +256,7 @@ class PlainTwistedTLSTests(TestCase):
         """
         certs = testCertificates()
         port = await self.listen(f"txgetty-tls:0:interface=127.0.0.1:key={certs.serverKey}:cert={certs.serverCert}")
-        self.assertEqual(await self.exchange(port), b"hello over TLS")
+        self.assertEqual(await exchange(port), b"hello over TLS")
 
     async def test_twistedNames(self) -> None:
         """
@@ -267,7 +268,7 @@ class PlainTwistedTLSTests(TestCase):
             f"txgetty-tls:0:interface=127.0.0.1:privateKey={certs.serverKey}:certKey={certs.serverCert}"
             f":extraCertChain={certs.caCert}"
         )
-        self.assertEqual(await self.exchange(port), b"hello over TLS")
+        self.assertEqual(await exchange(port), b"hello over TLS")
 
     async def test_clientCA(self) -> None:
         """
@@ -281,9 +282,9 @@ class PlainTwistedTLSTests(TestCase):
             f"txgetty-tls:0:interface=127.0.0.1:key={certs.serverKey}:cert={certs.serverCert}:clientCA={certs.caCert}"
         )
         client = PrivateCertificate.loadPEM(Path(certs.clientCert).read_bytes() + Path(certs.clientKey).read_bytes())
-        self.assertEqual(await self.exchange(port, client), b"hello over TLS")
+        self.assertEqual(await exchange(port, client), b"hello over TLS")
         with self.assertRaises(Exception):
-            await self.exchange(port)
+            await exchange(port)
 
 
 class SSLOptionsTests(TestCase):
@@ -415,7 +416,7 @@ class SSLOptionsTests(TestCase):
         )
         port = await endpoint.listen(Factory.forProtocol(Echo))
         self.addCleanup(port.stopListening)
-        reply = await PlainTwistedTLSTests.exchange(self, port.getHost().port)  # type: ignore[arg-type]
+        reply = await exchange(port.getHost().port)
         self.assertEqual(reply, b"hello over TLS")
 
 
