@@ -27,7 +27,7 @@ from .errors import (
 )
 from ._errorlog import ALREADY_LOGGED, logSessionFailure
 from .taskpool import CRON
-from .tls import describeHandshakeFailure, isTLSFailure
+from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
 
@@ -295,7 +295,8 @@ class LifecycleMixin:
             C{onError} first.
         """
         if isTLSFailure(reason):
-            reason = Failure(describeHandshakeFailure(reason, self.remoteAddress, "connection"))
+            reason = Failure(describeHandshakeFailure(reason, self.remoteAddress, "connection",
+                                                      tlsConnectionOf(self.transport)))
         elif isinstance(reason.value, ConnectionDone) and self._buf:
             need = f" of {self._need}" if self._need else ""
             reason = Failure(TruncatedPacketError(
@@ -323,7 +324,8 @@ class LifecycleMixin:
 
         @param reason: the failure from the TLS layer.
         """
-        failure = Failure(describeHandshakeFailure(reason, self.remoteAddress))
+        failure = Failure(describeHandshakeFailure(reason, self.remoteAddress,
+                                                   connection=tlsConnectionOf(self.transport)))
         self.closeReason = failure
         # A connect-and-close (health check, port scan) is not worth a warning.
         log = _log.info if reason.check(ConnectionDone, ConnectionLost) else _log.warn

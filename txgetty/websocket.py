@@ -33,7 +33,7 @@ from zope.interface import implementer
 from twisted.internet.protocol import connectionDone
 
 from ._options import transportBacklog
-from .tls import describeHandshakeFailure, isTLSFailure
+from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 from .errors import (
     CodecError,
     ConfigError,
@@ -520,7 +520,8 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         if waiting is not None:
             lost = self._lostReason
             if lost is not None and isTLSFailure(lost):
-                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer())
+                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer(),
+                                                            connection=tlsConnectionOf(self.transport))
             else:
                 error = ConnectError(f"the WebSocket handshake with {self.factory.url} failed: "
                                      f"{reason or code or 'closed'}")
