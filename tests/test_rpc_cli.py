@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 from txgetty.rpc import RpcServer, registerBuiltins
 
 from .rpcsupport import Failing, Plain, RecordingHook, calcServer, jsonArgs, startServer
-from .test_cli import runTxgetty
+from .processsupport import runTxgetty
 
 
 class RpcCommandTestCase(TestCase):
