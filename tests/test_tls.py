@@ -529,8 +529,8 @@ class TLSReasonTests(TestCase):
         @param key: its key.
         @return: the port of a running TLS echo server using them.
         """
-        harness = ServerHarness(self, [TLS], tls=TLSServerSettings(key=key, cert=cert))
-        [address] = await harness.start()
+        self.harness = ServerHarness(self, [TLS], tls=TLSServerSettings(key=key, cert=cert))
+        [address] = await self.harness.start()
         return address.port
 
     async def test_expiredServerCertificate(self) -> None:
@@ -543,6 +543,10 @@ class TLSReasonTests(TestCase):
         self.assertIn("renew it", message)
         self.assertIn("OpenSSL verify error 10", message)
         self.assertNotIn("trusted", message)
+        serverSide = await self.harness.whenSession(0)
+        await bounded(serverSide.whenEvent("error"), "the server's handshake failure")
+        self.assertIn("the peer rejected our certificate: it has expired (renew it)",
+                      serverSide.errors[0].getErrorMessage())
 
     async def test_notYetValidServerCertificate(self) -> None:
         """
