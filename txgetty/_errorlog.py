@@ -118,7 +118,7 @@ def logSessionFailure(
     fields = dict(
         session=session, peer=formatAddress(getattr(session, "remoteAddress", None)),
         callback=callback, listener=name, error=type(failure.value).__name__,
-        why=failure.getErrorMessage(), outcome=outcome, source=source,
+        why=failure.getErrorMessage().rstrip("."), outcome=outcome, source=source,
     )
     if isRoutine(failure) if routine is None else routine:
         _log.info("txgetty: {session!r}: {source}{error}: {why}; {outcome}", **fields)

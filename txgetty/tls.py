@@ -163,16 +163,23 @@ def _when(moment: datetime.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "?"
 
 
+_warnedValidity: set[tuple[str, Any, Any]] = set()
+
+
 def _warnIfNotValidNow(cert: ssl.Certificate, what: str) -> None:
     """
-    Warn (once, at load) about a certificate that peers will refuse because
-    of its dates.
+    Warn (once per file and process) about a certificate that peers will
+    refuse because of its dates.
 
     @param cert: the certificate.
     @param what: which file it came from, for the message.
     """
     now = datetime.datetime.now(datetime.timezone.utc)
     notBefore, notAfter = _utc(cert.original.get_notBefore()), _utc(cert.original.get_notAfter())
+    key = (what, notBefore, notAfter)
+    if key in _warnedValidity:
+        return  # the same file is loaded at option parsing and at start
+    _warnedValidity.add(key)
     if notAfter is not None and notAfter < now:
         _log.warn("txgetty: the certificate in {what} expired on {date}: peers that verify it will refuse "
                   "the connection; renew it", what=what, date=_when(notAfter))
