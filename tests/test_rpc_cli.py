@@ -83,6 +83,7 @@ class CallTests(RpcCommandTestCase):
         out, err, code = await runTxgetty("call", address, "Failing.coded")
         self.assertEqual((out, code), ("", 1))
         self.assertIn("RemoteError: ValueError: the value is wrong (code E42)", err)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)  # a bug of the method: logged with traceback
         out, err, code = await runTxgetty("call", address, "Calc.nope")
         self.assertEqual(code, 1)
         self.assertIn("NoSuchMethod", err)

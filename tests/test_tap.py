@@ -169,8 +169,9 @@ class MakeServiceTests(SynchronousTestCase):
     def test_rpcServer(self) -> None:
         """
         By default the service tree also holds an RPC server on
-        tcp:8091:interface=127.0.0.1 with the built-in services and the
-        --service ones, and a task pool for its blocking methods.
+        tcp:8091:interface=127.0.0.1 with the --service services (the demo
+        services are off with --service; tests.test_rpc_tap has every
+        combination), and a task pool for its blocking methods.
         """
         from txgetty.rpc import RpcServer
         from txgetty.taskpool import TaskPool
@@ -190,7 +191,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIsInstance(pool, TaskPool)
         self.assertIsInstance(rpc, RpcServer)
         self.assertIs(rpc.taskPool, pool)
-        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Echo", "Ping", "Status", "Sum"])
+        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Sum"])
         self.assertEqual(options["rpc-listen"], ["tcp:8091:interface=127.0.0.1"])
 
     def test_serviceErrors(self) -> None:
@@ -202,7 +203,6 @@ class MakeServiceTests(SynchronousTestCase):
             ("nocolon", "MODULE:OBJECT"),
             ("txgetty_no_such_module:X", "cannot import"),
             ("txgetty.tap:DEFAULT_LISTEN", "cannot register a str"),
-            ("Echo=txgetty.rpc.builtin:Ping", "already registered"),
         ):
             with self.assertRaises(UsageError) as ctx:
                 parse("--service", spec)

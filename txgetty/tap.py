@@ -253,7 +253,8 @@ class Options(usage.Options):
     longdesc = (
         "Serve getty-style packet sessions and RPC services. With no options: an echo service "
         f"in getty's hello framing (4-byte little-endian length + payload) on {DEFAULT_LISTEN}, "
-        f"and the RPC demo services Echo, Ping and Status on {DEFAULT_RPC_LISTEN}. "
+        f"and the RPC demo services Echo, Ping and Status on {DEFAULT_RPC_LISTEN} (served only while "
+        "no --app, --service or TLS listener is given, or with --rpc-demo). "
         "ENDPOINT is a Twisted endpoint string (tcp:PORT[:interface=ADDR], tcp6:..., "
         "unix:PATH), tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
         "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE, udp:PORT[:interface=ADDR], "
@@ -268,6 +269,9 @@ class Options(usage.Options):
         ["no-pause-reading-when-unwritable", None,
          "keep reading from peers whose replies pile up (pauseReadingWhenUnwritable=False)"],
         ["no-rpc", None, "do not serve the RPC services (by default on tcp:8091:interface=127.0.0.1)"],
+        ["rpc-demo", None,
+         "serve the demo RPC services Echo, Ping and Status (Status shows service names and uptime) even with "
+         "--app, --service or a TLS listener, which turn them off"],
     ]
     optParameters = _namedParameters([
         ["codec", None, "hello",
@@ -354,9 +358,9 @@ class Options(usage.Options):
 
     def opt_service(self, spec: str) -> None:
         """
-        [NAME=]MODULE:OBJECT, an RPC service to serve besides Echo, Ping and Status
-        (repeatable); a class is instantiated without arguments; NAME defaults to
-        the class name.
+        [NAME=]MODULE:OBJECT, an RPC service to serve (repeatable); a class is
+        instantiated without arguments; NAME defaults to the class name.  The demo
+        services are then not served (unless --rpc-demo).
         """
         self["service"].append(spec)
 
@@ -401,10 +405,14 @@ class Options(usage.Options):
 
         @raise usage.UsageError: a listener or service is wrong.
         """
+        self["rpc-listen-given"] = bool(self["rpc-listen"])
         if not self["rpc-listen"]:
             self["rpc-listen"] = [DEFAULT_RPC_LISTEN]
+        self["demo-off-by"] = None if self["rpc-demo"] else self._ownApplication()
+        self["demo"] = self["demo-off-by"] is None
         registry = ServiceRegistry()
-        registerBuiltins(registry)
+        if self["demo"]:
+            registerBuiltins(registry)
         services = []
         if not self["no-rpc"]:
             try:
@@ -422,6 +430,20 @@ class Options(usage.Options):
         self["services"] = services
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
+
+    def _ownApplication(self) -> str | None:
+        """
+        @return: what of the user's own is configured, which turns the demo
+            RPC services off (C{"--app"}, C{"--service"}, C{"a TLS
+            listener"}), or C{None} for nothing.
+        """
+        if self["app"]:
+            return "--app"
+        if self["service"]:
+            return "--service"
+        if any(isTLSDescription(d) or d.startswith("wss://") for d in self["listen"] + self["rpc-listen"]):
+            return "a TLS listener"
+        return None
 
     def _tlsSettings(self) -> TLSServerSettings | None:
         """
@@ -499,8 +521,9 @@ def _optionNames(message: str) -> str:
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the services from the parsed options: the task pool(s), the
-    packet server and (unless C{--no-rpc}) the RPC server with the built-in
-    and C{--service} services.
+    packet server and (unless C{--no-rpc}, or there is no RPC service to
+    serve) the RPC server with the C{--service} services and, unless the
+    user's own configuration turns them off, the demo services.
 
     @param options: the parsed L{Options}.
     @param reactor: the reactor; the global one if C{None}.
@@ -524,10 +547,14 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         )
         server.setServiceParent(top)
         top.listeners[server] = ("--listen", options["listen"])
-        if not options["no-rpc"]:
+        if options["no-rpc"]:
+            pass
+        elif options["services"] or options["demo"]:
             rpc = _rpcServer(options, reactor, pool)
             rpc.setServiceParent(top)
             top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
+        else:
+            _noRpcServer(options)
     except ConfigError as e:
         raise usage.UsageError(str(e)) from None
     return top
@@ -616,6 +643,17 @@ def describeListenError(error: BaseException, option: str, descriptions: list[st
     return f"{what}: {why}"
 
 
+def _noRpcServer(options: Options) -> None:
+    """
+    Say why no RPC server starts: the user's own configuration turned the
+    demo services off, and no C{--service} is given.
+    """
+    log = _log.warn if options["rpc-listen-given"] else _log.info
+    log("txgetty rpc: no RPC server started: no --service is given, and the demo services Echo, Ping and "
+        "Status are off because {reason} is; add --service MODULE:OBJECT, or --rpc-demo to serve the demo "
+        "services", reason=options["demo-off-by"])
+
+
 def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IService:
     """
     @return: the RPC server (with a pool of its own for blocking methods if
@@ -632,7 +670,8 @@ def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IServic
         compressThreshold=options["rpc-compress-threshold"], auth=options["authCallable"],
         hooks=options["hooks"], raiseSynchronously=True,
     )
-    registerBuiltins(rpc)
+    if options["demo"]:
+        registerBuiltins(rpc)
     for name, obj in options["services"]:
         rpc.register(obj, name)
     rpc.setServiceParent(holder)

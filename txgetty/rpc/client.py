@@ -177,7 +177,8 @@ class RpcClient(MultiService):
         @param auth: a token sent with every request (head entry C{auth}).
         @param metadata: head entries sent with every request.
         @param rng: the random source for C{random} balancing.
-        @raise ConfigError: a value cannot work.
+        @raise ConfigError: a value cannot work (a non-text C{auth} token or
+            C{metadata} entry among them).
         """
         super().__init__()
         if reactor is None:
@@ -207,6 +208,12 @@ class RpcClient(MultiService):
         self.baseHead = dict(metadata or {})
         if auth is not None:
             self.baseHead[F.AUTH] = auth
+        if auth is not None and not isinstance(auth, str):
+            raise ConfigError(f"the auth token must be text, got a {type(auth).__name__}")
+        try:
+            _checkMetadata(metadata)
+        except TypeError as e:
+            raise ConfigError(str(e)) from None
         self.random = rng or random.Random()
         self.calls = self.failures = self.retried = 0
         from dataclasses import replace
@@ -612,6 +619,14 @@ def _checkCall(name: str, metadata: dict[str, str] | None) -> None:
     service, dot, method = name.partition(".")
     if not dot or not service or not method:
         raise ValueError(f"call names look like 'Service.method', got {name!r}")
+    _checkMetadata(metadata)
+
+
+def _checkMetadata(metadata: dict[str, str] | None) -> None:
+    """
+    @param metadata: head entries for calls.
+    @raise TypeError: a key or value is not text.
+    """
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"metadata keys and values must be text, got {key!r}: {value!r}")
