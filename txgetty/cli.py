@@ -28,7 +28,7 @@ from ._slot import describeConnectFailure
 from .client import Client
 from .codec import codecFromString
 from .config import SessionConfig
-from .errors import CodecError, ConfigError, ConnectGaveUpError, TLSHandshakeError, TxGettyError
+from .errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
 from .listener import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
 from .reconnect import ReconnectPolicy
@@ -353,7 +353,7 @@ def _run(reactor: Any, args: argparse.Namespace) -> Deferred:
     d = {"send": send, "call": callMethod, "bench": bench}[args.command](reactor, args)
 
     def report(failure: Failure) -> None:
-        print(f"txgetty {args.command}: {describeError(failure.value)}", file=sys.stderr)
+        print(f"txgetty {args.command}: {describeError(failure.value, args.timeout)}", file=sys.stderr)
         raise SystemExit(1)
 
     return d.addErrback(report)
@@ -363,17 +363,24 @@ def _run(reactor: Any, args: argparse.Namespace) -> Deferred:
 _PLAIN = (ConfigError, BenchError, TLSHandshakeError)
 
 
-def describeError(error: BaseException) -> str:
+def describeError(error: BaseException, timeout: float | None = None) -> str:
     """
     @param error: why a command failed.
+    @param timeout: the command's C{--timeout}, for the message.
     @return: one line saying why.
     """
+    within = f"within {timeout:g} s (--timeout)" if timeout else "within --timeout"
     if isinstance(error, defer.FirstError):
-        return describeError(error.subFailure.value)
+        return describeError(error.subFailure.value, timeout)
     if isinstance(error, ConnectGaveUpError) and error.label:
-        return f"cannot connect to {error.label}: {describeConnectFailure(error.lastFailure)}"
+        last = error.lastFailure
+        if last is not None and last.check(ConnectTimeoutError):
+            why = f"no answer {within}: the host is down, or a firewall drops the packets?"
+        else:
+            why = describeConnectFailure(last)
+        return f"cannot connect to {error.label}: {why}"
     if isinstance(error, defer.TimeoutError):
-        return "no connection within --timeout (the host does not answer, or a firewall drops the packets?)"
+        return f"no connection {within}: the host is down, or a firewall drops the packets?"
     text = " ".join(str(error).split()) or repr(error)
     if isinstance(error, _PLAIN) or type(error) is TxGettyError:
         return text

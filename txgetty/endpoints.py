@@ -302,9 +302,8 @@ def parseWebSocketURL(description: str, listening: bool = True) -> tuple[bool, s
         port = parts.port
     except ValueError:  # out of range, or not a number
         port = checkPort(parts.netloc.rpartition(":")[2], description, listening)
-    if port is not None:
-        checkPort(port, description, listening)
     if parts.scheme not in ("ws", "wss") or not parts.hostname or port is None:
         raise ConfigError(f"bad WebSocket URL {description!r}: expected ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+    port = checkPort(port, description, listening)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return parts.scheme == "wss", parts.hostname, parts.port, parts.path or "/", options
+    return parts.scheme == "wss", parts.hostname, port, parts.path or "/", options

@@ -412,7 +412,7 @@ def _silence(run: _Run, seconds: float) -> str:
     @return: the error of a run whose server stopped answering.
     """
     o = run.options
-    what = "Echo.echo call (--rpc)" if o.rpc else f"echo (codec {o.codec})"
+    what = "answer to Echo.echo (--rpc)" if o.rpc else f"echo (codec {o.codec})"
     if run.errors:
         return f"no answer from {o.address} for {seconds:g} s after {run.total}: {run.firstError}"
     if not run.total:

@@ -367,7 +367,7 @@ _verifyErrors: WeakKeyDictionary[SSL.Connection, tuple[int, int, Any, str]] = We
 _diagnosers: WeakKeyDictionary[SSL.Connection, _DiagnosingCreator] = WeakKeyDictionary()
 
 
-def _recordClientVerifyError(connection: SSL.Connection, cert: Any, errno: int, depth: int, ok: int) -> int:
+def _recordClientVerifyError(connection: SSL.Connection, cert: crypto.X509, errno: int, depth: int, ok: int) -> bool:
     """
     A server's OpenSSL verification callback for client certificates: it
     changes nothing (it returns OpenSSL's verdict) but keeps the first
@@ -377,7 +377,7 @@ def _recordClientVerifyError(connection: SSL.Connection, cert: Any, errno: int, 
     """
     if not ok and connection not in _verifyErrors:
         _verifyErrors[connection] = (errno, depth, cert, "client")
-    return ok
+    return bool(ok)
 
 
 _REASONS = (
@@ -499,7 +499,8 @@ def _describeHostnameMismatch(connection: SSL.Connection | None, reason: Failure
     names: list[str] = []
     cert = None
     if connection is not None:
-        cert = connection.get_peer_certificate() or (connection.get_peer_cert_chain() or [None])[0]
+        chain = connection.get_peer_cert_chain() or []
+        cert = connection.get_peer_certificate() or (chain[0] if chain else None)
     if cert is not None:
         try:
             san = cert.to_cryptography().extensions.get_extension_for_class(x509.SubjectAlternativeName).value
