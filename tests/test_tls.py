@@ -607,8 +607,9 @@ class TLSReasonTests(TestCase):
     async def test_expiredClientCertificate(self) -> None:
         """
         A mutual-TLS server refusing an expired client certificate says so
-        (on the server's side), naming the certificate.
+        (on the server's side), naming the certificate, in one warning.
         """
+        events = captureEvents(self)
         harness = ServerHarness(self, [TLS], tls=serverSettings(self.pki, mutual=True))
         [address] = await harness.start()
         tls = TLSClientSettings(caFile=self.pki.caCert, cert=self.bad.expiredClientCert, key=self.bad.expiredClientKey)
@@ -618,6 +619,9 @@ class TLSReasonTests(TestCase):
         [failure] = listener.errors
         self.assertIn("the client's certificate 'txgetty expired client' has expired (on 20",
                       failure.getErrorMessage())
+        logged = [e for e in events if e.get("session") is harness.sessions[0]]
+        self.assertEqual([(e["log_level"], e.get("error")) for e in logged], [(LogLevel.warn, "TLSHandshakeError")])
+        self.assertEqual(formatEvent(logged[0]), f"txgetty: {failure.getErrorMessage()}")
 
     def loadError(self, key: str, cert: str) -> str:
         """
