@@ -44,7 +44,7 @@ from .test_examples import (
     stopAndCheck,
     twistdPath,
 )
-from .test_package import _repository
+from .packagesupport import repository
 
 DOCS = ROOT / "docs"
 FILE_HEADER = re.compile(r"# file: (\S+)\n")
@@ -1063,7 +1063,7 @@ class LinkTests(SynchronousTestCase):
         for page in pages:
             for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
                 if page == ROOT / "README.md":  # absolute links into the repository
-                    target = re.sub(rf"^{re.escape(_repository())}/(blob|tree)/main/", "", target)
+                    target = re.sub(rf"^{re.escape(repository())}/(blob|tree)/main/", "", target)
                 if "://" in target:
                     continue
                 path, _, anchor = target.partition("#")

@@ -184,7 +184,7 @@ class PluginTests(SynchronousTestCase):
         for description, needle in (
             ("txgetty-tls:0", "needs a private key and a certificate"),
             (f"txgetty-tls:0:key={certs.serverKey}:cert={certs.serverCert}:bogus=1", "unknown option 'bogus'"),
-            (f"txgetty-tls:x:key={certs.serverKey}:cert={certs.serverCert}", "numeric port"),
+            (f"txgetty-tls:x:key={certs.serverKey}:cert={certs.serverCert}", "must be a number 0-65535"),
             ("txgetty-tls:0:key=/nonexistent.key:cert=/nonexistent.crt", "cannot read"),
         ):
             with self.assertRaises(ConfigError) as ctx:

@@ -32,7 +32,9 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 import txgetty
 import txgetty.rpc
 
-from .test_cli import CLITestCase, WAIT, _Spawner, runTxgetty
+from .packagesupport import repository as _repository
+from .processsupport import WAIT, _Spawner, runTxgetty
+from .test_cli import CLITestCase
 from .test_examples import ROOT
 
 try:
@@ -62,17 +64,6 @@ def _isEditable() -> bool:
     @return: whether txgetty is installed in editable mode.
     """
     return bool(_directURL().get("dir_info", {}).get("editable"))
-
-
-def _repository() -> str:
-    """
-    @return: the C{Repository} project URL of the installed metadata.
-    """
-    for entry in _distribution().metadata.get_all("Project-URL") or []:
-        label, _, url = entry.partition(",")
-        if label.strip() == "Repository":
-            return url.strip()
-    raise AssertionError("the package metadata has no Repository URL")
 
 
 def _artefact(variable: str) -> Path:
@@ -414,7 +405,7 @@ class PythonDashMTests(CLITestCase):
     async def test_errors(self) -> None:
         """
         Errors as the command gives them: a refused port exits 1 with the
-        same message, a bad subcommand exits 2 with the usage.
+        same message, a bad subcommand exits 2 with the same message.
         """
         port = await self.freePort()
         self.assertEqual(await _runModule("send", f"127.0.0.1:{port}", "x"),
@@ -424,4 +415,5 @@ class PythonDashMTests(CLITestCase):
         self.assertIn("refused", err + out)
         out, err, code = await _runModule("frobnicate")
         self.assertEqual(code, 2)
-        self.assertIn("usage: txgetty", err)
+        self.assertIn("frobnicate", err)
+        self.assertEqual((out, err, code), await runTxgetty("frobnicate"))

@@ -19,16 +19,15 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IPushProducer
-from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _state as S
 from .errors import OutboundOverflowError, TaskPoolError
-from .taskpool import Outbox, _runOrdered
+from ._errorlog import logSessionFailure
+from .taskpool import CRON, Outbox, _runOrdered
 
-_log = Logger()
 
 #: Reasons to stop reading, as bits of C{Session._readPauses}.
 PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32, "eof": 64}
@@ -112,8 +111,8 @@ class FlowMixin:
         @property
         def pendingBytes(self) -> int: ...
         def _fire(self, event: str, *args: Any) -> None: ...
-        def _handlerFailed(self, failure: Failure) -> None: ...
-        def _lateHandlerFailure(self, failure: Failure) -> None: ...
+        def _handlerFailed(self, failure: Failure, callback: str) -> None: ...
+        def _lateHandlerFailure(self, failure: Failure, callback: str = "onMessage") -> None: ...
         def _endIfPeerDone(self) -> None: ...
     else:
         __slots__ = ()
@@ -241,7 +240,7 @@ class FlowMixin:
             try:
                 notify(self)
             except Exception:
-                _log.failure("txgetty: {session!r}: onWritabilityChanged raised", session=self)
+                logSessionFailure(self, Failure(), "ignored", "onWritabilityChanged", routine=False)
 
     def _writeCheck(self) -> None:
         """
@@ -280,27 +279,28 @@ class FlowMixin:
         try:
             self._pool.deliver(self, packets)
         except RuntimeError as e:
-            self._handlerFailed(Failure(TaskPoolError(str(e))))
+            self._handlerFailed(Failure(TaskPoolError(str(e))), "onCron" if packets == [CRON] else "onMessage")
             return
         self._poolPending += len(packets)
         if self._poolPending > self._backlogHighMark:
             self._pauseReading("backlog")
 
-    def _poolBatchDone(self, done: int, outbox: Outbox, errors: list[Failure]) -> None:
+    def _poolBatchDone(self, done: int, outbox: Outbox, errors: list[tuple[Failure, str]]) -> None:
         """
         A worker finished some packets (reactor thread): apply their writes,
         report their errors, queue the rest, read again below the low mark.
 
         @param done: packets finished.
         @param outbox: what the handlers asked of sessions.
-        @param errors: what they raised.
+        @param errors: what they raised, with the listener method that
+            raised it.
         """
         pool = self._pool
         outbox.apply()
         self._poolPending -= done
         pool.finished(done)
-        for failure in errors:
-            self._lateHandlerFailure(failure)
+        for failure, callback in errors:
+            self._lateHandlerFailure(failure, callback)
         if self._state is not S.OPEN:
             self._clearInbox()
         if pool.ordered and self._inPool:

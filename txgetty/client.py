@@ -259,10 +259,11 @@ class Client(Service):
             return
         self._waiters = [w for w in self._waiters if w not in doomed]
         last = next((s.lastFailure for s in self._slots if s.lastFailure is not None), None)
-        why = f"{type(last.value).__name__}: {last.getErrorMessage()}" if last else "-"
+        attempts = self.reconnect.maxAttempts
         error = ConnectGaveUpError(
-            f"gave up connecting to {self.label} after {self.reconnect.maxAttempts} failed attempts "
-            f"per slot (maxAttempts); last error: {why}"
+            f"gave up connecting to {self.label} after {attempts} failed attempt{'s' if attempts != 1 else ''} "
+            f"per connection (maxAttempts): {_slot.describeConnectFailure(last)}",
+            label=self.label, lastFailure=last,
         )
         for _, d in doomed:
             d.errback(Failure(error))

@@ -396,7 +396,10 @@ def parseUDP(description: str, args: list[str], kw: dict[str, str]) -> tuple[int
     if kw:
         raise ConfigError(f"unknown option {sorted(kw)[0]!r} in {description!r}; a UDP listener takes "
                           f"interface and maxPeers")
+    from .endpoints import checkPort
+
     try:
-        return int(port), interface, int(maxPeers)
+        peers = int(maxPeers)
     except ValueError:
-        raise ConfigError(f"the UDP listener {description!r} needs a numeric port and maxPeers") from None
+        raise ConfigError(f"the UDP listener {description!r} needs a numeric maxPeers, got {maxPeers!r}") from None
+    return checkPort(port, description, listening=True), interface, peers

@@ -48,6 +48,32 @@ _TLS_KEYS = {
 }
 
 
+def checkPort(text: Any, description: str, listening: bool) -> int:
+    """
+    @param text: a port number as given (text or int).
+    @param description: the endpoint it came from, for the message.
+    @param listening: C{True} for a listener (0 picks a free port),
+        C{False} for an address to connect to.
+    @return: the port number.
+    @raise ConfigError: it is not a number in range; the message says which
+        range.
+    """
+    low = 0 if listening else 1
+    try:
+        port = int(text)
+    except (TypeError, ValueError):
+        port = None
+    if port is None or not low <= port <= 65535:
+        hint = "0-65535 (0: any free port)" if listening else "1-65535"
+        raise ConfigError(f"the port of {description!r} must be a number {hint}, got {text!r}")
+    return port
+
+
+#: The Twisted endpoint kinds whose first argument (or C{port=}) is a TCP
+#: port, checked before Twisted parses them (it would accept 99999).
+_TCP_KINDS = ("tcp", "tcp6")
+
+
 def splitDescription(description: str) -> tuple[str, list[str], dict[str, str]]:
     """
     Split an endpoint description at unescaped colons.
@@ -160,10 +186,11 @@ def tlsServerEndpoint(
             f"the TLS listener {description!r} needs a private key and a certificate: "
             f"give --tls-key and --tls-cert (or key=FILE:cert=FILE in the endpoint)"
         )
+    portNumber = checkPort(port, description, listening=True)
     try:
-        portNumber, backlogNumber = int(port or ""), int(backlog)
+        backlogNumber = int(backlog)
     except ValueError:
-        raise ConfigError(f"the TLS listener {description!r} needs a numeric port and backlog") from None
+        raise ConfigError(f"the TLS listener {description!r} needs a numeric backlog, got {backlog!r}") from None
     options = TLSServerSettings(
         key=files["key"], cert=files["cert"], chain=files["chain"], clientCA=files["clientCA"],
         method=files["method"], dhParameters=files["dhParameters"],
@@ -186,6 +213,9 @@ def serverEndpoint(
     """
     if isTLSDescription(description):
         return _tlsEndpoint(reactor, description, tls)
+    kind, args, kw = splitDescription(description)
+    if kind in _TCP_KINDS and (args or "port" in kw):
+        checkPort(args[0] if args else kw["port"], description, listening=True)
     return _twistedServer(reactor, description)
 
 
@@ -219,7 +249,7 @@ def _webSocketEndpoint(reactor: Any, url: str, tls: TLSClientSettings | None, ma
     """
     from .websocket import WebSocketClientEndpoint
 
-    secure, host, port, _, options = parseWebSocketURL(url)
+    secure, host, port, _, options = parseWebSocketURL(url, listening=False)
     deflate = options.pop("deflate", "no").lower() in _YES
     stream: Any = HostnameEndpoint(reactor, host, port)
     if secure:
@@ -243,10 +273,7 @@ def _hostPort(description: str, args: list[str], kw: dict[str, str]) -> tuple[st
     port = kw.pop("port", None) or (args[1] if len(args) > 1 else None)
     if not host or not port:
         raise ConfigError(f"{description!r} needs a host and a port; examples: {_CLIENT_EXAMPLES}")
-    try:
-        return host, int(port)
-    except ValueError:
-        raise ConfigError(f"{description!r}: the port must be a number, got {port!r}") from None
+    return host, checkPort(port, description, listening=False)
 
 
 def _label(kind: str, host: str, port: int) -> str:
@@ -330,14 +357,21 @@ def clientEndpoint(
     raise ConfigError(f"cannot connect to {description!r}; examples: {_CLIENT_EXAMPLES}")
 
 
-def parseWebSocketURL(description: str) -> tuple[bool, str, int, str, dict[str, str]]:
+def parseWebSocketURL(description: str, listening: bool = True) -> tuple[bool, str, int, str, dict[str, str]]:
     """
     @param description: C{ws://HOST:PORT/PATH[?options]} or C{wss://...}.
+    @param listening: a listener's URL (port 0 allowed), or C{False} for
+        one to connect to.
     @return: secure, host, port, path and the options.
     @raise ConfigError: it is not such a URL.
     """
     parts = urlsplit(description)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.port is None:
+    try:
+        port = parts.port
+    except ValueError:  # out of range, or not a number
+        port = checkPort(parts.netloc.rpartition(":")[2], description, listening)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or port is None:
         raise ConfigError(f"bad WebSocket URL {description!r}: expected ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+    port = checkPort(port, description, listening)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return parts.scheme == "wss", parts.hostname, parts.port, parts.path or "/", options
+    return parts.scheme == "wss", parts.hostname, port, parts.path or "/", options

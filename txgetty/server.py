@@ -100,6 +100,7 @@ class Server(Service, SessionOwner):
         self._waiters: list[Deferred] = []
         self.addresses: list[Any] = []
         self.accepted = self.refused = self.opened = self.closed = 0
+        self._starting = False
 
     def __repr__(self) -> str:
         return f"<txgetty Server on {', '.join(listener.description for listener in self._listeners)}>"
@@ -115,8 +116,10 @@ class Server(Service, SessionOwner):
         """
         Service.startService(self)
         self._outcome = None
+        self._starting = True
         results = [self._listen(listener) for listener in self._listeners]
         gatherResults(results, consumeErrors=True).addBoth(self._listened)
+        self._starting = False
         if self._raiseSynchronously and isinstance(self._outcome, Failure):
             self._outcome.raiseException()
 
@@ -161,6 +164,8 @@ class Server(Service, SessionOwner):
             return address
 
         def failed(failure: Failure) -> Failure:
+            if self._raiseSynchronously and self._starting:
+                return failure  # raised to the caller of startService, who reports it
             _log.error(
                 "{name}: cannot listen on {endpoint}: {why}",
                 name=self.name, endpoint=description, why=failure.getErrorMessage(),

@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from . import _state as S
 from ._flow import FlowMixin
+from ._errorlog import ALREADY_LOGGED, logSessionFailure
 from ._lifecycle import LifecycleMixin
 from ._options import SessionOptionsMixin, transportBacklog
 from .addresses import formatAddress
@@ -503,9 +504,15 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 self._toPool(out)
         if failure is None:
             return False
-        if not failure.check(CodecError):
+        if not isinstance(failure.value, CodecError):
+            # A bug in the reader (or a peer's bytes it did not expect):
+            # log its traceback, close with a CodecError naming it.
+            logSessionFailure(self, failure, "the session closes with a CodecError", "reader",
+                              self._reader, routine=False)
             failure = Failure(CodecError(f"reader {self._reader!r} failed: {failure.value!r}"))
-        self._fire("error", failure)
+            self._fire("error", failure, ALREADY_LOGGED)
+        else:
+            self._fire("error", failure)
         return True
 
     def _dispatch(self, packets: Iterator[Any]) -> None:
@@ -562,7 +569,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                         return
                 return
             except Exception:
-                self._handlerFailed(Failure())
+                self._handlerFailed(Failure(), "onMessage")
                 if self._state is not S.OPEN:
                     return
 
@@ -585,7 +592,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         d.addBoth(box.append)
         if box:
             if isinstance(box[0], Failure):
-                self._handlerFailed(box[0])
+                self._handlerFailed(box[0], "onMessage")
             return self._state is not S.OPEN
         self._waiting = d
         self._backlog = packets
@@ -603,7 +610,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._waiting = None
         packets, self._backlog = self._backlog, None
         if isinstance(result, Failure):
-            self._lateHandlerFailure(result)
+            self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
             self._dispatch(packets)
         if self._waiting is None and self._state is S.OPEN:
@@ -613,17 +620,24 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._drainMessages()
         self._endIfPeerDone()
 
-    def _handlerFailed(self, failure: Failure) -> None:
+    def _handlerFailed(self, failure: Failure, callback: str) -> None:
         """
-        A handler raised: tell C{onError}; close unless the policy says
-        continue.
+        A handler raised: log it (once), tell C{onError}; close unless the
+        policy says continue.
 
         @param failure: the handler's failure.
+        @param callback: the listener method that failed (C{"onMessage"},
+            C{"onCron"}).
         """
-        if self._handlerErrorPolicy == "continue":
+        if self._state is not S.OPEN:
+            logSessionFailure(self, failure, "the session was already closing", callback)
+            if self._handlerErrorPolicy == "continue":
+                self._callListener("onError", failure)
+        elif self._handlerErrorPolicy == "continue":
+            logSessionFailure(self, failure, 'the session goes on (handlerErrorPolicy "continue")', callback)
             self._callListener("onError", failure)
         else:
-            self._fire("error", failure)
+            self._fire("error", failure, callback)
 
     # -- writing ----------------------------------------------------------------
 

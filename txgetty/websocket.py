@@ -33,7 +33,7 @@ from zope.interface import implementer
 from twisted.internet.protocol import connectionDone
 
 from ._options import transportBacklog
-from .tls import describeHandshakeFailure, isTLSFailure
+from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 from .errors import (
     CodecError,
     ConfigError,
@@ -573,7 +573,8 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):  # type: ignore
             lost = self._lostReason
             if lost is not None and isTLSFailure(lost):
                 assert self.transport is not None  # set, as the connection was made
-                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer())
+                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer(),
+                                                            connection=tlsConnectionOf(self.transport))
             else:
                 error = ConnectError(f"the WebSocket handshake with {self.factory.url} failed: "
                                      f"{reason or code or 'closed'}")

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from twisted.internet.error import AlreadyCalled, AlreadyCancelled
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
 
 from .config import DEFAULT_WHEEL_TICK
@@ -265,4 +265,4 @@ class TimerWheel:
             try:
                 call._f(*call._args, **call._kw)
             except Exception:
-                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=call)
+                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=call, level=LogLevel.error)
