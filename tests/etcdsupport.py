@@ -17,6 +17,7 @@ C{ETCD_BIN} names another etcd binary.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -28,8 +29,15 @@ from typing import Any, Awaitable, Callable
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import deferLater
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
+from twisted.web.client import ResponseDone
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import UNKNOWN_LENGTH, IAgent, IResponse
+from zope.interface import implementer
 
 from txgetty.discovery import EtcdClient, EtcdError
 
@@ -371,3 +379,163 @@ def clientFor(testCase: TestCase, server: EtcdServer, **kw: Any) -> EtcdClient:
     client = EtcdClient(reactor, server.url, **kw)
     testCase.addCleanup(client.close)
     return client
+
+
+# -- a fake HTTP agent, for unit tests of the client ------------------------
+
+
+class FakeBodyTransport:
+    """
+    The transport a fake response gives its body protocol.
+
+    @ivar closed: whether the client closed or aborted it.
+    """
+
+    def __init__(self, response: FakeResponse) -> None:
+        """
+        @param response: the response it carries.
+        """
+        self._response = response
+        self.closed = False
+
+    def loseConnection(self) -> None:
+        """
+        The client closes the stream: the body ends at once.
+        """
+        self.closed = True
+        self._response.finish(Failure(ConnectionDone("closed by the client")))
+
+    abortConnection = loseConnection
+    stopProducing = loseConnection
+
+    def pauseProducing(self) -> None:
+        """
+        Not needed by these tests.
+        """
+
+    def resumeProducing(self) -> None:
+        """
+        Not needed by these tests.
+        """
+
+
+@implementer(IResponse)
+class FakeResponse:
+    """
+    An HTTP response whose body the test delivers chunk by chunk.
+
+    @ivar code: the HTTP status.
+    @ivar transport: the body's transport, once the client asked for it.
+    """
+
+    version = (b"HTTP", 1, 1)
+    length = UNKNOWN_LENGTH
+    request = None
+    previousResponse = None
+
+    def __init__(self, code: int = 200, body: bytes | None = None) -> None:
+        """
+        @param code: the HTTP status.
+        @param body: the whole body, delivered at once and ended; C{None}
+            for a streamed body the test delivers with L{deliver}.
+        """
+        self.code = code
+        self.phrase = b"OK" if code == 200 else b"Error"
+        self.headers = Headers({b"content-type": [b"application/json"]})
+        self.transport: FakeBodyTransport | None = None
+        self._protocol: Any = None
+        self._body = body
+        self._ended = False
+
+    def deliverBody(self, protocol: Any) -> None:
+        """
+        @param protocol: the body protocol.
+        """
+        self._protocol = protocol
+        self.transport = FakeBodyTransport(self)
+        protocol.makeConnection(self.transport)
+        if self._body is not None:
+            self.deliver(self._body)
+            self.finish(Failure(ResponseDone()))
+
+    def setPreviousResponse(self, response: Any) -> None:
+        """
+        Not used.
+        """
+
+    def deliver(self, data: bytes) -> None:
+        """
+        @param data: the next chunk of the body.
+        """
+        if not self._ended:
+            self._protocol.dataReceived(data)
+
+    def finish(self, reason: Failure) -> None:
+        """
+        @param reason: why the body ends.
+        """
+        if not self._ended:
+            self._ended = True
+            self._protocol.connectionLost(reason)
+
+
+@implementer(IAgent)
+class FakeAgent:
+    """
+    An HTTP agent that records requests and lets the test answer them.
+
+    @ivar requests: C{(method, uri, headers, body bytes, Deferred)} per
+        request, in order.
+    """
+
+    def __init__(self) -> None:
+        """
+        No request yet.
+        """
+        self.requests: list[tuple[bytes, bytes, Any, bytes | None, Deferred[Any]]] = []
+        self.cancelled = 0
+
+    def request(self, method: bytes, uri: bytes, headers: Any = None, bodyProducer: Any = None) -> Deferred[Any]:
+        """
+        @see: L{IAgent.request}
+        """
+        body = None
+        if bodyProducer is not None:
+            consumer = StringTransport()
+            bodyProducer.startProducing(consumer)
+            body = consumer.value()
+
+        def cancel(d: Deferred[Any]) -> None:
+            self.cancelled += 1
+
+        d: Deferred[Any] = Deferred(cancel)
+        self.requests.append((method, uri, headers, body, d))
+        return d
+
+    def lastJSON(self) -> Any:
+        """
+        @return: the JSON body of the last request.
+        """
+        return json.loads(self.requests[-1][3] or b"null")
+
+    def answer(self, code: int = 200, body: Any = None, index: int = -1) -> None:
+        """
+        Answer a request with a whole body.
+
+        @param code: the HTTP status.
+        @param body: bytes, or an object sent as JSON.
+        @param index: which request.
+        """
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.requests[index][4].callback(FakeResponse(code, raw))
+
+    def stream(self, index: int = -1) -> FakeResponse:
+        """
+        Answer a request with a streamed body.
+
+        @param index: which request.
+        @return: the response, to deliver chunks with.
+        """
+        response = FakeResponse(200)
+        self.requests[index][4].callback(response)
+        return response
