@@ -17,6 +17,7 @@ C{ETCD_BIN} names another etcd binary.
 from __future__ import annotations
 
 import atexit
+import inspect
 import json
 import os
 import shutil
@@ -107,11 +108,12 @@ def _dieWithParent() -> None:
         pass
 
 
-async def waitFor(condition: Callable[[], Awaitable[bool] | bool], what: str, seconds: float) -> float:
+async def waitFor(condition: Callable[[], Awaitable[Any] | Any], what: str, seconds: float) -> float:
     """
     Poll a condition until it holds, at most C{seconds}.
 
-    @param condition: returns (or resolves to) whether it holds.
+    @param condition: returns (or resolves to) a value that is true when
+        it holds.
     @param what: what is awaited, for the failure message.
     @param seconds: the deadline.
     @return: how long it took.
@@ -120,7 +122,7 @@ async def waitFor(condition: Callable[[], Awaitable[bool] | bool], what: str, se
     start = time.monotonic()
     while True:
         result = condition()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return time.monotonic() - start
@@ -308,6 +310,13 @@ class EtcdServer:
                 process.wait()
         self._process = None
         _running.discard(self)
+
+    def wipeData(self) -> None:
+        """
+        Delete etcd's data (it must be stopped): restarted, it is a new,
+        empty etcd on the same ports.
+        """
+        shutil.rmtree(os.path.join(self.dataDir, "data"), ignore_errors=True)
 
     def removeData(self) -> None:
         """

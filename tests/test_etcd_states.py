@@ -200,6 +200,19 @@ class RegistrationTests(RegistrationTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.successResultOf(reg.stopService())
 
+    def test_stopFromWhenRegistered(self) -> None:
+        """
+        A stop called by a C{whenRegistered} callback leaves no renewal
+        timer behind.
+        """
+        reg = self.registration()
+        stopped = []
+        reg.whenRegistered().addCallback(lambda _: stopped.append(reg.stopService()))
+        reg.startService()
+        self.successResultOf(stopped[0])
+        self.assertEqual(reg.state, R.STOPPED)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_stopBounded(self) -> None:
         """
         A stop waits at most C{stopTimeout} for etcd, then gives up with one
@@ -490,6 +503,18 @@ class WatcherTests(WatcherTestCase):
         self.put("10.0.0.2:1")
         self.assertEqual(len(self.recorder.changes), count)
         self.assertEqual(sorted(watcher.servers), ["10.0.0.1:1"])
+
+    def test_stopFromWhenReady(self) -> None:
+        """
+        A stop called by a C{whenReady} callback leaves no probe or watch
+        behind.
+        """
+        watcher = ServiceWatcher(self.etcd, "/txgetty", "Echo", clock=self.clock)
+        watcher.whenReady().addCallback(lambda _: watcher.stopService())
+        watcher.startService()
+        self.assertEqual(watcher.state, W.STOPPED)
+        self.assertEqual(self.etcd.watchCount, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_stopBeforeReady(self) -> None:
         """

@@ -587,6 +587,17 @@ class EtcdClient:
             raise ValueError("an etcd key prefix must not be empty")
         return {"key": _b64(raw), "range_end": _b64(prefixRangeEnd(raw))}
 
+    def compact(self, revision: int) -> Deferred[None]:
+        """
+        Discard the history before a revision (C{/v3/kv/compaction}), as an
+        operator does to bound etcd's size; watches that start before it
+        are cancelled.
+
+        @param revision: the oldest revision to keep.
+        @return: a L{Deferred} firing once done.
+        """
+        return self._call("/v3/kv/compaction", {"revision": str(revision)}).addCallback(lambda _: None)
+
     def version(self) -> Deferred[dict[str, str]]:
         """
         Ask etcd its version (C{GET /version}); a cheap way to see that it

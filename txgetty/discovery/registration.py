@@ -304,13 +304,14 @@ class ServiceRegistration(Service):
 
     def _ready(self) -> None:
         """
-        Reset the backoff, fire the waiters, schedule the renewal.
+        Reset the backoff, schedule the renewal, then fire the waiters
+        (last: one may stop the registration).
         """
         self._failures = 0
+        self._doScheduleRenew()
         waiters, self._registeredWaiters = self._registeredWaiters, []
         for d in waiters:
             d.callback(None)
-        self._doScheduleRenew()
 
     def _doScheduleRenew(self) -> None:
         """

@@ -351,17 +351,17 @@ class ServiceWatcher(Service):
 
     def _doWatching(self) -> None:
         """
-        Watching: reset the backoff, fire the waiters, follow the watch's
-        end, start probing.
+        Watching: reset the backoff, follow the watch's end, start
+        probing, fire the waiters.
         """
         self._failures = 0
         watch = self._watch
         assert watch is not None
-        waiters, self._readyWaiters = self._readyWaiters, []
-        for d in waiters:
-            d.callback(self.servers)
         self._scheduleProbe()
         watch.whenDone().addErrback(self._watchEnded, watch)
+        waiters, self._readyWaiters = self._readyWaiters, []
+        for d in waiters:
+            d.callback(self.servers)  # last: a waiter may stop the watcher
 
     def _doResync(self) -> None:
         """
