@@ -12,6 +12,9 @@ already in use") is retried with new ports.
 When no etcd is installed the tests skip with the reason, except in CI
 (C{CI=true}) where they fail: C{.ci/run} installs C{etcd-server}.
 C{ETCD_BIN} names another etcd binary.
+
+For unit tests of the client without etcd, L{FakeAgent} is an HTTP agent
+whose answers (whole or streamed bodies) the test gives.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ STOP_WAIT = 10.0
 POLL = 0.05
 
 
+_told: list[bool] = []
+
+
 def etcdBinary() -> str | None:
     """
     @return: the etcd binary to run (C{$ETCD_BIN}, or C{etcd} on the
@@ -73,7 +79,9 @@ def requireEtcd() -> str:
     reason = "etcd is not installed (apt-get install etcd-server, or set ETCD_BIN)"
     if os.environ.get("CI") == "true":
         raise AssertionError(f"{reason}; CI=true requires the etcd tests to run")
-    print(f"skipping: {reason}")
+    if not _told:
+        print(f"skipping the etcd tests: {reason}")
+        _told.append(True)
     raise SkipTest(reason)
 
 

@@ -7,13 +7,14 @@ reads etcd's answers and errors, its timeouts, and the watch stream.
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 from twisted.internet.defer import CancelledError
 from twisted.internet.error import ConnectionRefusedError, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from twisted.web._newclient import ResponseFailed
 from zope.interface.verify import verifyObject
 
@@ -33,6 +34,7 @@ from txgetty.discovery.etcd import prefixRangeEnd
 from txgetty.discovery.testing import MemoryEtcd
 from txgetty.errors import ConfigError
 
+from . import etcdsupport
 from .etcdsupport import FakeAgent
 from .logsupport import captureEvents
 
@@ -499,3 +501,26 @@ class WatchTests(ClientTestCase):
         self.successResultOf(self.client.close())
         self.assertTrue(stream.transport.closed)
         self.assertIsNone(self.successResultOf(watch.whenDone()))
+
+
+class EtcdSupportTests(SynchronousTestCase):
+    """
+    The test support's rule for a missing etcd: skip outside CI, fail in
+    CI.
+    """
+
+    def test_skipOutsideCI(self) -> None:
+        """
+        Without C{CI=true} a missing etcd skips, saying how to install it.
+        """
+        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "CI"} | {"ETCD_BIN": "/nonexistent/etcd"})
+        error = self.assertRaises(SkipTest, etcdsupport.requireEtcd)
+        self.assertIn("apt-get install etcd-server", str(error))
+
+    def test_failInCI(self) -> None:
+        """
+        With C{CI=true} a missing etcd is a failure, not a skip.
+        """
+        self.patch(os, "environ", dict(os.environ, CI="true", ETCD_BIN="/nonexistent/etcd"))
+        error = self.assertRaises(AssertionError, etcdsupport.requireEtcd)
+        self.assertIn("CI=true requires the etcd tests to run", str(error))

@@ -51,14 +51,3 @@ class StateMachine:
             getattr(self._owner, action)(*args)
         return True
 
-
-def describe(table: Table) -> str:
-    """
-    @param table: a transition table.
-    @return: it as text, one C{STATE --event--> NEXT (action)} per line,
-        for docs and debugging.
-    """
-    lines = []
-    for (state, event), (following, action) in table.items():
-        lines.append(f"{state} --{event}--> {following}" + (f" ({action})" if action else ""))
-    return "\n".join(lines)

@@ -384,8 +384,8 @@ class ServiceWatcher(Service):
         self._downSince = self._clock.seconds()
         error = self._lastError
         self.log.warn(
-            "cannot follow the servers of {service} in etcd: {reason}; keeping the {count} known "
-            "servers and reading again when etcd answers",
+            "cannot follow the servers of {service} in etcd: {reason}; keeping the last known list "
+            "({count} servers) and reading again when etcd answers",
             service=self.service, reason=str(error), count=len(self._servers), error=type(error).__name__,
         )
         self._doScheduleRetry()
