@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 

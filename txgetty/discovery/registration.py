@@ -29,14 +29,13 @@ from typing import Any, Mapping, Sequence
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from ..errors import ConfigError
 from ..reconnect import ReconnectPolicy
-from ._machine import StateMachine
-from .errors import EtcdError, EtcdLeaseNotFoundError
+from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
+from .errors import EtcdLeaseNotFoundError
 from .interfaces import IEtcdClient
 from .layout import ServerEntry, checkServiceName, serverKeys
 
@@ -49,10 +48,7 @@ DEFAULT_TTL = 10
 MIN_TTL = 2
 #: How long a stop waits for etcd to revoke the lease, in seconds.
 DEFAULT_STOP_TIMEOUT = 3.0
-#: The waits between attempts while etcd is unavailable.
-DEFAULT_RETRY = ReconnectPolicy(initialDelay=0.5, factor=2.0, maxDelay=5.0, jitter=0.1)
 
-STOPPED = "STOPPED"
 REGISTERING = "REGISTERING"
 REGISTERED = "REGISTERED"
 RENEWING = "RENEWING"
@@ -85,7 +81,7 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, str | None]] = {
 }
 
 
-class ServiceRegistration(Service):
+class ServiceRegistration(RetryingService):
     """
     Keeps a server's services registered in etcd while it runs.
 
@@ -96,8 +92,6 @@ class ServiceRegistration(Service):
     @ivar ttl: the lease TTL in seconds.
     @ivar keys: the keys registered, one per service.
     """
-
-    log = Logger()
 
     def __init__(
         self,
@@ -141,36 +135,18 @@ class ServiceRegistration(Service):
             raise ConfigError(f"the registration stopTimeout must be a number of seconds > 0, got {stopTimeout!r}")
         self._entry = ServerEntry(address, weight, dict(metadata or {}), 0)
         self.keys = serverKeys(prefix, self.services, address)
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        self.client = client
+        RetryingService.__init__(self, client, TRANSITIONS, clock, retryPolicy, rng)
         self.prefix = prefix.rstrip("/")
         self.address = address
         self.ttl = ttl
-        self._clock = clock
-        self._retryPolicy = retryPolicy
         self._stopTimeout = float(stopTimeout)
-        self._rng = rng or random.Random()
-        self._machine = StateMachine(self, TRANSITIONS, STOPPED)
         self._lease: int | None = None
-        self._failures = 0
-        self._downSince = 0.0
-        self._lastError: BaseException | None = None
-        self._timer: IDelayedCall | None = None
-        self._inflight: Deferred[Any] | None = None
         self._registeredWaiters: list[Deferred[None]] = []
         self._stopWaiters: list[Deferred[None]] = []
         self.name = f"registration {address}"
 
     def __repr__(self) -> str:
         return f"<ServiceRegistration {self.services} at {self.address} in {self.client.url} {self.state}>"
-
-    @property
-    def state(self) -> str:
-        """
-        @return: the current state (see L{TRANSITIONS}).
-        """
-        return self._machine.state
 
     @property
     def registered(self) -> bool:
@@ -255,42 +231,13 @@ class ServiceRegistration(Service):
                 self._lease = None  # expired between the grant and the put
         raise EtcdLeaseNotFoundError(self.client.url, "/v3/kv/put", None, "the lease vanished twice")
 
-    def _attempt(self, d: Deferred[Any], success: Any) -> None:
-        """
-        Follow a request: its outcome becomes an event.
-
-        @param d: the request.
-        @param success: a function from its result to the event to fire.
-        """
-        self._inflight = d
-
-        def succeeded(result: Any) -> None:
-            self._inflight = None
-            self._machine.fire(success(result))
-
-        d.addCallbacks(succeeded, self._failed)
-
-    def _failed(self, failure: Failure) -> None:
-        """
-        @param failure: why an attempt or renewal failed; a cancelled one
-            (by a stop) is no event.
-        """
-        self._inflight = None
-        if failure.check(CancelledError):
-            return
-        if not failure.check(EtcdError):
-            self.log.failure("unexpected error registering {services} at {address}", failure,
-                             services=self.services, address=self.address)
-        self._lastError = failure.value
-        self._machine.fire("fail")
-
     # -- actions ---------------------------------------------------------------
 
     def _doRegister(self) -> None:
         """
         Try to register now.
         """
-        self._attempt(Deferred.fromCoroutine(self._register()), lambda _: "ok")
+        self._follow(Deferred.fromCoroutine(self._register()), lambda _: "ok")
 
     def _doRegistered(self) -> None:
         """
@@ -325,7 +272,7 @@ class ServiceRegistration(Service):
         """
         self._timer = None
         assert self._lease is not None
-        self._attempt(self.client.keepAliveOnce(self._lease), lambda ttl: "alive" if ttl > 0 else "leaseLost")
+        self._follow(self.client.keepAliveOnce(self._lease), lambda ttl: "alive" if ttl > 0 else "leaseLost")
 
     def _doLeaseLost(self) -> None:
         """
@@ -343,22 +290,13 @@ class ServiceRegistration(Service):
         """
         The first failure: log it once, then retry.
         """
-        self._downSince = self._clock.seconds()
-        error = self._lastError
+        error = self._markDown()
         self.log.warn(
             "could not register {services} at {address} in etcd: {reason}; the server keeps serving "
             "and registers again when etcd answers",
             services=self.services, address=self.address, reason=str(error), error=type(error).__name__,
         )
         self._doScheduleRetry()
-
-    def _doScheduleRetry(self) -> None:
-        """
-        Wait (growing with each failure), then try again.
-        """
-        self._failures += 1
-        delay = self._retryPolicy.delay(self._failures, self._rng)
-        self._timer = self._clock.callLater(delay, self._machine.fire, "retry")
 
     def _doBack(self) -> None:
         """
@@ -367,7 +305,7 @@ class ServiceRegistration(Service):
         self.log.info(
             "etcd {url} answers again: registered {services} at {address} again after {seconds:.1f} s",
             url=self.client.url, services=self.services, address=self.address,
-            seconds=self._clock.seconds() - self._downSince,
+            seconds=self._downFor(),
         )
         self._ready()
 
@@ -375,11 +313,7 @@ class ServiceRegistration(Service):
         """
         Cancel what runs, then revoke the lease (bounded in time).
         """
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        if self._inflight is not None:
-            self._inflight.cancel()
+        self._cancelPending()
         waiters, self._registeredWaiters = self._registeredWaiters, []
         for d in waiters:
             d.errback(Failure(CancelledError(f"{self!r} stopped before it registered")))

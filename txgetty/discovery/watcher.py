@@ -30,25 +30,22 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from ..errors import ConfigError
 from ..reconnect import ReconnectPolicy
-from ._machine import StateMachine
+from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
 from ._watch import WatchEvent
-from .errors import EtcdError, EtcdWatchCanceledError
+from .errors import EtcdWatchCanceledError
 from .interfaces import IEtcdClient, IEtcdWatch, IServerListListener
 from .layout import ServerEntry, servicePrefix
-from .registration import DEFAULT_RETRY
 
 __all__ = ["DEFAULT_PROBE_INTERVAL", "ServiceWatcher", "TRANSITIONS"]
 
 #: How often a watching watcher checks that etcd still answers, in seconds.
 DEFAULT_PROBE_INTERVAL = 5.0
 
-STOPPED = "STOPPED"
 SYNCING = "SYNCING"
 WATCHING = "WATCHING"
 DOWN = "DOWN"
@@ -73,7 +70,7 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, str | None]] = {
 }
 
 
-class ServiceWatcher(Service):
+class ServiceWatcher(RetryingService):
     """
     The live list of the servers of one service.
 
@@ -81,8 +78,6 @@ class ServiceWatcher(Service):
     @ivar service: the service name.
     @ivar keyPrefix: the key prefix watched, C{PREFIX/services/<Service>/}.
     """
-
-    log = Logger()
 
     def __init__(
         self,
@@ -111,36 +106,18 @@ class ServiceWatcher(Service):
         ):
             raise ConfigError(f"probeInterval must be a number of seconds > 0 or None, got {probeInterval!r}")
         self.keyPrefix = servicePrefix(prefix, service)
-        if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        self.client = client
+        RetryingService.__init__(self, client, TRANSITIONS, clock, retryPolicy, rng)
         self.service = service
-        self._clock = clock
-        self._retryPolicy = retryPolicy
         self._probeInterval = probeInterval
-        self._rng = rng or random.Random()
-        self._machine = StateMachine(self, TRANSITIONS, STOPPED)
         self._servers: dict[str, ServerEntry] = {}
         self._listeners: list[IServerListListener] = []
         self._readyWaiters: list[Deferred[dict[str, ServerEntry]]] = []
         self._watch: IEtcdWatch | None = None
-        self._inflight: Deferred[Any] | None = None
-        self._timer: IDelayedCall | None = None
         self._probe: Deferred[Any] | None = None
-        self._failures = 0
-        self._downSince = 0.0
-        self._lastError: BaseException | None = None
         self.name = f"watcher {service}"
 
     def __repr__(self) -> str:
         return f"<ServiceWatcher {self.service} in {self.client.url} {self.state}>"
-
-    @property
-    def state(self) -> str:
-        """
-        @return: the current state (see L{TRANSITIONS}).
-        """
-        return self._machine.state
 
     @property
     def servers(self) -> dict[str, ServerEntry]:
@@ -274,19 +251,6 @@ class ServiceWatcher(Service):
         self._replace(found)
         self._watch = await self.client.watchPrefix(self.keyPrefix, revision + 1, self._onEvent)
 
-    def _failed(self, failure: Failure) -> None:
-        """
-        @param failure: why an attempt failed; a cancelled one (by a stop)
-            is no event.
-        """
-        self._inflight = None
-        if failure.check(CancelledError):
-            return
-        if not failure.check(EtcdError):
-            self.log.failure("unexpected error watching {service}", failure, service=self.service)
-        self._lastError = failure.value
-        self._machine.fire("fail")
-
     def _watchEnded(self, failure: Failure, watch: IEtcdWatch) -> None:
         """
         @param failure: why the current watch ended.
@@ -326,13 +290,10 @@ class ServiceWatcher(Service):
         """
         Cancel the timer, the attempt and the probe in progress.
         """
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-        for d in (self._inflight, self._probe):
-            if d is not None:
-                d.cancel()
-        self._inflight = self._probe = None
+        self._cancelPending()
+        if self._probe is not None:
+            self._probe.cancel()
+        self._probe = None
 
     # -- actions ---------------------------------------------------------------
 
@@ -341,13 +302,7 @@ class ServiceWatcher(Service):
         Read and watch now.
         """
         self._timer = None
-        self._inflight = Deferred.fromCoroutine(self._sync())
-
-        def synced(_: None) -> None:
-            self._inflight = None
-            self._machine.fire("synced")
-
-        self._inflight.addCallbacks(synced, self._failed)
+        self._follow(Deferred.fromCoroutine(self._sync()), lambda _: "synced")
 
     def _doWatching(self) -> None:
         """
@@ -381,22 +336,13 @@ class ServiceWatcher(Service):
         """
         The first failure: log it once, then retry.
         """
-        self._downSince = self._clock.seconds()
-        error = self._lastError
+        error = self._markDown()
         self.log.warn(
             "cannot follow the servers of {service} in etcd: {reason}; keeping the last known list "
             "({count} servers) and reading again when etcd answers",
             service=self.service, reason=str(error), count=len(self._servers), error=type(error).__name__,
         )
         self._doScheduleRetry()
-
-    def _doScheduleRetry(self) -> None:
-        """
-        Wait (growing with each failure), then try again.
-        """
-        self._failures += 1
-        delay = self._retryPolicy.delay(self._failures, self._rng)
-        self._timer = self._clock.callLater(delay, self._machine.fire, "retry")
 
     def _doBack(self) -> None:
         """
@@ -405,7 +351,7 @@ class ServiceWatcher(Service):
         self.log.info(
             "etcd {url} answers again: following the {count} servers of {service} after {seconds:.1f} s",
             url=self.client.url, count=len(self._servers), service=self.service,
-            seconds=self._clock.seconds() - self._downSince,
+            seconds=self._downFor(),
         )
         self._doWatching()
 
