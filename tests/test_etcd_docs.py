@@ -7,15 +7,23 @@ example is what a registration writes, and the API it lists exists.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import reactor
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty.discovery import EtcdClient, IEtcdClient, ServerEntry, parseEtcdURL
 from txgetty.discovery import etcd as E, registration as R, watcher as W
 from txgetty.discovery.errors import EtcdUnavailableError
 from txgetty.errors import ConfigError
+
+from .etcdsupport import sharedEtcd, uniquePrefix
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "discovery.md"
 
@@ -126,3 +134,31 @@ class QuotedTests(SynchronousTestCase):
         for name in names:
             self.assertTrue(callable(getattr(EtcdClient, name, None)), name)
         self.assertLessEqual({n for n in IEtcdClient.names() if callable(getattr(EtcdClient, n, None))}, names)
+
+
+class DemoTests(TestCase):
+    """
+    The page's example runs as the page says, against a real etcd.
+    """
+
+    timeout = 60
+
+    async def test_demo(self) -> None:
+        """
+        C{discovery_demo.py}, run with a registry URL, prints the join and
+        then the leave of C{127.0.0.1:8091}, and exits 0.
+        """
+        etcd = await sharedEtcd()
+        code = re.search(r"```python\n# file: discovery_demo.py\n(.*?)^```", docText(), re.S | re.M).group(1)
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "discovery_demo.py")
+        Path(path).write_text(code, encoding="utf-8")
+        url = etcd.registryURL + uniquePrefix(self)
+        d = getProcessOutputAndValue(sys.executable, [path, url], env=dict(os.environ), reactor=reactor)
+        out, err, status = await d.addTimeout(30, reactor)
+        self.assertEqual((status, err.decode()), (0, ""))
+        self.assertEqual(out.decode().splitlines(), [
+            "added ['127.0.0.1:8091'] removed []",
+            "added [] removed ['127.0.0.1:8091']",
+        ])

@@ -131,7 +131,8 @@ class EtcdWatch:
         self._pending: Deferred[Any] | None = None
         self._transport: Any = None
         self._stopping = False
-        self._result: Failure | None | bool = False  # False: still running
+        self._ended = False
+        self._result: Failure | None = None  # once ended: None when stopped, else why
         self._doneWaiters: list[Deferred[None]] = []
         self._closeWaiters: list[Deferred[None]] = []
 
@@ -143,7 +144,7 @@ class EtcdWatch:
         """
         @return: whether the watch is still delivering events.
         """
-        return self._result is False and not self._stopping
+        return not self._ended and not self._stopping
 
     def whenCreated(self) -> Deferred[EtcdWatch]:
         """
@@ -157,7 +158,7 @@ class EtcdWatch:
         @return: a L{Deferred} firing with C{None} once stopped, or failing
             with why the watch ended otherwise.
         """
-        if self._result is False:
+        if not self._ended:
             d: Deferred[None] = Deferred()
             self._doneWaiters.append(d)
             return d
@@ -221,7 +222,7 @@ class EtcdWatch:
         @param transport: the transport of the response body.
         """
         self._transport = transport
-        if self._stopping or self._result is not False:
+        if self._stopping or self._ended:
             transport.loseConnection()
 
     def streamBroken(self, reason: str) -> None:
@@ -293,8 +294,9 @@ class EtcdWatch:
 
         @param result: C{None} when stopped, else why it ended.
         """
-        if self._result is not False:
+        if self._ended:
             return
+        self._ended = True
         self._result = result
         if not self._created.called:
             self._created.errback(result if result is not None else Failure(CancelledError()))

@@ -295,8 +295,9 @@ class EtcdClient:
         if agent is None:
             self._pool = HTTPConnectionPool(reactor, persistent=True)
             self._pool.maxPersistentPerHost = 4
-            agent = Agent(reactor, connectTimeout=self.timeout, pool=self._pool)
-        self._agent = agent
+            self._agent: IAgent = Agent(reactor, connectTimeout=self.timeout, pool=self._pool)
+        else:
+            self._agent = agent
         self._watches: set[EtcdWatch] = set()
 
     def __repr__(self) -> str:

@@ -63,7 +63,8 @@ class _MemoryWatch:
         self.revision = etcd.revision
         self._etcd = etcd
         self._onEvent = onEvent
-        self._result: Failure | None | bool = False
+        self._ended = False
+        self._result: Failure | None = None
         self._waiters: list[Deferred[None]] = []
 
     @property
@@ -71,7 +72,7 @@ class _MemoryWatch:
         """
         @return: whether it still delivers events.
         """
-        return self._result is False
+        return not self._ended
 
     def deliver(self, event: WatchEvent) -> None:
         """
@@ -84,8 +85,9 @@ class _MemoryWatch:
         """
         @param result: C{None} when stopped, else why it ended.
         """
-        if not self.active:
+        if self._ended:
             return
+        self._ended = True
         self._result = result
         self._etcd._watches.discard(self)
         waiters, self._waiters = self._waiters, []
@@ -104,7 +106,7 @@ class _MemoryWatch:
         @return: a L{Deferred} firing when stopped, failing when it ended
             otherwise.
         """
-        if self._result is False:
+        if not self._ended:
             d: Deferred[None] = Deferred()
             self._waiters.append(d)
             return d
