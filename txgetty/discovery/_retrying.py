@@ -57,7 +57,7 @@ class RetryingService(Service):
         @param rng: the random source of the backoff's jitter.
         """
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor as clock
         self.client = client
         self._clock: IReactorTime = clock  # type: ignore[assignment]
         self._retryPolicy = retryPolicy

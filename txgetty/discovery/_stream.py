@@ -7,7 +7,7 @@ multi-byte UTF-8 character.
 
 The parser finds where each top-level object ends by tracking brace depth
 and string state over the new bytes only, so feeding N bytes costs O(N)
-whatever the chunking; each complete object is then decoded with L{json}.
+whatever the chunking; each complete object is then decoded with the standard C{json} module.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class EtcdWatch:
         self.revision = 0
         self._client = client
         self._onEvent = onEvent
-        self._created: Deferred[EtcdWatch] = Deferred(lambda d: self.stop())
+        self._created: Deferred[EtcdWatch] = Deferred(self._cancelCreate)
         self._pending: Deferred[Any] | None = None
         self._transport: Any = None
         self._stopping = False
@@ -148,14 +148,14 @@ class EtcdWatch:
 
     def whenCreated(self) -> Deferred[EtcdWatch]:
         """
-        @return: the L{Deferred} firing with this watch once etcd created
+        @return: the L{Deferred <twisted.internet.defer.Deferred>} firing with this watch once etcd created
             it (cancelling it stops the watch).
         """
         return self._created
 
     def whenDone(self) -> Deferred[None]:
         """
-        @return: a L{Deferred} firing with C{None} once stopped, or failing
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once stopped, or failing
             with why the watch ended otherwise.
         """
         if not self._ended:
@@ -164,11 +164,19 @@ class EtcdWatch:
             return d
         return succeed(None) if self._result is None else fail(self._result)
 
+    def _cancelCreate(self, d: Deferred[Any]) -> None:
+        """
+        The caller cancelled the wait for the watch's creation: stop it.
+
+        @param d: the cancelled L{Deferred <twisted.internet.defer.Deferred>}.
+        """
+        self.stop()
+
     def stop(self) -> Deferred[None]:
         """
         Cancel the watch; no event is delivered after this call.
 
-        @return: a L{Deferred} firing once its connection is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once its connection is closed.
         """
         self._stopping = True
         if self._pending is not None:
@@ -187,7 +195,7 @@ class EtcdWatch:
         """
         Follow the request that opens the stream.
 
-        @param responded: the agent's L{Deferred} for the response.
+        @param responded: the agent's L{Deferred <twisted.internet.defer.Deferred>} for the response.
         """
         self._pending = responded
         responded.addCallbacks(self._responded, self._requestFailed)

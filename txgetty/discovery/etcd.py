@@ -216,7 +216,7 @@ class _BytesProducer:
     def startProducing(self, consumer: IConsumer) -> Deferred[None]:
         """
         @param consumer: where to write the body.
-        @return: a fired L{Deferred}.
+        @return: a fired L{Deferred <twisted.internet.defer.Deferred>}.
         """
         consumer.write(self._body)
         return succeed(None)
@@ -224,6 +224,11 @@ class _BytesProducer:
     def pauseProducing(self) -> None:
         """
         Nothing to pause: the body is written at once.
+        """
+
+    def resumeProducing(self) -> None:
+        """
+        Nothing to resume: the body is written at once.
         """
 
     def stopProducing(self) -> None:
@@ -255,7 +260,7 @@ def _describe(failure: Failure) -> str:
 class EtcdClient:
     """
     An etcd v3 client for the JSON gateway.  Every method returns a
-    L{Deferred}; none blocks.
+    L{Deferred <twisted.internet.defer.Deferred>}; none blocks.
 
     A request that takes longer than C{timeout} (connecting included) is
     cancelled and fails with L{EtcdUnavailableError}; so does one that
@@ -309,10 +314,10 @@ class EtcdClient:
         """
         Cancel a request that takes too long and say so.
 
-        @param d: the request's L{Deferred}.
+        @param d: the request's L{Deferred <twisted.internet.defer.Deferred>}.
         @param path: the gateway path, for the message.
         @param seconds: the bound.
-        @return: a L{Deferred} with C{d}'s result, or failing with
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} with C{d}'s result, or failing with
             L{EtcdUnavailableError} after C{seconds}; cancelling it cancels
             the request with L{CancelledError}.
         """
@@ -355,7 +360,7 @@ class EtcdClient:
         @param method: C{b"POST"} or C{b"GET"}.
         @param path: the gateway path.
         @param payload: the JSON body, or C{None} for none.
-        @return: the agent's L{Deferred} (firing with the response).
+        @return: the agent's L{Deferred <twisted.internet.defer.Deferred>} (firing with the response).
         """
         headers = Headers({b"Content-Type": [b"application/json"]})
         body = None if payload is None else _BytesProducer(json.dumps(payload).encode("utf-8"))
@@ -435,7 +440,7 @@ class EtcdClient:
         @param payload: the JSON body.
         @param method: the HTTP method.
         @param leaseID: the lease the request names, for error messages.
-        @return: a L{Deferred} firing with the decoded answer.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the decoded answer.
         """
         d = Deferred.fromCoroutine(self._exchange(method, path, payload))
         if leaseID is not None:
@@ -463,7 +468,7 @@ class EtcdClient:
         @param ttl: its time to live in whole seconds (>= 1); etcd raises a
             TTL below its minimum (2 s with the default election timeout of
             1 s) to that minimum.
-        @return: a L{Deferred} firing with the lease ID.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the lease ID.
         @raise ConfigError: C{ttl} is not a positive integer.
         """
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
@@ -475,7 +480,7 @@ class EtcdClient:
         Renew a lease once (one message on C{/v3/lease/keepalive}).
 
         @param leaseID: the lease.
-        @return: a L{Deferred} firing with its TTL after renewal, C{0} when
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with its TTL after renewal, C{0} when
             the lease no longer exists.
         """
         d = self._call("/v3/lease/keepalive", {"ID": str(leaseID)}, leaseID=leaseID)
@@ -487,7 +492,7 @@ class EtcdClient:
         to it in the same step.
 
         @param leaseID: the lease.
-        @return: a L{Deferred} firing with C{True}, or C{False} when the
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{True}, or C{False} when the
             lease no longer existed.
         """
 
@@ -501,7 +506,7 @@ class EtcdClient:
     def leaseTimeToLive(self, leaseID: int) -> Deferred[int]:
         """
         @param leaseID: the lease (C{/v3/lease/timetolive}).
-        @return: a L{Deferred} firing with the seconds it has left, C{-1}
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the seconds it has left, C{-1}
             when it does not exist.
         """
         d = self._call("/v3/lease/timetolive", {"ID": str(leaseID)}, leaseID=leaseID)
@@ -517,7 +522,7 @@ class EtcdClient:
         @param value: its value (C{str} is UTF-8 encoded).
         @param lease: a lease to attach it to; the key is deleted with the
             lease.
-        @return: a L{Deferred} firing with the revision of the write, or
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the revision of the write, or
             failing with L{EtcdLeaseNotFoundError} when the lease is gone.
         """
         payload: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
@@ -531,7 +536,7 @@ class EtcdClient:
         Read a key (C{/v3/kv/range}).
 
         @param key: the key.
-        @return: a L{Deferred} firing with its value, C{None} when there is
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with its value, C{None} when there is
             no such key.
         """
 
@@ -546,7 +551,7 @@ class EtcdClient:
         Delete a key (C{/v3/kv/deleterange}).
 
         @param key: the key.
-        @return: a L{Deferred} firing with how many keys were deleted (0, 1).
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with how many keys were deleted (0, 1).
         """
         d = self._call("/v3/kv/deleterange", {"key": _b64(key)})
         return d.addCallback(lambda data: _int(data.get("deleted")))
@@ -556,7 +561,7 @@ class EtcdClient:
         Delete every key that starts with a prefix.
 
         @param prefix: the prefix (not empty).
-        @return: a L{Deferred} firing with how many keys were deleted.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with how many keys were deleted.
         """
         d = self._call("/v3/kv/deleterange", self._rangeOf(prefix))
         return d.addCallback(lambda data: _int(data.get("deleted")))
@@ -566,7 +571,7 @@ class EtcdClient:
         Read every key that starts with a prefix (C{/v3/kv/range}).
 
         @param prefix: the prefix (not empty).
-        @return: a L{Deferred} firing with C{(revision, {key: value})}.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{(revision, {key: value})}.
         """
 
         def found(data: dict[str, Any]) -> tuple[int, dict[str, bytes]]:
@@ -594,7 +599,7 @@ class EtcdClient:
         are cancelled.
 
         @param revision: the oldest revision to keep.
-        @return: a L{Deferred} firing once done.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once done.
         """
         return self._call("/v3/kv/compaction", {"revision": str(revision)}).addCallback(lambda _: None)
 
@@ -603,7 +608,7 @@ class EtcdClient:
         Ask etcd its version (C{GET /version}); a cheap way to see that it
         answers.
 
-        @return: a L{Deferred} firing with e.g. C{{"etcdserver": "3.4.23",
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with e.g. C{{"etcdserver": "3.4.23",
             "etcdcluster": "3.4.0"}}.
         """
         return self._call("/version", None, method=b"GET")
@@ -620,7 +625,7 @@ class EtcdClient:
         @param startRevision: the first revision to report; C{0}: from now.
         @param onEvent: called with each L{WatchEvent}, in order; an
             exception it raises is logged and the watch goes on.
-        @return: a L{Deferred} firing with the L{EtcdWatch} once etcd
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the L{EtcdWatch} once etcd
             created it (within the request timeout), or failing with an
             L{EtcdError}; cancelling it stops the watch.
         """
@@ -647,7 +652,7 @@ class EtcdClient:
         """
         Stop every watch still running and close idle connections.
 
-        @return: a L{Deferred} firing once done.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once done.
         """
         stops = [watch.stop() for watch in list(self._watches)]
 

@@ -16,7 +16,12 @@ when etcd cannot be reached or does not answer in time.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 
 class IEtcdWatch(Interface):
@@ -27,17 +32,17 @@ class IEtcdWatch(Interface):
     prefix = Attribute("The key prefix watched (C{str}).")
     revision = Attribute("The store revision when etcd created the watch (C{int}).")
 
-    def stop() -> object:
+    def stop() -> Deferred[Any]:
         """
         Cancel the watch: no event is delivered after this call.
 
-        @return: a L{Deferred} firing with C{None} once the stream is closed
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the stream is closed
             (at once if the watch already ended).
         """
 
-    def whenDone() -> object:
+    def whenDone() -> Deferred[Any]:
         """
-        @return: a L{Deferred} that fires with C{None} once L{stop} ended
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} that fires with C{None} once L{stop} ended
             the watch, or fails with the reason it ended otherwise:
             L{EtcdWatchCanceledError
             <txgetty.discovery.errors.EtcdWatchCanceledError>} (etcd
@@ -55,78 +60,78 @@ class IEtcdClient(Interface):
 
     url = Attribute("The etcd endpoint, C{http://HOST:PORT} (C{str}).")
 
-    def grantLease(ttl: int) -> object:
+    def grantLease(ttl: int) -> Deferred[Any]:
         """
         Create a lease.
 
         @param ttl: its time to live in seconds; etcd raises a TTL below its
             minimum (2 s with its default election timeout) to that minimum.
-        @return: a L{Deferred} firing with the lease ID (C{int}).
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the lease ID (C{int}).
         """
 
-    def keepAliveOnce(leaseID: int) -> object:
+    def keepAliveOnce(leaseID: int) -> Deferred[Any]:
         """
         Renew a lease once.
 
         @param leaseID: the lease.
-        @return: a L{Deferred} firing with the lease's TTL after renewal in
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the lease's TTL after renewal in
             seconds, or C{0} when the lease no longer exists.
         """
 
-    def revokeLease(leaseID: int) -> object:
+    def revokeLease(leaseID: int) -> Deferred[Any]:
         """
         Revoke a lease: etcd deletes every key attached to it, at once.
 
         @param leaseID: the lease.
-        @return: a L{Deferred} firing with C{True}, or C{False} when the
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{True}, or C{False} when the
             lease no longer existed.
         """
 
-    def leaseTimeToLive(leaseID: int) -> object:
+    def leaseTimeToLive(leaseID: int) -> Deferred[Any]:
         """
         @param leaseID: the lease.
-        @return: a L{Deferred} firing with the seconds the lease has left,
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the seconds the lease has left,
             C{-1} when it does not exist.
         """
 
-    def put(key: str, value: bytes | str, lease: int | None = None) -> object:
+    def put(key: str, value: bytes | str, lease: int | None = None) -> Deferred[Any]:
         """
         Set a key.
 
         @param key: the key.
         @param value: its value.
         @param lease: a lease to attach the key to (deleted with it).
-        @return: a L{Deferred} firing with the store revision of the write.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the store revision of the write.
         @raise EtcdLeaseNotFoundError: (in the Deferred) the lease does not
             exist.
         """
 
-    def get(key: str) -> object:
+    def get(key: str) -> Deferred[Any]:
         """
         @param key: the key.
-        @return: a L{Deferred} firing with its value (C{bytes}), or C{None}
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with its value (C{bytes}), or C{None}
             when it does not exist.
         """
 
-    def delete(key: str) -> object:
+    def delete(key: str) -> Deferred[Any]:
         """
         Delete a key.
 
         @param key: the key.
-        @return: a L{Deferred} firing with the number of keys deleted (0 or
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the number of keys deleted (0 or
             1).
         """
 
-    def getPrefix(prefix: str) -> object:
+    def getPrefix(prefix: str) -> Deferred[Any]:
         """
         Read every key that starts with a prefix, in one consistent read.
 
         @param prefix: the prefix (not empty).
-        @return: a L{Deferred} firing with C{(revision, {key: value})}: the
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{(revision, {key: value})}: the
             store revision of the read and the keys found.
         """
 
-    def watchPrefix(prefix: str, startRevision: int, onEvent: object) -> object:
+    def watchPrefix(prefix: str, startRevision: int, onEvent: Callable[[Any], None]) -> Deferred[Any]:
         """
         Watch every key that starts with a prefix.
 
@@ -134,24 +139,24 @@ class IEtcdClient(Interface):
         @param startRevision: the first revision to report (the revision of
             a L{getPrefix} plus one misses nothing); C{0} means "from now".
         @param onEvent: called with each L{WatchEvent
-            <txgetty.discovery.etcd.WatchEvent>}, in revision order.
-        @return: a L{Deferred} firing with an L{IEtcdWatch} once etcd has
+            <txgetty.discovery._watch.WatchEvent>}, in revision order.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with an L{IEtcdWatch} once etcd has
             created the watch.
         """
 
-    def version() -> object:
+    def version() -> Deferred[Any]:
         """
         A cheap request that shows etcd answers.
 
-        @return: a L{Deferred} firing with etcd's version, e.g.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with etcd's version, e.g.
             C{{"etcdserver": "3.4.23", "etcdcluster": "3.4.0"}}.
         """
 
-    def close() -> object:
+    def close() -> Deferred[Any]:
         """
         Stop every watch and close idle connections.
 
-        @return: a L{Deferred} firing once done.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once done.
         """
 
 

@@ -1,7 +1,7 @@
 """
 Registering a server's services in etcd for as long as it runs.
 
-A L{ServiceRegistration} is an L{IService}: started, it grants a lease and
+A L{ServiceRegistration} is an L{IService <twisted.application.service.IService>}: started, it grants a lease and
 puts one key per service (L{txgetty.discovery.layout}) under it, then
 renews the lease every C{ttl / 3} seconds; stopped, it revokes the lease,
 which deletes the keys in the same step.  A server that dies without
@@ -143,7 +143,7 @@ class ServiceRegistration(RetryingService):
         self._lease: int | None = None
         self._registeredWaiters: list[Deferred[None]] = []
         self._stopWaiters: list[Deferred[None]] = []
-        self.name = f"registration {address}"
+        self.name = f"registration {address}"  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
 
     def __repr__(self) -> str:
         return f"<ServiceRegistration {self.services} at {self.address} in {self.client.url} {self.state}>"
@@ -172,7 +172,7 @@ class ServiceRegistration(RetryingService):
 
     def whenRegistered(self) -> Deferred[None]:
         """
-        @return: a L{Deferred} firing once the keys are registered (at once
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once the keys are registered (at once
             if they are), failing with L{CancelledError} if the service
             stops first.
         """
@@ -199,7 +199,7 @@ class ServiceRegistration(RetryingService):
         Deregister: revoke the lease (deleting the keys), waiting at most
         C{stopTimeout} seconds for etcd.
 
-        @return: a L{Deferred} firing once done; it never fails.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once done; it never fails.
         """
         Service.stopService(self)
         if self.state == STOPPED:

@@ -96,14 +96,14 @@ class _MemoryWatch:
 
     def stop(self) -> Deferred[None]:
         """
-        @return: a fired L{Deferred}; no event is delivered after this.
+        @return: a fired L{Deferred <twisted.internet.defer.Deferred>}; no event is delivered after this.
         """
         self.end(None)
         return succeed(None)
 
     def whenDone(self) -> Deferred[None]:
         """
-        @return: a L{Deferred} firing when stopped, failing when it ended
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when stopped, failing when it ended
             otherwise.
         """
         if not self._ended:
@@ -223,7 +223,7 @@ class MemoryEtcd:
         """
         @param name: the operation, recorded in L{calls}.
         @param operation: computes the answer when etcd gets the request.
-        @return: a L{Deferred} with the answer.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} with the answer.
         """
         self.calls.append(name)
         d: Deferred[Any] = Deferred()
@@ -235,7 +235,7 @@ class MemoryEtcd:
 
     def _answer(self, d: Deferred[Any], operation: Callable[[], Any]) -> None:
         """
-        @param d: the request's L{Deferred}.
+        @param d: the request's L{Deferred <twisted.internet.defer.Deferred>}.
         @param operation: computes the answer.
         """
         if not self.available:
@@ -278,7 +278,7 @@ class MemoryEtcd:
         """
         if leaseID not in self._leases:
             raise EtcdLeaseNotFoundError(self.url, "", leaseID)
-        return self._leases[leaseID]  # type: ignore[index]
+        return self._leases[leaseID]
 
     def _expire(self, leaseID: int) -> None:
         """

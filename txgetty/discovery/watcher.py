@@ -1,7 +1,7 @@
 """
 Following the servers of one service in etcd.
 
-A L{ServiceWatcher} is an L{IService}: started, it reads the keys under
+A L{ServiceWatcher} is an L{IService <twisted.application.service.IService>}: started, it reads the keys under
 C{PREFIX/services/<Service>/} and watches that prefix from the revision
 after the read, so no change is missed; it keeps a dict address ->
 L{ServerEntry} and tells its listeners (L{IServerListListener}) which
@@ -114,7 +114,7 @@ class ServiceWatcher(RetryingService):
         self._readyWaiters: list[Deferred[dict[str, ServerEntry]]] = []
         self._watch: IEtcdWatch | None = None
         self._probe: Deferred[Any] | None = None
-        self.name = f"watcher {service}"
+        self.name = f"watcher {service}"  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
 
     def __repr__(self) -> str:
         return f"<ServiceWatcher {self.service} in {self.client.url} {self.state}>"
@@ -141,7 +141,7 @@ class ServiceWatcher(RetryingService):
 
     def whenReady(self) -> Deferred[dict[str, ServerEntry]]:
         """
-        @return: a L{Deferred} firing with the servers once the first read
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the servers once the first read
             succeeded (at once if it did), failing with L{CancelledError}
             if the watcher stops first.
         """
@@ -162,7 +162,7 @@ class ServiceWatcher(RetryingService):
         """
         Stop watching; the servers known stay readable.
 
-        @return: a L{Deferred} firing once the watch's connection is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once the watch's connection is closed.
         """
         Service.stopService(self)
         watch = self._watch
