@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from . import _state as S
 from .addresses import formatAddress
 from .errors import (
+    FirstPacketTimeoutError,
     OpenTimeoutError,
     PeerIdleError,
     PacketTimeoutError,
@@ -72,6 +73,7 @@ class LifecycleMixin:
             return False
         if self._openTimeout:
             self._openCall = self._wheel.callLater(self._openTimeout, self._openCheck)
+        self._armFirstPacket()
         return True
 
     def _doConfigureAndOpen(self) -> None:
@@ -347,6 +349,9 @@ class LifecycleMixin:
             self._abortCall = None
         self._buf = bytearray()
         self._backlog = None
+        waiting = self._waiting
+        if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
+            waiting.cancel()  # the next turn of a session that yielded (Session._dispatchTurn)
         self._messages = None
         if self._writeCall is not None:
             if self._writeCall.active():
@@ -377,7 +382,7 @@ class LifecycleMixin:
         """
         Cancel the cron and timeout calls.
         """
-        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall"):
+        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall", "_firstCall"):
             call = getattr(self, name)
             if call is not None:
                 setattr(self, name, None)
@@ -474,6 +479,40 @@ class LifecycleMixin:
             )))
         else:
             self._idleCall = self._callAgain(fired, timeout - idle, self._idleCheck)
+
+    def _armFirstPacket(self) -> None:
+        """
+        Start the C{firstPacketTimeout} timer of a stream session that has
+        no packet yet, for what is left of the time since it connected.
+        (A message transport's session starts with its handshake or its
+        first datagram: no timer.)
+        """
+        timeout = self._firstPacketTimeout
+        if not timeout or self.packetsRead or self._messageMode:
+            return
+        left = timeout - (self._clock.seconds() - self.startTime)
+        self._firstCall = self._wheel.callLater(max(left, 0.0), self._firstPacketCheck)
+
+    def _firstPacketCheck(self) -> None:
+        """
+        C{firstPacketTimeout} is over: close the session unless a packet
+        arrived (the check is here, not on the path of every packet).
+        """
+        self._firstCall = None
+        timeout = self._firstPacketTimeout
+        if self.packetsRead or not timeout or self._state.closed:
+            return
+        elapsed = self._clock.seconds() - self.startTime
+        if elapsed < timeout:
+            self._armFirstPacket()
+            return
+        failure = Failure(FirstPacketTimeoutError(
+            f"no complete packet within {elapsed:.1f} s of connecting ({self.bytesRead} bytes received); "
+            f"firstPacketTimeout is {timeout:g} s: raise it or set 0 to disable it "
+            f"(--first-packet-timeout for twistd)"
+        ))
+        # Open: onError, then close; not open yet (TLS handshake, onOpen): drop.
+        self._fire("error" if self._state is S.OPEN else "close", failure)
 
     def _packetCheck(self) -> None:
         """

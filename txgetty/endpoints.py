@@ -27,7 +27,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 
-from .config import DEFAULT_MAX_MSG_LEN
+from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_MSG_LEN
 from .errors import ConfigError
 from .tls import TLSClientSettings, TLSServerSettings
 
@@ -89,7 +89,7 @@ def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | N
     _, args, kw = splitDescription(description)
     port = args[0] if args else kw.pop("port", None)
     interface = kw.pop("interface", "")
-    backlog = kw.pop("backlog", "50")
+    backlog = kw.pop("backlog", str(DEFAULT_LISTEN_BACKLOG))
     files = {
         "key": settings and settings.key, "cert": settings and settings.cert,
         "chain": settings and settings.chain, "clientCA": settings and settings.clientCA,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from itertools import chain, islice
 from inspect import iscoroutine
 from typing import Any, Callable, Iterator
 
@@ -43,6 +44,8 @@ from .taskpool import RUNNING, currentOutbox
 
 _log = Logger()
 _ids = itertools.count(1)
+#: What C{next()} gives for an iterator that is used up.
+_END = object()
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
 
 
@@ -50,7 +53,13 @@ class SessionOwner:
     """
     What a session reports to the server or client that made it.  The base
     class accepts every session and ignores the rest.
+
+    @cvar sessionRole: who makes the sessions, for the settings whose
+        default depends on it (L{txgetty.config.ROLE_DEFAULTS}):
+        C{"client"} here, C{"server"} for a server.
     """
+
+    sessionRole = "client"
 
     def configureSession(self, session: Session) -> None:
         """
@@ -148,6 +157,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
         "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
         "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
+        "_firstCall", "_writeStall", "_writeTaken",
     )
 
     def __init__(
@@ -166,7 +176,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param owner: the server or client that made the session.
         @param name: a name for logs; derived from the transport if C{None}.
         """
-        self._applyConfig(config or SessionConfig())
+        self._owner = owner or SessionOwner()
+        self._applyConfig(config or SessionConfig(), self._owner.sessionRole)
         self.transport: Any = None
         self.name = name
         self.id = next(_ids)
@@ -178,7 +189,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._state = S.NEW
         self._clock = clock
         self._wheel = wheel
-        self._owner = owner or SessionOwner()
         self._listener: Any = None
         self._reader: Any = None
         self._writer: Any = None
@@ -204,6 +214,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._pollWrites = False
         self._readMessage: Callable[..., None] | None = None
         self._peerDone = False
+        self._firstCall = None
+        self._writeStall = 0.0
+        self._writeTaken = 0
 
     # -- identity -----------------------------------------------------------
 
@@ -497,10 +510,12 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         if out:
             self.packetsRead += len(out)
-            if self._pool is None:
-                self._dispatch(iter(out))
-            else:
+            if self._pool is not None:
                 self._toPool(out)
+            elif len(out) > self._maxPacketsPerTurn > 0 and not self._messageMode:
+                self._dispatchTurn(iter(out))
+            else:
+                self._dispatch(iter(out))
         if failure is None:
             return False
         if not failure.check(CodecError):
@@ -527,6 +542,30 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             batch, self._batch = self._batch, None
             if batch:
                 self._writeBatch(batch)
+
+    def _dispatchTurn(self, packets: Iterator[Any]) -> None:
+        """
+        Deliver at most C{maxPacketsPerTurn} packets now; if more are left,
+        hold delivery (and reading) until the next reactor turn, so that
+        other sessions get theirs in between.  An awaited handler keeps the
+        rest behind its own backlog.
+
+        @param packets: the packets, in wire order.
+        """
+        head = islice(packets, self._maxPacketsPerTurn)
+        self._dispatch(head)
+        if self._state is not S.OPEN:
+            return
+        if self._waiting is not None:
+            # The handler of one of them is awaited: the rest of this turn's
+            # packets, then the others, wait behind it.
+            self._backlog = chain(head, packets)
+            return
+        following = next(packets, _END)
+        if following is not _END:
+            self._waiting = self._clock.callLater(0, self._handlerFinished, None)
+            self._backlog = chain((following,), packets)
+            self._pauseReading("handler")
 
     def _writeBatch(self, batch: list[bytes]) -> None:
         """
@@ -595,17 +634,22 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def _handlerFinished(self, result: Any) -> None:
         """
-        An awaited handler finished: report its failure, deliver the backlog,
-        then what arrived meanwhile.
+        An awaited handler finished, or a turn of delivery was over (see
+        L{_dispatchTurn}): report the handler's failure, deliver the
+        backlog, then what arrived meanwhile.
 
-        @param result: the handler's result or L{Failure}.
+        @param result: the handler's result or L{Failure} (C{None} after a
+            turn).
         """
         self._waiting = None
         packets, self._backlog = self._backlog, None
         if isinstance(result, Failure):
             self._lateHandlerFailure(result)
         if self._state is S.OPEN and packets is not None:
-            self._dispatch(packets)
+            if self._maxPacketsPerTurn and not self._messageMode:
+                self._dispatchTurn(packets)
+            else:
+                self._dispatch(packets)
         if self._waiting is None and self._state is S.OPEN:
             self._resumeReading("handler")
             if self._buf and len(self._buf) >= self._need:

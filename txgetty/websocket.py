@@ -25,6 +25,7 @@ from twisted.internet.error import ConnectError, ConnectionDone
 from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import File
@@ -351,10 +352,12 @@ class _SessionCarrier:
 
     def onPong(self, payload: bytes) -> None:
         """
-        @param payload: the pong's data: the peer is alive.
+        @param payload: the pong's data: the peer is alive (and not idle,
+        for C{readIdleTimeout}: a browser that answers pings is there).
         """
         if self.wsTransport is not None:
             self.wsTransport.pingOutstanding = False
+            self.session.lastActive = self.factory.clock.seconds()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         """
@@ -385,12 +388,163 @@ class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         """
-        The upgrade is done: make the session.
+        The upgrade is done: the HTTP stage is over; make the session.
         """
         factory = self.factory
+        factory.stages.upgraded(self.transport)
         session = factory.server._newSessionFor(self.peer, name=factory.sessionName)
         session.setAttribute("ws.path", self._path)
         self.attachSession(session)
+
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        The connection is gone: it no longer counts for the listener's cap.
+
+        @param reason: why.
+        """
+        self.factory.stages.end(self.transport)
+        WebSocketServerProtocol.connectionLost(self, reason)
+
+
+class _HTTPStages:
+    """
+    The connections of one WebSocket port, from accept to their end.  Each
+    counts for the listener's C{maxSessions} (L{SessionCap
+    <txgetty.listeners.SessionCap>}), and has C{openTimeout} seconds from
+    accept to finish its WebSocket upgrade: a fixed timer, which bytes
+    trickling in do not reset (twisted.web's own timer is reset by every
+    byte, autobahn's starts once the request is parsed).  Connections that
+    did not make it are dropped, counted and logged once per 10 s.
+
+    @ivar timeout: seconds from accept to the upgrade (0: no limit).
+    @ivar expired: connections dropped for it.
+    """
+
+    def __init__(self, clock: Any, cap: Any, timeout: float, label: str) -> None:
+        """
+        @param clock: the reactor.
+        @param cap: the listener's cap.
+        @param timeout: the openTimeout (0: none).
+        @param label: the listener, for the log.
+        """
+        from .listeners import Tally
+
+        self.clock = clock
+        self.cap = cap
+        self.timeout = timeout
+        self.label = label
+        self._timers: dict[Any, Any] = {}
+        self._held: set[Any] = set()
+        self.expired = Tally(
+            clock,
+            "txgetty: {listener}: {peer} did not finish its WebSocket upgrade within {timeout:g} s of "
+            "connecting (openTimeout): dropped; further ones are counted and logged every {interval:g} s",
+            "txgetty: {listener}: dropped {n} more connections in the last {interval:g} s that did not "
+            "upgrade within openTimeout ({timeout:g} s), {total} in all",
+            level="info",
+        )
+
+    def begin(self, transport: Any) -> None:
+        """
+        @param transport: a connection just accepted (and admitted by the
+            cap): start its timer.
+        """
+        self._held.add(transport)
+        if self.timeout:
+            self._timers[transport] = self.clock.callLater(self.timeout, self._expire, transport)
+
+    def upgraded(self, transport: Any) -> None:
+        """
+        @param transport: a connection whose upgrade is done.
+        """
+        call = self._timers.pop(transport, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def end(self, transport: Any) -> None:
+        """
+        @param transport: a connection that is gone (called once or more).
+        """
+        self.upgraded(transport)
+        if transport in self._held:
+            self._held.discard(transport)
+            self.cap.release()
+
+    def _expire(self, transport: Any) -> None:
+        """
+        @param transport: a connection still not upgraded after the timeout.
+        """
+        self._timers.pop(transport, None)
+        self.expired.count(listener=self.label, peer=formatPeer(transport), timeout=self.timeout)
+        transport.abortConnection()
+
+    def stop(self) -> None:
+        """
+        The listener stopped: no more log lines.
+        """
+        self.expired.stop()
+
+
+def formatPeer(transport: Any) -> str:
+    """
+    @param transport: a connection.
+    @return: its peer's address as text.
+    """
+    from .addresses import formatAddress
+
+    return formatAddress(transport.getPeer())
+
+
+class _StageChannel(HTTPChannel):
+    """
+    An HTTP connection of a WebSocket port; once upgraded, the WebSocket
+    protocol takes its transport over (and reports the end itself).
+    """
+
+    def connectionMade(self) -> None:
+        """
+        Accepted: the HTTP stage starts.
+        """
+        HTTPChannel.connectionMade(self)
+        self.site.stages.begin(self.transport)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        Gone before (or without) an upgrade.
+
+        @param reason: why.
+        """
+        self.site.stages.end(self.transport)
+        HTTPChannel.connectionLost(self, reason)
+
+
+class _StageSite(Site):
+    """
+    The site of a WebSocket port: refuses connections beyond the listener's
+    cap, and bounds each connection's HTTP stage (L{_HTTPStages}).
+    """
+
+    protocol = _StageChannel
+
+    def __init__(self, root: Resource, stages: _HTTPStages) -> None:
+        """
+        @param root: the root resource.
+        @param stages: the port's connections.
+        """
+        Site.__init__(self, root)
+        self.stages = stages
+
+    def buildProtocol(self, addr: Any) -> Any:
+        """
+        @param addr: the peer's address.
+        @return: an HTTP channel, or the protocol that refuses the
+            connection when the listener is full.
+        """
+        cap = self.stages.cap
+        if not cap.admit():
+            return cap.refuse(addr)
+        return Site.buildProtocol(self, addr)
 
 
 def _mount(root: Resource, path: str, child: Resource) -> None:
@@ -420,13 +574,15 @@ class WebSocketSite:
     @ivar paths: the WebSocket paths served.
     """
 
-    def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str]) -> None:
+    def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str], cap: Any) -> None:
         """
         @param server: the L{txgetty.server.Server}.
         @param secure: C{wss} rather than C{ws}.
         @param paths: the WebSocket paths.
         @param options: C{allowedOrigins} (comma separated), C{deflate}
             (yes/no), C{static} (a directory).
+        @param cap: the listener's L{SessionCap
+            <txgetty.listeners.SessionCap>}.
         @raise ConfigError: an option is unknown or wrong.
         """
         config = server.config
@@ -434,7 +590,10 @@ class WebSocketSite:
         _exactTimers(factory, server._reactor)
         factory.protocol = _ServerProtocol
         factory.server = server
+        factory.clock = server._reactor
         factory.sessionName = "wss-session" if secure else "ws-session"
+        factory.stages = _HTTPStages(server._reactor, cap, config.openTimeout, cap.label)
+        cap.also.append(factory.stages)
         # failByDrop=False: protocol failures (an oversize message) end with
         # a close frame saying why (1009), not a bare TCP abort.
         settings: dict[str, Any] = {
@@ -451,7 +610,7 @@ class WebSocketSite:
         static = options.pop("static", None)
         if options:
             raise ConfigError(f"unknown WebSocket option {sorted(options)[0]!r}; "
-                              f"a ws:// listener takes allowedOrigins, deflate and static")
+                              f"a ws:// listener takes allowedOrigins, deflate, static, maxSessions and backlog")
         factory.setProtocolOptions(**settings)
         resource = WebSocketResource(factory)
         root: Resource = File(static) if static else Resource()
@@ -464,7 +623,7 @@ class WebSocketSite:
                 root = resource
         self.paths = paths
         self.factory = factory
-        self.site = Site(root)
+        self.site = _StageSite(root, factory.stages)
         self.site.noisy = False
 
 
@@ -557,6 +716,7 @@ class WebSocketClientEndpoint:
             open; cancelling it drops the attempt.
         """
         factory = WebSocketClientFactory(self.url)
+        factory.clock = self.reactor
         _exactTimers(factory, self.reactor)
         factory.protocol = _ClientProtocol
         factory.sessionFactory = sessionFactory
