@@ -21,17 +21,24 @@ from .config import (
     DEFAULT_BACKLOG_HIGH_MARK,
     DEFAULT_BACKLOG_LOW_MARK,
     DEFAULT_CRON_PERIOD,
+    DEFAULT_FIRST_PACKET_TIMEOUT,
     DEFAULT_KEEPALIVE_PERIOD,
+    DEFAULT_LISTEN_BACKLOG,
+    DEFAULT_MAX_PACKETS_PER_TURN,
+    DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_MAX_MSG_LEN,
     DEFAULT_OPEN_TIMEOUT,
     DEFAULT_PACKET_TIMEOUT,
     DEFAULT_PORT,
+    DEFAULT_READ_IDLE_TIMEOUT,
     DEFAULT_WAIT_TIME,
     DEFAULT_WHEEL_TICK,
     DEFAULT_WRITE_HIGH_MARK,
     DEFAULT_WRITE_LOW_MARK,
+    DEFAULT_WRITE_TIMEOUT,
     SessionConfig,
+    checkListenerSetting,
 )
 from .endpoints import isTLSDescription
 from .listeners import parseListeners
@@ -219,7 +226,13 @@ class Options(usage.Options):
         ["cron-period", None, DEFAULT_CRON_PERIOD, "seconds between onCron calls of a session", float],
         ["wait-time", None, DEFAULT_WAIT_TIME,
          "seconds a closing session may flush its output before it is aborted", float],
-        ["read-idle-timeout", None, 0.0, "close sessions silent for this many seconds (0: off)", float],
+        ["read-idle-timeout", None, DEFAULT_READ_IDLE_TIMEOUT,
+         "close sessions silent for this many seconds (0: off)", float],
+        ["first-packet-timeout", None, DEFAULT_FIRST_PACKET_TIMEOUT,
+         "close stream connections that sent no complete packet this many seconds after connecting (0: off)",
+         float],
+        ["write-timeout", None, DEFAULT_WRITE_TIMEOUT,
+         "close sessions whose peer took none of their waiting output for this many seconds (0: off)", float],
         ["packet-timeout", None, DEFAULT_PACKET_TIMEOUT,
          "close sessions whose started packet is not complete after this many seconds (0: off)", float],
         ["open-timeout", None, DEFAULT_OPEN_TIMEOUT,
@@ -241,6 +254,13 @@ class Options(usage.Options):
          "packets waiting for the task pool above which reading pauses", int],
         ["backlog-low-mark", None, DEFAULT_BACKLOG_LOW_MARK,
          "packets waiting for the task pool below which reading resumes", int],
+        ["max-packets-per-turn", None, DEFAULT_MAX_PACKETS_PER_TURN,
+         "packets one session hands to onMessage per reactor turn before the others get theirs (0: no bound)",
+         int],
+        ["max-sessions", None, DEFAULT_MAX_SESSIONS,
+         "connections each --listen listener holds at most; more are closed at once (0: no cap)", int],
+        ["backlog", None, DEFAULT_LISTEN_BACKLOG,
+         "listen backlog of each --listen listener (the kernel clamps it to its maximum, somaxconn)", int],
         ["rpc-max-in-flight", None, DEFAULT_MAX_IN_FLIGHT,
          "unfinished RPC calls per connection before ServerBusy errors", int],
         ["rpc-shutdown-timeout", None, DEFAULT_SHUTDOWN_TIMEOUT,
@@ -308,6 +328,8 @@ class Options(usage.Options):
                 maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
                 waitTime=self["wait-time"], readIdleTimeout=self["read-idle-timeout"],
                 packetTimeout=self["packet-timeout"], openTimeout=self["open-timeout"],
+                firstPacketTimeout=self["first-packet-timeout"], writeTimeout=self["write-timeout"],
+                maxPacketsPerTurn=self["max-packets-per-turn"],
                 tcpNoDelay=not self["no-tcp-nodelay"], tcpKeepAlive=not self["no-tcp-keepalive"],
                 keepAlivePeriod=self["keepalive-period"], handlerErrorPolicy=self["handler-error-policy"],
                 writeHighMark=self["write-high-mark"], writeLowMark=self["write-low-mark"],
@@ -323,10 +345,15 @@ class Options(usage.Options):
             raise usage.UsageError(f"--task-pool must be 0 (no pool) or more, got {self['task-pool']}")
         if not self["wheel-tick"] > 0:
             raise usage.UsageError(f"--wheel-tick must be greater than 0, got {self['wheel-tick']}")
+        for option in ("max-sessions", "backlog"):
+            try:
+                checkListenerSetting(_LISTENER_SETTINGS[option], self[option])
+            except ConfigError as e:
+                raise usage.UsageError(f"--{option}: {e}") from None
         try:
             # The reactor is only stored by endpoint parsers: check the text
             # (and TLS files) now, listen later on the real one.
-            parseListeners(None, self["listen"], self["tls"])
+            parseListeners(None, self["listen"], self["tls"], self["max-sessions"], self["backlog"])
         except ConfigError as e:
             raise usage.UsageError(str(e)) from None
         app = self["app"]
@@ -385,7 +412,11 @@ _SETTING_OPTIONS = {
     "handlerErrorPolicy": "--handler-error-policy", "writeHighMark": "--write-high-mark",
     "writeLowMark": "--write-low-mark", "maxPendingBytes": "--max-pending-bytes",
     "backlogHighMark": "--backlog-high-mark", "backlogLowMark": "--backlog-low-mark",
+    "firstPacketTimeout": "--first-packet-timeout", "writeTimeout": "--write-timeout",
+    "maxPacketsPerTurn": "--max-packets-per-turn",
 }
+#: The listener options and their settings.
+_LISTENER_SETTINGS = {"max-sessions": "maxSessions", "backlog": "backlog"}
 
 
 _log = Logger()
@@ -454,7 +485,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
             tls=options["tls"], wheelTick=options["wheel-tick"], raiseSynchronously=True,
-            taskPool=pool,
+            taskPool=pool, maxSessions=options["max-sessions"], backlog=options["backlog"],
         )
         server.setServiceParent(top)
         if not options["no-rpc"]:
