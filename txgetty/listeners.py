@@ -55,21 +55,22 @@ class Tally:
     @ivar total: events counted so far.
     """
 
-    def __init__(self, clock: Any, first: str, again: str, interval: float = REFUSAL_LOG_INTERVAL,
+    def __init__(self, clock: Any, first: str, again: str, interval: float | None = None,
                  level: str = "warn") -> None:
         """
         @param clock: the L{IReactorTime} of the interval.
         @param first: the format of the first event's line.
         @param again: the format of the later lines, with C{{n}} (events
             since the last line), C{{total}} and C{{interval}}.
-        @param interval: seconds between two lines.
+        @param interval: seconds between two lines (L{REFUSAL_LOG_INTERVAL}
+            if C{None}).
         @param level: C{"warn"} or C{"info"}.
         """
         self._emit = getattr(_log, level)
         self.clock = clock
         self.first = first
         self.again = again
-        self.interval = interval
+        self.interval = REFUSAL_LOG_INTERVAL if interval is None else interval
         self.total = 0
         self._since = 0
         self._call: Any = None
