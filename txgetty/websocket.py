@@ -530,9 +530,10 @@ class _StageSite(Site):
     def __init__(self, root: Resource, stages: _HTTPStages) -> None:
         """
         @param root: the root resource.
-        @param stages: the port's connections.
+        @param stages: the port's connections (and their clock, which
+            twisted.web's own timers use too).
         """
-        Site.__init__(self, root)
+        Site.__init__(self, root, reactor=stages.clock)
         self.stages = stages
 
     def buildProtocol(self, addr: Any) -> Any:
