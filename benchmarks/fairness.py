@@ -21,6 +21,15 @@ The target (issue 12): p99 beside four flooders <= 20 ms.
   python benchmarks/fairness.py                           # 0,64,256,1024 + tw_raw, 5 s windows
   python benchmarks/fairness.py --turns 0,256 --no-raw --seconds 3 --max-wait 0   # a quick look
   python benchmarks/fairness.py --report benchmarks/results/fairness-*.jsonl
+  python benchmarks/fairness.py --in-process                # the bound's own CPU cost, no sockets
+
+--in-process measures the code's cost alone, without sockets or load generators: one
+session on a string transport (EchoListener, hello framing) is fed 40 reads of 64 KiB of
+5-byte packets (13,107 a read), each read followed by a turn of a fake clock that runs
+the delivery's later turns, best of 5; it prints ns per packet for each --turns value.
+It leaves out what a real reactor adds per turn (one more reactor iteration, one write
+system call per turn instead of per read, a pause and a resume of the peer's reading per
+read), which the socket measurements include.
 """
 
 from __future__ import annotations
@@ -134,6 +143,46 @@ def body(opts: argparse.Namespace) -> None:
                         "seconds": opts.seconds}, run, report)
 
 
+def in_process(turns: list[int]) -> None:
+    """Print the per-packet CPU cost of delivering 64 KiB reads of tiny packets, per turn value."""
+    import struct
+
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    from txgetty import EchoListener, HelloCodec, SessionConfig
+    from txgetty.testing import sessionOnStringTransport
+
+    class Sink(StringTransport):
+        """Counts what is written instead of keeping it."""
+
+        written = 0
+
+        def write(self, data: bytes) -> None:
+            self.written += len(data)
+
+    chunk = (struct.pack("<I", 1) + b"z") * (65536 // 5)
+    packets = 40 * (len(chunk) // 5)
+    base = None
+    print("| maxPacketsPerTurn | ns per packet | vs 0 |")
+    print("|---|---|---|")
+    for turn in turns:
+        clock = Clock()
+        session, _ = sessionOnStringTransport(EchoListener(), HelloCodec(), clock=clock,
+                                              config=SessionConfig(maxPacketsPerTurn=turn))
+        session.transport.__class__ = Sink
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(40):
+                session.dataReceived(chunk)
+                clock.advance(0)
+            best = min(best, time.perf_counter() - t0)
+        ns = 1e9 * best / packets
+        base = ns if turn == 0 and base is None else base
+        print(f"| {turn} | {ns:.1f} | {f'{100 * (ns / base - 1):+.1f} %' if base else '-'} |", flush=True)
+
+
 def ms(us: Any) -> str:
     """Format microseconds as milliseconds."""
     return "-" if us is None else f"{us / 1000:,.2f}"
@@ -155,16 +204,18 @@ def report(files: list[str]) -> str:
                                               f"flooders: loadgen.py (nice 10) x {meta.get('flood_window')} in "
                                               f"flight, 1-byte payloads; {meta.get('seconds')} s windows"), "",
              "| server | alone p50 / p99 ms | beside 4 flooders p50 / p99 / max ms | flooders echoes/s "
-             "| one flooder alone echoes/s | vs turn=0 | noisy |",
-             "|---|---|---|---|---|---|---|"]
+             "| one flooder alone echoes/s | vs turn=0 | server µs CPU per echo (one flooder) | noisy |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in order:
         a, b, s = by.get((name, "alone"), {}), by.get((name, "beside"), {}), by.get((name, "single"), {})
         rate = s.get("msgs_per_s")
         vs = f"{100 * (rate / base - 1):+.1f} %" if rate and base and name.startswith("txgetty") else "-"
         noisy = ", ".join(k for k, r in (("alone", a), ("beside", b), ("single", s)) if r.get("noisy")) or ""
+        cpu = s.get("server_cpu_pct")
+        per = 1e4 * cpu / rate if cpu and rate else None
         lines.append(f"| {name} | {ms(a.get('lat_p50_us'))} / {ms(a.get('lat_p99_us'))} "
                      f"| {ms(b.get('lat_p50_us'))} / {ms(b.get('lat_p99_us'))} / {ms(b.get('lat_max_us'))} "
-                     f"| {B.f0(b.get('flood_msgs_per_s'))} | {B.f0(rate)} | {vs} | {noisy} |")
+                     f"| {B.f0(b.get('flood_msgs_per_s'))} | {B.f0(rate)} | {vs} | {B.f2(per)} | {noisy} |")
     verdict = by.get(("txgetty turn=256", "beside"), {}).get("lat_p99_us")
     if verdict is not None:
         lines += ["", f"Target p99 <= 20 ms beside 4 flooders with the default (256): "
@@ -181,8 +232,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="length of each measured window")
     ap.add_argument("--flooders", type=int, default=4)
     ap.add_argument("--flood-window", type=int, default=8192, help="requests in flight per flooder")
+    ap.add_argument("--in-process", action="store_true", help="only measure the bound's CPU cost in this process")
     B.add_common_args(ap, "fairness")
     opts = ap.parse_args()
+    if opts.in_process:
+        in_process(opts.turns)
+        return
     B.main_or_report(opts, body, report)
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from itertools import chain, islice
+from itertools import islice
+from operator import length_hint
 from inspect import iscoroutine
 from typing import Any, Callable, Iterator
 
@@ -44,8 +45,6 @@ from .taskpool import RUNNING, currentOutbox
 
 _log = Logger()
 _ids = itertools.count(1)
-#: What C{next()} gives for an iterator that is used up.
-_END = object()
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
 
 
@@ -550,21 +549,19 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         other sessions get theirs in between.  An awaited handler keeps the
         rest behind its own backlog.
 
-        @param packets: the packets, in wire order.
+        @param packets: an iterator over a list of packets, in wire order
+            (its length hint is what is left; the packets a turn does not
+            take stay in it).
         """
-        head = islice(packets, self._maxPacketsPerTurn)
-        self._dispatch(head)
+        self._dispatch(islice(packets, self._maxPacketsPerTurn))
         if self._state is not S.OPEN:
             return
         if self._waiting is not None:
-            # The handler of one of them is awaited: the rest of this turn's
-            # packets, then the others, wait behind it.
-            self._backlog = chain(head, packets)
-            return
-        following = next(packets, _END)
-        if following is not _END:
+            # The handler of one of them is awaited: the rest waits behind it.
+            self._backlog = packets
+        elif length_hint(packets):
             self._waiting = self._clock.callLater(0, self._handlerFinished, None)
-            self._backlog = chain((following,), packets)
+            self._backlog = packets
             self._pauseReading("handler")
 
     def _writeBatch(self, batch: list[bytes]) -> None:
