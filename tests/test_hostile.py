@@ -475,3 +475,55 @@ class FloodTests(TestCase):
         """
         got, most, rtts = await self.flood(0, 1, 4)
         self.assertGreater(max(most.values()), 1000)
+
+
+class LegitimateIdleTests(TestCase):
+    """
+    The server's limits leave legitimate idle peers alone: a WebSocket
+    client that answers pings, and an RPC client with heartbeats, stay
+    connected well past firstPacketTimeout and readIdleTimeout.
+    """
+
+    async def test_webSocketAnsweringPings(self) -> None:
+        """
+        A WebSocket session that sends nothing but answers the server's
+        pings (one per cronPeriod, 0.2 s) outlives readIdleTimeout (0.6 s):
+        its pongs are input.
+        """
+        server = Server(["ws://127.0.0.1:0/"], lambda s: (setattr(s, "codec", RawCodec()),
+                                                           setattr(s, "listener", EchoListener())),
+                        reactor=reactor, config=SessionConfig(readIdleTimeout=0.6, cronPeriod=0.2))
+        server.startService()
+        self.addCleanup(server.stopService)
+        (address,) = await bounded(server.whenListening(), "the WebSocket server")
+        client = Client(f"ws://127.0.0.1:{address.port}/", lambda s: (setattr(s, "codec", RawCodec()),
+                                                                      setattr(s, "listener", EchoListener())),
+                        reactor=reactor)
+        client.startService()
+        self.addCleanup(client.stopService)
+        await bounded(client.whenConnected(), "the WebSocket client")
+        (serverSession,) = server.sessions()
+        await realWait(1.5)
+        self.assertEqual((serverSession.state, serverSession.packetsRead, client.lost), ("OPEN", 0, 0))
+
+    async def test_rpcWithHeartbeats(self) -> None:
+        """
+        An idle RPC client whose heartbeats (every 0.25 s) are its only
+        frames keeps its connection past the server's firstPacketTimeout
+        (0.7 s) and idle timeout (0.8 s); the next call works on it.
+        """
+        from txgetty.rpc import RpcServer
+
+        from .rpcsupport import Calc, startClient, startServer
+
+        rpc = RpcServer(["tcp:0:interface=127.0.0.1"], reactor=reactor, idleTimeout=0.8,
+                        config=SessionConfig(firstPacketTimeout=0.7))
+        rpc.register(Calc())
+        address = await startServer(self, rpc)
+        client = startClient(self, address, heartbeat=0.25)
+        await bounded(client.whenConnected(), "the RPC client")
+        (session,) = rpc.server.sessions()
+        await realWait(1.5)
+        self.assertEqual(session.state, "OPEN")
+        self.assertEqual(await bounded(client.call("Calc.add", 2, 3), "a call"), 5)
+        self.assertEqual(rpc.server.sessions(), [session])
