@@ -16,7 +16,8 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.trial.unittest import TestCase
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty.rpc import CallInfo, RpcClient, RpcServer, rpcmethod
 from txgetty.rpc import frame as F
@@ -492,6 +493,53 @@ def startClient(testCase: TestCase, addresses: Any, **clientArgs: Any) -> RpcCli
     return client
 
 
+class LogCapture:
+    """
+    The log events published while a test runs.
+
+    @ivar events: every event, in order.
+    """
+
+    def __init__(self, testCase: SynchronousTestCase) -> None:
+        """
+        Start capturing; the test's cleanup stops it.
+
+        @param testCase: the test.
+        """
+        self.events: list[dict] = []
+        globalLogPublisher.addObserver(self.events.append)
+        testCase.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def lines(self, namespace: str = "txgetty.rpc.server") -> list[tuple[LogLevel, str]]:
+        """
+        @param namespace: the logger's namespace.
+        @return: C{(level, text)} of each event of that namespace; the text
+            is the formatted message followed by the traceback, if any.
+        """
+        found = []
+        for event in self.events:
+            if event.get("log_namespace") != namespace:
+                continue
+            text = formatEvent(event)
+            failure = event.get("log_failure")
+            if failure is not None:
+                text += "\n" + failure.getTraceback()
+            found.append((event["log_level"], text))
+        return found
+
+    def text(self) -> str:
+        """
+        @return: every event of every namespace, formatted, with
+            tracebacks: what a log file would show.
+        """
+        parts = []
+        for event in self.events:
+            parts.append(formatEvent(event))
+            if event.get("log_failure") is not None:
+                parts.append(event["log_failure"].getTraceback())
+        return "\n".join(parts)
+
+
 def jsonArgs(*values: Any) -> list[str]:
     """
     @param values: arguments.
@@ -506,6 +554,7 @@ __all__ = [
     "Calc",
     "Failing",
     "FrameClient",
+    "LogCapture",
     "Marked",
     "MemoryNetwork",
     "Plain",

@@ -7,13 +7,10 @@ runs as a subprocess against txgetty servers started in this process on
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any, Callable
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from txgetty.codec import HelloCodec, LineCodec
@@ -23,76 +20,7 @@ from txgetty.session import Session
 from txgetty.tls import TLSServerSettings
 
 from .certs import testCertificates
-
-#: The console script of the venv running the tests.
-TXGETTY = os.path.join(os.path.dirname(sys.executable), "txgetty")
-#: The longest a command may run, in seconds.
-WAIT = 20.0
-
-
-class _Spawner:
-    """
-    A stand-in reactor for L{getProcessOutputAndValue} that remembers the
-    processes it starts, so that a command that hangs can be killed.
-
-    @ivar processes: the process transports started.
-    """
-
-    def __init__(self) -> None:
-        """
-        Start with no process.
-        """
-        self.processes: list[Any] = []
-
-    def spawnProcess(self, *args: Any, **kw: Any) -> Any:
-        """
-        Start a process with the real reactor.
-
-        @param args: L{IReactorProcess.spawnProcess} arguments.
-        @param kw: its keyword arguments.
-        @return: the process transport.
-        """
-        process = reactor.spawnProcess(*args, **kw)
-        self.processes.append(process)
-        return process
-
-    def kill(self) -> None:
-        """
-        Kill every process still running.
-        """
-        for process in self.processes:
-            if process.pid is not None:
-                process.signalProcess("KILL")
-
-
-async def runTxgetty(*args: str, stdin: bytes | None = None) -> tuple[str, str, int]:
-    """
-    Run the C{txgetty} command to its end (killed after L{WAIT} seconds).
-
-    @param args: its arguments.
-    @param stdin: bytes for its standard input.
-    @return: its standard output, standard error (text) and exit code.
-    @raise AssertionError: it did not end in time.
-    """
-    spawner = _Spawner()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    d = getProcessOutputAndValue(TXGETTY, args, env=env, reactor=spawner, stdinBytes=stdin)
-    killer = reactor.callLater(WAIT, spawner.kill)
-
-    def killed(failure: Any) -> None:
-        """
-        @param failure: a signal ended the command; the value is C{(out,
-            err, signal)}.
-        @raise AssertionError: always.
-        """
-        raise AssertionError(f"txgetty {' '.join(args)} did not end normally: {failure.value!r}")
-
-    try:
-        out, err, code = await d.addErrback(killed)
-    finally:
-        if killer.active():
-            killer.cancel()
-    return out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), code
+from .processsupport import WAIT, runTxgetty
 
 
 class CorruptingListener(EventListener):
@@ -205,8 +133,10 @@ class SendTests(CLITestCase):
         self.assertEqual((out, code), ("", 1), err)
         lines = err.strip().splitlines()
         self.assertEqual(len(lines), 1, err)
-        self.assertTrue(lines[0].startswith("txgetty send: "), err)
-        self.assertIn(f"127.0.0.1:{port}", lines[0])
+        self.assertEqual(lines[0], (
+            f"txgetty send: cannot connect to tcp:127.0.0.1:{port}: connection refused: nothing listens there "
+            f"(is the server running, on that port?) [ConnectionRefusedError]"
+        ))
 
     async def test_expectTimesOut(self) -> None:
         """
@@ -313,9 +243,10 @@ class TLSTests(CLITestCase):
         port = await self.startTLSServer()
         out, err, code = await runTxgetty("send", f"tls:127.0.0.1:{port}", "--timeout", "3", "hello")
         self.assertEqual((out, code), ("", 1), err)
-        first = err.splitlines()[0]
-        self.assertTrue(first.startswith("txgetty send: ConnectGaveUpError: "), err)
-        self.assertIn("certificate verify failed", first)
+        [line] = err.splitlines()
+        self.assertTrue(line.startswith(f"txgetty send: cannot connect to tls:127.0.0.1:{port}: TLS handshake"), err)
+        self.assertIn("is signed by a CA (txgetty test CA) that is not trusted here", line)
+        self.assertIn("certificate verify failed", line)
 
     async def test_handshakeFailureOneLine(self) -> None:
         """
@@ -351,3 +282,207 @@ class TLSTests(CLITestCase):
         self.assertEqual((out, code), ("hello\n", 0), err)
         self.assertIn("INSECURE", err)
 
+
+
+class SilentListener(EventListener):
+    """
+    Accepts sessions and never answers.
+    """
+
+
+class HTTPListener(EventListener):
+    """
+    Answers every connection with an HTTP error, as a web server would.
+    """
+
+    def onOpen(self, session: Any) -> None:
+        """
+        @param session: the session.
+        """
+        session.writeBytes(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+def assertOneLine(testCase: TestCase, err: str, prefix: str) -> str:
+    """
+    Check that standard error is one line starting with C{prefix}, without
+    a traceback or an unhandled-error report.
+
+    @return: the line.
+    """
+    testCase.assertNotIn("Traceback", err)
+    testCase.assertNotIn("Unhandled error", err)
+    testCase.assertNotIn("FirstError", err)
+    lines = err.strip().splitlines()
+    testCase.assertEqual(len(lines), 1, err)
+    testCase.assertTrue(lines[0].startswith(prefix), err)
+    return lines[0]
+
+
+class ErrorPathTests(CLITestCase):
+    """
+    Every mistake a new user makes gives one clear line on standard error
+    and a non-zero exit code (1 for what happened, 2 for a bad command
+    line), never a traceback.
+    """
+
+    async def test_sendHelpListsEveryAddressForm(self) -> None:
+        """
+        txgetty send --help names every address form that works, udp: and
+        ws:// included; bench's names the stream forms.
+        """
+        out, _, code = await runTxgetty("send", "--help")
+        self.assertEqual(code, 0)
+        text = " ".join(out.split())
+        for form in ("HOST:PORT", "tcp:HOST:PORT", "tls:HOST:PORT", "unix:PATH", "udp:HOST:PORT",
+                     "ws://HOST:PORT/PATH", "wss://HOST:PORT/PATH", "[::1]:PORT"):
+            self.assertIn(form, text)
+        out, _, _ = await runTxgetty("call", "--help")
+        self.assertIn("udp:HOST:PORT", " ".join(out.split()))
+
+    async def test_udpAndWebSocketWork(self) -> None:
+        """
+        The udp: and ws:// forms of the help work with send.
+        """
+        port = await self.startServer(endpoint="udp:0:interface=127.0.0.1")
+        out, err, code = await runTxgetty("send", f"udp:127.0.0.1:{port}", "over udp")
+        self.assertEqual((out, code), ("over udp\n", 0), err)
+        port = await self.startServer(endpoint="ws://127.0.0.1:0/")
+        out, err, code = await runTxgetty("send", f"ws://127.0.0.1:{port}/", "over ws")
+        self.assertEqual((out, code), ("over ws\n", 0), err)
+
+    async def test_badAddresses(self) -> None:
+        """
+        A port out of range, no port, or an unknown form: one line, exit 1.
+        """
+        for address, needle in (
+            ("127.0.0.1:99999", "the port of '127.0.0.1:99999' must be a number 1-65535, got '99999'"),
+            ("127.0.0.1:0", "must be a number 1-65535, got '0'"),
+            ("ws://127.0.0.1:99999/", "must be a number 1-65535"),
+            ("nonsense", "cannot connect to 'nonsense'; examples: "),
+        ):
+            out, err, code = await runTxgetty("send", address, "x")
+            self.assertEqual((out, code), ("", 1), err)
+            self.assertIn(needle, assertOneLine(self, err, "txgetty send: "))
+
+    async def test_unknownHost(self) -> None:
+        """
+        A host name that does not resolve says so.
+        """
+        out, err, code = await runTxgetty("send", "no-such-host.invalid:8090", "--timeout", "5", "x")
+        self.assertEqual(code, 1, err)
+        line = assertOneLine(self, err, "txgetty send: cannot connect to tcp:no-such-host.invalid:8090: ")
+        self.assertIn("unknown host", line)
+
+    async def test_badOptions(self) -> None:
+        """
+        A bad number, a bad codec or a missing argument: one line naming
+        the option, exit 2 (argparse) or 1 (the codec).
+        """
+        for argv, status, needle in (
+            (["send", "127.0.0.1:1", "--timeout", "abc", "x"], 2,
+             "argument --timeout: takes a number of seconds, more than 0; got 'abc'"),
+            (["send", "127.0.0.1:1", "--timeout", "-1", "x"], 2, "argument --timeout"),
+            (["send", "127.0.0.1:1", "--expect", "-2", "x"], 2, "argument --expect"),
+            (["bench", "127.0.0.1:1", "-c", "0"], 2, "argument -c/--connections: takes a whole number"),
+            (["bench", "127.0.0.1:1", "-d", "nan"], 2, "argument -d/--duration"),
+            (["call", "127.0.0.1:1", "Echo.echo", "--serializer", "xml"], 2, "argument --serializer"),
+            (["send", "127.0.0.1:1", "--codec", "morse", "x"], 1, "unknown codec 'morse'"),
+            (["bench", "127.0.0.1:1", "--codec", "morse"], 1, "unknown codec 'morse'"),
+            (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        ):
+            out, err, code = await runTxgetty(*argv)
+            self.assertEqual(code, status, (argv, err))
+            self.assertIn(needle, assertOneLine(self, err, "txgetty"), argv)
+
+    async def test_replyInAnotherFraming(self) -> None:
+        """
+        A server that answers in another protocol (HTTP) is named as such,
+        with the codec option.
+        """
+        port = await self.startServer(listener=HTTPListener, codec=LineCodec)
+        out, err, code = await runTxgetty("send", f"127.0.0.1:{port}", "x")
+        self.assertEqual(code, 1, err)
+        line = assertOneLine(self, err, "txgetty send: the server's reply does not fit --codec hello")
+        self.assertIn("exceeds the limit", line)
+
+    async def test_sendToSilentServer(self) -> None:
+        """
+        A server that never answers: one line saying no reply came, exit 1.
+        """
+        port = await self.startServer(listener=SilentListener)
+        out, err, code = await runTxgetty("send", f"127.0.0.1:{port}", "--timeout", "1", "x")
+        self.assertEqual(code, 1, err)
+        assertOneLine(self, err, "txgetty send: only 0 of 1 replies came within 1 s")
+
+    async def test_benchRefused(self) -> None:
+        """
+        bench against a refused port: one line, exit 1, no unhandled errors.
+        """
+        port = await self.freePort()
+        out, err, code = await runTxgetty("bench", f"127.0.0.1:{port}", "-c", "20", "-d", "1", "-q")
+        self.assertEqual((out, code), ("", 1), err)
+        line = assertOneLine(self, err, f"txgetty bench: cannot connect to tcp:127.0.0.1:{port}: connection refused")
+        self.assertIn("(20 of 20 connections failed)", line)
+
+    async def test_benchZeroAnswers(self) -> None:
+        """
+        bench against a server that never answers exits 1 with one line,
+        in --duration mode at the end of the run and in --count mode after
+        --timeout seconds without an answer; no summary, so no None.
+        """
+        port = await self.startServer(listener=SilentListener)
+        for mode in (["-d", "1", "--warmup", "0"], ["-n", "10", "--timeout", "1"]):
+            out, err, code = await runTxgetty("bench", f"127.0.0.1:{port}", "-c", "2", "-q", *mode)
+            self.assertEqual((out, code), ("", 1), (mode, err))
+            line = assertOneLine(self, err, f"txgetty bench: no answer from 127.0.0.1:{port} in 1 s")
+            self.assertIn("accepted 2 connection(s) but sent no echo (codec hello) back", line)
+
+    async def test_benchUDPRefused(self) -> None:
+        """
+        bench drives streams only: a udp: or ws:// address is refused in
+        one line naming the forms it takes.
+        """
+        for address in ("udp:127.0.0.1:9", "ws://127.0.0.1:9/"):
+            out, err, code = await runTxgetty("bench", address, "-q")
+            self.assertEqual(code, 1, err)
+            self.assertIn("drives stream servers (HOST:PORT, tcp:, tls:, unix:)", assertOneLine(self, err, "txgetty bench: "))
+
+    def test_summaryWithoutEchoesHasNoNone(self) -> None:
+        """
+        The text summary of a run without a single measured echo prints no
+        None (dashes instead).
+        """
+        from txgetty.loadgen import BenchOptions, _Run, formatSummary, summarize
+
+        text = formatSummary(summarize(_Run(BenchOptions(address="127.0.0.1:1")), 1.0, 0.1))
+        self.assertNotIn("None", text)
+        self.assertIn("no echo measured", text)
+
+
+class DescribeErrorTests(TestCase):
+    """
+    L{describeError}, for the causes a test cannot produce on loopback.
+    """
+
+    def test_connectTimeout(self) -> None:
+        """
+        A connection that timed out names --timeout and its value.
+        """
+        from twisted.python.failure import Failure
+
+        from txgetty.cli import describeError
+        from txgetty.errors import ConnectGaveUpError, ConnectTimeoutError
+
+        error = ConnectGaveUpError("gave up", label="tcp:10.1.2.3:80",
+                                   lastFailure=Failure(ConnectTimeoutError("took more than 5 s")))
+        self.assertEqual(describeError(error, 5.0), "cannot connect to tcp:10.1.2.3:80: no answer within 5 s "
+                                                    "(--timeout): the host is down, or a firewall drops the packets?")
+
+    def test_typesShownForOthers(self) -> None:
+        """
+        An error that is not one of txgetty's plain ones keeps its type;
+        a multi-line message becomes one line.
+        """
+        from txgetty.cli import describeError
+
+        self.assertEqual(describeError(ValueError("a\nb")), "ValueError: a b")

@@ -520,7 +520,7 @@ class TLSTests(TestCase):
     async def test_untrustedServer(self) -> None:
         """
         A server certificate from a CA the client does not trust is refused
-        with a TLSHandshakeError saying the certificate is not trusted.
+        with a TLSHandshakeError naming the certificate, its CA and caFile.
         """
         await self.startTLSServer()
         _, listener, error = await self.refused(TLSClientSettings(caFile=self.pki.untrustedCaCert))
@@ -528,7 +528,8 @@ class TLSTests(TestCase):
         [failure] = listener.errors
         self.assertTrue(failure.check(TLSHandshakeError))
         self.assertIn("certificate verify failed", failure.getErrorMessage())
-        self.assertIn("not signed by a trusted CA", failure.getErrorMessage())
+        self.assertIn("the server's certificate 'localhost' is signed by a CA (txgetty test CA) that is "
+                      "not trusted here: trust that CA with caFile=/--ca-file", failure.getErrorMessage())
         self.assertIn("certificate verify failed", str(error))
 
     async def test_mutualTLS(self) -> None:

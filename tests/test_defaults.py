@@ -831,10 +831,13 @@ class TwistdOptionTests(SynchronousTestCase):
         """
         Bad values stop twistd with a message naming the option.
         """
-        for args, words in [(["--max-sessions", "-1"], "--max-sessions: maxSessions must be an integer, 0 or more"),
-                            (["--backlog", "0"], "--backlog: backlog must be a positive integer"),
-                            (["--write-timeout", "-1"], "--write-timeout (writeTimeout) must be 0 or more"),
-                            (["--first-packet-timeout", "-1"], "--first-packet-timeout (firstPacketTimeout)"),
-                            (["--max-packets-per-turn", "-5"], "--max-packets-per-turn (maxPacketsPerTurn)")]:
+        for args, words in [(["--max-sessions", "-1"], "--max-sessions takes a whole number of connections, 0 or more"),
+                            (["--backlog", "0"], "--backlog takes a whole number of connections, 1 or more"),
+                            (["--write-timeout", "-1"], "--write-timeout takes a number of seconds, 0 or more"),
+                            (["--first-packet-timeout", "x"], "--first-packet-timeout takes a number of seconds"),
+                            (["--max-packets-per-turn", "-5"], "--max-packets-per-turn takes a whole number of packets"),
+                            (["--listen", "tcp:0:maxSessions=-2"], "maxSessions must be an integer, 0 or more, got -2"),
+                            (["--listen", "tcp:99999:maxSessions=3"],
+                             "the port of 'tcp:99999:maxSessions=3' must be a number 0-65535")]:
             e = self.assertRaises(usage.UsageError, Options().parseOptions, ["--no-rpc"] + args)
             self.assertIn(words, str(e))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.codec import HelloCodec
@@ -18,6 +19,8 @@ from txgetty.errors import ConfigError, OutboundOverflowError, TaskPoolError
 from txgetty.listener import EchoListener
 from txgetty.taskpool import RUNNING, TaskPool
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
+
+from .logsupport import assertLoggedOnce, captureEvents, failureEvents
 
 
 class WritabilityRecorder(RecordingListener):
@@ -270,7 +273,9 @@ class BacklogTests(SynchronousTestCase):
         """
         A handler raising in the pool reaches onError in the reactor thread
         and closes the session (default policy); queued packets are dropped.
+        The exception is logged once, at error level, with its traceback.
         """
+        events = captureEvents(self)
 
         class Raising(RecordingListener):
             def onMessage(self, session: Any, pkg: Any) -> None:
@@ -285,12 +290,15 @@ class BacklogTests(SynchronousTestCase):
         self.assertEqual(listener.names(), ["open", "message", "error"])
         self.assertTrue(transport.disconnecting)
         self.assertEqual((session._poolPending, pool.pending), (0, 0))
+        assertLoggedOnce(self, events, ValueError, callback="onMessage", session=session)
 
     def test_poolNotRunning(self) -> None:
         """
         A pool that is not running refuses packets: onError gets a
-        L{TaskPoolError} saying so.
+        L{TaskPoolError} saying so, logged once at error level (a mistake
+        in the application's set-up, not a routine end).
         """
+        events = captureEvents(self)
         pool = InThreadPool()
         pool.running = False
         listener = RecordingListener()
@@ -298,6 +306,9 @@ class BacklogTests(SynchronousTestCase):
         session.dataReceived(b"\x01\x00\x00\x00a")
         self.assertTrue(listener.errors[0].check(TaskPoolError))
         self.assertIn("not running", listener.errors[0].getErrorMessage())
+        [event] = failureEvents(events, TaskPoolError)
+        self.assertEqual(event["log_level"], LogLevel.error)
+        self.assertEqual(len(self.flushLoggedErrors(TaskPoolError)), 1)
 
     def test_cronInPool(self) -> None:
         """
@@ -343,8 +354,10 @@ class BacklogTests(SynchronousTestCase):
     def test_handlerErrorUnordered(self) -> None:
         """
         In unordered mode too, a raising handler reaches onError and closes
-        its session; the other packets' tasks then run nothing.
+        its session; the other packets' tasks then run nothing.  Logged
+        once.
         """
+        events = captureEvents(self)
 
         class Raising(RecordingListener):
             def onMessage(self, session: Any, pkg: Any) -> None:
@@ -360,3 +373,4 @@ class BacklogTests(SynchronousTestCase):
         self.assertTrue(listener.errors[0].check(ValueError))
         self.assertTrue(transport.disconnecting)
         self.assertEqual(pool.pending, 0)
+        assertLoggedOnce(self, events, ValueError, callback="onMessage")

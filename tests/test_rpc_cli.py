@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 from txgetty.rpc import RpcServer, registerBuiltins
 
 from .rpcsupport import Failing, Plain, RecordingHook, calcServer, jsonArgs, startServer
-from .test_cli import runTxgetty
+from .processsupport import runTxgetty
 
 
 class RpcCommandTestCase(TestCase):
@@ -83,6 +83,7 @@ class CallTests(RpcCommandTestCase):
         out, err, code = await runTxgetty("call", address, "Failing.coded")
         self.assertEqual((out, code), ("", 1))
         self.assertIn("RemoteError: ValueError: the value is wrong (code E42)", err)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)  # a bug of the method: logged with traceback
         out, err, code = await runTxgetty("call", address, "Calc.nope")
         self.assertEqual(code, 1)
         self.assertIn("NoSuchMethod", err)
@@ -150,3 +151,62 @@ class BenchTests(RpcCommandTestCase):
         self.assertEqual(latencies, sorted(latencies))
         self.assertGreaterEqual(rpc.calls, 200)
         self.assertEqual(rpc.errors, 0)
+
+
+class CallErrorTests(RpcCommandTestCase):
+    """
+    The mistakes of C{txgetty call}: one line on standard error, exit 1.
+    """
+
+    async def test_badMethodName(self) -> None:
+        """
+        A method without a service is refused before connecting.
+        """
+        out, err, code = await runTxgetty("call", "127.0.0.1:1", "Echo")
+        self.assertEqual((out, code), ("", 1))
+        self.assertEqual(err, "txgetty call: the method must be Service.method (e.g. Echo.echo), got 'Echo'\n")
+
+    async def test_badJSONExample(self) -> None:
+        """
+        The hint for an argument that is not JSON is the argument quoted as
+        a JSON string, ready to paste.
+        """
+        out, err, code = await runTxgetty("call", "127.0.0.1:1", "Echo.echo", '"hi')
+        self.assertEqual(code, 1)
+        self.assertIn("""e.g. '"\\"hi"'""", err)
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    async def test_refused(self) -> None:
+        """
+        Nothing listening: the cause in plain words.
+        """
+        address, rpc = await self.startRpc()
+        await rpc.stopService()
+        out, err, code = await runTxgetty("call", address, "Ping.ping", "--timeout", "3")
+        self.assertEqual((out, code), ("", 1))
+        self.assertEqual(err.strip(), f"txgetty call: cannot connect to tcp:{address}: connection refused: nothing "
+                                      f"listens there (is the server running, on that port?) [ConnectionRefusedError]")
+
+    async def test_timeout(self) -> None:
+        """
+        A server that accepts but does not speak RPC: the call times out,
+        one line naming the timeout.
+        """
+        from twisted.internet.defer import Deferred
+
+        from txgetty.codec import HelloCodec
+        from txgetty.listener import EventListener
+        from txgetty.server import Server
+
+        def newSession(session: Any) -> None:
+            session.codec = HelloCodec()
+            session.listener = EventListener()
+
+        server = Server(["tcp:0:interface=127.0.0.1"], newSession, reactor=reactor)
+        server.startService()
+        self.addCleanup(server.stopService)
+        d: Deferred = server.whenListening()
+        [address] = await d
+        out, err, code = await runTxgetty("call", f"127.0.0.1:{address.port}", "Ping.ping", "--timeout", "1")
+        self.assertEqual((out, code), ("", 1), err)
+        self.assertEqual(err.strip(), "txgetty call: CallTimeoutError: Ping.ping got no answer within 1 s (timeout)")

@@ -25,7 +25,7 @@ from txgetty.rpc import (
     CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError, RpcServer,
 )
 from txgetty.rpc import frame as F
-from txgetty.rpc.serializers import GZIP, MSGPACK, NONE
+from txgetty.rpc.serializers import GZIP, MSGPACK, NONE, RAW, ZLIB
 from txgetty.taskpool import TaskPool
 from txgetty.testing import Attempt
 
@@ -65,6 +65,27 @@ def peek(transport: Any) -> list[F.Frame]:
     frames: list[F.Frame] = []
     F.RpcCodec().readPackets(SimpleNamespace(maxMsgLen=1 << 20), bytearray(b"".join(transport.outgoing)), frames)
     return frames
+
+
+def exchange(net: MemoryNetwork, *calls: tuple) -> tuple[list[list], list[F.Frame], list[F.Frame]]:
+    """
+    Make calls on the network's only connection and watch the frames both
+    ways.
+
+    @param net: a network with one accepted connection.
+    @param calls: C{(name, *args)} of each call.
+    @return: each call's outcome box, the request frames and the response
+        frames.
+    """
+    pair = net.pairs[0]
+    pair.clientTransport.pauseProducing()
+    boxes = [outcome(net.client.call(*call)) for call in calls]
+    requests = peek(pair.clientTransport)
+    net.pump()
+    responses = peek(pair.serverTransport)
+    pair.clientTransport.resumeProducing()
+    net.pump()
+    return boxes, requests, responses
 
 
 def sent(attempt: Attempt) -> list[F.Frame]:
@@ -247,14 +268,7 @@ class CallTests(SynchronousTestCase):
                             serializer="msgpack", compressor="gzip", compressThreshold=100)
         net.acceptAll()
         pair = net.pairs[0]
-        pair.clientTransport.pauseProducing()
-        big = outcome(net.client.call("Calc.add", b"\x00" * 300, b"!"))
-        small = outcome(net.client.call("Calc.add", b"a", b"b"))
-        requests = peek(pair.clientTransport)
-        net.pump()
-        responses = peek(pair.serverTransport)
-        pair.clientTransport.resumeProducing()
-        net.pump()
+        (big, small), requests, responses = exchange(net, ("Calc.add", b"\x00" * 300, b"!"), ("Calc.add", b"a", b"b"))
         self.assertEqual([(f.serializer, f.compressor) for f in requests + responses],
                          [(MSGPACK, GZIP), (MSGPACK, NONE), (MSGPACK, GZIP), (MSGPACK, NONE)])
         self.assertEqual((big, small), ([b"\x00" * 300 + b"!"], [b"ab"]))
@@ -739,3 +753,96 @@ def _failedOne(calls: list[Deferred]) -> Deferred:
         d.addErrback(failed)
     return first
 
+
+
+class DocumentedRulesTests(SynchronousTestCase):
+    """
+    Promises of docs/rpc.md about what the client sends, tested from the
+    page's words.
+    """
+
+    def test_timeLeft(self) -> None:
+        """
+        "A call with a timeout sends the time it has left as the head entry
+        timeout-ms ...: its whole timeout when it is sent at once, what
+        remains of it when it is sent after waiting for a connection or sent
+        again to another server."
+        """
+        hooks = [RecordingHook(), RecordingHook()]
+        clock = Clock()
+        net = MemoryNetwork([calcServer(clock, hooks=[hooks[0]]), calcServer(clock, index=1, hooks=[hooks[1]])],
+                            clock, failover="retry", timeout=10)
+        parked = outcome(net.client.call("Calc.where"))
+        net.advance(2.5)
+        net.acceptAll()
+        self.assertEqual(parked, [0])
+        now = outcome(net.client.call("Calc.wait", idempotent=True))
+        net.pump()
+        first = [i for i, s in enumerate(net.servers) if calcOf(s).waiting][0]
+        net.advance(3)
+        net.drop(net.pairs[first])
+        calcOf(net.servers[1 - first]).waiting[0].callback("second")
+        net.pump()
+        self.assertEqual(now, ["second"])
+        sentTimeouts = [e[1].head[F.TIMEOUT_MS] for hook in hooks for e in hook.events if e[0] == "before"]
+        self.assertEqual(sorted(sentTimeouts), ["10000", "7000", "7500"])
+
+    def test_rawWithCompressor(self) -> None:
+        """
+        "raw combines with a compressor like the others: a body above the
+        threshold travels compressed and is decompressed before the method
+        sees it"; the raw response is compressed with the request's
+        compressor and reaches the caller as the bytes returned.
+        """
+        clock = Clock()
+        net = MemoryNetwork([calcServer(clock, compressThreshold=100)], clock, serializer="raw",
+                            compressor="zlib", compressThreshold=100)
+        net.servers[0].register(RawEcho())
+        net.acceptAll()
+        data = bytes(range(256)) * 4
+        (big, small), requests, responses = exchange(net, ("RawEcho.echo", data), ("RawEcho.echo", b"ab"))
+        self.assertEqual([(f.serializer, f.compressor) for f in requests + responses],
+                         [(RAW, ZLIB), (RAW, NONE), (RAW, ZLIB), (RAW, NONE)])
+        self.assertEqual((big, small), ([data], [b"ab"]))
+        self.assertEqual(calcOf(net.servers[0]).seen, [])
+
+    def test_textOnly(self) -> None:
+        """
+        "An RpcClient whose auth token or metadata is not text raises
+        ConfigError when it is made"; a call's own non-text metadata raises
+        TypeError from call().
+        """
+        for kw, needle in (({"auth": b"tok"}, "the auth token must be text, got a bytes"),
+                           ({"metadata": {"n": 1}}, "must be text, got 'n': 1"),
+                           ({"metadata": {1: "n"}}, "must be text, got 1: 'n'")):
+            with self.assertRaises(ConfigError) as ctx:
+                MemoryNetwork(1, **kw)
+            self.assertIn(needle, str(ctx.exception))
+        with self.assertRaises(TypeError):
+            MemoryNetwork(1).client.call("Calc.add", 1, 2, metadata={"n": 2})
+
+    def test_strictJsonResponse(self) -> None:
+        """
+        txgetty's client "fails a call whose response holds them [NaN, Infinity]
+        with FrameError", and refuses NaN arguments with ValueError.
+        """
+        net = MemoryNetwork(1)
+        attempt = fakeServer(net)
+        d = outcome(net.client.call("Calc.add", 1, 2))
+        [request] = sent(attempt)
+        attempt.protocol.dataReceived(F.Frame(F.RESPONSE, request.requestId, {}, b"NaN").encode())
+        self.assertTrue(d[0].check(FrameError))
+        self.assertIn("NaN is not JSON", d[0].getErrorMessage())
+        self.assertTrue(outcome(net.client.call("Calc.add", float("nan"), 1))[0].check(ValueError))
+
+
+class RawEcho:
+    """
+    A raw service: the body back.
+    """
+
+    def echo(self, data: bytes) -> bytes:
+        """
+        @return: C{data}.
+        """
+        return data

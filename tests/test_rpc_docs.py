@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from txgetty.rpc import RpcClient, RpcServer, registerBuiltins
+from txgetty.rpc import RpcClient, RpcServer, ServiceError, registerBuiltins
 from txgetty.rpc.frame import REQUEST, Frame, decodeHead, responseBytes
 from txgetty.rpc.serializers import JSON, NONE
 from txgetty.tap import Options
@@ -62,6 +62,19 @@ def documentedOutput(doc: str, command: str) -> tuple[str, int]:
                 out.append(line)
             return "".join(line + "\n" for line in out), len(out)
     raise AssertionError(f"{doc} shows no '$ {command}'")
+
+
+def logLinePattern(line: str) -> bytes:
+    """
+    @param line: a log line a page shows, naming a session as
+        C{<tcp-session#3 OPEN tcp:127.0.0.1:50612>}.
+    @return: a regular expression matching that line with any session
+        number and client port.
+    """
+    pattern = re.escape(line)
+    pattern = re.sub(r"session\\#\d+", r"session\\#\\d+", pattern)
+    pattern = re.sub(r"127\\\.0\\\.0\\\.1:\d+", r"127\\.0\\.0\\.1:\\d+", pattern)
+    return pattern.encode()
 
 
 def txgettyCommand() -> str:
@@ -183,7 +196,7 @@ class RpcPageTests(SynchronousTestCase):
                 self.assertEqual(len(rows), 1, name)
                 self.assertIn("| none |" if default is None else f"`{default}`", rows[0])
         for row in ("`--rpc-listen ENDPOINT`", "`--rpc-hook MODULE:OBJECT`", "`--service [NAME=]MODULE:OBJECT`",
-                    "`--no-rpc`"):
+                    "`--no-rpc`", "`--rpc-demo`"):
             self.assertEqual(len(tableRows("rpc.md", row)), 1, row)
 
 
@@ -257,7 +270,8 @@ class TutorialTests(TestCase):
         text = (DOCS / "rpc.md").read_text(encoding="utf-8")
         logged = [line for line in text.splitlines() if line.startswith("[txgetty.rpc.server#info] ")]
         self.assertEqual(len(logged), 1)
-        yield watcher.waitForOutput(re.escape(logged[0].encode()))
+        yield watcher.waitForOutput(logLinePattern(logged[0]))
+        self.assertNotIn(b"Traceback", watcher.output)
         yield stopAndCheck(self, watcher)
 
     @inlineCallbacks
@@ -281,7 +295,15 @@ class TutorialTests(TestCase):
         command = [txgettyCommand(), "call", f"127.0.0.1:{port}", "Calc.add", "1", "2"]
         reason, output = yield runToEnd(self, command, self.directory, "txgetty call to finish")
         self.assertIsInstance(reason, ProcessTerminated, output)
+        self.assertIn("RemoteError: AuthError: the first request of the connection carries no auth token", output)
+        reason, output = yield runToEnd(self, command + ["--auth", "guess"], self.directory, "txgetty call to finish")
+        self.assertIsInstance(reason, ProcessTerminated, output)
         self.assertIn("RemoteError: AuthError: the auth token was refused", output)
+        text = (DOCS / "rpc.md").read_text(encoding="utf-8")
+        [logged] = [line for line in text.splitlines() if line.startswith("[txgetty.rpc.server#warn] ")]
+        yield watcher.waitForOutput(logLinePattern(logged))
+        self.assertNotIn(b"guess", watcher.output)
+        self.assertNotIn(b"s3cret", watcher.output)
         reason, output = yield runToEnd(self, command + ["--auth", "s3cret"], self.directory, "txgetty call to finish")
         self.assertIsInstance(reason, ProcessDone, output)
         self.assertEqual(output, "3\n")
@@ -449,11 +471,12 @@ class WorkedExampleTests(TestCase):
 
 # -- docs/rpc-protocol.md: an independent client -----------------------------------------
 
-#: A client written from docs/rpc-protocol.md alone.  It reads the port from
-#: stdin, runs its steps against the server and prints one JSON line per
-#: step.  It is run with C{python -I -S}: no site-packages, so neither
+#: The helpers of the clients written from docs/rpc-protocol.md alone (only
+#: C{struct}, C{json}, C{socket} and C{zlib}).  Each client reads the port
+#: from stdin, runs its steps against the server and prints one JSON line
+#: per step.  It is run with C{python -I -S}: no site-packages, so neither
 #: txgetty nor Twisted could even be imported.
-INDEPENDENT_CLIENT = r'''
+CLIENT_HELPERS = r'''
 import json
 import socket
 import struct
@@ -466,16 +489,17 @@ def text(s):
     return struct.pack(">H", len(data)) + data
 
 
-def frame(kind, requestId, head=None, body=b"", magic=0xDADA):
+def frame(kind, requestId, head=None, body=b"", magic=0xDADA, ser=1, comp=0):
     headMap = b"".join(text(k) + text(v) for k, v in (head or {}).items())
     headLength = 16 + len(headMap)
-    return HEADER.pack(magic, 1, headLength + len(body), headLength, kind, 1, 0, requestId) + headMap + body
+    return HEADER.pack(magic, 1, headLength + len(body), headLength, kind, ser, comp, requestId) + headMap + body
 
 
-def request(kind, requestId, service, method, args=None, **extra):
+def request(kind, requestId, service, method, args=None, body=None, **extra):
     head = {"service": service, "method": method}
     head.update(extra)
-    body = b"" if args is None else json.dumps(args).encode("utf-8")
+    if body is None:
+        body = b"" if args is None else json.dumps(args).encode("utf-8")
     return frame(kind, requestId, head, body)
 
 
@@ -503,7 +527,8 @@ def receive(sock):
             off += 2 + n
         head[entry[0]] = entry[1]
     return {"type": kind, "id": requestId, "serializer": ser, "compressor": comp, "head": head,
-            "body": json.loads(body) if body else None, "bodyLength": len(body)}
+            "body": json.loads(body) if body and ser == 1 and not comp else None, "bodyLength": len(body),
+            "raw": body.decode("latin-1")}
 
 
 def report(step, **values):
@@ -519,8 +544,11 @@ def silence(sock, seconds):
     finally:
         sock.settimeout(10)
     return not data and "closed"
+'''
 
-
+#: The first client: the frame types, the head map, errors, deadlines,
+#: cancels and a bad magic.
+INDEPENDENT_CLIENT = CLIENT_HELPERS + r'''
 port = int(input())
 sock = socket.create_connection(("127.0.0.1", port), timeout=10)
 sock.sendall(frame(3, 7))
@@ -609,6 +637,31 @@ class Outcomes:
         self.seen.append((info.method, type(result.value).__name__ if isinstance(result, Failure) else "ok"))
 
 
+@inlineCallbacks
+def runIndependentClient(testCase: TestCase, script: str, port: int) -> Any:
+    """
+    Run an independent client against a port.
+
+    @param testCase: the test (its cleanup stops the process if needed).
+    @param script: the client's source.
+    @param port: the server's port.
+    @return: a L{Deferred} firing with its steps: the JSON lines it printed,
+        by step name.
+    """
+    directory = writeFiles(Path(testCase.mktemp()), {"independent_client.py": script})
+    watcher = spawn(testCase, [sys.executable, "-I", "-S", "independent_client.py"], cwd=str(directory))
+    watcher.transport.write(f"{port}\n".encode())
+    watcher.transport.closeStdin()
+    reason = yield bounded(watcher.whenEnded(), "the independent client to finish", 45)
+    output = watcher.output.decode()
+    testCase.assertIsInstance(reason, ProcessDone, output)
+    steps = {}
+    for line in output.splitlines():
+        record = json.loads(line)
+        steps[record.pop("step")] = record
+    return steps
+
+
 class IndependentClientTests(TestCase):
     """
     A client written from docs/rpc-protocol.md alone works with RpcServer.
@@ -618,15 +671,19 @@ class IndependentClientTests(TestCase):
 
     def test_importsOnlyStructJsonSocket(self) -> None:
         """
-        The independent client imports nothing but struct, json and socket.
+        The independent clients import nothing but struct, json and socket
+        (and zlib, for the compressor of the same name).
         """
-        imported = set()
-        for node in ast.walk(ast.parse(INDEPENDENT_CLIENT)):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                imported.add(node.module or "")
-        self.assertEqual(imported, {"struct", "json", "socket"})
+        for client, allowed in ((INDEPENDENT_CLIENT, {"struct", "json", "socket"}),
+                                (RULES_CLIENT, {"struct", "json", "socket", "zlib"})):
+            imported = set()
+            for node in ast.walk(ast.parse(client)):
+                if isinstance(node, ast.Import):
+                    imported.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    imported.add(node.module or "")
+            self.assertEqual(imported, allowed)
+
 
     @inlineCallbacks
     def test_talksToServer(self) -> Any:
@@ -644,17 +701,7 @@ class IndependentClientTests(TestCase):
         """
         recorder, outcomes = Recorder(), Outcomes()
         server, port = yield startRpcServer(self, recorder, Sleeper(), hooks=[outcomes])
-        directory = writeFiles(Path(self.mktemp()), {"independent_client.py": INDEPENDENT_CLIENT})
-        watcher = spawn(self, [sys.executable, "-I", "-S", "independent_client.py"], cwd=str(directory))
-        watcher.transport.write(f"{port}\n".encode())
-        watcher.transport.closeStdin()
-        reason = yield bounded(watcher.whenEnded(), "the independent client to finish", 30)
-        output = watcher.output.decode()
-        self.assertIsInstance(reason, ProcessDone, output)
-        steps = {}
-        for line in output.splitlines():
-            record = json.loads(line)
-            steps[record.pop("step")] = record
+        steps = yield runIndependentClient(self, INDEPENDENT_CLIENT, port)
 
         def ok(step: str, requestId: int, body: Any) -> None:
             frame = steps[step]["frame"]
@@ -663,7 +710,8 @@ class IndependentClientTests(TestCase):
                 (1, requestId, 1, 0, {}, body), step,
             )
 
-        heartbeat = {"type": 4, "id": 7, "serializer": 1, "compressor": 0, "head": {}, "body": None, "bodyLength": 0}
+        heartbeat = {"type": 4, "id": 7, "serializer": 1, "compressor": 0, "head": {}, "body": None, "bodyLength": 0,
+                     "raw": ""}
         self.assertEqual(steps["heartbeat"]["frame"], heartbeat)
         ok("echo", 1, "hi")
         ok("kwargs", 2, {"nested": [1, 2]})
@@ -684,3 +732,276 @@ class IndependentClientTests(TestCase):
         self.assertEqual(steps["bad magic"], {"closed": True})
         self.assertEqual([s for s in outcomes.seen if s[0] == "sleep"],
                          [("sleep", "CancelledError"), ("sleep", "CancelledError")])
+
+
+#: The second client: the rules of docs/rpc-protocol.md that leave nothing
+#: to guess (strict JSON, the timeout-ms and accept-compressor grammars,
+#: empty names, cut error texts, error-code, no late response, raw bodies
+#: with a compressor, the response size limit, Status, the busy limit).
+RULES_CLIENT = CLIENT_HELPERS + r'''
+import zlib
+
+port = int(input())
+sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+ids = iter(range(1, 100000))
+
+
+def call(service, method, args=None, body=None, ser=1, comp=0, **extra):
+    head = {"service": service, "method": method}
+    head.update(extra)
+    if body is None:
+        body = b"" if args is None else json.dumps(args).encode("utf-8")
+    sock.sendall(frame(0, next(ids), head, body, ser=ser, comp=comp))
+    got = receive(sock)
+    got.pop("raw") if got["bodyLength"] > 10000 else None
+    return got
+
+
+for name, body in (("NaN", b"[NaN]"), ("-Infinity", b"[-Infinity]"), ("1e400", b"[1e400]")):
+    report("strict request " + name, frame=call("Echo", "echo", body=body))
+report("raw control characters", frame=call("Echo", "echo", body=b'["a\x01b\tc"]'))
+report("strict request spaces", frame=call("Echo", "echo", body=b' [ {"a" :\r\n [ 1.5 ] } ]\t'))
+report("strict response", frame=call("Rules", "nan", []))
+report("after strict", frame=call("Ping", "ping", []))
+
+for value in (" 300 ", "+300", "\uff13\uff10\uff10", "1e3", "-1", "", "soon", "12345678901", "1.2345", "1.", ".5"):
+    report("timeout-ms " + repr(value), frame=call("Sleeper", "sleep", [0.01], **{"timeout-ms": value}))
+for value in ("0", "300", "0.000", "1234567890", "300.5"):
+    report("timeout-ms " + repr(value), frame=call("Sleeper", "sleep", [0.01], **{"timeout-ms": value}))
+sock.sendall(request(0, next(ids), "Sleeper", "sleep", [0.3], **{"timeout-ms": "1.5"}))
+report("timeout-ms '1.5'", silent=silence(sock, 0.8))
+
+report("empty service", frame=call("", "echo", ["x"]))
+report("empty method", frame=call("Echo", "", ["x"]))
+
+for n in (4096, 4097, 100000):
+    report("cut %d" % n, frame=call("Rules", "fail", ["x" * n]))
+report("cut non-ASCII", frame=call("Rules", "fail", ["\u00e9" * 5000]))
+for code in ("E1", 42, -3, True, "", 1.5, None):
+    report("code " + json.dumps(code), frame=call("Rules", "coded", [code]))
+
+sock.sendall(request(0, next(ids), "Rules", "stubborn", [0.3], **{"timeout-ms": "50"}))
+report("late after deadline", silent=silence(sock, 0.8))
+rid = next(ids)
+sock.sendall(request(0, rid, "Rules", "stubborn", [0.3]) + frame(5, rid))
+report("late after cancel", silent=silence(sock, 0.8))
+
+report("raw zlib small", frame=call("Rules", "raw", body=zlib.compress(b"hello"), ser=0, comp=2))
+data = bytes(range(256)) * 8
+got = call("Rules", "raw", body=zlib.compress(data), ser=0, comp=2)
+report("raw zlib large", frame=dict(got, raw=None),
+       same=zlib.decompress(got["raw"].encode("latin-1")) == data if got["compressor"] == 2 else False)
+report("raw plain", frame=call("Rules", "raw", body=b"abc", ser=0))
+
+for value in ("2", "02", " 2", "0002", "9", "0", "two"):
+    got = call("Rules", "big", [2000], **{"accept-compressor": value})
+    report("accept-compressor " + repr(value), compressor=got["compressor"], bodyLength=got["bodyLength"])
+
+limit = 1024 * 1024
+got = call("Rules", "big", [limit - 16 - 2])
+report("response at the limit", frame=dict(got, body=None), full=16 + got["bodyLength"])
+report("response above the limit", frame=call("Rules", "big", [limit - 16 - 1]))
+report("after too large", frame=call("Ping", "ping", []))
+
+first = call("Status", "status", [])
+sock.sendall(request(2, 0, "Nope", "x", []))
+report("status", first=first["body"], second=call("Status", "status", [])["body"])
+
+sock.sendall(b"".join(request(0, 5000 + i, "Sleeper", "sleep", [5], **{"timeout-ms": "500"}) for i in range(256)))
+report("busy plain call", frame=call("Ping", "ping", []))
+report("busy until the deadlines", silent=silence(sock, 1.0))
+report("after busy", frame=call("Ping", "ping", []))
+report("status after busy", status=call("Status", "status", [])["body"])
+sock.close()
+'''
+
+
+class Rules:
+    """
+    Methods for the rules client: results JSON cannot carry, errors of any
+    length and code, a method that swallows its cancellation, raw bytes,
+    long results.
+    """
+
+    def nan(self) -> float:
+        """
+        @return: NaN, which JSON has no form for.
+        """
+        return float("nan")
+
+    def big(self, n: int) -> str:
+        """
+        @return: a text of C{n} characters.
+        """
+        return "x" * n
+
+    def fail(self, message: str) -> None:
+        """
+        @raise ServiceError: with that message.
+        """
+        raise ServiceError(message)
+
+    def coded(self, code: Any) -> None:
+        """
+        @raise ServiceError: with that code.
+        """
+        raise ServiceError("coded", code)
+
+    async def stubborn(self, seconds: float) -> str:
+        """
+        @return: C{"late"} when cancelled (the cancellation is swallowed),
+            else C{"on time"} after C{seconds}.
+        """
+        try:
+            await deferLater(reactor, seconds)
+        except CancelledError:
+            return "late"
+        return "on time"
+
+    def raw(self, data: bytes) -> bytes:
+        """
+        @return: the raw body as the method got it.
+        """
+        return data
+
+
+class ProtocolRulesTests(TestCase):
+    """
+    Every rule of docs/rpc-protocol.md that an implementer in another
+    language could otherwise only guess, checked by a client written from
+    the page against a real RpcServer.
+    """
+
+    timeout = 90
+
+    @inlineCallbacks
+    def test_rules(self) -> Any:
+        """
+        What the page promises, step by step (each assertion quotes the
+        page's rule).
+        """
+        outcomes = Outcomes()
+        server, port = yield startRpcServer(self, Sleeper(), Rules(), hooks=[outcomes])
+        steps = yield runIndependentClient(self, RULES_CLIENT, port)
+
+        def error(step: str) -> tuple[str, str]:
+            frame = steps[step]["frame"]
+            self.assertEqual((frame["type"], frame["bodyLength"], frame["compressor"]), (1, 0, 0), step)
+            return frame["head"]["error-type"], frame["head"]["error-message"]
+
+        def result(step: str) -> Any:
+            frame = steps[step]["frame"]
+            self.assertEqual((frame["type"], frame["head"]), (1, {}), step)
+            return frame["body"]
+
+        # "JSON is read and written as RFC 8259 defines it": NaN, Infinity,
+        # -Infinity and 1e400 are FrameError; white space between tokens is
+        # allowed; "a raw control character ... inside a string ... is
+        # accepted as that character", and written back escaped; a NaN
+        # result is BadResponse.
+        for name, needle in (("NaN", "NaN is not JSON"), ("-Infinity", "-Infinity is not JSON"),
+                             ("1e400", "beyond the range of a 64-bit float")):
+            kind, message = error("strict request " + name)
+            self.assertEqual(kind, "FrameError", name)
+            self.assertIn(needle, message, name)
+        self.assertEqual(result("strict request spaces"), {"a": [1.5]})
+        self.assertEqual(result("raw control characters"), "a\x01b\tc")
+        self.assertEqual(steps["raw control characters"]["frame"]["raw"], '"a\\u0001b\\tc"')
+        kind, message = error("strict response")
+        self.assertEqual(kind, "BadResponse")
+        self.assertIn("NaN, Infinity and -Infinity are not JSON (RFC 8259", message)
+        self.assertNotIn("NaN", steps["strict response"]["frame"]["raw"])
+        self.assertEqual(result("after strict"), "pong")
+
+        # timeout-ms: "1 to 10 ASCII digits, optionally followed by . and 1
+        # to 3 more ASCII digits ... Any other value ... is refused:
+        # BadRequest"; "0" is no deadline.
+        for value in (" 300 ", "+300", "\uff13\uff10\uff10", "1e3", "-1", "", "soon", "12345678901", "1.2345", "1.",
+                      ".5"):
+            kind, message = error(f"timeout-ms {value!r}")
+            self.assertEqual(kind, "BadRequest", value)
+            self.assertIn("timeout-ms", message, value)
+        for value in ("0", "300", "0.000", "1234567890", "300.5"):
+            self.assertEqual(result(f"timeout-ms {value!r}"), 0.01, value)
+        self.assertEqual(steps["timeout-ms '1.5'"], {"silent": True})
+
+        # "a request with no service or no method entry, or an empty one":
+        # BadRequest.
+        for step, key in (("empty service", "'service' is empty"), ("empty method", "'method' is empty")):
+            kind, message = error(step)
+            self.assertEqual(kind, "BadRequest", step)
+            self.assertIn(key, message, step)
+
+        # "a cut text is exactly 4096 characters long and ends with ... (N
+        # characters, cut)".
+        self.assertEqual(error("cut 4096")[1], "x" * 4096)
+        for step, n in (("cut 4097", 4097), ("cut 100000", 100000), ("cut non-ASCII", 5000)):
+            message = error(step)[1]
+            self.assertEqual(len(message), 4096, step)
+            self.assertTrue(message.endswith(f"... ({n} characters, cut)"), step)
+
+        # error-code: "a non-empty string (as it is) or an integer that is
+        # not a boolean (in decimal ...); otherwise ... absent".
+        codes = {code: steps[f"code {code}"]["frame"]["head"].get("error-code")
+                 for code in ('"E1"', "42", "-3", "true", '""', "1.5", "null")}
+        self.assertEqual(codes, {'"E1"': "E1", "42": "42", "-3": "-3", "true": None, '""': None, "1.5": None,
+                                 "null": None})
+
+        # "No late response is ever sent": a method that catches the
+        # cancellation (deadline or cancel frame) and returns anyway.
+        self.assertEqual(steps["late after deadline"], {"silent": True})
+        self.assertEqual(steps["late after cancel"], {"silent": True})
+        self.assertEqual([s for s in outcomes.seen if s[0] == "stubborn"], [("stubborn", "ok"), ("stubborn", "ok")])
+        self.assertEqual(server.status()["cancelled"], 3 + 256)
+
+        # "a raw (code 0) request body is decompressed by its compressor
+        # code like any other before the method gets it, and a raw response
+        # is compressed by the rules above like any other".
+        small = steps["raw zlib small"]["frame"]
+        self.assertEqual((small["serializer"], small["compressor"], small["raw"]), (0, 0, "hello"))
+        large = steps["raw zlib large"]
+        self.assertEqual((large["frame"]["serializer"], large["frame"]["compressor"], large["same"]), (0, 2, True))
+        self.assertEqual(steps["raw plain"]["frame"]["raw"], "abc")
+
+        # accept-compressor: "1 to 3 ASCII digits, in decimal ("02" is 2
+        # too) ... "0", a code the server does not have and any value not
+        # of this form are ignored".
+        compressors = {value: steps[f"accept-compressor {value!r}"]["compressor"]
+                       for value in ("2", "02", " 2", "0002", "9", "0", "two")}
+        self.assertEqual(compressors, {"2": 2, "02": 2, " 2": 0, "0002": 0, "9": 0, "0": 0, "two": 0})
+        self.assertEqual(steps["accept-compressor ' 2'"]["bodyLength"], 2002)
+
+        # "The server never sends a successful response longer than its
+        # own maxMsgLen ... answered with a ResponseTooLarge error instead,
+        # the connection stays open and the other calls go on".
+        self.assertEqual(steps["response at the limit"]["full"], 1024 * 1024)
+        self.assertEqual(steps["response at the limit"]["frame"]["head"], {})
+        kind, message = error("response above the limit")
+        self.assertEqual(kind, "ResponseTooLarge")
+        self.assertIn("1048577 bytes, more than this connection's maxMsgLen of 1048576", message)
+        self.assertEqual(result("after too large"), "pong")
+
+        # Status.status: "an object with exactly these keys"; a refused
+        # oneway counts in errors, not in calls.
+        first, second = steps["status"]["first"], steps["status"]["second"]
+        text = (DOCS / "rpc-protocol.md").read_text(encoding="utf-8")
+        documented = json.loads(text.split("`Status.status` returns an object", 1)[1].split("```json\n", 1)[1]
+                                .split("```", 1)[0])
+        self.assertEqual(set(first), set(documented))
+        self.assertEqual({k: type(v) for k, v in first.items() if k != "uptime"},
+                         {k: type(v) for k, v in documented.items() if k != "uptime"})
+        self.assertIsInstance(first["uptime"], (int, float))
+        self.assertEqual(round(first["uptime"], 3), first["uptime"])
+        self.assertEqual(first["services"], {"Echo": ["echo"], "Ping": ["ping"], "Rules": sorted(
+            ["big", "coded", "fail", "nan", "raw", "stubborn"]), "Sleeper": ["sleep"], "Status": ["status"]})
+        self.assertEqual((second["calls"] - first["calls"], second["errors"] - first["errors"]), (1, 1))
+
+        # Busy: "A request or oneway that arrives while the limit is
+        # reached is refused with ServerBusy (error-code busy), whatever its
+        # method ... plain calls are refused too".
+        busy = steps["busy plain call"]["frame"]
+        self.assertEqual((busy["head"]["error-type"], busy["head"]["error-code"]), ("ServerBusy", "busy"))
+        self.assertEqual(steps["busy until the deadlines"], {"silent": True})
+        self.assertEqual(result("after busy"), "pong")
+        after = steps["status after busy"]["status"]
+        self.assertEqual((after["inFlight"], after["busy"]), (0, 1))

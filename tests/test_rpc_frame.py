@@ -357,6 +357,51 @@ def _without(name: str) -> Iterator[None]:
         setattr(S, name, saved)
 
 
+def _refuseConstant(name: str) -> None:
+    """
+    @raise ValueError: always (RFC 8259 has no NaN or Infinity).
+    """
+    raise ValueError(name)
+
+
+def _finite(text: str) -> float:
+    """
+    @return: the float of a JSON number.
+    @raise ValueError: it is beyond a 64-bit float.
+    """
+    value = float(text)
+    if value in (float("inf"), -float("inf")):
+        raise ValueError(text)
+    return value
+
+
+def strictReference(data: bytes) -> str:
+    """
+    @param data: JSON text to read.
+    @return: the C{repr} of what the standard decoder reads from it in the
+        form docs/rpc-protocol.md gives (RFC 8259: no NaN or Infinity,
+        finite floats; raw control characters in strings accepted), or
+        C{"refused"}.
+    """
+    try:
+        return repr(stdjson.loads(data.decode("utf-8"), strict=False, parse_constant=_refuseConstant,
+                                  parse_float=_finite))
+    except ValueError:
+        return "refused"
+
+
+def readOrRefuse(data: bytes) -> str:
+    """
+    @param data: JSON text.
+    @return: the C{repr} of what txgetty's JSON serializer reads from it, or
+        C{"refused"} if it raises L{ValueError}.
+    """
+    try:
+        return repr(S._jsonLoads(data))
+    except ValueError:
+        return "refused"
+
+
 class SerializerTests(SynchronousTestCase):
     """
     Serializers and compressors by code and name, and the errors for
@@ -411,17 +456,62 @@ class SerializerTests(SynchronousTestCase):
            st.booleans())
     @example([10**30, -(2**64), 2**64 - 1, 1.5, float("nan"), "a\u2028"], True)
     @example([10**30], False)
+    @example([float("inf")], True)
+    @example([-float("inf"), 1.5], False)
     def test_jsonArguments(self, value: list, compact: bool) -> None:
         """
-        An argument list reads back exactly as the standard decoder reads it
-        (same values, same types: a 100-digit integer stays an integer, NaN
-        stays NaN), with or without orjson, compact or not.
+        An argument list reads back exactly as the standard decoder in the
+        documented form (RFC 8259, raw control characters accepted) reads it (same values, same types: a
+        100-digit integer stays an integer), or is refused with a
+        L{ValueError} when it is not JSON (NaN, Infinity, as Python's
+        encoder writes them), with or without orjson, compact or not.
         """
         data = stdjson.dumps(value, separators=(",", ":") if compact else None, ensure_ascii=not compact).encode()
-        expected = repr(stdjson.loads(data))
-        self.assertEqual(repr(S._jsonLoads(data)), expected)
+        expected = strictReference(data)
+        self.assertEqual(readOrRefuse(data), expected)
         with _without("_orjsonLoads"):
-            self.assertEqual(repr(S._jsonLoads(data)), expected)
+            self.assertEqual(readOrRefuse(data), expected)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(), min_size=1, max_size=3), st.sampled_from(["1e400", "-1e999", "NaN", "Infinity",
+                                                                          "-Infinity", "1.5", "null"]))
+    @example(["a\nb"], "null")
+    @example(["\x00", "tab\there"], "1.5")
+    def test_jsonStrict(self, texts: list[str], number: str) -> None:
+        """
+        Text put raw between quotes (control characters unescaped, as a
+        lenient writer would) and numbers beyond JSON or a 64-bit float are
+        read exactly as by the standard decoder in the documented form,
+        with or without orjson: raw control characters inside a string are
+        accepted, NaN, Infinity, -Infinity and 1e400 are refused, on every
+        fast path.
+        """
+        for data in (("[" + ",".join(f'"{t}"' for t in texts) + "]").encode("utf-8", "surrogatepass"),
+                     f'["{texts[0]}",{number}]'.encode("utf-8", "surrogatepass"), f"[{number}]".encode()):
+            expected = strictReference(data)
+            self.assertEqual(readOrRefuse(data), expected, data)
+            with _without("_orjsonLoads"):
+                self.assertEqual(readOrRefuse(data), expected, data)
+
+    def test_jsonRefusals(self) -> None:
+        """
+        The JSON serializer refuses, with a message naming the rule, NaN and
+        Infinity both ways and numbers beyond a 64-bit float in requests; it
+        reads raw control characters inside strings and writes them
+        escaped.
+        """
+        json = S.serializer("json")
+        for value in (float("nan"), [1, float("inf")], {"x": -float("inf")}):
+            with self.assertRaises(ValueError) as ctx:
+                json.dumps(value)
+            self.assertIn("not JSON (RFC 8259", str(ctx.exception))
+        for data, needle in ((b"[NaN]", "NaN is not JSON (RFC 8259"), (b"[-Infinity]", "-Infinity is not JSON"),
+                             (b"[1e400]", "beyond the range of a 64-bit float")):
+            with self.assertRaises(ValueError) as ctx:
+                json.loads(data)
+            self.assertIn(needle, str(ctx.exception))
+        self.assertEqual(json.loads(b'["a\tb","\x01"]'), ["a\tb", "\x01"])
+        self.assertEqual(json.dumps(["a\tb", "\x01"]), b'["a\\tb","\\u0001"]')
 
     def test_orjsonUsedForText(self) -> None:
         """
@@ -551,6 +641,13 @@ class BodyTests(SynchronousTestCase):
             with self.assertRaises(FrameError) as ctx:
                 decodeArguments(Frame(F.REQUEST, 1, {}, body))
             self.assertIn(needle, str(ctx.exception), body)
+        msgpack = S.serializer("msgpack")
+        for value, needle in (({"kwargs": {1: 2}}, '"kwargs" keys) must be text'),
+                              ({(1, 2): 3}, "cannot decode the request body")):
+            body = msgpack.dumps(value)
+            with self.assertRaises(FrameError) as ctx:
+                decodeArguments(Frame(F.REQUEST, 1, {}, body, serializer=S.MSGPACK))
+            self.assertIn(needle, str(ctx.exception), value)
 
     def test_unknownCodes(self) -> None:
         """

@@ -11,22 +11,27 @@ import os
 import types
 from typing import Any
 
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
+from twisted.logger import LogLevel
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.config import SessionConfig
 from txgetty.errors import CodecError, PacketTooLargeError, ReadIdleTimeoutError
-from txgetty.rpc import CallInfo, RegistrationError, RpcServer, registerBuiltins, rpcmethod
+from txgetty.rpc import (
+    BadResponse, CallInfo, Echo, RegistrationError, RpcServer, ServiceError, registerBuiltins, rpcmethod,
+)
 from txgetty.rpc import frame as F
 from txgetty.rpc.registry import ServiceRegistry
+from txgetty.rpc.server import cutText, errorCode, errorHead
 from txgetty.rpc.serializers import GZIP, MSGPACK, NONE, ZLIB
 
 from .rpcsupport import (
-    LATER, Calc, Failing, FrameClient, Marked, Plain, RecordingHook, calcOf, calcServer, requestFrame,
-    resultOf,
+    LATER, Calc, Failing, FrameClient, LogCapture, Marked, Plain, RecordingHook, calcOf, calcServer,
+    requestFrame, resultOf,
 )
+from .test_docs import DOCS
 
 
 class RegistryTests(SynchronousTestCase):
@@ -275,6 +280,7 @@ class CallTests(ServerTestCase):
         self.assertEqual(client.result(4), 3)
         self.assertFalse(client.serverSession.isClosed)
         self.assertEqual(client.pair.server.listener.server.status()["errors"], 3)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError, KeyError, ZeroDivisionError)), 3)
 
     def test_unknownNames(self) -> None:
         """
@@ -310,7 +316,7 @@ class CallTests(ServerTestCase):
         self.assertIn("cannot decode the request body", errors[0][F.ERROR_MESSAGE])
         self.assertIn("unknown serializer 99", errors[1][F.ERROR_MESSAGE])
         self.assertIn("unknown compressor 99", errors[2][F.ERROR_MESSAGE])
-        self.assertIn("cannot be serialized", errors[3][F.ERROR_MESSAGE])
+        self.assertIn("cannot be sent as json", errors[3][F.ERROR_MESSAGE])
         self.assertFalse(client.serverSession.isClosed)
 
     def test_duplicateId(self) -> None:
@@ -331,8 +337,8 @@ class CallTests(ServerTestCase):
     def test_oneway(self) -> None:
         """
         Oneway calls run but are never answered, not even when they fail
-        or name nothing; all count as calls, failures and refusals as
-        errors too.
+        or name nothing; those that ran count as calls, failures as errors
+        too, and refusals as errors only.
         """
         client = self.connect()
         client.call(0, "Calc.note", "a", type=F.ONEWAY)
@@ -342,7 +348,8 @@ class CallTests(ServerTestCase):
         rpc = client.serverSession.listener.server
         self.assertEqual(calcOf(rpc).seen, ["a", (1, 1)])
         self.assertEqual([f.requestId for f in client.frames()], [1])
-        self.assertEqual((rpc.calls, rpc.errors), (4, 2))
+        self.assertEqual((rpc.calls, rpc.errors), (3, 2))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_heartbeat(self) -> None:
         """
@@ -377,6 +384,7 @@ class CallTests(ServerTestCase):
         client = self.connect(rpc)
         client.call(1, "Marked.two")
         self.assertIn("has no taskPool", client.error(1)[F.ERROR_MESSAGE])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_status(self) -> None:
         """
@@ -478,16 +486,17 @@ class CancelTests(ServerTestCase):
     def test_answeredBeforeDeadline(self) -> None:
         """
         A call answered before its deadline leaves no timer behind; a
-        deadline that is not a number is ignored.
+        C{timeout-ms} of 0 is no deadline.
         """
         client = self.connect()
         client.call(1, "Calc.wait", head={F.TIMEOUT_MS: "1000"})
-        client.call(2, "Calc.wait", head={F.TIMEOUT_MS: "soon"})
+        client.call(2, "Calc.wait", head={F.TIMEOUT_MS: "0"})
+        self.assertEqual(len([c for c in self.clock.getDelayedCalls() if c.func.__name__ == "_expired"]), 1)
         for d in calcOf(client.serverSession.listener.server).waiting:
             d.callback("ok")
         client.pair.pump()
         self.assertEqual([client.result(1), client.result(2)], ["ok", "ok"])
-        self.assertEqual([c for c in self.clock.getDelayedCalls() if c.func.__name__ == "cancel"], [])
+        self.assertEqual([c for c in self.clock.getDelayedCalls() if c.func.__name__ == "_expired"], [])
 
     def test_cancelFrame(self) -> None:
         """
@@ -612,8 +621,9 @@ class AuthTests(ServerTestCase):
 
         client = self.connect(auth=broken)
         client.call(1, "Calc.add", 1, 2, head={F.AUTH: "x"})
-        self.assertIn("the auth hook failed: directory down", client.error(1)[F.ERROR_MESSAGE])
+        self.assertIn("the auth callable failed: directory down", client.error(1)[F.ERROR_MESSAGE])
         self.assertTrue(client.serverSession.isClosed)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_onewayRefused(self) -> None:
         """
@@ -671,6 +681,7 @@ class HookTests(ServerTestCase):
         failure = hook.events[4][2]
         self.assertIsInstance(failure, Failure)
         self.assertTrue(failure.check(ValueError))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertIs(hook.events[0][1], session)
         self.assertIs(hook.events[-1][1], session)
 
@@ -776,3 +787,423 @@ class ShutdownTests(ServerTestCase):
         forever.send(F.Frame(F.HEARTBEAT_REQUEST, 1))  # (a first frame within firstPacketTimeout)
         forever.pair.advance(10**6)
         self.assertFalse(forever.serverSession.isClosed)
+
+
+class Bad:
+    """
+    Methods that fail like the issue's example, or in the caller's way.
+    """
+
+    def big(self, n: int) -> str:
+        """
+        @return: a text of C{n} characters.
+        """
+        return "x" * n
+
+    def boom(self) -> None:
+        """
+        @raise KeyError: a bug.
+        """
+        raise KeyError("missing thing")
+
+    def inner(self) -> int:
+        """
+        @raise TypeError: raised inside the method: a bug too.
+        """
+        return len(5)  # type: ignore[arg-type]
+
+    def refuse(self) -> None:
+        """
+        @raise ServiceError: an error the method means to answer with.
+        """
+        raise Refusal("not today", code=7)
+
+    def one(self, x: int) -> int:
+        """
+        @return: C{x}.
+        """
+        return x
+
+    @staticmethod
+    def nothing() -> None:
+        """
+        Return nothing.
+        """
+
+
+class Refusal(ServiceError):
+    """
+    An application's expected error.
+    """
+
+
+class FakePool:
+    """
+    A task pool that runs functions at once (for the argument check of
+    blocking methods, which happens before a thread is taken).
+
+    @ivar ran: the functions run.
+    """
+
+    def __init__(self) -> None:
+        """
+        Start with nothing run.
+        """
+        self.ran: list[Any] = []
+
+    def run(self, function: Any, *args: Any, **kw: Any) -> Deferred:
+        """
+        @return: a L{Deferred} of the function's result.
+        """
+        self.ran.append(function)
+        return maybeDeferred(function, *args, **kw)
+
+
+class Blocking:
+    """
+    A blocking method.
+    """
+
+    @rpcmethod(blocking=True)
+    def work(self, x: int) -> int:
+        """
+        @return: C{x} doubled.
+        """
+        return 2 * x
+
+
+class LogTests(ServerTestCase):
+    """
+    docs/rpc.md, I{Errors}: "The server logs each failed call once ...
+    naming Service.method, the request id (or oneway) and the connection's
+    session with the client's address": a bug at error level with its
+    traceback, a ServiceError or the caller's mistake as one info line.
+    """
+
+    def setUp(self) -> None:
+        """
+        Capture the log; serve C{Bad} and C{Blocking}.
+        """
+        super().setUp()
+        self.logs = LogCapture(self)
+        self.rpc = self.makeServer(taskPool=FakePool())
+        self.rpc.register(Bad())
+        self.rpc.register(Blocking())
+
+    def test_bugWithTraceback(self) -> None:
+        """
+        An unexpected exception (KeyError in Bad.boom, a TypeError raised
+        inside a method, a failing Deferred, a oneway) is logged once at
+        error level with its type, message, traceback, call and session;
+        the caller gets the error and the connection serves more calls.
+        """
+        client = self.connect(self.rpc)
+        client.call(1, "Bad.boom")
+        client.call(2, "Bad.inner")
+        client.call(3, "Failing.later")
+        LATER[0].errback(ZeroDivisionError("no zeros"))
+        client.pair.pump()
+        client.call(0, "Bad.boom", type=F.ONEWAY)
+        client.call(4, "Calc.add", 1, 2)
+        self.assertEqual(client.result(4), 3)
+        self.assertEqual(client.error(1)[F.ERROR_MESSAGE], "'missing thing'")
+        lines = self.logs.lines()
+        self.assertEqual([level for level, _ in lines], [LogLevel.error] * 4)
+        session = repr(client.serverSession).split(" ")[0]
+        peer = f"127.0.0.1:{client.serverSession.remoteAddress.port}"
+        for (_, text), (call, kind, why, where) in zip(lines, [
+            ("Bad.boom request #1", "KeyError", "'missing thing'", "in boom"),
+            ("Bad.inner request #2", "TypeError", "object of type 'int' has no len()", "in inner"),
+            ("Failing.later request #3", "ZeroDivisionError", "no zeros", "ZeroDivisionError"),
+            ("Bad.boom oneway", "KeyError", "'missing thing'", "in boom"),
+        ]):
+            self.assertTrue(text.startswith(f"txgetty rpc: {call} on {session} "), text)
+            self.assertIn(f"raised {kind}: {why}", text)
+            self.assertIn(peer, text)
+            self.assertIn("Traceback", text)
+            self.assertIn(where, text)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError, TypeError, ZeroDivisionError)), 4)
+
+    def test_expectedAtInfo(self) -> None:
+        """
+        A ServiceError, undecodable arguments and arguments the method does
+        not take (a plain or a blocking method: the blocking one is
+        refused before a thread is taken) are logged as one info line each,
+        without a traceback, and nothing is flagged as an error.
+        """
+        client = self.connect(self.rpc)
+        client.call(1, "Bad.refuse")
+        client.call(2, "Calc.add", body=b"[1,")
+        client.call(3, "Bad.one", 1, 2)
+        client.call(4, "Blocking.work")
+        client.call(5, "Blocking.work", 21)
+        self.assertEqual(client.error(1), {F.STATUS: "error", F.ERROR_TYPE: "Refusal", F.ERROR_MESSAGE: "not today",
+                                           F.ERROR_CODE: "7"})
+        self.assertEqual(client.error(3)[F.ERROR_TYPE], "TypeError")
+        self.assertEqual(client.error(4)[F.ERROR_MESSAGE],
+                         "Blocking.work() missing a required argument: 'x'")
+        self.assertEqual(client.result(5), 42)
+        self.assertEqual(self.rpc.taskPool.ran, [self.rpc.registry.lookup("Blocking", "work").function])
+        lines = self.logs.lines()
+        self.assertEqual([level for level, _ in lines], [LogLevel.info] * 4)
+        for (_, text), (call, kind) in zip(lines, [("Bad.refuse request #1", "Refusal: not today"),
+                                                   ("Calc.add request #2", "FrameError: cannot decode"),
+                                                   ("Bad.one request #3", "TypeError: "),
+                                                   ("Blocking.work request #4", "TypeError: Blocking.work()")]):
+            self.assertIn(call, text)
+            self.assertIn(f"raised {kind}", text)
+            self.assertNotIn("Traceback", text)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_deadline(self) -> None:
+        """
+        A call cancelled at its deadline is logged as one info line naming
+        the deadline; one cancelled by a cancel frame is not logged.
+        """
+        client = self.connect(self.rpc)
+        client.call(1, "Calc.wait", head={F.TIMEOUT_MS: "500"})
+        client.call(2, "Calc.wait")
+        client.send(F.Frame(F.CANCEL, 2))
+        client.pair.advance(0.5)
+        [(level, text)] = self.logs.lines()
+        self.assertEqual(level, LogLevel.info)
+        self.assertIn("Calc.wait request #1 on <tcp-session#", text)
+        self.assertIn("cancelled: its deadline (timeout-ms 500) passed", text)
+        self.assertEqual((client.frames(), self.rpc.cancelled), ([], 2))
+
+
+class ResultTests(ServerTestCase):
+    """
+    docs/rpc.md, I{Errors} and I{Limits}: a result that cannot be sent is
+    answered BadResponse or ResponseTooLarge for that one call, logged on
+    the server; the connection stays and later calls on it succeed.
+    """
+
+    def setUp(self) -> None:
+        """
+        Capture the log.
+        """
+        super().setUp()
+        self.logs = LogCapture(self)
+
+    def test_unserializable(self) -> None:
+        """
+        A result JSON cannot carry (an object, NaN), on the quick path and
+        with hooks (which see the BadResponse failure), is BadResponse,
+        logged at error level naming the call; the next call succeeds.
+        """
+        for hooks in ([], [RecordingHook()]):
+            rpc = self.makeServer(hooks=hooks)
+            rpc.register(Echo())
+            client = self.connect(rpc)
+            client.call(1, "Failing.unserializable")
+            client.call(2, "Echo.echo", kwargs={"value": 1.5})
+            client.send(F.Frame(F.REQUEST, 3, {F.SERVICE: "Calc", F.METHOD: "add"}, b"[1e308,1e308]"))
+            client.call(4, "Calc.add", 1, 2)
+            self.assertEqual(client.result(2), 1.5)
+            self.assertEqual(client.result(4), 3)
+            for rid, needle in ((1, "(object) cannot be sent as json: TypeError"),
+                                (3, "(float) cannot be sent as json: ValueError: NaN, Infinity")):
+                head = client.error(rid)
+                self.assertEqual(head[F.ERROR_TYPE], "BadResponse")
+                self.assertIn(needle, head[F.ERROR_MESSAGE])
+            self.assertFalse(client.serverSession.isClosed)
+            if hooks:
+                after = [e[2] for e in hooks[0].events if e[0] == "after"]
+                self.assertTrue(after[0].check(BadResponse))
+                self.assertEqual(after[1], 1.5)
+        lines = self.logs.lines()
+        self.assertEqual([level for level, _ in lines], [LogLevel.error] * 4)
+        self.assertIn("Failing.unserializable request #1 on <tcp-session#", lines[0][1])
+        self.assertIn("BadResponse: the result of Failing.unserializable request #1", lines[0][1])
+
+    def test_tooLarge(self) -> None:
+        """
+        With maxMsgLen 1000, a response of exactly 1000 bytes is sent, one
+        of 1001 is ResponseTooLarge (on the quick path, with hooks, after a
+        Deferred), logged; a result that fits once compressed is sent
+        compressed; the connection serves the next call.
+        """
+        for hooks in ([], [RecordingHook()]):
+            rpc = self.makeServer(config=SessionConfig(maxMsgLen=1000), hooks=hooks)
+            rpc.register(Bad())
+            client = self.connect(rpc)
+            client.call(1, "Bad.big", 982)  # 16 + 984 bytes
+            client.call(2, "Bad.big", 983)
+            client.call(3, "Calc.wait")
+            calcOf(rpc).waiting[0].callback("y" * 2000)
+            client.pair.pump()
+            client.call(4, "Bad.big", 2000, head={F.ACCEPT_COMPRESSOR: "2"})
+            client.call(5, "Calc.add", 1, 2)
+            self.assertEqual((len(client.response(1).encode()), client.result(1)), (1000, "x" * 982))
+            for rid in (2, 3):
+                head = client.error(rid)
+                self.assertEqual(head[F.ERROR_TYPE], "ResponseTooLarge")
+                self.assertIn("more than this connection's maxMsgLen of 1000", head[F.ERROR_MESSAGE])
+            self.assertEqual((client.response(4).compressor, client.result(4)), (ZLIB, "x" * 2000))
+            self.assertEqual(client.result(5), 3)
+            self.assertFalse(client.serverSession.isClosed)
+            self.assertEqual((rpc.calls, rpc.errors), (5, 2))
+        self.assertEqual([level for level, _ in self.logs.lines()], [LogLevel.error] * 4)
+        self.assertIn("ResponseTooLarge: the response to Bad.big request #2 would be 1001 bytes",
+                      self.logs.lines()[0][1])
+
+
+class AuthLogTests(ServerTestCase):
+    """
+    A refused auth attempt is logged, without the token.
+    """
+
+    def setUp(self) -> None:
+        """
+        Capture the log.
+        """
+        super().setUp()
+        self.logs = LogCapture(self)
+
+    def test_refusedLogged(self) -> None:
+        """
+        A wrong token and a missing one are each logged once at warn level,
+        naming the connection and the reason; the token's text is nowhere
+        in the log or the close reason.
+        """
+        token = "guess-Zq81x"
+        for head in ({F.AUTH: token}, {}):
+            client = self.connect(auth=lambda t, s: t == "s3cret")
+            client.call(1, "Calc.add", 1, 2, head=head)
+            self.assertEqual(client.error(1)[F.ERROR_TYPE], "AuthError")
+            self.assertNotIn(token, client.serverSession.closeReason.getErrorMessage())
+        lines = self.logs.lines()
+        self.assertEqual([level for level, _ in lines], [LogLevel.warn] * 2)
+        self.assertIn("authentication refused on <tcp-session#", lines[0][1])
+        self.assertIn("the auth token was refused; closing the connection", lines[0][1])
+        self.assertIn("carries no auth token (head entry 'auth')", lines[1][1])
+        self.assertNotIn(token, self.logs.text())
+
+    def test_callableRaises(self) -> None:
+        """
+        An auth callable that raises is logged at error level with its
+        traceback; if the traceback holds the token (a KeyError of it), the
+        traceback is left out and the token is nowhere in the log.
+        """
+        def lookup(token: Any, session: Any) -> bool:
+            return {"s3cret": True}[token]
+
+        def broken(token: Any, session: Any) -> bool:
+            raise RuntimeError("directory down")
+
+        token = "guess-Zq81x"
+        for auth in (lookup, broken):
+            client = self.connect(auth=auth)
+            client.call(1, "Calc.add", 1, 2, head={F.AUTH: token})
+            self.assertEqual(client.error(1)[F.ERROR_TYPE], "AuthError")
+        lines = self.logs.lines()
+        self.assertEqual([level for level, _ in lines], [LogLevel.error] * 2)
+        self.assertIn("raised KeyError on <tcp-session#", lines[0][1])
+        self.assertIn("its traceback is not logged: it holds the auth token", lines[0][1])
+        self.assertIn("Traceback", lines[1][1])
+        self.assertIn("directory down", lines[1][1])
+        self.assertNotIn(token, self.logs.text())
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
+class LateAnswerTests(ServerTestCase):
+    """
+    "No late response is ever sent" (docs/rpc-protocol.md, I{Connection
+    rules}; docs/rpc.md, I{Deadlines and cancellation}).
+    """
+
+    def test_swallowedCancellation(self) -> None:
+        """
+        A handler that catches the server's cancellation (deadline or
+        cancel frame) and returns anyway sends nothing; hooks see its
+        result; it counts in cancelled, not in calls.
+        """
+        class Stubborn:
+            """
+            Returns even when cancelled.
+            """
+
+            async def run(self) -> str:
+                """
+                @return: C{"late"} once cancelled.
+                """
+                try:
+                    await Deferred()
+                except CancelledError:
+                    return "late"
+                return "never"
+
+        hook = RecordingHook()
+        rpc = self.makeServer(hooks=[hook])
+        rpc.register(Stubborn())
+        client = self.connect(rpc)
+        client.call(1, "Stubborn.run", head={F.TIMEOUT_MS: "100"})
+        client.call(2, "Stubborn.run")
+        client.send(F.Frame(F.CANCEL, 2))
+        client.pair.advance(10)
+        self.assertEqual(client.frames(), [])
+        self.assertEqual([e[2] for e in hook.events if e[0] == "after"], ["late", "late"])
+        self.assertEqual((rpc.calls, rpc.errors, rpc.cancelled), (0, 0, 2))
+        self.assertEqual(rpc.status()["cancelled"], 2)
+
+
+class ErrorTextTests(SynchronousTestCase):
+    """
+    The rules of error texts (docs/rpc-protocol.md, I{The head map}).
+    """
+
+    def test_cut(self) -> None:
+        """
+        A text of at most 4096 characters is kept; a longer one is cut to
+        exactly 4096 characters ending with "... (N characters, cut)"; type
+        and code are cut by the same rule.
+        """
+        self.assertEqual(cutText("é" * 4096), "é" * 4096)
+        for n in (4097, 10**6):
+            cut = cutText("é" * n)
+            self.assertEqual(len(cut), 4096)
+            self.assertTrue(cut.endswith(f"... ({n} characters, cut)"))
+            self.assertTrue(cut.startswith("é" * (4096 - len(f"... ({n} characters, cut)"))))
+        head = errorHead("T" * 5000, "m", "c" * 5000)
+        self.assertEqual((len(head[F.ERROR_TYPE]), len(head[F.ERROR_CODE])), (4096, 4096))
+
+    def test_code(self) -> None:
+        """
+        error-code: a non-empty str as it is, an int (not a bool) in
+        decimal, nothing for anything else.
+        """
+        import enum
+
+        class Color(enum.IntEnum):
+            RED = 3
+
+        for code, text in (("E1", "E1"), (42, "42"), (-3, "-3"), (Color.RED, "3"), (True, None), ("", None),
+                           (1.5, None), (None, None), (b"x", None), (10**5000, None)):
+            self.assertEqual(errorCode(code), text, type(code))
+
+    def test_maxErrorResponse(self) -> None:
+        """
+        The largest error response is 49,228 bytes, as the page says: each
+        text at most 4096 characters of up to 4 UTF-8 bytes.
+        """
+        widest = "\U0001f600" * 4096
+        frame = F.Frame(F.RESPONSE, 1, errorHead(widest, widest, widest), b"")
+        self.assertEqual(len(frame.encode()), 49228)
+        text = (DOCS / "rpc-protocol.md").read_text(encoding="utf-8")
+        self.assertIn("an error response is at most 49,228\nbytes", text)
+
+
+class RegistryNameTests(SynchronousTestCase):
+    """
+    "Service and method names must be non-empty text without dots or white
+    space (any character for which str.isspace() is true)".
+    """
+
+    def test_whiteSpace(self) -> None:
+        """
+        Every kind of white space in a service name is refused.
+        """
+        for name in ("a b", "a\tb", "a\rb", "a\x0bb", "a\x0cb", "a\u3000b", "a\u00a0b", "a.b", ""):
+            with self.assertRaises(RegistrationError):
+                ServiceRegistry().register(Plain(), name)

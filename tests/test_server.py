@@ -37,6 +37,7 @@ from txgetty.errors import (
 from txgetty.server import Server
 from txgetty.session import Session
 
+from .logsupport import assertLoggedOnce, captureEvents, routineEvents
 from .netsupport import (
     WAIT,
     EchoRecorder,
@@ -387,8 +388,10 @@ class BadPeerTests(TestCase):
     async def test_readerBugBecomesCodecError(self) -> None:
         """
         A reader that raises something other than CodecError (a bug) is
-        reported as a CodecError that names the reader and the exception.
+        reported as a CodecError that names the reader and the exception;
+        the reader's own exception is logged once, with its traceback.
         """
+        events = captureEvents(self)
         codecClient = lambda: FramedClient(b"TX", ">H")  # noqa: E731
         listener, session, bad = await self.misbehave(
             lambda c: c.transport.write(b"??\x00\x01!"),
@@ -398,6 +401,8 @@ class BadPeerTests(TestCase):
         self.assertTrue(failure.check(CodecError))
         self.assertIn("MagicCodec", failure.getErrorMessage())
         self.assertIn("reader bug", failure.getErrorMessage())
+        assertLoggedOnce(self, events, ValueError, callback="reader", session=session)
+        self.assertFalse(routineEvents(events, "CodecError"), "the wrapped CodecError was logged again")
 
     async def test_oversizeDeclaredLength(self) -> None:
         """

@@ -123,6 +123,7 @@ class ReadTests(SynchronousTestCase):
         message = listener.errors[0].getErrorMessage()
         self.assertIn("Crashing", message)
         self.assertIn("boom", message)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
 
     def test_readerKeepingAView(self) -> None:
         """
@@ -207,6 +208,7 @@ class HandlerTests(SynchronousTestCase):
         self.assertTrue(listener.errors[0].check(ValueError))
         self.assertTrue(transport.disconnecting)
         self.assertTrue(session.closeReason.check(ValueError))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_exceptionContinuePolicy(self) -> None:
         """
@@ -226,6 +228,7 @@ class HandlerTests(SynchronousTestCase):
         session.dataReceived(hello(b"1", b"2"))
         self.assertEqual(listener.names(), ["open", "message", "error", "message", "error"])
         self.assertFalse(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 2)
 
     def test_deferredAwaitedInOrder(self) -> None:
         """
@@ -275,6 +278,7 @@ class HandlerTests(SynchronousTestCase):
         self.assertEqual(listener.messages, [b"1"])
         gate.callback(None)
         self.assertEqual(listener.names(), ["open", "message", "error", "message"])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_firedDeferredNotPaused(self) -> None:
         """

@@ -233,6 +233,7 @@ class TransitionEffectTests(SynchronousTestCase):
         session.connectionLost(Failure(ConnectionLost()))
         self.assertEqual(owner.listener.names(), ["error"])
         self.assertTrue(owner.listener.errors[0].check(ValueError))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def _pendingOpen(self) -> tuple[Session, StringTransport, Deferred, _Owner]:
         """
@@ -293,6 +294,7 @@ class TransitionEffectTests(SynchronousTestCase):
         session.connectionLost(Failure(ConnectionLost()))
         self.assertIs(session._state, S.DEAD)
         self.assertEqual(owner.listener.names(), ["open", "error"])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_openingLostCancelsOpen(self) -> None:
         """

@@ -6,6 +6,7 @@ makes; and for the endpoint descriptions it accepts.
 from __future__ import annotations
 
 import resource
+from typing import Any
 import sys
 import types
 
@@ -15,7 +16,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python.usage import UsageError
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty.codec import LengthPrefixedCodec, LineCodec
 from txgetty.endpoints import serverEndpoint, splitDescription
@@ -23,6 +24,8 @@ from txgetty.errors import ConfigError
 from txgetty.server import Server
 from txgetty.tap import DEFAULT_LISTEN, MAX_OPEN_FILES, Options, makeService, raiseOpenFileLimit
 from txgetty.testing import RecordingListener
+
+from .processsupport import runScript
 
 
 def parse(*argv: str) -> Options:
@@ -166,8 +169,9 @@ class MakeServiceTests(SynchronousTestCase):
     def test_rpcServer(self) -> None:
         """
         By default the service tree also holds an RPC server on
-        tcp:8091:interface=127.0.0.1 with the built-in services and the
-        --service ones, and a task pool for its blocking methods.
+        tcp:8091:interface=127.0.0.1 with the --service services (the demo
+        services are off with --service; tests.test_rpc_tap has every
+        combination), and a task pool for its blocking methods.
         """
         from txgetty.rpc import RpcServer
         from txgetty.taskpool import TaskPool
@@ -187,7 +191,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIsInstance(pool, TaskPool)
         self.assertIsInstance(rpc, RpcServer)
         self.assertIs(rpc.taskPool, pool)
-        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Echo", "Ping", "Status", "Sum"])
+        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Sum"])
         self.assertEqual(options["rpc-listen"], ["tcp:8091:interface=127.0.0.1"])
 
     def test_serviceErrors(self) -> None:
@@ -199,7 +203,6 @@ class MakeServiceTests(SynchronousTestCase):
             ("nocolon", "MODULE:OBJECT"),
             ("txgetty_no_such_module:X", "cannot import"),
             ("txgetty.tap:DEFAULT_LISTEN", "cannot register a str"),
-            ("Echo=txgetty.rpc.builtin:Ping", "already registered"),
         ):
             with self.assertRaises(UsageError) as ctx:
                 parse("--service", spec)
@@ -279,7 +282,7 @@ class EndpointTests(SynchronousTestCase):
         for description, needle in (
             ("nope:1", "examples"),
             ("tls:0:bogus=1:key=a:cert=b", "unknown option 'bogus'"),
-            ("tls:x:key=a:cert=b", "numeric port"),
+            ("tls:x:key=a:cert=b", "must be a number 0-65535"),
             ("tls:0", "--tls-key"),
             ("tls:0:key=/nonexistent/k.pem:cert=/nonexistent/c.pem", "cannot read"),
         ):
@@ -362,3 +365,196 @@ class OpenFileLimitTests(SynchronousTestCase):
         self.assertIn("about 1024 connections", text)
         self.assertIn("ulimit -n", text)
 
+
+
+class OptionCheckTests(SynchronousTestCase):
+    """
+    Every option with a value is checked by its row of the declaration
+    table (C{optParameters}); a bad value stops with one line naming the
+    option, the value and what it takes.  Listener ports are checked too.
+    """
+
+    def refused(self, *argv: str) -> str:
+        """
+        @param argv: options that must be refused.
+        @return: the message.
+        """
+        with self.assertRaises(UsageError) as ctx:
+            parse(*argv)
+        message = str(ctx.exception)
+        self.assertNotIn("\n", message)
+        self.assertNotIn("Parameter type enforcement failed", message)
+        return message
+
+    def test_everyParameterChecked(self) -> None:
+        """
+        Every row of optParameters that converts its value does it through
+        the table's named checker (none with a bare int or float).
+        """
+        from txgetty.tap import _NamedCoercer
+
+        for row in Options.optParameters:
+            if len(row) > 4 and row[4] is not None:
+                self.assertIsInstance(row[4], _NamedCoercer, row[0])
+                self.assertEqual(row[4].name, row[0])
+
+    def test_badNumbersNameTheOption(self) -> None:
+        """
+        A value that is not a number, or out of range, names the option.
+        """
+        for argv, needle in (
+            (["--cron-period", "abc"], "--cron-period takes a number of seconds, more than 0, got 'abc'"),
+            (["--cron-period", "0"], "--cron-period takes a number of seconds, more than 0, got '0'"),
+            (["--read-idle-timeout", "-1"], "--read-idle-timeout takes a number of seconds, 0 or more"),
+            (["--packet-timeout", "nan"], "--packet-timeout takes"),
+            (["--open-timeout", "inf"], "--open-timeout takes"),
+            (["--wheel-tick", "0"], "--wheel-tick takes a number of seconds, more than 0"),
+            (["--max-msg-len", "1.5"], "--max-msg-len takes a whole number of bytes, 1 or more, got '1.5'"),
+            (["--task-pool", "-1"], "--task-pool takes a whole number of threads, 0 or more"),
+            (["--rpc-max-in-flight", "0"], "--rpc-max-in-flight takes a whole number"),
+            (["--rpc-idle-timeout", "x"], "--rpc-idle-timeout takes a number of seconds"),
+        ):
+            self.assertIn(needle, self.refused(*argv), argv)
+
+    def test_goodEdgeValues(self) -> None:
+        """
+        0 where it means "off", and exact numbers, are accepted.
+        """
+        options = parse("--read-idle-timeout", "0", "--packet-timeout", "0", "--task-pool", "0",
+                        "--cron-period", "0.5", "--rpc-idle-timeout", "0")
+        self.assertEqual((options["read-idle-timeout"], options["task-pool"], options["cron-period"]), (0.0, 0, 0.5))
+
+    def test_badPortsRefused(self) -> None:
+        """
+        Listener ports outside 0-65535 (or not numbers) are refused at
+        parse time, naming the option and the endpoint; port 0 (any free
+        port) is accepted.
+        """
+        for option, description in (
+            ("--listen", "tcp:99999"), ("--listen", "tcp:-1"), ("--listen", "tcp6:port=65536"),
+            ("--listen", "udp:70000"), ("--listen", "ws://127.0.0.1:99999/"), ("--rpc-listen", "tcp:99999"),
+            ("--listen", "ws://127.0.0.1:abc/"),
+        ):
+            message = self.refused(option, description)
+            self.assertIn(f"{option}: the port of {description!r} must be a number 0-65535", message)
+        options = parse("--listen", "tcp:0", "--listen", "udp:0", "--rpc-listen", "tcp:0")
+        self.assertEqual(options["listen"], ["tcp:0", "udp:0"])
+
+
+class ListenErrorTests(SynchronousTestCase):
+    """
+    L{describeListenError}: one line, what failed, why, what to change.
+    """
+
+    def error(self, number: int, port: Any = 8090, interface: str | None = "127.0.0.1") -> Any:
+        """
+        @return: a L{CannotListenError} with that errno.
+        """
+        import os
+
+        from twisted.internet.error import CannotListenError
+
+        return CannotListenError(interface, port, OSError(number, os.strerror(number)))
+
+    def test_defaultRPCPortInUse(self) -> None:
+        """
+        A clash on the default RPC port says so and names --rpc-listen and
+        --no-rpc.
+        """
+        import errno
+
+        from txgetty.tap import DEFAULT_RPC_LISTEN, describeListenError
+
+        line = describeListenError(self.error(errno.EADDRINUSE, 8091), "--rpc-listen", [DEFAULT_RPC_LISTEN])
+        self.assertEqual(line, (
+            "txgetty: cannot serve RPC on tcp:8091:interface=127.0.0.1: port 8091 (the default RPC port) is "
+            "already in use by another process (another twistd txgetty?); stop it, serve RPC on another port "
+            "with --rpc-listen tcp:PORT:interface=127.0.0.1, or turn RPC off with --no-rpc"
+        ))
+
+    def test_defaultPortInUse(self) -> None:
+        """
+        A clash on the default packet port names --listen.
+        """
+        import errno
+
+        from txgetty.tap import describeListenError
+
+        line = describeListenError(self.error(errno.EADDRINUSE), "--listen", [DEFAULT_LISTEN])
+        self.assertIn("port 8090 (the default port) is already in use", line)
+        self.assertIn("--listen tcp:PORT", line)
+
+    def test_otherCauses(self) -> None:
+        """
+        Permission, a foreign address and a UNIX socket file each get their
+        own words; the endpoint is the one whose port failed.
+        """
+        import errno
+
+        from txgetty.tap import describeListenError
+
+        line = describeListenError(self.error(errno.EACCES, 80), "--listen", ["tcp:80", "tcp:9000"])
+        self.assertIn("cannot listen on tcp:80: permission denied (ports below 1024", line)
+        line = describeListenError(self.error(errno.EADDRNOTAVAIL, 9000, "10.9.9.9"), "--listen", ["tcp:9000:interface=10.9.9.9"])
+        self.assertIn("10.9.9.9 is not an address of this host; fix interface=", line)
+        line = describeListenError(self.error(errno.EADDRINUSE, "/tmp/s.sock", None), "--listen", ["unix:/tmp/s.sock"])
+        self.assertIn("the socket file /tmp/s.sock exists", line)
+
+
+class ListenFailureProcessTests(TestCase):
+    """
+    C{twistd -n txgetty} and C{twist txgetty} on a port that is taken (the
+    test holds it): exit status 1, one line, no traceback.
+    """
+
+    timeout = 60
+
+    def takenPort(self) -> int:
+        """
+        @return: a port on 127.0.0.1 that this test listens on.
+        """
+        import socket
+
+        held = socket.socket()
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        self.addCleanup(held.close)
+        return held.getsockname()[1]
+
+    async def test_twistdPortInUse(self) -> None:
+        """
+        twistd -n: the packet listener's port is taken.
+        """
+        port = self.takenPort()
+        out, err, code = await runScript("twistd", "-n", "--pidfile=", "txgetty", "--no-rpc",
+                                         "--listen", f"tcp:{port}:interface=127.0.0.1")
+        self.assertEqual(code, 1, out + err)
+        text = out + err
+        self.assertNotIn("Traceback", text)
+        [line] = [t for t in text.splitlines() if "cannot listen" in t]
+        self.assertIn(f"cannot listen on tcp:{port}:interface=127.0.0.1: port {port} is already in use", line)
+
+    async def test_twistRPCPortInUse(self) -> None:
+        """
+        twist: the RPC port is taken; the line names --rpc-listen and
+        --no-rpc.
+        """
+        port = self.takenPort()
+        out, err, code = await runScript("twist", "txgetty", "--listen", "tcp:0:interface=127.0.0.1",
+                                         "--rpc-listen", f"tcp:{port}:interface=127.0.0.1")
+        self.assertEqual(code, 1, out + err)
+        self.assertNotIn("Traceback", out + err)
+        self.assertEqual(err.strip().count("\n"), 0, err)
+        self.assertIn(f"cannot serve RPC on tcp:{port}:interface=127.0.0.1", err)
+        self.assertIn("--rpc-listen", err)
+        self.assertIn("--no-rpc", err)
+
+    async def test_twistdBadOption(self) -> None:
+        """
+        A bad option value ends twistd with status 1, its last line naming
+        the option (twistd prints its help above it).
+        """
+        out, err, code = await runScript("twistd", "-n", "--pidfile=", "txgetty", "--cron-period", "abc")
+        self.assertEqual(code, 1)
+        last = (out + err).strip().splitlines()[-1]
+        self.assertIn("--cron-period takes a number of seconds, more than 0, got 'abc'", last)

@@ -202,6 +202,7 @@ class PoolTests(TestCase):
         self.assertEqual(len(errors), 1)
         self.assertTrue(errors[0][1].check(KeyError))
         self.assertEqual(bad.received, [])
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
         good = await connectClient(self, address)
         good.sendPackets([b"ok"])
         self.assertEqual(await bounded(good.whenReceived(1), "an echo"), [b"ok"])

@@ -239,6 +239,7 @@ class CronTests(SynchronousTestCase):
         self.assertTrue(badTransport.disconnecting)
         self.assertTrue(bad.errors[0].check(RuntimeError))
         self.assertEqual(good.names().count("cron"), 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
 class TimeoutTests(SynchronousTestCase):
@@ -352,6 +353,7 @@ class AsyncCronTests(SynchronousTestCase):
         clock.advance(1.1)
         self.assertEqual(listener.names(), ["open", "cron", "error"])
         self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_lateCronFailureLogged(self) -> None:
         """
@@ -386,7 +388,7 @@ class AsyncCronTests(SynchronousTestCase):
         the peer left is logged at info level as routine, not as an error.
         """
         from twisted.internet.defer import Deferred
-        from twisted.logger import LogLevel, globalLogPublisher
+        from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
         logged: list = []
         globalLogPublisher.addObserver(logged.append)
@@ -406,9 +408,11 @@ class AsyncCronTests(SynchronousTestCase):
         clock.advance(1.1)
         session.connectionLost(Failure(ConnectionDone()))
         pending[0].callback(None)
-        [event] = [e for e in logged if "after the session closed" in e.get("log_format", "")]
+        [event] = [e for e in logged if e.get("error") == "SessionClosedError"]
         self.assertEqual(event["log_level"], LogLevel.info)
-        self.assertIn("wrote after the session closed", event["log_format"])
+        self.assertEqual(event["callback"], "onCron")
+        self.assertIn("after the session closed", formatEvent(event))
+        self.assertNotIn("log_failure", event)
         self.assertEqual(self.flushLoggedErrors(), [])
 
 

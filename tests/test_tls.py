@@ -7,22 +7,27 @@ errors of L{txgetty.tls.TLSServerSettings}.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl as stdlibSSL
 from typing import Any, Sequence
 
 from twisted.internet import reactor
 from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel, formatEvent
 from twisted.trial.unittest import TestCase
+from OpenSSL import SSL
 
 from txgetty.config import SessionConfig
-from txgetty.errors import ConfigError, OpenTimeoutError, TLSHandshakeError
+from txgetty.errors import ConfigError, ConnectGaveUpError, OpenTimeoutError, TLSHandshakeError
 from txgetty.server import Server
-from txgetty.tls import TLSServerSettings
+from txgetty.tls import TLSClientSettings, TLSServerSettings
 
-from .certs import TestCertificates, testCertificates
+from .certs import TestCertificates, badCertificates, testCertificates
+from .logsupport import captureEvents
 from .netsupport import (
     WAIT,
     FramedClient,
@@ -33,6 +38,7 @@ from .netsupport import (
     helloFrame,
     samplePayloads,
 )
+from .transportsupport import ONCE, startTxClient
 
 TLS = "tls:0:interface=127.0.0.1"
 
@@ -251,13 +257,14 @@ class TLSEchoTests(TestCase):
     async def test_mutualTLSRefusesUntrustedClientCertificate(self) -> None:
         """
         With clientCA set, a client whose certificate is signed by another CA
-        is refused; the error says the certificate is not signed by a
-        trusted CA; another client keeps being served.
+        is refused; the error names the client's certificate, its
+        untrusted CA and --tls-client-ca; another client keeps being served.
         """
         harness, address = await self.startServer(mutual=True)
         bad = await self.assertRefused(harness, address, clientOptions(self.pki, "untrusted"))
         message = self.handshakeError(harness, bad)
-        self.assertIn("certificate is not signed by a trusted CA", message)
+        self.assertIn("the client's certificate 'txgetty untrusted client' is signed by a CA "
+                      "(txgetty untrusted CA) that is not trusted here: trust that CA with --tls-client-ca", message)
         self.assertIn("certificate verify failed", message)
 
     async def test_plainTCPGarbageToTLSPort(self) -> None:
@@ -454,7 +461,7 @@ class TLSSettingsTests(TestCase):
         p = self.pki
         message = self.assertConfigError(
             TLSServerSettings(p.clientKey, p.serverCert),
-            "--tls-key", "--tls-cert", "does not match",
+            "--tls-key", "--tls-cert", "is not the key of the certificate",
         )
         self.assertIn(p.clientKey, message)
 
@@ -473,3 +480,205 @@ class TLSSettingsTests(TestCase):
         error = self.assertRaises(ConfigError, Server, [TLS], lambda s: None, reactor=reactor)
         self.assertIn("--tls-key", str(error))
         self.assertIn("--tls-cert", str(error))
+
+
+class TLSReasonTests(TestCase):
+    """
+    Each reason a certificate is refused is reported as that reason, in one
+    line, on the side that refused it: the client checking the server
+    (expired, not yet valid, self-signed, unknown CA, wrong host name, key
+    too small), the server checking a client certificate (expired, unknown
+    CA), and the server loading its own files (key too small, wrong key,
+    passphrase, unreadable).  Every certificate is made by the test
+    (L{tests.certs.badCertificates}).
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        """
+        Make (or reuse) the test certificates.
+        """
+        self.pki = testCertificates()
+        self.bad = badCertificates()
+
+    async def clientError(self, port: int, tls: TLSClientSettings | None = None) -> str:
+        """
+        Connect a txgetty client (one attempt) and return why it gave up.
+
+        @param port: the TLS server's port on 127.0.0.1.
+        @param tls: the client's settings; trusting the test CA by default.
+        @return: the message of the session's only error, a
+            L{TLSHandshakeError}; the gave-up error names it too.
+        """
+        client, listener = startTxClient(
+            self, f"tls:127.0.0.1:{port}", tls=tls or TLSClientSettings(caFile=self.pki.caCert), reconnect=ONCE,
+        )
+        gaveUp = await self.assertFailure(bounded(client.whenConnected(), "the client to give up"),
+                                          ConnectGaveUpError)
+        [failure] = listener.errors
+        self.assertTrue(failure.check(TLSHandshakeError), repr(failure.value))
+        message = failure.getErrorMessage()
+        self.assertNotIn("\n", message)
+        self.assertIn(message.split(": ", 1)[1][:40], str(gaveUp))
+        return message
+
+    async def serverWith(self, cert: str, key: str) -> int:
+        """
+        @param cert: the server's certificate file.
+        @param key: its key.
+        @return: the port of a running TLS echo server using them.
+        """
+        self.harness = ServerHarness(self, [TLS], tls=TLSServerSettings(key=key, cert=cert))
+        [address] = await self.harness.start()
+        return address.port
+
+    async def test_expiredServerCertificate(self) -> None:
+        """
+        An expired server certificate is reported as expired, with the
+        date, not as an untrusted CA.
+        """
+        message = await self.clientError(await self.serverWith(self.bad.expiredCert, self.bad.expiredKey))
+        self.assertIn("the server's certificate 'txgetty expired server' has expired (on 20", message)
+        self.assertIn("renew it", message)
+        self.assertIn("OpenSSL verify error 10", message)
+        self.assertNotIn("trusted", message)
+        serverSide = await self.harness.whenSession(0)
+        await bounded(serverSide.whenEvent("error"), "the server's handshake failure")
+        self.assertIn("the peer rejected our certificate: it has expired (renew it)",
+                      serverSide.errors[0].getErrorMessage())
+
+    async def test_notYetValidServerCertificate(self) -> None:
+        """
+        A server certificate valid only from tomorrow is reported as not
+        valid yet.
+        """
+        message = await self.clientError(await self.serverWith(self.bad.futureCert, self.bad.futureKey))
+        self.assertIn("'txgetty future server' is not valid yet (not before 20", message)
+        self.assertIn("check the clocks", message)
+
+    async def test_selfSignedServerCertificate(self) -> None:
+        """
+        A self-signed server certificate is reported as self-signed, naming
+        caFile/--ca-file.
+        """
+        message = await self.clientError(await self.serverWith(self.bad.selfSignedCert, self.bad.selfSignedKey))
+        self.assertIn("'txgetty selfSigned server' is self-signed, and not trusted here", message)
+        self.assertIn("caFile=/--ca-file", message)
+
+    async def test_unknownCA(self) -> None:
+        """
+        A server certificate from a CA the client does not trust names that
+        CA.
+        """
+        port = await self.serverWith(self.pki.serverCert, self.pki.serverKey)
+        message = await self.clientError(port, TLSClientSettings(caFile=self.pki.untrustedCaCert))
+        self.assertIn("is signed by a CA (txgetty test CA) that is not trusted here", message)
+
+    async def test_wrongHostname(self) -> None:
+        """
+        A certificate for another name says which names it holds and which
+        was dialled, and how to change it.
+        """
+        message = await self.clientError(await self.serverWith(self.bad.wrongNameCert, self.bad.wrongNameKey))
+        self.assertIn("hostname mismatch: the server's certificate is for other.example, not for 127.0.0.1", message)
+        self.assertIn("--hostname", message)
+
+    async def test_weakServerKey(self) -> None:
+        """
+        A server (not txgetty: it refuses such a key) with a 1024-bit RSA
+        key is refused by the client for its key size.
+        """
+        context = SSL.Context(SSL.TLS_METHOD)
+        context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+        context.use_certificate_file(self.bad.weakCert)
+        context.use_privatekey_file(self.bad.weakKey)
+
+        class Options:
+            def getContext(self) -> SSL.Context:
+                return context
+
+        port = reactor.listenSSL(0, Factory.forProtocol(Protocol), Options(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        message = await self.clientError(port.getHost().port)
+        self.assertIn("1024-bit", message)
+        self.assertIn("too small for OpenSSL's security level", message)
+
+    async def test_expiredClientCertificate(self) -> None:
+        """
+        A mutual-TLS server refusing an expired client certificate says so
+        (on the server's side), naming the certificate, in one warning.
+        """
+        events = captureEvents(self)
+        harness = ServerHarness(self, [TLS], tls=serverSettings(self.pki, mutual=True))
+        [address] = await harness.start()
+        tls = TLSClientSettings(caFile=self.pki.caCert, cert=self.bad.expiredClientCert, key=self.bad.expiredClientKey)
+        startTxClient(self, f"tls:127.0.0.1:{address.port}", tls=tls, reconnect=ONCE)
+        listener = await harness.whenSession(0)
+        await bounded(listener.whenEvent("error"), "the server's handshake failure")
+        [failure] = listener.errors
+        self.assertIn("the client's certificate 'txgetty expired client' has expired (on 20",
+                      failure.getErrorMessage())
+        logged = [e for e in events if e.get("session") is harness.sessions[0]]
+        self.assertEqual([(e["log_level"], e.get("error")) for e in logged], [(LogLevel.warn, "TLSHandshakeError")])
+        self.assertEqual(formatEvent(logged[0]), f"txgetty: {failure.getErrorMessage()}")
+
+    def loadError(self, key: str, cert: str) -> str:
+        """
+        @return: the L{ConfigError} message of loading these files.
+        """
+        return str(self.assertRaises(ConfigError, TLSServerSettings(key=key, cert=cert).options))
+
+    def test_weakKeyRefusedAtLoad(self) -> None:
+        """
+        A 1024-bit RSA server key is refused at load for its size (not as a
+        key that does not match), naming the file and what to do.
+        """
+        message = self.loadError(self.bad.weakKey, self.bad.weakCert)
+        self.assertIn(f"the --tls-cert file {self.bad.weakCert!r}", message)
+        self.assertIn("1024-bit RSA key is too small for OpenSSL's security level", message)
+        self.assertIn("2048", message)
+        self.assertNotIn("not the key", message)
+
+    def test_wrongKeyAtLoad(self) -> None:
+        """
+        A key that is not the certificate's is named as such.
+        """
+        message = self.loadError(self.pki.clientKey, self.pki.serverCert)
+        self.assertIn("is not the key of the certificate", message)
+        self.assertIn("--tls-key", message)
+
+    def test_encryptedKey(self) -> None:
+        """
+        A passphrase-protected key is refused without prompting, saying how
+        to decrypt it.
+        """
+        message = self.loadError(self.bad.encryptedKey, self.bad.expiredCert)
+        self.assertIn("passphrase-protected", message)
+        self.assertIn("openssl pkey", message)
+
+    def test_unreadableFiles(self) -> None:
+        """
+        A directory or a missing file is named with the system's reason.
+        """
+        directory = self.mktemp()
+        os.mkdir(directory)
+        self.assertIn("Is a directory", self.loadError(directory, self.pki.serverCert))
+        self.assertIn("No such file", self.loadError(self.pki.serverKey, directory + "/none.pem"))
+
+    def test_expiredCertificateWarnsAtLoad(self) -> None:
+        """
+        An expired server certificate loads (peers decide), with one warning
+        naming the file and the date, once however often it is loaded.
+        """
+        import shutil
+
+        events = captureEvents(self)
+        cert = self.mktemp()
+        shutil.copy(self.bad.expiredCert, cert)
+        for _ in range(2):
+            TLSServerSettings(key=self.bad.expiredKey, cert=cert).options()
+        warnings = [formatEvent(e) for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn(cert, warnings[0])
+        self.assertIn("expired on 20", warnings[0])

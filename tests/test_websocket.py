@@ -54,7 +54,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 #: Why the tests that use the independent client are skipped, if they are.
 NO_WEBSOCKETS = None if websockets is not None else (
     "the websockets library (the independent WebSocket client of these tests) is not installed; "
-    "it belongs in setup.cfg's test extras"
+    "it belongs in pyproject.toml's test extra"
 )
 
 async def startServer(testCase: TestCase, url: str = WS, **serverArgs: Any) -> tuple[ServerHarness, int]:

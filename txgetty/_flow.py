@@ -17,19 +17,19 @@ Mixed into L{txgetty.session.Session}.
 
 from __future__ import annotations
 
-from typing import Any
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IPushProducer
-from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _state as S
 from .errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
-from .taskpool import Outbox, _runOrdered
+from ._errorlog import logSessionFailure
+from .taskpool import CRON, Outbox, _runOrdered
 
-_log = Logger()
 
 #: Reasons to stop reading, as bits of C{Session._readPauses}.
 #: ("handler": an awaited handler, or a turn of delivery that is over.)
@@ -87,7 +87,38 @@ class FlowMixin:
     on the attributes that L{txgetty.session.Session} declares.
     """
 
-    __slots__ = ()
+    if TYPE_CHECKING:
+        # For the type checker: what this mixin uses of the session it is
+        # mixed into (see LifecycleMixin for why it is declared here).
+        transport: Any
+        _state: S.State
+        _wheel: Any
+        _listener: Any
+        _pool: Any
+        _poolPending: int
+        _inPool: bool
+        _inbox: deque[Any] | None
+        _readPauses: int
+        _writable: bool
+        _writeCall: Any
+        # False: writes are watched; True: polled through pendingBytes; else
+        # the transport whose buffer is read directly.
+        _pollWrites: Any
+        _backlogHighMark: int
+        _backlogLowMark: int
+        _maxPendingBytes: int
+        _pauseReadingWhenUnwritable: bool
+        _writeHighMark: int
+        _writeLowMark: int
+
+        @property
+        def pendingBytes(self) -> int: ...
+        def _fire(self, event: str, *args: Any) -> None: ...
+        def _handlerFailed(self, failure: Failure, callback: str) -> None: ...
+        def _lateHandlerFailure(self, failure: Failure, callback: str = "onMessage") -> None: ...
+        def _endIfPeerDone(self) -> None: ...
+    else:
+        __slots__ = ()
 
     # -- reading ---------------------------------------------------------------
 
@@ -214,7 +245,7 @@ class FlowMixin:
             try:
                 notify(self)
             except Exception:
-                _log.failure("txgetty: {session!r}: onWritabilityChanged raised", session=self)
+                logSessionFailure(self, Failure(), "ignored", "onWritabilityChanged", routine=False)
 
     def _writeCheck(self) -> None:
         """
@@ -281,27 +312,28 @@ class FlowMixin:
         try:
             self._pool.deliver(self, packets)
         except RuntimeError as e:
-            self._handlerFailed(Failure(TaskPoolError(str(e))))
+            self._handlerFailed(Failure(TaskPoolError(str(e))), "onCron" if packets == [CRON] else "onMessage")
             return
         self._poolPending += len(packets)
         if self._poolPending > self._backlogHighMark:
             self._pauseReading("backlog")
 
-    def _poolBatchDone(self, done: int, outbox: Outbox, errors: list[Failure]) -> None:
+    def _poolBatchDone(self, done: int, outbox: Outbox, errors: list[tuple[Failure, str]]) -> None:
         """
         A worker finished some packets (reactor thread): apply their writes,
         report their errors, queue the rest, read again below the low mark.
 
         @param done: packets finished.
         @param outbox: what the handlers asked of sessions.
-        @param errors: what they raised.
+        @param errors: what they raised, with the listener method that
+            raised it.
         """
         pool = self._pool
         outbox.apply()
         self._poolPending -= done
         pool.finished(done)
-        for failure in errors:
-            self._lateHandlerFailure(failure)
+        for failure, callback in errors:
+            self._lateHandlerFailure(failure, callback)
         if self._state is not S.OPEN:
             self._clearInbox()
         if pool.ordered and self._inPool:

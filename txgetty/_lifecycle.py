@@ -7,11 +7,12 @@ timeouts) driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
 from __future__ import annotations
 
 from inspect import iscoroutine
-from typing import Any, Callable
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from . import _state as S
@@ -26,8 +27,9 @@ from .errors import (
     SessionRefusedError,
     TruncatedPacketError,
 )
+from ._errorlog import ALREADY_LOGGED, logSessionFailure
 from .taskpool import CRON
-from .tls import describeHandshakeFailure, isTLSFailure
+from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
 
@@ -38,7 +40,59 @@ class LifecycleMixin:
     attributes that L{txgetty.session.Session} declares.
     """
 
-    __slots__ = ()
+    if TYPE_CHECKING:
+        # For the type checker: what this mixin uses of the session it is
+        # mixed into (attributes set in Session.__init__, methods of the other
+        # mixins), without importing txgetty.session (a cycle).  Its empty
+        # __slots__ stay out of the checker's sight: they are not the
+        # session's slots.
+        transport: Any
+        remoteAddress: Any
+        closeReason: Failure | None
+        lastActive: float
+        _state: S.State
+        _clock: Any
+        _wheel: Any
+        _owner: Any
+        _listener: Any
+        _reader: Any
+        _writer: Any
+        _buf: bytearray
+        _need: int
+        _backlog: Iterator[Any] | None
+        _messages: deque[Any] | None
+        _waiters: list[Deferred[Any]]
+        _openWait: Deferred[Any] | None
+        _waiting: Deferred[Any] | None
+        _partialSince: float | None
+        _pool: Any
+        _poolPending: int
+        _writeCall: Any
+        _peerDone: bool
+        _cronCall: Any
+        _idleCall: Any
+        _packetCall: Any
+        _openCall: Any
+        _abortCall: Any
+        _cronPeriod: float
+        _openTimeout: float
+        _packetTimeout: float
+        _readIdleTimeout: float
+        _waitTime: float
+
+        def _applySocketOptions(self) -> None: ...
+        def _clearInbox(self) -> None: ...
+        def _drainMessages(self) -> None: ...
+        def _flush(self) -> None: ...
+        def _handlerFailed(self, failure: Failure, callback: str) -> None: ...
+        def _pauseReading(self, why: str) -> None: ...
+        def _process(self) -> None: ...
+        def _resumeReading(self, why: str) -> None: ...
+        def _toPool(self, packets: list[Any]) -> None: ...
+        def _unwatchWrites(self) -> None: ...
+        def _watchWrites(self) -> None: ...
+    else:
+        __slots__ = ()
 
     def _fire(self, event: str, *args: Any) -> None:
         """
@@ -90,12 +144,12 @@ class LifecycleMixin:
         try:
             result = self._listener.onOpen(self)
         except Exception:
-            self._fire("openFail", Failure())
+            self._fire("openFail", Failure(), "onOpen")
             return
         if isinstance(result, Deferred) or iscoroutine(result):
             d = self._openWait = ensureDeferred(result)
             self._pauseReading("opening")
-            d.addCallbacks(lambda _: self._fire("openOk"), lambda f: self._fire("openFail", f))
+            d.addCallbacks(lambda _: self._fire("openOk"), lambda f: self._fire("openFail", f, "onOpen"))
         else:
             self._fire("openOk")
 
@@ -168,21 +222,29 @@ class LifecycleMixin:
         self.closeReason = failure
         why = failure.getErrorMessage()
         if not failure.check(SessionRefusedError):
-            _log.failure("txgetty: the new-session callback failed for {session!r}", failure, session=self)
+            logSessionFailure(self, failure, "the connection is refused", "newSession", None,
+                              routine=False)
         elif "did not set" in why:
-            _log.error("txgetty: refused {session!r}: {why} (a bug in the callback)", session=self, why=why)
+            _log.error("txgetty: refused {session!r}: {why} (a bug in the callback)", session=self, why=why,
+                       peer=formatAddress(self.remoteAddress), callback="newSession")
         else:
-            _log.info("txgetty: refused {session!r}: {why}", session=self, why=why)
+            _log.info("txgetty: refused {session!r}: {why}", session=self, why=why,
+                      peer=formatAddress(self.remoteAddress), callback="newSession")
         self._owner.sessionRefused(self, failure)
         self.transport.abortConnection()
 
-    def _doOpenFailed(self, failure: Failure) -> None:
+    def _doOpenFailed(self, failure: Failure, callback: str | None = None) -> None:
         """
-        C{onOpen} failed: report it and drop the connection.
+        C{onOpen} failed (or an error came before it finished): log and
+        report it, drop the connection.
 
         @param failure: the failure.
+        @param callback: C{"onOpen"} if C{onOpen} failed; C{None} for an
+            error the session detected.
         """
         self.closeReason = failure
+        if callback is not ALREADY_LOGGED:
+            logSessionFailure(self, failure, "the connection is dropped; the session never opened", callback)
         self._callListener("onError", failure)
         self.transport.abortConnection()
 
@@ -204,6 +266,7 @@ class LifecycleMixin:
             f"openTimeout: raise it or set 0 to disable it (--open-timeout for twistd)"
         ))
         self.closeReason = failure
+        logSessionFailure(self, failure, "the connection is dropped; the session never opened")
         wait, self._openWait = self._openWait, None
         if wait is not None:
             wait.cancel()
@@ -253,15 +316,22 @@ class LifecycleMixin:
         self._stopTimers()
         self._doLoseConnection(reason)
 
-    def _doFail(self, failure: Failure) -> None:
+    def _doFail(self, failure: Failure, callback: str | None = None) -> None:
         """
-        An error ends an open session: tell C{onError} (which may still write
-        a last message), then close gracefully.
+        An error ends an open session: log it, tell C{onError} (which may
+        still write a last message), then close gracefully.
 
         @param failure: the error.
+        @param callback: the listener method that raised it, C{None} for an
+            error the session detected (codec, timeout), or
+            L{ALREADY_LOGGED}.
         """
         self.closeReason = failure
         self._stopTimers()
+        if callback is None:
+            logSessionFailure(self, failure, "the session closes")
+        elif callback is not ALREADY_LOGGED:
+            logSessionFailure(self, failure, 'the session closes (handlerErrorPolicy "close")', callback)
         self._callListener("onError", failure)
         self._fire("close", failure)
 
@@ -280,7 +350,8 @@ class LifecycleMixin:
             C{onError} first.
         """
         if isTLSFailure(reason):
-            reason = Failure(describeHandshakeFailure(reason, self.remoteAddress, "connection"))
+            reason = Failure(describeHandshakeFailure(reason, self.remoteAddress, "connection",
+                                                      tlsConnectionOf(self.transport)))
         elif isinstance(reason.value, ConnectionDone) and self._buf:
             need = f" of {self._need}" if self._need else ""
             reason = Failure(TruncatedPacketError(
@@ -289,6 +360,7 @@ class LifecycleMixin:
             ))
         self.closeReason = reason
         if not isinstance(reason.value, ConnectionDone):  # (cheaper than reason.check)
+            logSessionFailure(self, reason, "the session is closed")
             self._callListener("onError", reason)
         self._doClosed(reason)
 
@@ -307,11 +379,13 @@ class LifecycleMixin:
 
         @param reason: the failure from the TLS layer.
         """
-        failure = Failure(describeHandshakeFailure(reason, self.remoteAddress))
+        failure = Failure(describeHandshakeFailure(reason, self.remoteAddress,
+                                                   connection=tlsConnectionOf(self.transport)))
         self.closeReason = failure
         # A connect-and-close (health check, port scan) is not worth a warning.
         log = _log.info if reason.check(ConnectionDone, ConnectionLost) else _log.warn
-        log("txgetty: {why}", why=failure.getErrorMessage())
+        log("txgetty: {why}", why=failure.getErrorMessage(), session=self, peer=formatAddress(self.remoteAddress),
+            error="TLSHandshakeError", callback=None)
         if self._listener is not None:
             self._callListener("onError", failure)
         self._finish()
@@ -374,7 +448,7 @@ class LifecycleMixin:
         try:
             getattr(self._listener, method)(self, *args)
         except Exception:
-            _log.failure("txgetty: {session!r}: listener.{method} raised", session=self, method=method)
+            logSessionFailure(self, Failure(), "ignored", method, routine=False)
 
     # -- timers -------------------------------------------------------------------
 
@@ -411,9 +485,9 @@ class LifecycleMixin:
             try:
                 result = self._listener.onCron(self)
                 if isinstance(result, Deferred) or iscoroutine(result):
-                    ensureDeferred(result).addErrback(self._lateHandlerFailure)
+                    ensureDeferred(result).addErrback(self._lateHandlerFailure, "onCron")
             except Exception:
-                self._handlerFailed(Failure())
+                self._handlerFailed(Failure(), "onCron")
         if self._state is S.OPEN and self._cronCall is fired:
             now = self._clock.seconds()
             nextDue = due + self._cronPeriod
@@ -440,22 +514,22 @@ class LifecycleMixin:
         again(delay)
         return fired
 
-    def _lateHandlerFailure(self, failure: Failure) -> None:
+    def _lateHandlerFailure(self, failure: Failure, callback: str = "onMessage") -> None:
         """
-        An asynchronous handler failed: report it like a synchronous one
-        while the session is open, only log it once the session is closing.
+        An asynchronous handler (or one in the task pool) failed: report it
+        like a synchronous one while the session is open, only log it once
+        the session is closing.
 
         @param failure: the handler's failure.
+        @param callback: the listener method that failed.
         """
         if self._state is S.OPEN:
-            self._handlerFailed(failure)
-        elif failure.check(SessionClosedError):
-            # Routine: the peer left while its request was being handled.
-            _log.info("txgetty: {session!r}: a handler wrote after the session closed; dropped",
-                      session=self)
+            self._handlerFailed(failure, callback)
         else:
-            _log.failure("txgetty: {session!r}: a handler failed after the session closed",
-                         failure, level=LogLevel.error, session=self)
+            # A write after the session closed is routine: the peer left
+            # while its request was being handled.
+            logSessionFailure(self, failure, "it finished after the session closed; nothing more happens",
+                              callback, routine=True if failure.check(SessionClosedError) else None)
 
     def _idleCheck(self) -> None:
         """

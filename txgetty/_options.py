@@ -165,6 +165,23 @@ class SessionOptionsMixin:
         "_writeHighMark", "_writeLowMark", "_maxPendingBytes", "_pauseReadingWhenUnwritable",
         "_backlogHighMark", "_backlogLowMark", "_firstPacketTimeout", "_writeTimeout", "_maxPacketsPerTurn",
     )
+    # The slots' types (the values of SessionConfig's fields).
+    _maxMsgLen: int
+    _cronPeriod: float
+    _waitTime: float
+    _readIdleTimeout: float
+    _packetTimeout: float
+    _openTimeout: float
+    _tcpNoDelay: bool
+    _tcpKeepAlive: bool
+    _keepAlivePeriod: float
+    _handlerErrorPolicy: str
+    _writeHighMark: int
+    _writeLowMark: int
+    _maxPendingBytes: int
+    _pauseReadingWhenUnwritable: bool
+    _backlogHighMark: int
+    _backlogLowMark: int
 
     maxMsgLen = _setting("maxMsgLen", "Largest packet accepted, in bytes.")
     cronPeriod = _setting("cronPeriod", "Seconds between two onCron calls.", _rearmCron)

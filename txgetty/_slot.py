@@ -14,14 +14,16 @@ States and events, as a transition table::
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError, TimeoutError
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .errors import ConnectTimeoutError, SelfConnectError, SessionRefusedError
+from .errors import ConnectTimeoutError, SelfConnectError, SessionRefusedError, TLSHandshakeError
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
@@ -70,7 +72,8 @@ class _SlotFactory(Factory):
         """
         self.slot = slot
 
-    def buildProtocol(self, addr: Any) -> Session:
+    def buildProtocol(self, addr: Any) -> Session:  # type: ignore[override]  # an IProtocol without the
+        # factory attribute that Twisted's typing of Factory asks for; nothing reads it
         """
         @param addr: the server's address.
         @return: a new session owned by the slot.
@@ -331,11 +334,34 @@ class Slot(SessionOwner):
             d.callback(None)
 
 
-def _describe(failure: Failure | None) -> str:
+def describeConnectFailure(failure: Failure | None) -> str:
     """
-    @param failure: a failure or C{None}.
-    @return: its message, or C{"-"}.
+    Say in plain words why a connection attempt failed.
+
+    @param failure: why the attempt (or the session) ended, or C{None}.
+    @return: the cause and a hint, with the error's type in brackets, or
+        C{"-"}.
     """
     if failure is None:
         return "-"
-    return f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+    error = failure.value
+    kind = type(error).__name__
+    number = getattr(error, "osError", None)
+    if isinstance(error, TLSHandshakeError):
+        return str(error)
+    if isinstance(error, ConnectionRefusedError) or number == errno.ECONNREFUSED:
+        why = "connection refused: nothing listens there (is the server running, on that port?)"
+    elif isinstance(error, DNSLookupError):
+        why = "unknown host: the name does not resolve (DNS lookup failed)"
+    elif isinstance(error, (TCPTimedOutError, TimeoutError, ConnectTimeoutError)):
+        why = f"no answer: {failure.getErrorMessage()} (a firewall, or a host that is down?)"
+    elif isinstance(error, NoRouteError):
+        why = "no route to the host (network down, or a wrong address?)"
+    elif number == errno.ENOENT:
+        why = "no socket file there (is the server running? the right path?)"
+    else:
+        return f"{kind}: {failure.getErrorMessage()}"
+    return f"{why} [{kind}]"
+
+
+_describe = describeConnectFailure

@@ -1,31 +1,37 @@
 """
-The C{txgetty} command: client tools for any getty-style server.
+The C{txgetty} command: client tools for any getty-style server::
 
   txgetty send ADDRESS [--codec hello] PAYLOAD...   send packets, print the replies
   txgetty bench ADDRESS [-c 50] [-w 32] [-s 915]    load-test an echo-style server
 
-ADDRESS is C{HOST:PORT}, C{tcp:HOST:PORT}, C{tls:HOST:PORT} or C{unix:PATH}.
+ADDRESS is C{HOST:PORT}, C{tcp:HOST:PORT}, C{tls:HOST:PORT}, C{unix:PATH},
+C{udp:HOST:PORT}, C{ws://HOST:PORT/PATH} or C{wss://HOST:PORT/PATH}
+(C{bench}: the stream forms only).  Every error ends the command with one
+line on standard error and a non-zero exit code (2 for a bad command line).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, Sequence
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import react
-from twisted.logger import LogLevel, formatEvent, globalLogBeginner
+from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogBeginner
 from twisted.python.failure import Failure
+from zope.interface import provider
 
+from ._slot import describeConnectFailure
 from .client import Client
 from .codec import codecFromString
 from .config import SessionConfig
-from .errors import ConfigError, TxGettyError
+from .errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
 from .listener import EventListener
-from .loadgen import BenchOptions, printResult, runBench
+from .loadgen import BenchError, BenchOptions, printResult, runBench
 from .reconnect import ReconnectPolicy
 from .tls import TLSClientSettings
 
@@ -35,14 +41,69 @@ _DESCRIPTION = """client tools for any getty-style server
   txgetty call ADDRESS Service.method [JSON]...     call an RPC method, print the JSON result
   txgetty bench ADDRESS [-c 50] [-w 32] [-s 915]    load-test an echo-style server (--rpc: RPC)
 
-ADDRESS is HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or unix:PATH."""
+ADDRESS is HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT, unix:PATH, udp:HOST:PORT,
+ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (bench: the first four forms)."""
+
+#: The address forms of send and call, for their help.
+_ADDRESSES = (
+    "where to connect: HOST:PORT or tcp:HOST:PORT (TCP), [::1]:PORT (IPv6), tls:HOST:PORT (TLS, "
+    "verified; options below), unix:PATH, udp:HOST:PORT (connected UDP, one datagram a packet), "
+    "ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (WebSocket, one message a packet)"
+)
+#: The address forms of bench (it drives byte streams).
+_STREAM_ADDRESSES = "where to connect: HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or unix:PATH"
+
+
+class _Parser(argparse.ArgumentParser):
+    """
+    An argument parser whose errors are one line (what was wrong, and
+    where the help is), exit code 2.
+    """
+
+    def error(self, message: str) -> Any:
+        """
+        @param message: argparse's message.
+        @raise SystemExit: always, with code 2.
+        """
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, minimum: float, what: str, inclusive: bool = True) -> Any:
+    """
+    @param kind: C{int} or C{float}.
+    @param minimum: the smallest value accepted.
+    @param what: the unit, for the message.
+    @param inclusive: whether C{minimum} itself is accepted.
+    @return: an argparse type that refuses anything else, saying why.
+    """
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or \
+                value < minimum or (value == minimum and not inclusive):
+            bound = f"{minimum:g} or more" if inclusive else f"more than {minimum:g}"
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"takes {noun} of {what}, {bound}; got {text!r}")
+        return value
+
+    convert.__name__ = what
+    return convert
+
+
+_SECONDS = _number(float, 0, "seconds", inclusive=False)
+_WARMUP = _number(float, 0, "seconds")
+_ONE_OR_MORE = _number(int, 1, "units")
+_COUNT = _number(int, 0, "replies")
 
 
 def _tlsArguments(parser: argparse.ArgumentParser) -> None:
     """
     @param parser: a subcommand parser to add the TLS options to.
     """
-    group = parser.add_argument_group("TLS (for tls:HOST:PORT addresses)")
+    group = parser.add_argument_group("TLS (for tls:HOST:PORT and wss:// addresses)")
     group.add_argument("--ca-file", help="PEM CAs to trust instead of the platform's")
     group.add_argument("--cert", help="PEM client certificate, for servers that require one")
     group.add_argument("--key", help="PEM private key of --cert")
@@ -64,43 +125,50 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     @return: the parser of the C{txgetty} command and its subcommands'
         parsers by name.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="txgetty", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     send = sub.add_parser("send", help="send packets and print the replies")
-    send.add_argument("address", help="HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or unix:PATH")
+    send.add_argument("address", help=_ADDRESSES)
     send.add_argument("payloads", nargs="*", metavar="PAYLOAD",
                       help="one packet each (UTF-8 text, or hex with --hex); stdin lines if none")
     send.add_argument("--codec", default="hello",
                       help="hello (default), length:SIZE[:big|little], line, delimiter:HEX, raw")
     send.add_argument("--hex", action="store_true", help="payloads and replies in hex")
-    send.add_argument("--expect", type=int, default=None,
+    send.add_argument("--expect", type=_COUNT, default=None,
                       help="replies to wait for (default: one per packet sent)")
-    send.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for them (default 5)")
+    send.add_argument("--timeout", type=_SECONDS, default=5.0,
+                      help="seconds to connect, and to wait for the replies (default 5)")
     _tlsArguments(send)
     call = sub.add_parser("call", help="call an RPC method and print the JSON result")
-    call.add_argument("address", help="HOST:PORT (txgetty's RPC demo: 127.0.0.1:8091), tls:HOST:PORT, ...")
+    call.add_argument("address", help=f"{_ADDRESSES}; txgetty's RPC demo is 127.0.0.1:8091")
     call.add_argument("method", help="Service.method, e.g. Echo.echo")
     call.add_argument("arguments", nargs="*", metavar="JSON", help='positional arguments as JSON ("text", 42, [1,2])')
     call.add_argument("--kwargs", default=None, help="keyword arguments as a JSON object")
     call.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
                       help="a head map entry to send (repeatable)")
-    call.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (default 10)")
+    call.add_argument("--timeout", type=_SECONDS, default=10.0,
+                      help="seconds to connect, and to wait for the result (default 10)")
     call.add_argument("--serializer", default="json", choices=["json", "msgpack"],
                       help="json (default) or msgpack (the msgpack extra)")
     call.add_argument("--auth", default=None, help="an auth token for servers that ask for one")
     _tlsArguments(call)
     bench = sub.add_parser("bench", help="load-test an echo-style server")
-    bench.add_argument("address", help="HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or unix:PATH")
+    bench.add_argument("address", help=_STREAM_ADDRESSES)
     bench.add_argument("--codec", default="hello", help="packet framing (default hello)")
-    bench.add_argument("-c", "--connections", type=int, default=50, help="connections (default 50)")
-    bench.add_argument("-w", "--window", type=int, default=32, help="packets in flight per connection (32)")
-    bench.add_argument("-s", "--size", type=int, default=915, help="payload bytes (default 915, as getty's)")
-    bench.add_argument("-d", "--duration", type=float, default=10.0, help="measured seconds (default 10)")
-    bench.add_argument("-n", "--count", type=int, default=0,
+    bench.add_argument("-c", "--connections", type=_number(int, 1, "connections"), default=50,
+                       help="connections (default 50)")
+    bench.add_argument("-w", "--window", type=_number(int, 1, "packets"), default=32,
+                       help="packets in flight per connection (32)")
+    bench.add_argument("-s", "--size", type=_number(int, 1, "bytes"), default=915,
+                       help="payload bytes (default 915, as getty's)")
+    bench.add_argument("-d", "--duration", type=_SECONDS, default=10.0, help="measured seconds (default 10)")
+    bench.add_argument("-n", "--count", type=_number(int, 0, "echoes"), default=0,
                        help="fixed work instead of --duration: echoes per connection")
-    bench.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
+    bench.add_argument("--warmup", type=_WARMUP, default=1.0, help="unmeasured seconds first (default 1)")
+    bench.add_argument("--timeout", type=_SECONDS, default=10.0,
+                       help="seconds to connect, and without any answer before the run fails (default 10)")
     bench.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     bench.add_argument("--rpc", action="store_true",
@@ -114,10 +182,11 @@ class _Printer(EventListener):
     Prints every reply and fires when enough have come.
     """
 
-    def __init__(self, expected: int, asHex: bool, done: Deferred) -> None:
+    def __init__(self, expected: int, asHex: bool, done: Deferred, codec: str = "hello") -> None:
         self.expected = expected
         self.asHex = asHex
         self.done = done
+        self.codec = codec
         self.received = 0
 
     def onMessage(self, session: Any, pkg: Any) -> None:
@@ -131,6 +200,11 @@ class _Printer(EventListener):
             self.done.callback(None)
 
     def onError(self, session: Any, failure: Failure) -> None:
+        if failure.check(CodecError):
+            failure = Failure(TxGettyError(
+                f"the server's reply does not fit --codec {self.codec} (is it that kind of server?): "
+                f"{failure.getErrorMessage()}"
+            ))
         if not self.done.called:
             self.done.errback(failure)
 
@@ -169,7 +243,7 @@ def send(reactor: Any, args: argparse.Namespace) -> Any:
     payloads = _payloads(args)
     expected = len(payloads) if args.expect is None else args.expect
     done: Deferred = Deferred()
-    printer = _Printer(expected, args.hex, done)
+    printer = _Printer(expected, args.hex, done, args.codec)
 
     def newSession(session: Any) -> None:
         session.codec = codec
@@ -208,9 +282,9 @@ def _jsonArgument(text: str, what: str) -> Any:
     """
     try:
         return json.loads(text)
-    except ValueError:
+    except ValueError as e:
         raise ConfigError(
-            f"{what} {text!r} is not JSON; quote text as JSON strings, e.g. '\"{text}\"'"
+            f"{what} {text!r} is not JSON ({e}); quote text as JSON strings, e.g. '{json.dumps(text)}'"
         ) from None
 
 
@@ -225,6 +299,9 @@ def callMethod(reactor: Any, args: argparse.Namespace) -> Any:
     """
     from .rpc import RpcClient
 
+    service, dot, method = args.method.partition(".")
+    if not (service and dot and method) or "." in method:
+        raise ConfigError(f"the method must be Service.method (e.g. Echo.echo), got {args.method!r}")
     values = [_jsonArgument(a, "argument") for a in args.arguments]
     kwargs = _jsonArgument(args.kwargs, "--kwargs") if args.kwargs else None
     if kwargs is not None and not isinstance(kwargs, dict):
@@ -240,6 +317,8 @@ def callMethod(reactor: Any, args: argparse.Namespace) -> Any:
                        reconnect=ReconnectPolicy(maxAttempts=1))
     client.startService()
     try:
+        # Connect first: a connection that fails is reported with its cause.
+        yield client.whenConnected().addTimeout(args.timeout, reactor)
         result = yield client.call(args.method, *values, kwargs=kwargs, metadata=metadata or None)
         print(json.dumps(result, ensure_ascii=False, default=repr))
     finally:
@@ -258,16 +337,13 @@ def bench(reactor: Any, args: argparse.Namespace) -> Any:
     options = BenchOptions(
         address=args.address, codec=args.codec, connections=args.connections, window=args.window,
         size=args.size, duration=args.duration, count=args.count, warmup=args.warmup,
-        progress=not args.quiet, tls=_tls(args), rpc=args.rpc,
+        progress=not args.quiet, tls=_tls(args), rpc=args.rpc, timeout=args.timeout,
     )
     codecFromString(options.codec)
-    for name in ("connections", "window", "size"):
-        if getattr(options, name) < 1:
-            raise ConfigError(f"--{name} must be 1 or more")
     result = yield runBench(reactor, options)
     printResult(result, args.json)
     if result["errors"]:
-        raise TxGettyError(f"{result['errors']} errors; first: {result['first_error']}")
+        raise BenchError(f"{result['errors']} errors; first: {result['first_error']}")
 
 
 def _run(reactor: Any, args: argparse.Namespace) -> Deferred:
@@ -278,11 +354,38 @@ def _run(reactor: Any, args: argparse.Namespace) -> Deferred:
     d = {"send": send, "call": callMethod, "bench": bench}[args.command](reactor, args)
 
     def report(failure: Failure) -> None:
-        print(f"txgetty {args.command}: {type(failure.value).__name__}: {failure.getErrorMessage()}",
-              file=sys.stderr)
+        print(f"txgetty {args.command}: {describeError(failure.value, args.timeout)}", file=sys.stderr)
         raise SystemExit(1)
 
     return d.addErrback(report)
+
+
+#: Errors whose message says everything: printed without their type.
+_PLAIN = (ConfigError, BenchError, TLSHandshakeError)
+
+
+def describeError(error: BaseException, timeout: float | None = None) -> str:
+    """
+    @param error: why a command failed.
+    @param timeout: the command's C{--timeout}, for the message.
+    @return: one line saying why.
+    """
+    within = f"within {timeout:g} s (--timeout)" if timeout else "within --timeout"
+    if isinstance(error, defer.FirstError):
+        return describeError(error.subFailure.value, timeout)
+    if isinstance(error, ConnectGaveUpError) and error.label:
+        last = error.lastFailure
+        if last is not None and last.check(ConnectTimeoutError):
+            why = f"no answer {within}: the host is down, or a firewall drops the packets?"
+        else:
+            why = describeConnectFailure(last)
+        return f"cannot connect to {error.label}: {why}"
+    if isinstance(error, defer.TimeoutError):
+        return f"no connection {within}: the host is down, or a firewall drops the packets?"
+    text = " ".join(str(error).split()) or repr(error)
+    if isinstance(error, _PLAIN) or type(error) is TxGettyError:
+        return text
+    return f"{type(error).__name__}: {text}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -302,6 +405,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     react(_run, [args])
 
 
+@provider(ILogObserver)
 def _warningsToStderr(event: dict) -> None:
     """
     Show the library's errors, and its TLS warnings (INSECURE), on stderr.

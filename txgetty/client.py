@@ -1,6 +1,6 @@
 """
 The client: a pool of N sessions to one server, each re-dialled from its own
-loss event with backoff (see L{txgetty._slot} and L{ReconnectPolicy}).
+loss event with backoff (see L{txgetty._slot} and L{ReconnectPolicy})::
 
     client = Client("tcp:127.0.0.1:8090", newSession, connections=4)
     client.setServiceParent(application)
@@ -39,7 +39,7 @@ CHOICES = ("round-robin", "random", "least-loaded")
 @implementer(IClient, IService)
 class Client(Service):
     """
-    Keeps C{connections} sessions open to one server (an L{IService}).
+    Keeps C{connections} sessions open to one server (an L{IService <twisted.application.service.IService>}).
 
     @ivar label: the server address as text, for logs.
     @ivar config: the settings every session starts with.
@@ -143,7 +143,7 @@ class Client(Service):
         Stop: no more dialling (pending attempts and backoff timers are
         cancelled), open sessions close gracefully.
 
-        @return: a L{Deferred} firing once every slot is stopped.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every slot is stopped.
         """
         Service.stopService(self)
         for slot in self._slots:
@@ -178,9 +178,9 @@ class Client(Service):
 
     def whenConnected(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with an open session (chosen by the
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with an open session (chosen by the
             policy) as soon as one is open; it fails with
-            L{ConnectGaveUpError} if every slot gave up, or L{CancelledError}
+            L{ConnectGaveUpError} if every slot gave up, or L{CancelledError <twisted.internet.defer.CancelledError>}
             if the client is stopped first.
         """
         return self.whenAllConnected(1).addCallback(lambda _: self.session())
@@ -188,7 +188,7 @@ class Client(Service):
     def whenAllConnected(self, count: int | None = None) -> Deferred:
         """
         @param count: how many sessions to wait for (default: the pool size).
-        @return: a L{Deferred} firing with the list of open sessions once at
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the list of open sessions once at
             least C{count} are open (fails as L{whenConnected} does).
         """
         count = len(self._slots) if count is None else count
@@ -259,10 +259,11 @@ class Client(Service):
             return
         self._waiters = [w for w in self._waiters if w not in doomed]
         last = next((s.lastFailure for s in self._slots if s.lastFailure is not None), None)
-        why = f"{type(last.value).__name__}: {last.getErrorMessage()}" if last else "-"
+        attempts = self.reconnect.maxAttempts
         error = ConnectGaveUpError(
-            f"gave up connecting to {self.label} after {self.reconnect.maxAttempts} failed attempts "
-            f"per slot (maxAttempts); last error: {why}"
+            f"gave up connecting to {self.label} after {attempts} failed attempt{'s' if attempts != 1 else ''} "
+            f"per connection (maxAttempts): {_slot.describeConnectFailure(last)}",
+            label=self.label, lastFailure=last,
         )
         for _, d in doomed:
             d.errback(Failure(error))

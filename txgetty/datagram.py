@@ -22,7 +22,7 @@ from typing import Any, Callable
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError, MessageLengthError
-from twisted.internet.interfaces import IPushProducer, ITransport
+from twisted.internet.interfaces import IPushProducer, IStreamClientEndpoint, ITransport
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -64,7 +64,7 @@ class DatagramPeer:
                  connected: bool = False) -> None:
         """
         @param port: the Twisted UDP port (its C{write(data, addr)}).
-        @param address: the peer's L{IAddress}.
+        @param address: the peer's L{IAddress <twisted.internet.interfaces.IAddress>}.
         @param clock: the reactor, to report the end asynchronously.
         @param onGone: called once the session is told the end.
         @param connected: the port is connected to the peer (client side).
@@ -157,7 +157,7 @@ def _address(host: str, port: int) -> Any:
     """
     @param host: an IP address.
     @param port: a port.
-    @return: the UDP L{IAddress}.
+    @return: the UDP L{IAddress <twisted.internet.interfaces.IAddress>}.
     """
     return IPv6Address("UDP", host, port) if ":" in host else IPv4Address("UDP", host, port)
 
@@ -326,6 +326,7 @@ class _ConnectedUDP(DatagramProtocol):
             )))
 
 
+@implementer(IStreamClientEndpoint)
 class UDPClientEndpoint:
     """
     A client endpoint for connected UDP, usable by L{txgetty.client.Client}
@@ -397,7 +398,10 @@ def parseUDP(description: str, args: list[str], kw: dict[str, str]) -> tuple[int
     if kw:
         raise ConfigError(f"unknown option {sorted(kw)[0]!r} in {description!r}; a UDP listener takes "
                           f"interface and maxPeers")
+    from .endpoints import checkPort
+
     try:
-        return int(port), interface, int(maxPeers)
+        peers = int(maxPeers)
     except ValueError:
-        raise ConfigError(f"the UDP listener {description!r} needs a numeric port and maxPeers") from None
+        raise ConfigError(f"the UDP listener {description!r} needs a numeric maxPeers, got {maxPeers!r}") from None
+    return checkPort(port, description, listening=True), interface, peers

@@ -5,8 +5,12 @@ chain and client-CA files::
 
     tls:PORT[:interface=ADDR][:backlog=N][:key=FILE][:cert=FILE][:chain=FILE][:clientCA=FILE]
 
-C{ssl:} is accepted as a synonym, with Twisted's names C{privateKey},
-C{certKey} and C{extraCertChain} for the files.  Files not given in the
+(Twisted's own C{tls:PATH[:port=N]}, a directory of PEM files served by
+server name, is recognised by its path and left to Twisted.)
+
+C{ssl:} is accepted as a synonym that takes every option of Twisted's own
+C{ssl:} too (C{privateKey}, C{certKey}, C{extraCertChain}, C{sslmethod},
+C{dhParameters}), with Twisted's defaults (see L{tlsServerEndpoint}).  Files not given in the
 string come from the L{TLSServerSettings} passed along (C{--tls-*} options).
 Colons inside values are escaped with a backslash, as in Twisted
 (C{interface=\\:\\:1}).
@@ -32,12 +36,42 @@ from .errors import ConfigError
 from .tls import TLSClientSettings, TLSServerSettings
 
 _EXAMPLES = "tcp:8090:interface=127.0.0.1, tcp6:8090:interface=\\:\\:1, unix:/tmp/txgetty.sock, tls:8443"
+#: The options of a TLS listener, txgetty's names and Twisted's C{ssl:} names,
+#: to the L{TLSServerSettings} field each one sets.
 _TLS_KEYS = {
     "key": "key", "privateKey": "key",
     "cert": "cert", "certKey": "cert",
     "chain": "chain", "extraCertChain": "chain",
     "clientCA": "clientCA",
+    "sslmethod": "method",
+    "dhParameters": "dhParameters",
 }
+
+
+def checkPort(text: Any, description: str, listening: bool) -> int:
+    """
+    @param text: a port number as given (text or int).
+    @param description: the endpoint it came from, for the message.
+    @param listening: C{True} for a listener (0 picks a free port),
+        C{False} for an address to connect to.
+    @return: the port number.
+    @raise ConfigError: it is not a number in range; the message says which
+        range.
+    """
+    low = 0 if listening else 1
+    try:
+        port = int(text)
+    except (TypeError, ValueError):
+        port = None
+    if port is None or not low <= port <= 65535:
+        hint = "0-65535 (0: any free port)" if listening else "1-65535"
+        raise ConfigError(f"the port of {description!r} must be a number {hint}, got {text!r}")
+    return port
+
+
+#: The Twisted endpoint kinds whose first argument (or C{port=}) is a TCP
+#: port, checked before Twisted parses them (it would accept 99999).
+_TCP_KINDS = ("tcp", "tcp6")
 
 
 def splitDescription(description: str) -> tuple[str, list[str], dict[str, str]]:
@@ -78,7 +112,7 @@ def isTLSDescription(description: str) -> bool:
     return splitDescription(description)[0] in ("tls", "ssl")
 
 
-def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | None) -> SSL4ServerEndpoint:
+def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | None) -> IStreamServerEndpoint:
     """
     @param reactor: the reactor.
     @param description: a C{tls:} or C{ssl:} description.
@@ -86,31 +120,82 @@ def _tlsEndpoint(reactor: Any, description: str, settings: TLSServerSettings | N
     @return: the TLS endpoint.
     @raise ConfigError: the description or the files are wrong.
     """
-    _, args, kw = splitDescription(description)
+    kind, args, kw = splitDescription(description)
+    if kind == "tls" and args and not args[0].isdigit() and not set(kw) & set(_TLS_KEYS):
+        # Twisted's own tls:PATH[:port=N]: a directory of PEM files, one per
+        # server name (SNI); txgetty's tls: starts with the port (or names
+        # its files).
+        return _twistedServer(reactor, description)
+    return tlsServerEndpoint(reactor, args, kw, settings, description, twistedDefaults=kind == "ssl")
+
+
+def tlsServerEndpoint(
+    reactor: Any,
+    args: list[str],
+    kw: dict[str, str],
+    settings: TLSServerSettings | None = None,
+    description: str | None = None,
+    twistedDefaults: bool = False,
+) -> SSL4ServerEndpoint:
+    """
+    Make a TLS listening endpoint from the parts of a C{tls:} or C{ssl:}
+    description (what follows the prefix, split at unescaped colons).
+
+    The options are txgetty's (C{key}, C{cert}, C{chain}, C{clientCA}) and
+    every one of Twisted's C{ssl:} server endpoint (C{privateKey},
+    C{certKey}, C{extraCertChain}, C{sslmethod}, C{dhParameters}), with
+    C{interface} and C{backlog}.  With C{twistedDefaults} (the C{ssl:}
+    prefix) Twisted's defaults apply too: the key is C{server.pem} unless
+    named, and a key file without a certificate option holds the
+    certificate as well.
+
+    @param reactor: the reactor.
+    @param args: the positional parts: the port.
+    @param kw: the options.
+    @param settings: the C{--tls-*} files, for what the options do not name.
+    @param description: the whole description, for messages.
+    @param twistedDefaults: apply the defaults of Twisted's C{ssl:}.
+    @return: the TLS endpoint.
+    @raise ConfigError: the description or the files are wrong.
+    """
+    kw = dict(kw)
+    description = description or ":".join(["tls", *args, *(f"{k}={v}" for k, v in kw.items())])
     port = args[0] if args else kw.pop("port", None)
     interface = kw.pop("interface", "")
-    backlog = kw.pop("backlog", str(DEFAULT_LISTEN_BACKLOG))
-    files = {
-        "key": settings and settings.key, "cert": settings and settings.cert,
-        "chain": settings and settings.chain, "clientCA": settings and settings.clientCA,
+    # (Twisted's ssl: listens with 50; a Server gives every listener its backlog.)
+    backlog = kw.pop("backlog", "50" if twistedDefaults else str(DEFAULT_LISTEN_BACKLOG))
+    files: dict[str, str | None] = {
+        "key": settings.key if settings else None, "cert": settings.cert if settings else None,
+        "chain": settings.chain if settings else None, "clientCA": settings.clientCA if settings else None,
+        "method": None, "dhParameters": None,
     }
     for name, value in kw.items():
         if name not in _TLS_KEYS:
+            hint = ("; caCertsDir is a client option (for a server, clientCA=FILE names the CAs that "
+                    "sign client certificates)" if name == "caCertsDir" else "")
             raise ConfigError(
-                f"unknown option {name!r} in {description!r}; a TLS listener takes "
-                f"interface, backlog, key, cert, chain and clientCA"
+                f"unknown option {name!r} in {description!r}; a TLS listener takes interface, backlog, "
+                f"key (privateKey), cert (certKey), chain (extraCertChain), clientCA, sslmethod and "
+                f"dhParameters{hint}"
             )
         files[_TLS_KEYS[name]] = value
+    if twistedDefaults:
+        files["key"] = files["key"] or "server.pem"
+        files["cert"] = files["cert"] or files["key"]
     if not files["key"] or not files["cert"]:
         raise ConfigError(
             f"the TLS listener {description!r} needs a private key and a certificate: "
             f"give --tls-key and --tls-cert (or key=FILE:cert=FILE in the endpoint)"
         )
+    portNumber = checkPort(port, description, listening=True)
     try:
-        portNumber, backlogNumber = int(port or ""), int(backlog)
+        backlogNumber = int(backlog)
     except ValueError:
-        raise ConfigError(f"the TLS listener {description!r} needs a numeric port and backlog") from None
-    options = TLSServerSettings(**files).options()
+        raise ConfigError(f"the TLS listener {description!r} needs a numeric backlog, got {backlog!r}") from None
+    options = TLSServerSettings(
+        key=files["key"], cert=files["cert"], chain=files["chain"], clientCA=files["clientCA"],
+        method=files["method"], dhParameters=files["dhParameters"],
+    ).options()
     return SSL4ServerEndpoint(reactor, portNumber, options, backlog=backlogNumber, interface=interface)
 
 
@@ -129,10 +214,24 @@ def serverEndpoint(
     """
     if isTLSDescription(description):
         return _tlsEndpoint(reactor, description, tls)
+    kind, args, kw = splitDescription(description)
+    if kind in _TCP_KINDS and (args or "port" in kw):
+        checkPort(args[0] if args else kw["port"], description, listening=True)
+    return _twistedServer(reactor, description)
+
+
+def _twistedServer(reactor: Any, description: str) -> IStreamServerEndpoint:
+    """
+    @param reactor: the reactor.
+    @param description: a Twisted endpoint string.
+    @return: the endpoint Twisted makes of it.
+    @raise ConfigError: Twisted refuses it; the message gives examples.
+    """
     try:
-        return serverFromString(reactor, description)
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise ConfigError(f"bad listen endpoint {description!r} ({e}); examples: {_EXAMPLES}") from None
+    return endpoint
 
 
 _CLIENT_EXAMPLES = (
@@ -151,7 +250,7 @@ def _webSocketEndpoint(reactor: Any, url: str, tls: TLSClientSettings | None, ma
     """
     from .websocket import WebSocketClientEndpoint
 
-    secure, host, port, _, options = parseWebSocketURL(url)
+    secure, host, port, _, options = parseWebSocketURL(url, listening=False)
     deflate = options.pop("deflate", "no").lower() in _YES
     stream: Any = HostnameEndpoint(reactor, host, port)
     if secure:
@@ -175,10 +274,7 @@ def _hostPort(description: str, args: list[str], kw: dict[str, str]) -> tuple[st
     port = kw.pop("port", None) or (args[1] if len(args) > 1 else None)
     if not host or not port:
         raise ConfigError(f"{description!r} needs a host and a port; examples: {_CLIENT_EXAMPLES}")
-    try:
-        return host, int(port)
-    except ValueError:
-        raise ConfigError(f"{description!r}: the port must be a number, got {port!r}") from None
+    return host, checkPort(port, description, listening=False)
 
 
 def _label(kind: str, host: str, port: int) -> str:
@@ -262,14 +358,21 @@ def clientEndpoint(
     raise ConfigError(f"cannot connect to {description!r}; examples: {_CLIENT_EXAMPLES}")
 
 
-def parseWebSocketURL(description: str) -> tuple[bool, str, int, str, dict[str, str]]:
+def parseWebSocketURL(description: str, listening: bool = True) -> tuple[bool, str, int, str, dict[str, str]]:
     """
     @param description: C{ws://HOST:PORT/PATH[?options]} or C{wss://...}.
+    @param listening: a listener's URL (port 0 allowed), or C{False} for
+        one to connect to.
     @return: secure, host, port, path and the options.
     @raise ConfigError: it is not such a URL.
     """
     parts = urlsplit(description)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname or parts.port is None:
+    try:
+        port = parts.port
+    except ValueError:  # out of range, or not a number
+        port = checkPort(parts.netloc.rpartition(":")[2], description, listening)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname or port is None:
         raise ConfigError(f"bad WebSocket URL {description!r}: expected ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
+    port = checkPort(port, description, listening)
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    return parts.scheme == "wss", parts.hostname, parts.port, parts.path or "/", options
+    return parts.scheme == "wss", parts.hostname, port, parts.path or "/", options

@@ -7,6 +7,8 @@ changes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TxGettyError(Exception):
     """
@@ -165,7 +167,20 @@ class SelfConnectError(SessionRefusedError):
 class ConnectGaveUpError(TxGettyError):
     """
     A client stopped dialling after C{maxAttempts} failed attempts in a row.
+
+    @ivar label: the address it dialled (C{tcp:HOST:PORT} ...), if known.
+    @ivar lastFailure: the L{Failure <twisted.python.failure.Failure>} of the last attempt, if known.
     """
+
+    def __init__(self, message: str, label: str | None = None, lastFailure: Any = None) -> None:
+        """
+        @param message: what happened, with the cause in plain words.
+        @param label: the address dialled.
+        @param lastFailure: why the last attempt failed.
+        """
+        super().__init__(message)
+        self.label = label
+        self.lastFailure = lastFailure
 
 
 class NoSessionError(TxGettyError):

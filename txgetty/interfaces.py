@@ -9,6 +9,9 @@ C{Session} is L{ISession}.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
+from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
 
@@ -39,7 +42,7 @@ class IEventListener(Interface):
         The session is open: it may be written to.
 
         @param session: the new session.
-        @return: anything; a L{Deferred} delays the opening until it fires.
+        @return: anything; a L{Deferred <twisted.internet.defer.Deferred>} delays the opening until it fires.
         """
 
     def onClose(session: ISession) -> None:
@@ -49,7 +52,7 @@ class IEventListener(Interface):
         @param session: the closed session; C{session.closeReason} is set.
         """
 
-    def onError(session: ISession, failure: object) -> None:
+    def onError(session: ISession, failure: Failure) -> None:
         """
         Something went wrong with the session; it is being closed unless the
         session's C{handlerErrorPolicy} is C{"continue"} and the error came
@@ -81,7 +84,7 @@ class IReader(Interface):
     Cuts a byte stream into packets (getty's C{Reader}).
     """
 
-    def read(session: ISession, data: bytearray) -> tuple[object | None, int]:
+    def read(session: ISession, data: bytearray) -> tuple[Any | None, int]:
         """
         Look at the unconsumed bytes and say what they hold.  Return one of
         getty's four cases:
@@ -109,7 +112,7 @@ class IWriter(Interface):
     Turns a packet into bytes (getty's C{Writer}).
     """
 
-    def write(session: ISession, pkg: object) -> bytes:
+    def write(session: ISession, pkg: Any) -> bytes:
         """
         Encode one packet.
 
@@ -133,8 +136,8 @@ class ISession(Interface):
 
     name = Attribute("A short name for logs, e.g. C{'tcp-session'}.")
     id = Attribute("A number unique in this process.")
-    localAddress = Attribute("The L{IAddress} of this end, or C{None}.")
-    remoteAddress = Attribute("The L{IAddress} of the peer, or C{None}.")
+    localAddress = Attribute("The L{IAddress <twisted.internet.interfaces.IAddress>} of this end, or C{None}.")
+    remoteAddress = Attribute("The L{IAddress <twisted.internet.interfaces.IAddress>} of the peer, or C{None}.")
     listener = Attribute("The L{IEventListener} that receives the events.")
     reader = Attribute("The L{IReader} that cuts incoming bytes into packets.")
     writer = Attribute("The L{IWriter} that encodes outgoing packets.")
@@ -230,7 +233,7 @@ class ISession(Interface):
         more.
 
         @param reason: an optional text or exception kept in C{closeReason}.
-        @return: a L{Deferred} that fires with C{None} once the connection is
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} that fires with C{None} once the connection is
             gone (after C{onClose}).
         """
 
@@ -248,7 +251,7 @@ class ITimerWheel(Interface):
 
     tick = Attribute("The wheel's resolution in seconds.")
 
-    def callLater(delay: float, f: object, *args: object, **kw: object) -> object:
+    def callLater(delay: float, f: Callable[..., object], *args: object, **kw: object) -> object:
         """
         Call C{f(*args, **kw)} once, C{delay} seconds from now, rounded up to
         the next tick.
@@ -273,11 +276,11 @@ class IServer(Interface):
 
     def whenListening() -> object:
         """
-        @return: a L{Deferred} firing with the list of bound addresses once
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the list of bound addresses once
             every endpoint listens, or failing if one cannot.
         """
 
-    def sessions() -> list[ISession]:
+    def sessions() -> Sequence[ISession]:
         """
         @return: the sessions currently connected.
         """
@@ -298,14 +301,14 @@ class IClient(Interface):
 
     def whenConnected() -> object:
         """
-        @return: a L{Deferred} firing with an open session as soon as one is
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with an open session as soon as one is
             open.
         """
 
     def whenAllConnected(count: int | None = None) -> object:
         """
         @param count: how many open sessions to wait for (default: all).
-        @return: a L{Deferred} firing with the open sessions.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the open sessions.
         """
 
     def session() -> ISession:
@@ -313,7 +316,7 @@ class IClient(Interface):
         @return: an open session, chosen by the client's policy.
         """
 
-    def sessions() -> list[ISession]:
+    def sessions() -> Sequence[ISession]:
         """
         @return: the open sessions.
         """

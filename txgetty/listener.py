@@ -6,20 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .interfaces import IEventListener, ISession, IWritabilityListener
 
-_log = Logger()
-
 
 @implementer(IEventListener, IWritabilityListener)
 class EventListener:
     """
-    An L{IEventListener} whose methods do nothing except C{onError}, which
-    logs; subclass it and override what you need.  It also has the optional
+    An L{IEventListener} whose methods do nothing; subclass it and
+    override what you need.  It also has the optional
     C{onWritabilityChanged} (L{IWritabilityListener}), as a no-op.
     """
 
@@ -35,14 +32,13 @@ class EventListener:
 
     def onError(self, session: ISession, failure: Failure) -> None:
         """
-        Log the error.
+        Do nothing: the session has logged the failure already (once: a
+        routine end at info, an unexpected exception at error level with
+        its traceback; see docs/contracts.md, "Logging").
 
         @param session: the session concerned.
         @param failure: what went wrong.
         """
-        _log.info(
-            "txgetty: {session!r}: {why}", session=session, why=failure.getErrorMessage()
-        )
 
     def onCron(self, session: ISession) -> None:
         """

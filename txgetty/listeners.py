@@ -430,6 +430,7 @@ class WebSocketListener:
             return fail(Failure())
         interface = "" if self.host in ("0.0.0.0", "") else self.host
         if self.secure:
+            assert self.tls is not None  # __init__ refuses wss without TLS files
             endpoint: Any = SSL4ServerEndpoint(self.reactor, self.port, self.tls.options(),
                                                backlog=self.backlog, interface=interface)
         else:
@@ -467,7 +468,12 @@ def _streamListener(reactor: Any, description: str, tls: TLSServerSettings | Non
         checkListenerSetting("backlog", kw["backlog"], description)
     elif kind in _BACKLOG_KINDS:
         endpointText += f":backlog={backlog}"
-    return StreamListener(description, serverEndpoint(reactor, endpointText, tls), maxSessions)
+    try:
+        endpoint = serverEndpoint(reactor, endpointText, tls)
+    except ConfigError as e:
+        # Name the description as it was given, not the one with our options.
+        raise ConfigError(str(e).replace(repr(endpointText), repr(description))) from None
+    return StreamListener(description, endpoint, maxSessions)
 
 
 def parseListeners(reactor: Any, descriptions: list[Any], tls: TLSServerSettings | None,

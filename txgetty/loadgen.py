@@ -19,15 +19,19 @@ import time
 from array import array
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, FirstError, TimeoutError, inlineCallbacks
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
 from twisted.internet.task import LoopingCall, deferLater
+from twisted.python.failure import Failure
 
+from ._slot import describeConnectFailure
 from .codec import codecFromString
 from .endpoints import clientEndpoint
-from .tls import TLSClientSettings
+from .errors import TxGettyError
+from .tls import TLSClientSettings, describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 now = time.perf_counter_ns
 
@@ -53,6 +57,8 @@ class BenchOptions:
     @ivar tls: TLS client settings for C{tls:} addresses.
     @ivar rpc: call C{Echo.echo} with a C{size}-character string over the
         RPC frame instead of echoing packets (C{codec} is then unused).
+    @ivar timeout: seconds to connect, and seconds without any answer
+        after which the run fails.
     """
 
     address: str
@@ -66,6 +72,13 @@ class BenchOptions:
     progress: bool = True
     tls: TLSClientSettings | None = None
     rpc: bool = False
+    timeout: float = 10.0
+
+
+class BenchError(TxGettyError):
+    """
+    A load test could not run, or got no answer; the message says why.
+    """
 
 
 class _Run:
@@ -83,7 +96,8 @@ class _Run:
             readerState = None
 
         self.codec = codec
-        self.limits = Limits()
+        # What a codec reads of a session (maxMsgLen, readerState): enough for one.
+        self.limits: Any = cast(Any, Limits())
         self.payload = payload
         self.frame = codec.write(self.limits, payload)
         self.measuring = False
@@ -94,6 +108,7 @@ class _Run:
         self.errors = 0
         self.budget: int | None = None
         self.done: Deferred | None = None
+        self.failed: Deferred = Deferred()
         self.firstError = ""
 
     def allow(self, n: int) -> int:
@@ -121,6 +136,9 @@ class _EchoLoad(Protocol):
     One connection of the load: sends W frames, answers each echo with one.
     """
 
+    #: Once connected, the TCP transport (C{abortConnection}, C{setTcpNoDelay}).
+    transport: Any
+
     def __init__(self, run: _Run) -> None:
         self.run = run
         self.buf = bytearray()
@@ -134,9 +152,17 @@ class _EchoLoad(Protocol):
             setNoDelay(True)
         self.ready.callback(self)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self.run.stopping:
-            self.run.error(f"connection lost: {reason.getErrorMessage()}")
+            if isTLSFailure(reason):
+                why = str(describeHandshakeFailure(reason, self.transport.getPeer(),
+                                                   connection=tlsConnectionOf(self.transport)))
+            else:
+                why = f"connection lost: {reason.getErrorMessage()}"
+                if not self.run.total:
+                    what = "RPC server (--rpc)" if self.run.options.rpc else f"echo server with codec {self.run.options.codec}"
+                    why += f" before any answer (is it an {what}?)"
+            self.run.error(why)
             if self.run.done is not None and not self.run.done.called:
                 self.run.done.callback(None)
 
@@ -302,6 +328,104 @@ def _cpuSeconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _checkAddress(address: str) -> None:
+    """
+    @param address: the server to load.
+    @raise BenchError: it is a UDP or WebSocket address, which the load
+        generator does not drive.
+    """
+    if address.startswith(("udp:", "ws://", "wss://")):
+        raise BenchError(
+            f"txgetty bench drives stream servers (HOST:PORT, tcp:, tls:, unix:), not {address.split(':')[0]}: "
+            f"addresses; use txgetty send to try {address}"
+        )
+
+
+@inlineCallbacks
+def _connectAll(reactor: Any, endpoint: Any, label: str, factory: Any, options: BenchOptions) -> Any:
+    """
+    Open every connection of the run; if one cannot be opened, close the
+    others and fail with one error (no "Unhandled error in Deferred").
+
+    @return: a L{Deferred} firing with the connected protocols.
+    @raise BenchError: a connection failed or did not open in time.
+    """
+    attempts = [endpoint.connect(factory).addTimeout(options.timeout, reactor)
+                for _ in range(options.connections)]
+    results = yield DeferredList(attempts, consumeErrors=True)
+    protocols = [r for ok, r in results if ok]
+    failures = [r for ok, r in results if not ok]
+    if not failures:
+        ready = yield DeferredList([p.ready.addTimeout(options.timeout, reactor) for p in protocols],
+                                   consumeErrors=True)
+        failures = [r for ok, r in ready if not ok]
+    if failures:
+        for p in protocols:
+            p.transport.abortConnection()
+        failure = failures[0]
+        if failure.check(CancelledError, TimeoutError):
+            why = f"no connection within {options.timeout:g} s (--timeout) [TimeoutError]"
+        else:
+            why = describeConnectFailure(failure)
+        raise BenchError(f"cannot connect to {label}: {why} ({len(failures)} of {options.connections} "
+                         f"connections failed)")
+    return protocols
+
+
+def _watchAnswers(reactor: Any, run: _Run, timeout: float) -> LoopingCall:
+    """
+    Fail the run (its C{failed}) once no answer came for C{timeout} seconds.
+
+    @return: the running watchdog.
+    """
+    state = {"total": -1, "since": reactor.seconds()}
+
+    def check() -> None:
+        if run.total != state["total"]:
+            state.update(total=run.total, since=reactor.seconds())
+        elif reactor.seconds() - state["since"] >= timeout and not run.failed.called:
+            run.failed.errback(Failure(BenchError(_silence(run, timeout))))
+
+    watchdog = LoopingCall(check)
+    watchdog.clock = reactor
+    watchdog.start(min(1.0, timeout / 4), now=False)
+    return watchdog
+
+
+@inlineCallbacks
+def _until(run: _Run, d: Deferred) -> Any:
+    """
+    Wait for C{d}, unless the run fails first.
+
+    @param run: the run.
+    @param d: what to wait for.
+    @return: a L{Deferred} firing with C{d}'s result.
+    @raise BenchError: the run failed (no answer for C{timeout} seconds).
+    """
+    try:
+        result, _ = yield DeferredList([d, run.failed], fireOnOneCallback=True, fireOnOneErrback=True,
+                                       consumeErrors=True)
+    except FirstError as e:
+        e.subFailure.raiseException()
+    return result
+
+
+def _silence(run: _Run, seconds: float) -> str:
+    """
+    @param run: the run.
+    @param seconds: how long nothing came.
+    @return: the error of a run whose server stopped answering.
+    """
+    o = run.options
+    what = "answer to Echo.echo (--rpc)" if o.rpc else f"echo (codec {o.codec})"
+    if run.errors:
+        return f"no answer from {o.address} for {seconds:g} s after {run.total}: {run.firstError}"
+    if not run.total:
+        return (f"no answer from {o.address} in {seconds:g} s: it accepted {o.connections} connection(s) but "
+                f"sent no {what} back; is it an echo server with that framing?")
+    return f"{o.address} stopped answering: nothing for {seconds:g} s (--timeout) after {run.total} answers"
+
+
 def _percentile(ordered: list[int], p: float) -> float | None:
     """
     @param ordered: sorted latencies in ns.
@@ -341,13 +465,17 @@ def formatSummary(result: dict[str, Any]) -> str:
     @param result: figures from L{summarize}.
     @return: a human-readable block.
     """
+    latency = "  ".join(
+        f"{name} {'-' if result[key] is None else result[key]}"
+        for name, key in (("p50", "lat_p50_us"), ("p90", "lat_p90_us"), ("p99", "lat_p99_us"),
+                          ("p99.9", "lat_p999_us"), ("max", "lat_max_us"))
+    )
     lines = [
         f"{result['address']}  codec {result['codec']}  {result['connections']} conns x "
         f"{result['window']} in flight  {result['size']} B payload",
         f"  {result['msgs']:,} echoes in {result['seconds']:.2f} s: {result['msgs_per_s']:,.0f} msg/s, "
         f"{result['mb_per_s']:.1f} MB/s",
-        f"  latency µs  p50 {result['lat_p50_us']}  p90 {result['lat_p90_us']}  "
-        f"p99 {result['lat_p99_us']}  p99.9 {result['lat_p999_us']}  max {result['lat_max_us']}",
+        f"  latency µs  {latency}" if result["msgs"] else "  latency µs  - (no echo measured)",
         f"  errors {result['errors']}{'  (' + result['first_error'] + ')' if result['errors'] else ''}"
         f"  client CPU {result['client_cpu_pct']}%",
     ]
@@ -363,41 +491,78 @@ def runBench(reactor: Any, options: BenchOptions, out: TextIO = sys.stderr) -> A
     @param options: what to run.
     @param out: where progress lines go.
     @return: a L{Deferred} firing with the figures (see L{summarize}).
+    @raise BenchError: the connections could not be made, or no answer
+        came (for C{timeout} seconds, or during the whole run).
     """
+    _checkAddress(options.address)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     run = _Run(options)
-    endpoint, _ = clientEndpoint(reactor, options.address, options.tls)
+    endpoint, label = clientEndpoint(reactor, options.address, options.tls)
     factory = Factory.forProtocol(lambda: (_RpcLoad if options.rpc else _EchoLoad)(run))
     factory.noisy = False
-    protocols = yield gatherResults([endpoint.connect(factory) for _ in range(options.connections)])
-    yield gatherResults([p.ready for p in protocols])
+    protocols = yield _connectAll(reactor, endpoint, label, factory, options)
     ticker = _progress(reactor, run, out) if options.progress else None
-    protocols = list(protocols)
     if options.count:
         run.budget = options.connections * max(0, options.count - options.window)
         run.done = Deferred()
         run.measuring = True
-        start, cpu0 = now(), _cpuSeconds()
+        begun = now(), _cpuSeconds()
         for p in protocols:
             p.send(min(options.window, options.count))
-        yield run.done
+        wait: Deferred = run.done.addCallback(lambda _: begun)
     else:
         for p in protocols:
             p.send(options.window)
-        yield deferLater(reactor, options.warmup, lambda: None)
-        run.latencies, run.count = array("q"), 0
-        start, cpu0 = now(), _cpuSeconds()
-        run.measuring = True
-        yield deferLater(reactor, options.duration, lambda: None)
+        wait = _measure(reactor, run, options)
+    watchdog = _watchAnswers(reactor, run, options.timeout)
+    try:
+        start, cpu0 = yield _until(run, wait)
+    except BenchError:
+        wait.cancel()
+        _stop(run, ticker, protocols)
+        raise
+    finally:
+        watchdog.stop()
+        if not run.failed.called:
+            run.failed.callback(None)
     run.measuring = False
     seconds, cpu = (now() - start) / 1e9, _cpuSeconds() - cpu0
+    _stop(run, ticker, protocols)
+    if not run.count and not run.errors:
+        raise BenchError(_silence(run, options.warmup + options.duration) if not run.total else
+                         f"no echo came back during the measured {options.duration:g} s (after {run.total} in "
+                         f"the warm-up)")
+    return summarize(run, seconds, cpu)
+
+
+@inlineCallbacks
+def _measure(reactor: Any, run: _Run, options: BenchOptions) -> Any:
+    """
+    Warm up, then measure for C{duration} seconds.
+
+    @return: a L{Deferred} firing with the wall-clock and CPU times the
+        measured window started at.
+    """
+    yield deferLater(reactor, options.warmup, lambda: None)
+    run.latencies, run.count = array("q"), 0
+    begun = now(), _cpuSeconds()
+    run.measuring = True
+    yield deferLater(reactor, options.duration, lambda: None)
+    return begun
+
+
+def _stop(run: _Run, ticker: LoopingCall | None, protocols: list[Any]) -> None:
+    """
+    End a run: no more requests, no more progress lines, close the
+    connections.
+    """
+    run.measuring = False
     run.stopping = True
-    if ticker is not None:
+    if ticker is not None and ticker.running:
         ticker.stop()
     for p in protocols:
         p.transport.loseConnection()
-    return summarize(run, seconds, cpu)
 
 
 def _progress(reactor: Any, run: _Run, out: TextIO) -> LoopingCall:

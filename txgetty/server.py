@@ -32,7 +32,7 @@ NewSessionCallback = Callable[[Session], Any]
 @implementer(IServer, IService)
 class Server(Service, SessionOwner):
     """
-    Accepts sessions on several endpoints (an L{IService}).
+    Accepts sessions on several endpoints (an L{IService <twisted.application.service.IService>}).
 
     @ivar config: the settings every session starts with.
     @ivar addresses: the bound addresses, once listening.
@@ -65,7 +65,7 @@ class Server(Service, SessionOwner):
         """
         @param endpoints: listener descriptions (see L{txgetty.listeners}:
             Twisted endpoint strings, C{tls:}, C{udp:}, C{ws://}, C{wss://}) or
-            L{IStreamServerEndpoint} providers.
+            L{IStreamServerEndpoint <twisted.internet.interfaces.IStreamServerEndpoint>} providers.
         @param newSession: called with each new session before it opens; it
             sets C{session.codec} and C{session.listener} and may change the
             limits; raising (or returning C{False}) refuses the connection.
@@ -111,7 +111,7 @@ class Server(Service, SessionOwner):
         if not self._listeners:
             raise ValueError("a Server needs at least one endpoint to listen on")
         self._raiseSynchronously = raiseSynchronously
-        self.name = name
+        self.name = name  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
         self._ports: list[IListeningPort] = []
         # Each session, with the cap of the listener that counts it (None
         # where the listener counts its connections itself).
@@ -120,6 +120,7 @@ class Server(Service, SessionOwner):
         self._waiters: list[Deferred] = []
         self.addresses: list[Any] = []
         self.accepted = self.refused = self.opened = self.closed = 0
+        self._starting = False
 
     def __repr__(self) -> str:
         return f"<txgetty Server on {', '.join(listener.description for listener in self._listeners)}>"
@@ -135,8 +136,10 @@ class Server(Service, SessionOwner):
         """
         Service.startService(self)
         self._outcome = None
+        self._starting = True
         results = [self._listen(listener) for listener in self._listeners]
         gatherResults(results, consumeErrors=True).addBoth(self._listened)
+        self._starting = False
         if self._raiseSynchronously and isinstance(self._outcome, Failure):
             self._outcome.raiseException()
 
@@ -144,7 +147,7 @@ class Server(Service, SessionOwner):
         """
         Every endpoint listens, or one failed: tell whoever waits.
 
-        @param result: the addresses, or a L{Failure} (of L{FirstError}).
+        @param result: the addresses, or a L{Failure <twisted.python.failure.Failure>} (of L{FirstError <twisted.internet.defer.FirstError>}).
         """
         if isinstance(result, Failure) and result.check(FirstError):
             result = result.value.subFailure
@@ -155,7 +158,7 @@ class Server(Service, SessionOwner):
 
     def _relay(self, d: Deferred) -> None:
         """
-        @param d: a L{Deferred} to fire with the listening outcome.
+        @param d: a L{Deferred <twisted.internet.defer.Deferred>} to fire with the listening outcome.
         """
         if isinstance(self._outcome, Failure):
             d.errback(self._outcome)
@@ -165,7 +168,7 @@ class Server(Service, SessionOwner):
     def _listen(self, listener: Any) -> Deferred:
         """
         @param listener: one of L{txgetty.listeners}'s listeners.
-        @return: a L{Deferred} firing with the bound address.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the bound address.
         """
         description = listener.description
         d = listener.listen(self)
@@ -181,6 +184,8 @@ class Server(Service, SessionOwner):
             return address
 
         def failed(failure: Failure) -> Failure:
+            if self._raiseSynchronously and self._starting:
+                return failure  # raised to the caller of startService, who reports it
             _log.error(
                 "{name}: cannot listen on {endpoint}: {why}",
                 name=self.name, endpoint=description, why=failure.getErrorMessage(),
@@ -191,7 +196,7 @@ class Server(Service, SessionOwner):
 
     def whenListening(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with the bound addresses once every
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the bound addresses once every
             endpoint listens, or failing with the first listen error.
         """
         d: Deferred = Deferred()
@@ -205,7 +210,7 @@ class Server(Service, SessionOwner):
         """
         Stop accepting connections; the sessions stay open.
 
-        @return: a L{Deferred} firing once every port is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every port is closed.
         """
         ports, self._ports = self._ports, []
         self.addresses = []
@@ -219,14 +224,15 @@ class Server(Service, SessionOwner):
         Stop listening, then close every session gracefully (each flushes for
         up to its C{waitTime}, then aborts).
 
-        @return: a L{Deferred} firing once the ports are closed and every
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once the ports are closed and every
             session is gone.
         """
         Service.stopService(self)
         self._stopTallies()
         ports, self._ports = self._ports, []
-        waits = [maybeDeferred(p.stopListening) for p in ports]
-        waits += [s.close("the server is stopping") for s in list(self._sessions)]
+        waits: list[Deferred[Any]] = [maybeDeferred(p.stopListening) for p in ports]
+        # close() returns None only in a task-pool thread; this is the reactor's.
+        waits += [d for s in list(self._sessions) if (d := s.close("the server is stopping")) is not None]
         self.addresses = []
         self._outcome = None
         if not waits:

@@ -29,6 +29,7 @@ from zope.interface import implementer
 
 from . import _state as S
 from ._flow import FlowMixin
+from ._errorlog import ALREADY_LOGGED, logSessionFailure
 from ._lifecycle import LifecycleMixin
 from ._options import SessionOptionsMixin, transportBacklog
 from .addresses import formatAddress
@@ -127,9 +128,9 @@ def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
 
 def _asFailure(reason: Any) -> Failure:
     """
-    @param reason: C{None}, a text, an exception or a L{Failure}: why this
+    @param reason: C{None}, a text, an exception or a L{Failure <twisted.python.failure.Failure>}: why this
         side closes a session.
-    @return: a L{Failure} describing it.
+    @return: a L{Failure <twisted.python.failure.Failure>} describing it.
     """
     if isinstance(reason, Failure):
         return reason
@@ -517,9 +518,15 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 self._dispatch(iter(out))
         if failure is None:
             return False
-        if not failure.check(CodecError):
+        if not isinstance(failure.value, CodecError):
+            # A bug in the reader (or a peer's bytes it did not expect):
+            # log its traceback, close with a CodecError naming it.
+            logSessionFailure(self, failure, "the session closes with a CodecError", "reader",
+                              self._reader, routine=False)
             failure = Failure(CodecError(f"reader {self._reader!r} failed: {failure.value!r}"))
-        self._fire("error", failure)
+            self._fire("error", failure, ALREADY_LOGGED)
+        else:
+            self._fire("error", failure)
         return True
 
     def _dispatch(self, packets: Iterator[Any]) -> None:
@@ -583,7 +590,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     def _deliver(self, packets: Iterator[Any]) -> None:
         """
         Call C{onMessage} for each packet while the session is open; stop at
-        a handler that returns an unfinished L{Deferred} or coroutine.
+        a handler that returns an unfinished L{Deferred <twisted.internet.defer.Deferred>} or coroutine.
 
         @param packets: an iterator of packets.
         """
@@ -598,7 +605,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                         return
                 return
             except Exception:
-                self._handlerFailed(Failure())
+                self._handlerFailed(Failure(), "onMessage")
                 if self._state is not S.OPEN:
                     return
 
@@ -621,7 +628,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         d.addBoth(box.append)
         if box:
             if isinstance(box[0], Failure):
-                self._handlerFailed(box[0])
+                self._handlerFailed(box[0], "onMessage")
             return self._state is not S.OPEN
         self._waiting = d
         self._backlog = packets
@@ -635,13 +642,13 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         L{_dispatchTurn}): report the handler's failure, deliver the
         backlog, then what arrived meanwhile.
 
-        @param result: the handler's result or L{Failure} (C{None} after a
-            turn).
+        @param result: the handler's result or L{Failure
+            <twisted.python.failure.Failure>} (C{None} after a turn).
         """
         self._waiting = None
         packets, self._backlog = self._backlog, None
         if isinstance(result, Failure):
-            self._lateHandlerFailure(result)
+            self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
             if self._maxPacketsPerTurn and not self._messageMode:
                 self._dispatchTurn(packets)
@@ -654,17 +661,24 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._drainMessages()
         self._endIfPeerDone()
 
-    def _handlerFailed(self, failure: Failure) -> None:
+    def _handlerFailed(self, failure: Failure, callback: str) -> None:
         """
-        A handler raised: tell C{onError}; close unless the policy says
-        continue.
+        A handler raised: log it (once), tell C{onError}; close unless the
+        policy says continue.
 
         @param failure: the handler's failure.
+        @param callback: the listener method that failed (C{"onMessage"},
+            C{"onCron"}).
         """
-        if self._handlerErrorPolicy == "continue":
+        if self._state is not S.OPEN:
+            logSessionFailure(self, failure, "the session was already closing", callback)
+            if self._handlerErrorPolicy == "continue":
+                self._callListener("onError", failure)
+        elif self._handlerErrorPolicy == "continue":
+            logSessionFailure(self, failure, 'the session goes on (handlerErrorPolicy "continue")', callback)
             self._callListener("onError", failure)
         else:
-            self._fire("error", failure)
+            self._fire("error", failure, callback)
 
     # -- writing ----------------------------------------------------------------
 
@@ -773,14 +787,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     # -- closing ----------------------------------------------------------------
 
-    def close(self, reason: Any = None) -> Deferred:
+    def close(self, reason: Any = None) -> Deferred | None:
         """
         Close the session: no more writes, flush pending output for up to
         C{waitTime} seconds, then abort.  Idempotent.
 
-        @param reason: an optional text, exception or L{Failure} kept as
+        @param reason: an optional text, exception or L{Failure <twisted.python.failure.Failure>} kept as
             C{closeReason}.
-        @return: a L{Deferred} firing with C{None} once the connection is gone
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the connection is gone
             (called from a task-pool thread: C{None}; the close happens when
             the handler's batch ends).
         """
@@ -792,7 +806,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def whenClosed(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with C{None} once the connection is gone
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the connection is gone
             (after C{onClose} for an opened session).
         """
         d: Deferred = Deferred()

@@ -5,6 +5,7 @@ user's own new-session callback, on any number of endpoints.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import resource
 import re
@@ -12,7 +13,8 @@ import os
 import sys
 from typing import Any, Callable
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -38,7 +40,6 @@ from .config import (
     DEFAULT_WRITE_LOW_MARK,
     DEFAULT_WRITE_TIMEOUT,
     SessionConfig,
-    checkListenerSetting,
 )
 from .endpoints import isTLSDescription
 from .listeners import parseListeners
@@ -185,16 +186,81 @@ def appService(codec: Any, app: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return newSession
 
 
+def _number(kind: type, minimum: float, what: str) -> Callable[[str], Any]:
+    """
+    A coercer for the options table: a finite number of C{kind} of at least
+    C{minimum}; L{_namedParameters} makes its error name the option.
+
+    @param kind: C{int} or C{float}.
+    @param minimum: the smallest value accepted.
+    @param what: what it takes, for messages and the help (C{"seconds"}).
+    @return: the coercer (with C{coerceDoc} for the help).
+    """
+
+    def coerce(text: str) -> Any:
+        value = kind(text)
+        if value != value or value in (float("inf"), float("-inf")) or value < minimum:
+            raise ValueError("out of range")
+        return value
+
+    above = "0 or more" if minimum == 0 else ("more than 0" if kind is float else f"{minimum:g} or more")
+    coerce.what = f"{'a whole number' if kind is int else 'a number'} of {what}, {above}"  # type: ignore[attr-defined]
+    coerce.coerceDoc = f"({coerce.what})"  # type: ignore[attr-defined]
+    return coerce
+
+
+_SECONDS = _number(float, 0, "seconds")
+_POSITIVE_SECONDS = _number(float, 1e-9, "seconds")
+_BYTES = _number(int, 1, "bytes")
+_THREADS = _number(int, 0, "threads")
+_POSITIVE = _number(int, 1, "calls")
+_PACKETS = _number(int, 1, "packets")
+_WHAT = {int: "a whole number", float: "a number"}
+
+
+class _NamedCoercer:
+    """
+    Wraps the coercer of one row of C{optParameters} so that a bad value is
+    refused with a message naming the option, the value and what it takes
+    (Twisted's own says "Parameter type enforcement failed" and no name).
+    """
+
+    def __init__(self, name: str, coerce: Callable[[str], Any]) -> None:
+        self.name = name
+        self.coerce = coerce
+        self.coerceDoc = getattr(coerce, "coerceDoc", "")
+
+    def __call__(self, text: str) -> Any:
+        try:
+            return self.coerce(text)
+        except (ValueError, TypeError, OverflowError):
+            what = getattr(self.coerce, "what", None) or _WHAT.get(self.coerce, "a valid value")  # type: ignore[call-overload]
+            raise usage.UsageError(f"--{self.name} takes {what}, got {text!r}") from None
+
+
+def _namedParameters(rows: list[list[Any]]) -> list[list[Any]]:
+    """
+    @param rows: C{optParameters} rows C{[name, short, default, help,
+        coerce]}.
+    @return: the same rows, each coercer wrapped by L{_NamedCoercer}.
+    """
+    return [[*row[:4], _NamedCoercer(row[0], row[4]), *row[5:]] if len(row) > 4 and row[4] else row
+            for row in rows]
+
+
 class Options(usage.Options):
     """
-    Command line of C{twistd txgetty}.
+    Command line of C{twistd txgetty}.  Every option with a value is
+    declared once in C{optParameters}, with the coercer that checks it
+    (L{_namedParameters} makes each refusal name the option).
     """
 
     synopsis = "[--listen ENDPOINT]... [--codec SPEC] [--app MODULE:CALLABLE] [options]"
     longdesc = (
         "Serve getty-style packet sessions and RPC services. With no options: an echo service "
         f"in getty's hello framing (4-byte little-endian length + payload) on {DEFAULT_LISTEN}, "
-        f"and the RPC demo services Echo, Ping and Status on {DEFAULT_RPC_LISTEN}. "
+        f"and the RPC demo services Echo, Ping and Status on {DEFAULT_RPC_LISTEN} (served only while "
+        "no --app, --service or TLS listener is given, or with --rpc-demo). "
         "ENDPOINT is a Twisted endpoint string (tcp:PORT[:interface=ADDR], tcp6:..., "
         "unix:PATH), tls:PORT[:interface=ADDR] (alias ssl:), which uses the --tls-* files "
         "or its own key=FILE:cert=FILE:chain=FILE:clientCA=FILE, udp:PORT[:interface=ADDR], "
@@ -209,10 +275,14 @@ class Options(usage.Options):
         ["no-pause-reading-when-unwritable", None,
          "keep reading from peers whose replies pile up (pauseReadingWhenUnwritable=False)"],
         ["no-rpc", None, "do not serve the RPC services (by default on tcp:8091:interface=127.0.0.1)"],
+        ["rpc-demo", None,
+         "serve the demo RPC services Echo, Ping and Status (Status shows service names and uptime) even with "
+         "--app, --service or a TLS listener, which turn them off"],
     ]
-    optParameters = [
+    optParameters = _namedParameters([
         ["codec", None, "hello",
-         "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw"],
+         "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw; hello and length "
+         "specs may end with :count-header (the header counts in --max-msg-len, as in getty)"],
         ["app", None, None,
          "MODULE:CALLABLE, a new-session callback(session) to serve instead of echo; "
          "it sets session.listener (and may change session.codec and limits); raising refuses"],
@@ -222,59 +292,61 @@ class Options(usage.Options):
         ["tls-client-ca", None, None,
          "PEM file of CAs for client certificates: when given, clients must present one (mutual TLS)"],
         ["max-msg-len", None, DEFAULT_MAX_MSG_LEN,
-         "largest packet accepted, in bytes; larger declared lengths are refused at the header", int],
-        ["cron-period", None, DEFAULT_CRON_PERIOD, "seconds between onCron calls of a session", float],
+         "largest packet accepted, in bytes; larger declared lengths are refused at the header", _BYTES],
+        ["cron-period", None, DEFAULT_CRON_PERIOD, "seconds between onCron calls of a session", _POSITIVE_SECONDS],
         ["wait-time", None, DEFAULT_WAIT_TIME,
-         "seconds a closing session may flush its output before it is aborted", float],
+         "seconds a closing session may flush its output before it is aborted", _SECONDS],
         ["read-idle-timeout", None, DEFAULT_READ_IDLE_TIMEOUT,
-         "close sessions silent for this many seconds (0: off)", float],
+         "close sessions silent for this many seconds (0: off)", _SECONDS],
         ["first-packet-timeout", None, DEFAULT_FIRST_PACKET_TIMEOUT,
          "close stream connections that sent no complete packet this many seconds after connecting (0: off)",
-         float],
+         _SECONDS],
         ["write-timeout", None, DEFAULT_WRITE_TIMEOUT,
-         "close sessions whose peer took none of their waiting output for this many seconds (0: off)", float],
+         "close sessions whose peer took none of their waiting output for this many seconds (0: off)", _SECONDS],
         ["packet-timeout", None, DEFAULT_PACKET_TIMEOUT,
-         "close sessions whose started packet is not complete after this many seconds (0: off)", float],
+         "close sessions whose started packet is not complete after this many seconds (0: off)", _SECONDS],
         ["open-timeout", None, DEFAULT_OPEN_TIMEOUT,
-         "drop connections not open (TLS handshake, onOpen) after this many seconds (0: off)", float],
+         "drop connections not open (TLS handshake, onOpen) after this many seconds (0: off)", _SECONDS],
         ["keepalive-period", None, DEFAULT_KEEPALIVE_PERIOD,
-         "idle seconds before the first TCP keepalive probe", float],
+         "idle seconds before the first TCP keepalive probe", _POSITIVE_SECONDS],
         ["handler-error-policy", None, "close",
          "close or continue: what an exception in onMessage/onCron does after onError"],
-        ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", float],
+        ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", _POSITIVE_SECONDS],
         ["task-pool", None, 0,
-         "run onMessage/onCron in a pool of this many worker threads (0: in the reactor thread)", int],
+         "run onMessage/onCron in a pool of this many worker threads (0: in the reactor thread)", _THREADS],
         ["write-high-mark", None, DEFAULT_WRITE_HIGH_MARK,
-         "bytes waiting to be written above which a session is unwritable", int],
+         "bytes waiting to be written above which a session is unwritable", _BYTES],
         ["write-low-mark", None, DEFAULT_WRITE_LOW_MARK,
-         "bytes waiting below which it is writable again", int],
+         "bytes waiting below which it is writable again", _number(int, 0, "bytes")],
         ["max-pending-bytes", None, DEFAULT_MAX_PENDING_BYTES,
-         "bytes waiting above which a session is closed (its peer does not read)", int],
+         "bytes waiting above which a session is closed (its peer does not read)", _BYTES],
         ["backlog-high-mark", None, DEFAULT_BACKLOG_HIGH_MARK,
-         "packets waiting for the task pool above which reading pauses", int],
+         "packets waiting for the task pool above which reading pauses", _PACKETS],
         ["backlog-low-mark", None, DEFAULT_BACKLOG_LOW_MARK,
-         "packets waiting for the task pool below which reading resumes", int],
+         "packets waiting for the task pool below which reading resumes", _number(int, 0, "packets")],
         ["max-packets-per-turn", None, DEFAULT_MAX_PACKETS_PER_TURN,
          "packets one session hands to onMessage per reactor turn before the others get theirs (0: no bound)",
-         int],
+         _number(int, 0, "packets")],
         ["max-sessions", None, DEFAULT_MAX_SESSIONS,
-         "connections each --listen listener holds at most; more are closed at once (0: no cap)", int],
+         "connections each --listen listener holds at most; more are closed at once (0: no cap)",
+         _number(int, 0, "connections")],
         ["backlog", None, DEFAULT_LISTEN_BACKLOG,
-         "listen backlog of each --listen listener (the kernel clamps it to its maximum, somaxconn)", int],
+         "listen backlog of each --listen listener (the kernel clamps it to its maximum, somaxconn)",
+         _number(int, 1, "connections")],
         ["rpc-max-in-flight", None, DEFAULT_MAX_IN_FLIGHT,
-         "unfinished RPC calls per connection before ServerBusy errors", int],
+         "unfinished RPC calls per connection before ServerBusy errors", _POSITIVE],
         ["rpc-shutdown-timeout", None, DEFAULT_SHUTDOWN_TIMEOUT,
-         "seconds the RPC server lets calls in flight finish when stopping", float],
+         "seconds the RPC server lets calls in flight finish when stopping", _SECONDS],
         ["rpc-idle-timeout", None, DEFAULT_IDLE_TIMEOUT,
-         "seconds without any frame before an RPC connection is closed (0: never)", float],
+         "seconds without any frame before an RPC connection is closed (0: never)", _SECONDS],
         ["rpc-compressor", None, "none",
          "compressor for RPC responses to clients that accept none in particular: none, zlib, gzip, ..."],
         ["rpc-compress-threshold", None, DEFAULT_COMPRESS_THRESHOLD,
-         "bytes above which RPC response bodies are compressed", int],
+         "bytes above which RPC response bodies are compressed", _number(int, 0, "bytes")],
         ["rpc-auth", None, None,
          "MODULE:CALLABLE, auth(token, session) -> bool or Deferred, checking each RPC connection's "
          "first request"],
-    ]
+    ])
 
     def __init__(self) -> None:
         """
@@ -308,9 +380,9 @@ class Options(usage.Options):
 
     def opt_service(self, spec: str) -> None:
         """
-        [NAME=]MODULE:OBJECT, an RPC service to serve besides Echo, Ping and Status
-        (repeatable); a class is instantiated without arguments; NAME defaults to
-        the class name.
+        [NAME=]MODULE:OBJECT, an RPC service to serve (repeatable); a class is
+        instantiated without arguments; NAME defaults to the class name.  The demo
+        services are then not served (unless --rpc-demo).
         """
         self["service"].append(spec)
 
@@ -341,21 +413,12 @@ class Options(usage.Options):
         except ConfigError as e:
             raise usage.UsageError(_optionNames(str(e))) from None
         self["tls"] = self._tlsSettings()
-        if self["task-pool"] < 0:
-            raise usage.UsageError(f"--task-pool must be 0 (no pool) or more, got {self['task-pool']}")
-        if not self["wheel-tick"] > 0:
-            raise usage.UsageError(f"--wheel-tick must be greater than 0, got {self['wheel-tick']}")
-        for option in ("max-sessions", "backlog"):
-            try:
-                checkListenerSetting(_LISTENER_SETTINGS[option], self[option])
-            except ConfigError as e:
-                raise usage.UsageError(f"--{option}: {e}") from None
         try:
             # The reactor is only stored by endpoint parsers: check the text
             # (and TLS files) now, listen later on the real one.
             parseListeners(None, self["listen"], self["tls"], self["max-sessions"], self["backlog"])
         except ConfigError as e:
-            raise usage.UsageError(str(e)) from None
+            raise usage.UsageError(f"--listen: {e}") from None
         app = self["app"]
         self["newSession"] = appService(self["codecObject"], loadCallable(app, "--app")) if app else None
         self._rpcOptions()
@@ -366,14 +429,21 @@ class Options(usage.Options):
 
         @raise usage.UsageError: a listener or service is wrong.
         """
+        self["rpc-listen-given"] = bool(self["rpc-listen"])
         if not self["rpc-listen"]:
             self["rpc-listen"] = [DEFAULT_RPC_LISTEN]
+        self["demo-off-by"] = None if self["rpc-demo"] else self._ownApplication()
+        self["demo"] = self["demo-off-by"] is None
         registry = ServiceRegistry()
-        registerBuiltins(registry)
+        if self["demo"]:
+            registerBuiltins(registry)
         services = []
-        try:
-            if not self["no-rpc"]:
+        if not self["no-rpc"]:
+            try:
                 parseListeners(None, self["rpc-listen"], self["tls"])
+            except ConfigError as e:
+                raise usage.UsageError(f"--rpc-listen: {e}") from None
+        try:
             for spec in self["service"]:
                 name, obj = loadService(spec)
                 registry.register(obj, name)
@@ -384,6 +454,20 @@ class Options(usage.Options):
         self["services"] = services
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
+
+    def _ownApplication(self) -> str | None:
+        """
+        @return: what of the user's own is configured, which turns the demo
+            RPC services off (C{"--app"}, C{"--service"}, C{"a TLS
+            listener"}), or C{None} for nothing.
+        """
+        if self["app"]:
+            return "--app"
+        if self["service"]:
+            return "--service"
+        if any(isTLSDescription(d) or d.startswith("wss://") for d in self["listen"] + self["rpc-listen"]):
+            return "a TLS listener"
+        return None
 
     def _tlsSettings(self) -> TLSServerSettings | None:
         """
@@ -415,8 +499,7 @@ _SETTING_OPTIONS = {
     "firstPacketTimeout": "--first-packet-timeout", "writeTimeout": "--write-timeout",
     "maxPacketsPerTurn": "--max-packets-per-turn",
 }
-#: The listener options and their settings.
-_LISTENER_SETTINGS = {"max-sessions": "maxSessions", "backlog": "backlog"}
+
 
 
 _log = Logger()
@@ -434,8 +517,8 @@ def raiseOpenFileLimit(
     C{twistd txgetty} can hold as many sessions as the system allows (the
     usual soft limit, 1024, stops a server near 1,000 connections).
 
-    @param getrlimit: L{resource.getrlimit} (a fake in tests).
-    @param setrlimit: L{resource.setrlimit} (a fake in tests).
+    @param getrlimit: C{resource.getrlimit} (a fake in tests).
+    @param setrlimit: C{resource.setrlimit} (a fake in tests).
     @return: the soft limit in force afterwards.
     """
     soft, hard = getrlimit(resource.RLIMIT_NOFILE)
@@ -465,8 +548,9 @@ def _optionNames(message: str) -> str:
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the services from the parsed options: the task pool(s), the
-    packet server and (unless C{--no-rpc}) the RPC server with the built-in
-    and C{--service} services.
+    packet server and (unless C{--no-rpc}, or there is no RPC service to
+    serve) the RPC server with the C{--service} services and, unless the
+    user's own configuration turns them off, the demo services.
 
     @param options: the parsed L{Options}.
     @param reactor: the reactor; the global one if C{None}.
@@ -476,7 +560,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     """
     newSession = options["newSession"] or echoService(options["codecObject"])
     raiseOpenFileLimit()
-    top = MultiService()
+    parent = getattr(options, "parent", None)
+    top = _Main(daemon=parent is not None and not parent.get("nodaemon", True))
     pool = None
     if options["task-pool"]:
         pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
@@ -488,11 +573,112 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             taskPool=pool, maxSessions=options["max-sessions"], backlog=options["backlog"],
         )
         server.setServiceParent(top)
-        if not options["no-rpc"]:
-            _rpcServer(options, reactor, pool).setServiceParent(top)
+        top.listeners[server] = ("--listen", options["listen"])
+        if options["no-rpc"]:
+            pass
+        elif options["services"] or options["demo"]:
+            rpc = _rpcServer(options, reactor, pool)
+            rpc.setServiceParent(top)
+            top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
+        else:
+            _noRpcServer(options)
     except ConfigError as e:
         raise usage.UsageError(str(e)) from None
     return top
+
+
+class _Main(MultiService):
+    """
+    The services of C{twistd txgetty}: when a server cannot listen (port in
+    use, permission), print one line saying what, why and which option to
+    change, and exit with status 1 (instead of twistd's traceback).
+
+    @ivar listeners: for each server, its option and descriptions.
+    @ivar daemon: twistd runs as a daemon (it reports a start failure to
+        the terminal only for an exception, not for an exit).
+    """
+
+    def __init__(self, daemon: bool = False) -> None:
+        super().__init__()
+        self.listeners: dict[Any, tuple[str, list[str]]] = {}
+        self.daemon = daemon
+
+    def startService(self) -> None:
+        """
+        Start the services in order; a listening failure ends the process.
+
+        @raise SystemExit: a server could not listen.
+        @raise ListenError: the same, when twistd runs as a daemon (its
+            parent prints the message; the log has the line).
+        """
+        Service.startService(self)
+        for service in self:
+            try:
+                service.startService()
+            except (CannotListenError, OSError) as e:
+                option, descriptions = self.listeners.get(service, ("--listen", []))
+                line = describeListenError(e, option, descriptions)
+                if self.daemon:
+                    _log.error("{line}", line=line)
+                    raise ListenError(line) from None
+                # SystemExit with a text: Python prints it on stderr (twistd
+                # logs its stderr; under twist logging has not begun yet).
+                raise SystemExit(line) from None
+
+
+class ListenError(Exception):
+    """
+    A server of C{twistd txgetty} (as a daemon) could not listen; the
+    message says why and what to change.
+    """
+
+
+def describeListenError(error: BaseException, option: str, descriptions: list[str]) -> str:
+    """
+    @param error: why a server could not listen (usually a
+        L{CannotListenError}).
+    @param option: C{--listen} or C{--rpc-listen}.
+    @param descriptions: the endpoints given to that option.
+    @return: one line: what failed, why, and what to change.
+    """
+    port = getattr(error, "port", None)
+    interface = getattr(error, "interface", None)
+    cause = getattr(error, "socketError", error)
+    number = getattr(cause, "errno", None)
+    matching = [d for d in descriptions if port is not None and str(port) in d] or descriptions
+    where = matching[0] if len(matching) == 1 else f"{interface or '*'}:{port}"
+    rpc = option == "--rpc-listen"
+    what = f"txgetty: cannot {'serve RPC' if rpc else 'listen'} on {where}"
+    if number == errno.EADDRINUSE and interface is None and isinstance(port, str):
+        why = (f"the socket file {port} exists (another server, or one left behind): remove it if no "
+               f"server uses it, or give another path with {option}")
+    elif number == errno.EADDRINUSE:
+        default = " (the default RPC port)" if rpc and descriptions == [DEFAULT_RPC_LISTEN] else (
+            " (the default port)" if descriptions == [DEFAULT_LISTEN] else "")
+        why = f"port {port}{default} is already in use by another process (another twistd txgetty?)"
+        fix = (f"stop it, serve RPC on another port with --rpc-listen tcp:PORT:interface=127.0.0.1, or turn "
+               f"RPC off with --no-rpc") if rpc else f"stop it, or give another port with {option} tcp:PORT"
+        why = f"{why}; {fix}"
+    elif number == errno.EACCES:
+        why = (f"permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); give a port of 1024 "
+               f"or more with {option}")
+    elif number == errno.EADDRNOTAVAIL:
+        why = (f"{interface} is not an address of this host; fix interface= in {option} (127.0.0.1, ::1, or "
+               f"0.0.0.0 for every address)")
+    else:
+        why = f"{getattr(cause, 'strerror', None) or cause}; check {option}"
+    return f"{what}: {why}"
+
+
+def _noRpcServer(options: Options) -> None:
+    """
+    Say why no RPC server starts: the user's own configuration turned the
+    demo services off, and no C{--service} is given.
+    """
+    log = _log.warn if options["rpc-listen-given"] else _log.info
+    log("txgetty rpc: no RPC server started: no --service is given, and the demo services Echo, Ping and "
+        "Status are off because {reason} is; add --service MODULE:OBJECT, or --rpc-demo to serve the demo "
+        "services", reason=options["demo-off-by"])
 
 
 def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IService:
@@ -511,7 +697,8 @@ def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IServic
         compressThreshold=options["rpc-compress-threshold"], auth=options["authCallable"],
         hooks=options["hooks"], raiseSynchronously=True,
     )
-    registerBuiltins(rpc)
+    if options["demo"]:
+        registerBuiltins(rpc)
     for name, obj in options["services"]:
         rpc.register(obj, name)
     rpc.setServiceParent(holder)

@@ -127,7 +127,7 @@ class Outbox:
                 except Exception:
                     # As if the handler's write had raised (e.g. a packet
                     # too large for one UDP datagram).
-                    session._lateHandlerFailure(Failure())
+                    session._lateHandlerFailure(Failure(), "onMessage")
                 else:
                     session.packetsWritten += packets
 
@@ -183,7 +183,7 @@ class TaskPool(Service):
         self.ordered = ordered
         self.maxQueued = maxQueued
         self.stopTimeout = float(stopTimeout)
-        self.name = name or f"txgetty-pool-{next(_names)}"
+        self.name = name or f"txgetty-pool-{next(_names)}"  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
         self._reactor = reactor
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -381,17 +381,18 @@ class TaskPool(Service):
                 session._resumeReading("pool")
 
 
-def _call(session: Any, pkg: Any, errors: list[Failure]) -> None:
+def _call(session: Any, pkg: Any, errors: list[tuple[Failure, str]]) -> None:
     """
     Run C{onMessage} (or C{onCron}, for the L{CRON} marker) in a worker;
     collect what it raises.  Nothing runs for a session that closed.
 
     @param session: the session.
     @param pkg: the packet.
-    @param errors: where failures go.
+    @param errors: where failures go, with the method's name.
     """
     if session._state is not S.OPEN:
         return
+    callback = "onCron" if pkg is CRON else "onMessage"
     try:
         if pkg is CRON:
             result = session._listener.onCron(session)
@@ -400,9 +401,9 @@ def _call(session: Any, pkg: Any, errors: list[Failure]) -> None:
         if result is not None and (isinstance(result, Deferred) or iscoroutine(result)):
             outcome = _awaitInReactor(session._pool, result)
             if isinstance(outcome, Failure):
-                errors.append(outcome)
+                errors.append((outcome, callback))
     except Exception:
-        errors.append(Failure())
+        errors.append((Failure(), callback))
 
 
 def _awaitInReactor(pool: TaskPool, awaitable: Any) -> Any:
@@ -437,7 +438,7 @@ def _runOrdered(session: Any) -> None:
     @param session: the session.
     """
     outbox = _local.outbox = Outbox()
-    errors: list[Failure] = []
+    errors: list[tuple[Failure, str]] = []
     inbox = session._inbox
     done = 0
     until = time.monotonic() + BATCH_SECONDS
@@ -481,7 +482,7 @@ def _runOne(session: Any, pkg: Any) -> None:
     @param pkg: the packet.
     """
     outbox = _local.outbox = Outbox()
-    errors: list[Failure] = []
+    errors: list[tuple[Failure, str]] = []
     try:
         _call(session, pkg, errors)
     finally:

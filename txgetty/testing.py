@@ -21,7 +21,7 @@ One session whose output lands in a L{StringTransport}::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -138,7 +138,8 @@ class _Configure(SessionOwner):
                 raise SessionRefusedError("the new-session callback returned False")
             return
         session.codec = self.codec
-        session.listener = self.listener
+        # None is refused by the setter, with a ConfigError naming the methods.
+        session.listener = cast(IEventListener, self.listener)
 
 
 @implementer(ITransport, IPushProducer)
@@ -479,7 +480,7 @@ class ControlledEndpoint:
     def connect(self, factory: Any) -> Any:
         """
         @param factory: the protocol factory of the attempt.
-        @return: the attempt's L{Deferred}.
+        @return: the attempt's L{Deferred <twisted.internet.defer.Deferred>}.
         """
         attempt = Attempt(factory)
         self.attempts.append(attempt)

@@ -26,7 +26,7 @@ from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 from twisted.web.static import File
 from zope.interface import implementer
@@ -34,7 +34,7 @@ from zope.interface import implementer
 from twisted.internet.protocol import connectionDone
 
 from ._options import transportBacklog
-from .tls import describeHandshakeFailure, isTLSFailure
+from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 from .errors import (
     CodecError,
     ConfigError,
@@ -52,8 +52,45 @@ _log = Logger()
 #: 5.2: FIN + opcode 2, then the payload length in 7, 7+16 or 7+64 bits).
 _HEADER16 = Struct("!BBH").pack
 _HEADER64 = Struct("!BBQ").pack
-_OPEN = WebSocketProtocol.STATE_OPEN
-_GROUND = WebSocketProtocol.SEND_STATE_GROUND
+
+#: What txgetty reads of autobahn, beyond its public API, to write a server's
+#: frames itself (see L{WebSocketTransport.write}): constants of
+#: C{WebSocketProtocol} and attributes of an open protocol.  If an autobahn
+#: release lacks one of them, every write goes through C{sendMessage}.
+_FRAME_CONSTANTS = ("STATE_OPEN", "SEND_STATE_GROUND")
+_FRAME_ATTRIBUTES = (
+    "state", "send_state", "send_queue", "maskServerFrames", "_perMessageCompress", "maxMessagePayloadSize",
+)
+_OPEN = getattr(WebSocketProtocol, "STATE_OPEN", None)
+_GROUND = getattr(WebSocketProtocol, "SEND_STATE_GROUND", None)
+_fallbackLogged = False
+
+
+def directFrames(protocol: Any) -> bool:
+    """
+    Whether a session's writes may be framed by txgetty rather than by
+    autobahn's C{sendMessage}: a server protocol that does not mask its
+    frames, without permessage-deflate, of an autobahn that has every
+    attribute of L{_FRAME_ATTRIBUTES} and L{_FRAME_CONSTANTS}.  The first
+    time the attributes are missing, an info line says so.
+
+    @param protocol: an open autobahn protocol.
+    @return: C{True} for direct frames.
+    """
+    global _fallbackLogged
+    missing = [n for n in _FRAME_CONSTANTS if not hasattr(WebSocketProtocol, n)]
+    missing += [n for n in _FRAME_ATTRIBUTES if not hasattr(protocol, n)]
+    if missing:
+        if not _fallbackLogged:
+            _fallbackLogged = True
+            _log.info(
+                "txgetty: this autobahn has no {missing}: WebSocket messages are written with "
+                "autobahn's sendMessage (same bytes, more CPU per message)",
+                missing=", ".join(missing),
+            )
+        return False
+    return bool(protocol.factory.isServer and not protocol.maskServerFrames
+                and protocol._perMessageCompress is None)
 
 #: RFC 6455 close codes.
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
@@ -106,7 +143,6 @@ def _closeFailure(protocol: Any, wasClean: bool, code: int | None, reason: str |
     return Failure(WebSocketClosedError(code, reason or ("the connection was lost" if not wasClean else "")))
 
 
-@implementer(ITransport, IPushProducer)
 class _ExactTimer:
     """
     The timers of an autobahn factory (its handshake, ping and drop
@@ -114,7 +150,7 @@ class _ExactTimer:
     to a whole second of the clock, so a 0.5 s closing handshake could end at
     once.
 
-    @ivar clock: the L{IReactorTime} the timers run on.
+    @ivar clock: the L{IReactorTime <twisted.internet.interfaces.IReactorTime>} the timers run on.
     """
 
     def __init__(self, clock: Any) -> None:
@@ -142,7 +178,7 @@ class _Call:
 
     def __init__(self, call: Any) -> None:
         """
-        @param call: the L{IDelayedCall}.
+        @param call: the L{IDelayedCall <twisted.internet.interfaces.IDelayedCall>}.
         """
         self.call = call
 
@@ -166,6 +202,7 @@ def _exactTimers(factory: Any, clock: Any) -> None:
         factory._batched_timer = _ExactTimer(clock)
 
 
+@implementer(ITransport, IPushProducer)
 class WebSocketTransport:
     """
     The transport of a WebSocket session: each write is one binary message.
@@ -192,10 +229,9 @@ class WebSocketTransport:
         # Frames a server sends are not masked (unless autobahn was told to
         # mask them), and without permessage-deflate (negotiated before the
         # session starts) not compressed: txgetty can write them itself, see
-        # write().  (Should autobahn rename its attribute, getattr's default
-        # keeps every write on sendMessage.)
-        self._plainFrames = bool(factory.isServer and not getattr(protocol, "maskServerFrames", True)
-                                 and getattr(protocol, "_perMessageCompress", True) is None)
+        # write().  An autobahn without the attributes this needs gets every
+        # write through sendMessage.
+        self._plainFrames = directFrames(protocol)
 
     def write(self, data: bytes) -> None:
         """
@@ -371,7 +407,8 @@ class _SessionCarrier:
             self.session.connectionLost(_closeFailure(self, wasClean, code, reason))
 
 
-class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):
+# autobahn's own bases disagree on the types of peer and _transport_details:
+class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):  # type: ignore[misc]
     """
     A server-side WebSocket connection: the session starts after the
     upgrade.
@@ -548,7 +585,7 @@ class _StageSite(Site):
         return Site.buildProtocol(self, addr)
 
 
-def _mount(root: Resource, path: str, child: Resource) -> None:
+def _mount(root: Resource, path: str, child: IResource) -> None:
     """
     Put a resource at a path below a root.
 
@@ -565,6 +602,23 @@ def _mount(root: Resource, path: str, child: Resource) -> None:
             node.putChild(part.encode(), below)
         node = below
     node.putChild(parts[-1].encode(), child)
+
+
+class _ServerFactory(WebSocketServerFactory):
+    """
+    The autobahn factory of a WebSocket port, with what the server protocol
+    reads of it.
+
+    @ivar server: the L{txgetty.server.Server}.
+    @ivar sessionName: C{ws-session} or C{wss-session}.
+    @ivar clock: the reactor (pongs set the session's C{lastActive}).
+    @ivar stages: the port's connections (L{_HTTPStages}).
+    """
+
+    server: Any
+    sessionName: str
+    clock: Any
+    stages: _HTTPStages
 
 
 class WebSocketSite:
@@ -587,7 +641,7 @@ class WebSocketSite:
         @raise ConfigError: an option is unknown or wrong.
         """
         config = server.config
-        factory = WebSocketServerFactory()
+        factory = _ServerFactory()
         _exactTimers(factory, server._reactor)
         factory.protocol = _ServerProtocol
         factory.server = server
@@ -614,7 +668,7 @@ class WebSocketSite:
                               f"a ws:// listener takes allowedOrigins, deflate, static, maxSessions and backlog")
         factory.setProtocolOptions(**settings)
         resource = WebSocketResource(factory)
-        root: Resource = File(static) if static else Resource()
+        root: Any = File(static) if static else Resource()  # or the WebSocketResource
         for path in paths:
             if path.strip("/"):
                 _mount(root, path, resource)
@@ -639,7 +693,8 @@ def _acceptDeflate(offers: list[Any]) -> Any:
     return None
 
 
-class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
+# (as for _ServerProtocol)
+class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):  # type: ignore[misc]
     """
     A client-side WebSocket connection: the session starts after the
     upgrade and the pending connect fires with it.
@@ -650,6 +705,7 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         The upgrade is done: make the session, fire the connect Deferred.
         """
         factory = self.factory
+        assert self.transport is not None  # open: connected
         self.attachSession(factory.sessionFactory.buildProtocol(self.transport.getPeer()))
         waiting, factory.waiting = factory.waiting, None
         if waiting is not None:
@@ -680,12 +736,31 @@ class _ClientProtocol(_SessionCarrier, WebSocketClientProtocol):
         if waiting is not None:
             lost = self._lostReason
             if lost is not None and isTLSFailure(lost):
-                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer())
+                assert self.transport is not None  # set, as the connection was made
+                error: Exception = describeHandshakeFailure(lost, self.transport.getPeer(),
+                                                            connection=tlsConnectionOf(self.transport))
             else:
                 error = ConnectError(f"the WebSocket handshake with {self.factory.url} failed: "
                                      f"{reason or code or 'closed'}")
             waiting.errback(Failure(error))
         _SessionCarrier.onClose(self, wasClean, code, reason)
+
+
+class _ClientFactory(WebSocketClientFactory):
+    """
+    The autobahn factory of one client connection attempt.
+
+    @ivar sessionFactory: builds the session.
+    @ivar waiting: the connect L{Deferred <twisted.internet.defer.Deferred>},
+        until the WebSocket opens or fails.
+    @ivar protocolInstance: the protocol, once the TCP connection is made.
+    @ivar clock: the reactor (pongs set the session's C{lastActive}).
+    """
+
+    sessionFactory: Any
+    waiting: Deferred | None
+    protocolInstance: Any
+    clock: Any
 
 
 class WebSocketClientEndpoint:
@@ -716,7 +791,7 @@ class WebSocketClientEndpoint:
         @return: a L{Deferred} firing with the session once the WebSocket is
             open; cancelling it drops the attempt.
         """
-        factory = WebSocketClientFactory(self.url)
+        factory = _ClientFactory(self.url)
         factory.clock = self.reactor
         _exactTimers(factory, self.reactor)
         factory.protocol = _ClientProtocol

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from twisted.internet.error import AlreadyCalled, AlreadyCancelled
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
 
 from .config import DEFAULT_WHEEL_TICK
@@ -134,7 +134,7 @@ class WheelCall:
 @implementer(ITimerWheel)
 class TimerWheel:
     """
-    A hashed timing wheel on top of an L{IReactorTime}.
+    A hashed timing wheel on top of an L{IReactorTime <twisted.internet.interfaces.IReactorTime>}.
 
     @ivar tick: the resolution in seconds: a call runs at the first tick at or
         after its time.
@@ -144,7 +144,7 @@ class TimerWheel:
         self, clock: IReactorTime, tick: float = DEFAULT_WHEEL_TICK, slots: int = 1024
     ) -> None:
         """
-        @param clock: the reactor (or a L{Clock} in tests).
+        @param clock: the reactor (or a L{Clock <twisted.internet.task.Clock>} in tests).
         @param tick: the resolution in seconds.
         @param slots: the number of buckets; calls further away than
             C{tick * slots} seconds simply wait for more turns of the wheel.
@@ -265,4 +265,4 @@ class TimerWheel:
             try:
                 call._f(*call._args, **call._kw)
             except Exception:
-                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=call)
+                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=call, level=LogLevel.error)

@@ -7,19 +7,23 @@ L{RpcClient}.
 from .builtin import Echo, Ping, Status, registerBuiltins
 from .client import Proxy, RpcClient
 from .errors import (
+    BadResponse,
     CallTimeoutError,
     ConnectionLostError,
     FrameError,
     NoServerError,
     RegistrationError,
     RemoteError,
+    ResponseTooLarge,
     RpcError,
+    ServiceError,
 )
 from .frame import Frame, RpcCodec
 from .registry import rpcmethod
 from .server import CallInfo, RpcServer, currentCall
 
 __all__ = [
+    "BadResponse",
     "CallInfo",
     "CallTimeoutError",
     "ConnectionLostError",
@@ -31,10 +35,12 @@ __all__ = [
     "Proxy",
     "RegistrationError",
     "RemoteError",
+    "ResponseTooLarge",
     "RpcClient",
     "RpcCodec",
     "RpcError",
     "RpcServer",
+    "ServiceError",
     "Status",
     "registerBuiltins",
     "currentCall",

@@ -1,6 +1,8 @@
 """
-The demo services every txgetty RPC server can serve: C{Echo}, C{Ping} and
-C{Status}.
+The demo services a txgetty RPC server can serve: C{Echo}, C{Ping} and
+C{Status}.  C{twistd txgetty} serves them only while no application of the
+user's is configured (no C{--app}, C{--service} or TLS listener), or with
+C{--rpc-demo}: C{Status} shows every service name and the uptime.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ class Status:
     @rpcmethod
     def status(self) -> dict[str, Any]:
         """
-        @return: connections, calls, errors, busy refusals, calls in flight,
-            uptime in seconds, and the services with their methods.
+        @return: connections, calls, errors, busy refusals, cancelled calls,
+            calls in flight, uptime in seconds, and the services with their
+            methods (see L{RpcServer.status <txgetty.rpc.server.RpcServer.status>}).
         """
         return self._server.status()
 

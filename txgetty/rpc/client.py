@@ -1,7 +1,7 @@
 """
 The RPC client: calls over a txgetty client pool per server address, with
 timeouts, cancellation that reaches the server, heartbeats, load balancing
-over several servers and failover for idempotent calls.
+over several servers and failover for idempotent calls::
 
     client = RpcClient(["127.0.0.1:8091", "127.0.0.1:8092"], balance="least-pending")
     client.startService()
@@ -16,7 +16,7 @@ import bisect
 import random
 import zlib
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
@@ -121,7 +121,7 @@ class _Connection(EventListener):
 @implementer(IService)
 class RpcClient(MultiService):
     """
-    Calls services on one or more RPC servers (an L{IService}).
+    Calls services on one or more RPC servers (an L{IService <twisted.application.service.IService>}).
 
     @ivar addresses: the servers, as given.
     @ivar calls: calls answered.
@@ -177,7 +177,8 @@ class RpcClient(MultiService):
         @param auth: a token sent with every request (head entry C{auth}).
         @param metadata: head entries sent with every request.
         @param rng: the random source for C{random} balancing.
-        @raise ConfigError: a value cannot work.
+        @raise ConfigError: a value cannot work (a non-text C{auth} token or
+            C{metadata} entry among them).
         """
         super().__init__()
         if reactor is None:
@@ -207,6 +208,12 @@ class RpcClient(MultiService):
         self.baseHead = dict(metadata or {})
         if auth is not None:
             self.baseHead[F.AUTH] = auth
+        if auth is not None and not isinstance(auth, str):
+            raise ConfigError(f"the auth token must be text, got a {type(auth).__name__}")
+        try:
+            _checkMetadata(metadata)
+        except TypeError as e:
+            raise ConfigError(str(e)) from None
         self.random = rng or random.Random()
         self.calls = self.failures = self.retried = 0
         from dataclasses import replace
@@ -250,7 +257,7 @@ class RpcClient(MultiService):
             connection is lost or its server is busy.
         @param hashKey: what C{consistent-hash} balancing hashes (default:
             the call name and first argument).
-        @return: a L{Deferred} firing with the result, or failing with
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the result, or failing with
             L{RemoteError}, L{CallTimeoutError}, L{ConnectionLostError},
             L{NoServerError}; cancelling it cancels the call on the server.
         """
@@ -273,7 +280,7 @@ class RpcClient(MultiService):
         @param args: positional arguments.
         @param metadata: head entries for this call.
         @param kwargs: keyword arguments.
-        @return: a L{Deferred} firing with C{None} once the call is sent (it
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the call is sent (it
             waits for a connection as L{call} does), or failing with
             L{NoServerError} if no server can be reached.
         """
@@ -379,7 +386,7 @@ class RpcClient(MultiService):
         else:
             self._next = (self._next + 1) % len(up)
             address = up[self._next]
-        return self._pools[address].session().listener
+        return cast(_Connection, self._pools[address].session().listener)
 
     def _names(self) -> str:
         """
@@ -389,7 +396,7 @@ class RpcClient(MultiService):
 
     def whenConnected(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with C{None} once a connection to some
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once a connection to some
             server is open (failing if every server gave up, see
             L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}).
         """
@@ -413,7 +420,7 @@ class RpcClient(MultiService):
 
     def whenAllConnected(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with C{None} once every server has all
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once every server has all
             its connections open.
         """
         waits = [pool.whenAllConnected() for pool in self._pools.values()]
@@ -425,7 +432,7 @@ class RpcClient(MultiService):
         """
         @return: calls waiting for answers on an address's sessions.
         """
-        return sum(len(s.listener.pending) for s in self._pools[address].sessions())
+        return sum(len(cast(_Connection, s.listener).pending) for s in self._pools[address].sessions())
 
     def _waitForConnection(self, pending: _Pending) -> None:
         """
@@ -556,7 +563,7 @@ class RpcClient(MultiService):
         Stop: parked calls fail with L{NoServerError}; connections close
         (their pending calls fail at once).
 
-        @return: a L{Deferred} firing once every connection is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every connection is closed.
         """
         parked, self._parked = self._parked, []
         for pending in parked:
@@ -612,6 +619,14 @@ def _checkCall(name: str, metadata: dict[str, str] | None) -> None:
     service, dot, method = name.partition(".")
     if not dot or not service or not method:
         raise ValueError(f"call names look like 'Service.method', got {name!r}")
+    _checkMetadata(metadata)
+
+
+def _checkMetadata(metadata: dict[str, str] | None) -> None:
+    """
+    @param metadata: head entries for calls.
+    @raise TypeError: a key or value is not text.
+    """
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"metadata keys and values must be text, got {key!r}: {value!r}")

@@ -60,7 +60,7 @@ class Frame:
 
     __slots__ = ("type", "requestId", "head", "body", "serializer", "compressor")
 
-    def __init__(self, type: int, requestId: int, head: dict[str, str] | None = None, body: bytes = b"",
+    def __init__(self, type: int, requestId: int, head: Mapping[str, str] | None = None, body: bytes = b"",
                  serializer: int = 1, compressor: int = 0) -> None:
         """
         @param type: the message type.
@@ -72,7 +72,7 @@ class Frame:
         """
         self.type = type
         self.requestId = requestId
-        self.head = head if head is not None else {}
+        self.head: Mapping[str, str] = head if head is not None else {}
         self.body = body
         self.serializer = serializer
         self.compressor = compressor
@@ -102,7 +102,7 @@ class Frame:
 _encodedHeads: dict[tuple, bytes] = {}
 
 
-def encodeHead(head: dict[str, str]) -> bytes:
+def encodeHead(head: Mapping[str, str]) -> bytes:
     """
     @param head: a head map.
     @return: its bytes (cached for maps seen before).
@@ -116,7 +116,7 @@ def encodeHead(head: dict[str, str]) -> bytes:
         cached = None
     if cached is not None:
         return cached
-    parts = []
+    parts: list[bytes] = []
     for k, v in head.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise CodecError(f"head map entries must be text, got {k!r}: {v!r}")

@@ -68,9 +68,10 @@ def _checkName(kind: str, name: Any) -> str:
     @param kind: C{"service"} or C{"method"}.
     @param name: a proposed name.
     @return: the name.
-    @raise RegistrationError: it is empty, not text, or holds a dot or space.
+    @raise RegistrationError: it is empty, not text, or holds a dot or white
+        space (any character for which C{str.isspace} is true).
     """
-    if not isinstance(name, str) or not name or any(c in name for c in ". \t\n"):
+    if not isinstance(name, str) or not name or any(c == "." or c.isspace() for c in name):
         raise RegistrationError(f"a {kind} name must be non-empty text without dots or spaces, got {name!r}")
     return name
 

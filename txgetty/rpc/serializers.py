@@ -111,18 +111,45 @@ try:
     from orjson import dumps as _orjsonDumps
     from orjson import loads as _orjsonLoads
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjsonDumps = _orjsonLoads = None
+    _orjsonDumps = _orjsonLoads = None  # type: ignore[assignment]  # None: the extra is absent
 
 #: What orjson decodes exactly as the standard decoder does (it reads an
 #: integer beyond 64 bits as a float; floats are therefore not taken from it).
 _EXACT = frozenset({str, int, bool, type(None)})
 
-_jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-# strict=False: control characters inside strings are accepted, as by the
-# fast path of _jsonLoads (checking for them would cost what it saves).
-_jsonDecoder = json.JSONDecoder(strict=False)
+
+def _refuseConstant(name: str) -> Any:
+    """
+    Refuse C{NaN}, C{Infinity} and C{-Infinity}, which Python's decoder
+    would otherwise read.
+
+    @param name: the constant met.
+    @raise ValueError: always.
+    """
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity): send null or a string instead")
+
+
+def _finiteFloat(text: str) -> float:
+    """
+    @param text: a JSON number with a fraction or an exponent.
+    @return: its value.
+    @raise ValueError: it is beyond the range of a 64-bit float (C{1e400}),
+        which Python would read as infinity.
+    """
+    value = float(text)
+    if value - value != 0.0:
+        raise ValueError(f"the number {text[:40]} is beyond the range of a 64-bit float")
+    return value
+
+
+_jsonEncode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# NaN, Infinity and numbers beyond a 64-bit float are refused, as by RFC
+# 8259, orjson and Go.  strict=False: raw control characters inside strings
+# are accepted, as by the fast path of _jsonLoads (checking for them would
+# double its cost); what txgetty writes never holds any.
+_jsonDecoder = json.JSONDecoder(strict=False, parse_float=_finiteFloat, parse_constant=_refuseConstant)
 _jsonDecode = _jsonDecoder.decode
-_jsonScan = _jsonDecoder.scan_once
+_jsonScan = _jsonDecoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
 
 
 #: The bytes a JSON string must escape: a UTF-8 text without them is its own
@@ -134,6 +161,9 @@ def _jsonDumps(value: Any) -> bytes:
     """
     @param value: a JSON value.
     @return: its UTF-8 JSON text.
+    @raise ValueError: it holds NaN or an infinite float, which JSON has no
+        form for, or a lone surrogate, which UTF-8 has none for.
+    @raise TypeError: it holds a value JSON cannot carry (C{bytes}, a set).
     """
     if type(value) is str:
         # The most common result; the encoder's string escaping costs about
@@ -150,7 +180,13 @@ def _jsonDumps(value: Any) -> bytes:
         data = value.encode("utf-8")
         if len(data.translate(None, _JSON_ESCAPED)) == len(data):
             return b'"' + data + b'"'
-    return _jsonEncode(value).encode("utf-8")
+    try:
+        return _jsonEncode(value).encode("utf-8")
+    except ValueError as e:
+        if str(e).startswith("Out of range float"):
+            raise ValueError("NaN, Infinity and -Infinity are not JSON (RFC 8259 has no such numbers): "
+                             "send None or a string instead") from None
+        raise
 
 
 def _plainStrings(inner: bytes) -> list[str] | None:
@@ -174,9 +210,13 @@ def _plainStrings(inner: bytes) -> list[str] | None:
 
 def _jsonLoads(data: bytes) -> Any:
     """
+    Read JSON text as RFC 8259 defines it (except that raw control
+    characters inside strings are accepted), with or without orjson alike.
+
     @param data: UTF-8 JSON text.
     @return: the value.
-    @raise ValueError: it is not JSON.
+    @raise ValueError: it is not JSON: not UTF-8, not the grammar, NaN or
+        Infinity, or a number beyond a 64-bit float.
     """
     if _orjsonLoads is not None and data[:1] == b"[":
         # An argument list of strings, integers, booleans and nulls, read by

@@ -2,25 +2,29 @@
 The RPC server: named services on a txgetty server, answered with frames of
 L{txgetty.rpc.frame}.
 
-A call runs in the reactor thread (plain, L{Deferred} or C{async def}
+A call runs in the reactor thread (plain, L{Deferred <twisted.internet.defer.Deferred>} or C{async def}
 methods) or, for methods marked blocking, in the task pool.  What a method
 raises becomes an error response; the connection stays open.  A connection
 has at most C{maxInFlight} unfinished calls (more get an immediate
 C{ServerBusy} error).  A caller's deadline (C{timeout-ms}) cancels the call
-when it passes, and no late response is sent.
+when it passes, and no late response is sent, as after a cancel frame.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 from contextvars import ContextVar
 from dataclasses import replace
+from functools import lru_cache
 from types import CoroutineType
 from typing import Any, Iterable, Sequence
 
 from twisted.application.service import IService, Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred, succeed
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
+from twisted.python.reflect import safe_str
 from zope.interface import implementer
 
 from ..config import SessionConfig
@@ -28,7 +32,7 @@ from ..errors import ConfigError
 from ..listener import EventListener
 from ..server import Server
 from . import frame as F
-from .errors import FrameError
+from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
 from .registry import ServiceRegistry
 from .serializers import (
     COMPRESSORS,
@@ -93,9 +97,10 @@ class _Call:
         self.deferred.cancel()
 
 
-#: Error messages are cut to this many characters (a head entry holds at
-#: most 65535 bytes).
-_MAX_ERROR_MESSAGE = 4096
+#: Each of C{error-type}, C{error-message} and C{error-code} is at most this
+#: many characters, a cut suffix included (so that an error response always
+#: fits in the head map: 4096 characters are at most 16384 UTF-8 bytes).
+MAX_ERROR_TEXT = 4096
 
 
 def currentCall() -> CallInfo:
@@ -117,18 +122,47 @@ def currentCall() -> CallInfo:
     return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started)
 
 
-def errorHead(type: str, message: str, code: Any = None) -> dict[str, str]:
+def cutText(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """
+    @param text: an error text.
+    @param limit: the most characters allowed.
+    @return: the text if it has at most C{limit} characters; else its start
+        followed by C{"... (N characters, cut)"} (N: the length of C{text}),
+        C{limit} characters in all.
+    """
+    if len(text) <= limit:
+        return text
+    suffix = f"... ({len(text)} characters, cut)"
+    return text[:limit - len(suffix)] + suffix
+
+
+def errorCode(code: Any) -> str | None:
+    """
+    @param code: an exception's C{code} attribute.
+    @return: its C{error-code} text: a non-empty C{str} as it is, an C{int}
+        (not a C{bool}) in decimal; C{None} (no entry) for anything else.
+    """
+    if isinstance(code, str):
+        return str(code) or None
+    if isinstance(code, int) and not isinstance(code, bool):
+        try:
+            return str(int(code))
+        except ValueError:  # more digits than int-to-str conversion allows
+            return None
+    return None
+
+
+def errorHead(type: str, message: str, code: str | None = None) -> dict[str, str]:
     """
     @param type: the error type's name.
     @param message: the message.
-    @param code: an optional code.
-    @return: the head map of an error response.
+    @param code: an optional code, as text (see L{errorCode}).
+    @return: the head map of an error response, each text cut by
+        L{cutText}.
     """
-    if len(message) > _MAX_ERROR_MESSAGE:
-        message = message[:_MAX_ERROR_MESSAGE] + f"... ({len(message)} characters, cut)"
-    head = {F.STATUS: "error", F.ERROR_TYPE: type[:_MAX_ERROR_MESSAGE], F.ERROR_MESSAGE: message}
+    head = {F.STATUS: "error", F.ERROR_TYPE: cutText(type), F.ERROR_MESSAGE: cutText(message)}
     if code is not None:
-        head[F.ERROR_CODE] = str(code)[:_MAX_ERROR_MESSAGE]
+        head[F.ERROR_CODE] = cutText(code)
     return head
 
 
@@ -157,7 +191,9 @@ def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tu
     if isinstance(value, dict) and set(value) <= {"args", "kwargs"}:
         args, kwargs = value.get("args", []), value.get("kwargs", {})
         if isinstance(args, list) and isinstance(kwargs, dict):
-            return args, kwargs
+            if all(type(key) is str for key in kwargs):
+                return args, kwargs
+            raise FrameError('the names of keyword arguments ("kwargs" keys) must be text')
     raise FrameError('the request body must be a list of arguments or {"args": [...], "kwargs": {...}}')
 
 
@@ -168,7 +204,7 @@ _NO_KWARGS: dict[str, Any] = {}
 #: L{RpcServer._request} (msgpack only when its extra is installed).
 _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
 
-#: Result types that are surely not a L{Deferred}: checked before the
+#: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
 #: (slower, ABC-based) isinstance test.
 _PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple})
 
@@ -207,6 +243,10 @@ class _Connection(EventListener):
     """
     The listener of one RPC connection: its calls in flight and whether it
     is authenticated.
+
+    @ivar maxBody: the longest response body this connection sends: its
+        session's C{maxMsgLen} less the 16 header bytes (a longer result is
+        answered with C{ResponseTooLarge}).
     """
 
     def __init__(self, server: RpcServer) -> None:
@@ -215,19 +255,21 @@ class _Connection(EventListener):
         self.authenticated = server.auth is None
         self.session: Any = None
         self.onewayKeys = 0
+        self.maxBody = DEFAULT_DECOMPRESS_LIMIT - F.HEADER_SIZE
 
     def onOpen(self, session: Any) -> None:
         """
         @param session: the connection's session.
         """
         self.session = session
+        self.maxBody = session.maxMsgLen - F.HEADER_SIZE
         self.server._connected(self)
 
     def onMessage(self, session: Any, frame: F.Frame) -> Any:
         """
         @param session: the session.
         @param frame: a frame from the client.
-        @return: a L{Deferred} while the first request is authenticated
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} while the first request is authenticated
             (the next frames wait for it), else C{None}.
         """
         kind = frame.type
@@ -255,9 +297,10 @@ class _Connection(EventListener):
             call.cancel()
         self.server._disconnected(self)
 
-    def respond(self, frame: F.Frame) -> None:
+    def respond(self, frame: F.Frame | bytes) -> None:
         """
-        @param frame: a response to send, if the session is still open.
+        @param frame: a response to send (a L{Frame} or its bytes), if the
+            session is still open.
         """
         if self.session._state.writable:
             self.session.writePkg(frame)
@@ -266,13 +309,18 @@ class _Connection(EventListener):
 @implementer(IService)
 class RpcServer(Service):
     """
-    Named services over txgetty's wire frame (an L{IService}).
+    Named services over txgetty's wire frame (an L{IService <twisted.application.service.IService>}).
 
     @ivar registry: the L{ServiceRegistry}.
     @ivar server: the underlying L{txgetty.server.Server}.
-    @ivar calls: calls answered (ok or error).
-    @ivar errors: calls answered with an error.
-    @ivar busy: calls refused because a connection had C{maxInFlight}.
+    @ivar calls: requests answered (with a result or an error, refusals
+        included) and oneways neither refused nor cancelled.
+    @ivar errors: requests answered with an error, oneways that failed, and
+        oneways refused (which C{calls} does not count).
+    @ivar busy: requests and oneways refused with C{ServerBusy}.
+    @ivar cancelled: calls the server cancelled (deadline, cancel frame,
+        closed connection): not answered, and counted in neither C{calls}
+        nor C{errors}.
     """
 
     def __init__(
@@ -296,7 +344,8 @@ class RpcServer(Service):
         @param endpoints: where to listen (as for L{txgetty.server.Server}).
         @param reactor: the reactor; the global one if C{None}.
         @param config: session settings (C{readIdleTimeout} is set from
-            C{idleTimeout}).
+            C{idleTimeout}; C{maxMsgLen} limits request and response
+            frames).
         @param tls: TLS files for C{tls:}/C{wss://} listeners.
         @param taskPool: the L{TaskPool <txgetty.taskpool.TaskPool>} for
             methods marked blocking (they fail without one).
@@ -304,11 +353,11 @@ class RpcServer(Service):
             C{ServerBusy} errors.
         @param auth: C{auth(token, session)} returning true (or a Deferred
             of it) to accept a connection's first request; the token is the
-            request's C{auth} head entry.  A refusal answers C{AuthError} and
-            closes the connection.
+            request's C{auth} head entry.  A refusal answers C{AuthError},
+            is logged (without the token) and closes the connection.
         @param hooks: objects with any of C{connected(session)},
             C{disconnected(session)}, C{beforeCall(info)},
-            C{afterCall(info, result)} (C{result} a L{Failure} for errors).
+            C{afterCall(info, result)} (C{result} a L{Failure <twisted.python.failure.Failure>} for errors).
         @param idleTimeout: seconds without any frame before a connection is
             closed (0: never); clients send heartbeats.  By default the
             C{config}'s C{readIdleTimeout} if it sets one, else 300.
@@ -338,7 +387,7 @@ class RpcServer(Service):
         self.compressThreshold = compressThreshold
         self.taskPool = taskPool
         self.connections: set[_Connection] = set()
-        self.calls = self.errors = self.busy = 0
+        self.calls = self.errors = self.busy = self.cancelled = 0
         self.started = reactor.seconds()
         self._draining = False
         config = config or SessionConfig()
@@ -374,11 +423,15 @@ class RpcServer(Service):
 
     def status(self) -> dict[str, Any]:
         """
-        @return: the server's counters (the built-in C{Status.status}).
+        @return: the server's counters (the built-in C{Status.status}):
+            C{connections}, C{calls}, C{errors}, C{busy}, C{cancelled},
+            C{inFlight} (integers), C{uptime} (seconds, rounded to
+            milliseconds) and C{services} (each service's sorted method
+            names, by service name).
         """
         return {
             "connections": len(self.connections), "calls": self.calls, "errors": self.errors,
-            "busy": self.busy, "inFlight": sum(len(c.calls) for c in self.connections),
+            "busy": self.busy, "cancelled": self.cancelled, "inFlight": sum(len(c.calls) for c in self.connections),
             "uptime": round(self.reactor.seconds() - self.started, 3), "services": self.registry.names(),
         }
 
@@ -397,7 +450,7 @@ class RpcServer(Service):
         Stop accepting connections and calls, let the calls in flight finish
         for up to C{shutdownTimeout} seconds, then close every connection.
 
-        @return: a L{Deferred} firing once everything is closed.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once everything is closed.
         """
         Service.stopService(self)
         self._draining = True
@@ -408,7 +461,7 @@ class RpcServer(Service):
 
     def _drained(self) -> Deferred:
         """
-        @return: a L{Deferred} firing when no call is in flight, or after
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when no call is in flight, or after
             C{shutdownTimeout}.
         """
         pending = [call.deferred for c in self.connections for call in c.calls.values()]
@@ -445,13 +498,14 @@ class RpcServer(Service):
                 try:
                     method(*args)
                 except Exception:
-                    _log.failure("txgetty rpc: hook {hook!r}.{name} raised", hook=hook, name=name)
+                    _log.failure("txgetty rpc: hook {hook!r}.{name} raised", hook=hook, name=name,
+                                 level=LogLevel.error)
 
     def _authenticate(self, connection: _Connection, frame: F.Frame) -> Deferred:
         """
         Check a connection's first request with the auth hook.
 
-        @return: a L{Deferred} that holds the connection's next frames.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} that holds the connection's next frames.
         """
         token = frame.head.get(F.AUTH)
         d = maybeDeferred(self.auth, token, connection.session)
@@ -461,13 +515,41 @@ class RpcServer(Service):
                 connection.authenticated = True
                 self._request(connection, frame)
                 return
-            why = "the auth token was refused" if not isinstance(ok, Failure) else f"the auth hook failed: {ok.getErrorMessage()}"
-            if frame.type == F.REQUEST:
-                connection.respond(F.Frame(F.RESPONSE, frame.requestId, errorHead("AuthError", why),
-                                           b"", frame.serializer))
-            connection.session.close(f"authentication failed: {why}")
+            self._refuseAuth(connection, frame, token, ok)
 
         return d.addBoth(decided)
+
+    def _refuseAuth(self, connection: _Connection, frame: F.Frame, token: str | None, outcome: Any) -> None:
+        """
+        Answer C{AuthError} (to a request), log the refusal without the
+        token, and close the connection.
+
+        @param outcome: the auth callable's false result, or its L{Failure <twisted.python.failure.Failure>}.
+        """
+        session = connection.session
+        if isinstance(outcome, Failure):
+            why = f"the auth callable failed: {outcome.getErrorMessage()}"
+            closeWhy = "the auth callable failed"
+            if token and token in outcome.getTraceback():
+                _log.error("txgetty rpc: the auth callable {auth!r} raised {type} on {session} (its traceback is "
+                           "not logged: it holds the auth token); refusing the connection",
+                           auth=self.auth, type=outcome.type.__name__, session=session)
+            else:
+                _log.failure("txgetty rpc: the auth callable {auth!r} raised on {session}; refusing the connection",
+                             outcome, LogLevel.error, auth=self.auth, session=session)
+        else:
+            if token is None:
+                why = ("the first request of the connection carries no auth token (head entry 'auth'): "
+                       "send one, e.g. RpcClient(auth=TOKEN) or txgetty call --auth TOKEN")
+            else:
+                why = "the auth token was refused"
+            closeWhy = why
+            _log.warn("txgetty rpc: authentication refused on {session}: {why}; closing the connection",
+                      session=session, why=why)
+        if frame.type == F.REQUEST:
+            connection.respond(F.Frame(F.RESPONSE, frame.requestId, errorHead("AuthError", why),
+                                       b"", frame.serializer))
+        session.close(f"authentication failed: {closeWhy}")
 
     # -- calls ------------------------------------------------------------------
 
@@ -478,22 +560,31 @@ class RpcServer(Service):
         shortest path; everything else goes through L{_finish}.
         """
         head = frame.head
-        methods = self._services.get(head.get(F.SERVICE))
-        method = methods.get(head.get(F.METHOD)) if methods is not None else None
+        # A missing key looks up None: no such service, no such method.
+        methods = self._services.get(head.get(F.SERVICE))  # type: ignore[arg-type]
+        method = methods.get(head.get(F.METHOD)) if methods is not None else None  # type: ignore[arg-type]
         isRequest = frame.type == F.REQUEST
-        if (method is None or self._draining or len(connection.calls) >= self.maxInFlight
+        timeoutMs = head.get(_TIMEOUT_KEY)
+        deadline = 0.0 if timeoutMs is None else _deadlineOf(timeoutMs)
+        if deadline is None:
+            deadline = _parseDeadline(timeoutMs)  # type: ignore[arg-type]
+        if (method is None or deadline is None or self._draining or len(connection.calls) >= self.maxInFlight
                 or (isRequest and frame.requestId in connection.calls)):
             self._refuse(connection, frame)
             return
         info = self._before(connection, frame) if self.hooks else None
         plain = frame.serializer in _QUICK and not frame.compressor
+        args = _fastArguments(frame) if plain else None
+        if args is None:
+            try:
+                args, kwargs = decodeArguments(frame, connection.maxBody + F.HEADER_SIZE)
+            except FrameError:
+                self._finish(connection, frame, info, Failure(), byCaller=True)
+                return
+        else:
+            kwargs = _NO_KWARGS
         token = _current.set((frame, connection.session, self.reactor.seconds()))
         try:
-            args = _fastArguments(frame) if plain else None
-            if args is None:
-                args, kwargs = decodeArguments(frame, connection.session._maxMsgLen)
-            else:
-                kwargs = _NO_KWARGS
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
             elif kwargs:
@@ -504,13 +595,13 @@ class RpcServer(Service):
                 # Started inside the call's context: currentCall() works
                 # across its awaits.
                 result = ensureDeferred(result)
-        except Exception:
-            self._finish(connection, frame, info, Failure())
+        except Exception as e:
+            self._finish(connection, frame, info, Failure(), _refusedArguments(e))
             return
         finally:
             _current.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
-            self._later(connection, frame, info, result)
+            self._later(connection, frame, info, result, deadline)
         elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
             return
         else:
@@ -519,7 +610,7 @@ class RpcServer(Service):
     def _quickAnswer(self, connection: _Connection, frame: F.Frame, result: Any) -> bool:
         """
         Answer a plain (uncompressed JSON or msgpack) request at once when
-        no compression applies.
+        no compression applies and the response fits the connection.
 
         @return: whether it was answered (else L{_finish} must).
         """
@@ -527,7 +618,9 @@ class RpcServer(Service):
             body = SERIALIZERS[frame.serializer].dumps(result)
         except Exception:
             return False
-        if len(body) > self.compressThreshold and (self.compressor or F.ACCEPT_COMPRESSOR in frame.head):
+        size = len(body)
+        if size > connection.maxBody or (
+                size > self.compressThreshold and (self.compressor or F.ACCEPT_COMPRESSOR in frame.head)):
             return False
         self.calls += 1
         session = connection.session
@@ -541,9 +634,8 @@ class RpcServer(Service):
         """
         error = self._refusal(connection, frame)
         if frame.type == F.REQUEST:
-            self._answer(connection, frame, None, error)
+            self._answer(connection, frame, error)
         else:
-            self.calls += 1
             self.errors += 1
 
     def _before(self, connection: _Connection, frame: F.Frame) -> CallInfo:
@@ -559,7 +651,9 @@ class RpcServer(Service):
 
     def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str]:
         """
-        @return: the error head refusing a request that cannot run.
+        @return: the error head refusing a request that cannot run, by the
+            first reason that applies, in the order of docs/rpc-protocol.md
+            (I{Refusals}).
         """
         head = frame.head
         if self._draining:
@@ -569,28 +663,48 @@ class RpcServer(Service):
             return errorHead("ServerBusy", f"{self.maxInFlight} calls of this connection are in flight "
                                            f"(maxInFlight); retry later", "busy")
         if frame.type == F.REQUEST and frame.requestId in connection.calls:
-            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection")
+            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection; "
+                                           f"give each request in flight an id of its own")
         service, method = head.get(F.SERVICE), head.get(F.METHOD)
-        if not service or not method:
-            return errorHead("BadRequest", "the request names no service and method (head map entries "
-                                           "'service' and 'method')")
-        if not self.registry.hasService(service):
+        for key, value in ((F.SERVICE, service), (F.METHOD, method)):
+            if not value:
+                state = "is empty" if value == "" else "is missing"
+                return errorHead("BadRequest", f"the request's head entry {key!r} {state}: name the service "
+                                               f"and the method to call ('service' and 'method')")
+        if not self.registry.hasService(service):  # type: ignore[arg-type]
+            demo = _DEMO_HINT if service in _DEMO_SERVICES else ""
             return errorHead("NoSuchService", f"no service named {service!r}; "
-                                              f"services: {', '.join(self.registry.names()) or 'none'}")
-        return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
-                                         f"methods: {', '.join(self.registry.names()[service])}")
+                                              f"services: {', '.join(self.registry.names()) or 'none'}{demo}")
+        if self.registry.lookup(service, method) is None:  # type: ignore[arg-type]
+            return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
+                                             f"methods: {', '.join(self.registry.names()[service])}")  # type: ignore[index]
+        return errorHead("BadRequest", f"the request's timeout-ms {cutText(head[F.TIMEOUT_MS], 40)!r} is not "
+                                       f"a deadline: send 1 to 10 ASCII digits of milliseconds, optionally with "
+                                       f"a '.' and 1 to 3 more digits (e.g. '30000'), '0' for none, or no "
+                                       f"timeout-ms entry")
 
     def _blocking(self, method: Any, args: list, kwargs: dict) -> Deferred:
         """
         @return: the method's outcome, run in the task pool.
+        @raise TypeError: the method does not take these arguments (checked
+            here, in the reactor thread, before a thread is taken).
         """
         if self.taskPool is None:
             raise RuntimeError(f"{method.qualifiedName} is marked blocking but the server has no taskPool")
+        signature = _signature(method.function)
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{method.qualifiedName}() {e}") from None
         return self.taskPool.run(method.function, *args, **kwargs)
 
-    def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred) -> None:
+    def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred,
+               deadline: float) -> None:
         """
         Track an unfinished call: deadline, cancellation, answer when done.
+
+        @param deadline: seconds until the call's deadline, 0 for none.
         """
         call = _Call(d, frame, info)
         if frame.type == F.REQUEST:
@@ -600,9 +714,8 @@ class RpcServer(Service):
             connection.onewayKeys += 1
             key = -connection.onewayKeys
         connection.calls[key] = call
-        deadline = _deadline(frame.head.get(F.TIMEOUT_MS))
-        if deadline is not None:
-            call.timer = self.reactor.callLater(deadline, call.cancel)
+        if deadline:
+            call.timer = self.reactor.callLater(deadline, self._expired, connection, call)
 
         def done(outcome: Any) -> None:
             if connection.calls.get(key) is call:
@@ -613,6 +726,7 @@ class RpcServer(Service):
                 # Cancelled by the caller, its deadline, or the connection's
                 # end: nobody waits for an answer, even if the handler
                 # swallowed the cancellation and returned something.
+                self.cancelled += 1
                 if info is not None:
                     self._hook("afterCall", info, outcome)
                 return
@@ -620,31 +734,88 @@ class RpcServer(Service):
 
         d.addBoth(done)
 
-    def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any) -> None:
+    def _expired(self, connection: _Connection, call: _Call) -> None:
         """
-        Report a finished call to the hooks and answer it (requests only).
+        A call's deadline passed: log it, cancel the call (no answer).
         """
+        call.timer = None
+        _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
+                  call=_describe(call.frame), session=connection.session, timeout=call.frame.head[F.TIMEOUT_MS])
+        call.cancel()
+
+    def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
+                byCaller: bool = False) -> None:
+        """
+        Report a finished call to the hooks, log its failure, count it and
+        answer it (requests only).
+
+        @param byCaller: a failure is the caller's doing (undecodable
+            arguments, or arguments the method does not take): logged as
+            one info line, as a L{ServiceError} is.
+        """
+        response = None
+        if frame.type == F.REQUEST and not isinstance(outcome, Failure):
+            try:
+                response = self._response(connection, frame, outcome)
+            except (BadResponse, ResponseTooLarge) as e:
+                # The method worked; its result cannot go out.
+                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", call=_describe(frame),
+                           session=connection.session, type=type(e).__name__, why=e)
+                outcome = Failure()
+        elif isinstance(outcome, Failure):
+            self._logFailure(connection, frame, outcome, byCaller or outcome.check(ServiceError) is not None)
         if info is not None:
             self._hook("afterCall", info, outcome)
-        if isinstance(outcome, Failure):
-            head = frame.head
-            _log.info("txgetty rpc: {service}.{method} raised {type}: {why}", service=head.get(F.SERVICE),
-                      method=head.get(F.METHOD), type=type(outcome.value).__name__,
-                      why=outcome.getErrorMessage()[:200])
         if frame.type != F.REQUEST:
             self.calls += 1
             if isinstance(outcome, Failure):
                 self.errors += 1
             return
-        if isinstance(outcome, Failure):
-            value = outcome.value
-            code = getattr(value, "code", None)
-            self._answer(connection, frame, None, errorHead(
-                type(value).__name__, str(value) or type(value).__name__,
-                code if isinstance(code, (str, int)) else None,
-            ))
+        if response is not None:
+            self.calls += 1
+            connection.respond(response)
+            return
+        value = outcome.value
+        self._answer(connection, frame, errorHead(
+            type(value).__name__, safe_str(value) or type(value).__name__, errorCode(getattr(value, "code", None)),
+        ))
+
+    def _logFailure(self, connection: _Connection, frame: F.Frame, failure: Failure, expected: bool) -> None:
+        """
+        Log a failed call once: an expected failure (a L{ServiceError}, the
+        caller's mistake) as one info line, any other at error level with
+        its traceback.
+        """
+        fields = dict(call=_describe(frame), session=connection.session, type=failure.type.__name__,
+                      why=cutText(failure.getErrorMessage(), 1000))
+        if expected:
+            _log.info("txgetty rpc: {call} on {session} raised {type}: {why}", **fields)
         else:
-            self._answer(connection, frame, outcome, None)
+            _log.failure("txgetty rpc: {call} on {session} raised {type}: {why}", failure, LogLevel.error, **fields)
+
+    def _response(self, connection: _Connection, frame: F.Frame, value: Any) -> bytes:
+        """
+        @return: the bytes of the successful response carrying C{value}.
+        @raise BadResponse: the value cannot be serialized (or compressed)
+            as the request asks.
+        @raise ResponseTooLarge: the response would be longer than the
+            connection's C{maxMsgLen}.
+        """
+        try:
+            body, used = encodeBody(value, frame.serializer, self._responseCompressor(frame), self.compressThreshold)
+        except Exception as e:
+            known = SERIALIZERS.get(frame.serializer)
+            how = known.name if known is not None else f"serializer {frame.serializer}"
+            raise BadResponse(f"the result of {_describe(frame)} ({type(value).__name__}) cannot be sent as {how}: "
+                              f"{type(e).__name__}: {e}") from None
+        if len(body) > connection.maxBody:
+            limit = connection.maxBody + F.HEADER_SIZE
+            raise ResponseTooLarge(
+                f"the response to {_describe(frame)} would be {len(body) + F.HEADER_SIZE} bytes, more than this "
+                f"connection's maxMsgLen of {limit}: return less (page through the result), let it be compressed, "
+                f"or raise maxMsgLen on both sides (SessionConfig(maxMsgLen=...), twistd --max-msg-len)"
+            )
+        return F.responseBytes(frame.requestId, body, frame.serializer, used)
 
     def _responseCompressor(self, frame: F.Frame) -> int:
         """
@@ -653,49 +824,98 @@ class RpcServer(Service):
         """
         return frame.compressor or _acceptedCompressor(frame) or self.compressor
 
-    def _answer(self, connection: _Connection, frame: F.Frame, value: Any, error: dict[str, str] | None) -> None:
+    def _answer(self, connection: _Connection, frame: F.Frame, error: dict[str, str]) -> None:
         """
-        Send the response of a request.
+        Send the error response of a request.
         """
         self.calls += 1
-        if error is None:
-            try:
-                body, used = encodeBody(value, frame.serializer, self._responseCompressor(frame),
-                                        self.compressThreshold)
-            except Exception as e:
-                error = errorHead("BadResponse", f"the result cannot be serialized: {type(e).__name__}: {e}")
-            else:
-                connection.respond(F.responseBytes(frame.requestId, body, frame.serializer, used))
-                return
         self.errors += 1
         connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
+
+
+#: The demo services, and what a NoSuchService for one of them adds.
+_DEMO_SERVICES = frozenset({"Echo", "Ping", "Status"})
+_DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty serves them when given no --app, "
+              "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
+
+
+def _describe(frame: F.Frame) -> str:
+    """
+    @param frame: a request or oneway that names a registered method.
+    @return: C{"Service.method request #ID"} or C{"Service.method oneway"},
+        for log lines.
+    """
+    head = frame.head
+    kind = f"request #{frame.requestId}" if frame.type == F.REQUEST else "oneway"
+    return f"{head.get(F.SERVICE)}.{head.get(F.METHOD)} {kind}"
+
+
+def _refusedArguments(error: Exception) -> bool:
+    """
+    @param error: what running a method raised in L{RpcServer._request}.
+    @return: whether it is a C{TypeError} of the call itself, raised before
+        the method's code ran (it does not take the arguments sent): the
+        caller's mistake, not the method's.
+    """
+    if type(error) is not TypeError:
+        return False
+    tb = error.__traceback__
+    inner = tb.tb_next if tb is not None else None
+    return inner is None or (inner.tb_next is None and inner.tb_frame.f_code is _BLOCKING_CODE)
+
+
+@lru_cache(maxsize=1024)
+def _signature(function: Any) -> inspect.Signature | None:
+    """
+    @param function: a blocking method.
+    @return: its signature, or C{None} if it has none to check.
+    """
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+_BLOCKING_CODE = RpcServer._blocking.__code__
 
 
 def _acceptedCompressor(frame: F.Frame) -> int:
     """
     @param frame: a request.
-    @return: the compressor its client asked for responses (C{accept-compressor}),
-        if it is one this side has, else 0.
+    @return: the compressor its client asked for responses
+        (C{accept-compressor}: 1 to 3 ASCII digits, a code this side has),
+        else 0: absent, malformed and unknown values are ignored.
     """
     asked = frame.head.get(F.ACCEPT_COMPRESSOR)
-    if asked and asked.isascii() and asked.isdigit() and int(asked) in COMPRESSORS:
+    if asked and len(asked) <= 3 and asked.isascii() and asked.isdigit() and int(asked) in COMPRESSORS:
         return int(asked)
     return NONE
 
 
-def _deadline(value: str | None) -> float | None:
+#: The grammar of C{timeout-ms}: 1 to 10 ASCII digits, optionally a "." and
+#: 1 to 3 more.
+_TIMEOUT_MS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,3})?")
+
+#: C{timeout-ms} values seen, and their deadlines in seconds (0.0: none).
+_DEADLINES: dict[str, float] = {}
+_deadlineOf = _DEADLINES.get
+_TIMEOUT_KEY = F.TIMEOUT_MS
+
+
+def _parseDeadline(value: str) -> float | None:
     """
     @param value: a C{timeout-ms} head entry.
-    @return: seconds until the call's deadline, or C{None} for none (absent,
-        not a number, or not positive).
+    @return: seconds until the call's deadline, 0.0 for none (a value of
+        zero), or C{None} if the value is not of the grammar (the call is
+        refused with C{BadRequest}).
     """
-    if not value:
+    if _TIMEOUT_MS.fullmatch(value) is None:
         return None
-    try:
-        milliseconds = float(value)
-    except ValueError:
-        return None
-    return milliseconds / 1000.0 if milliseconds > 0 else None
+    seconds = float(value) / 1000.0
+    if len(_DEADLINES) >= 4096:
+        _DEADLINES.clear()
+    _DEADLINES[value] = seconds
+    return seconds
 
 
 def compressorFor(key: str | int) -> int:
@@ -712,7 +932,13 @@ def _quiet(d: Deferred) -> Deferred:
     @return: a Deferred firing when it does, without taking its result.
     """
     waiter: Deferred = Deferred()
-    d.addBoth(lambda r: (waiter.callback(None) if not waiter.called else None, r)[1])
+
+    def fired(result: Any) -> Any:
+        if not waiter.called:
+            waiter.callback(None)
+        return result
+
+    d.addBoth(fired)
     return waiter
 
 
