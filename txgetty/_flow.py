@@ -110,6 +110,11 @@ class FlowMixin:
         _pauseReadingWhenUnwritable: bool
         _writeHighMark: int
         _writeLowMark: int
+        _writeTimeout: float
+        _writeStall: float
+        _writeTaken: int
+        _clock: Any
+        bytesWritten: int
 
         @property
         def pendingBytes(self) -> int: ...

@@ -63,7 +63,8 @@ class LifecycleMixin:
         _messages: deque[Any] | None
         _waiters: list[Deferred[Any]]
         _openWait: Deferred[Any] | None
-        _waiting: Deferred[Any] | None
+        # An awaited handler's Deferred, or the next turn's delayed call.
+        _waiting: Any
         _partialSince: float | None
         _pool: Any
         _poolPending: int
@@ -79,6 +80,12 @@ class LifecycleMixin:
         _packetTimeout: float
         _readIdleTimeout: float
         _waitTime: float
+        _firstPacketTimeout: float
+        _firstCall: Any
+        _messageMode: bool
+        packetsRead: int
+        bytesRead: int
+        startTime: float
 
         def _applySocketOptions(self) -> None: ...
         def _clearInbox(self) -> None: ...

@@ -182,6 +182,9 @@ class SessionOptionsMixin:
     _pauseReadingWhenUnwritable: bool
     _backlogHighMark: int
     _backlogLowMark: int
+    _firstPacketTimeout: float
+    _writeTimeout: float
+    _maxPacketsPerTurn: int
 
     maxMsgLen = _setting("maxMsgLen", "Largest packet accepted, in bytes.")
     cronPeriod = _setting("cronPeriod", "Seconds between two onCron calls.", _rearmCron)

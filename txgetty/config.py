@@ -343,5 +343,5 @@ class SessionConfig:
         """
         if role not in ROLES:
             raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-        unset = {name: byRole[role] for name, byRole in ROLE_DEFAULTS.items() if getattr(self, name) is None}
+        unset: dict[str, Any] = {name: byRole[role] for name, byRole in ROLE_DEFAULTS.items() if getattr(self, name) is None}
         return replace(self, **unset) if unset else self

@@ -58,7 +58,7 @@ class Tally:
     def __init__(self, clock: Any, first: str, again: str, interval: float | None = None,
                  level: str = "warn") -> None:
         """
-        @param clock: the L{IReactorTime} of the interval.
+        @param clock: the L{IReactorTime <twisted.internet.interfaces.IReactorTime>} of the interval.
         @param first: the format of the first event's line.
         @param again: the format of the later lines, with C{{n}} (events
             since the last line), C{{total}} and C{{interval}}.

@@ -358,6 +358,7 @@ class _SessionCarrier:
 
     session: Any = None
     wsTransport: WebSocketTransport | None = None
+    factory: Any
 
     def attachSession(self, session: Any) -> None:
         """
@@ -539,6 +540,8 @@ class _StageChannel(HTTPChannel):
     protocol takes its transport over (and reports the end itself).
     """
 
+    site: Any
+
     def connectionMade(self) -> None:
         """
         Accepted: the HTTP stage starts.
@@ -562,7 +565,7 @@ class _StageSite(Site):
     cap, and bounds each connection's HTTP stage (L{_HTTPStages}).
     """
 
-    protocol = _StageChannel
+    protocol = _StageChannel  # type: ignore[assignment]
 
     def __init__(self, root: Resource, stages: _HTTPStages) -> None:
         """
