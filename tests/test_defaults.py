@@ -282,6 +282,26 @@ class FirstPacketTimeoutTests(SynchronousTestCase):
         self.assertTrue(session.closeReason.check(FirstPacketTimeoutError))
         self.assertTrue(transport.disconnecting)
 
+    def test_withoutOpenTimeoutOrIdleTimeout(self) -> None:
+        """
+        The limit holds whichever other timers are off: without openTimeout
+        (the session's own first-packet timer runs from accept) and without
+        readIdleTimeout (the idle timer watches the first packet alone, and
+        closes nothing once a packet came).
+        """
+        for config in (dict(openTimeout=0), dict(readIdleTimeout=0), dict(openTimeout=0, readIdleTimeout=0)):
+            clock = Clock()
+            session, transport, listener = self.session(clock, **config)
+            clock.advance(59.9)
+            self.assertEqual(session.state, "OPEN", config)
+            clock.advance(0.2)
+            self.assertTrue(listener.errors[0].check(FirstPacketTimeoutError), config)
+        clock = Clock()
+        session, transport, listener = self.session(clock, readIdleTimeout=0)
+        session.dataReceived(hello(b"hi"))
+        clock.advance(1000)
+        self.assertEqual((session.state, listener.errors), ("OPEN", []))
+
     def test_notOnClientsNorMessageTransports(self) -> None:
         """
         A client's session, and a session on a message transport (its

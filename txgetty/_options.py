@@ -56,8 +56,8 @@ def _rearmIdle(session: Any) -> None:
     if session._idleCall is not None:
         session._idleCall.cancel()
         session._idleCall = None
-    if session._state is S.OPEN and session._readIdleTimeout:
-        session._idleCall = session._wheel.callLater(session._readIdleTimeout, session._idleCheck)
+    if session._state is S.OPEN:
+        session._scheduleIdle(session._readIdleTimeout or None)
 
 
 def _rearmPacket(session: Any) -> None:
@@ -78,7 +78,15 @@ def _rearmFirstPacket(session: Any) -> None:
     call, session._firstCall = session._firstCall, None
     if call is not None and call.active():
         call.cancel()
-    if session._state is S.OPEN or session._state is S.OPENING or session._state is S.HANDSHAKING:
+    if session._state is S.OPEN:
+        # The idle timer watches the first packet: reschedule it for both.
+        idle, session._idleCall = session._idleCall, None
+        if idle is not None and idle.active():
+            idle.cancel()
+        timeout = session._readIdleTimeout
+        left = timeout - (session._clock.seconds() - session.lastActive) if timeout else None
+        session._scheduleIdle(None if left is None else max(left, 0.0))
+    elif session._state is S.OPENING or session._state is S.HANDSHAKING:
         session._armFirstPacket()
 
 
