@@ -1,0 +1,624 @@
+"""
+Unit tests of the discovery services on an in-memory etcd and a clock:
+every transition of the L{ServiceRegistration} and L{ServiceWatcher}
+tables, and what each promises (keys and values, renewals, one log line per
+outage, re-registration, the last known servers kept, diffs on return).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet.defer import CancelledError
+from twisted.internet.task import Clock
+from twisted.logger import LogLevel
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from txgetty.discovery import (
+    IServerListListener,
+    ServerEntry,
+    ServiceRegistration,
+    ServiceWatcher,
+)
+from txgetty.discovery import registration as R, watcher as W
+from txgetty.discovery._machine import StateMachine
+from txgetty.discovery.testing import MemoryEtcd
+from txgetty.errors import ConfigError
+
+from .logsupport import captureEvents
+
+ADDRESS = "127.0.0.1:8091"
+KEY = "/txgetty/services/Echo/127.0.0.1:8091"
+
+
+@implementer(IServerListListener)
+class Recorder:
+    """
+    Records every change it is told of.
+
+    @ivar changes: C{(added, removed)} per call.
+    """
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[dict[str, ServerEntry], dict[str, ServerEntry]]] = []
+
+    def onServersChanged(self, added: Any, removed: Any) -> None:
+        self.changes.append((added, removed))
+
+    def last(self) -> tuple[list[str], list[str]]:
+        """
+        @return: the addresses added and removed by the last change.
+        """
+        added, removed = self.changes[-1]
+        return sorted(added), sorted(removed)
+
+
+def levelEvents(events: list[dict], level: LogLevel, words: str) -> list[dict]:
+    """
+    @param events: captured log events.
+    @param level: a level.
+    @param words: text the event's format must contain.
+    @return: the matching events.
+    """
+    return [e for e in events if e.get("log_level") == level and words in (e.get("log_format") or "")]
+
+
+class TableTests(SynchronousTestCase):
+    """
+    The transition tables are complete and applied as written.
+    """
+
+    def checkTable(self, table: dict, states: set[str], initial: str) -> None:
+        """
+        Every state is reachable from the initial one, every running state
+        can stop, and each transition runs its action after the state
+        changed.
+        """
+        reached, todo = {initial}, [initial]
+        while todo:
+            state = todo.pop()
+            for (source, _), (target, _) in table.items():
+                if source == state and target not in reached:
+                    reached.add(target)
+                    todo.append(target)
+        self.assertEqual(reached, states)
+        for state in states - {initial, "STOPPING"}:
+            self.assertIn((state, "stop"), table, state)
+        for (state, event), (target, action) in table.items():
+            ran: list[tuple[str, str]] = []
+
+            class Owner:
+                pass
+
+            owner = Owner()
+            for name in {a for _, a in table.values() if a}:
+                setattr(owner, name, lambda *a, name=name: ran.append((machine.state, name)))
+            machine = StateMachine(owner, table, state)
+            self.assertTrue(machine.fire(event))
+            self.assertEqual(machine.state, target)
+            self.assertEqual(ran, [(target, action)] if action else [])
+
+    def test_registrationTable(self) -> None:
+        """
+        The registration table, as documented in its module.
+        """
+        states = {R.STOPPED, R.REGISTERING, R.REGISTERED, R.RENEWING, R.DOWN, R.RETRYING, R.STOPPING}
+        self.checkTable(R.TRANSITIONS, states, R.STOPPED)
+
+    def test_watcherTable(self) -> None:
+        """
+        The watcher table, as documented in its module.
+        """
+        states = {W.STOPPED, W.SYNCING, W.WATCHING, W.DOWN, W.RECOVERING}
+        self.checkTable(W.TRANSITIONS, states, W.STOPPED)
+
+    def test_unlistedIgnored(self) -> None:
+        """
+        An event with no transition from the current state changes nothing.
+        """
+        machine = StateMachine(object(), {("A", "go"): ("B", None)}, "A")
+        self.assertFalse(machine.fire("stop"))
+        self.assertEqual(machine.state, "A")
+
+    def test_missingAction(self) -> None:
+        """
+        A table naming an action the owner lacks is refused at once.
+        """
+        error = self.assertRaises(ValueError, StateMachine, object(), {("A", "go"): ("B", "_doIt")}, "A")
+        self.assertIn("_doIt", str(error))
+
+
+class RegistrationTestCase(SynchronousTestCase):
+    """
+    A registration of C{Echo} and C{Ping} on a memory etcd.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1767225600)
+        self.etcd = MemoryEtcd(self.clock)
+        self.events = captureEvents(self)
+
+    def registration(self, **kw: Any) -> ServiceRegistration:
+        """
+        @param kw: more arguments.
+        @return: a registration, not started.
+        """
+        args: dict[str, Any] = dict(services=["Echo", "Ping"], address=ADDRESS, ttl=3, clock=self.clock)
+        args.update(kw)
+        return ServiceRegistration(self.etcd, "/txgetty", **args)
+
+
+class RegistrationTests(RegistrationTestCase):
+    """
+    Registering, renewing, deregistering.
+    """
+
+    def test_keysAndValue(self) -> None:
+        """
+        Started, it puts C{PREFIX/services/<Service>/<host:port>} for each
+        service, valued C{{"address", "weight", "metadata", "started"}},
+        under one lease; C{whenRegistered} fires and C{registered} is true.
+        """
+        reg = self.registration(weight=3, metadata={"zone": "a"})
+        d = reg.whenRegistered()
+        reg.startService()
+        self.successResultOf(d)
+        self.assertTrue(reg.registered)
+        keys = self.etcd.keys()
+        self.assertEqual(sorted(keys), [KEY, "/txgetty/services/Ping/127.0.0.1:8091"])
+        self.assertEqual(json.loads(keys[KEY]), {"address": ADDRESS, "weight": 3, "metadata": {"zone": "a"}, "started": 1767225600})
+        self.assertEqual({self.etcd.leaseOf(k) for k in keys}, {reg.lease})
+        self.successResultOf(reg.whenRegistered())
+
+    def test_renewsEveryThirdOfTTL(self) -> None:
+        """
+        The lease is renewed every C{ttl / 3} seconds, so the keys outlive
+        many TTLs.
+        """
+        reg = self.registration()
+        reg.startService()
+        for _ in range(30):
+            self.clock.advance(1.0)
+        self.assertEqual(self.etcd.calls.count("keepAliveOnce"), 30)
+        self.assertIn(KEY, self.etcd.keys())
+        self.assertEqual(reg.state, R.REGISTERED)
+
+    def test_stopRevokes(self) -> None:
+        """
+        Stopped, it revokes the lease, which deletes the keys, and leaves no
+        timer behind.
+        """
+        reg = self.registration()
+        reg.startService()
+        self.successResultOf(reg.stopService())
+        self.assertEqual(self.etcd.keys(), {})
+        self.assertEqual(reg.state, R.STOPPED)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.successResultOf(reg.stopService())
+
+    def test_stopFromWhenRegistered(self) -> None:
+        """
+        A stop called by a C{whenRegistered} callback leaves no renewal
+        timer behind.
+        """
+        reg = self.registration()
+        stopped = []
+        reg.whenRegistered().addCallback(lambda _: stopped.append(reg.stopService()))
+        reg.startService()
+        self.successResultOf(stopped[0])
+        self.assertEqual(reg.state, R.STOPPED)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopBounded(self) -> None:
+        """
+        A stop waits at most C{stopTimeout} for etcd, then gives up with one
+        info line saying the keys expire with the lease.
+        """
+        reg = self.registration(stopTimeout=2)
+        reg.startService()
+        self.etcd.hold()
+        d = reg.stopService()
+        self.clock.advance(1.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.2)
+        self.successResultOf(d)
+        self.assertEqual(len(levelEvents(self.events, LogLevel.info, "expire with")), 1)
+        self.assertEqual(self.etcd.held, 0)
+
+    def test_stopWhileRegistering(self) -> None:
+        """
+        A stop during the first attempt cancels it; C{whenRegistered} fails
+        with L{CancelledError}; nothing is logged as an error.
+        """
+        self.etcd.hold()
+        reg = self.registration()
+        d = reg.whenRegistered()
+        reg.startService()
+        self.assertEqual(self.etcd.held, 1)
+        self.successResultOf(reg.stopService())
+        self.failureResultOf(d, CancelledError)
+        self.assertEqual(self.etcd.held, 0)
+        self.assertEqual([e for e in self.events if e.get("log_level") in (LogLevel.warn, LogLevel.error)], [])
+
+    def test_restart(self) -> None:
+        """
+        A registration started again after a stop registers again, with a
+        new start time.
+        """
+        reg = self.registration()
+        reg.startService()
+        self.successResultOf(reg.stopService())
+        self.clock.advance(60)
+        reg.startService()
+        self.assertEqual(json.loads(self.etcd.keys()[KEY])["started"], 1767225660)
+
+    def test_badSettings(self) -> None:
+        """
+        Values that cannot be registered are L{ConfigError}s naming them.
+        """
+        cases = [
+            (dict(ttl=1), "etcd's minimum"),
+            (dict(services=[]), "list of service names"),
+            (dict(services="Echo"), "list of service names"),
+            (dict(services=["a/b"]), "without '/'"),
+            (dict(services=["Echo", "Echo"]), "named twice"),
+            (dict(address="nohost"), "host:port"),
+            (dict(address="h:70000"), "1-65535"),
+            (dict(address="::1:80"), "IPv6"),
+            (dict(weight=0), "weight"),
+            (dict(metadata={"x": object()}), "metadata"),
+            (dict(stopTimeout=0), "stopTimeout"),
+        ]
+        for kw, words in cases:
+            self.assertIn(words, str(self.assertRaises(ConfigError, self.registration, **kw)), kw)
+        self.registration(address="[::1]:8091")
+
+
+class RegistrationOutageTests(RegistrationTestCase):
+    """
+    etcd unavailable: keep trying, log once, register again.
+    """
+
+    def test_downThenBack(self) -> None:
+        """
+        A failed renewal logs one warning (not an error, no traceback);
+        retries with backoff log nothing more; when etcd answers again the
+        keys are registered again, with one info line.
+        """
+        reg = self.registration()
+        reg.startService()
+        self.etcd.goDown()
+        self.clock.advance(1.0)
+        self.assertEqual(reg.state, R.DOWN)
+        for _ in range(40):
+            self.clock.advance(1.0)
+        retries = self.etcd.calls.count("keepAliveOnce") + self.etcd.calls.count("grantLease")
+        self.assertGreater(retries, 5)
+        warnings = levelEvents(self.events, LogLevel.warn, "could not register")
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual(warnings[0]["error"], "EtcdUnavailableError")
+        self.assertNotIn("log_failure", warnings[0])
+        self.assertFalse(reg.registered)
+        self.etcd.comeBack()
+        self.clock.advance(5.5)
+        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertIn(KEY, self.etcd.keys())
+        self.assertEqual(len(levelEvents(self.events, LogLevel.info, "answers again")), 1)
+        self.assertEqual([e for e in self.events if e.get("log_level") == LogLevel.error], [])
+
+    def test_downAtStart(self) -> None:
+        """
+        Started while etcd is down: C{whenRegistered} waits, and fires once
+        etcd answers.
+        """
+        self.etcd.goDown()
+        reg = self.registration()
+        d = reg.whenRegistered()
+        reg.startService()
+        self.clock.advance(3)
+        self.assertNoResult(d)
+        self.etcd.comeBack()
+        self.clock.advance(5.5)
+        self.successResultOf(d)
+
+    def test_leaseExpiredWhileCutOff(self) -> None:
+        """
+        Cut off for longer than the TTL (etcd up but unreachable), the lease
+        expired and the keys went; on return a new lease is granted and the
+        keys put again.
+        """
+        reg = self.registration()
+        reg.startService()
+        oldLease = reg.lease
+        self.etcd.available = False
+        self.clock.advance(10)
+        self.assertEqual(self.etcd.keys(), {})
+        self.etcd.comeBack()
+        self.clock.advance(5.5)
+        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertNotEqual(reg.lease, oldLease)
+        self.assertEqual(self.etcd.leaseOf(KEY), reg.lease)
+
+    def test_leaseLostWhileUp(self) -> None:
+        """
+        A renewal that finds the lease gone (revoked, or expired while the
+        process was stalled) logs one warning and registers at once with a
+        new lease.
+        """
+        reg = self.registration()
+        reg.startService()
+        self.successResultOf(self.etcd.revokeLease(reg.lease))
+        self.assertEqual(self.etcd.keys(), {})
+        self.clock.advance(1.0)
+        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertIn(KEY, self.etcd.keys())
+        self.assertEqual(len(levelEvents(self.events, LogLevel.warn, "expired")), 1)
+
+    def test_stopWhileDown(self) -> None:
+        """
+        A stop while etcd is down ends at once (the revoke fails), with one
+        info line, and nothing is tried after it.
+        """
+        reg = self.registration()
+        reg.startService()
+        self.etcd.goDown()
+        self.clock.advance(1.0)
+        self.successResultOf(reg.stopService())
+        self.assertEqual(reg.state, R.STOPPED)
+        calls = len(self.etcd.calls)
+        self.clock.advance(60)
+        self.assertEqual(len(self.etcd.calls), calls, "no attempt after the stop")
+        self.assertEqual(len(levelEvents(self.events, LogLevel.info, "could not deregister")), 1)
+
+
+class WatcherTestCase(SynchronousTestCase):
+    """
+    A watcher of C{Echo} on a memory etcd.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.etcd = MemoryEtcd(self.clock)
+        self.events = captureEvents(self)
+        self.recorder = Recorder()
+
+    def put(self, address: str, weight: int = 1, service: str = "Echo") -> None:
+        """
+        Register a server by hand.
+        """
+        entry = ServerEntry(address, weight, {}, 100)
+        self.successResultOf(self.etcd.put(f"/txgetty/services/{service}/{address}", entry.toJSON()))
+
+    def watcher(self, **kw: Any) -> ServiceWatcher:
+        """
+        @return: a started watcher with the recorder as listener.
+        """
+        watcher = ServiceWatcher(self.etcd, "/txgetty", "Echo", clock=self.clock, **kw)
+        watcher.addListener(self.recorder)
+        watcher.startService()
+        return watcher
+
+
+class WatcherTests(WatcherTestCase):
+    """
+    Reading and following the servers.
+    """
+
+    def test_initialRead(self) -> None:
+        """
+        The servers registered before the start are read, reported as added
+        and given to C{whenReady}; other services' keys are not (not even
+        C{EchoV2}, which shares the name's start).
+        """
+        self.put("10.0.0.1:1")
+        self.put("10.0.0.2:1", service="EchoV2")
+        watcher = self.watcher()
+        servers = self.successResultOf(watcher.whenReady())
+        self.assertEqual(sorted(servers), ["10.0.0.1:1"])
+        self.assertEqual(servers["10.0.0.1:1"], ServerEntry("10.0.0.1:1", 1, {}, 100))
+        self.assertEqual(self.recorder.last(), (["10.0.0.1:1"], []))
+        self.assertEqual(watcher.state, W.WATCHING)
+        self.assertTrue(verifyObject(IServerListListener, self.recorder))
+
+    def test_joinLeaveChange(self) -> None:
+        """
+        A new key is a join, a deleted key a leave, a changed value both (old
+        entry removed, new added); an identical write is no change.
+        """
+        watcher = self.watcher()
+        self.put("10.0.0.1:1")
+        self.assertEqual(self.recorder.last(), (["10.0.0.1:1"], []))
+        self.put("10.0.0.1:1", weight=5)
+        added, removed = self.recorder.changes[-1]
+        self.assertEqual((added["10.0.0.1:1"].weight, removed["10.0.0.1:1"].weight), (5, 1))
+        count = len(self.recorder.changes)
+        self.put("10.0.0.1:1", weight=5)
+        self.assertEqual(len(self.recorder.changes), count)
+        self.successResultOf(self.etcd.delete("/txgetty/services/Echo/10.0.0.1:1"))
+        self.assertEqual(self.recorder.last(), ([], ["10.0.0.1:1"]))
+        self.assertEqual(watcher.servers, {})
+
+    def test_badValueIgnored(self) -> None:
+        """
+        A key whose value is not a server entry is ignored with a warning
+        naming the key.
+        """
+        watcher = self.watcher()
+        self.successResultOf(self.etcd.put("/txgetty/services/Echo/x:1", b"not json"))
+        self.successResultOf(self.etcd.put("/txgetty/services/Echo/y:1", b'{"address": "y:1", "weight": 0}'))
+        self.assertEqual(watcher.servers, {})
+        warnings = levelEvents(self.events, LogLevel.warn, "not a txgetty server entry")
+        self.assertEqual([w["key"] for w in warnings], ["/txgetty/services/Echo/x:1", "/txgetty/services/Echo/y:1"])
+
+    def test_listenerFails(self) -> None:
+        """
+        A listener that raises is logged once with its traceback; the other
+        listeners are still told.
+        """
+        watcher = self.watcher()
+
+        @implementer(IServerListListener)
+        class Broken:
+            def onServersChanged(self, added: Any, removed: Any) -> None:
+                raise ZeroDivisionError("listener bug")
+
+        other = Recorder()
+        watcher.removeListener(self.recorder)
+        watcher.addListener(Broken())
+        watcher.addListener(other)
+        self.put("10.0.0.1:1")
+        self.assertEqual(other.last(), (["10.0.0.1:1"], []))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+    def test_compaction(self) -> None:
+        """
+        A watch cancelled by a compaction is replaced by a new read and
+        watch at once, with an info line and no warning; changes made since
+        are seen.
+        """
+        watcher = self.watcher()
+        self.etcd.compact()
+        self.assertEqual(watcher.state, W.WATCHING)
+        self.assertEqual(self.etcd.watchCount, 1)
+        self.assertEqual(len(levelEvents(self.events, LogLevel.info, "ended")), 1)
+        self.assertEqual(levelEvents(self.events, LogLevel.warn, ""), [])
+        self.put("10.0.0.1:1")
+        self.assertEqual(self.recorder.last(), (["10.0.0.1:1"], []))
+
+    def test_stop(self) -> None:
+        """
+        Stopped, the watcher closes its watch, cancels its timers and tells
+        nothing more; the known servers stay readable.
+        """
+        self.put("10.0.0.1:1")
+        watcher = self.watcher()
+        self.successResultOf(watcher.stopService())
+        self.assertEqual(self.etcd.watchCount, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        count = len(self.recorder.changes)
+        self.put("10.0.0.2:1")
+        self.assertEqual(len(self.recorder.changes), count)
+        self.assertEqual(sorted(watcher.servers), ["10.0.0.1:1"])
+
+    def test_stopFromWhenReady(self) -> None:
+        """
+        A stop called by a C{whenReady} callback leaves no probe or watch
+        behind.
+        """
+        watcher = ServiceWatcher(self.etcd, "/txgetty", "Echo", clock=self.clock)
+        watcher.whenReady().addCallback(lambda _: watcher.stopService())
+        watcher.startService()
+        self.assertEqual(watcher.state, W.STOPPED)
+        self.assertEqual(self.etcd.watchCount, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopBeforeReady(self) -> None:
+        """
+        Stopped before the first read succeeded, C{whenReady} fails with
+        L{CancelledError} and the attempt in flight is cancelled.
+        """
+        self.etcd.hold()
+        watcher = self.watcher()
+        d = watcher.whenReady()
+        self.successResultOf(watcher.stopService())
+        self.failureResultOf(d, CancelledError)
+        self.assertEqual(self.etcd.held, 0)
+
+    def test_registrationSeen(self) -> None:
+        """
+        A registration's start is a join for the watcher, its stop a leave.
+        """
+        self.watcher()
+        reg = ServiceRegistration(self.etcd, "/txgetty", ["Echo"], ADDRESS, ttl=3, clock=self.clock)
+        reg.startService()
+        self.assertEqual(self.recorder.last(), ([ADDRESS], []))
+        self.successResultOf(reg.stopService())
+        self.assertEqual(self.recorder.last(), ([], [ADDRESS]))
+
+
+class WatcherOutageTests(WatcherTestCase):
+    """
+    etcd unavailable: keep the last known servers, log once, diff on return.
+    """
+
+    def test_downKeepsListThenDiffs(self) -> None:
+        """
+        When etcd goes away the servers are kept and one warning logged
+        (retries log nothing more); on return the keys are read again and
+        only the difference reported, with one info line.
+        """
+        self.put("10.0.0.1:1")
+        self.put("10.0.0.2:1")
+        watcher = self.watcher()
+        self.etcd.goDown()
+        self.assertEqual(watcher.state, W.DOWN)
+        for _ in range(30):
+            self.clock.advance(1.0)
+        self.assertEqual(sorted(watcher.servers), ["10.0.0.1:1", "10.0.0.2:1"])
+        warnings = levelEvents(self.events, LogLevel.warn, "cannot follow")
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual(warnings[0]["count"], 2)
+        self.assertNotIn("log_failure", warnings[0])
+        self.assertGreater(self.etcd.calls.count("getPrefix"), 5)
+        count = len(self.recorder.changes)
+        self.etcd.comeBack()
+        self.successResultOf(self.etcd.delete("/txgetty/services/Echo/10.0.0.1:1"))
+        self.put("10.0.0.3:1")
+        self.assertEqual(len(self.recorder.changes), count)
+        self.clock.advance(5.5)
+        self.assertEqual(watcher.state, W.WATCHING)
+        self.assertEqual(self.recorder.last(), (["10.0.0.3:1"], ["10.0.0.1:1"]))
+        self.assertEqual(len(self.recorder.changes), count + 1)
+        self.assertEqual(len(levelEvents(self.events, LogLevel.info, "answers again")), 1)
+        self.assertEqual(len(levelEvents(self.events, LogLevel.warn, "cannot follow")), 1)
+
+    def test_downAtStart(self) -> None:
+        """
+        Started while etcd is down, C{whenReady} waits until it answers.
+        """
+        self.etcd.goDown()
+        watcher = self.watcher()
+        d = watcher.whenReady()
+        self.clock.advance(3)
+        self.assertNoResult(d)
+        self.etcd.comeBack()
+        self.clock.advance(5.5)
+        self.assertEqual(self.successResultOf(d), {})
+
+    def test_silentEtcdProbed(self) -> None:
+        """
+        An etcd that stops answering without closing the watch is noticed
+        by the probe within C{probeInterval}: the watcher goes down (one
+        warning) and keeps its list.
+        """
+        self.put("10.0.0.1:1")
+        watcher = self.watcher(probeInterval=2.0)
+        self.clock.advance(2.0)
+        self.assertEqual(self.etcd.calls.count("version"), 1)
+        self.etcd.available = False
+        self.clock.advance(2.0)
+        self.assertEqual(watcher.state, W.DOWN)
+        self.assertEqual(self.etcd.watchCount, 0)
+        self.assertEqual(sorted(watcher.servers), ["10.0.0.1:1"])
+        self.assertEqual(len(levelEvents(self.events, LogLevel.warn, "cannot follow")), 1)
+
+    def test_stopWhileDown(self) -> None:
+        """
+        A stop while down cancels the retry timer.
+        """
+        watcher = self.watcher()
+        self.etcd.goDown()
+        self.successResultOf(watcher.stopService())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(watcher.state, W.STOPPED)
+
+    def test_badProbeInterval(self) -> None:
+        """
+        A probe interval that is not a positive number is a L{ConfigError}.
+        """
+        for value in (0, -1, "5"):
+            self.assertRaises(ConfigError, ServiceWatcher, self.etcd, "/txgetty", "Echo", self.clock, probeInterval=value)
