@@ -46,6 +46,7 @@ from typing import Any
 
 from benchlib import (
     HERE,
+    ROOT,
     Output,
     Server,
     add_common_args,
@@ -85,6 +86,11 @@ def server(name: str, opts: argparse.Namespace) -> Server:
     if name.startswith("txgetty"):
         argv = twistd_argv(opts.python) + ["-n", "--pidfile=", "txgetty"] + txgetty_common_args(opts) + [
             "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=4096"]
+        with open(os.path.join(opts.src or ROOT, "txgetty", "tap.py")) as f:
+            if '"max-sessions"' in f.read():
+                # Its default cap (10,000 per listener) is the measured count: the warm-up
+                # connection and the 10,000 need room.
+                argv += ["--max-sessions", str(opts.conns + 100)]
         if name == "txgetty":
             app = ("cron_app:newSessionFreeze" if opts.gc_freeze else "cron_app:newSessionGC" if opts.gc_stats
                    else "cron_app:newSession")

@@ -92,7 +92,7 @@ class ChatRoom(EventListener):
     @ivar maxLineLength: the longest line accepted, in bytes (the sessions'
         C{maxMsgLen}).
     @ivar idleTimeout: seconds of silence before a client is closed; 0 keeps
-        the session's own C{readIdleTimeout} (off unless configured).
+        the session's own C{readIdleTimeout} (a server's default: 300 s).
     @ivar members: the sessions that chose a nickname, mapped to it, in order
         of arrival.
     """

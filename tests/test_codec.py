@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -320,15 +321,20 @@ class LinearParsingTests(SynchronousTestCase):
     def test_manyTinyPacketsInOneChunk(self) -> None:
         """
         A megabyte of 1-byte packets in one read is parsed in one pass (the
-        buffer is consumed from the front once, not per packet).
+        buffer is consumed from the front once, not per packet); they reach
+        onMessage maxPacketsPerTurn at once, the rest from the clock's next
+        turns, all in order.
         """
         codec = HelloCodec()
         listener = RecordingListener()
-        session, _ = sessionOnStringTransport(listener, codec)
+        clock = Clock()
+        session, _ = sessionOnStringTransport(listener, codec, clock=clock)
         stream = b"\x01\x00\x00\x00z" * 200_000
         session.dataReceived(stream)
-        self.assertEqual(len(listener.messages), 200_000)
         self.assertEqual(session.packetsRead, 200_000)
+        self.assertEqual(len(listener.messages), session.maxPacketsPerTurn)
+        clock.advance(0)  # (a Clock runs the turns it schedules in one advance)
+        self.assertEqual(listener.messages, [b"z"] * 200_000)
 
 
 class CodecFromStringTests(SynchronousTestCase):

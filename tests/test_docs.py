@@ -775,7 +775,7 @@ class FlowControlReferenceTests(SynchronousTestCase):
         text = (DOCS / "flow-control.md").read_text(encoding="utf-8")
         defaults = {f.name: f.default for f in fields(SessionConfig)}
         for name in ("writeHighMark", "writeLowMark", "maxPendingBytes", "pauseReadingWhenUnwritable",
-                     "backlogHighMark", "backlogLowMark"):
+                     "backlogHighMark", "backlogLowMark", "writeTimeout", "maxPacketsPerTurn"):
             rows = [line for line in text.splitlines() if line.startswith(f"| `{name}` |")]
             self.assertEqual(len(rows), 1, name)
             self.assertIn(f"| `{defaults[name]!r}` |", rows[0])

@@ -41,6 +41,7 @@ from txgetty import (
     ReadIdleTimeoutError,
     Server,
 )
+from txgetty.config import DEFAULT_READ_IDLE_TIMEOUT
 from txgetty.session import Session, SessionOwner
 from txgetty.tap import appService
 from txgetty.testing import RecordingListener, SessionPair, connectedSessions
@@ -778,7 +779,7 @@ class ChatUnitTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"* welcome to the txgetty chat; send your nickname\n")
         session.connectionLost(Failure(ConnectionDone()))
         plain, _, _ = sessionThroughServer(chat_server.ChatRoom().newSession)
-        self.assertEqual((plain.maxMsgLen, plain.readIdleTimeout), (512, 0.0))
+        self.assertEqual((plain.maxMsgLen, plain.readIdleTimeout), (512, DEFAULT_READ_IDLE_TIMEOUT))
         self.assertIs(chat_server.newSession.__self__, chat_server.room)
 
     def test_joinAndBroadcast(self) -> None:

@@ -32,6 +32,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
 from txgetty import Client, LineCodec, PacketTooLargeError, Server, SessionConfig
+from txgetty.config import DEFAULT_READ_IDLE_TIMEOUT
 from txgetty.errors import PeerIdleError, WebSocketClosedError
 from txgetty.session import Session
 from txgetty.testing import RecordingListener, SessionPair
@@ -109,13 +110,13 @@ class MultiChatUnitTests(SynchronousTestCase):
         """
         newSession gives every session line framing, the room as listener and
         the line limit plus room for CR LF as maxMsgLen; it sets the idle
-        timeout of UDP sessions only.
+        timeout of UDP sessions only (the others keep the server's default).
         """
         room = multichat.MultiChat(maxLineLength=100, udpIdleTimeout=7)
         session, transport, _ = sessionThroughServer(room.newSession)
         self.assertIsInstance(session.codec, LineCodec)
         self.assertIs(session.listener, room)
-        self.assertEqual((session.maxMsgLen, session.readIdleTimeout), (102, 0.0))
+        self.assertEqual((session.maxMsgLen, session.readIdleTimeout), (102, DEFAULT_READ_IDLE_TIMEOUT))
         self.assertTrue(transport.value().startswith(WELCOME.encode() + b"tcp"))
         chat = RoomHarness(maxLineLength=100, udpIdleTimeout=7)
         udp = chat.connect("u", "udp").server

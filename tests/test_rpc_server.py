@@ -784,6 +784,7 @@ class ShutdownTests(ServerTestCase):
         client.pair.advance(31)
         self.assertTrue(client.serverSession.closeReason.check(ReadIdleTimeoutError))
         forever = self.connect(idleTimeout=0)
+        forever.send(F.Frame(F.HEARTBEAT_REQUEST, 1))  # (a first frame within firstPacketTimeout)
         forever.pair.advance(10**6)
         self.assertFalse(forever.serverSession.isClosed)
 

@@ -36,6 +36,7 @@ from .errors import (
     ConnectGaveUpError,
     ConnectTimeoutError,
     ConnectionClosedLocally,
+    FirstPacketTimeoutError,
     OpenTimeoutError,
     PacketTimeoutError,
     PacketTooLargeError,
@@ -48,6 +49,7 @@ from .errors import (
     TLSHandshakeError,
     TruncatedPacketError,
     TxGettyError,
+    WriteTimeoutError,
 )
 from .interfaces import (
     IClient,
@@ -77,6 +79,7 @@ __all__ = [
     "DelimiterCodec",
     "EchoListener",
     "EventListener",
+    "FirstPacketTimeoutError",
     "HelloCodec",
     "IClient",
     "ICodec",
@@ -108,6 +111,7 @@ __all__ = [
     "TruncatedPacketError",
     "TimerWheel",
     "TxGettyError",
+    "WriteTimeoutError",
     "codecFromString",
     "connect",
     "serve",

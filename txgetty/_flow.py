@@ -9,7 +9,9 @@ Outbound: the session is the owner of a push producer registered on its
 transport, so Twisted tells it when the transport's buffer passes
 C{writeHighMark} and when it drained; C{isWritable()} and the listener's
 optional C{onWritabilityChanged} follow it, with C{writeLowMark} as the
-level to get back under.  Past C{maxPendingBytes} the session is closed.
+level to get back under.  Past C{maxPendingBytes} the session is closed,
+and so it is when it stays unwritable for C{writeTimeout} seconds with the
+peer taking none of the bytes waiting.
 Mixed into L{txgetty.session.Session}.
 """
 
@@ -24,12 +26,13 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import _state as S
-from .errors import OutboundOverflowError, TaskPoolError
+from .errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
 from ._errorlog import logSessionFailure
 from .taskpool import CRON, Outbox, _runOrdered
 
 
 #: Reasons to stop reading, as bits of C{Session._readPauses}.
+#: ("handler": an awaited handler, or a turn of delivery that is over.)
 PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32, "eof": 64}
 
 
@@ -107,6 +110,11 @@ class FlowMixin:
         _pauseReadingWhenUnwritable: bool
         _writeHighMark: int
         _writeLowMark: int
+        _writeTimeout: float
+        _writeStall: float
+        _writeTaken: int
+        _clock: Any
+        bytesWritten: int
 
         @property
         def pendingBytes(self) -> int: ...
@@ -234,6 +242,8 @@ class FlowMixin:
         else:
             if self._pauseReadingWhenUnwritable:
                 self._pauseReading("unwritable")
+            self._writeStall = self._clock.seconds()
+            self._writeTaken = self.bytesWritten - self.pendingBytes
             self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
         notify = getattr(self._listener, "onWritabilityChanged", None)
         if notify is not None:
@@ -245,15 +255,43 @@ class FlowMixin:
     def _writeCheck(self) -> None:
         """
         While unwritable, look each wheel tick whether the bytes waiting went
-        under C{writeLowMark}.
+        under C{writeLowMark}, and whether the peer took any of them in the
+        last C{writeTimeout} seconds.
         """
         self._writeCall = None
         if self._writable or self._state.final:
             return
-        if self.pendingBytes <= self._writeLowMark:
+        pending = self.pendingBytes
+        if pending <= self._writeLowMark:
             self._setWritable(True)
-        else:
-            self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
+            return
+        if self._writeTimeout and self._state is S.OPEN and self._writeStalled(pending):
+            return
+        self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
+
+    def _writeStalled(self, pending: int) -> bool:
+        """
+        @param pending: the bytes waiting now.
+        @return: whether the peer took nothing for C{writeTimeout} seconds,
+            in which case the session was closed with L{WriteTimeoutError}.
+        """
+        # Bytes the kernel took so far (codec framing written below txgetty,
+        # as a WebSocket frame's header, makes it a slight underestimate).
+        taken = self.bytesWritten - pending
+        now = self._clock.seconds()
+        if taken > self._writeTaken:
+            self._writeTaken = taken
+            self._writeStall = now
+            return False
+        stalled = now - self._writeStall
+        if stalled < self._writeTimeout:
+            return False
+        self._fire("error", Failure(WriteTimeoutError(
+            f"the peer took none of the {pending} bytes waiting to be written for {stalled:.1f} s "
+            f"(it does not read); writeTimeout is {self._writeTimeout:g} s: raise it or set 0 to "
+            f"disable it (--write-timeout for twistd)"
+        )))
+        return True
 
     def _checkOverflow(self) -> None:
         """

@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from . import _state as S
 from .addresses import formatAddress
 from .errors import (
+    FirstPacketTimeoutError,
     OpenTimeoutError,
     PeerIdleError,
     PacketTimeoutError,
@@ -62,7 +63,8 @@ class LifecycleMixin:
         _messages: deque[Any] | None
         _waiters: list[Deferred[Any]]
         _openWait: Deferred[Any] | None
-        _waiting: Deferred[Any] | None
+        # An awaited handler's Deferred, or the next turn's delayed call.
+        _waiting: Any
         _partialSince: float | None
         _pool: Any
         _poolPending: int
@@ -78,6 +80,12 @@ class LifecycleMixin:
         _packetTimeout: float
         _readIdleTimeout: float
         _waitTime: float
+        _firstPacketTimeout: float
+        _firstCall: Any
+        _messageMode: bool
+        packetsRead: int
+        bytesRead: int
+        startTime: float
 
         def _applySocketOptions(self) -> None: ...
         def _clearInbox(self) -> None: ...
@@ -126,6 +134,10 @@ class LifecycleMixin:
             return False
         if self._openTimeout:
             self._openCall = self._wheel.callLater(self._openTimeout, self._openCheck)
+        if not 0 < self._openTimeout < self._firstPacketTimeout:
+            # The open timer does not come first: watch the first packet
+            # from now (else the idle timer does, once open).
+            self._armFirstPacket()
         return True
 
     def _doConfigureAndOpen(self) -> None:
@@ -164,8 +176,7 @@ class LifecycleMixin:
         self._owner.sessionOpened(self)
         wheel = self._wheel
         self._cronCall = wheel.callLater(self._cronPeriod, self._cronTick)
-        if self._readIdleTimeout:
-            self._idleCall = wheel.callLater(self._readIdleTimeout, self._idleCheck)
+        self._scheduleIdle(self._readIdleTimeout or None)
         if self._buf and self._state is S.OPEN:
             self._process()
         self._drainMessages()
@@ -421,6 +432,9 @@ class LifecycleMixin:
             self._abortCall = None
         self._buf = bytearray()
         self._backlog = None
+        waiting = self._waiting
+        if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
+            waiting.cancel()  # the next turn of a session that yielded (Session._dispatchTurn)
         self._messages = None
         if self._writeCall is not None:
             if self._writeCall.active():
@@ -451,7 +465,7 @@ class LifecycleMixin:
         """
         Cancel the cron and timeout calls.
         """
-        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall"):
+        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall", "_firstCall"):
             call = getattr(self, name)
             if call is not None:
                 setattr(self, name, None)
@@ -528,26 +542,101 @@ class LifecycleMixin:
 
     def _idleCheck(self) -> None:
         """
-        Close the session if nothing arrived for C{readIdleTimeout}.
+        Close the session if nothing arrived for C{readIdleTimeout}, or if
+        its first packet is overdue (L{_firstPacketDue}: one timer serves
+        both, not one more per session).
         """
         fired, self._idleCall = self._idleCall, None
-        timeout = self._readIdleTimeout
-        if self._state is not S.OPEN or not timeout:
+        if self._state is not S.OPEN:
             return
-        idle = self._clock.seconds() - self.lastActive
-        if idle >= timeout and not getattr(self.transport, "idleIsError", True):
+        now = self._clock.seconds()
+        due = self._firstPacketDue()
+        if due is not None and now >= due:
+            self._firstPacketExpired(now - self.startTime)
+            return
+        timeout = self._readIdleTimeout
+        idle = now - self.lastActive
+        if timeout and idle >= timeout and not getattr(self.transport, "idleIsError", True):
             # A UDP peer that goes silent has left: a clean end.
             self._fire("close", Failure(PeerIdleError(
                 f"no datagram from {formatAddress(self.remoteAddress)} for {idle:.1f} s "
                 f"(readIdleTimeout is {timeout:g} s)"
             )))
-        elif idle >= timeout:
+        elif timeout and idle >= timeout:
             self._fire("error", Failure(ReadIdleTimeoutError(
                 f"no data from the peer for {idle:.1f} s (readIdleTimeout is {timeout:g} s; "
                 f"raise it or set 0 to disable it, --read-idle-timeout for twistd)"
             )))
         else:
-            self._idleCall = self._callAgain(fired, timeout - idle, self._idleCheck)
+            self._scheduleIdle(timeout - idle if timeout else None, fired)
+
+    def _scheduleIdle(self, idleDelay: float | None, fired: Any = None) -> None:
+        """
+        Schedule the idle timer of an open session at the nearer of its
+        read-idle deadline and its first-packet deadline, if any.
+
+        @param idleDelay: seconds until the read-idle check, or C{None}.
+        @param fired: the timer's call that just ran, to reuse.
+        """
+        delays = [] if idleDelay is None else [idleDelay]
+        due = self._firstPacketDue()
+        if due is not None:
+            delays.append(max(due - self._clock.seconds(), 0.0))
+        if delays:
+            self._idleCall = self._callAgain(fired, min(delays), self._idleCheck)
+
+    def _firstPacketDue(self) -> float | None:
+        """
+        @return: when (clock seconds) the first packet of this stream session
+            is due, if it has none yet and the idle timer watches for it
+            (the session's own first-packet timer does before it opened, when
+            C{openTimeout} does not come first); else C{None}.
+        """
+        if self._firstPacketTimeout and not self.packetsRead and not self._messageMode and self._firstCall is None:
+            return self.startTime + self._firstPacketTimeout
+        return None
+
+    def _armFirstPacket(self) -> None:
+        """
+        Start the C{firstPacketTimeout} timer of a stream session that has
+        no packet yet, for what is left of the time since it connected.
+        (A message transport's session starts with its handshake or its
+        first datagram: no timer.)
+        """
+        timeout = self._firstPacketTimeout
+        if not timeout or self.packetsRead or self._messageMode:
+            return
+        left = timeout - (self._clock.seconds() - self.startTime)
+        self._firstCall = self._wheel.callLater(max(left, 0.0), self._firstPacketCheck)
+
+    def _firstPacketCheck(self) -> None:
+        """
+        The first-packet timer of a session that was not yet open ran out:
+        close the session unless a packet arrived (the check is here, not on
+        the path of every packet).
+        """
+        self._firstCall = None
+        timeout = self._firstPacketTimeout
+        if self.packetsRead or not timeout or self._state.closed:
+            return
+        elapsed = self._clock.seconds() - self.startTime
+        if elapsed < timeout:
+            self._armFirstPacket()
+        else:
+            self._firstPacketExpired(elapsed)
+
+    def _firstPacketExpired(self, elapsed: float) -> None:
+        """
+        No complete packet within C{firstPacketTimeout}: open, onError then
+        close; not open yet (TLS handshake, C{onOpen}), drop.
+
+        @param elapsed: seconds since the connection was accepted.
+        """
+        self._fire("error" if self._state is S.OPEN else "close", Failure(FirstPacketTimeoutError(
+            f"no complete packet within {elapsed:.1f} s of connecting ({self.bytesRead} bytes received); "
+            f"firstPacketTimeout is {self._firstPacketTimeout:g} s: raise it or set 0 to disable it "
+            f"(--first-packet-timeout for twistd)"
+        )))
 
     def _packetCheck(self) -> None:
         """

@@ -56,8 +56,8 @@ def _rearmIdle(session: Any) -> None:
     if session._idleCall is not None:
         session._idleCall.cancel()
         session._idleCall = None
-    if session._state is S.OPEN and session._readIdleTimeout:
-        session._idleCall = session._wheel.callLater(session._readIdleTimeout, session._idleCheck)
+    if session._state is S.OPEN:
+        session._scheduleIdle(session._readIdleTimeout or None)
 
 
 def _rearmPacket(session: Any) -> None:
@@ -69,6 +69,25 @@ def _rearmPacket(session: Any) -> None:
         session._packetCall = None
     if session._state is S.OPEN and session._packetTimeout and session._partialSince is not None:
         session._packetCall = session._wheel.callLater(0, session._packetCheck)
+
+
+def _rearmFirstPacket(session: Any) -> None:
+    """
+    @param session: a session whose C{firstPacketTimeout} changed.
+    """
+    call, session._firstCall = session._firstCall, None
+    if call is not None and call.active():
+        call.cancel()
+    if session._state is S.OPEN:
+        # The idle timer watches the first packet: reschedule it for both.
+        idle, session._idleCall = session._idleCall, None
+        if idle is not None and idle.active():
+            idle.cancel()
+        timeout = session._readIdleTimeout
+        left = timeout - (session._clock.seconds() - session.lastActive) if timeout else None
+        session._scheduleIdle(None if left is None else max(left, 0.0))
+    elif session._state is S.OPENING or session._state is S.HANDSHAKING:
+        session._armFirstPacket()
 
 
 def _socketOptionsChanged(session: Any) -> None:
@@ -119,21 +138,26 @@ def transportBacklog(transport: Any) -> int:
     return total
 
 
-#: Configs seen (a server hands the same one to every session), by identity,
-#: with their (slot, value) pairs; bounded, as configs may be made per session.
-_PAIRS: dict[int, tuple[SessionConfig, tuple[tuple[str, Any], ...]]] = {}
+#: Configs seen (a server hands the same one to every session), by identity
+#: and role, with their (slot, value) pairs; bounded, as configs may be made
+#: per session.
+_PAIRS: dict[tuple[int, str], tuple[SessionConfig, tuple[tuple[str, Any], ...]]] = {}
 
 
-def _configPairs(config: SessionConfig) -> tuple[tuple[str, Any], ...]:
+def _configPairs(config: SessionConfig, role: str) -> tuple[tuple[str, Any], ...]:
     """
     @param config: a config.
+    @param role: who makes the session (L{txgetty.config.ROLES}), for the
+        settings the config leaves to the role.
     @return: each setting's session slot and value.
     """
-    entry = _PAIRS.get(id(config))
+    key = (id(config), role)
+    entry = _PAIRS.get(key)
     if entry is None or entry[0] is not config:
         if len(_PAIRS) >= 64:
             _PAIRS.clear()
-        entry = _PAIRS[id(config)] = (config, tuple(("_" + name, getattr(config, name)) for name in CHECKS))
+        resolved = config.forRole(role)
+        entry = _PAIRS[key] = (config, tuple(("_" + name, getattr(resolved, name)) for name in CHECKS))
     return entry[1]
 
 
@@ -147,7 +171,7 @@ class SessionOptionsMixin:
         "_maxMsgLen", "_cronPeriod", "_waitTime", "_readIdleTimeout", "_packetTimeout", "_openTimeout",
         "_tcpNoDelay", "_tcpKeepAlive", "_keepAlivePeriod", "_handlerErrorPolicy",
         "_writeHighMark", "_writeLowMark", "_maxPendingBytes", "_pauseReadingWhenUnwritable",
-        "_backlogHighMark", "_backlogLowMark",
+        "_backlogHighMark", "_backlogLowMark", "_firstPacketTimeout", "_writeTimeout", "_maxPacketsPerTurn",
     )
     # The slots' types (the values of SessionConfig's fields).
     _maxMsgLen: int
@@ -166,6 +190,9 @@ class SessionOptionsMixin:
     _pauseReadingWhenUnwritable: bool
     _backlogHighMark: int
     _backlogLowMark: int
+    _firstPacketTimeout: float
+    _writeTimeout: float
+    _maxPacketsPerTurn: int
 
     maxMsgLen = _setting("maxMsgLen", "Largest packet accepted, in bytes.")
     cronPeriod = _setting("cronPeriod", "Seconds between two onCron calls.", _rearmCron)
@@ -178,6 +205,16 @@ class SessionOptionsMixin:
     )
     openTimeout = _setting(
         "openTimeout", "Seconds a connection may take to open (TLS handshake, onOpen); 0: off."
+    )
+    firstPacketTimeout = _setting(
+        "firstPacketTimeout", "Seconds from connecting to the first complete packet (streams); 0: off.",
+        _rearmFirstPacket,
+    )
+    writeTimeout = _setting(
+        "writeTimeout", "Seconds unwritable with the peer taking nothing before closing (0: off)."
+    )
+    maxPacketsPerTurn = _setting(
+        "maxPacketsPerTurn", "Packets handed to onMessage per reactor turn before yielding (0: no bound)."
     )
     tcpNoDelay = _setting("tcpNoDelay", "Disable Nagle's algorithm.", _socketOptionsChanged)
     tcpKeepAlive = _setting("tcpKeepAlive", "Send TCP keepalive probes.", _socketOptionsChanged)
@@ -202,13 +239,15 @@ class SessionOptionsMixin:
     )
     backlogLowMark = _setting("backlogLowMark", "Packets waiting below which reading resumes.")
 
-    def _applyConfig(self, config: SessionConfig) -> None:
+    def _applyConfig(self, config: SessionConfig, role: str) -> None:
         """
         Take every setting from a (checked) config.
 
         @param config: the settings.
+        @param role: who makes the session, for the settings left to the
+            role (L{txgetty.config.ROLE_DEFAULTS}).
         """
-        for slot, value in _configPairs(config):
+        for slot, value in _configPairs(config, role):
             setattr(self, slot, value)
 
     def _applySocketOptions(self) -> None:

@@ -46,27 +46,51 @@ class LengthPrefixedCodec:
     A packet is a fixed-size unsigned length followed by that many payload
     bytes; the packet handed to C{onMessage} is the payload.
 
+    C{session.maxMsgLen} limits the payload (the declared length); with
+    C{countHeader} it limits header and payload together, as getty's
+    session does with the length its reader returns (its hello framing
+    refuses C{pkgLen + 4 > maxMsgLen}).
+
     @ivar size: header size in bytes (1, 2, 4 or 8).
     @ivar byteorder: C{"big"} or C{"little"}.
+    @ivar countHeader: whether the header counts in C{maxMsgLen}.
     """
 
-    def __init__(self, size: int = 4, byteorder: str = "big") -> None:
+    def __init__(self, size: int = 4, byteorder: str = "big", countHeader: bool = False) -> None:
         """
         @param size: header size in bytes: 1, 2, 4 or 8.
         @param byteorder: C{"big"} (network order) or C{"little"}.
+        @param countHeader: count the header in C{maxMsgLen} (getty's rule).
         @raise ConfigError: either value is not one of those.
         """
         if size not in _FORMATS:
             raise ConfigError(f"length header size must be 1, 2, 4 or 8 bytes, got {size!r}")
         if byteorder not in _ORDERS:
             raise ConfigError(f"byteorder must be 'big' or 'little', got {byteorder!r}")
+        if not isinstance(countHeader, bool):
+            raise ConfigError(f"countHeader must be True or False, got {countHeader!r}")
         self.size = size
         self.byteorder = byteorder
+        self.countHeader = countHeader
         self._struct = Struct(_ORDERS[byteorder] + _FORMATS[size])
         self._headerMax = (1 << (8 * size)) - 1
 
     def __repr__(self) -> str:
-        return f"LengthPrefixedCodec(size={self.size}, byteorder={self.byteorder!r})"
+        extra = ", countHeader=True" if self.countHeader else ""
+        return f"LengthPrefixedCodec(size={self.size}, byteorder={self.byteorder!r}{extra})"
+
+    def _tooLarge(self, length: int, limit: int) -> PacketTooLargeError:
+        """
+        @param length: a declared payload length above the limit.
+        @param limit: the session's C{maxMsgLen}.
+        @return: the error to raise.
+        """
+        if not self.countHeader:
+            return PacketTooLargeError(length, limit)
+        total = self.size + length
+        return PacketTooLargeError(
+            total, limit, what=f"packet of {total} bytes ({self.size}-byte header included, countHeader)"
+        )
 
     def read(self, session: ISession, data: bytearray) -> tuple[Any, int]:
         """
@@ -82,8 +106,8 @@ class LengthPrefixedCodec:
         if len(data) < size:
             return None, 0
         (length,) = self._struct.unpack_from(data, 0)
-        if length > session.maxMsgLen:
-            raise PacketTooLargeError(length, session.maxMsgLen)
+        if length > session.maxMsgLen - (size if self.countHeader else 0):
+            raise self._tooLarge(length, session.maxMsgLen)
         total = size + length
         if len(data) < total:
             return None, total
@@ -100,11 +124,12 @@ class LengthPrefixedCodec:
         @return: how many bytes C{buf} must hold before another call can
             produce a packet (0 when C{buf} is empty).
         @raise PacketTooLargeError: a declared length is above
-            C{session.maxMsgLen}; the packets before it are in C{out}.
+            C{session.maxMsgLen} (less the header with C{countHeader}); the
+            packets before it are in C{out}.
         """
         size = self.size
         unpack = self._struct.unpack_from
-        limit = session.maxMsgLen
+        limit = session.maxMsgLen - (size if self.countHeader else 0)
         append = out.append
         n = len(buf)
         off = 0
@@ -113,7 +138,7 @@ class LengthPrefixedCodec:
             while n - off >= size:
                 (length,) = unpack(view, off)
                 if length > limit:
-                    raise PacketTooLargeError(length, limit)
+                    raise self._tooLarge(length, session.maxMsgLen)
                 end = off + size + length
                 if end > n:
                     return end - off
@@ -143,14 +168,17 @@ class LengthPrefixedCodec:
         return self._struct.pack(n) + data
 
 
-def HelloCodec() -> LengthPrefixedCodec:
+def HelloCodec(countHeader: bool = False) -> LengthPrefixedCodec:
     """
     getty's hello demo framing: a 4-byte little-endian length, then the
     payload.
 
+    @param countHeader: count the 4-byte header in C{maxMsgLen}, as getty
+        does (C{pkgLen + 4 > maxMsgLen} is refused), for limits identical
+        to a getty peer's.
     @return: a L{LengthPrefixedCodec} for it.
     """
-    return LengthPrefixedCodec(4, "little")
+    return LengthPrefixedCodec(4, "little", countHeader)
 
 
 @implementer(ICodec)
@@ -328,31 +356,37 @@ class RawCodec:
 _CODEC_HELP = (
     "hello (4-byte little-endian length, getty's demo), "
     "length:SIZE[:big|little] (SIZE 1, 2, 4 or 8; big by default), "
+    "either with :count-header (the header counts in maxMsgLen, as in getty), "
     "line, delimiter:HEX (e.g. delimiter:00), raw"
 )
+#: The flag of a length codec spec that counts the header in maxMsgLen.
+_COUNT_HEADER = "count-header"
 
 
 def codecFromString(spec: str) -> ICodec:
     """
     Build a codec from a short text, as used by C{--codec}.
 
-    @param spec: one of C{hello}, C{length:SIZE[:big|little]}, C{line},
-        C{delimiter:HEX}, C{raw}.
+    @param spec: one of C{hello}, C{length:SIZE[:big|little]} (either
+        with C{:count-header}), C{line}, C{delimiter:HEX}, C{raw}.
     @return: the codec.
     @raise ConfigError: the text names no codec; the message lists the
         accepted forms.
     """
     name, _, rest = spec.partition(":")
+    countHeader = name in ("hello", "length") and (rest == _COUNT_HEADER or rest.endswith(":" + _COUNT_HEADER))
+    if countHeader:
+        rest = rest[: -len(_COUNT_HEADER)].rstrip(":")
     try:
         if name == "hello" and not rest:
-            return HelloCodec()
+            return HelloCodec(countHeader)
         if name == "line" and not rest:
             return LineCodec()
         if name == "raw" and not rest:
             return RawCodec()
         if name == "length" and rest:
             size, _, order = rest.partition(":")
-            return LengthPrefixedCodec(int(size), order or "big")
+            return LengthPrefixedCodec(int(size), order or "big", countHeader)
         if name == "delimiter" and rest:
             return DelimiterCodec(bytes.fromhex(rest))
     except (ValueError, ConfigError) as e:

@@ -5,7 +5,7 @@ L{ConfigError} naming the setting.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
 from .errors import ConfigError
@@ -24,6 +24,36 @@ DEFAULT_WRITE_LOW_MARK = 32 * 1024
 DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
 DEFAULT_BACKLOG_HIGH_MARK = 256
 DEFAULT_BACKLOG_LOW_MARK = 64
+#: A server session's readIdleTimeout: 5 cron periods, so a client that sends
+#: a heartbeat on each onCron (getty's way) survives 4 lost ones; RPC clients
+#: send one every 15 s (the RPC server's own idle limit is 300 s too).
+DEFAULT_READ_IDLE_TIMEOUT = 300.0
+#: A server session's firstPacketTimeout, as nginx's client_header_timeout.
+DEFAULT_FIRST_PACKET_TIMEOUT = 60.0
+#: Seconds output may wait with the peer taking none of it, as nginx's
+#: send_timeout.
+DEFAULT_WRITE_TIMEOUT = 60.0
+#: Packets one session hands to onMessage per reactor turn before the others
+#: get theirs (see benchmarks/fairness.py).
+DEFAULT_MAX_PACKETS_PER_TURN = 256
+#: Sessions (connections) one listener holds at most; UDP's maxPeers too.
+DEFAULT_MAX_SESSIONS = 10_000
+#: The listen backlog asked for: the kernel clamps it to its maximum
+#: (net.core.somaxconn on Linux, 4096 since Linux 5.4), as Go and netty use.
+DEFAULT_LISTEN_BACKLOG = 65535
+
+#: Who made a session: a L{Server <txgetty.server.Server>} ("server": its
+#: port may face the internet) or anything else ("client": a Client, a
+#: session made by hand), for the settings of L{ROLE_DEFAULTS}.
+ROLES = ("server", "client")
+
+#: The settings whose default depends on the role: a L{SessionConfig} holds
+#: C{None} for them unless given, and each session takes its role's value.
+#: A client must not close an idle pool that its server may keep silent.
+ROLE_DEFAULTS: dict[str, dict[str, float]] = {
+    "readIdleTimeout": {"server": DEFAULT_READ_IDLE_TIMEOUT, "client": 0.0},
+    "firstPacketTimeout": {"server": DEFAULT_FIRST_PACKET_TIMEOUT, "client": 0.0},
+}
 
 HANDLER_ERROR_POLICIES = ("close", "continue")
 
@@ -78,6 +108,8 @@ checkWaitTime = checkSeconds("waitTime", positive=False)
 checkReadIdleTimeout = checkSeconds("readIdleTimeout", positive=False)
 checkPacketTimeout = checkSeconds("packetTimeout", positive=False)
 checkOpenTimeout = checkSeconds("openTimeout", positive=False)
+checkFirstPacketTimeout = checkSeconds("firstPacketTimeout", positive=False)
+checkWriteTimeout = checkSeconds("writeTimeout", positive=False)
 
 
 def checkKeepAlivePeriod(value: Any) -> float:
@@ -166,6 +198,8 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "readIdleTimeout": checkReadIdleTimeout,
     "packetTimeout": checkPacketTimeout,
     "openTimeout": checkOpenTimeout,
+    "firstPacketTimeout": checkFirstPacketTimeout,
+    "writeTimeout": checkWriteTimeout,
     "tcpNoDelay": checkBool("tcpNoDelay"),
     "tcpKeepAlive": checkBool("tcpKeepAlive"),
     "keepAlivePeriod": checkKeepAlivePeriod,
@@ -176,7 +210,37 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "pauseReadingWhenUnwritable": checkBool("pauseReadingWhenUnwritable"),
     "backlogHighMark": checkCount("backlogHighMark"),
     "backlogLowMark": checkCount("backlogLowMark", positive=False),
+    "maxPacketsPerTurn": checkCount("maxPacketsPerTurn", positive=False),
 }
+
+#: The settings of a listener (a C{Server} argument, or a key of one
+#: listener's description): their checks.
+LISTENER_CHECKS: dict[str, Callable[[Any], int]] = {
+    "maxSessions": checkCount("maxSessions", positive=False),
+    "backlog": checkCount("backlog"),
+}
+
+
+def checkListenerSetting(name: str, value: Any, where: str = "") -> int:
+    """
+    Check a listener setting, also one given as text in a description.
+
+    @param name: a key of L{LISTENER_CHECKS}.
+    @param value: its value (a text is read as a whole number).
+    @param where: the description it came from, for the message.
+    @return: the value.
+    @raise ConfigError: it is not a whole number in range.
+    """
+    suffix = f" (in {where!r})" if where else ""
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {value!r}{suffix}") from None
+    try:
+        return LISTENER_CHECKS[name](value)
+    except ConfigError as e:
+        raise ConfigError(f"{e}{suffix}") from None
 
 
 @dataclass(frozen=True)
@@ -192,14 +256,24 @@ class SessionConfig:
         aborts the connection (0: abort at once).
     @ivar readIdleTimeout: seconds without any input after which the session
         is closed with L{ReadIdleTimeoutError
-        <txgetty.errors.ReadIdleTimeoutError>} (0: off).
+        <txgetty.errors.ReadIdleTimeoutError>} (0: off); C{None}: 300 for a
+        server's sessions, 0 for a client's (L{ROLE_DEFAULTS}).
     @ivar packetTimeout: seconds a packet may take from its first byte to its
         last before the session is closed with L{PacketTimeoutError
         <txgetty.errors.PacketTimeoutError>} (0: off); it stops peers that
         trickle bytes.
     @ivar openTimeout: seconds a connection may take to open (TLS handshake
         and C{onOpen}) before it is dropped with L{OpenTimeoutError
-        <txgetty.errors.OpenTimeoutError>} (0: off).
+        <txgetty.errors.OpenTimeoutError>} (0: off); on a WebSocket listener
+        it bounds the whole HTTP stage, from connect to the upgrade.
+    @ivar firstPacketTimeout: seconds from connecting until the peer's first
+        complete packet on a stream (TCP, TLS, UNIX), before the session is
+        closed with L{FirstPacketTimeoutError
+        <txgetty.errors.FirstPacketTimeoutError>} (0: off); C{None}: 60 for
+        a server's sessions, 0 for a client's (L{ROLE_DEFAULTS}).
+    @ivar writeTimeout: seconds the session may stay unwritable with the
+        peer taking none of the bytes waiting, before it is closed with
+        L{WriteTimeoutError <txgetty.errors.WriteTimeoutError>} (0: off).
     @ivar tcpNoDelay: disable Nagle's algorithm on TCP connections.
     @ivar tcpKeepAlive: enable TCP keepalive probes.
     @ivar keepAlivePeriod: seconds of silence before the first keepalive
@@ -219,14 +293,19 @@ class SessionConfig:
     @ivar backlogHighMark: packets waiting for a task pool above which
         reading from the peer pauses.
     @ivar backlogLowMark: packets waiting below which reading resumes.
+    @ivar maxPacketsPerTurn: packets a read hands to C{onMessage} in one
+        reactor turn; the rest wait for the next turns, reading paused, so
+        one peer cannot hold the reactor thread (0: no bound).
     """
 
     maxMsgLen: int = DEFAULT_MAX_MSG_LEN
     cronPeriod: float = DEFAULT_CRON_PERIOD
     waitTime: float = DEFAULT_WAIT_TIME
-    readIdleTimeout: float = 0.0
+    readIdleTimeout: float | None = None
     packetTimeout: float = DEFAULT_PACKET_TIMEOUT
     openTimeout: float = DEFAULT_OPEN_TIMEOUT
+    firstPacketTimeout: float | None = None
+    writeTimeout: float = DEFAULT_WRITE_TIMEOUT
     tcpNoDelay: bool = True
     tcpKeepAlive: bool = True
     keepAlivePeriod: float = DEFAULT_KEEPALIVE_PERIOD
@@ -237,6 +316,7 @@ class SessionConfig:
     pauseReadingWhenUnwritable: bool = True
     backlogHighMark: int = DEFAULT_BACKLOG_HIGH_MARK
     backlogLowMark: int = DEFAULT_BACKLOG_LOW_MARK
+    maxPacketsPerTurn: int = DEFAULT_MAX_PACKETS_PER_TURN
 
     def __post_init__(self) -> None:
         """
@@ -245,9 +325,23 @@ class SessionConfig:
         @raise ConfigError: a field has a value that cannot work.
         """
         for f in fields(self):
-            object.__setattr__(self, f.name, CHECKS[f.name](getattr(self, f.name)))
+            value = getattr(self, f.name)
+            if value is not None or f.name not in ROLE_DEFAULTS:
+                object.__setattr__(self, f.name, CHECKS[f.name](value))
         for low, high in ORDERED_PAIRS:
             if getattr(self, low) > getattr(self, high):
                 raise ConfigError(
                     f"{low} ({getattr(self, low)!r}) must not exceed {high} ({getattr(self, high)!r})"
                 )
+
+    def forRole(self, role: str) -> SessionConfig:
+        """
+        @param role: one of L{ROLES}.
+        @return: this config with the role's value for each setting left at
+            C{None} (L{ROLE_DEFAULTS}).
+        @raise ConfigError: the role is unknown.
+        """
+        if role not in ROLES:
+            raise ConfigError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        unset: dict[str, Any] = {name: byRole[role] for name, byRole in ROLE_DEFAULTS.items() if getattr(self, name) is None}
+        return replace(self, **unset) if unset else self

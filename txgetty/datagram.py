@@ -35,8 +35,8 @@ _log = Logger()
 
 #: The largest UDP payload over IPv4.
 MAX_DATAGRAM = 65507
-#: Seconds of silence after which a UDP peer's session closes, when its
-#: C{readIdleTimeout} is 0.
+#: Seconds of silence after which a UDP peer's session closes, when the
+#: server's config leaves C{readIdleTimeout} unset or 0.
 DEFAULT_PEER_IDLE = 60.0
 DEFAULT_MAX_PEERS = 10_000
 #: The reasons to hold back reading for which a UDP session's datagrams are
@@ -220,7 +220,9 @@ class UDPServerProtocol(DatagramProtocol):
         address = _address(addr[0], addr[1])
         peer = DatagramPeer(self.transport, address, self.server._reactor, self._forget)
         session = self.server._newSessionFor(address, name="udp-session")
-        if not session.readIdleTimeout:
+        if not self.server.config.readIdleTimeout:
+            # Unset (None: a stream session's 300 s) or 0: a UDP peer never
+            # says goodbye, so it gets a limit of its own.
             session.readIdleTimeout = DEFAULT_PEER_IDLE
         peer.protocol = session
         self.peers[addr] = session

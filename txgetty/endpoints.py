@@ -31,7 +31,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 
-from .config import DEFAULT_MAX_MSG_LEN
+from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_MSG_LEN
 from .errors import ConfigError
 from .tls import TLSClientSettings, TLSServerSettings
 
@@ -162,7 +162,8 @@ def tlsServerEndpoint(
     description = description or ":".join(["tls", *args, *(f"{k}={v}" for k, v in kw.items())])
     port = args[0] if args else kw.pop("port", None)
     interface = kw.pop("interface", "")
-    backlog = kw.pop("backlog", "50")
+    # (Twisted's ssl: listens with 50; a Server gives every listener its backlog.)
+    backlog = kw.pop("backlog", "50" if twistedDefaults else str(DEFAULT_LISTEN_BACKLOG))
     files: dict[str, str | None] = {
         "key": settings.key if settings else None, "cert": settings.cert if settings else None,
         "chain": settings.chain if settings else None, "clientCA": settings.clientCA if settings else None,

@@ -111,6 +111,21 @@ class OpenTimeoutError(SessionTimeoutError):
     """
 
 
+class FirstPacketTimeoutError(SessionTimeoutError):
+    """
+    A stream connection did not deliver a complete packet within
+    C{firstPacketTimeout} seconds of connecting (a peer that connects and
+    stays silent, or trickles its first packet).
+    """
+
+
+class WriteTimeoutError(SessionTimeoutError):
+    """
+    Output waited for C{writeTimeout} seconds with the peer taking none of it
+    (a peer that stopped reading).
+    """
+
+
 class TruncatedPacketError(CodecError):
     """
     The peer closed the connection in the middle of a packet.

@@ -171,6 +171,18 @@ class ISession(Interface):
         "C{'close'} (default) or C{'continue'}: what an exception raised by "
         "C{onMessage} or C{onCron} does after C{onError} has seen it."
     )
+    firstPacketTimeout = Attribute(
+        "Seconds from connecting until the first complete packet of a stream "
+        "session; 0: off."
+    )
+    writeTimeout = Attribute(
+        "Seconds the session may stay unwritable with the peer taking none of "
+        "the bytes waiting; 0: off."
+    )
+    maxPacketsPerTurn = Attribute(
+        "Packets handed to C{onMessage} per reactor turn before other sessions "
+        "get theirs; 0: no bound."
+    )
 
     def getAttribute(key: object, default: object = None) -> object:
         """

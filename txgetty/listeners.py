@@ -2,49 +2,279 @@
 What a server listens on, by kind of description:
 
   - stream endpoints (C{tcp:}, C{tcp6:}, C{unix:}, C{tls:}/C{ssl:}, any
-    Twisted endpoint string): a session per connection;
+    Twisted endpoint string, with C{:maxSessions=N} and C{:backlog=N}): a
+    session per connection;
   - C{udp:PORT[:interface=ADDR][:maxPeers=N]}: a session per peer address;
   - C{ws://HOST:PORT/PATH} and C{wss://...} (options in the query:
-    C{allowedOrigins}, C{deflate}, C{static}): a session per WebSocket; the
-    paths given for one port share it.
+    C{allowedOrigins}, C{deflate}, C{static}, C{maxSessions}, C{backlog}):
+    a session per WebSocket; the paths given for one port share it.
+
+Each stream and WebSocket listener holds at most C{maxSessions}
+connections (L{SessionCap}); it listens with a backlog of C{backlog}.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.internet.interfaces import IStreamServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 
 from .datagram import MAX_DATAGRAM, UDPServerProtocol, parseUDP
 from .addresses import formatAddress
+from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, checkListenerSetting
 from .endpoints import parseWebSocketURL, serverEndpoint, splitDescription
 from .errors import ConfigError
 from .tls import TLSServerSettings
 
+_log = Logger()
+
+#: Seconds between two log lines about refused connections of a listener.
+REFUSAL_LOG_INTERVAL = 10.0
+#: Seconds a refused connection is kept, half closed, for the peer to close
+#: its side (so that the peer sees a clean end rather than a reset).
+REFUSAL_LINGER = 2.0
+#: Refused connections of a listener kept half closed at most; beyond, they
+#: are closed at once.
+MAX_LINGERING = 256
+#: The endpoint kinds whose Twisted parsers take a C{backlog}.
+_BACKLOG_KINDS = ("tcp", "tcp6", "unix", "tls", "ssl")
+
+
+class Tally:
+    """
+    Counts an event and logs it: the first at once, then at most one line
+    per interval with the number since, so that a flood makes a few lines.
+
+    @ivar total: events counted so far.
+    """
+
+    def __init__(self, clock: Any, first: str, again: str, interval: float | None = None,
+                 level: str = "warn") -> None:
+        """
+        @param clock: the L{IReactorTime <twisted.internet.interfaces.IReactorTime>} of the interval.
+        @param first: the format of the first event's line.
+        @param again: the format of the later lines, with C{{n}} (events
+            since the last line), C{{total}} and C{{interval}}.
+        @param interval: seconds between two lines (L{REFUSAL_LOG_INTERVAL}
+            if C{None}).
+        @param level: C{"warn"} or C{"info"}.
+        """
+        self._emit = getattr(_log, level)
+        self.clock = clock
+        self.first = first
+        self.again = again
+        self.interval = REFUSAL_LOG_INTERVAL if interval is None else interval
+        self.total = 0
+        self._since = 0
+        self._call: Any = None
+        self._fields: dict[str, Any] = {}
+
+    def count(self, **fields: Any) -> None:
+        """
+        Count one event.
+
+        @param fields: the log fields of this event.
+        """
+        self.total += 1
+        self._fields = fields
+        if self._call is None:
+            self._emit(self.first, interval=self.interval, total=self.total, **fields)
+            self._call = self.clock.callLater(self.interval, self._report)
+        else:
+            self._since += 1
+
+    def _report(self) -> None:
+        """
+        The interval is over: log what happened in it, if anything.
+        """
+        self._call = None
+        if self._since:
+            self._emit(self.again, n=self._since, total=self.total, interval=self.interval, **self._fields)
+            self._since = 0
+            self._call = self.clock.callLater(self.interval, self._report)
+
+    def stop(self) -> None:
+        """
+        Cancel the next line (the listener stopped).
+        """
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._since = 0
+
+
+def _rawTransport(transport: Any) -> Any:
+    """
+    @param transport: a transport, perhaps TLS-wrapped.
+    @return: the TCP (or UNIX) transport under it.
+    """
+    while isinstance(transport, ProtocolWrapper):
+        transport = transport.transport
+    return transport
+
+
+class _Refusal(Protocol):
+    """
+    A connection refused because its listener is full: its write side is
+    closed at once (the peer reads the end of the stream; nothing else is
+    sent, not even a TLS handshake), what it sends is discarded, and it is
+    closed when the peer closes, or after L{REFUSAL_LINGER} seconds.
+    """
+
+    def __init__(self, cap: SessionCap) -> None:
+        """
+        @param cap: the listener's cap.
+        """
+        self.cap = cap
+        self._call: Any = None
+
+    def makeConnection(self, transport: Any) -> None:
+        """
+        @param transport: the refused connection.
+        """
+        self.transport = transport
+        raw = _rawTransport(transport)
+        self.cap.lingering += 1
+        if self.cap.lingering > MAX_LINGERING or not hasattr(raw, "loseWriteConnection"):
+            raw.loseConnection()
+            return
+        raw.loseWriteConnection()
+        self._call = self.cap.clock.callLater(REFUSAL_LINGER, raw.loseConnection)
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        @param data: discarded.
+        """
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        """
+        @param reason: why.
+        """
+        self.cap.lingering -= 1
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+
+class SessionCap:
+    """
+    The connections of one listener, from accept to their end: beyond
+    C{maxSessions} a new connection is closed at once (L{_Refusal}),
+    counted, and logged once per L{REFUSAL_LOG_INTERVAL}.
+
+    @ivar maxSessions: the most connections held (0: no limit).
+    @ivar active: connections held now.
+    @ivar lingering: refused connections not yet gone.
+    """
+
+    def __init__(self, clock: Any, label: str, maxSessions: int) -> None:
+        """
+        @param clock: the reactor.
+        @param label: the listener, for the log.
+        @param maxSessions: the limit (0: none).
+        """
+        self.clock = clock
+        self.label = label
+        self.maxSessions = maxSessions
+        self.active = 0
+        self.lingering = 0
+        #: More things to stop with the listener (a WebSocket port's stages).
+        self.also: list[Any] = []
+        self.refusals = Tally(
+            clock,
+            "txgetty: {listener} holds maxSessions ({cap}) connections: refused one from {peer} "
+            "(closed at once); further refusals are counted and logged every {interval:g} s",
+            "txgetty: {listener} refused {n} more connections in the last {interval:g} s, {total} in all: "
+            "it holds maxSessions ({cap}); raise maxSessions (--max-sessions, or :maxSessions=N in "
+            "the listener) if they are welcome",
+        )
+
+    @property
+    def refused(self) -> int:
+        """
+        Connections refused so far.
+        """
+        return self.refusals.total
+
+    def admit(self) -> bool:
+        """
+        @return: whether a new connection may be held (then it counts).
+        """
+        if self.maxSessions and self.active >= self.maxSessions:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        """
+        A connection that was admitted is gone.
+        """
+        self.active -= 1
+
+    def stop(self) -> None:
+        """
+        The listener stopped: no more log lines about refusals (nor about
+        what L{also} counts).
+        """
+        self.refusals.stop()
+        for other in self.also:
+            other.stop()
+
+    def refuse(self, addr: Any) -> Protocol:
+        """
+        @param addr: the refused peer's address.
+        @return: the protocol that closes the connection.
+        """
+        self.refusals.count(listener=self.label, cap=self.maxSessions, peer=formatAddress(addr))
+        return _Refusal(self)
+
 
 class _SessionFactory(Factory):
     """
-    Makes a session per accepted connection of a stream listener.
+    Makes a session per accepted connection of a stream listener, up to its
+    cap.
     """
 
     noisy = False
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, cap: SessionCap) -> None:
         """
         @param server: the server owning the sessions.
+        @param cap: the listener's cap.
         """
         self.server = server
+        self.cap = cap
 
     def buildProtocol(self, addr: Any) -> Any:
         """
         @param addr: the peer's address.
-        @return: a new session, registered with the server.
+        @return: a new session, registered with the server, or the
+            protocol that refuses the connection.
         """
-        return self.server._newSessionFor(addr)
+        if not self.cap.admit():
+            return self.cap.refuse(addr)
+        return self.server._newSessionFor(addr, cap=self.cap)
+
+
+def takeOption(description: str, key: str) -> tuple[str, str | None]:
+    """
+    Take a C{:key=value} option out of an endpoint description.
+
+    @param description: the description.
+    @param key: the option's name.
+    @return: the description without it, and its value (C{None} if absent;
+        the last one if given twice).
+    """
+    pattern = re.compile(r"(?<!\\):" + re.escape(key) + r"=((?:\\.|[^:\\])*)")
+    values = pattern.findall(description)
+    return pattern.sub("", description), (values[-1] if values else None)
 
 
 class StreamListener:
@@ -52,22 +282,29 @@ class StreamListener:
     A stream endpoint.
 
     @ivar description: the text it came from.
+    @ivar maxSessions: its session cap (0: none).
+    @ivar cap: its L{SessionCap}, once listening.
     """
 
-    def __init__(self, description: str, endpoint: IStreamServerEndpoint) -> None:
+    def __init__(self, description: str, endpoint: IStreamServerEndpoint,
+                 maxSessions: int = DEFAULT_MAX_SESSIONS) -> None:
         """
         @param description: the text it came from.
         @param endpoint: the endpoint.
+        @param maxSessions: its session cap (0: none).
         """
         self.description = description
         self.endpoint = endpoint
+        self.maxSessions = maxSessions
+        self.cap: SessionCap | None = None
 
     def listen(self, server: Any) -> Deferred:
         """
         @param server: the server.
         @return: a L{Deferred} firing with the listening port.
         """
-        return self.endpoint.listen(_SessionFactory(server))
+        self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
+        return self.endpoint.listen(_SessionFactory(server, self.cap))
 
     def label(self, address: Any) -> str:
         """
@@ -86,13 +323,16 @@ class UDPListener:
         C{oversize} counters), once listening.
     """
 
-    def __init__(self, reactor: Any, description: str) -> None:
+    def __init__(self, reactor: Any, description: str, maxPeers: int = DEFAULT_MAX_SESSIONS) -> None:
         """
         @param reactor: the reactor.
         @param description: C{udp:PORT[:interface=ADDR][:maxPeers=N]}.
+        @param maxPeers: the peer limit when the description names none (the
+            server's C{maxSessions}).
         @raise ConfigError: the description is wrong.
         """
         _, args, kw = splitDescription(description)
+        kw.setdefault("maxPeers", str(maxPeers))
         self.port, self.interface, self.maxPeers = parseUDP(description, args, kw)
         self.reactor = reactor
         self.description = description
@@ -125,13 +365,17 @@ class WebSocketListener:
     @ivar description: the texts it came from.
     """
 
-    def __init__(self, reactor: Any, secure: bool, host: str, port: int, tls: TLSServerSettings | None) -> None:
+    def __init__(self, reactor: Any, secure: bool, host: str, port: int, tls: TLSServerSettings | None,
+                 maxSessions: int = DEFAULT_MAX_SESSIONS, backlog: int = DEFAULT_LISTEN_BACKLOG) -> None:
         """
         @param reactor: the reactor.
         @param secure: C{wss}.
         @param host: the interface to listen on.
         @param port: the port.
         @param tls: the TLS files, for C{wss}.
+        @param maxSessions: the most connections held (HTTP and WebSocket),
+            unless a URL names its own.
+        @param backlog: the listen backlog, unless a URL names its own.
         @raise ConfigError: C{wss} without TLS files.
         """
         if secure and tls is None:
@@ -144,6 +388,9 @@ class WebSocketListener:
         self.paths: list[str] = []
         self.options: dict[str, str] = {}
         self.descriptions: list[str] = []
+        self.maxSessions = maxSessions
+        self.backlog = backlog
+        self.cap: SessionCap | None = None
 
     @property
     def description(self) -> str:
@@ -161,6 +408,10 @@ class WebSocketListener:
         """
         if path in self.paths:
             raise ConfigError(f"the WebSocket path {path!r} is given twice for port {self.port}")
+        options = dict(options)
+        for name in ("maxSessions", "backlog"):
+            if name in options:
+                setattr(self, name, checkListenerSetting(name, options.pop(name), description))
         self.paths.append(path)
         self.options.update(options)
         self.descriptions.append(description)
@@ -173,15 +424,17 @@ class WebSocketListener:
         try:
             from .websocket import WebSocketSite  # autobahn only for WebSocket servers
 
-            site = WebSocketSite(server, self.secure, self.paths, dict(self.options))
+            self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
+            site = WebSocketSite(server, self.secure, self.paths, dict(self.options), self.cap)
         except ConfigError:
             return fail(Failure())
         interface = "" if self.host in ("0.0.0.0", "") else self.host
         if self.secure:
             assert self.tls is not None  # __init__ refuses wss without TLS files
-            endpoint: Any = SSL4ServerEndpoint(self.reactor, self.port, self.tls.options(), interface=interface)
+            endpoint: Any = SSL4ServerEndpoint(self.reactor, self.port, self.tls.options(),
+                                               backlog=self.backlog, interface=interface)
         else:
-            endpoint = TCP4ServerEndpoint(self.reactor, self.port, interface=interface)
+            endpoint = TCP4ServerEndpoint(self.reactor, self.port, backlog=self.backlog, interface=interface)
         return endpoint.listen(site.site)
 
     def label(self, address: Any) -> str:
@@ -194,28 +447,64 @@ class WebSocketListener:
         return ", ".join(f"{scheme}://{host}:{address.port}{path}" for path in self.paths)
 
 
-def parseListeners(reactor: Any, descriptions: list[Any], tls: TLSServerSettings | None) -> list[Any]:
+def _streamListener(reactor: Any, description: str, tls: TLSServerSettings | None,
+                    maxSessions: int, backlog: int) -> StreamListener:
+    """
+    @param reactor: the reactor.
+    @param description: a stream endpoint description, perhaps with
+        C{:maxSessions=N} and C{:backlog=N}.
+    @param tls: TLS files for C{tls:} listeners.
+    @param maxSessions: the cap unless the description names one.
+    @param backlog: the backlog unless the description names one (for the
+        kinds whose parser takes one).
+    @return: the listener.
+    @raise ConfigError: the description is wrong.
+    """
+    endpointText, cap = takeOption(description, "maxSessions")
+    if cap is not None:
+        maxSessions = checkListenerSetting("maxSessions", cap, description)
+    kind, _, kw = splitDescription(endpointText)
+    if "backlog" in kw:
+        checkListenerSetting("backlog", kw["backlog"], description)
+    elif kind in _BACKLOG_KINDS:
+        endpointText += f":backlog={backlog}"
+    try:
+        endpoint = serverEndpoint(reactor, endpointText, tls)
+    except ConfigError as e:
+        # Name the description as it was given, not the one with our options.
+        raise ConfigError(str(e).replace(repr(endpointText), repr(description))) from None
+    return StreamListener(description, endpoint, maxSessions)
+
+
+def parseListeners(reactor: Any, descriptions: list[Any], tls: TLSServerSettings | None,
+                   maxSessions: int = DEFAULT_MAX_SESSIONS, backlog: int = DEFAULT_LISTEN_BACKLOG) -> list[Any]:
     """
     @param reactor: the reactor.
     @param descriptions: listener descriptions, or stream endpoint objects.
     @param tls: TLS files for C{tls:} and C{wss://} listeners.
+    @param maxSessions: the session cap of the listeners that name none
+        (UDP: their C{maxPeers}).
+    @param backlog: the listen backlog of those that name none (endpoint
+        objects keep their own).
     @return: the listeners (WebSocket URLs on one port merged into one).
     @raise ConfigError: a description is wrong.
     """
+    maxSessions = checkListenerSetting("maxSessions", maxSessions)
+    backlog = checkListenerSetting("backlog", backlog)
     listeners: list[Any] = []
     ports: dict[tuple, WebSocketListener] = {}
     for d in descriptions:
         if not isinstance(d, str):
-            listeners.append(StreamListener(repr(d), d))
+            listeners.append(StreamListener(repr(d), d, maxSessions))
         elif d.startswith(("ws://", "wss://")):
             secure, host, port, path, options = parseWebSocketURL(d)
             key = (secure, host, port)
             if key not in ports or port == 0:
-                ports[key] = WebSocketListener(reactor, secure, host, port, tls)
+                ports[key] = WebSocketListener(reactor, secure, host, port, tls, maxSessions, backlog)
                 listeners.append(ports[key])
             ports[key].add(d, path, options)
         elif splitDescription(d)[0] == "udp":
-            listeners.append(UDPListener(reactor, d))
+            listeners.append(UDPListener(reactor, d, maxSessions or DEFAULT_MAX_SESSIONS))
         else:
-            listeners.append(StreamListener(d, serverEndpoint(reactor, d, tls)))
+            listeners.append(_streamListener(reactor, d, tls, maxSessions, backlog))
     return listeners

@@ -15,7 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .config import DEFAULT_WHEEL_TICK, SessionConfig
+from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, DEFAULT_WHEEL_TICK, SessionConfig
 from .datagram import DROP_KINDS
 from .listeners import UDPListener, parseListeners
 from .errors import SessionRefusedError
@@ -40,7 +40,11 @@ class Server(Service, SessionOwner):
     @ivar refused: connections the new-session callback refused.
     @ivar opened: sessions whose C{onOpen} succeeded.
     @ivar closed: sessions that ended (opened or not).
+    @ivar maxSessions: the session cap of each listener that names none.
+    @ivar backlog: the listen backlog of each listener that names none.
     """
+
+    sessionRole = "server"
 
     def __init__(
         self,
@@ -55,6 +59,8 @@ class Server(Service, SessionOwner):
         taskPool: Any = None,
         raiseSynchronously: bool = False,
         name: str = "txgetty",
+        maxSessions: int = DEFAULT_MAX_SESSIONS,
+        backlog: int = DEFAULT_LISTEN_BACKLOG,
     ) -> None:
         """
         @param endpoints: listener descriptions (see L{txgetty.listeners}:
@@ -76,7 +82,17 @@ class Server(Service, SessionOwner):
             endpoint fails to listen at once (as twistd wants).
         @param name: how the server names itself in logs (e.g.
             C{"txgetty rpc"}).
-        @raise txgetty.errors.ConfigError: an endpoint or TLS file is wrong.
+        @param maxSessions: the most connections each listener holds (from
+            accept to their end; on a WebSocket listener, HTTP connections
+            too) unless its description names its own (C{:maxSessions=N},
+            C{?maxSessions=N}); beyond, a new connection is closed at once,
+            counted in L{refusedFull} and logged once per 10 s; 0: no cap.
+            UDP listeners take it as their C{maxPeers} (0: 10000).
+        @param backlog: the listen backlog of each listener that names none
+            (C{:backlog=N}, C{?backlog=N}); the kernel clamps it to its
+            maximum (C{net.core.somaxconn}).
+        @raise txgetty.errors.ConfigError: an endpoint, TLS file or limit is
+            wrong.
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -89,13 +105,17 @@ class Server(Service, SessionOwner):
         self.config = config or SessionConfig()
         self._wheel = wheel or TimerWheel(reactor, wheelTick)
         self.taskPool = taskPool
-        self._listeners = parseListeners(reactor, list(endpoints), tls)
+        self.maxSessions = maxSessions
+        self.backlog = backlog
+        self._listeners = parseListeners(reactor, list(endpoints), tls, maxSessions, backlog)
         if not self._listeners:
             raise ValueError("a Server needs at least one endpoint to listen on")
         self._raiseSynchronously = raiseSynchronously
         self.name = name  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
         self._ports: list[IListeningPort] = []
-        self._sessions: set[Session] = set()
+        # Each session, with the cap of the listener that counts it (None
+        # where the listener counts its connections itself).
+        self._sessions: dict[Session, Any] = {}
         self._outcome: Any = None
         self._waiters: list[Deferred] = []
         self.addresses: list[Any] = []
@@ -194,6 +214,7 @@ class Server(Service, SessionOwner):
         """
         ports, self._ports = self._ports, []
         self.addresses = []
+        self._stopTallies()
         return gatherResults([maybeDeferred(p.stopListening) for p in ports], consumeErrors=True).addCallback(
             lambda _: None
         )
@@ -207,6 +228,7 @@ class Server(Service, SessionOwner):
             session is gone.
         """
         Service.stopService(self)
+        self._stopTallies()
         ports, self._ports = self._ports, []
         waits: list[Deferred[Any]] = [maybeDeferred(p.stopListening) for p in ports]
         # close() returns None only in a task-pool thread; this is the reactor's.
@@ -217,6 +239,15 @@ class Server(Service, SessionOwner):
             return succeed(None)
         return gatherResults(waits, consumeErrors=True).addCallback(lambda _: None)
 
+    def _stopTallies(self) -> None:
+        """
+        Cancel the listeners' pending log lines about refused connections.
+        """
+        for listener in self._listeners:
+            cap = getattr(listener, "cap", None)
+            if cap is not None:
+                cap.stop()
+
     # -- sessions -------------------------------------------------------------
 
     def sessions(self) -> list[Session]:
@@ -224,6 +255,14 @@ class Server(Service, SessionOwner):
         @return: the sessions currently connected (open or not yet).
         """
         return list(self._sessions)
+
+    @property
+    def refusedFull(self) -> int:
+        """
+        Connections closed at once because their listener held
+        C{maxSessions} connections.
+        """
+        return sum(listener.cap.refused for listener in self._listeners if getattr(listener, "cap", None))
 
     def datagramDrops(self) -> dict[str, int]:
         """
@@ -239,16 +278,18 @@ class Server(Service, SessionOwner):
                     drops[kind] += count
         return drops
 
-    def _newSessionFor(self, addr: Any, name: str | None = None) -> Session:
+    def _newSessionFor(self, addr: Any, name: str | None = None, cap: Any = None) -> Session:
         """
         @param addr: the peer's address.
         @param name: the session's name (derived from the transport if
             C{None}).
+        @param cap: the L{SessionCap <txgetty.listeners.SessionCap>} to
+            release when the session is gone, if any.
         @return: a new session owned by this server.
         """
         session = Session(clock=self._reactor, wheel=self._wheel, config=self.config, owner=self, name=name)
         session.taskPool = self.taskPool
-        self._sessions.add(session)
+        self._sessions[session] = cap
         self.accepted += 1
         return session
 
@@ -279,7 +320,9 @@ class Server(Service, SessionOwner):
         """
         @param session: a session whose connection is gone.
         """
-        self._sessions.discard(session)
+        cap = self._sessions.pop(session, None)
+        if cap is not None:
+            cap.release()
         self.closed += 1
 
 

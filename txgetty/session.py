@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from itertools import islice
+from operator import length_hint
 from inspect import iscoroutine
 from typing import Any, Callable, Iterator
 
@@ -51,7 +53,13 @@ class SessionOwner:
     """
     What a session reports to the server or client that made it.  The base
     class accepts every session and ignores the rest.
+
+    @cvar sessionRole: who makes the sessions, for the settings whose
+        default depends on it (L{txgetty.config.ROLE_DEFAULTS}):
+        C{"client"} here, C{"server"} for a server.
     """
+
+    sessionRole = "client"
 
     def configureSession(self, session: Session) -> None:
         """
@@ -149,6 +157,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
         "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
         "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
+        "_firstCall", "_writeStall", "_writeTaken",
     )
 
     def __init__(
@@ -167,7 +176,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param owner: the server or client that made the session.
         @param name: a name for logs; derived from the transport if C{None}.
         """
-        self._applyConfig(config or SessionConfig())
+        self._owner = owner or SessionOwner()
+        self._applyConfig(config or SessionConfig(), self._owner.sessionRole)
         self.transport: Any = None
         self.name = name
         self.id = next(_ids)
@@ -179,7 +189,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._state = S.NEW
         self._clock = clock
         self._wheel = wheel
-        self._owner = owner or SessionOwner()
         self._listener: Any = None
         self._reader: Any = None
         self._writer: Any = None
@@ -205,6 +214,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._pollWrites = False
         self._readMessage: Callable[..., None] | None = None
         self._peerDone = False
+        self._firstCall = None
+        self._writeStall = 0.0
+        self._writeTaken = 0
 
     # -- identity -----------------------------------------------------------
 
@@ -498,10 +510,12 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         if out:
             self.packetsRead += len(out)
-            if self._pool is None:
-                self._dispatch(iter(out))
-            else:
+            if self._pool is not None:
                 self._toPool(out)
+            elif len(out) > self._maxPacketsPerTurn > 0 and not self._messageMode:
+                self._dispatchTurn(iter(out))
+            else:
+                self._dispatch(iter(out))
         if failure is None:
             return False
         if not isinstance(failure.value, CodecError):
@@ -534,6 +548,28 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             batch, self._batch = self._batch, None
             if batch:
                 self._writeBatch(batch)
+
+    def _dispatchTurn(self, packets: Iterator[Any]) -> None:
+        """
+        Deliver at most C{maxPacketsPerTurn} packets now; if more are left,
+        hold delivery (and reading) until the next reactor turn, so that
+        other sessions get theirs in between.  An awaited handler keeps the
+        rest behind its own backlog.
+
+        @param packets: an iterator over a list of packets, in wire order
+            (its length hint is what is left; the packets a turn does not
+            take stay in it).
+        """
+        self._dispatch(islice(packets, self._maxPacketsPerTurn))
+        if self._state is not S.OPEN:
+            return
+        if self._waiting is not None:
+            # The handler of one of them is awaited: the rest waits behind it.
+            self._backlog = packets
+        elif length_hint(packets):
+            self._waiting = self._clock.callLater(0, self._handlerFinished, None)
+            self._backlog = packets
+            self._pauseReading("handler")
 
     def _writeBatch(self, batch: list[bytes]) -> None:
         """
@@ -602,17 +638,22 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def _handlerFinished(self, result: Any) -> None:
         """
-        An awaited handler finished: report its failure, deliver the backlog,
-        then what arrived meanwhile.
+        An awaited handler finished, or a turn of delivery was over (see
+        L{_dispatchTurn}): report the handler's failure, deliver the
+        backlog, then what arrived meanwhile.
 
-        @param result: the handler's result or L{Failure <twisted.python.failure.Failure>}.
+        @param result: the handler's result or L{Failure
+            <twisted.python.failure.Failure>} (C{None} after a turn).
         """
         self._waiting = None
         packets, self._backlog = self._backlog, None
         if isinstance(result, Failure):
             self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
-            self._dispatch(packets)
+            if self._maxPacketsPerTurn and not self._messageMode:
+                self._dispatchTurn(packets)
+            else:
+                self._dispatch(packets)
         if self._waiting is None and self._state is S.OPEN:
             self._resumeReading("handler")
             if self._buf and len(self._buf) >= self._need:

@@ -23,16 +23,22 @@ from .config import (
     DEFAULT_BACKLOG_HIGH_MARK,
     DEFAULT_BACKLOG_LOW_MARK,
     DEFAULT_CRON_PERIOD,
+    DEFAULT_FIRST_PACKET_TIMEOUT,
     DEFAULT_KEEPALIVE_PERIOD,
+    DEFAULT_LISTEN_BACKLOG,
+    DEFAULT_MAX_PACKETS_PER_TURN,
+    DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_MAX_MSG_LEN,
     DEFAULT_OPEN_TIMEOUT,
     DEFAULT_PACKET_TIMEOUT,
     DEFAULT_PORT,
+    DEFAULT_READ_IDLE_TIMEOUT,
     DEFAULT_WAIT_TIME,
     DEFAULT_WHEEL_TICK,
     DEFAULT_WRITE_HIGH_MARK,
     DEFAULT_WRITE_LOW_MARK,
+    DEFAULT_WRITE_TIMEOUT,
     SessionConfig,
 )
 from .endpoints import isTLSDescription
@@ -275,7 +281,8 @@ class Options(usage.Options):
     ]
     optParameters = _namedParameters([
         ["codec", None, "hello",
-         "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw"],
+         "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw; hello and length "
+         "specs may end with :count-header (the header counts in --max-msg-len, as in getty)"],
         ["app", None, None,
          "MODULE:CALLABLE, a new-session callback(session) to serve instead of echo; "
          "it sets session.listener (and may change session.codec and limits); raising refuses"],
@@ -289,7 +296,13 @@ class Options(usage.Options):
         ["cron-period", None, DEFAULT_CRON_PERIOD, "seconds between onCron calls of a session", _POSITIVE_SECONDS],
         ["wait-time", None, DEFAULT_WAIT_TIME,
          "seconds a closing session may flush its output before it is aborted", _SECONDS],
-        ["read-idle-timeout", None, 0.0, "close sessions silent for this many seconds (0: off)", _SECONDS],
+        ["read-idle-timeout", None, DEFAULT_READ_IDLE_TIMEOUT,
+         "close sessions silent for this many seconds (0: off)", _SECONDS],
+        ["first-packet-timeout", None, DEFAULT_FIRST_PACKET_TIMEOUT,
+         "close stream connections that sent no complete packet this many seconds after connecting (0: off)",
+         _SECONDS],
+        ["write-timeout", None, DEFAULT_WRITE_TIMEOUT,
+         "close sessions whose peer took none of their waiting output for this many seconds (0: off)", _SECONDS],
         ["packet-timeout", None, DEFAULT_PACKET_TIMEOUT,
          "close sessions whose started packet is not complete after this many seconds (0: off)", _SECONDS],
         ["open-timeout", None, DEFAULT_OPEN_TIMEOUT,
@@ -311,6 +324,15 @@ class Options(usage.Options):
          "packets waiting for the task pool above which reading pauses", _PACKETS],
         ["backlog-low-mark", None, DEFAULT_BACKLOG_LOW_MARK,
          "packets waiting for the task pool below which reading resumes", _number(int, 0, "packets")],
+        ["max-packets-per-turn", None, DEFAULT_MAX_PACKETS_PER_TURN,
+         "packets one session hands to onMessage per reactor turn before the others get theirs (0: no bound)",
+         _number(int, 0, "packets")],
+        ["max-sessions", None, DEFAULT_MAX_SESSIONS,
+         "connections each --listen listener holds at most; more are closed at once (0: no cap)",
+         _number(int, 0, "connections")],
+        ["backlog", None, DEFAULT_LISTEN_BACKLOG,
+         "listen backlog of each --listen listener (the kernel clamps it to its maximum, somaxconn)",
+         _number(int, 1, "connections")],
         ["rpc-max-in-flight", None, DEFAULT_MAX_IN_FLIGHT,
          "unfinished RPC calls per connection before ServerBusy errors", _POSITIVE],
         ["rpc-shutdown-timeout", None, DEFAULT_SHUTDOWN_TIMEOUT,
@@ -378,6 +400,8 @@ class Options(usage.Options):
                 maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
                 waitTime=self["wait-time"], readIdleTimeout=self["read-idle-timeout"],
                 packetTimeout=self["packet-timeout"], openTimeout=self["open-timeout"],
+                firstPacketTimeout=self["first-packet-timeout"], writeTimeout=self["write-timeout"],
+                maxPacketsPerTurn=self["max-packets-per-turn"],
                 tcpNoDelay=not self["no-tcp-nodelay"], tcpKeepAlive=not self["no-tcp-keepalive"],
                 keepAlivePeriod=self["keepalive-period"], handlerErrorPolicy=self["handler-error-policy"],
                 writeHighMark=self["write-high-mark"], writeLowMark=self["write-low-mark"],
@@ -392,7 +416,7 @@ class Options(usage.Options):
         try:
             # The reactor is only stored by endpoint parsers: check the text
             # (and TLS files) now, listen later on the real one.
-            parseListeners(None, self["listen"], self["tls"])
+            parseListeners(None, self["listen"], self["tls"], self["max-sessions"], self["backlog"])
         except ConfigError as e:
             raise usage.UsageError(f"--listen: {e}") from None
         app = self["app"]
@@ -472,7 +496,10 @@ _SETTING_OPTIONS = {
     "handlerErrorPolicy": "--handler-error-policy", "writeHighMark": "--write-high-mark",
     "writeLowMark": "--write-low-mark", "maxPendingBytes": "--max-pending-bytes",
     "backlogHighMark": "--backlog-high-mark", "backlogLowMark": "--backlog-low-mark",
+    "firstPacketTimeout": "--first-packet-timeout", "writeTimeout": "--write-timeout",
+    "maxPacketsPerTurn": "--max-packets-per-turn",
 }
+
 
 
 _log = Logger()
@@ -543,7 +570,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
             tls=options["tls"], wheelTick=options["wheel-tick"], raiseSynchronously=True,
-            taskPool=pool,
+            taskPool=pool, maxSessions=options["max-sessions"], backlog=options["backlog"],
         )
         server.setServiceParent(top)
         top.listeners[server] = ("--listen", options["listen"])

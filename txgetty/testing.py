@@ -114,12 +114,16 @@ class _Configure(SessionOwner):
     """
 
     def __init__(self, listener: IEventListener | None, codec: ICodec | None,
-                 newSession: Any = None) -> None:
+                 newSession: Any = None, role: str = "client") -> None:
         """
         @param listener: the listener, when no callback is given.
         @param codec: the codec, when no callback is given.
         @param newSession: a new-session callback, as given to a server.
+        @param role: C{"server"} or C{"client"}: whose defaults the session
+            takes for the settings its config leaves to the role
+            (L{txgetty.config.ROLE_DEFAULTS}).
         """
+        self.sessionRole = role
         self.listener = listener
         self.codec = codec
         self.newSession = newSession
@@ -404,8 +408,10 @@ def connectedSessions(
     @param serverNewSession: a new-session callback for the server side,
         instead of C{serverListener} and C{codec}.
     @param clientNewSession: a new-session callback for the client side.
-    @param config: the server side's settings.
-    @param clientConfig: the client side's settings (the server's by default).
+    @param config: the server side's settings (the settings it leaves
+        unset take a server's defaults, L{txgetty.config.ROLE_DEFAULTS}).
+    @param clientConfig: the client side's settings (the server's by
+        default; unset ones take a client's defaults).
     @param clock: a clock to use; a new L{Clock} by default.
     @param tick: the wheel's resolution.
     @return: the connected L{SessionPair} (a side that its callback refused
@@ -413,7 +419,7 @@ def connectedSessions(
     """
     clock = clock or Clock()
     wheel = TimerWheel(clock, tick)
-    serverOwner = _Configure(serverListener, codec, serverNewSession)
+    serverOwner = _Configure(serverListener, codec, serverNewSession, role="server")
     clientOwner = _Configure(clientListener, clientCodec or codec, clientNewSession)
     server = Session(clock=clock, wheel=wheel, config=config, owner=serverOwner)
     client = Session(clock=clock, wheel=wheel, config=clientConfig or config, owner=clientOwner)
@@ -427,6 +433,7 @@ def sessionOnStringTransport(
     config: SessionConfig | None = None,
     clock: Clock | None = None,
     tick: float = 0.1,
+    role: str = "client",
 ) -> tuple[Session, StringTransport]:
     """
     Make one open session writing into a L{StringTransport}.
@@ -439,11 +446,14 @@ def sessionOnStringTransport(
     @param config: the settings.
     @param clock: a clock; a new L{Clock} by default.
     @param tick: the wheel's resolution.
+    @param role: C{"client"} (nothing closes an idle session) or
+        C{"server"} (a server's defaults: C{readIdleTimeout} 300 s,
+        C{firstPacketTimeout} 60 s) for the settings C{config} leaves unset.
     @return: the session and its transport.
     """
     clock = clock or Clock()
     session = Session(
-        clock=clock, wheel=TimerWheel(clock, tick), config=config, owner=_Configure(listener, codec)
+        clock=clock, wheel=TimerWheel(clock, tick), config=config, owner=_Configure(listener, codec, role=role)
     )
     transport = StringTransport(
         hostAddress=IPv4Address("TCP", "127.0.0.1", 8090),

@@ -26,13 +26,13 @@ from twisted.internet.interfaces import IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import Site
 from twisted.web.static import File
 from zope.interface import implementer
 
 from twisted.internet.protocol import connectionDone
 
 from ._options import transportBacklog
+from ._wsstage import HTTPStages, StageSite
 from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 from .errors import (
     CodecError,
@@ -357,6 +357,7 @@ class _SessionCarrier:
 
     session: Any = None
     wsTransport: WebSocketTransport | None = None
+    factory: Any
 
     def attachSession(self, session: Any) -> None:
         """
@@ -387,10 +388,12 @@ class _SessionCarrier:
 
     def onPong(self, payload: bytes) -> None:
         """
-        @param payload: the pong's data: the peer is alive.
+        @param payload: the pong's data: the peer is alive (and not idle,
+        for C{readIdleTimeout}: a browser that answers pings is there).
         """
         if self.wsTransport is not None:
             self.wsTransport.pingOutstanding = False
+            self.session.lastActive = self.factory.clock.seconds()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         """
@@ -422,12 +425,23 @@ class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):  # type: ignore
 
     def onOpen(self) -> None:
         """
-        The upgrade is done: make the session.
+        The upgrade is done: the HTTP stage is over; make the session.
         """
         factory = self.factory
+        factory.stages.upgraded(self.transport)
         session = factory.server._newSessionFor(self.peer, name=factory.sessionName)
         session.setAttribute("ws.path", self._path)
         self.attachSession(session)
+
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """
+        The connection is gone: it no longer counts for the listener's cap.
+
+        @param reason: why.
+        """
+        self.factory.stages.end(self.transport)
+        WebSocketServerProtocol.connectionLost(self, reason)
 
 
 def _mount(root: Resource, path: str, child: IResource) -> None:
@@ -456,10 +470,14 @@ class _ServerFactory(WebSocketServerFactory):
 
     @ivar server: the L{txgetty.server.Server}.
     @ivar sessionName: C{ws-session} or C{wss-session}.
+    @ivar clock: the reactor (pongs set the session's C{lastActive}).
+    @ivar stages: the port's connections (L{HTTPStages}).
     """
 
     server: Any
     sessionName: str
+    clock: Any
+    stages: HTTPStages
 
 
 class WebSocketSite:
@@ -470,13 +488,15 @@ class WebSocketSite:
     @ivar paths: the WebSocket paths served.
     """
 
-    def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str]) -> None:
+    def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str], cap: Any) -> None:
         """
         @param server: the L{txgetty.server.Server}.
         @param secure: C{wss} rather than C{ws}.
         @param paths: the WebSocket paths.
         @param options: C{allowedOrigins} (comma separated), C{deflate}
             (yes/no), C{static} (a directory).
+        @param cap: the listener's L{SessionCap
+            <txgetty.listeners.SessionCap>}.
         @raise ConfigError: an option is unknown or wrong.
         """
         config = server.config
@@ -484,7 +504,10 @@ class WebSocketSite:
         _exactTimers(factory, server._reactor)
         factory.protocol = _ServerProtocol
         factory.server = server
+        factory.clock = server._reactor
         factory.sessionName = "wss-session" if secure else "ws-session"
+        factory.stages = HTTPStages(server._reactor, cap, config.openTimeout, cap.label)
+        cap.also.append(factory.stages)
         # failByDrop=False: protocol failures (an oversize message) end with
         # a close frame saying why (1009), not a bare TCP abort.
         settings: dict[str, Any] = {
@@ -501,7 +524,7 @@ class WebSocketSite:
         static = options.pop("static", None)
         if options:
             raise ConfigError(f"unknown WebSocket option {sorted(options)[0]!r}; "
-                              f"a ws:// listener takes allowedOrigins, deflate and static")
+                              f"a ws:// listener takes allowedOrigins, deflate, static, maxSessions and backlog")
         factory.setProtocolOptions(**settings)
         resource = WebSocketResource(factory)
         root: Any = File(static) if static else Resource()  # or the WebSocketResource
@@ -514,7 +537,7 @@ class WebSocketSite:
                 root = resource
         self.paths = paths
         self.factory = factory
-        self.site = Site(root)
+        self.site = StageSite(root, factory.stages)
         self.site.noisy = False
 
 
@@ -590,11 +613,13 @@ class _ClientFactory(WebSocketClientFactory):
     @ivar waiting: the connect L{Deferred <twisted.internet.defer.Deferred>},
         until the WebSocket opens or fails.
     @ivar protocolInstance: the protocol, once the TCP connection is made.
+    @ivar clock: the reactor (pongs set the session's C{lastActive}).
     """
 
     sessionFactory: Any
     waiting: Deferred | None
     protocolInstance: Any
+    clock: Any
 
 
 class WebSocketClientEndpoint:
@@ -626,6 +651,7 @@ class WebSocketClientEndpoint:
             open; cancelling it drops the attempt.
         """
         factory = _ClientFactory(self.url)
+        factory.clock = self.reactor
         _exactTimers(factory, self.reactor)
         factory.protocol = _ClientProtocol
         factory.sessionFactory = sessionFactory
