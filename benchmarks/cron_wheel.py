@@ -127,7 +127,7 @@ def child(o: argparse.Namespace) -> dict[str, Any]:
 
     from txgetty.codec import HelloCodec
     from txgetty.config import SessionConfig
-    from txgetty.listener import EventListener
+    from txgetty.handlers import EventListener
     from txgetty.session import Session, SessionOwner
     from txgetty.wheel import TimerWheel
 

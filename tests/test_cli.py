@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import TestCase
 
 from txgetty.codec import HelloCodec, LineCodec
-from txgetty.listener import EchoListener, EventListener
+from txgetty.handlers import EchoListener, EventListener
 from txgetty.server import Server
 from txgetty.session import Session
 from txgetty.tls import TLSServerSettings

@@ -43,12 +43,13 @@ from txgetty.errors import (
     ReadIdleTimeoutError,
     WriteTimeoutError,
 )
-from txgetty.listener import EchoListener
+from txgetty.handlers import EchoListener
 from txgetty.server import Server
 from txgetty.session import Session
 from txgetty.tap import Options, makeService
 from txgetty.testing import RecordingListener, _Configure, connectedSessions, sessionOnStringTransport
 from txgetty.wheel import TimerWheel
+from txgetty.tally import Tally
 
 from .transportsupport import FakeUDPReactor, captureLogs
 
@@ -786,7 +787,7 @@ class HTTPStageTests(SynchronousTestCase):
 
 class TallyTests(SynchronousTestCase):
     """
-    L{txgetty.listeners.Tally} logs the first event at once, then one line
+    L{txgetty.tally.Tally} logs the first event at once, then one line
     per interval while events go on.
     """
 
@@ -796,7 +797,7 @@ class TallyTests(SynchronousTestCase):
         """
         logs = captureLogs(self)
         clock = Clock()
-        tally = L.Tally(clock, "first {what}", "again {n} of {total} in {interval:g} s", interval=5, level="info")
+        tally = Tally(clock, "first {what}", "again {n} of {total} in {interval:g} s", interval=5, level="info")
         for _ in range(3):
             tally.count(what="x")
         clock.advance(5)

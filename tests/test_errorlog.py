@@ -25,7 +25,7 @@ from txgetty._errorlog import ROUTINE_ERRORS, isRoutine
 from txgetty.codec import HelloCodec, LineCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import CodecError, OpenTimeoutError, PacketTooLargeError, ReadIdleTimeoutError
-from txgetty.listener import EventListener
+from txgetty.handlers import EventListener
 from txgetty.taskpool import TaskPool
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
 

@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from txgetty.codec import HelloCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import ConfigError, OutboundOverflowError, TaskPoolError
-from txgetty.listener import EchoListener
+from txgetty.handlers import EchoListener
 from txgetty.taskpool import RUNNING, TaskPool
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
 

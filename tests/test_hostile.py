@@ -28,7 +28,7 @@ from txgetty.client import Client
 from txgetty.codec import HelloCodec, RawCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import FirstPacketTimeoutError, PacketTimeoutError, WriteTimeoutError
-from txgetty.listener import EchoListener
+from txgetty.handlers import EchoListener
 from txgetty.server import Server
 
 from .netsupport import WAIT, FramedClient, ServerHarness, bounded, connectClient, echoCheck, fireSoon

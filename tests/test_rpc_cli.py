@@ -195,7 +195,7 @@ class CallErrorTests(RpcCommandTestCase):
         from twisted.internet.defer import Deferred
 
         from txgetty.codec import HelloCodec
-        from txgetty.listener import EventListener
+        from txgetty.handlers import EventListener
         from txgetty.server import Server
 
         def newSession(session: Any) -> None:

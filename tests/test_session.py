@@ -20,7 +20,7 @@ from txgetty.codec import HelloCodec, LineCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import CodecError, ConfigError, SessionClosedError, TruncatedPacketError
 from txgetty.interfaces import ISession
-from txgetty.listener import EchoListener
+from txgetty.handlers import EchoListener
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
 
 HELLO = HelloCodec()

@@ -18,7 +18,7 @@ from twisted.trial.unittest import TestCase
 from txgetty.codec import HelloCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import ConfigError
-from txgetty.listener import EventListener
+from txgetty.handlers import EventListener
 from txgetty.server import Server
 from txgetty.taskpool import TaskPool
 

@@ -31,7 +31,7 @@ from txgetty.errors import (
     PeerIdleError,
     SessionClosedError,
 )
-from txgetty.listener import EventListener
+from txgetty.handlers import EventListener
 from txgetty.server import Server
 from txgetty.session import Session
 from txgetty.taskpool import TaskPool

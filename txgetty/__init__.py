@@ -61,7 +61,7 @@ from .interfaces import (
     ITimerWheel,
     IWriter,
 )
-from .listener import EchoListener, EventListener
+from .handlers import EchoListener, EventListener
 from .reconnect import ReconnectPolicy
 from .server import Server, serve
 from .session import Session

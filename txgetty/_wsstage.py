@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from .addresses import formatAddress
-from .listeners import Tally
+from .tally import Tally
+
+_log = Logger()
 
 
 class HTTPStages:
@@ -52,7 +55,7 @@ class HTTPStages:
             "connecting (openTimeout): dropped; further ones are counted and logged every {interval:g} s",
             "txgetty: {listener}: dropped {n} more connections in the last {interval:g} s that did not "
             "upgrade within openTimeout ({timeout:g} s), {total} in all",
-            level="info",
+            level="info", log=_log,
         )
 
     def begin(self, transport: Any) -> None:

@@ -30,7 +30,7 @@ from .client import Client
 from .codec import codecFromString
 from .config import SessionConfig
 from .errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
-from .listener import EventListener
+from .handlers import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
 from .reconnect import ReconnectPolicy
 from .tls import TLSClientSettings

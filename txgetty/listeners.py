@@ -31,6 +31,7 @@ from .addresses import formatAddress
 from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, checkListenerSetting
 from .endpoints import parseWebSocketURL, serverEndpoint, splitDescription
 from .errors import ConfigError
+from .tally import Tally
 from .tls import TLSServerSettings
 
 _log = Logger()
@@ -45,69 +46,6 @@ REFUSAL_LINGER = 2.0
 MAX_LINGERING = 256
 #: The endpoint kinds whose Twisted parsers take a C{backlog}.
 _BACKLOG_KINDS = ("tcp", "tcp6", "unix", "tls", "ssl")
-
-
-class Tally:
-    """
-    Counts an event and logs it: the first at once, then at most one line
-    per interval with the number since, so that a flood makes a few lines.
-
-    @ivar total: events counted so far.
-    """
-
-    def __init__(self, clock: Any, first: str, again: str, interval: float | None = None,
-                 level: str = "warn") -> None:
-        """
-        @param clock: the L{IReactorTime <twisted.internet.interfaces.IReactorTime>} of the interval.
-        @param first: the format of the first event's line.
-        @param again: the format of the later lines, with C{{n}} (events
-            since the last line), C{{total}} and C{{interval}}.
-        @param interval: seconds between two lines (L{REFUSAL_LOG_INTERVAL}
-            if C{None}).
-        @param level: C{"warn"} or C{"info"}.
-        """
-        self._emit = getattr(_log, level)
-        self.clock = clock
-        self.first = first
-        self.again = again
-        self.interval = REFUSAL_LOG_INTERVAL if interval is None else interval
-        self.total = 0
-        self._since = 0
-        self._call: Any = None
-        self._fields: dict[str, Any] = {}
-
-    def count(self, **fields: Any) -> None:
-        """
-        Count one event.
-
-        @param fields: the log fields of this event.
-        """
-        self.total += 1
-        self._fields = fields
-        if self._call is None:
-            self._emit(self.first, interval=self.interval, total=self.total, **fields)
-            self._call = self.clock.callLater(self.interval, self._report)
-        else:
-            self._since += 1
-
-    def _report(self) -> None:
-        """
-        The interval is over: log what happened in it, if anything.
-        """
-        self._call = None
-        if self._since:
-            self._emit(self.again, n=self._since, total=self.total, interval=self.interval, **self._fields)
-            self._since = 0
-            self._call = self.clock.callLater(self.interval, self._report)
-
-    def stop(self) -> None:
-        """
-        Cancel the next line (the listener stopped).
-        """
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
-        self._since = 0
 
 
 def _rawTransport(transport: Any) -> Any:
@@ -194,6 +132,7 @@ class SessionCap:
             "txgetty: {listener} refused {n} more connections in the last {interval:g} s, {total} in all: "
             "it holds maxSessions ({cap}); raise maxSessions (--max-sessions, or :maxSessions=N in "
             "the listener) if they are welcome",
+            interval=REFUSAL_LOG_INTERVAL, log=_log,
         )
 
     @property

@@ -44,7 +44,7 @@ from .config import (
 from .endpoints import isTLSDescription
 from .listeners import parseListeners
 from .errors import ConfigError
-from .listener import EchoListener
+from .handlers import EchoListener
 from .server import Server
 from .rpc.builtin import registerBuiltins
 from .rpc.errors import FrameError, RegistrationError

@@ -34,7 +34,7 @@ from zope.interface import implementer
 from .config import SessionConfig
 from .errors import SessionRefusedError
 from .interfaces import ICodec, IEventListener
-from .listener import EventListener
+from .handlers import EventListener
 from .session import Session, SessionOwner
 from .wheel import TimerWheel
 

@@ -24,7 +24,7 @@ from .errors import (
     EtcdWatchCanceledError,
 )
 from .etcd import DEFAULT_ETCD_PORT, DEFAULT_PREFIX, EtcdClient, parseEtcdURL
-from .interfaces import IEtcdClient, IEtcdWatch, IServerListListener
+from ..interfaces import IEtcdClient, IEtcdWatch, IServerListListener
 from .layout import ServerEntry, serverKey, servicePrefix
 from .registration import ServiceRegistration
 from .watcher import ServiceWatcher

@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from ..reconnect import ReconnectPolicy
 from ._machine import StateMachine, Table
 from .errors import EtcdError
-from .interfaces import IEtcdClient
+from ..interfaces import IEtcdClient
 
 #: The first state of every discovery service.
 STOPPED = "STOPPED"

@@ -24,7 +24,7 @@ from zope.interface import implementer
 
 from ._stream import JSONObjectStream, JSONStreamError
 from .errors import EtcdProtocolError, EtcdUnavailableError, EtcdWatchCanceledError
-from .interfaces import IEtcdWatch
+from ..interfaces import IEtcdWatch
 
 if TYPE_CHECKING:
     from .etcd import EtcdClient

@@ -55,7 +55,7 @@ from .errors import (
     EtcdProtocolError,
     EtcdUnavailableError,
 )
-from .interfaces import IEtcdClient
+from ..interfaces import IEtcdClient
 
 __all__ = [
     "DEFAULT_ETCD_PORT",

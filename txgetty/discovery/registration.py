@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ..reconnect import ReconnectPolicy
 from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
 from .errors import EtcdLeaseNotFoundError
-from .interfaces import IEtcdClient
+from ..interfaces import IEtcdClient
 from .layout import ServerEntry, checkServiceName, serverKeys
 
 __all__ = ["DEFAULT_RETRY", "DEFAULT_TTL", "ServiceRegistration", "TRANSITIONS"]

@@ -31,7 +31,7 @@ from zope.interface import implementer
 
 from ._watch import WatchEvent
 from .errors import EtcdError, EtcdLeaseNotFoundError, EtcdUnavailableError, EtcdWatchCanceledError
-from .interfaces import IEtcdClient, IEtcdWatch
+from ..interfaces import IEtcdClient, IEtcdWatch
 
 __all__ = ["MemoryEtcd"]
 

@@ -38,7 +38,7 @@ from ..reconnect import ReconnectPolicy
 from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
 from ._watch import WatchEvent
 from .errors import EtcdWatchCanceledError
-from .interfaces import IEtcdClient, IEtcdWatch, IServerListListener
+from ..interfaces import IEtcdClient, IEtcdWatch, IServerListListener
 from .layout import ServerEntry, servicePrefix
 
 __all__ = ["DEFAULT_PROBE_INTERVAL", "ServiceWatcher", "TRANSITIONS"]

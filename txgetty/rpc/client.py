@@ -27,7 +27,7 @@ from zope.interface import implementer
 from ..client import Client
 from ..config import SessionConfig
 from ..errors import ConfigError
-from ..listener import EventListener
+from ..handlers import EventListener
 from . import frame as F
 from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
 from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, RAW, compressor, serializer

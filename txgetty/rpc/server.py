@@ -29,7 +29,7 @@ from zope.interface import implementer
 
 from ..config import SessionConfig
 from ..errors import ConfigError
-from ..listener import EventListener
+from ..handlers import EventListener
 from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
