@@ -17,7 +17,7 @@ from txgetty.codec import HelloCodec, LineCodec
 from txgetty.handlers import EchoListener, EventListener
 from txgetty.server import Server
 from txgetty.session import Session
-from txgetty.tls import TLSServerSettings
+from txgetty.transports.tls import TLSServerSettings
 
 from .certs import testCertificates
 from .processsupport import WAIT, runTxgetty

@@ -35,7 +35,7 @@ from txgetty.reconnect import ReconnectPolicy
 from txgetty.server import Server
 from txgetty.session import Session
 from txgetty.testing import RecordingListener
-from txgetty.tls import TLSClientSettings, TLSServerSettings
+from txgetty.transports.tls import TLSClientSettings, TLSServerSettings
 
 from .certs import testCertificates
 
@@ -601,7 +601,7 @@ class TLSTests(TestCase):
     async def test_clientCertificateRefusedInPlainWords(self) -> None:
         """
         The client is told in plain words (a L{TLSHandshakeError}) that the
-        server rejected its certificate, as L{txgetty.tls} words it ("the
+        server rejected its certificate, as L{txgetty.transports.tls} words it ("the
         peer rejected our certificate ..."), not with a raw OpenSSL error.
         """
         tls = TLSClientSettings(

@@ -35,7 +35,7 @@ from txgetty.config import (
     ROLE_DEFAULTS,
     SessionConfig,
 )
-from txgetty.datagram import DEFAULT_PEER_IDLE
+from txgetty.transports.udp import DEFAULT_PEER_IDLE
 from txgetty.errors import (
     ConfigError,
     FirstPacketTimeoutError,

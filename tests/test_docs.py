@@ -595,7 +595,7 @@ class TransportsDocTests(TestCase):
             ReadIdleTimeoutError,
         )
         from txgetty.errors import DeadPeerError, OutboundOverflowError, PeerIdleError
-        from txgetty.websocket import closeCodeFor
+        from txgetty.transports.websocket import closeCodeFor
 
         text = (DOCS / "transports.md").read_text(encoding="utf-8")
         rows = {

@@ -36,7 +36,7 @@ from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from txgetty.endpoints import serverEndpoint
+from txgetty.transports.endpoints import serverEndpoint
 from txgetty.errors import ConfigError
 
 from .certs import testCertificates

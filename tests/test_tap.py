@@ -19,7 +19,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty.codec import LengthPrefixedCodec, LineCodec
-from txgetty.endpoints import serverEndpoint, splitDescription
+from txgetty.transports.endpoints import serverEndpoint, splitDescription
 from txgetty.errors import ConfigError
 from txgetty.server import Server
 from txgetty.tap import DEFAULT_LISTEN, MAX_OPEN_FILES, Options, makeService, raiseOpenFileLimit
@@ -253,7 +253,7 @@ class TaskPoolOptionTests(SynchronousTestCase):
 
 class EndpointTests(SynchronousTestCase):
     """
-    Tests for L{txgetty.endpoints}.
+    Tests for L{txgetty.transports.endpoints}.
     """
 
     def test_split(self) -> None:

@@ -2,7 +2,7 @@
 Integration tests of TLS listeners (C{tls:} endpoints of
 L{txgetty.server.Server}) with real sockets on 127.0.0.1: echo with Twisted
 and stdlib clients, mutual TLS, clients that fail the handshake, and the
-errors of L{txgetty.tls.TLSServerSettings}.
+errors of L{txgetty.transports.tls.TLSServerSettings}.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from OpenSSL import SSL
 from txgetty.config import SessionConfig
 from txgetty.errors import ConfigError, ConnectGaveUpError, OpenTimeoutError, TLSHandshakeError
 from txgetty.server import Server
-from txgetty.tls import TLSClientSettings, TLSServerSettings
+from txgetty.transports.tls import TLSClientSettings, TLSServerSettings
 
 from .certs import TestCertificates, badCertificates, testCertificates
 from .logsupport import captureEvents

@@ -27,7 +27,7 @@ from twisted.trial.unittest import TestCase
 from txgetty.config import SessionConfig
 from txgetty.errors import ConnectionClosedLocally, PeerIdleError
 from txgetty.session import Session
-from txgetty.tls import TLSClientSettings, TLSServerSettings
+from txgetty.transports.tls import TLSClientSettings, TLSServerSettings
 
 from .certs import testCertificates
 from .netsupport import EchoRecorder, ServerHarness, bounded, samplePayloads

@@ -1,5 +1,5 @@
 """
-Tests of the UDP transport (L{txgetty.datagram}): a session per peer
+Tests of the UDP transport (L{txgetty.transports.udp}): a session per peer
 address with a clean idle expiry, oversize datagrams dropped and counted,
 many peers and the C{maxPeers} limit, codec errors of a datagram, and the
 connected-UDP client hearing an ICMP refusal.
@@ -22,7 +22,7 @@ from twisted.trial.unittest import TestCase
 
 from txgetty.codec import HelloCodec
 from txgetty.config import SessionConfig
-from txgetty.datagram import DEFAULT_PEER_IDLE, UDPClientEndpoint, UDPServerProtocol
+from txgetty.transports.udp import DEFAULT_PEER_IDLE, UDPClientEndpoint, UDPServerProtocol
 from txgetty.errors import (
     CodecError,
     ConnectionClosedLocally,

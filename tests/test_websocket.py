@@ -1,5 +1,5 @@
 """
-Tests of the WebSocket transport (L{txgetty.websocket}) with real sockets on
+Tests of the WebSocket transport (L{txgetty.transports.websocket}) with real sockets on
 127.0.0.1: an independent client (the C{websockets} library, blocking, run
 in a thread) for echo, oversize and text messages and close codes; a raw
 client that never answers pings; paths, origins and permessage-deflate; WSS
@@ -29,8 +29,8 @@ from txgetty.errors import (
     TLSHandshakeError,
     WebSocketClosedError,
 )
-from txgetty.tls import TLSClientSettings, TLSServerSettings
-from txgetty.websocket import _ExactTimer
+from txgetty.transports.tls import TLSClientSettings, TLSServerSettings
+from txgetty.transports.websocket import _ExactTimer
 
 from .certs import testCertificates
 from .netsupport import WAIT, EchoRecorder, ServerHarness, bounded, helloFrame

@@ -1,5 +1,5 @@
 """
-What txgetty reads of autobahn beyond its public API (L{txgetty.websocket}'s
+What txgetty reads of autobahn beyond its public API (L{txgetty.transports.websocket}'s
 direct frame writes), and the fallback to C{sendMessage} when an autobahn
 release lacks it (docs/transports.md, "Messages and their size").
 
@@ -16,8 +16,9 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from txgetty import SessionConfig, websocket
-from txgetty.websocket import WebSocketTransport, directFrames
+from txgetty import SessionConfig
+from txgetty.transports import websocket
+from txgetty.transports.websocket import WebSocketTransport, directFrames
 
 from .test_websocket import NO_WEBSOCKETS, echoMessages, startServer
 from .netsupport import bounded, helloFrame
@@ -160,7 +161,7 @@ class InstalledAutobahnTests(TestCase):
         [session] = harness.sessions
         protocol = session.transport.protocol
         self.assertTrue(session.transport._plainFrames,
-                        f"autobahn {autobahn.__version__} lacks what txgetty reads: see txgetty.websocket._FRAME_ATTRIBUTES")
+                        f"autobahn {autobahn.__version__} lacks what txgetty reads: see txgetty.transports.websocket._FRAME_ATTRIBUTES")
         recorder = Recorder()
         self.patch(protocol, "transport", recorder)
         self.patch(session.transport, "underlyingTransport", recorder)

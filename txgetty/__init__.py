@@ -65,7 +65,7 @@ from .handlers import EchoListener, EventListener
 from .reconnect import ReconnectPolicy
 from .server import Server, serve
 from .session import Session
-from .tls import TLSClientSettings, TLSServerSettings
+from .transports.tls import TLSClientSettings, TLSServerSettings
 from .wheel import TimerWheel
 
 __all__ = [

@@ -26,7 +26,7 @@ from twisted.internet.error import ConnectError, ConnectionClosed
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from .addresses import formatAddress
+from .transports.addresses import formatAddress
 from .errors import (
     CodecError,
     ConnectionClosedLocally,

@@ -27,13 +27,11 @@ from zope.interface import implementer
 
 from . import _state as S
 from .errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
+from .interfaces import PAUSE_REASONS
 from ._errorlog import logSessionFailure
 from .taskpool import CRON, Outbox, _runOrdered
 
 
-#: Reasons to stop reading, as bits of C{Session._readPauses}.
-#: ("handler": an awaited handler, or a turn of delivery that is over.)
-PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32, "eof": 64}
 
 
 @implementer(IPushProducer)
@@ -144,7 +142,7 @@ class FlowMixin:
         """
         Stop reading from the transport for one more reason.
 
-        @param why: a key of L{PAUSE_REASONS}.
+        @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
         """
         bit = PAUSE_REASONS[why]
         if not self._readPauses and not self._state.final:
@@ -155,7 +153,7 @@ class FlowMixin:
         """
         Drop one reason to stop reading; read again when none is left.
 
-        @param why: a key of L{PAUSE_REASONS}.
+        @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
         """
         bit = PAUSE_REASONS[why]
         if self._readPauses & bit:

@@ -16,7 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from . import _state as S
-from .addresses import formatAddress
+from .transports.addresses import formatAddress
 from .errors import (
     FirstPacketTimeoutError,
     OpenTimeoutError,
@@ -29,7 +29,7 @@ from .errors import (
 )
 from ._errorlog import ALREADY_LOGGED, logSessionFailure
 from .taskpool import CRON
-from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
+from .transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
 

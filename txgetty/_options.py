@@ -10,10 +10,10 @@ from operator import attrgetter
 from typing import Any, Callable
 
 from twisted.internet.interfaces import ITCPTransport
-from twisted.protocols.policies import ProtocolWrapper
 
 from . import _state as S
 from .config import CHECKS, SessionConfig, checkOrder
+from .transports.sockets import socketOf
 
 
 def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None) -> property:
@@ -104,38 +104,6 @@ def _writeMarksChanged(session: Any) -> None:
     """
     if session.transport is not None and not session._state.final:
         session._watchWrites()
-
-
-def _socketOf(transport: Any) -> socket.socket | None:
-    """
-    @param transport: a transport, perhaps wrapped (TLS).
-    @return: the socket under it, or C{None}.
-    """
-    while isinstance(transport, ProtocolWrapper):
-        transport = transport.transport
-    handle = getattr(transport, "getHandle", lambda: None)()
-    return handle if isinstance(handle, socket.socket) else None
-
-
-def transportBacklog(transport: Any) -> int:
-    """
-    Bytes handed to a transport and not yet sent to the kernel.
-
-    @param transport: a Twisted transport (TCP/UNIX, TLS-wrapped or not), a
-        L{txgetty.testing.LoopbackTransport}, or anything else (counted as 0).
-    @return: the number of bytes waiting.
-    """
-    total = 0
-    while hasattr(transport, "underlyingTransport"):
-        transport = transport.underlyingTransport
-    while isinstance(transport, ProtocolWrapper):
-        total += sum(len(b) for b in getattr(transport, "_appSendBuffer", ()))
-        transport = transport.transport
-    if hasattr(transport, "_tempDataLen"):
-        total += len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-    elif hasattr(transport, "outgoing"):
-        total += sum(len(b) for b in transport.outgoing)
-    return total
 
 
 #: Configs seen (a server hands the same one to every session), by identity
@@ -259,7 +227,7 @@ class SessionOptionsMixin:
         transport = self.transport  # type: ignore[attr-defined]
         if not ITCPTransport.providedBy(transport):
             return
-        sock = _socketOf(transport)
+        sock = socketOf(transport)
         if sock is not None and sock.family not in (socket.AF_INET, socket.AF_INET6):
             return
         transport.setTcpNoDelay(self._tcpNoDelay)

@@ -33,7 +33,7 @@ from .errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutE
 from .handlers import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
 from .reconnect import ReconnectPolicy
-from .tls import TLSClientSettings
+from .transports.tls import TLSClientSettings
 
 _DESCRIPTION = """client tools for any getty-style server
 
@@ -416,7 +416,7 @@ def _warningsToStderr(event: dict) -> None:
     level = event.get("log_level")
     if level is None or level < LogLevel.warn:
         return
-    if level < LogLevel.error and event.get("log_namespace") != "txgetty.tls":
+    if level < LogLevel.error and event.get("log_namespace") != "txgetty.transports.tls":
         return
     text = formatEvent(event)
     if text:

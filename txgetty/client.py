@@ -22,12 +22,12 @@ from zope.interface import implementer
 
 from . import _slot
 from .config import DEFAULT_WHEEL_TICK, SessionConfig
-from .endpoints import clientEndpoint
+from .transports.endpoints import clientEndpoint
 from .errors import ConfigError, ConnectGaveUpError, NoSessionError
 from .interfaces import IClient, ITimerWheel
 from .reconnect import ReconnectPolicy
 from .session import Session
-from .tls import TLSClientSettings
+from .transports.tls import TLSClientSettings
 from .wheel import TimerWheel
 
 _log = Logger()
@@ -75,7 +75,7 @@ class Client(Service):
         """
         @param endpoint: where to connect: C{HOST:PORT}, C{tcp:HOST:PORT},
             C{tls:HOST:PORT[:caFile=F][:cert=F:key=F]}, C{unix:PATH} (see
-            L{txgetty.endpoints.clientEndpoint}), or an endpoint object.
+            L{txgetty.transports.endpoints.clientEndpoint}), or an endpoint object.
         @param newSession: called with each new session before it opens; sets
             C{session.codec} and C{session.listener}; raising or returning
             C{False} refuses it (counted as a failed attempt).

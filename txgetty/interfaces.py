@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
 
+#: The reasons a session stops reading from its transport, as bits of its
+#: read-pause mask ("handler": an awaited handler, or a turn of delivery
+#: that is over; "user": C{session.pauseReading()}).  Shared with the
+#: transports that read for a session themselves (UDP), which test the
+#: "backlog" and "pool" bits.
+PAUSE_REASONS = {"opening": 1, "handler": 2, "backlog": 4, "pool": 8, "unwritable": 16, "user": 32, "eof": 64}
+
+
 class IEventListener(Interface):
     """
     What a session tells the code that uses it.  Every method receives the

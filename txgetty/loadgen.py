@@ -29,9 +29,9 @@ from twisted.python.failure import Failure
 
 from ._slot import describeConnectFailure
 from .codec import codecFromString
-from .endpoints import clientEndpoint
+from .transports.endpoints import clientEndpoint
 from .errors import TxGettyError
-from .tls import TLSClientSettings, describeHandshakeFailure, isTLSFailure, tlsConnectionOf
+from .transports.tls import TLSClientSettings, describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 now = time.perf_counter_ns
 
@@ -45,7 +45,7 @@ class BenchOptions:
     """
     What to run.
 
-    @ivar address: the server, as for L{txgetty.endpoints.clientEndpoint}.
+    @ivar address: the server, as for L{txgetty.transports.endpoints.clientEndpoint}.
     @ivar codec: the codec spec (C{hello}, C{length:4}, C{line} ...).
     @ivar connections: C, the number of connections.
     @ivar window: W, packets in flight per connection.

@@ -16,12 +16,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, DEFAULT_WHEEL_TICK, SessionConfig
-from .datagram import DROP_KINDS
+from .transports.udp import DROP_KINDS
 from .listeners import UDPListener, parseListeners
 from .errors import SessionRefusedError
 from .interfaces import IServer, ITimerWheel
 from .session import Session, SessionOwner
-from .tls import TLSServerSettings
+from .transports.tls import TLSServerSettings
 from .wheel import TimerWheel
 
 _log = Logger()

@@ -31,8 +31,9 @@ from . import _state as S
 from ._flow import FlowMixin
 from ._errorlog import ALREADY_LOGGED, logSessionFailure
 from ._lifecycle import LifecycleMixin
-from ._options import SessionOptionsMixin, transportBacklog
-from .addresses import formatAddress
+from ._options import SessionOptionsMixin
+from .transports.addresses import formatAddress
+from .transports.sockets import transportBacklog
 from .config import SessionConfig
 from .errors import (
     CodecError,

@@ -41,7 +41,7 @@ from .config import (
     DEFAULT_WRITE_TIMEOUT,
     SessionConfig,
 )
-from .endpoints import isTLSDescription
+from .transports.endpoints import isTLSDescription
 from .listeners import parseListeners
 from .errors import ConfigError
 from .handlers import EchoListener
@@ -52,7 +52,7 @@ from .rpc.serializers import DEFAULT_COMPRESS_THRESHOLD, compressor
 from .rpc.registry import ServiceRegistry
 from .rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
 from .taskpool import TaskPool
-from .tls import TLSServerSettings
+from .transports.tls import TLSServerSettings
 
 DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 DEFAULT_RPC_LISTEN = "tcp:8091:interface=127.0.0.1"

@@ -8,7 +8,7 @@ code, once txgetty is installed, under the prefix C{txgetty-tls}::
 The options are those of txgetty's C{tls:} listener (C{key}, C{cert},
 C{chain}, C{clientCA}, C{interface}, C{backlog}) and Twisted's C{ssl:} names
 (C{privateKey}, C{certKey}, C{extraCertChain}, C{sslmethod},
-C{dhParameters}); see L{txgetty.endpoints.tlsServerEndpoint}.
+C{dhParameters}); see L{txgetty.transports.endpoints.tlsServerEndpoint}.
 
 Not C{tls:}: Twisted registers that prefix itself (C{tls:PATH}, a directory
 of PEM files served by server name), and of two plugins with one prefix the
@@ -48,7 +48,7 @@ class TLSServerParser:
         @raise ValueError: the description is wrong (a
             L{txgetty.errors.ConfigError} saying what to change).
         """
-        from txgetty.endpoints import tlsServerEndpoint
+        from txgetty.transports.endpoints import tlsServerEndpoint
 
         # Twisted hands the parts of the description over as text.
         parts, options = [str(a) for a in args], {k: str(v) for k, v in kwargs.items()}

@@ -156,7 +156,7 @@ class RpcClient(MultiService):
             L{txgetty.client.Client}: C{HOST:PORT}, C{tls:HOST:PORT}, ...).
         @param connections: sessions per address.
         @param reactor: the reactor; the global one if C{None}.
-        @param tls: L{TLSClientSettings <txgetty.tls.TLSClientSettings>}.
+        @param tls: L{TLSClientSettings <txgetty.transports.tls.TLSClientSettings>}.
         @param config: session settings (C{cronPeriod} is set from
             C{heartbeat}).
         @param reconnect: the L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}.

@@ -31,10 +31,10 @@ from zope.interface import implementer
 
 from twisted.internet.protocol import connectionDone
 
-from ._options import transportBacklog
-from ._wsstage import HTTPStages, StageSite
+from .sockets import transportBacklog
+from .wsstage import HTTPStages, StageSite
 from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
-from .errors import (
+from ..errors import (
     CodecError,
     ConfigError,
     ConnectionClosedLocally,

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .addresses import formatAddress
-from .errors import ConfigError, TLSHandshakeError
+from ..errors import ConfigError, TLSHandshakeError
 
 _log = Logger()
 #: The smallest RSA/DSA key OpenSSL's default security level (2) accepts.

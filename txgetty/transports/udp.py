@@ -28,8 +28,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._flow import PAUSE_REASONS
-from .errors import ConfigError, DatagramTooLargeError
+from ..errors import ConfigError, DatagramTooLargeError
+from ..interfaces import PAUSE_REASONS
+from .addresses import checkPort
 
 _log = Logger()
 
@@ -398,8 +399,6 @@ def parseUDP(description: str, args: list[str], kw: dict[str, str]) -> tuple[int
     if kw:
         raise ConfigError(f"unknown option {sorted(kw)[0]!r} in {description!r}; a UDP listener takes "
                           f"interface and maxPeers")
-    from .endpoints import checkPort
-
     try:
         peers = int(maxPeers)
     except ValueError:

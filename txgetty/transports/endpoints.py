@@ -31,8 +31,9 @@ from twisted.internet.endpoints import (
 )
 from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 
-from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_MSG_LEN
-from .errors import ConfigError
+from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_MSG_LEN
+from ..errors import ConfigError
+from .addresses import checkPort
 from .tls import TLSClientSettings, TLSServerSettings
 
 _EXAMPLES = "tcp:8090:interface=127.0.0.1, tcp6:8090:interface=\\:\\:1, unix:/tmp/txgetty.sock, tls:8443"
@@ -46,27 +47,6 @@ _TLS_KEYS = {
     "sslmethod": "method",
     "dhParameters": "dhParameters",
 }
-
-
-def checkPort(text: Any, description: str, listening: bool) -> int:
-    """
-    @param text: a port number as given (text or int).
-    @param description: the endpoint it came from, for the message.
-    @param listening: C{True} for a listener (0 picks a free port),
-        C{False} for an address to connect to.
-    @return: the port number.
-    @raise ConfigError: it is not a number in range; the message says which
-        range.
-    """
-    low = 0 if listening else 1
-    try:
-        port = int(text)
-    except (TypeError, ValueError):
-        port = None
-    if port is None or not low <= port <= 65535:
-        hint = "0-65535 (0: any free port)" if listening else "1-65535"
-        raise ConfigError(f"the port of {description!r} must be a number {hint}, got {text!r}")
-    return port
 
 
 #: The Twisted endpoint kinds whose first argument (or C{port=}) is a TCP
@@ -346,7 +326,7 @@ def clientEndpoint(
         creator = _tlsClientSettings(description, kw, tls).creator(host)
         return wrapClientTLS(creator, HostnameEndpoint(reactor, host, port)), _label("tls", host, port)
     if kind == "udp":
-        from .datagram import UDPClientEndpoint
+        from .udp import UDPClientEndpoint
 
         host, port = _hostPort(description, args, kw)
         return UDPClientEndpoint(reactor, host, port), _label("udp", host, port)

@@ -2,7 +2,7 @@
 The HTTP stage of a WebSocket port's connections, from accept to the
 upgrade: each counts for the listener's C{maxSessions}, and has the server's
 C{openTimeout} to finish its upgrade, with one fixed timer.  Used by
-L{txgetty.websocket} (twisted.web is imported only with it).
+L{txgetty.transports.websocket} (twisted.web is imported only with it).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from .addresses import formatAddress
-from .tally import Tally
+from ..tally import Tally
 
 _log = Logger()
 
