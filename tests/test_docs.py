@@ -29,7 +29,7 @@ from twisted.internet.protocol import Protocol
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty import CodecError, PacketTooLargeError, SessionConfig
-from txgetty import _state as S
+from txgetty.session import lifecycle as S
 from txgetty.tap import Options
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
 
@@ -439,7 +439,7 @@ class ReferenceTests(SynchronousTestCase):
     def test_stateTable(self) -> None:
         """
         The life-cycle table of docs/contracts.md lists exactly the
-        transitions of txgetty._state.TRANSITIONS.
+        transitions of txgetty.session.lifecycle.TRANSITIONS.
         """
         text = (DOCS / "contracts.md").read_text(encoding="utf-8")
         names = {state.name for state in S.STATES}

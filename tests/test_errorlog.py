@@ -21,7 +21,7 @@ from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from txgetty._errorlog import ROUTINE_ERRORS, isRoutine
+from txgetty.session.errorlog import ROUTINE_ERRORS, isRoutine
 from txgetty.codec import HelloCodec, LineCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import CodecError, OpenTimeoutError, PacketTooLargeError, ReadIdleTimeoutError

@@ -1,5 +1,5 @@
 """
-Unit tests for flow control (L{txgetty._flow}): writability with high and
+Unit tests for flow control (L{txgetty.session.flow}): writability with high and
 low water marks, the outbound cap, read pausing, and the task-pool backlog,
 with in-memory sessions on a fake clock and a task pool whose "workers" run
 in the test's own thread.

@@ -1,5 +1,5 @@
 """
-Tests for the session transition table in L{txgetty._state}: the table is
+Tests for the session transition table in L{txgetty.session.lifecycle}: the table is
 applied as written, and every transition has the effect its action promises.
 """
 
@@ -14,7 +14,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from txgetty import _state as S
+from txgetty.session import lifecycle as S
 from txgetty.codec import HelloCodec
 from txgetty.errors import OpenTimeoutError, SessionRefusedError, TLSHandshakeError
 from txgetty.session import Session, SessionOwner

@@ -30,7 +30,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _state as S
 from .errors import ConfigError, TaskPoolError
 from .interfaces import ITaskPool
 
@@ -390,7 +389,9 @@ def _call(session: Any, pkg: Any, errors: list[tuple[Failure, str]]) -> None:
     @param pkg: the packet.
     @param errors: where failures go, with the method's name.
     """
-    if session._state is not S.OPEN:
+    # Packets reach the pool only from an open session, so "closing or
+    # closed" is "no longer open" here (and the pool needs no session states).
+    if session._state.closed:
         return
     callback = "onCron" if pkg is CRON else "onMessage"
     try:

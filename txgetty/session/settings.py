@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 from twisted.internet.interfaces import ITCPTransport
 
-from . import _state as S
-from .config import CHECKS, SessionConfig, checkOrder
-from .transports.sockets import socketOf
+from . import lifecycle as S
+from ..config import CHECKS, SessionConfig, checkOrder
+from ..transports.sockets import socketOf
 
 
 def _setting(name: str, doc: str, onChange: Callable[[Any], None] | None = None) -> property:

@@ -25,11 +25,11 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _state as S
-from .errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
-from .interfaces import PAUSE_REASONS
-from ._errorlog import logSessionFailure
-from .taskpool import CRON, Outbox, _runOrdered
+from . import lifecycle as S
+from ..errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
+from ..interfaces import PAUSE_REASONS
+from .errorlog import logSessionFailure
+from ..taskpool import CRON, Outbox, _runOrdered
 
 
 

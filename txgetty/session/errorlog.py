@@ -26,8 +26,8 @@ from twisted.internet.error import ConnectError, ConnectionClosed
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from .transports.addresses import formatAddress
-from .errors import (
+from ..transports.addresses import formatAddress
+from ..errors import (
     CodecError,
     ConnectionClosedLocally,
     ConnectTimeoutError,

@@ -1,7 +1,19 @@
 """
-The life cycle of a session: the actions of the transition table in
-L{txgetty._state}, and the timers (cron, read-idle, packet and open
-timeouts) driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
+The life cycle of a session: its states, the transition table, the actions
+of the table, and the timers (cron, read-idle, packet and open timeouts)
+driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
+
+States::
+
+  NEW ──connect──> OPENING ──openOk──> OPEN ──close──> CLOSING ──lost──> CLOSED
+                                         └─error─> ERRORING ─close─┘  (onError may still write)
+   │                 ▲ │  └─close─> OPENING_CLOSE ──openOk──> CLOSING     (onClose)
+   └─connectTLS─> HANDSHAKING ──handshake─┘                      │
+                     │ lost: DEAD (onError)   OPEN ──lost──> CLOSED (onError if abnormal)
+  refuse / openFail / openTimeout / close before open ──> ABORTING ──lost──> DEAD
+
+A session counts as opened once C{onOpen} succeeded; only opened sessions
+reach C{CLOSED} (and get C{onClose}); the others end in C{DEAD}.
 """
 
 from __future__ import annotations
@@ -15,9 +27,8 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from . import _state as S
-from .transports.addresses import formatAddress
-from .errors import (
+from ..transports.addresses import formatAddress
+from ..errors import (
     FirstPacketTimeoutError,
     OpenTimeoutError,
     PeerIdleError,
@@ -27,11 +38,73 @@ from .errors import (
     SessionRefusedError,
     TruncatedPacketError,
 )
-from ._errorlog import ALREADY_LOGGED, logSessionFailure
-from .taskpool import CRON
-from .transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
+from .errorlog import ALREADY_LOGGED, logSessionFailure
+from ..taskpool import CRON
+from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
+
+
+class State:
+    """
+    One state of the session life cycle.
+
+    @ivar name: the state's name.
+    @ivar writable: whether writes are accepted in it.
+    @ivar closed: whether the session is closing or closed in it.
+    @ivar final: whether the connection is gone in it.
+    """
+
+    __slots__ = ("name", "writable", "closed", "final")
+
+    def __init__(
+        self, name: str, writable: bool = False, closed: bool = False, final: bool = False
+    ) -> None:
+        """
+        @param name: the state's name.
+        @param writable: whether writes are accepted.
+        @param closed: whether the session is closing or closed.
+        @param final: whether the connection is gone.
+        """
+        self.name = name
+        self.writable = writable
+        self.closed = closed
+        self.final = final
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEW = State("NEW")
+HANDSHAKING = State("HANDSHAKING", writable=True)
+OPENING = State("OPENING", writable=True)
+OPENING_CLOSE = State("OPENING_CLOSE", closed=True)
+OPEN = State("OPEN", writable=True)
+ERRORING = State("ERRORING", writable=True, closed=True)
+CLOSING = State("CLOSING", closed=True)
+CLOSED = State("CLOSED", closed=True, final=True)
+ABORTING = State("ABORTING", closed=True)
+DEAD = State("DEAD", closed=True, final=True)
+
+STATES = (NEW, HANDSHAKING, OPENING, OPENING_CLOSE, OPEN, ERRORING, CLOSING, CLOSED, ABORTING, DEAD)
+
+#: connect: transport up, no TLS; connectTLS: transport up, TLS handshake to
+#: come; refuse: the new-session callback refused; handshake: TLS done;
+#: openOk/openFail: onOpen's outcome; openTimeout: not open after
+#: openTimeout; close: close() called; error: a codec, timeout or handler
+#: error; lost: the transport is gone.
+EVENTS = (
+    "connect",
+    "connectTLS",
+    "refuse",
+    "handshake",
+    "openOk",
+    "openFail",
+    "openTimeout",
+    "close",
+    "error",
+    "lost",
+)
 
 
 class LifecycleMixin:
@@ -50,7 +123,7 @@ class LifecycleMixin:
         remoteAddress: Any
         closeReason: Failure | None
         lastActive: float
-        _state: S.State
+        _state: State
         _clock: Any
         _wheel: Any
         _owner: Any
@@ -105,10 +178,10 @@ class LifecycleMixin:
         """
         Apply one event to the transition table.
 
-        @param event: one of L{txgetty._state.EVENTS}.
+        @param event: one of L{txgetty.session.lifecycle.EVENTS}.
         @param args: passed to the transition's action.
         """
-        transition = S.TRANSITIONS.get((self._state, event))
+        transition = TRANSITIONS.get((self._state, event))
         if transition is None:
             return
         self._state, action = transition
@@ -177,7 +250,7 @@ class LifecycleMixin:
         wheel = self._wheel
         self._cronCall = wheel.callLater(self._cronPeriod, self._cronTick)
         self._scheduleIdle(self._readIdleTimeout or None)
-        if self._buf and self._state is S.OPEN:
+        if self._buf and self._state is OPEN:
             self._process()
         self._drainMessages()
         self._endIfPeerDone()
@@ -210,7 +283,7 @@ class LifecycleMixin:
         cleanly (C{ConnectionDone}), or with L{TruncatedPacketError} if the
         input ended in the middle of a packet.
         """
-        if not self._peerDone or self._state is not S.OPEN:
+        if not self._peerDone or self._state is not OPEN:
             return
         if self._waiting is not None or self._poolPending:
             return
@@ -262,7 +335,7 @@ class LifecycleMixin:
         openTimeout is over: drop the session if it is still not open.
         """
         self._openCall = None
-        self._fire("openTimeout", "the TLS handshake" if self._state is S.HANDSHAKING else "onOpen")
+        self._fire("openTimeout", "the TLS handshake" if self._state is HANDSHAKING else "onOpen")
 
     def _doOpenTimeout(self, phase: str) -> None:
         """
@@ -480,13 +553,13 @@ class LifecycleMixin:
         """
         fired = self._cronCall
         due = fired.getTime() if fired is not None else self._clock.seconds()
-        if self._state is not S.OPEN:
+        if self._state is not OPEN:
             self._cronCall = None
             return
         keepAlive = getattr(self.transport, "keepAlive", None)
         if keepAlive is not None:
             keepAlive()
-            if self._state is not S.OPEN:
+            if self._state is not OPEN:
                 return
         if self._pool is not None:
             self._toPool([CRON])
@@ -497,7 +570,7 @@ class LifecycleMixin:
                     ensureDeferred(result).addErrback(self._lateHandlerFailure, "onCron")
             except Exception:
                 self._handlerFailed(Failure(), "onCron")
-        if self._state is S.OPEN and self._cronCall is fired:
+        if self._state is OPEN and self._cronCall is fired:
             now = self._clock.seconds()
             nextDue = due + self._cronPeriod
             if nextDue < now:
@@ -532,7 +605,7 @@ class LifecycleMixin:
         @param failure: the handler's failure.
         @param callback: the listener method that failed.
         """
-        if self._state is S.OPEN:
+        if self._state is OPEN:
             self._handlerFailed(failure, callback)
         else:
             # A write after the session closed is routine: the peer left
@@ -547,7 +620,7 @@ class LifecycleMixin:
         both, not one more per session).
         """
         fired, self._idleCall = self._idleCall, None
-        if self._state is not S.OPEN:
+        if self._state is not OPEN:
             return
         now = self._clock.seconds()
         due = self._firstPacketDue()
@@ -632,7 +705,7 @@ class LifecycleMixin:
 
         @param elapsed: seconds since the connection was accepted.
         """
-        self._fire("error" if self._state is S.OPEN else "close", Failure(FirstPacketTimeoutError(
+        self._fire("error" if self._state is OPEN else "close", Failure(FirstPacketTimeoutError(
             f"no complete packet within {elapsed:.1f} s of connecting ({self.bytesRead} bytes received); "
             f"firstPacketTimeout is {self._firstPacketTimeout:g} s: raise it or set 0 to disable it "
             f"(--first-packet-timeout for twistd)"
@@ -645,7 +718,7 @@ class LifecycleMixin:
         self._packetCall = None
         timeout = self._packetTimeout
         since = self._partialSince
-        if self._state is not S.OPEN or not timeout or since is None:
+        if self._state is not OPEN or not timeout or since is None:
             return
         elapsed = self._clock.seconds() - since
         if elapsed >= timeout:
@@ -657,3 +730,37 @@ class LifecycleMixin:
             )))
         else:
             self._packetCall = self._wheel.callLater(timeout - elapsed, self._packetCheck)
+
+
+#: (state, event) -> (next state, name of the Session method to run or None).
+#: Every pair not listed keeps the state and does nothing (an idempotent
+#: close, a late onOpen result after the connection is gone, ...).
+TRANSITIONS: dict[tuple[State, str], tuple[State, str | None]] = {
+    (NEW, "connect"): (OPENING, "_doConfigureAndOpen"),
+    (NEW, "connectTLS"): (HANDSHAKING, "_doConfigure"),
+    (NEW, "close"): (DEAD, "_doGone"),
+    (NEW, "lost"): (DEAD, "_doGone"),
+    (HANDSHAKING, "refuse"): (ABORTING, "_doRefuse"),
+    (HANDSHAKING, "handshake"): (OPENING, "_doOpen"),
+    (HANDSHAKING, "close"): (ABORTING, "_doAbort"),
+    (HANDSHAKING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
+    (HANDSHAKING, "lost"): (DEAD, "_doHandshakeFailed"),
+    (OPENING, "refuse"): (ABORTING, "_doRefuse"),
+    (OPENING, "openOk"): (OPEN, "_doStart"),
+    (OPENING, "openFail"): (ABORTING, "_doOpenFailed"),
+    (OPENING, "close"): (OPENING_CLOSE, "_doLoseConnection"),
+    (OPENING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
+    (OPENING, "error"): (ABORTING, "_doOpenFailed"),
+    (OPENING, "lost"): (DEAD, "_doCancelOpen"),
+    (OPENING_CLOSE, "openOk"): (CLOSING, "_doOpenedClosing"),
+    (OPENING_CLOSE, "openFail"): (ABORTING, "_doOpenFailed"),
+    (OPENING_CLOSE, "lost"): (DEAD, "_doCancelOpen"),
+    (OPENING_CLOSE, "openTimeout"): (ABORTING, "_doOpenTimeout"),
+    (OPEN, "close"): (CLOSING, "_doClose"),
+    (OPEN, "error"): (ERRORING, "_doFail"),
+    (OPEN, "lost"): (CLOSED, "_doLost"),
+    (ERRORING, "close"): (CLOSING, "_doLoseConnection"),
+    (ERRORING, "lost"): (CLOSED, "_doClosed"),
+    (CLOSING, "lost"): (CLOSED, "_doClosed"),
+    (ABORTING, "lost"): (DEAD, "_doGone"),
+}

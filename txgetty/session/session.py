@@ -1,6 +1,6 @@
 """
 The session: one connection, its codec, its listener, its counters and its
-life cycle (see L{txgetty._state} for the transition table).
+life cycle (see L{txgetty.session.lifecycle} for the transition table).
 
 A L{Session} is the Twisted protocol of a stream connection (TCP, TLS, UNIX):
 bytes go into one buffer, the reader cuts packets out of it, and every packet
@@ -27,25 +27,26 @@ from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _state as S
-from ._flow import FlowMixin
-from ._errorlog import ALREADY_LOGGED, logSessionFailure
-from ._lifecycle import LifecycleMixin
-from ._options import SessionOptionsMixin
-from .transports.addresses import formatAddress
-from .transports.sockets import transportBacklog
-from .config import SessionConfig
-from .errors import (
+from . import lifecycle as S
+from .flow import FlowMixin
+from .errorlog import ALREADY_LOGGED, logSessionFailure
+from .lifecycle import LifecycleMixin
+from .settings import SessionOptionsMixin
+from ..transports.addresses import formatAddress
+from ..transports.sockets import transportBacklog
+from ..config import SessionConfig
+from ..errors import (
     CodecError,
     ConfigError,
     ConnectionClosedLocally,
     PacketTooLargeError,
     SessionClosedError,
 )
-from .interfaces import IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
-from .taskpool import RUNNING, currentOutbox
+from ..interfaces import IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
+from ..taskpool import RUNNING, currentOutbox
 
-_log = Logger()
+# The namespace docs/contracts.md promises for the events of sessions.
+_log = Logger(namespace="txgetty.session")
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
 
