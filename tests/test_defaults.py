@@ -22,7 +22,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from txgetty import listeners as L
+from txgetty.server import ports as L
 from txgetty.client import Client
 from txgetty.codec import HelloCodec, LengthPrefixedCodec, codecFromString
 from txgetty.config import (

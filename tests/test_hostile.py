@@ -23,7 +23,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
-from txgetty import listeners as L
+from txgetty.server import ports as L
 from txgetty.client import Client
 from txgetty.codec import HelloCodec, RawCodec
 from txgetty.config import SessionConfig

@@ -42,7 +42,7 @@ from .config import (
     SessionConfig,
 )
 from .transports.endpoints import isTLSDescription
-from .listeners import parseListeners
+from .server.ports import parseListeners
 from .errors import ConfigError
 from .handlers import EchoListener
 from .server import Server

@@ -496,7 +496,7 @@ class WebSocketSite:
         @param options: C{allowedOrigins} (comma separated), C{deflate}
             (yes/no), C{static} (a directory).
         @param cap: the listener's L{SessionCap
-            <txgetty.listeners.SessionCap>}.
+            <txgetty.server.ports.SessionCap>}.
         @raise ConfigError: an option is unknown or wrong.
         """
         config = server.config

@@ -26,7 +26,7 @@ class HTTPStages:
     """
     The connections of one WebSocket port, from accept to their end.  Each
     counts for the listener's C{maxSessions} (L{SessionCap
-    <txgetty.listeners.SessionCap>}), and has C{openTimeout} seconds from
+    <txgetty.server.ports.SessionCap>}), and has C{openTimeout} seconds from
     accept to finish its WebSocket upgrade: a fixed timer, which bytes
     trickling in do not reset (twisted.web's own timer is reset by every
     byte, autobahn's starts once the request is parsed).  Connections that

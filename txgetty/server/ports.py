@@ -26,13 +26,13 @@ from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper
 from twisted.python.failure import Failure
 
-from .transports.udp import MAX_DATAGRAM, UDPServerProtocol, parseUDP
-from .transports.addresses import formatAddress
-from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, checkListenerSetting
-from .transports.endpoints import parseWebSocketURL, serverEndpoint, splitDescription
-from .errors import ConfigError
-from .tally import Tally
-from .transports.tls import TLSServerSettings
+from ..transports.udp import MAX_DATAGRAM, UDPServerProtocol, parseUDP
+from ..transports.addresses import formatAddress
+from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, checkListenerSetting
+from ..transports.endpoints import parseWebSocketURL, serverEndpoint, splitDescription
+from ..errors import ConfigError
+from ..tally import Tally
+from ..transports.tls import TLSServerSettings
 
 _log = Logger()
 
@@ -361,7 +361,7 @@ class WebSocketListener:
         @return: a L{Deferred} firing with the listening port.
         """
         try:
-            from .transports.websocket import WebSocketSite  # autobahn only for WebSocket servers
+            from ..transports.websocket import WebSocketSite  # autobahn only for WebSocket servers
 
             self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
             site = WebSocketSite(server, self.secure, self.paths, dict(self.options), self.cap)

@@ -15,14 +15,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, DEFAULT_WHEEL_TICK, SessionConfig
-from .transports.udp import DROP_KINDS
-from .listeners import UDPListener, parseListeners
-from .errors import SessionRefusedError
-from .interfaces import IServer, ITimerWheel
-from .session import Session, SessionOwner
-from .transports.tls import TLSServerSettings
-from .wheel import TimerWheel
+from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, DEFAULT_WHEEL_TICK, SessionConfig
+from ..transports.udp import DROP_KINDS
+from .ports import UDPListener, parseListeners
+from ..errors import SessionRefusedError
+from ..interfaces import IServer, ITimerWheel
+from ..session import Session, SessionOwner
+from ..transports.tls import TLSServerSettings
+from ..wheel import TimerWheel
 
 _log = Logger()
 
@@ -63,7 +63,7 @@ class Server(Service, SessionOwner):
         backlog: int = DEFAULT_LISTEN_BACKLOG,
     ) -> None:
         """
-        @param endpoints: listener descriptions (see L{txgetty.listeners}:
+        @param endpoints: listener descriptions (see L{txgetty.server.ports}:
             Twisted endpoint strings, C{tls:}, C{udp:}, C{ws://}, C{wss://}) or
             L{IStreamServerEndpoint <twisted.internet.interfaces.IStreamServerEndpoint>} providers.
         @param newSession: called with each new session before it opens; it
@@ -167,7 +167,7 @@ class Server(Service, SessionOwner):
 
     def _listen(self, listener: Any) -> Deferred:
         """
-        @param listener: one of L{txgetty.listeners}'s listeners.
+        @param listener: one of L{txgetty.server.ports}'s listeners.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the bound address.
         """
         description = listener.description
@@ -283,7 +283,7 @@ class Server(Service, SessionOwner):
         @param addr: the peer's address.
         @param name: the session's name (derived from the transport if
             C{None}).
-        @param cap: the L{SessionCap <txgetty.listeners.SessionCap>} to
+        @param cap: the L{SessionCap <txgetty.server.ports.SessionCap>} to
             release when the session is gone, if any.
         @return: a new session owned by this server.
         """
