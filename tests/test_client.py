@@ -1,6 +1,6 @@
 """
-Unit tests for L{txgetty.client.Client}, its slots (L{txgetty._slot}) and
-L{txgetty.reconnect.ReconnectPolicy}, on a fake clock with connection
+Unit tests for L{txgetty.client.Client}, its slots (L{txgetty.client.slot}) and
+L{txgetty.client.reconnect.ReconnectPolicy}, on a fake clock with connection
 attempts completed by hand (L{txgetty.testing.ControlledEndpoint}).
 """
 
@@ -16,7 +16,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from txgetty import _slot
+from txgetty.client import slot as _slot
 from txgetty.client import Client
 from txgetty.codec import HelloCodec
 from txgetty.errors import (
@@ -27,7 +27,7 @@ from txgetty.errors import (
     SelfConnectError,
 )
 from txgetty.interfaces import IClient
-from txgetty.reconnect import ReconnectPolicy
+from txgetty.client.reconnect import ReconnectPolicy
 from txgetty.testing import ControlledEndpoint, RecordingListener
 
 

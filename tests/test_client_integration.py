@@ -21,7 +21,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from txgetty import _slot
+from txgetty.client import slot as _slot
 from txgetty.client import Client
 from txgetty.codec import HelloCodec
 from txgetty.config import SessionConfig
@@ -31,7 +31,7 @@ from txgetty.errors import (
     SessionRefusedError,
     TLSHandshakeError,
 )
-from txgetty.reconnect import ReconnectPolicy
+from txgetty.client.reconnect import ReconnectPolicy
 from txgetty.server import Server
 from txgetty.session import Session
 from txgetty.testing import RecordingListener

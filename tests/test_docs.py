@@ -1006,7 +1006,7 @@ class TransportsBehaviourTests(TestCase):
         from twisted.internet.error import ConnectionRefusedError
 
         from txgetty import Client, HelloCodec
-        from txgetty.reconnect import ReconnectPolicy
+        from txgetty.client.reconnect import ReconnectPolicy
 
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         probe.bind(("127.0.0.1", 0))

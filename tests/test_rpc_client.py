@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty.errors import ConfigError
-from txgetty.reconnect import ReconnectPolicy
+from txgetty.client.reconnect import ReconnectPolicy
 from txgetty.rpc import (
     CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError, RpcServer,
 )

@@ -28,7 +28,7 @@ from twisted.trial.unittest import TestCase
 
 from txgetty.client import Client
 from txgetty.codec import HelloCodec
-from txgetty.reconnect import ReconnectPolicy
+from txgetty.client.reconnect import ReconnectPolicy
 from txgetty.session import Session
 
 from .netsupport import WAIT, EchoRecorder, bounded, fireSoon

@@ -20,7 +20,7 @@ L{Server}::
 """
 
 from ._version import __version__
-from .client import Client, connect
+from .client import Client, ReconnectPolicy, connect
 from .codec import (
     DelimiterCodec,
     HelloCodec,
@@ -62,7 +62,6 @@ from .interfaces import (
     IWriter,
 )
 from .handlers import EchoListener, EventListener
-from .reconnect import ReconnectPolicy
 from .server import Server, serve
 from .session import Session
 from .transports.tls import TLSClientSettings, TLSServerSettings

@@ -25,14 +25,14 @@ from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogBeginne
 from twisted.python.failure import Failure
 from zope.interface import provider
 
-from ._slot import describeConnectFailure
+from .client.slot import describeConnectFailure
 from .client import Client
 from .codec import codecFromString
 from .config import SessionConfig
 from .errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
 from .handlers import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
-from .reconnect import ReconnectPolicy
+from .client.reconnect import ReconnectPolicy
 from .transports.tls import TLSClientSettings
 
 _DESCRIPTION = """client tools for any getty-style server

@@ -42,7 +42,7 @@ DEFAULT_MAX_SESSIONS = 10_000
 #: (net.core.somaxconn on Linux, 4096 since Linux 5.4), as Go and netty use.
 DEFAULT_LISTEN_BACKLOG = 65535
 
-#: Who made a session: a L{Server <txgetty.server.Server>} ("server": its
+#: Who made a session: a L{Server <txgetty.Server>} ("server": its
 #: port may face the internet) or anything else ("client": a Client, a
 #: session made by hand), for the settings of L{ROLE_DEFAULTS}.
 ROLES = ("server", "client")

@@ -347,6 +347,51 @@ class IClient(Interface):
         """
 
 
+class ISlotOwner(Interface):
+    """
+    What a client pool offers its connection slots (L{Slot
+    <txgetty.client.slot.Slot>}): the settings of a dial, the counters a
+    slot adds to, and the reports a slot makes.  The slot knows its pool
+    only through this.
+    """
+
+    label = Attribute("The server address as text, for logs (C{str}).")
+    clock = Attribute("The reactor: time, delayed calls (C{IReactorTime}).")
+    wheel = Attribute("The L{ITimerWheel} every session of the pool uses.")
+    config = Attribute("The L{SessionConfig <txgetty.config.SessionConfig>} every session starts with.")
+    taskPool = Attribute("The L{ITaskPool} of the sessions, or C{None}.")
+    endpoint = Attribute("The C{IStreamClientEndpoint} a slot dials.")
+    connectTimeout = Attribute("Seconds an attempt may take until the session is open (C{float}).")
+    reconnect = Attribute("The L{ReconnectPolicy <txgetty.client.reconnect.ReconnectPolicy>} of the backoff.")
+    random = Attribute("The C{random.Random} of the backoff's jitter.")
+    dials = Attribute("Connection attempts made (C{int}, a slot adds to it).")
+    failures = Attribute("Attempts that failed (C{int}, a slot adds to it).")
+    selfConnects = Attribute("Attempts that connected to themselves (C{int}, a slot adds to it).")
+
+    def configureNewSession(session: Any) -> object:
+        """
+        Run the application's new-session callback on a connected session.
+
+        @param session: the session, not open yet.
+        @return: what the callback returned (C{False} refuses the session).
+        """
+
+    def slotOpened(slot: Any) -> None:
+        """
+        @param slot: a slot whose session opened (its C{session}).
+        """
+
+    def slotSessionEnded(session: Any) -> None:
+        """
+        @param session: a session of a slot that ended, open or not.
+        """
+
+    def slotGaveUp(slot: Any) -> None:
+        """
+        @param slot: a slot that stopped trying after C{maxAttempts} failures.
+        """
+
+
 class IWritabilityListener(Interface):
     """
     An optional sixth listener method, for listeners that watch outbound flow

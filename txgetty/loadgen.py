@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.python.failure import Failure
 
-from ._slot import describeConnectFailure
+from .client.slot import describeConnectFailure
 from .codec import codecFromString
 from .transports.endpoints import clientEndpoint
 from .errors import TxGettyError

@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..reconnect import ReconnectPolicy
+from ..client.reconnect import ReconnectPolicy
 from ._machine import StateMachine, Table
 from .errors import EtcdError
 from ..interfaces import IEtcdClient

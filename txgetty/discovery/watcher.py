@@ -34,7 +34,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from ..errors import ConfigError
-from ..reconnect import ReconnectPolicy
+from ..client.reconnect import ReconnectPolicy
 from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
 from ._watch import WatchEvent
 from .errors import EtcdWatchCanceledError

@@ -153,13 +153,13 @@ class RpcClient(MultiService):
     ) -> None:
         """
         @param addresses: one address or several (as for
-            L{txgetty.client.Client}: C{HOST:PORT}, C{tls:HOST:PORT}, ...).
+            L{txgetty.Client}: C{HOST:PORT}, C{tls:HOST:PORT}, ...).
         @param connections: sessions per address.
         @param reactor: the reactor; the global one if C{None}.
         @param tls: L{TLSClientSettings <txgetty.transports.tls.TLSClientSettings>}.
         @param config: session settings (C{cronPeriod} is set from
             C{heartbeat}).
-        @param reconnect: the L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}.
+        @param reconnect: the L{ReconnectPolicy <txgetty.client.reconnect.ReconnectPolicy>}.
         @param connectTimeout: seconds per connection attempt.
         @param serializer: C{json} (default), C{msgpack}, C{raw}, or a code.
         @param compressor: compressor for request bodies above the threshold.
@@ -398,7 +398,7 @@ class RpcClient(MultiService):
         """
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once a connection to some
             server is open (failing if every server gave up, see
-            L{ReconnectPolicy <txgetty.reconnect.ReconnectPolicy>}).
+            L{ReconnectPolicy <txgetty.client.reconnect.ReconnectPolicy>}).
         """
         if any(not s.isClosed for pool in self._pools.values() for s in pool.sessions()):
             return succeed(None)

@@ -312,7 +312,7 @@ class RpcServer(Service):
     Named services over txgetty's wire frame (an L{IService <twisted.application.service.IService>}).
 
     @ivar registry: the L{ServiceRegistry}.
-    @ivar server: the underlying L{txgetty.server.Server}.
+    @ivar server: the underlying L{txgetty.Server}.
     @ivar calls: requests answered (with a result or an error, refusals
         included) and oneways neither refused nor cancelled.
     @ivar errors: requests answered with an error, oneways that failed, and
@@ -341,7 +341,7 @@ class RpcServer(Service):
         raiseSynchronously: bool = False,
     ) -> None:
         """
-        @param endpoints: where to listen (as for L{txgetty.server.Server}).
+        @param endpoints: where to listen (as for L{txgetty.Server}).
         @param reactor: the reactor; the global one if C{None}.
         @param config: session settings (C{readIdleTimeout} is set from
             C{idleTimeout}; C{maxMsgLen} limits request and response
@@ -367,7 +367,7 @@ class RpcServer(Service):
             compressed (by name or code).
         @param compressThreshold: bytes above which a response body is
             compressed.
-        @param raiseSynchronously: as for L{txgetty.server.Server}.
+        @param raiseSynchronously: as for L{txgetty.Server}.
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -417,7 +417,7 @@ class RpcServer(Service):
     def whenListening(self) -> Deferred:
         """
         @return: the underlying server's L{whenListening
-            <txgetty.server.Server.whenListening>}.
+            <txgetty.Server.whenListening>}.
         """
         return self.server.whenListening()
 

@@ -12,8 +12,10 @@ owns it (L{SessionOwner}).
   - L{settings <txgetty.session.settings>}: the per-session settings;
   - L{errorlog <txgetty.session.errorlog>}: how a session logs a failure,
     once.
+
+The package re-exports these names without an C{__all__}, so that the API
+reference documents them where users import them: the C{txgetty} facade.
 """
 
 from .session import Session, SessionOwner
 
-__all__ = ["Session", "SessionOwner"]

@@ -12,7 +12,7 @@ optional C{onWritabilityChanged} follow it, with C{writeLowMark} as the
 level to get back under.  Past C{maxPendingBytes} the session is closed,
 and so it is when it stays unwritable for C{writeTimeout} seconds with the
 peer taking none of the bytes waiting.
-Mixed into L{txgetty.session.Session}.
+Mixed into L{txgetty.Session}.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _fileDescriptor(transport: Any) -> Any:
 class FlowMixin:
     """
     Read pausing, writability and task-pool delivery of a session.  It works
-    on the attributes that L{txgetty.session.Session} declares.
+    on the attributes that L{txgetty.Session} declares.
     """
 
     if TYPE_CHECKING:

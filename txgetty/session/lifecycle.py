@@ -1,7 +1,7 @@
 """
 The life cycle of a session: its states, the transition table, the actions
 of the table, and the timers (cron, read-idle, packet and open timeouts)
-driven by the shared wheel.  Mixed into L{txgetty.session.Session}.
+driven by the shared wheel.  Mixed into L{txgetty.Session}.
 
 States::
 
@@ -110,7 +110,7 @@ EVENTS = (
 class LifecycleMixin:
     """
     The transition actions and timers of a session.  It works on the
-    attributes that L{txgetty.session.Session} declares.
+    attributes that L{txgetty.Session} declares.
     """
 
     if TYPE_CHECKING:

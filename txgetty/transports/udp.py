@@ -175,7 +175,7 @@ class UDPServerProtocol(DatagramProtocol):
 
     def __init__(self, server: Any, description: str, maxPeers: int, maxDatagram: int) -> None:
         """
-        @param server: the L{txgetty.server.Server}.
+        @param server: the L{txgetty.Server}.
         @param description: the listener's text, for logs.
         @param maxPeers: sessions at most; datagrams from more peers are
             dropped.
@@ -330,7 +330,7 @@ class _ConnectedUDP(DatagramProtocol):
 @implementer(IStreamClientEndpoint)
 class UDPClientEndpoint:
     """
-    A client endpoint for connected UDP, usable by L{txgetty.client.Client}
+    A client endpoint for connected UDP, usable by L{txgetty.Client}
     (C{udp:HOST:PORT} addresses): C{connect} binds a local port, connects it
     to the server and returns the session at once.
     """

@@ -468,7 +468,7 @@ class _ServerFactory(WebSocketServerFactory):
     The autobahn factory of a WebSocket port, with what the server protocol
     reads of it.
 
-    @ivar server: the L{txgetty.server.Server}.
+    @ivar server: the L{txgetty.Server}.
     @ivar sessionName: C{ws-session} or C{wss-session}.
     @ivar clock: the reactor (pongs set the session's C{lastActive}).
     @ivar stages: the port's connections (L{HTTPStages}).
@@ -490,7 +490,7 @@ class WebSocketSite:
 
     def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str], cap: Any) -> None:
         """
-        @param server: the L{txgetty.server.Server}.
+        @param server: the L{txgetty.Server}.
         @param secure: C{wss} rather than C{ws}.
         @param paths: the WebSocket paths.
         @param options: C{allowedOrigins} (comma separated), C{deflate}
@@ -625,7 +625,7 @@ class _ClientFactory(WebSocketClientFactory):
 class WebSocketClientEndpoint:
     """
     A client endpoint for C{ws://} and C{wss://} URLs, usable by
-    L{txgetty.client.Client}: C{connect} fires with the session once the
+    L{txgetty.Client}: C{connect} fires with the session once the
     upgrade is done.
     """
 

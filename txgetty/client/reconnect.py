@@ -10,8 +10,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from .config import _number
-from .errors import ConfigError
+from ..config import _number
+from ..errors import ConfigError
 
 DEFAULT_INITIAL_DELAY = 0.3
 DEFAULT_FACTOR = 2.0

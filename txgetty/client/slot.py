@@ -15,7 +15,7 @@ States and events, as a transition table::
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError, TimeoutError
@@ -23,11 +23,10 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .errors import ConnectTimeoutError, SelfConnectError, SessionRefusedError, TLSHandshakeError
-from .session import Session, SessionOwner
+from ..errors import ConnectTimeoutError, SelfConnectError, SessionRefusedError, TLSHandshakeError
+from ..interfaces import ISlotOwner
+from ..session import Session, SessionOwner
 
-if TYPE_CHECKING:
-    from .client import Client
 
 _log = Logger()
 
@@ -83,7 +82,7 @@ class _SlotFactory(Factory):
 
 class Slot(SessionOwner):
     """
-    One pool slot of a L{Client <txgetty.client.Client>}.
+    One pool slot of a L{Client <txgetty.Client>}.
 
     @ivar index: the slot's number in its pool.
     @ivar state: the slot's state, one of L{STATES}.
@@ -92,9 +91,9 @@ class Slot(SessionOwner):
     @ivar lastFailure: the failure of the last failed attempt.
     """
 
-    def __init__(self, client: Client, index: int) -> None:
+    def __init__(self, client: ISlotOwner, index: int) -> None:
         """
-        @param client: the pool.
+        @param client: the pool (a L{Client <txgetty.Client>}).
         @param index: the slot's number.
         """
         self.client = client
@@ -162,7 +161,7 @@ class Slot(SessionOwner):
                 f"connected to itself ({session.localAddress}): nothing listens on "
                 f"{self.client.label} and the kernel picked the same port"
             )
-        if self.client._newSessionCallback(session) is False:
+        if self.client.configureNewSession(session) is False:
             raise SessionRefusedError("the new-session callback returned False")
 
     def sessionOpened(self, session: Session) -> None:
@@ -238,7 +237,7 @@ class Slot(SessionOwner):
         """
         self._cancelTimer()
         self._openedAt = self.client.clock.seconds()
-        self.client._slotOpened(self)
+        self.client.slotOpened(self)
 
     def _doAbandon(self, *_: Any) -> None:
         """
@@ -274,7 +273,7 @@ class Slot(SessionOwner):
         @param failure: why it ended.
         @param session: the session.
         """
-        self.client._sessionEnded(session)
+        self.client.slotSessionEnded(session)
         if self.client.clock.seconds() - self._openedAt >= self.client.reconnect.stableAfter:
             self.failures = 0
         else:
@@ -310,7 +309,7 @@ class Slot(SessionOwner):
             "txgetty: {label} slot {slot}: gave up after {n} failed attempts; last: {why}",
             label=self.client.label, slot=self.index, n=self.failures, why=_describe(self.lastFailure),
         )
-        self.client._slotGaveUp(self)
+        self.client.slotGaveUp(self)
 
     def _doCancelRetry(self) -> None:
         """
@@ -327,7 +326,7 @@ class Slot(SessionOwner):
         @param session: the session that ended, if any.
         """
         if session is not None:
-            self.client._sessionEnded(session)
+            self.client.slotSessionEnded(session)
         self._cancelTimer()
         waiters, self._stopWaiters = self._stopWaiters, []
         for d in waiters:

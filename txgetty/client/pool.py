@@ -1,6 +1,6 @@
 """
 The client: a pool of N sessions to one server, each re-dialled from its own
-loss event with backoff (see L{txgetty._slot} and L{ReconnectPolicy})::
+loss event with backoff (see L{txgetty.client.slot} and L{ReconnectPolicy})::
 
     client = Client("tcp:127.0.0.1:8090", newSession, connections=4)
     client.setServiceParent(application)
@@ -20,15 +20,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _slot
-from .config import DEFAULT_WHEEL_TICK, SessionConfig
-from .transports.endpoints import clientEndpoint
-from .errors import ConfigError, ConnectGaveUpError, NoSessionError
-from .interfaces import IClient, ITimerWheel
+from . import slot as _slot
+from ..config import DEFAULT_WHEEL_TICK, SessionConfig
+from ..transports.endpoints import clientEndpoint
+from ..errors import ConfigError, ConnectGaveUpError, NoSessionError
+from ..interfaces import IClient, ISlotOwner, ITimerWheel
 from .reconnect import ReconnectPolicy
-from .session import Session
-from .transports.tls import TLSClientSettings
-from .wheel import TimerWheel
+from ..session import Session
+from ..transports.tls import TLSClientSettings
+from ..wheel import TimerWheel
 
 _log = Logger()
 
@@ -36,7 +36,7 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 CHOICES = ("round-robin", "random", "least-loaded")
 
 
-@implementer(IClient, IService)
+@implementer(IClient, ISlotOwner, IService)
 class Client(Service):
     """
     Keeps C{connections} sessions open to one server (an L{IService <twisted.application.service.IService>}).
@@ -220,9 +220,18 @@ class Client(Service):
             counts[slot.state] = counts.get(slot.state, 0) + 1
         return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
-    # -- reports from the slots --------------------------------------------------
+    # -- ISlotOwner: what the slots ask and report --------------------------
 
-    def _slotOpened(self, slot: _slot.Slot) -> None:
+    def configureNewSession(self, session: Session) -> Any:
+        """
+        Run the application's new-session callback (for a slot).
+
+        @param session: a connected session, not open yet.
+        @return: what the callback returned (C{False} refuses the session).
+        """
+        return self._newSessionCallback(session)
+
+    def slotOpened(self, slot: _slot.Slot) -> None:
         """
         @param slot: a slot whose session opened.
         """
@@ -234,7 +243,7 @@ class Client(Service):
         for _, d in ready:
             d.callback(list(self._open))
 
-    def _sessionEnded(self, session: Session) -> None:
+    def slotSessionEnded(self, session: Session) -> None:
         """
         @param session: a session of a slot that ended (open or not).
         """
@@ -242,7 +251,7 @@ class Client(Service):
             self.lost += 1
             self._open.remove(session)
 
-    def _slotGaveUp(self, slot: _slot.Slot) -> None:
+    def slotGaveUp(self, slot: _slot.Slot) -> None:
         """
         @param slot: a slot that stopped trying.
         """
