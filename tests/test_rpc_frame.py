@@ -27,7 +27,7 @@ from txgetty.interfaces import ICodec
 from txgetty.rpc import Frame, FrameError, RpcCodec
 from txgetty.rpc import frame as F
 from txgetty.rpc import serializers as S
-from txgetty.rpc.server import decodeArguments, encodeBody
+from txgetty.rpc.body import decodeArguments, encodeBody
 
 #: A stand-in session for the codec: only C{maxMsgLen} is read.
 LIMITS = SimpleNamespace(maxMsgLen=1024 * 1024)

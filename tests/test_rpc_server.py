@@ -23,7 +23,7 @@ from txgetty.rpc import (
     BadResponse, CallInfo, Echo, RegistrationError, RpcServer, ServiceError, registerBuiltins, rpcmethod,
 )
 from txgetty.rpc import frame as F
-from txgetty.rpc.registry import ServiceRegistry
+from txgetty.rpc.services import ServiceRegistry
 from txgetty.rpc.server import cutText, errorCode, errorHead
 from txgetty.rpc.serializers import GZIP, MSGPACK, NONE, ZLIB
 

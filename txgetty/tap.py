@@ -49,7 +49,7 @@ from .server import Server
 from .rpc.builtin import registerBuiltins
 from .rpc.errors import FrameError, RegistrationError
 from .rpc.serializers import DEFAULT_COMPRESS_THRESHOLD, compressor
-from .rpc.registry import ServiceRegistry
+from .rpc.services import ServiceRegistry
 from .rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
 from .taskpool import TaskPool
 from .transports.tls import TLSServerSettings

@@ -19,7 +19,7 @@ from .errors import (
     ServiceError,
 )
 from .frame import Frame, RpcCodec
-from .registry import rpcmethod
+from .services import rpcmethod
 from .server import CallInfo, RpcServer, currentCall
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import rpcmethod
+from .services import rpcmethod
 
 
 class Echo:

@@ -29,8 +29,9 @@ from ..config import SessionConfig
 from ..errors import ConfigError
 from ..handlers import EventListener
 from . import frame as F
+from .body import compressBody, decodeResult, encodeArguments
 from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
-from .serializers import DEFAULT_COMPRESS_THRESHOLD, NONE, RAW, compressor, serializer
+from .serializers import DEFAULT_COMPRESS_THRESHOLD, compressor, serializer
 
 _log = Logger()
 
@@ -344,10 +345,7 @@ class RpcClient(MultiService):
             head[F.TIMEOUT_MS] = str(max(1, int(left * 1000)))
         if self.compressor:
             head[F.ACCEPT_COMPRESSOR] = self._compressorName
-        body = self._body(pending)
-        comp = NONE
-        if self.compressor and len(body) > self.compressThreshold:
-            body, comp = compressor(self.compressor).compress(body), self.compressor
+        body, comp = compressBody(self._body(pending), self.compressor, self.compressThreshold)
         return F.Frame(type, rid, head, body, self.serializer, comp)
 
     def _body(self, pending: _Pending) -> bytes:
@@ -358,13 +356,7 @@ class RpcClient(MultiService):
         @raise TypeError: the raw serializer without exactly one bytes
             argument.
         """
-        kwargs = pending.options["kwargs"]
-        if self.serializer == RAW:
-            if kwargs or len(pending.args) != 1 or not isinstance(pending.args[0], (bytes, bytearray, memoryview)):
-                raise TypeError("with the raw serializer a call takes exactly one bytes argument")
-            return bytes(pending.args[0])
-        value = {"args": list(pending.args), "kwargs": kwargs} if kwargs else list(pending.args)
-        return serializer(self.serializer).dumps(value)
+        return encodeArguments(pending.args, pending.options["kwargs"], self.serializer)
 
     def _pick(self, pending: _Pending) -> _Connection | None:
         """
@@ -486,10 +478,7 @@ class RpcClient(MultiService):
             self._fail(pending, Failure(error))
             return
         try:
-            data = frame.body
-            if frame.compressor:
-                data = compressor(frame.compressor).decompress(data, self.maxMsgLen)
-            value = serializer(frame.serializer).loads(data) if data else None
+            value = decodeResult(frame, self.maxMsgLen)
         except Exception as e:
             self._fail(pending, Failure(FrameError(f"cannot decode the response to {pending.name}: {e}")))
             return

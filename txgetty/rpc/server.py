@@ -33,7 +33,8 @@ from ..handlers import EventListener
 from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
-from .registry import ServiceRegistry
+from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
+from .services import ServiceRegistry
 from .serializers import (
     COMPRESSORS,
     DEFAULT_COMPRESS_THRESHOLD,
@@ -41,10 +42,8 @@ from .serializers import (
     JSON,
     MSGPACK,
     NONE,
-    RAW,
     SERIALIZERS,
     compressor,
-    serializer,
 )
 
 _log = Logger()
@@ -166,40 +165,6 @@ def errorHead(type: str, message: str, code: str | None = None) -> dict[str, str
     return head
 
 
-def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tuple[list, dict]:
-    """
-    @param frame: a request.
-    @param limit: the largest decompressed body accepted.
-    @return: its positional and keyword arguments.
-    @raise FrameError: the body cannot be decoded or has the wrong shape.
-    """
-    data = frame.body
-    try:
-        if frame.compressor and data:
-            data = compressor(frame.compressor).decompress(data, limit)
-        if frame.serializer == RAW:
-            return [data], _NO_KWARGS
-        if not data:
-            return [], {}
-        value = (SERIALIZERS.get(frame.serializer) or serializer(frame.serializer)).loads(data)
-    except FrameError:
-        raise
-    except Exception as e:
-        raise FrameError(f"cannot decode the request body ({type(e).__name__}: {e})") from None
-    if type(value) is list:
-        return value, _NO_KWARGS
-    if isinstance(value, dict) and set(value) <= {"args", "kwargs"}:
-        args, kwargs = value.get("args", []), value.get("kwargs", {})
-        if isinstance(args, list) and isinstance(kwargs, dict):
-            if all(type(key) is str for key in kwargs):
-                return args, kwargs
-            raise FrameError('the names of keyword arguments ("kwargs" keys) must be text')
-    raise FrameError('the request body must be a list of arguments or {"args": [...], "kwargs": {...}}')
-
-
-_NO_KWARGS: dict[str, Any] = {}
-
-
 #: Serializers whose uncompressed requests take the short path of
 #: L{RpcServer._request} (msgpack only when its extra is installed).
 _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
@@ -207,36 +172,6 @@ _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
 #: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
 #: (slower, ABC-based) isinstance test.
 _PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple})
-
-
-def _fastArguments(frame: F.Frame) -> list | None:
-    """
-    @param frame: an uncompressed JSON or msgpack request.
-    @return: its arguments if the body is a plain list, else C{None} (then
-        L{decodeArguments} decides, and words any error).
-    """
-    if not frame.body:
-        return None
-    try:
-        value = SERIALIZERS[frame.serializer].loads(frame.body)
-    except Exception:
-        return None
-    return value if type(value) is list else None
-
-
-def encodeBody(value: Any, serializerCode: int, compressorCode: int, threshold: int) -> tuple[bytes, int]:
-    """
-    @param value: a result to send.
-    @param serializerCode: the serializer to use.
-    @param compressorCode: the compressor to use above C{threshold}.
-    @param threshold: bytes above which the body is compressed.
-    @return: the body and the compressor code actually used.
-    @raise Exception: the value cannot be serialized.
-    """
-    body = (SERIALIZERS.get(serializerCode) or serializer(serializerCode)).dumps(value)
-    if compressorCode and len(body) > threshold:
-        return compressor(compressorCode).compress(body), compressorCode
-    return body, NONE
 
 
 class _Connection(EventListener):
@@ -574,7 +509,7 @@ class RpcServer(Service):
             return
         info = self._before(connection, frame) if self.hooks else None
         plain = frame.serializer in _QUICK and not frame.compressor
-        args = _fastArguments(frame) if plain else None
+        args = fastArguments(frame) if plain else None
         if args is None:
             try:
                 args, kwargs = decodeArguments(frame, connection.maxBody + F.HEADER_SIZE)
@@ -582,7 +517,7 @@ class RpcServer(Service):
                 self._finish(connection, frame, info, Failure(), byCaller=True)
                 return
         else:
-            kwargs = _NO_KWARGS
+            kwargs = NO_KWARGS
         token = _current.set((frame, connection.session, self.reactor.seconds()))
         try:
             if method.blocking:
