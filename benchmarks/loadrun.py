@@ -45,7 +45,7 @@ LG_NAMES = {"loadgen": "loadgen.py", "txgetty": "txgetty bench", "udpgen": "udpg
 def txgetty_cli(opts: argparse.Namespace) -> list[str]:
     """Return the command that runs the ``txgetty`` CLI (the one beside the interpreter)."""
     exe = os.path.join(os.path.dirname(opts.python), "txgetty")
-    return [exe] if os.access(exe, os.X_OK) else [opts.python, "-m", "txgetty.cli"]
+    return [exe] if os.access(exe, os.X_OK) else [opts.python, "-m", "txgetty.tools.cli"]
 
 
 def run_txgetty_bench(opts: argparse.Namespace, srv: Server, conns: int, window: int,

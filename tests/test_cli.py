@@ -1,5 +1,5 @@
 """
-Tests for the C{txgetty} command (L{txgetty.cli}): the real console script
+Tests for the C{txgetty} command (L{txgetty.tools.cli}): the real console script
 runs as a subprocess against txgetty servers started in this process on
 127.0.0.1 port 0.
 """
@@ -452,7 +452,7 @@ class ErrorPathTests(CLITestCase):
         The text summary of a run without a single measured echo prints no
         None (dashes instead).
         """
-        from txgetty.loadgen import BenchOptions, _Run, formatSummary, summarize
+        from txgetty.tools.loadgen import BenchOptions, _Run, formatSummary, summarize
 
         text = formatSummary(summarize(_Run(BenchOptions(address="127.0.0.1:1")), 1.0, 0.1))
         self.assertNotIn("None", text)
@@ -470,7 +470,7 @@ class DescribeErrorTests(TestCase):
         """
         from twisted.python.failure import Failure
 
-        from txgetty.cli import describeError
+        from txgetty.tools.cli import describeError
         from txgetty.errors import ConnectGaveUpError, ConnectTimeoutError
 
         error = ConnectGaveUpError("gave up", label="tcp:10.1.2.3:80",
@@ -483,6 +483,6 @@ class DescribeErrorTests(TestCase):
         An error that is not one of txgetty's plain ones keeps its type;
         a multi-line message becomes one line.
         """
-        from txgetty.cli import describeError
+        from txgetty.tools.cli import describeError
 
         self.assertEqual(describeError(ValueError("a\nb")), "ValueError: a b")

@@ -46,7 +46,7 @@ from txgetty.errors import (
 from txgetty.handlers import EchoListener
 from txgetty.server import Server
 from txgetty.session import Session
-from txgetty.tap import Options, makeService
+from txgetty.tools.tap import Options, makeService
 from txgetty.testing import RecordingListener, _Configure, connectedSessions, sessionOnStringTransport
 from txgetty.wheel import TimerWheel
 from txgetty.tally import Tally

@@ -30,7 +30,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from txgetty import CodecError, PacketTooLargeError, SessionConfig
 from txgetty.session import lifecycle as S
-from txgetty.tap import Options
+from txgetty.tools.tap import Options
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
 
 from .test_examples import (
@@ -344,7 +344,7 @@ class EmbeddingDocTests(TestCase):
         """
         code = (
             "import sys\n"
-            "import txgetty, txgetty.tap, txgetty.rpc\n"
+            "import txgetty, txgetty.tools.tap, txgetty.rpc\n"
             "from twisted.internet import reactor\n"
             "from txgetty import EchoListener, HelloCodec, Server\n"
             "def newSession(session):\n"

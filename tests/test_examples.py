@@ -43,7 +43,7 @@ from txgetty import (
 )
 from txgetty.config import DEFAULT_READ_IDLE_TIMEOUT
 from txgetty.session import Session, SessionOwner
-from txgetty.tap import appService
+from txgetty.tools.tap import appService
 from txgetty.testing import RecordingListener, SessionPair, connectedSessions
 from txgetty.wheel import TimerWheel
 

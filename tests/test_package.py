@@ -220,7 +220,7 @@ class MetadataTests(SynchronousTestCase):
         for entry in _distribution().metadata.get_all("Project-URL") or []:
             self.assertIn(repository, entry)
         scripts = {e.name: e.value for e in _distribution().entry_points if e.group == "console_scripts"}
-        self.assertEqual(scripts, {"txgetty": "txgetty.cli:main"})
+        self.assertEqual(scripts, {"txgetty": "txgetty.tools.cli:main"})
 
 
 class ReadmeTests(SynchronousTestCase):

@@ -34,7 +34,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from txgetty.rpc import RpcClient, RpcServer, ServiceError, registerBuiltins
 from txgetty.rpc.frame import REQUEST, Frame, decodeHead, responseBytes
 from txgetty.rpc.serializers import JSON, NONE
-from txgetty.tap import Options
+from txgetty.tools.tap import Options
 
 from .test_docs import DOCS, codeBlocks, docFiles, writeFiles
 from .test_examples import Collector, bounded, connectClient, spawn, stopAndCheck, twistdPath

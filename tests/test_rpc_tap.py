@@ -1,5 +1,5 @@
 """
-Tests for the RPC part of C{twistd txgetty} (L{txgetty.tap}): which services
+Tests for the RPC part of C{twistd txgetty} (L{txgetty.tools.tap}): which services
 the RPC server gets.  The demo services C{Echo}, C{Ping} and C{Status}
 (C{Status} shows service names and uptime) are served by default only while
 the user configures nothing of their own (no C{--app}, no C{--service}, no
@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.rpc import RpcServer
 from txgetty.rpc import frame as F
-from txgetty.tap import Options, makeService
+from txgetty.tools.tap import Options, makeService
 
 from .certs import testCertificates
 from .rpcsupport import LogCapture
@@ -149,7 +149,7 @@ class DemoServicesTests(SynchronousTestCase):
         self.assertIsNone(self.servedBy("--app", "txgetty_test_demo:newSession"))
         self.assertIsNone(self.servedBy("--rpc-listen", "tcp:0:interface=127.0.0.1",
                                         "--app", "txgetty_test_demo:newSession"))
-        lines = logs.lines("txgetty.tap")
+        lines = logs.lines("txgetty.tools.tap")
         self.assertEqual([level for level, _ in lines], [LogLevel.info, LogLevel.warn])
         for _, text in lines:
             self.assertIn("no RPC server started: no --service is given, and the demo services Echo, Ping and "

@@ -22,7 +22,7 @@ from txgetty.codec import LengthPrefixedCodec, LineCodec
 from txgetty.transports.endpoints import serverEndpoint, splitDescription
 from txgetty.errors import ConfigError
 from txgetty.server import Server
-from txgetty.tap import DEFAULT_LISTEN, MAX_OPEN_FILES, Options, makeService, raiseOpenFileLimit
+from txgetty.tools.tap import DEFAULT_LISTEN, MAX_OPEN_FILES, Options, makeService, raiseOpenFileLimit
 from txgetty.testing import RecordingListener
 
 from .processsupport import runScript
@@ -40,7 +40,7 @@ def parse(*argv: str) -> Options:
 
 class PluginTests(SynchronousTestCase):
     """
-    The twistd plugin is found and points at L{txgetty.tap}.
+    The twistd plugin is found and points at L{txgetty.tools.tap}.
     """
 
     def test_found(self) -> None:
@@ -139,8 +139,8 @@ class OptionsTests(SynchronousTestCase):
         for spec, needle in (
             ("nocolon", "MODULE:CALLABLE"),
             ("txgetty_no_such_module:x", "cannot import"),
-            ("txgetty.tap:nothingHere", "no attribute"),
-            ("txgetty.tap:DEFAULT_LISTEN", "not callable"),
+            ("txgetty.tools.tap:nothingHere", "no attribute"),
+            ("txgetty.tools.tap:DEFAULT_LISTEN", "not callable"),
         ):
             with self.assertRaises(UsageError) as ctx:
                 parse("--app", spec)
@@ -202,7 +202,7 @@ class MakeServiceTests(SynchronousTestCase):
         for spec, needle in (
             ("nocolon", "MODULE:OBJECT"),
             ("txgetty_no_such_module:X", "cannot import"),
-            ("txgetty.tap:DEFAULT_LISTEN", "cannot register a str"),
+            ("txgetty.tools.tap:DEFAULT_LISTEN", "cannot register a str"),
         ):
             with self.assertRaises(UsageError) as ctx:
                 parse("--service", spec)
@@ -391,7 +391,7 @@ class OptionCheckTests(SynchronousTestCase):
         Every row of optParameters that converts its value does it through
         the table's named checker (none with a bare int or float).
         """
-        from txgetty.tap import _NamedCoercer
+        from txgetty.tools.tap import _NamedCoercer
 
         for row in Options.optParameters:
             if len(row) > 4 and row[4] is not None:
@@ -463,7 +463,7 @@ class ListenErrorTests(SynchronousTestCase):
         """
         import errno
 
-        from txgetty.tap import DEFAULT_RPC_LISTEN, describeListenError
+        from txgetty.tools.tap import DEFAULT_RPC_LISTEN, describeListenError
 
         line = describeListenError(self.error(errno.EADDRINUSE, 8091), "--rpc-listen", [DEFAULT_RPC_LISTEN])
         self.assertEqual(line, (
@@ -478,7 +478,7 @@ class ListenErrorTests(SynchronousTestCase):
         """
         import errno
 
-        from txgetty.tap import describeListenError
+        from txgetty.tools.tap import describeListenError
 
         line = describeListenError(self.error(errno.EADDRINUSE), "--listen", [DEFAULT_LISTEN])
         self.assertIn("port 8090 (the default port) is already in use", line)
@@ -491,7 +491,7 @@ class ListenErrorTests(SynchronousTestCase):
         """
         import errno
 
-        from txgetty.tap import describeListenError
+        from txgetty.tools.tap import describeListenError
 
         line = describeListenError(self.error(errno.EACCES, 80), "--listen", ["tcp:80", "tcp:9000"])
         self.assertIn("cannot listen on tcp:80: permission denied (ports below 1024", line)

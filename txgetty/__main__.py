@@ -1,9 +1,9 @@
 """
-C{python -m txgetty}: the C{txgetty} command (L{txgetty.cli.main}), for when
+C{python -m txgetty}: the C{txgetty} command (L{txgetty.tools.cli.main}), for when
 the console script is not on C{PATH}.
 """
 
-from txgetty.cli import main
+from txgetty.tools.cli import main
 
 if __name__ == "__main__":
     main()

@@ -18,8 +18,8 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 
-from .codec import codecFromString
-from .config import (
+from ..codec import codecFromString
+from ..config import (
     DEFAULT_BACKLOG_HIGH_MARK,
     DEFAULT_BACKLOG_LOW_MARK,
     DEFAULT_CRON_PERIOD,
@@ -41,18 +41,18 @@ from .config import (
     DEFAULT_WRITE_TIMEOUT,
     SessionConfig,
 )
-from .transports.endpoints import isTLSDescription
-from .server.ports import parseListeners
-from .errors import ConfigError
-from .handlers import EchoListener
-from .server import Server
-from .rpc.builtin import registerBuiltins
-from .rpc.errors import FrameError, RegistrationError
-from .rpc.serializers import DEFAULT_COMPRESS_THRESHOLD, compressor
-from .rpc.services import ServiceRegistry
-from .rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
-from .taskpool import TaskPool
-from .transports.tls import TLSServerSettings
+from ..transports.endpoints import isTLSDescription
+from ..server.ports import parseListeners
+from ..errors import ConfigError
+from ..handlers import EchoListener
+from ..server import Server
+from ..rpc.builtin import registerBuiltins
+from ..rpc.errors import FrameError, RegistrationError
+from ..rpc.serializers import DEFAULT_COMPRESS_THRESHOLD, compressor
+from ..rpc.services import ServiceRegistry
+from ..rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
+from ..taskpool import TaskPool
+from ..transports.tls import TLSServerSettings
 
 DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 DEFAULT_RPC_LISTEN = "tcp:8091:interface=127.0.0.1"

@@ -27,11 +27,11 @@ from twisted.python.failure import Failure
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.python.failure import Failure
 
-from .client.slot import describeConnectFailure
-from .codec import codecFromString
-from .transports.endpoints import clientEndpoint
-from .errors import TxGettyError
-from .transports.tls import TLSClientSettings, describeHandshakeFailure, isTLSFailure, tlsConnectionOf
+from ..client.slot import describeConnectFailure
+from ..codec import codecFromString
+from ..transports.endpoints import clientEndpoint
+from ..errors import TxGettyError
+from ..transports.tls import TLSClientSettings, describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 now = time.perf_counter_ns
 
@@ -271,7 +271,7 @@ class _RpcLoad(_EchoLoad):
 
     def __init__(self, run: _Run) -> None:
         super().__init__(run)
-        from .rpc.frame import REQUEST, Frame, RpcCodec
+        from ..rpc.frame import REQUEST, Frame, RpcCodec
 
         # A printable ASCII string of SIZE characters without quote or
         # backslash, so that its JSON is SIZE + 2 bytes (nothing escaped).

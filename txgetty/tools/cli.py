@@ -25,15 +25,15 @@ from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogBeginne
 from twisted.python.failure import Failure
 from zope.interface import provider
 
-from .client.slot import describeConnectFailure
-from .client import Client
-from .codec import codecFromString
-from .config import SessionConfig
-from .errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
-from .handlers import EventListener
+from ..client.slot import describeConnectFailure
+from ..client import Client
+from ..codec import codecFromString
+from ..config import SessionConfig
+from ..errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
+from ..handlers import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
-from .client.reconnect import ReconnectPolicy
-from .transports.tls import TLSClientSettings
+from ..client.reconnect import ReconnectPolicy
+from ..transports.tls import TLSClientSettings
 
 _DESCRIPTION = """client tools for any getty-style server
 
@@ -297,7 +297,7 @@ def callMethod(reactor: Any, args: argparse.Namespace) -> Any:
     @param args: parsed arguments.
     @return: a L{Deferred} that fails with the remote error, if any.
     """
-    from .rpc import RpcClient
+    from ..rpc import RpcClient
 
     service, dot, method = args.method.partition(".")
     if not (service and dot and method) or "." in method:
