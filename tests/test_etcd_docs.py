@@ -60,14 +60,14 @@ class StateTableTests(SynchronousTestCase):
         Every row of the registration table is a transition of
         L{R.TRANSITIONS} and every transition is a row.
         """
-        code = {(s, e, n) for (s, e), (n, _) in R.TRANSITIONS.items()}
+        code = {(s.name, e, n.name) for (s, e), (n, _) in R.TRANSITIONS.items()}
         self.assertEqual(stateTable("A registration moves through"), code)
 
     def test_watcher(self) -> None:
         """
         The same for the watcher and L{W.TRANSITIONS}.
         """
-        code = {(s, e, n) for (s, e), (n, _) in W.TRANSITIONS.items()}
+        code = {(s.name, e, n.name) for (s, e), (n, _) in W.TRANSITIONS.items()}
         self.assertEqual(stateTable("A watcher moves through"), code)
 
 

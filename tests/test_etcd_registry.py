@@ -176,7 +176,7 @@ class RegistrationTests(RegistryTestCase):
         start = time.monotonic()
         await waitFor(lambda: time.monotonic() - start > 5, "5 s", 10)
         self.assertIsNotNone(await self.client.get(key))
-        self.assertEqual(reg.state, REGISTERED)
+        self.assertEqual(reg.state, REGISTERED.name)
 
     async def test_deregisterOnStop(self) -> None:
         """
@@ -303,9 +303,9 @@ class RestartTests(TestCase):
         never reported A as gone.
         """
         await self.outage(wipe=False)
-        await waitFor(lambda: self.registrationA.state == REGISTERED and infos(self.events, "answers again: registered"),
+        await waitFor(lambda: self.registrationA.state == REGISTERED.name and infos(self.events, "answers again: registered"),
                       "the registration to be back", 15)
-        await waitFor(lambda: self.watcher.state == WATCHING and infos(self.events, "answers again: following"),
+        await waitFor(lambda: self.watcher.state == WATCHING.name and infos(self.events, "answers again: following"),
                       "the watcher to be back", 15)
         self.assertIsNotNone(await self.client.get("/txgetty/services/Echo/127.0.0.1:9001"))
         registrationB = ServiceRegistration(self.client, "/txgetty", ["Echo"], "127.0.0.1:9002", ttl=3, clock=reactor)
@@ -330,7 +330,7 @@ class RestartTests(TestCase):
             return await self.client.get("/txgetty/services/Echo/127.0.0.1:9001") is not None
 
         await waitFor(back, "A to register again", 15)
-        await waitFor(lambda: self.watcher.state == WATCHING and "127.0.0.1:9001" in self.watcher.servers,
+        await waitFor(lambda: self.watcher.state == WATCHING.name and "127.0.0.1:9001" in self.watcher.servers,
                       "the watcher to follow A again", 15)
         self.assertNotEqual(self.registrationA.lease, None)
         self.assertGreater(await self.client.leaseTimeToLive(self.registrationA.lease), 0)

@@ -8,6 +8,7 @@ outage, re-registration, the last known servers kept, diffs on return).
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from twisted.internet.defer import CancelledError
@@ -24,11 +25,12 @@ from txgetty.discovery import (
     ServiceWatcher,
 )
 from txgetty.discovery import registration as R, watcher as W
-from txgetty.discovery._machine import StateMachine
 from txgetty.discovery.testing import MemoryEtcd
 from txgetty.errors import ConfigError
+from txgetty.statemachine import State, Table
 
 from .logsupport import captureEvents
+from .statemachinesupport import docstringDrawing, recordingTable
 
 ADDRESS = "127.0.0.1:8091"
 KEY = "/txgetty/services/Echo/127.0.0.1:8091"
@@ -71,64 +73,72 @@ class TableTests(SynchronousTestCase):
     The transition tables are complete and applied as written.
     """
 
-    def checkTable(self, table: dict, states: set[str], initial: str) -> None:
+    def checkTable(self, table: Table, owner: type, states: set[State], initial: State) -> None:
         """
         Every state is reachable from the initial one, every running state
-        can stop, and each transition runs its action after the state
-        changed.
+        can stop, each transition runs its action after the state changed,
+        the owner's C{_fire} is the table's, and the module's docstring
+        draws the table.
         """
         reached, todo = {initial}, [initial]
         while todo:
             state = todo.pop()
             for (source, _), (target, _) in table.items():
-                if source == state and target not in reached:
+                if source is state and target not in reached:
                     reached.add(target)
                     todo.append(target)
         self.assertEqual(reached, states)
-        for state in states - {initial, "STOPPING"}:
+        self.assertIs(table.initial, initial)
+        for state in states - {initial, R.STOPPING}:
             self.assertIn((state, "stop"), table, state)
+        ran: list[tuple[Any, str, Any, tuple]] = []
+        recording = recordingTable(table, ran)
         for (state, event), (target, action) in table.items():
-            ran: list[tuple[str, str]] = []
 
             class Owner:
-                pass
+                _state = state
 
-            owner = Owner()
-            for name in {a for _, a in table.values() if a}:
-                setattr(owner, name, lambda *a, name=name: ran.append((machine.state, name)))
-            machine = StateMachine(owner, table, state)
-            self.assertTrue(machine.fire(event))
-            self.assertEqual(machine.state, target)
-            self.assertEqual(ran, [(target, action)] if action else [])
+            machine = Owner()
+            del ran[:]
+            self.assertTrue(recording.fire(machine, event))
+            self.assertIs(machine._state, target)
+            self.assertEqual(ran, [(machine, action.__name__, target, ())] if action else [])
+            if action is not None:
+                self.assertIs(getattr(owner, action.__name__), action)
+        self.assertIs(owner._fire, table.fire)  # type: ignore[attr-defined]
+        self.assertEqual(docstringDrawing(sys.modules[owner.__module__]), table.diagram())
 
     def test_registrationTable(self) -> None:
         """
         The registration table, as documented in its module.
         """
         states = {R.STOPPED, R.REGISTERING, R.REGISTERED, R.RENEWING, R.DOWN, R.RETRYING, R.STOPPING}
-        self.checkTable(R.TRANSITIONS, states, R.STOPPED)
+        self.checkTable(R.TRANSITIONS, ServiceRegistration, states, R.STOPPED)
 
     def test_watcherTable(self) -> None:
         """
         The watcher table, as documented in its module.
         """
         states = {W.STOPPED, W.SYNCING, W.WATCHING, W.DOWN, W.RECOVERING}
-        self.checkTable(W.TRANSITIONS, states, W.STOPPED)
+        self.checkTable(W.TRANSITIONS, ServiceWatcher, states, W.STOPPED)
 
     def test_unlistedIgnored(self) -> None:
         """
-        An event with no transition from the current state changes nothing.
+        An event with no transition from the current state changes nothing:
+        a registration that is stopped ignores C{stop} and C{ok}.
         """
-        machine = StateMachine(object(), {("A", "go"): ("B", None)}, "A")
-        self.assertFalse(machine.fire("stop"))
-        self.assertEqual(machine.state, "A")
+        registration = ServiceRegistration(MemoryEtcd(Clock()), "/txgetty", ["Echo"], ADDRESS, clock=Clock())
+        for event in ("stop", "ok", "stopped"):
+            self.assertFalse(registration._fire(event))
+            self.assertEqual(registration.state, "STOPPED")
 
     def test_missingAction(self) -> None:
         """
-        A table naming an action the owner lacks is refused at once.
+        A table whose action is not a function (a method name, as the
+        tables once had) is refused at once.
         """
-        error = self.assertRaises(ValueError, StateMachine, object(), {("A", "go"): ("B", "_doIt")}, "A")
-        self.assertIn("_doIt", str(error))
+        error = self.assertRaises(ValueError, Table, [(R.STOPPED, "start", R.REGISTERING, "_doRegister")])
+        self.assertIn("_doRegister", str(error))
 
 
 class RegistrationTestCase(SynchronousTestCase):
@@ -185,7 +195,7 @@ class RegistrationTests(RegistrationTestCase):
             self.clock.advance(1.0)
         self.assertEqual(self.etcd.calls.count("keepAliveOnce"), 30)
         self.assertIn(KEY, self.etcd.keys())
-        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertEqual(reg.state, R.REGISTERED.name)
 
     def test_stopRevokes(self) -> None:
         """
@@ -196,7 +206,7 @@ class RegistrationTests(RegistrationTestCase):
         reg.startService()
         self.successResultOf(reg.stopService())
         self.assertEqual(self.etcd.keys(), {})
-        self.assertEqual(reg.state, R.STOPPED)
+        self.assertEqual(reg.state, R.STOPPED.name)
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.successResultOf(reg.stopService())
 
@@ -210,7 +220,7 @@ class RegistrationTests(RegistrationTestCase):
         reg.whenRegistered().addCallback(lambda _: stopped.append(reg.stopService()))
         reg.startService()
         self.successResultOf(stopped[0])
-        self.assertEqual(reg.state, R.STOPPED)
+        self.assertEqual(reg.state, R.STOPPED.name)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_stopBounded(self) -> None:
@@ -293,7 +303,7 @@ class RegistrationOutageTests(RegistrationTestCase):
         reg.startService()
         self.etcd.goDown()
         self.clock.advance(1.0)
-        self.assertEqual(reg.state, R.DOWN)
+        self.assertEqual(reg.state, R.DOWN.name)
         for _ in range(40):
             self.clock.advance(1.0)
         retries = self.etcd.calls.count("keepAliveOnce") + self.etcd.calls.count("grantLease")
@@ -305,7 +315,7 @@ class RegistrationOutageTests(RegistrationTestCase):
         self.assertFalse(reg.registered)
         self.etcd.comeBack()
         self.clock.advance(5.5)
-        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertEqual(reg.state, R.REGISTERED.name)
         self.assertIn(KEY, self.etcd.keys())
         self.assertEqual(len(levelEvents(self.events, LogLevel.info, "answers again")), 1)
         self.assertEqual([e for e in self.events if e.get("log_level") == LogLevel.error], [])
@@ -339,7 +349,7 @@ class RegistrationOutageTests(RegistrationTestCase):
         self.assertEqual(self.etcd.keys(), {})
         self.etcd.comeBack()
         self.clock.advance(5.5)
-        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertEqual(reg.state, R.REGISTERED.name)
         self.assertNotEqual(reg.lease, oldLease)
         self.assertEqual(self.etcd.leaseOf(KEY), reg.lease)
 
@@ -354,7 +364,7 @@ class RegistrationOutageTests(RegistrationTestCase):
         self.successResultOf(self.etcd.revokeLease(reg.lease))
         self.assertEqual(self.etcd.keys(), {})
         self.clock.advance(1.0)
-        self.assertEqual(reg.state, R.REGISTERED)
+        self.assertEqual(reg.state, R.REGISTERED.name)
         self.assertIn(KEY, self.etcd.keys())
         self.assertEqual(len(levelEvents(self.events, LogLevel.warn, "expired")), 1)
 
@@ -368,7 +378,7 @@ class RegistrationOutageTests(RegistrationTestCase):
         self.etcd.goDown()
         self.clock.advance(1.0)
         self.successResultOf(reg.stopService())
-        self.assertEqual(reg.state, R.STOPPED)
+        self.assertEqual(reg.state, R.STOPPED.name)
         calls = len(self.etcd.calls)
         self.clock.advance(60)
         self.assertEqual(len(self.etcd.calls), calls, "no attempt after the stop")
@@ -421,7 +431,7 @@ class WatcherTests(WatcherTestCase):
         self.assertEqual(sorted(servers), ["10.0.0.1:1"])
         self.assertEqual(servers["10.0.0.1:1"], ServerEntry("10.0.0.1:1", 1, {}, 100))
         self.assertEqual(self.recorder.last(), (["10.0.0.1:1"], []))
-        self.assertEqual(watcher.state, W.WATCHING)
+        self.assertEqual(watcher.state, W.WATCHING.name)
         self.assertTrue(verifyObject(IServerListListener, self.recorder))
 
     def test_joinLeaveChange(self) -> None:
@@ -482,7 +492,7 @@ class WatcherTests(WatcherTestCase):
         """
         watcher = self.watcher()
         self.etcd.compact()
-        self.assertEqual(watcher.state, W.WATCHING)
+        self.assertEqual(watcher.state, W.WATCHING.name)
         self.assertEqual(self.etcd.watchCount, 1)
         self.assertEqual(len(levelEvents(self.events, LogLevel.info, "ended")), 1)
         self.assertEqual(levelEvents(self.events, LogLevel.warn, ""), [])
@@ -512,7 +522,7 @@ class WatcherTests(WatcherTestCase):
         watcher = ServiceWatcher(self.etcd, "/txgetty", "Echo", clock=self.clock)
         watcher.whenReady().addCallback(lambda _: watcher.stopService())
         watcher.startService()
-        self.assertEqual(watcher.state, W.STOPPED)
+        self.assertEqual(watcher.state, W.STOPPED.name)
         self.assertEqual(self.etcd.watchCount, 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -555,7 +565,7 @@ class WatcherOutageTests(WatcherTestCase):
         self.put("10.0.0.2:1")
         watcher = self.watcher()
         self.etcd.goDown()
-        self.assertEqual(watcher.state, W.DOWN)
+        self.assertEqual(watcher.state, W.DOWN.name)
         for _ in range(30):
             self.clock.advance(1.0)
         self.assertEqual(sorted(watcher.servers), ["10.0.0.1:1", "10.0.0.2:1"])
@@ -570,7 +580,7 @@ class WatcherOutageTests(WatcherTestCase):
         self.put("10.0.0.3:1")
         self.assertEqual(len(self.recorder.changes), count)
         self.clock.advance(5.5)
-        self.assertEqual(watcher.state, W.WATCHING)
+        self.assertEqual(watcher.state, W.WATCHING.name)
         self.assertEqual(self.recorder.last(), (["10.0.0.3:1"], ["10.0.0.1:1"]))
         self.assertEqual(len(self.recorder.changes), count + 1)
         self.assertEqual(len(levelEvents(self.events, LogLevel.info, "answers again")), 1)
@@ -601,7 +611,7 @@ class WatcherOutageTests(WatcherTestCase):
         self.assertEqual(self.etcd.calls.count("version"), 1)
         self.etcd.available = False
         self.clock.advance(2.0)
-        self.assertEqual(watcher.state, W.DOWN)
+        self.assertEqual(watcher.state, W.DOWN.name)
         self.assertEqual(self.etcd.watchCount, 0)
         self.assertEqual(sorted(watcher.servers), ["10.0.0.1:1"])
         self.assertEqual(len(levelEvents(self.events, LogLevel.warn, "cannot follow")), 1)
@@ -614,7 +624,7 @@ class WatcherOutageTests(WatcherTestCase):
         self.etcd.goDown()
         self.successResultOf(watcher.stopService())
         self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.assertEqual(watcher.state, W.STOPPED)
+        self.assertEqual(watcher.state, W.STOPPED.name)
 
     def test_badProbeInterval(self) -> None:
         """

@@ -21,27 +21,7 @@ from txgetty.session import Session, SessionOwner
 from txgetty.testing import RecordingListener
 from txgetty.wheel import TimerWheel
 
-_ACTIONS = sorted({a for _, a in S.TRANSITIONS.values() if a})
-
-
-class _Recorder(Session):
-    """
-    A session whose actions only record that they ran.
-    """
-
-    __slots__ = ("ran",)
-
-
-def _recordingAction(name: str) -> Any:
-    def action(self: _Recorder, *args: Any) -> None:
-        self.ran.append((name, args))
-
-    return action
-
-
-for _name in _ACTIONS:
-    setattr(_Recorder, _name, _recordingAction(_name))
-
+from .statemachinesupport import docstringDrawing, recordingTable
 
 class _Owner(SessionOwner):
     """
@@ -77,20 +57,31 @@ class TableTests(SynchronousTestCase):
     runs its action; every other pair changes nothing.
     """
 
+    def test_sessionFiresThisTable(self) -> None:
+        """
+        C{Session._fire} is the fire method made by L{S.TRANSITIONS}, on
+        the session's C{_state}.
+        """
+        self.assertIs(Session._fire, S.TRANSITIONS.fire)
+        self.assertEqual(S.TRANSITIONS.attribute, "_state")
+        self.assertIs(_session()[0]._state, S.NEW)
+
     def test_everyListedTransition(self) -> None:
         """
         For every (state, event) in the table, firing the event moves to the
-        listed state and runs exactly the listed action with the event's
-        arguments.
+        listed state and runs exactly the listed action with the session
+        and the event's arguments, once the state has changed.
         """
+        ran: list[tuple[Any, str, Any, tuple]] = []
+        table = recordingTable(S.TRANSITIONS, ran)
         for (state, event), (target, action) in S.TRANSITIONS.items():
-            session, _, _ = _session(cls=_Recorder)
-            session.ran = []
+            session, _, _ = _session()
             session._state = state
-            session._fire(event, "arg")
+            del ran[:]
+            self.assertTrue(table.fire(session, event, "arg"))
             self.assertIs(session._state, target, (state, event))
-            expected = [(action, ("arg",))] if action else []
-            self.assertEqual(session.ran, expected, (state, event))
+            expected = [(session, action.__name__, target, ("arg",))] if action else []
+            self.assertEqual(ran, expected, (state, event))
 
     def test_everyOtherPairIgnored(self) -> None:
         """
@@ -101,19 +92,29 @@ class TableTests(SynchronousTestCase):
             for event in S.EVENTS:
                 if (state, event) in S.TRANSITIONS:
                     continue
-                session, _, _ = _session(cls=_Recorder)
-                session.ran = []
+                session, transport, _ = _session()
                 session._state = state
-                session._fire(event, "arg")
+                self.assertFalse(session._fire(event, Failure(ConnectionDone())))
                 self.assertIs(session._state, state)
-                self.assertEqual(session.ran, [])
+                self.assertEqual(transport.value(), b"")
+                self.assertFalse(transport.disconnecting)
 
     def test_tableNamesRealActions(self) -> None:
         """
-        Every action named in the table is a method of L{Session}.
+        Every action of the table is the session's own method of that
+        name (none is shadowed by another class of the session).
         """
-        for name in _ACTIONS:
-            self.assertTrue(callable(getattr(Session, name, None)), name)
+        for _, _, _, action in S.TRANSITIONS.rows:
+            if action is not None:
+                self.assertIs(getattr(Session, action.__name__), action)
+
+    def test_statesAndEvents(self) -> None:
+        """
+        The table uses exactly the states of L{S.STATES} and the events of
+        L{S.EVENTS}.
+        """
+        self.assertEqual(set(S.TRANSITIONS.states()), set(S.STATES))
+        self.assertEqual(set(S.TRANSITIONS.events()), set(S.EVENTS))
 
     def test_finalStatesHaveNoExit(self) -> None:
         """
@@ -121,6 +122,12 @@ class TableTests(SynchronousTestCase):
         """
         for (state, _), _target in S.TRANSITIONS.items():
             self.assertFalse(state.final, state)
+
+    def test_drawing(self) -> None:
+        """
+        The drawing in the module's docstring is the table's diagram.
+        """
+        self.assertEqual(docstringDrawing(S), S.TRANSITIONS.diagram())
 
 
 class TransitionEffectTests(SynchronousTestCase):

@@ -538,7 +538,7 @@ class IEtcdClient(Interface):
         @param startRevision: the first revision to report (the revision of
             a L{getPrefix} plus one misses nothing); C{0} means "from now".
         @param onEvent: called with each L{WatchEvent
-            <txgetty.discovery._watch.WatchEvent>}, in revision order.
+            <txgetty.discovery.WatchEvent>}, in revision order.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with an L{IEtcdWatch} once etcd has
             created the watch.
         """
@@ -556,6 +556,42 @@ class IEtcdClient(Interface):
         Stop every watch and close idle connections.
 
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once done.
+        """
+
+
+class IEtcdWatchClient(Interface):
+    """
+    What an L{EtcdWatch <txgetty.discovery._watch.EtcdWatch>} asks of the
+    client that made it: the etcd URL and the words for what went wrong
+    (provided by L{EtcdClient <txgetty.discovery.etcd.EtcdClient>}).
+    """
+
+    url = Attribute("The etcd endpoint, C{http://HOST:PORT} (C{str}).")
+
+    def decodeAnswer(path: str, code: int, body: bytes) -> Any:
+        """
+        @param path: the gateway path.
+        @param code: the HTTP status.
+        @param body: the HTTP body.
+        @return: the answer: the JSON object, or for a streaming call the
+            C{result} of its first message.
+        @raise EtcdError: etcd answered an error, or not in JSON.
+        """
+
+    def errorFromMessage(path: str, data: dict[str, Any], leaseID: int | None = None) -> Exception:
+        """
+        @param path: the gateway path.
+        @param data: an error message of the gateway.
+        @param leaseID: the lease the request named, for the message.
+        @return: the matching L{EtcdError
+            <txgetty.discovery.errors.EtcdError>}.
+        """
+
+    def watchFailed(failure: Failure) -> Exception:
+        """
+        @param failure: what the HTTP agent or the stream of a watch failed
+            with.
+        @return: the exception to end the watch with.
         """
 
 

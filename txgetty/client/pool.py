@@ -217,7 +217,7 @@ class Client(Service):
         """
         counts: dict[str, int] = {}
         for slot in self._slots:
-            counts[slot.state] = counts.get(slot.state, 0) + 1
+            counts[slot.state.name] = counts.get(slot.state.name, 0) + 1
         return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
     # -- ISlotOwner: what the slots ask and report --------------------------

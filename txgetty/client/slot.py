@@ -3,19 +3,38 @@ One slot of a client pool: it keeps one session to the server, dialling
 again from the session's own loss event (getty's lazy reconnect), with
 backoff, a connect timeout and clean stopping.
 
-States and events, as a transition table::
+The table, L{TRANSITIONS}, as C{TRANSITIONS.diagram()} draws it (a pair
+not listed changes nothing)::
 
-  IDLE/STOPPED/GAVE_UP --start--> DIALING --opened--> OPEN --gone--> WAITING
-  DIALING --dialFailed/gone--> WAITING --retry--> DIALING
-  WAITING --giveUp--> GAVE_UP
-  DIALING/OPEN --stop--> STOPPING --dialFailed/gone--> STOPPED
-  WAITING/GAVE_UP --stop--> STOPPED
+  IDLE
+    start      -> DIALING  _doDial
+  DIALING
+    dialFailed -> WAITING  _doFailed
+    opened     -> OPEN     _doOpened
+    gone       -> WAITING  _doFailed
+    timeout    -> DIALING  _doAbandon
+    stop       -> STOPPING _doAbandon
+  OPEN
+    gone       -> WAITING  _doLost
+    stop       -> STOPPING _doAbandon
+  WAITING
+    retry      -> DIALING  _doDial
+    giveUp     -> GAVE_UP  _doGiveUp
+    stop       -> STOPPED  _doCancelRetry
+  STOPPING
+    dialFailed -> STOPPED  _doStopped
+    gone       -> STOPPED  _doStopped
+  STOPPED
+    start      -> DIALING  _doRestart
+  GAVE_UP
+    start      -> DIALING  _doRestart
+    stop       -> STOPPED  _doStopped
 """
 
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError, TimeoutError
@@ -26,36 +45,21 @@ from twisted.python.failure import Failure
 from ..errors import ConnectTimeoutError, SelfConnectError, SessionRefusedError, TLSHandshakeError
 from ..interfaces import ISlotOwner
 from ..session import Session, SessionOwner
+from ..statemachine import State, Table
 
 
 _log = Logger()
 
-IDLE, DIALING, OPEN, WAITING, STOPPING, STOPPED, GAVE_UP = (
-    "IDLE", "DIALING", "OPEN", "WAITING", "STOPPING", "STOPPED", "GAVE_UP"
-)
+IDLE = State("IDLE")
+DIALING = State("DIALING")
+OPEN = State("OPEN")
+WAITING = State("WAITING")
+STOPPING = State("STOPPING")
+STOPPED = State("STOPPED")
+GAVE_UP = State("GAVE_UP")
 STATES = (IDLE, DIALING, OPEN, WAITING, STOPPING, STOPPED, GAVE_UP)
 EVENTS = ("start", "dialFailed", "opened", "gone", "timeout", "retry", "giveUp", "stop")
 
-#: (state, event) -> (next state, action).  Pairs not listed change nothing
-#: (e.g. a late connect result for an attempt already abandoned).
-TRANSITIONS: dict[tuple[str, str], tuple[str, str | None]] = {
-    (IDLE, "start"): (DIALING, "_doDial"),
-    (STOPPED, "start"): (DIALING, "_doRestart"),
-    (GAVE_UP, "start"): (DIALING, "_doRestart"),
-    (DIALING, "dialFailed"): (WAITING, "_doFailed"),
-    (DIALING, "opened"): (OPEN, "_doOpened"),
-    (DIALING, "gone"): (WAITING, "_doFailed"),
-    (DIALING, "timeout"): (DIALING, "_doAbandon"),
-    (DIALING, "stop"): (STOPPING, "_doAbandon"),
-    (OPEN, "gone"): (WAITING, "_doLost"),
-    (OPEN, "stop"): (STOPPING, "_doAbandon"),
-    (WAITING, "retry"): (DIALING, "_doDial"),
-    (WAITING, "giveUp"): (GAVE_UP, "_doGiveUp"),
-    (WAITING, "stop"): (STOPPED, "_doCancelRetry"),
-    (GAVE_UP, "stop"): (STOPPED, "_doStopped"),
-    (STOPPING, "dialFailed"): (STOPPED, "_doStopped"),
-    (STOPPING, "gone"): (STOPPED, "_doStopped"),
-}
 
 
 class _SlotFactory(Factory):
@@ -85,6 +89,8 @@ class Slot(SessionOwner):
     One pool slot of a L{Client <txgetty.Client>}.
 
     @ivar index: the slot's number in its pool.
+    @ivar fire: C{fire(event, *args)}: apply one event of L{EVENTS} to
+        L{TRANSITIONS} (made by the table; the arguments go to the action).
     @ivar state: the slot's state, one of L{STATES}.
     @ivar session: the slot's current session, if any.
     @ivar failures: consecutive failed attempts.
@@ -98,7 +104,7 @@ class Slot(SessionOwner):
         """
         self.client = client
         self.index = index
-        self.state = IDLE
+        self.state: State = IDLE
         self.session: Session | None = None
         self.failures = 0
         self.lastFailure: Failure | None = None
@@ -111,19 +117,7 @@ class Slot(SessionOwner):
     def __repr__(self) -> str:
         return f"<Slot {self.index} of {self.client.label} {self.state}>"
 
-    def fire(self, event: str, *args: Any) -> None:
-        """
-        Apply one event to the transition table.
-
-        @param event: one of L{EVENTS}.
-        @param args: passed to the action.
-        """
-        transition = TRANSITIONS.get((self.state, event))
-        if transition is None:
-            return
-        self.state, action = transition
-        if action is not None:
-            getattr(self, action)(*args)
+    fire: Callable[..., bool]
 
     def whenStopped(self) -> Deferred:
         """
@@ -331,6 +325,30 @@ class Slot(SessionOwner):
         waiters, self._stopWaiters = self._stopWaiters, []
         for d in waiters:
             d.callback(None)
+
+
+#: C{(state, event) -> (next state, action)}.  Pairs not listed change
+#: nothing (e.g. a late connect result for an attempt already abandoned).
+TRANSITIONS = Table([
+    (IDLE, "start", DIALING, Slot._doDial),
+    (DIALING, "dialFailed", WAITING, Slot._doFailed),
+    (DIALING, "opened", OPEN, Slot._doOpened),
+    (DIALING, "gone", WAITING, Slot._doFailed),
+    (DIALING, "timeout", DIALING, Slot._doAbandon),
+    (DIALING, "stop", STOPPING, Slot._doAbandon),
+    (OPEN, "gone", WAITING, Slot._doLost),
+    (OPEN, "stop", STOPPING, Slot._doAbandon),
+    (WAITING, "retry", DIALING, Slot._doDial),
+    (WAITING, "giveUp", GAVE_UP, Slot._doGiveUp),
+    (WAITING, "stop", STOPPED, Slot._doCancelRetry),
+    (STOPPING, "dialFailed", STOPPED, Slot._doStopped),
+    (STOPPING, "gone", STOPPED, Slot._doStopped),
+    (STOPPED, "start", DIALING, Slot._doRestart),
+    (GAVE_UP, "start", DIALING, Slot._doRestart),
+    (GAVE_UP, "stop", STOPPED, Slot._doStopped),
+], attribute="state")
+
+Slot.fire = TRANSITIONS.fire
 
 
 def describeConnectFailure(failure: Failure | None) -> str:

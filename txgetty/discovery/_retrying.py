@@ -16,12 +16,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..client.reconnect import ReconnectPolicy
-from ._machine import StateMachine, Table
+from ..statemachine import State
 from .errors import EtcdError
 from ..interfaces import IEtcdClient
 
 #: The first state of every discovery service.
-STOPPED = "STOPPED"
+STOPPED = State("STOPPED")
 
 #: The waits between attempts while etcd is unavailable.
 DEFAULT_RETRY = ReconnectPolicy(initialDelay=0.5, factor=2.0, maxDelay=5.0, jitter=0.1)
@@ -31,26 +31,27 @@ class RetryingService(Service):
     """
     A service driven by a transition table that talks to etcd.
 
-    A subclass's table uses the events C{fail} (a request failed) and
-    C{retry} (the backoff ended), and may name the action
-    C{_doScheduleRetry}.
+    A subclass's table (a L{Table <txgetty.statemachine.Table>} whose
+    C{fire} is the subclass's C{_fire}) starts in L{STOPPED}, uses the
+    events C{fail} (a request failed) and C{retry} (the backoff ended), and
+    may have the action L{_doScheduleRetry}.
 
     @ivar client: the etcd client.
     """
 
     log = Logger()
+    #: Apply one event to the subclass's table (made by the table).
+    _fire: Callable[..., bool]
 
     def __init__(
         self,
         client: IEtcdClient,
-        table: Table,
         clock: IReactorTime | None,
         retryPolicy: ReconnectPolicy,
         rng: random.Random | None,
     ) -> None:
         """
         @param client: the etcd client.
-        @param table: the transition table; its first state is C{STOPPED}.
         @param clock: the reactor's time (default: the global reactor).
         @param retryPolicy: the waits between attempts (only its delays are
             used: it never gives up).
@@ -62,7 +63,7 @@ class RetryingService(Service):
         self._clock: IReactorTime = clock  # type: ignore[assignment]
         self._retryPolicy = retryPolicy
         self._rng = rng or random.Random()
-        self._machine = StateMachine(self, table, STOPPED)
+        self._state: State = STOPPED
         self._failures = 0
         self._downSince = 0.0
         self._lastError: BaseException | None = None
@@ -72,9 +73,10 @@ class RetryingService(Service):
     @property
     def state(self) -> str:
         """
-        @return: the current state (see the subclass's C{TRANSITIONS}).
+        @return: the name of the current state (see the subclass's
+            C{TRANSITIONS}).
         """
-        return self._machine.state
+        return self._state.name
 
     def _follow(self, d: Deferred[Any], success: Callable[[Any], str]) -> None:
         """
@@ -89,7 +91,7 @@ class RetryingService(Service):
 
         def succeeded(result: Any) -> None:
             self._inflight = None
-            self._machine.fire(success(result))
+            self._fire(success(result))
 
         d.addCallbacks(succeeded, self._failed)
 
@@ -104,7 +106,7 @@ class RetryingService(Service):
         if not failure.check(EtcdError):
             self.log.failure("unexpected error in {service!r}", failure, service=self)
         self._lastError = failure.value
-        self._machine.fire("fail")
+        self._fire("fail")
 
     def _markDown(self) -> BaseException | None:
         """
@@ -127,7 +129,7 @@ class RetryingService(Service):
         """
         self._failures += 1
         delay = self._retryPolicy.delay(self._failures, self._rng)
-        self._timer = self._clock.callLater(delay, self._machine.fire, "retry")
+        self._timer = self._clock.callLater(delay, self._fire, "retry")
 
     def _cancelPending(self) -> None:
         """

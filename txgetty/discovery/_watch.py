@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.protocol import Protocol
@@ -24,10 +24,8 @@ from zope.interface import implementer
 
 from ._stream import JSONObjectStream, JSONStreamError
 from .errors import EtcdProtocolError, EtcdUnavailableError, EtcdWatchCanceledError
-from ..interfaces import IEtcdWatch
+from ..interfaces import IEtcdWatch, IEtcdWatchClient
 
-if TYPE_CHECKING:
-    from .etcd import EtcdClient
 
 _PATH = "/v3/watch"
 
@@ -117,7 +115,7 @@ class EtcdWatch:
 
     log = Logger()
 
-    def __init__(self, client: EtcdClient, prefix: str, onEvent: Callable[[WatchEvent], object]) -> None:
+    def __init__(self, client: IEtcdWatchClient, prefix: str, onEvent: Callable[[WatchEvent], object]) -> None:
         """
         @param client: the client that made it (for URLs and error names).
         @param prefix: the prefix watched.

@@ -55,7 +55,7 @@ from .errors import (
     EtcdProtocolError,
     EtcdUnavailableError,
 )
-from ..interfaces import IEtcdClient
+from ..interfaces import IEtcdClient, IEtcdWatchClient
 
 __all__ = [
     "DEFAULT_ETCD_PORT",
@@ -256,7 +256,7 @@ def _describe(failure: Failure) -> str:
     return f"{type(value).__name__}: {value}"
 
 
-@implementer(IEtcdClient)
+@implementer(IEtcdClient, IEtcdWatchClient)
 class EtcdClient:
     """
     An etcd v3 client for the JSON gateway.  Every method returns a

@@ -13,13 +13,32 @@ one warning, retries with backoff, and registers again (one info line) when
 etcd answers.  A lease lost while etcd is up (the process was stalled past
 the TTL) is replaced by a new one at once.
 
-The life cycle is the table L{TRANSITIONS}::
+The life cycle is the table L{TRANSITIONS} (docs/discovery.md, "States",
+says what each transition does), as C{TRANSITIONS.diagram()} draws it::
 
-  STOPPED --start--> REGISTERING --ok--> REGISTERED --tick--> RENEWING
-  RENEWING --alive--> REGISTERED        RENEWING --leaseLost--> REGISTERING
-  REGISTERING/RENEWING --fail--> DOWN (warn once) --retry--> RETRYING
-  RETRYING --fail--> DOWN (silent)      RETRYING --ok--> REGISTERED (info)
-  any running state --stop--> STOPPING --stopped--> STOPPED
+  STOPPED
+    start     -> REGISTERING _doRegister
+  REGISTERING
+    ok        -> REGISTERED  _doRegistered
+    fail      -> DOWN        _doWentDown
+    stop      -> STOPPING    _doStop
+  REGISTERED
+    tick      -> RENEWING    _doRenew
+    stop      -> STOPPING    _doStop
+  RENEWING
+    alive     -> REGISTERED  _doScheduleRenew
+    leaseLost -> REGISTERING _doLeaseLost
+    fail      -> DOWN        _doWentDown
+    stop      -> STOPPING    _doStop
+  DOWN
+    retry     -> RETRYING    _doRegister
+    stop      -> STOPPING    _doStop
+  RETRYING
+    ok        -> REGISTERED  _doBack
+    fail      -> DOWN        _doScheduleRetry
+    stop      -> STOPPING    _doStop
+  STOPPING
+    stopped   -> STOPPED     _doStopped
 """
 
 from __future__ import annotations
@@ -34,6 +53,7 @@ from twisted.python.failure import Failure
 
 from ..errors import ConfigError
 from ..client.reconnect import ReconnectPolicy
+from ..statemachine import State, Table
 from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
 from .errors import EtcdLeaseNotFoundError
 from ..interfaces import IEtcdClient
@@ -49,36 +69,13 @@ MIN_TTL = 2
 #: How long a stop waits for etcd to revoke the lease, in seconds.
 DEFAULT_STOP_TIMEOUT = 3.0
 
-REGISTERING = "REGISTERING"
-REGISTERED = "REGISTERED"
-RENEWING = "RENEWING"
-DOWN = "DOWN"
-RETRYING = "RETRYING"
-STOPPING = "STOPPING"
+REGISTERING = State("REGISTERING")
+REGISTERED = State("REGISTERED")
+RENEWING = State("RENEWING")
+DOWN = State("DOWN")
+RETRYING = State("RETRYING")
+STOPPING = State("STOPPING")
 
-#: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
-#: (the service), C{ok}/C{fail} (an attempt to register), C{tick} (time to
-#: renew), C{alive}/C{leaseLost}/C{fail} (a renewal), C{retry} (the backoff
-#: ended), C{stopped} (deregistration done or given up).  Other pairs are
-#: ignored.
-TRANSITIONS: dict[tuple[str, str], tuple[str, str | None]] = {
-    (STOPPED, "start"): (REGISTERING, "_doRegister"),
-    (REGISTERING, "ok"): (REGISTERED, "_doRegistered"),
-    (REGISTERING, "fail"): (DOWN, "_doWentDown"),
-    (REGISTERED, "tick"): (RENEWING, "_doRenew"),
-    (RENEWING, "alive"): (REGISTERED, "_doScheduleRenew"),
-    (RENEWING, "leaseLost"): (REGISTERING, "_doLeaseLost"),
-    (RENEWING, "fail"): (DOWN, "_doWentDown"),
-    (DOWN, "retry"): (RETRYING, "_doRegister"),
-    (RETRYING, "ok"): (REGISTERED, "_doBack"),
-    (RETRYING, "fail"): (DOWN, "_doScheduleRetry"),
-    (REGISTERING, "stop"): (STOPPING, "_doStop"),
-    (REGISTERED, "stop"): (STOPPING, "_doStop"),
-    (RENEWING, "stop"): (STOPPING, "_doStop"),
-    (DOWN, "stop"): (STOPPING, "_doStop"),
-    (RETRYING, "stop"): (STOPPING, "_doStop"),
-    (STOPPING, "stopped"): (STOPPED, "_doStopped"),
-}
 
 
 class ServiceRegistration(RetryingService):
@@ -135,7 +132,7 @@ class ServiceRegistration(RetryingService):
             raise ConfigError(f"the registration stopTimeout must be a number of seconds > 0, got {stopTimeout!r}")
         self._entry = ServerEntry(address, weight, dict(metadata or {}), 0)
         self.keys = serverKeys(prefix, self.services, address)
-        RetryingService.__init__(self, client, TRANSITIONS, clock, retryPolicy, rng)
+        RetryingService.__init__(self, client, clock, retryPolicy, rng)
         self.prefix = prefix.rstrip("/")
         self.address = address
         self.ttl = ttl
@@ -154,7 +151,7 @@ class ServiceRegistration(RetryingService):
         @return: whether the keys are in etcd as far as this registration
             knows (its last attempt or renewal succeeded).
         """
-        return self.state in (REGISTERED, RENEWING)
+        return self._state in (REGISTERED, RENEWING)
 
     @property
     def lease(self) -> int | None:
@@ -186,13 +183,13 @@ class ServiceRegistration(RetryingService):
         """
         Register, and keep the registration alive.
         """
-        if self.state != STOPPED:
+        if self._state is not STOPPED:
             raise RuntimeError(f"{self!r} cannot start before its last stop ended")
         Service.startService(self)
         self._entry = ServerEntry(
             self._entry.address, self._entry.weight, self._entry.metadata, int(self._clock.seconds())
         )
-        self._machine.fire("start")
+        self._fire("start")
 
     def stopService(self) -> Deferred[None]:
         """
@@ -202,11 +199,11 @@ class ServiceRegistration(RetryingService):
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once done; it never fails.
         """
         Service.stopService(self)
-        if self.state == STOPPED:
+        if self._state is STOPPED:
             return succeed(None)
         d: Deferred[None] = Deferred()
         self._stopWaiters.append(d)
-        self._machine.fire("stop")
+        self._fire("stop")
         return d
 
     # -- attempts ------------------------------------------------------------
@@ -264,7 +261,7 @@ class ServiceRegistration(RetryingService):
         """
         Renew the lease C{ttl / 3} seconds from now.
         """
-        self._timer = self._clock.callLater(self.ttl / 3, self._machine.fire, "tick")
+        self._timer = self._clock.callLater(self.ttl / 3, self._fire, "tick")
 
     def _doRenew(self) -> None:
         """
@@ -319,11 +316,11 @@ class ServiceRegistration(RetryingService):
             d.errback(Failure(CancelledError(f"{self!r} stopped before it registered")))
         lease = self._lease
         if lease is None:
-            self._machine.fire("stopped")
+            self._fire("stopped")
             return
         d = self.client.revokeLease(lease).addTimeout(self._stopTimeout, self._clock)
         d.addErrback(self._deregisterFailed, lease)
-        d.addBoth(lambda _: self._machine.fire("stopped"))
+        d.addBoth(lambda _: self._fire("stopped"))
 
     def _deregisterFailed(self, failure: Failure, lease: int) -> None:
         """
@@ -345,3 +342,30 @@ class ServiceRegistration(RetryingService):
         waiters, self._stopWaiters = self._stopWaiters, []
         for d in waiters:
             d.callback(None)
+
+
+#: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
+#: (the service), C{ok}/C{fail} (an attempt to register), C{tick} (time to
+#: renew), C{alive}/C{leaseLost}/C{fail} (a renewal), C{retry} (the backoff
+#: ended), C{stopped} (deregistration done or given up).  Other pairs are
+#: ignored.
+TRANSITIONS = Table([
+    (STOPPED, "start", REGISTERING, ServiceRegistration._doRegister),
+    (REGISTERING, "ok", REGISTERED, ServiceRegistration._doRegistered),
+    (REGISTERING, "fail", DOWN, ServiceRegistration._doWentDown),
+    (REGISTERED, "tick", RENEWING, ServiceRegistration._doRenew),
+    (RENEWING, "alive", REGISTERED, ServiceRegistration._doScheduleRenew),
+    (RENEWING, "leaseLost", REGISTERING, ServiceRegistration._doLeaseLost),
+    (RENEWING, "fail", DOWN, ServiceRegistration._doWentDown),
+    (DOWN, "retry", RETRYING, ServiceRegistration._doRegister),
+    (RETRYING, "ok", REGISTERED, ServiceRegistration._doBack),
+    (RETRYING, "fail", DOWN, ServiceRegistration._doScheduleRetry),
+    (REGISTERING, "stop", STOPPING, ServiceRegistration._doStop),
+    (REGISTERED, "stop", STOPPING, ServiceRegistration._doStop),
+    (RENEWING, "stop", STOPPING, ServiceRegistration._doStop),
+    (DOWN, "stop", STOPPING, ServiceRegistration._doStop),
+    (RETRYING, "stop", STOPPING, ServiceRegistration._doStop),
+    (STOPPING, "stopped", STOPPED, ServiceRegistration._doStopped),
+])
+
+ServiceRegistration._fire = TRANSITIONS.fire

@@ -15,12 +15,25 @@ kept.  While watching it asks etcd for its version every C{probeInterval}
 seconds, so an etcd that vanished without closing the connection is noticed
 too.
 
-The life cycle is the table L{TRANSITIONS}::
+The life cycle is the table L{TRANSITIONS} (docs/discovery.md, "States",
+says what each transition does), as C{TRANSITIONS.diagram()} draws it::
 
-  STOPPED --start--> SYNCING --synced--> WATCHING --lost--> SYNCING
-  SYNCING --fail--> DOWN (warn once) --retry--> RECOVERING
-  RECOVERING --fail--> DOWN (silent)   RECOVERING --synced--> WATCHING (info)
-  any running state --stop--> STOPPED
+  STOPPED
+    start  -> SYNCING    _doSync
+  SYNCING
+    synced -> WATCHING   _doWatching
+    fail   -> DOWN       _doWentDown
+    stop   -> STOPPED    _doStop
+  WATCHING
+    lost   -> SYNCING    _doResync
+    stop   -> STOPPED    _doStop
+  DOWN
+    retry  -> RECOVERING _doSync
+    stop   -> STOPPED    _doStop
+  RECOVERING
+    synced -> WATCHING   _doBack
+    fail   -> DOWN       _doScheduleRetry
+    stop   -> STOPPED    _doStop
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from twisted.python.failure import Failure
 
 from ..errors import ConfigError
 from ..client.reconnect import ReconnectPolicy
+from ..statemachine import State, Table
 from ._retrying import DEFAULT_RETRY, STOPPED, RetryingService
 from ._watch import WatchEvent
 from .errors import EtcdWatchCanceledError
@@ -46,28 +60,11 @@ __all__ = ["DEFAULT_PROBE_INTERVAL", "ServiceWatcher", "TRANSITIONS"]
 #: How often a watching watcher checks that etcd still answers, in seconds.
 DEFAULT_PROBE_INTERVAL = 5.0
 
-SYNCING = "SYNCING"
-WATCHING = "WATCHING"
-DOWN = "DOWN"
-RECOVERING = "RECOVERING"
+SYNCING = State("SYNCING")
+WATCHING = State("WATCHING")
+DOWN = State("DOWN")
+RECOVERING = State("RECOVERING")
 
-#: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
-#: (the service), C{synced}/C{fail} (an attempt to read and watch),
-#: C{lost} (the watch ended or the probe failed), C{retry} (the backoff
-#: ended).  Other pairs are ignored.
-TRANSITIONS: dict[tuple[str, str], tuple[str, str | None]] = {
-    (STOPPED, "start"): (SYNCING, "_doSync"),
-    (SYNCING, "synced"): (WATCHING, "_doWatching"),
-    (SYNCING, "fail"): (DOWN, "_doWentDown"),
-    (WATCHING, "lost"): (SYNCING, "_doResync"),
-    (DOWN, "retry"): (RECOVERING, "_doSync"),
-    (RECOVERING, "synced"): (WATCHING, "_doBack"),
-    (RECOVERING, "fail"): (DOWN, "_doScheduleRetry"),
-    (SYNCING, "stop"): (STOPPED, "_doStop"),
-    (WATCHING, "stop"): (STOPPED, "_doStop"),
-    (DOWN, "stop"): (STOPPED, "_doStop"),
-    (RECOVERING, "stop"): (STOPPED, "_doStop"),
-}
 
 
 class ServiceWatcher(RetryingService):
@@ -106,7 +103,7 @@ class ServiceWatcher(RetryingService):
         ):
             raise ConfigError(f"probeInterval must be a number of seconds > 0 or None, got {probeInterval!r}")
         self.keyPrefix = servicePrefix(prefix, service)
-        RetryingService.__init__(self, client, TRANSITIONS, clock, retryPolicy, rng)
+        RetryingService.__init__(self, client, clock, retryPolicy, rng)
         self.service = service
         self._probeInterval = probeInterval
         self._servers: dict[str, ServerEntry] = {}
@@ -145,7 +142,7 @@ class ServiceWatcher(RetryingService):
             succeeded (at once if it did), failing with L{CancelledError}
             if the watcher stops first.
         """
-        if self.state == WATCHING:
+        if self._state is WATCHING:
             return succeed(self.servers)
         d: Deferred[dict[str, ServerEntry]] = Deferred()
         self._readyWaiters.append(d)
@@ -156,7 +153,7 @@ class ServiceWatcher(RetryingService):
         Read the servers and follow their changes.
         """
         Service.startService(self)
-        self._machine.fire("start")
+        self._fire("start")
 
     def stopService(self) -> Deferred[None]:
         """
@@ -166,7 +163,7 @@ class ServiceWatcher(RetryingService):
         """
         Service.stopService(self)
         watch = self._watch
-        self._machine.fire("stop")
+        self._fire("stop")
         return watch.stop() if watch is not None else succeed(None)
 
     # -- the server list -----------------------------------------------------
@@ -258,7 +255,7 @@ class ServiceWatcher(RetryingService):
         """
         if watch is self._watch:
             self._lastError = failure.value
-            self._machine.fire("lost")
+            self._fire("lost")
 
     def _probeNow(self) -> None:
         """
@@ -275,7 +272,7 @@ class ServiceWatcher(RetryingService):
             self._probe = None
             if not failure.check(CancelledError):
                 self._lastError = failure.value
-                self._machine.fire("lost")
+                self._fire("lost")
 
         self._probe.addCallbacks(answered, unanswered)
 
@@ -283,7 +280,7 @@ class ServiceWatcher(RetryingService):
         """
         Probe etcd in C{probeInterval} seconds (if probing is on).
         """
-        if self._probeInterval is not None and self.state == WATCHING:
+        if self._probeInterval is not None and self._state is WATCHING:
             self._timer = self._clock.callLater(self._probeInterval, self._probeNow)
 
     def _cancelAll(self) -> None:
@@ -364,3 +361,24 @@ class ServiceWatcher(RetryingService):
         waiters, self._readyWaiters = self._readyWaiters, []
         for d in waiters:
             d.errback(Failure(CancelledError(f"{self!r} stopped before it read the servers")))
+
+
+#: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
+#: (the service), C{synced}/C{fail} (an attempt to read and watch),
+#: C{lost} (the watch ended or the probe failed), C{retry} (the backoff
+#: ended).  Other pairs are ignored.
+TRANSITIONS = Table([
+    (STOPPED, "start", SYNCING, ServiceWatcher._doSync),
+    (SYNCING, "synced", WATCHING, ServiceWatcher._doWatching),
+    (SYNCING, "fail", DOWN, ServiceWatcher._doWentDown),
+    (WATCHING, "lost", SYNCING, ServiceWatcher._doResync),
+    (DOWN, "retry", RECOVERING, ServiceWatcher._doSync),
+    (RECOVERING, "synced", WATCHING, ServiceWatcher._doBack),
+    (RECOVERING, "fail", DOWN, ServiceWatcher._doScheduleRetry),
+    (SYNCING, "stop", STOPPED, ServiceWatcher._doStop),
+    (WATCHING, "stop", STOPPED, ServiceWatcher._doStop),
+    (DOWN, "stop", STOPPED, ServiceWatcher._doStop),
+    (RECOVERING, "stop", STOPPED, ServiceWatcher._doStop),
+])
+
+ServiceWatcher._fire = TRANSITIONS.fire

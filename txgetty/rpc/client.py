@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..client import Client
+from ..client.slot import GAVE_UP, STOPPED
 from ..config import SessionConfig
 from ..errors import ConfigError
 from ..handlers import EventListener
@@ -452,7 +453,7 @@ class RpcClient(MultiService):
         A pool gave up (or was stopped): if no pool can connect any more,
         the parked calls fail.
         """
-        if any(slot.state not in ("GAVE_UP", "STOPPED") for pool in self._pools.values() for slot in pool._slots):
+        if any(slot.state not in (GAVE_UP, STOPPED) for pool in self._pools.values() for slot in pool._slots):
             return
         self._watching = False
         parked, self._parked = self._parked, []

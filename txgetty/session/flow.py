@@ -18,7 +18,7 @@ Mixed into L{txgetty.Session}.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.protocols.policies import ProtocolWrapper
@@ -116,7 +116,7 @@ class FlowMixin:
 
         @property
         def pendingBytes(self) -> int: ...
-        def _fire(self, event: str, *args: Any) -> None: ...
+        _fire: Callable[..., bool]
         def _handlerFailed(self, failure: Failure, callback: str) -> None: ...
         def _lateHandlerFailure(self, failure: Failure, callback: str = "onMessage") -> None: ...
         def _endIfPeerDone(self) -> None: ...

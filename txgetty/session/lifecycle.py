@@ -3,14 +3,47 @@ The life cycle of a session: its states, the transition table, the actions
 of the table, and the timers (cron, read-idle, packet and open timeouts)
 driven by the shared wheel.  Mixed into L{txgetty.Session}.
 
-States::
+The table, L{TRANSITIONS}, as C{TRANSITIONS.diagram()} draws it (a pair
+not listed keeps the state and does nothing: an idempotent close, a late
+C{onOpen} result after the connection is gone)::
 
-  NEW ──connect──> OPENING ──openOk──> OPEN ──close──> CLOSING ──lost──> CLOSED
-                                         └─error─> ERRORING ─close─┘  (onError may still write)
-   │                 ▲ │  └─close─> OPENING_CLOSE ──openOk──> CLOSING     (onClose)
-   └─connectTLS─> HANDSHAKING ──handshake─┘                      │
-                     │ lost: DEAD (onError)   OPEN ──lost──> CLOSED (onError if abnormal)
-  refuse / openFail / openTimeout / close before open ──> ABORTING ──lost──> DEAD
+  NEW
+    connect     -> OPENING       _doConfigureAndOpen
+    connectTLS  -> HANDSHAKING   _doConfigure
+    close       -> DEAD          _doGone
+    lost        -> DEAD          _doGone
+  HANDSHAKING (writable)
+    refuse      -> ABORTING      _doRefuse
+    handshake   -> OPENING       _doOpen
+    close       -> ABORTING      _doAbort
+    openTimeout -> ABORTING      _doOpenTimeout
+    lost        -> DEAD          _doHandshakeFailed
+  OPENING (writable)
+    refuse      -> ABORTING      _doRefuse
+    openOk      -> OPEN          _doStart
+    openFail    -> ABORTING      _doOpenFailed
+    close       -> OPENING_CLOSE _doLoseConnection
+    openTimeout -> ABORTING      _doOpenTimeout
+    error       -> ABORTING      _doOpenFailed
+    lost        -> DEAD          _doCancelOpen
+  OPENING_CLOSE (closed)
+    openOk      -> CLOSING       _doOpenedClosing
+    openFail    -> ABORTING      _doOpenFailed
+    lost        -> DEAD          _doCancelOpen
+    openTimeout -> ABORTING      _doOpenTimeout
+  OPEN (writable)
+    close       -> CLOSING       _doClose
+    error       -> ERRORING      _doFail
+    lost        -> CLOSED        _doLost
+  ERRORING (closed, writable)
+    close       -> CLOSING       _doLoseConnection
+    lost        -> CLOSED        _doClosed
+  CLOSING (closed)
+    lost        -> CLOSED        _doClosed
+  ABORTING (closed)
+    lost        -> DEAD          _doGone
+  DEAD (closed, final)
+  CLOSED (closed, final)
 
 A session counts as opened once C{onOpen} succeeded; only opened sessions
 reach C{CLOSED} (and get C{onClose}); the others end in C{DEAD}.
@@ -39,42 +72,15 @@ from ..errors import (
     TruncatedPacketError,
 )
 from .errorlog import ALREADY_LOGGED, logSessionFailure
+from ..statemachine import State, Table
 from ..taskpool import CRON
 from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
 
 
-class State:
-    """
-    One state of the session life cycle.
-
-    @ivar name: the state's name.
-    @ivar writable: whether writes are accepted in it.
-    @ivar closed: whether the session is closing or closed in it.
-    @ivar final: whether the connection is gone in it.
-    """
-
-    __slots__ = ("name", "writable", "closed", "final")
-
-    def __init__(
-        self, name: str, writable: bool = False, closed: bool = False, final: bool = False
-    ) -> None:
-        """
-        @param name: the state's name.
-        @param writable: whether writes are accepted.
-        @param closed: whether the session is closing or closed.
-        @param final: whether the connection is gone.
-        """
-        self.name = name
-        self.writable = writable
-        self.closed = closed
-        self.final = final
-
-    def __repr__(self) -> str:
-        return self.name
-
-
+#: The states; C{writable}: writes are accepted; C{closed}: the session is
+#: closing or closed; C{final}: the connection is gone.
 NEW = State("NEW")
 HANDSHAKING = State("HANDSHAKING", writable=True)
 OPENING = State("OPENING", writable=True)
@@ -174,19 +180,9 @@ class LifecycleMixin:
     else:
         __slots__ = ()
 
-    def _fire(self, event: str, *args: Any) -> None:
-        """
-        Apply one event to the transition table.
-
-        @param event: one of L{txgetty.session.lifecycle.EVENTS}.
-        @param args: passed to the transition's action.
-        """
-        transition = TRANSITIONS.get((self._state, event))
-        if transition is None:
-            return
-        self._state, action = transition
-        if action is not None:
-            getattr(self, action)(*args)
+    #: Apply one event of L{EVENTS} to L{TRANSITIONS} (made by the table:
+    #: C{session._fire(event, *args)}, the arguments go to the action).
+    _fire: Callable[..., bool]
 
     def _doConfigure(self) -> bool:
         """
@@ -732,35 +728,37 @@ class LifecycleMixin:
             self._packetCall = self._wheel.callLater(timeout - elapsed, self._packetCheck)
 
 
-#: (state, event) -> (next state, name of the Session method to run or None).
-#: Every pair not listed keeps the state and does nothing (an idempotent
-#: close, a late onOpen result after the connection is gone, ...).
-TRANSITIONS: dict[tuple[State, str], tuple[State, str | None]] = {
-    (NEW, "connect"): (OPENING, "_doConfigureAndOpen"),
-    (NEW, "connectTLS"): (HANDSHAKING, "_doConfigure"),
-    (NEW, "close"): (DEAD, "_doGone"),
-    (NEW, "lost"): (DEAD, "_doGone"),
-    (HANDSHAKING, "refuse"): (ABORTING, "_doRefuse"),
-    (HANDSHAKING, "handshake"): (OPENING, "_doOpen"),
-    (HANDSHAKING, "close"): (ABORTING, "_doAbort"),
-    (HANDSHAKING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
-    (HANDSHAKING, "lost"): (DEAD, "_doHandshakeFailed"),
-    (OPENING, "refuse"): (ABORTING, "_doRefuse"),
-    (OPENING, "openOk"): (OPEN, "_doStart"),
-    (OPENING, "openFail"): (ABORTING, "_doOpenFailed"),
-    (OPENING, "close"): (OPENING_CLOSE, "_doLoseConnection"),
-    (OPENING, "openTimeout"): (ABORTING, "_doOpenTimeout"),
-    (OPENING, "error"): (ABORTING, "_doOpenFailed"),
-    (OPENING, "lost"): (DEAD, "_doCancelOpen"),
-    (OPENING_CLOSE, "openOk"): (CLOSING, "_doOpenedClosing"),
-    (OPENING_CLOSE, "openFail"): (ABORTING, "_doOpenFailed"),
-    (OPENING_CLOSE, "lost"): (DEAD, "_doCancelOpen"),
-    (OPENING_CLOSE, "openTimeout"): (ABORTING, "_doOpenTimeout"),
-    (OPEN, "close"): (CLOSING, "_doClose"),
-    (OPEN, "error"): (ERRORING, "_doFail"),
-    (OPEN, "lost"): (CLOSED, "_doLost"),
-    (ERRORING, "close"): (CLOSING, "_doLoseConnection"),
-    (ERRORING, "lost"): (CLOSED, "_doClosed"),
-    (CLOSING, "lost"): (CLOSED, "_doClosed"),
-    (ABORTING, "lost"): (DEAD, "_doGone"),
-}
+#: The life cycle: C{(state, event) -> (next state, action)}.  Every pair
+#: not listed keeps the state and does nothing (an idempotent close, a late
+#: onOpen result after the connection is gone, ...).
+TRANSITIONS = Table([
+    (NEW, "connect", OPENING, LifecycleMixin._doConfigureAndOpen),
+    (NEW, "connectTLS", HANDSHAKING, LifecycleMixin._doConfigure),
+    (NEW, "close", DEAD, LifecycleMixin._doGone),
+    (NEW, "lost", DEAD, LifecycleMixin._doGone),
+    (HANDSHAKING, "refuse", ABORTING, LifecycleMixin._doRefuse),
+    (HANDSHAKING, "handshake", OPENING, LifecycleMixin._doOpen),
+    (HANDSHAKING, "close", ABORTING, LifecycleMixin._doAbort),
+    (HANDSHAKING, "openTimeout", ABORTING, LifecycleMixin._doOpenTimeout),
+    (HANDSHAKING, "lost", DEAD, LifecycleMixin._doHandshakeFailed),
+    (OPENING, "refuse", ABORTING, LifecycleMixin._doRefuse),
+    (OPENING, "openOk", OPEN, LifecycleMixin._doStart),
+    (OPENING, "openFail", ABORTING, LifecycleMixin._doOpenFailed),
+    (OPENING, "close", OPENING_CLOSE, LifecycleMixin._doLoseConnection),
+    (OPENING, "openTimeout", ABORTING, LifecycleMixin._doOpenTimeout),
+    (OPENING, "error", ABORTING, LifecycleMixin._doOpenFailed),
+    (OPENING, "lost", DEAD, LifecycleMixin._doCancelOpen),
+    (OPENING_CLOSE, "openOk", CLOSING, LifecycleMixin._doOpenedClosing),
+    (OPENING_CLOSE, "openFail", ABORTING, LifecycleMixin._doOpenFailed),
+    (OPENING_CLOSE, "lost", DEAD, LifecycleMixin._doCancelOpen),
+    (OPENING_CLOSE, "openTimeout", ABORTING, LifecycleMixin._doOpenTimeout),
+    (OPEN, "close", CLOSING, LifecycleMixin._doClose),
+    (OPEN, "error", ERRORING, LifecycleMixin._doFail),
+    (OPEN, "lost", CLOSED, LifecycleMixin._doLost),
+    (ERRORING, "close", CLOSING, LifecycleMixin._doLoseConnection),
+    (ERRORING, "lost", CLOSED, LifecycleMixin._doClosed),
+    (CLOSING, "lost", CLOSED, LifecycleMixin._doClosed),
+    (ABORTING, "lost", DEAD, LifecycleMixin._doGone),
+])
+
+LifecycleMixin._fire = TRANSITIONS.fire
