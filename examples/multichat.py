@@ -61,11 +61,12 @@ from txgetty import (
     ISession,
     LineCodec,
     PacketTooLargeError,
+    PeerIdleError,
     ReadIdleTimeoutError,
     Server,
     SessionConfig,
+    WebSocketClosedError,
 )
-from txgetty.errors import PeerIdleError, WebSocketClosedError
 
 log = Logger()
 

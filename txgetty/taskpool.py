@@ -134,7 +134,7 @@ class Outbox:
 @implementer(ITaskPool, IService)
 class TaskPool(Service):
     """
-    Worker threads for C{onMessage} (an L{IService}: start it before the
+    Worker threads for C{onMessage} (an L{IService <twisted.application.service.IService>}: start it before the
     server or client that uses it, stop it after).
 
     @ivar size: the number of worker threads.
@@ -215,7 +215,7 @@ class TaskPool(Service):
         Stop taking work; let queued work finish for up to C{stopTimeout}
         seconds, drop what is left, and let the threads end.
 
-        @return: a L{Deferred} firing once the threads ended (or, for a
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once the threads ended (or, for a
             handler that never returns, after C{stopTimeout}).
         """
         Service.stopService(self)
@@ -314,7 +314,7 @@ class TaskPool(Service):
         @param function: the function.
         @param args: its positional arguments.
         @param kw: its keyword arguments.
-        @return: a L{Deferred} firing, in the reactor thread, with its result
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing, in the reactor thread, with its result
             or failure; cancelling it only stops waiting for the result.
         """
         d: Deferred = Deferred()
@@ -355,7 +355,7 @@ class TaskPool(Service):
         A blocking call finished (reactor thread).
 
         @param d: its Deferred (maybe cancelled meanwhile).
-        @param outcome: its result or L{Failure}.
+        @param outcome: its result or L{Failure <twisted.python.failure.Failure>}.
         """
         self.finished(1)
         if d.called:
@@ -415,7 +415,7 @@ def _awaitInReactor(pool: TaskPool, awaitable: Any) -> Any:
 
     @param pool: the pool (for its reactor).
     @param awaitable: the handler's coroutine or Deferred.
-    @return: its result, or a L{Failure}.
+    @return: its result, or a L{Failure <twisted.python.failure.Failure>}.
     """
     done = threading.Event()
     box: list[Any] = []
