@@ -1,0 +1,4 @@
+"""
+Unit tests, one module per module of txgetty (packages mirrored): fake
+clocks, string and memory transports, no sockets.
+"""
