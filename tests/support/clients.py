@@ -16,7 +16,7 @@ from txgetty.codec import HelloCodec
 from txgetty.testing import ControlledEndpoint, RecordingListener
 
 
-class _Harness:
+class ClientHarness:
     """
     A client on a fake clock and a controlled endpoint.
     """

@@ -1,6 +1,7 @@
 """
-Unit tests of L{txgetty.config}: the settings table, the defaults of each
-role, and the checks of each setting.
+Unit tests of L{txgetty.config}: the defaults of each role, the check of
+each setting (L{CHECKS <txgetty.config.CHECKS>}), the order of low and high
+marks, and the listener settings.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ from twisted.trial.unittest import SynchronousTestCase
 from txgetty.client import Client
 from txgetty.codec import HelloCodec
 from txgetty.config import (
+    CHECKS,
     DEFAULT_FIRST_PACKET_TIMEOUT,
     DEFAULT_MAX_PACKETS_PER_TURN,
     DEFAULT_READ_IDLE_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
+    HANDLER_ERROR_POLICIES,
+    LISTENER_CHECKS,
+    ORDERED_PAIRS,
     ROLE_DEFAULTS,
     SessionConfig,
+    checkListenerSetting,
+    checkOrder,
 )
 from txgetty.errors import ConfigError
 from txgetty.session import Session
@@ -104,3 +111,143 @@ class RoleDefaultTests(SynchronousTestCase):
             (session,) = server.sessions()
             self.assertEqual((session.readIdleTimeout, session.firstPacketTimeout), (expected, 60.0))
             server.stopService()
+
+
+class CheckTests(SynchronousTestCase):
+    """
+    Each setting is checked when a config is made, and a refusal names the
+    setting and the value.
+    """
+
+    def test_everyFieldChecked(self) -> None:
+        """
+        L{CHECKS} has one check per field of L{SessionConfig}, no more.
+        """
+        self.assertEqual({f.name for f in fields(SessionConfig)}, set(CHECKS))
+
+    def test_refusals(self) -> None:
+        """
+        Wrong types and out-of-range values are L{ConfigError}s naming the
+        setting: C{True} is not a number, NaN and negatives are not seconds,
+        0 is refused where it cannot mean "off", TCP keep-alive periods stop
+        at the kernel's 32767 s.
+        """
+        for name, value, needle in (
+            ("maxMsgLen", 0, "positive number of bytes"),
+            ("maxMsgLen", True, "positive number of bytes"),
+            ("cronPeriod", 0, "greater than 0"),
+            ("waitTime", -1, "0 or more"),
+            ("readIdleTimeout", float("nan"), "0 or more"),
+            ("packetTimeout", "10", "number of seconds"),
+            ("openTimeout", True, "number of seconds"),
+            ("keepAlivePeriod", 32768, "at most 32767"),
+            ("tcpNoDelay", 1, "True or False"),
+            ("writeHighMark", 0, "a positive integer"),
+            ("writeLowMark", -1, "an integer, 0 or more"),
+            ("maxPacketsPerTurn", 1.5, "an integer, 0 or more"),
+            ("handlerErrorPolicy", "ignore", ", ".join(HANDLER_ERROR_POLICIES)),
+        ):
+            with self.assertRaises(ConfigError) as ctx:
+                SessionConfig(**{name: value})
+            self.assertIn(name, str(ctx.exception))
+            self.assertIn(needle, str(ctx.exception), (name, value))
+
+    def test_offValues(self) -> None:
+        """
+        0 switches the timeouts off and is accepted; the checks hand back
+        floats for seconds.
+        """
+        config = SessionConfig(waitTime=0, packetTimeout=0, openTimeout=0, writeTimeout=0, readIdleTimeout=0)
+        self.assertEqual((config.waitTime, config.readIdleTimeout), (0.0, 0.0))
+        self.assertIsInstance(SessionConfig(cronPeriod=2).cronPeriod, float)
+
+    def test_frozen(self) -> None:
+        """
+        A config cannot be changed once made (a server shares one among its
+        sessions); C{replace} makes another, checked again.
+        """
+        config = SessionConfig()
+        with self.assertRaises(AttributeError):
+            config.maxMsgLen = 5  # type: ignore[misc]
+
+
+class OrderTests(SynchronousTestCase):
+    """
+    Low marks stay at or below their high marks (L{ORDERED_PAIRS}).
+    """
+
+    def test_configRefusesCrossedMarks(self) -> None:
+        """
+        A config whose low mark exceeds its high mark is refused, naming
+        both (the other pairs kept in order).
+        """
+        for low, high in ORDERED_PAIRS:
+            values: dict[str, Any] = {"writeLowMark": 0, "backlogLowMark": 0, low: 1000, high: 999}
+            with self.assertRaises(ConfigError) as ctx:
+                SessionConfig(**values)
+            self.assertIn(f"{low} (1000) must not exceed {high} (999)", str(ctx.exception))
+
+    def test_changeOrder(self) -> None:
+        """
+        Changing one mark of a pair past the other says which one to change
+        first; a change within bounds passes.
+        """
+        current = {"writeLowMark": 10, "writeHighMark": 20, "maxPendingBytes": 30}.__getitem__
+        with self.assertRaises(ConfigError) as ctx:
+            checkOrder("writeLowMark", 25, current)
+        self.assertIn("raise writeHighMark first", str(ctx.exception))
+        with self.assertRaises(ConfigError) as ctx:
+            checkOrder("writeHighMark", 5, current)
+        self.assertIn("lower writeLowMark first", str(ctx.exception))
+        checkOrder("writeHighMark", 25, current)
+
+
+class RoleTests(SynchronousTestCase):
+    """
+    L{SessionConfig.forRole}.
+    """
+
+    def test_unknownRole(self) -> None:
+        """
+        Only the roles of L{ROLES <txgetty.config.ROLES>} exist.
+        """
+        with self.assertRaises(ConfigError) as ctx:
+            SessionConfig().forRole("peer")
+        self.assertIn("server, client", str(ctx.exception))
+
+    def test_nothingUnset(self) -> None:
+        """
+        A config that sets every role-dependent setting is its own version
+        for any role.
+        """
+        config = SessionConfig(**{name: 5.0 for name in ROLE_DEFAULTS})
+        self.assertIs(config.forRole("client"), config)
+        self.assertIs(config.forRole("server"), config)
+
+
+class ListenerSettingTests(SynchronousTestCase):
+    """
+    L{checkListenerSetting}: C{maxSessions} and C{backlog}, as given to a
+    server or as text in a listener's description.
+    """
+
+    def test_text(self) -> None:
+        """
+        Text is read as a whole number; C{maxSessions} may be 0 (no limit),
+        C{backlog} may not.
+        """
+        self.assertEqual(checkListenerSetting("maxSessions", "0"), 0)
+        self.assertEqual(checkListenerSetting("backlog", 128), 128)
+        self.assertEqual(set(LISTENER_CHECKS), {"maxSessions", "backlog"})
+
+    def test_refusals(self) -> None:
+        """
+        A refusal names the setting, the value and the description it came
+        from.
+        """
+        with self.assertRaises(ConfigError) as ctx:
+            checkListenerSetting("backlog", "many", "tcp:0:backlog=many")
+        self.assertEqual(str(ctx.exception), "backlog must be a whole number, got 'many' (in 'tcp:0:backlog=many')")
+        with self.assertRaises(ConfigError) as ctx:
+            checkListenerSetting("backlog", "0", "tcp:0:backlog=0")
+        self.assertIn("backlog must be a positive integer, got 0 (in 'tcp:0:backlog=0')", str(ctx.exception))

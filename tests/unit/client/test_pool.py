@@ -27,7 +27,7 @@ from txgetty.errors import (
 from txgetty.interfaces import IClient
 from txgetty.testing import ControlledEndpoint, RecordingListener
 
-from ...support.clients import _Harness
+from ...support.clients import ClientHarness
 
 
 class ClientTests(SynchronousTestCase):
@@ -39,14 +39,14 @@ class ClientTests(SynchronousTestCase):
         """
         The client provides L{IClient}.
         """
-        self.assertTrue(verifyObject(IClient, _Harness().client))
+        self.assertTrue(verifyObject(IClient, ClientHarness().client))
 
     def test_poolOpens(self) -> None:
         """
         Starting dials every slot once; whenAllConnected fires when all are
         open, with the sessions.
         """
-        h = _Harness(connections=3)
+        h = ClientHarness(connections=3)
         h.client.startService()
         self.assertEqual(len(h.endpoint.attempts), 3)
         waiting = h.client.whenAllConnected()
@@ -61,7 +61,7 @@ class ClientTests(SynchronousTestCase):
         Consecutive refused attempts wait 0.3, 0.6, 1.2, ... seconds, each
         attempt dialled from the previous failure, never sooner.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         seen = []
         for _ in range(6):
@@ -80,7 +80,7 @@ class ClientTests(SynchronousTestCase):
         After maxAttempts failures the slot gives up: whenConnected fails with
         L{ConnectGaveUpError} naming the last error, no timer is left.
         """
-        h = _Harness(reconnect=ReconnectPolicy(maxAttempts=3, jitter=0))
+        h = ClientHarness(reconnect=ReconnectPolicy(maxAttempts=3, jitter=0))
         h.client.startService()
         waiting = h.client.whenConnected()
         for _ in range(3):
@@ -97,7 +97,7 @@ class ClientTests(SynchronousTestCase):
         """
         Stopping while a retry is pending cancels it: nothing is dialled after.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         h.endpoint.last.fail()
         self.successResultOf(h.client.stopService())
@@ -110,7 +110,7 @@ class ClientTests(SynchronousTestCase):
         Stopping while an attempt is pending cancels the attempt; its failure
         does not trigger a retry.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         waiting = h.client.whenConnected()
         stopped = h.client.stopService()
@@ -125,7 +125,7 @@ class ClientTests(SynchronousTestCase):
         Stopping closes open sessions gracefully and fires once they are gone;
         a lost session of a stopped client is not re-dialled.
         """
-        h = _Harness(connections=2)
+        h = ClientHarness(connections=2)
         h.client.startService()
         for attempt in h.endpoint.attempts:
             attempt.succeed()
@@ -144,7 +144,7 @@ class ClientTests(SynchronousTestCase):
         """
         A stopped client can be started again.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         h.client.stopService()
         h.client.startService()
@@ -155,7 +155,7 @@ class ClientTests(SynchronousTestCase):
         A session that lived long is re-dialled after the initial delay; one
         that died at once counts as a failure, so the delay keeps growing.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         h.endpoint.last.succeed()
         h.clock.advance(60)
@@ -173,7 +173,7 @@ class ClientTests(SynchronousTestCase):
         A new-session callback that refuses every session makes the slot back
         off like failed connects: no hot loop, no onOpen.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.refuse = True
         h.client.startService()
         for expected in (0.3, 0.6, 1.2):
@@ -189,7 +189,7 @@ class ClientTests(SynchronousTestCase):
         A connection whose local and remote addresses are equal is dropped,
         counted, and retried with backoff.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         same = IPv4Address("TCP", "127.0.0.1", 8090)
         h.endpoint.last.succeed(host=same, peer=same)
@@ -206,7 +206,7 @@ class ClientTests(SynchronousTestCase):
         An attempt still pending after connectTimeout is cancelled and counts
         as a failure with L{ConnectTimeoutError}.
         """
-        h = _Harness(connectTimeout=2.0)
+        h = ClientHarness(connectTimeout=2.0)
         h.client.startService()
         h.clock.advance(2.0)
         self.assertTrue(h.endpoint.last.cancelled)
@@ -221,7 +221,7 @@ class ClientTests(SynchronousTestCase):
         handshake that never ends is the same) is also abandoned at
         connectTimeout, with L{ConnectTimeoutError}.
         """
-        h = _Harness(connectTimeout=2.0)
+        h = ClientHarness(connectTimeout=2.0)
 
         class Slow(RecordingListener):
             def onOpen(self, session: Any) -> Deferred:
@@ -242,7 +242,7 @@ class ClientTests(SynchronousTestCase):
         Through repeated losses and reconnects, a pool of 4 never has more
         than 4 sessions open or attempts in flight.
         """
-        h = _Harness(connections=4)
+        h = ClientHarness(connections=4)
         h.client.startService()
         for _ in range(5):
             pending = [a for a in h.endpoint.attempts if not a.deferred.called]
@@ -264,7 +264,7 @@ class ClientTests(SynchronousTestCase):
         with the fewest bytes waiting; random picks among them.
         """
         for choose in ("round-robin", "least-loaded", "random"):
-            h = _Harness(connections=3, choose=choose)
+            h = ClientHarness(connections=3, choose=choose)
             h.client.startService()
             for attempt in h.endpoint.attempts:
                 attempt.succeed()
@@ -286,7 +286,7 @@ class ClientTests(SynchronousTestCase):
         Asking for a session while none is open raises L{NoSessionError}
         saying what the slots are doing.
         """
-        h = _Harness()
+        h = ClientHarness()
         h.client.startService()
         with self.assertRaises(NoSessionError) as ctx:
             h.client.session()
@@ -304,7 +304,7 @@ class ClientTests(SynchronousTestCase):
         """
         stat() gives the pool's counters and slot states.
         """
-        h = _Harness(connections=2)
+        h = ClientHarness(connections=2)
         h.client.startService()
         h.endpoint.attempts[0].succeed()
         h.endpoint.attempts[1].fail(ConnectionRefusedError())

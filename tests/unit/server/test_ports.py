@@ -5,6 +5,7 @@ listener descriptions and their settings, and the session cap.
 
 from __future__ import annotations
 
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
@@ -160,3 +161,85 @@ class CapTests(SynchronousTestCase):
         for _ in range(20):
             accept(reactor)
         self.assertEqual((server.accepted, server.refusedFull), (20, 0))
+
+
+class ParseListenersTests(SynchronousTestCase):
+    """
+    L{L.parseListeners}: one listener per description, of the kind the
+    description names.
+    """
+
+    def test_kinds(self) -> None:
+        """
+        Stream descriptions become stream listeners, C{udp:} a UDP listener,
+        C{ws://} a WebSocket listener, and an endpoint object a stream
+        listener named by its repr, in the order given.
+        """
+        endpoint = TCP4ServerEndpoint(MemoryReactorClock(), 0)
+        listeners = L.parseListeners(
+            MemoryReactorClock(), ["tcp:0:interface=127.0.0.1", "udp:0", "ws://127.0.0.1:0/a", endpoint], None
+        )
+        self.assertEqual([type(x) for x in listeners],
+                         [L.StreamListener, L.UDPListener, L.WebSocketListener, L.StreamListener])
+        self.assertIs(listeners[3].endpoint, endpoint)
+        self.assertEqual(listeners[3].description, repr(endpoint))
+
+    def test_webSocketPathsShareAPort(self) -> None:
+        """
+        WebSocket URLs on one scheme, host and port are one listener with
+        several paths; port 0 always gets a port of its own.
+        """
+        listeners = L.parseListeners(MemoryReactorClock(), [
+            "ws://127.0.0.1:9000/a", "ws://127.0.0.1:9000/b", "ws://127.0.0.1:0/c", "ws://127.0.0.1:0/d",
+        ], None)
+        self.assertEqual([x.paths for x in listeners], [["/a", "/b"], ["/c"], ["/d"]])
+
+    def test_udpPeersFromMaxSessions(self) -> None:
+        """
+        A UDP listener without C{maxPeers} takes the server's C{maxSessions}
+        (the default when that is 0, no limit).
+        """
+        [udp] = L.parseListeners(MemoryReactorClock(), ["udp:0"], None, maxSessions=7)
+        self.assertEqual(udp.maxPeers, 7)
+        [udp] = L.parseListeners(MemoryReactorClock(), ["udp:0"], None, maxSessions=0)
+        self.assertEqual(udp.maxPeers, DEFAULT_MAX_SESSIONS)
+        [udp] = L.parseListeners(MemoryReactorClock(), ["udp:0:maxPeers=3"], None, maxSessions=7)
+        self.assertEqual(udp.maxPeers, 3)
+
+    def test_errorsNameTheDescriptionGiven(self) -> None:
+        """
+        An error in a description names it as the user wrote it, not with
+        the options the server added (C{backlog}); C{wss://} without TLS
+        files says which options to give.
+        """
+        with self.assertRaises(ConfigError) as ctx:
+            L.parseListeners(MemoryReactorClock(), ["tcp:99999:maxSessions=2"], None)
+        self.assertIn("'tcp:99999:maxSessions=2'", str(ctx.exception))
+        self.assertNotIn("backlog=", str(ctx.exception))
+        with self.assertRaises(ConfigError) as ctx:
+            L.parseListeners(MemoryReactorClock(), ["wss://127.0.0.1:0/"], None)
+        self.assertIn("--tls-key and --tls-cert", str(ctx.exception))
+
+    def test_serverWideSettingsChecked(self) -> None:
+        """
+        The server-wide C{maxSessions} and C{backlog} are checked too.
+        """
+        self.assertRaises(ConfigError, L.parseListeners, MemoryReactorClock(), [], None, maxSessions=-1)
+        self.assertRaises(ConfigError, L.parseListeners, MemoryReactorClock(), [], None, backlog=0)
+
+
+class TakeOptionTests(SynchronousTestCase):
+    """
+    L{L.takeOption} takes one C{:key=value} out of a description.
+    """
+
+    def test_take(self) -> None:
+        """
+        The option is removed wherever it is; the last value wins if it is
+        given twice; an escaped colon is part of a value, not a separator.
+        """
+        self.assertEqual(L.takeOption("tcp:0:maxSessions=5:interface=::1", "maxSessions"),
+                         ("tcp:0:interface=::1", "5"))
+        self.assertEqual(L.takeOption("tcp:0:maxSessions=1:maxSessions=2", "maxSessions"), ("tcp:0", "2"))
+        self.assertEqual(L.takeOption("unix:/a\\:maxSessions=3", "maxSessions"), ("unix:/a\\:maxSessions=3", None))
+        self.assertEqual(L.takeOption("tcp:0", "maxSessions"), ("tcp:0", None))

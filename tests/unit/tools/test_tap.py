@@ -11,7 +11,6 @@ import sys
 import types
 
 from twisted.application.service import IServiceMaker
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, UNIXServerEndpoint
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
 from twisted.plugin import getPlugins
@@ -20,11 +19,9 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.codec import LengthPrefixedCodec, LineCodec
-from txgetty.errors import ConfigError
 from txgetty.server import Server
 from txgetty.testing import RecordingListener
 from txgetty.tools.tap import DEFAULT_LISTEN, MAX_OPEN_FILES, Options, makeService, raiseOpenFileLimit
-from txgetty.transports.endpoints import serverEndpoint, splitDescription
 
 from ...support.processes import parse
 
@@ -296,58 +293,6 @@ class TaskPoolOptionTests(SynchronousTestCase):
             parse("--write-low-mark", "100000")
         self.assertIn("--write-low-mark", str(ctx.exception))
         self.assertRaises(UsageError, parse, "--task-pool", "-1")
-
-
-class EndpointTests(SynchronousTestCase):
-    """
-    Tests for L{txgetty.transports.endpoints}.
-    """
-
-    def test_split(self) -> None:
-        """
-        Descriptions split at unescaped colons, into kind, args and keywords.
-        """
-        self.assertEqual(
-            splitDescription("tls:8443:interface=\\:\\:1:key=a.pem"),
-            ("tls", ["8443"], {"interface": "::1", "key": "a.pem"}),
-        )
-
-    def test_twistedKinds(self) -> None:
-        """
-        tcp: and unix: go to Twisted's parser.
-        """
-        reactor = MemoryReactorClock()
-        self.assertIsInstance(serverEndpoint(reactor, "tcp:0:interface=127.0.0.1"), TCP4ServerEndpoint)
-        self.assertIsInstance(serverEndpoint(reactor, "unix:/tmp/t.sock"), UNIXServerEndpoint)
-
-    def test_errors(self) -> None:
-        """
-        Unknown kinds, unknown TLS options and missing files are
-        L{ConfigError}s with a hint.
-        """
-        reactor = MemoryReactorClock()
-        for description, needle in (
-            ("nope:1", "examples"),
-            ("tls:0:bogus=1:key=a:cert=b", "unknown option 'bogus'"),
-            ("tls:x:key=a:cert=b", "must be a number 0-65535"),
-            ("tls:0", "--tls-key"),
-            ("tls:0:key=/nonexistent/k.pem:cert=/nonexistent/c.pem", "cannot read"),
-        ):
-            with self.assertRaises(ConfigError) as ctx:
-                serverEndpoint(reactor, description)
-            self.assertIn(needle, str(ctx.exception), description)
-
-    def test_tlsWithFiles(self) -> None:
-        """
-        A tls: description with valid files makes an SSL endpoint.
-        """
-        from ...support.certs import testCertificates
-
-        paths = testCertificates()
-        endpoint = serverEndpoint(
-            MemoryReactorClock(), f"tls:0:interface=127.0.0.1:key={paths.serverKey}:cert={paths.serverCert}"
-        )
-        self.assertIsInstance(endpoint, SSL4ServerEndpoint)
 
 
 class OpenFileLimitTests(SynchronousTestCase):
