@@ -4,7 +4,8 @@ slot, the discovery services): states as objects, a transition table built
 from rows, the owner's C{fire} method generated from the table, and a text
 drawing of the table.
 
-A life cycle is declared in three steps::
+A life cycle is declared with its states, then its table at the end of the
+owner's class body, where the actions are plain functions::
 
     IDLE = State("IDLE")
     RUNNING = State("RUNNING", busy=True)
@@ -15,21 +16,23 @@ A life cycle is declared in three steps::
 
         def _doStart(self, why): ...
 
-    TRANSITIONS = Table([
-        (IDLE, "start", RUNNING, Worker._doStart),
-        (RUNNING, "stop", IDLE, None),
-    ])
-    Worker._fire = TRANSITIONS.fire
+        TRANSITIONS = Table([
+            (IDLE, "start", RUNNING, _doStart),
+            (RUNNING, "stop", IDLE, None),
+        ])
+        _fire = TRANSITIONS.fire
 
 Then C{worker._fire("start", "asked")} looks up C{(worker._state, "start")},
 sets C{worker._state} to the next state I{first}, then runs the action,
-C{Worker._doStart(worker, "asked")}, and returns C{True}.  A pair not in the
-table is ignored and returns C{False}: a late result after a stop, a second
-stop.  An action is a plain function reference (a function defined in the
-owner's class, or a module function taking the owner first), never a
-method name looked up at run time; the state lives in one attribute of the
-owner (C{attribute}, C{"_state"} by default), so that no object is made per
-owner and firing costs one dictionary lookup and one call.
+C{_doStart(worker, "asked")}, and returns C{True}.  A pair not in the table
+is ignored and returns C{False}: a late result after a stop, a second stop.
+An action is a plain function reference (a function of the owner's class,
+one it inherits, or a module function taking the owner first), never a
+method name looked up at run time: an override in a subclass is not
+called, the table says exactly what runs.  The state lives in one
+attribute of the owner (C{attribute}, C{"_state"} by default), so that no
+object is made per owner and firing costs one dictionary lookup and one
+call.
 
 A state's flags (C{State("OPEN", writable=True)}) are plain attributes: a
 flag any state of a table has is C{False} on the others.

@@ -16,9 +16,14 @@ from txgetty.statemachine import State, Table
 from ..support.statemachines import docstringDrawing
 
 
+IDLE = State("IDLE")
+RUNNING = State("RUNNING", busy=True)
+
+
 class _Worker:
     """
-    The owner of the example table of the module's docstring.
+    The owner of the example table of the module's docstring, declared as
+    it shows: the table at the end of the class body.
     """
 
     def __init__(self) -> None:
@@ -28,13 +33,14 @@ class _Worker:
     def _doStart(self, *args: Any) -> None:
         self.calls.append(("_doStart", self._state, args))
 
+    TRANSITIONS = Table([
+        (IDLE, "start", RUNNING, _doStart),
+        (RUNNING, "stop", IDLE, None),
+    ])
+    _fire = TRANSITIONS.fire
 
-IDLE = State("IDLE")
-RUNNING = State("RUNNING", busy=True)
-EXAMPLE = Table([
-    (IDLE, "start", RUNNING, _Worker._doStart),
-    (RUNNING, "stop", IDLE, None),
-])
+
+EXAMPLE = _Worker.TRANSITIONS
 
 
 class StateTests(SynchronousTestCase):
@@ -78,6 +84,7 @@ class TableTests(SynchronousTestCase):
         and the first row's source is the initial state.
         """
         self.assertEqual(dict(EXAMPLE), {(IDLE, "start"): (RUNNING, _Worker._doStart), (RUNNING, "stop"): (IDLE, None)})
+        self.assertIs(_Worker._fire, EXAMPLE.fire)
         self.assertEqual(len(EXAMPLE), 2)
         self.assertIn((IDLE, "start"), EXAMPLE)
         self.assertNotIn((IDLE, "stop"), EXAMPLE)

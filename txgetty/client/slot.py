@@ -34,7 +34,7 @@ not listed changes nothing)::
 from __future__ import annotations
 
 import errno
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, NoRouteError, TCPTimedOutError, TimeoutError
@@ -59,7 +59,6 @@ STOPPED = State("STOPPED")
 GAVE_UP = State("GAVE_UP")
 STATES = (IDLE, DIALING, OPEN, WAITING, STOPPING, STOPPED, GAVE_UP)
 EVENTS = ("start", "dialFailed", "opened", "gone", "timeout", "retry", "giveUp", "stop")
-
 
 
 class _SlotFactory(Factory):
@@ -116,8 +115,6 @@ class Slot(SessionOwner):
 
     def __repr__(self) -> str:
         return f"<Slot {self.index} of {self.client.label} {self.state}>"
-
-    fire: Callable[..., bool]
 
     def whenStopped(self) -> Deferred:
         """
@@ -326,29 +323,31 @@ class Slot(SessionOwner):
         for d in waiters:
             d.callback(None)
 
+    #: C{(state, event) -> (next state, action)}.  Pairs not listed change
+    #: nothing (e.g. a late connect result for an attempt already abandoned).
+    TRANSITIONS = Table([
+        (IDLE, "start", DIALING, _doDial),
+        (DIALING, "dialFailed", WAITING, _doFailed),
+        (DIALING, "opened", OPEN, _doOpened),
+        (DIALING, "gone", WAITING, _doFailed),
+        (DIALING, "timeout", DIALING, _doAbandon),
+        (DIALING, "stop", STOPPING, _doAbandon),
+        (OPEN, "gone", WAITING, _doLost),
+        (OPEN, "stop", STOPPING, _doAbandon),
+        (WAITING, "retry", DIALING, _doDial),
+        (WAITING, "giveUp", GAVE_UP, _doGiveUp),
+        (WAITING, "stop", STOPPED, _doCancelRetry),
+        (STOPPING, "dialFailed", STOPPED, _doStopped),
+        (STOPPING, "gone", STOPPED, _doStopped),
+        (STOPPED, "start", DIALING, _doRestart),
+        (GAVE_UP, "start", DIALING, _doRestart),
+        (GAVE_UP, "stop", STOPPED, _doStopped),
+    ], attribute="state")
+    fire = TRANSITIONS.fire
 
-#: C{(state, event) -> (next state, action)}.  Pairs not listed change
-#: nothing (e.g. a late connect result for an attempt already abandoned).
-TRANSITIONS = Table([
-    (IDLE, "start", DIALING, Slot._doDial),
-    (DIALING, "dialFailed", WAITING, Slot._doFailed),
-    (DIALING, "opened", OPEN, Slot._doOpened),
-    (DIALING, "gone", WAITING, Slot._doFailed),
-    (DIALING, "timeout", DIALING, Slot._doAbandon),
-    (DIALING, "stop", STOPPING, Slot._doAbandon),
-    (OPEN, "gone", WAITING, Slot._doLost),
-    (OPEN, "stop", STOPPING, Slot._doAbandon),
-    (WAITING, "retry", DIALING, Slot._doDial),
-    (WAITING, "giveUp", GAVE_UP, Slot._doGiveUp),
-    (WAITING, "stop", STOPPED, Slot._doCancelRetry),
-    (STOPPING, "dialFailed", STOPPED, Slot._doStopped),
-    (STOPPING, "gone", STOPPED, Slot._doStopped),
-    (STOPPED, "start", DIALING, Slot._doRestart),
-    (GAVE_UP, "start", DIALING, Slot._doRestart),
-    (GAVE_UP, "stop", STOPPED, Slot._doStopped),
-], attribute="state")
 
-Slot.fire = TRANSITIONS.fire
+#: The table of L{Slot} (see its C{TRANSITIONS}).
+TRANSITIONS = Slot.TRANSITIONS
 
 
 def describeConnectFailure(failure: Failure | None) -> str:

@@ -77,7 +77,6 @@ RETRYING = State("RETRYING")
 STOPPING = State("STOPPING")
 
 
-
 class ServiceRegistration(RetryingService):
     """
     Keeps a server's services registered in etcd while it runs.
@@ -343,29 +342,31 @@ class ServiceRegistration(RetryingService):
         for d in waiters:
             d.callback(None)
 
+    #: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
+    #: (the service), C{ok}/C{fail} (an attempt to register), C{tick} (time to
+    #: renew), C{alive}/C{leaseLost}/C{fail} (a renewal), C{retry} (the backoff
+    #: ended), C{stopped} (deregistration done or given up).  Other pairs are
+    #: ignored.
+    TRANSITIONS = Table([
+        (STOPPED, "start", REGISTERING, _doRegister),
+        (REGISTERING, "ok", REGISTERED, _doRegistered),
+        (REGISTERING, "fail", DOWN, _doWentDown),
+        (REGISTERED, "tick", RENEWING, _doRenew),
+        (RENEWING, "alive", REGISTERED, _doScheduleRenew),
+        (RENEWING, "leaseLost", REGISTERING, _doLeaseLost),
+        (RENEWING, "fail", DOWN, _doWentDown),
+        (DOWN, "retry", RETRYING, _doRegister),
+        (RETRYING, "ok", REGISTERED, _doBack),
+        (RETRYING, "fail", DOWN, RetryingService._doScheduleRetry),  # the base class's action
+        (REGISTERING, "stop", STOPPING, _doStop),
+        (REGISTERED, "stop", STOPPING, _doStop),
+        (RENEWING, "stop", STOPPING, _doStop),
+        (DOWN, "stop", STOPPING, _doStop),
+        (RETRYING, "stop", STOPPING, _doStop),
+        (STOPPING, "stopped", STOPPED, _doStopped),
+    ])
+    _fire = TRANSITIONS.fire
 
-#: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
-#: (the service), C{ok}/C{fail} (an attempt to register), C{tick} (time to
-#: renew), C{alive}/C{leaseLost}/C{fail} (a renewal), C{retry} (the backoff
-#: ended), C{stopped} (deregistration done or given up).  Other pairs are
-#: ignored.
-TRANSITIONS = Table([
-    (STOPPED, "start", REGISTERING, ServiceRegistration._doRegister),
-    (REGISTERING, "ok", REGISTERED, ServiceRegistration._doRegistered),
-    (REGISTERING, "fail", DOWN, ServiceRegistration._doWentDown),
-    (REGISTERED, "tick", RENEWING, ServiceRegistration._doRenew),
-    (RENEWING, "alive", REGISTERED, ServiceRegistration._doScheduleRenew),
-    (RENEWING, "leaseLost", REGISTERING, ServiceRegistration._doLeaseLost),
-    (RENEWING, "fail", DOWN, ServiceRegistration._doWentDown),
-    (DOWN, "retry", RETRYING, ServiceRegistration._doRegister),
-    (RETRYING, "ok", REGISTERED, ServiceRegistration._doBack),
-    (RETRYING, "fail", DOWN, ServiceRegistration._doScheduleRetry),
-    (REGISTERING, "stop", STOPPING, ServiceRegistration._doStop),
-    (REGISTERED, "stop", STOPPING, ServiceRegistration._doStop),
-    (RENEWING, "stop", STOPPING, ServiceRegistration._doStop),
-    (DOWN, "stop", STOPPING, ServiceRegistration._doStop),
-    (RETRYING, "stop", STOPPING, ServiceRegistration._doStop),
-    (STOPPING, "stopped", STOPPED, ServiceRegistration._doStopped),
-])
 
-ServiceRegistration._fire = TRANSITIONS.fire
+#: The table of L{ServiceRegistration} (see its C{TRANSITIONS}).
+TRANSITIONS = ServiceRegistration.TRANSITIONS

@@ -66,7 +66,6 @@ DOWN = State("DOWN")
 RECOVERING = State("RECOVERING")
 
 
-
 class ServiceWatcher(RetryingService):
     """
     The live list of the servers of one service.
@@ -362,23 +361,25 @@ class ServiceWatcher(RetryingService):
         for d in waiters:
             d.errback(Failure(CancelledError(f"{self!r} stopped before it read the servers")))
 
+    #: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
+    #: (the service), C{synced}/C{fail} (an attempt to read and watch),
+    #: C{lost} (the watch ended or the probe failed), C{retry} (the backoff
+    #: ended).  Other pairs are ignored.
+    TRANSITIONS = Table([
+        (STOPPED, "start", SYNCING, _doSync),
+        (SYNCING, "synced", WATCHING, _doWatching),
+        (SYNCING, "fail", DOWN, _doWentDown),
+        (WATCHING, "lost", SYNCING, _doResync),
+        (DOWN, "retry", RECOVERING, _doSync),
+        (RECOVERING, "synced", WATCHING, _doBack),
+        (RECOVERING, "fail", DOWN, RetryingService._doScheduleRetry),  # the base class's action
+        (SYNCING, "stop", STOPPED, _doStop),
+        (WATCHING, "stop", STOPPED, _doStop),
+        (DOWN, "stop", STOPPED, _doStop),
+        (RECOVERING, "stop", STOPPED, _doStop),
+    ])
+    _fire = TRANSITIONS.fire
 
-#: C{(state, event) -> (next state, action)}.  Events: C{start}/C{stop}
-#: (the service), C{synced}/C{fail} (an attempt to read and watch),
-#: C{lost} (the watch ended or the probe failed), C{retry} (the backoff
-#: ended).  Other pairs are ignored.
-TRANSITIONS = Table([
-    (STOPPED, "start", SYNCING, ServiceWatcher._doSync),
-    (SYNCING, "synced", WATCHING, ServiceWatcher._doWatching),
-    (SYNCING, "fail", DOWN, ServiceWatcher._doWentDown),
-    (WATCHING, "lost", SYNCING, ServiceWatcher._doResync),
-    (DOWN, "retry", RECOVERING, ServiceWatcher._doSync),
-    (RECOVERING, "synced", WATCHING, ServiceWatcher._doBack),
-    (RECOVERING, "fail", DOWN, ServiceWatcher._doScheduleRetry),
-    (SYNCING, "stop", STOPPED, ServiceWatcher._doStop),
-    (WATCHING, "stop", STOPPED, ServiceWatcher._doStop),
-    (DOWN, "stop", STOPPED, ServiceWatcher._doStop),
-    (RECOVERING, "stop", STOPPED, ServiceWatcher._doStop),
-])
 
-ServiceWatcher._fire = TRANSITIONS.fire
+#: The table of L{ServiceWatcher} (see its C{TRANSITIONS}).
+TRANSITIONS = ServiceWatcher.TRANSITIONS

@@ -180,10 +180,6 @@ class LifecycleMixin:
     else:
         __slots__ = ()
 
-    #: Apply one event of L{EVENTS} to L{TRANSITIONS} (made by the table:
-    #: C{session._fire(event, *args)}, the arguments go to the action).
-    _fire: Callable[..., bool]
-
     def _doConfigure(self) -> bool:
         """
         Run the owner's new-session callback and apply socket options.
@@ -727,38 +723,42 @@ class LifecycleMixin:
         else:
             self._packetCall = self._wheel.callLater(timeout - elapsed, self._packetCheck)
 
+    #: The life cycle: C{(state, event) -> (next state, action)}.  Every pair
+    #: not listed keeps the state and does nothing (an idempotent close, a late
+    #: onOpen result after the connection is gone, ...).
+    TRANSITIONS = Table([
+        (NEW, "connect", OPENING, _doConfigureAndOpen),
+        (NEW, "connectTLS", HANDSHAKING, _doConfigure),
+        (NEW, "close", DEAD, _doGone),
+        (NEW, "lost", DEAD, _doGone),
+        (HANDSHAKING, "refuse", ABORTING, _doRefuse),
+        (HANDSHAKING, "handshake", OPENING, _doOpen),
+        (HANDSHAKING, "close", ABORTING, _doAbort),
+        (HANDSHAKING, "openTimeout", ABORTING, _doOpenTimeout),
+        (HANDSHAKING, "lost", DEAD, _doHandshakeFailed),
+        (OPENING, "refuse", ABORTING, _doRefuse),
+        (OPENING, "openOk", OPEN, _doStart),
+        (OPENING, "openFail", ABORTING, _doOpenFailed),
+        (OPENING, "close", OPENING_CLOSE, _doLoseConnection),
+        (OPENING, "openTimeout", ABORTING, _doOpenTimeout),
+        (OPENING, "error", ABORTING, _doOpenFailed),
+        (OPENING, "lost", DEAD, _doCancelOpen),
+        (OPENING_CLOSE, "openOk", CLOSING, _doOpenedClosing),
+        (OPENING_CLOSE, "openFail", ABORTING, _doOpenFailed),
+        (OPENING_CLOSE, "lost", DEAD, _doCancelOpen),
+        (OPENING_CLOSE, "openTimeout", ABORTING, _doOpenTimeout),
+        (OPEN, "close", CLOSING, _doClose),
+        (OPEN, "error", ERRORING, _doFail),
+        (OPEN, "lost", CLOSED, _doLost),
+        (ERRORING, "close", CLOSING, _doLoseConnection),
+        (ERRORING, "lost", CLOSED, _doClosed),
+        (CLOSING, "lost", CLOSED, _doClosed),
+        (ABORTING, "lost", DEAD, _doGone),
+    ])
+    #: Apply one event of L{EVENTS} to the table (made by it:
+    #: C{session._fire(event, *args)}, the arguments go to the action).
+    _fire = TRANSITIONS.fire
 
-#: The life cycle: C{(state, event) -> (next state, action)}.  Every pair
-#: not listed keeps the state and does nothing (an idempotent close, a late
-#: onOpen result after the connection is gone, ...).
-TRANSITIONS = Table([
-    (NEW, "connect", OPENING, LifecycleMixin._doConfigureAndOpen),
-    (NEW, "connectTLS", HANDSHAKING, LifecycleMixin._doConfigure),
-    (NEW, "close", DEAD, LifecycleMixin._doGone),
-    (NEW, "lost", DEAD, LifecycleMixin._doGone),
-    (HANDSHAKING, "refuse", ABORTING, LifecycleMixin._doRefuse),
-    (HANDSHAKING, "handshake", OPENING, LifecycleMixin._doOpen),
-    (HANDSHAKING, "close", ABORTING, LifecycleMixin._doAbort),
-    (HANDSHAKING, "openTimeout", ABORTING, LifecycleMixin._doOpenTimeout),
-    (HANDSHAKING, "lost", DEAD, LifecycleMixin._doHandshakeFailed),
-    (OPENING, "refuse", ABORTING, LifecycleMixin._doRefuse),
-    (OPENING, "openOk", OPEN, LifecycleMixin._doStart),
-    (OPENING, "openFail", ABORTING, LifecycleMixin._doOpenFailed),
-    (OPENING, "close", OPENING_CLOSE, LifecycleMixin._doLoseConnection),
-    (OPENING, "openTimeout", ABORTING, LifecycleMixin._doOpenTimeout),
-    (OPENING, "error", ABORTING, LifecycleMixin._doOpenFailed),
-    (OPENING, "lost", DEAD, LifecycleMixin._doCancelOpen),
-    (OPENING_CLOSE, "openOk", CLOSING, LifecycleMixin._doOpenedClosing),
-    (OPENING_CLOSE, "openFail", ABORTING, LifecycleMixin._doOpenFailed),
-    (OPENING_CLOSE, "lost", DEAD, LifecycleMixin._doCancelOpen),
-    (OPENING_CLOSE, "openTimeout", ABORTING, LifecycleMixin._doOpenTimeout),
-    (OPEN, "close", CLOSING, LifecycleMixin._doClose),
-    (OPEN, "error", ERRORING, LifecycleMixin._doFail),
-    (OPEN, "lost", CLOSED, LifecycleMixin._doLost),
-    (ERRORING, "close", CLOSING, LifecycleMixin._doLoseConnection),
-    (ERRORING, "lost", CLOSED, LifecycleMixin._doClosed),
-    (CLOSING, "lost", CLOSED, LifecycleMixin._doClosed),
-    (ABORTING, "lost", DEAD, LifecycleMixin._doGone),
-])
 
-LifecycleMixin._fire = TRANSITIONS.fire
+#: The table of L{LifecycleMixin} (see its C{TRANSITIONS}).
+TRANSITIONS = LifecycleMixin.TRANSITIONS
