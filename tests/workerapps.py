@@ -1,0 +1,207 @@
+"""
+What the workers' tests and benchmark run in real processes:
+
+  - L{makeWorkerService}: a worker factory (see L{txgetty.workers.command})
+    serving, on the adopted sockets of group C{"echo"}, txgetty's hello
+    framing with an echo that answers C{b"pid"} with the worker's process id
+    (stream) and a datagram echo that prefixes the pid (UDP), and on group
+    C{"rpc"} an L{RpcServer <txgetty.rpc.RpcServer>} with the service
+    C{Work} (C{pid}, C{echo}, C{slow}, C{burn});
+  - L{main}: a supervisor process, C{python -m tests.workerapps JSON}, run as
+    C{twist} runs a service, in a process group of its own (so that a test
+    can kill it and its workers at once); it logs C{SUPERVISOR-READY
+    {json}} with the bound addresses once every worker is ready.
+
+The JSON: C{workers}, C{listeners} (group -> descriptions), C{options}
+(for the workers), and optionally C{readyTimeout}, C{drainTimeout},
+C{restartDelay}, C{factory}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.protocol import DatagramProtocol
+from twisted.internet.task import deferLater
+from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+
+from txgetty import EventListener, HelloCodec, ReconnectPolicy, Server
+from txgetty.rpc import RpcServer
+from txgetty.workers import WorkerCommand, WorkerSupervisor
+
+_log = Logger()
+
+#: The checkout, put on the workers' path so that they import this module.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FACTORY = "tests.workerapps:makeWorkerService"
+
+
+class WhoEcho(EventListener):
+    """
+    Echo, except that C{b"pid"} is answered with the worker's pid.
+    """
+
+    def onMessage(self, session: Any, pkg: bytes) -> None:
+        session.writePkg(str(os.getpid()).encode() if pkg == b"pid" else pkg)
+
+
+def _newSession(session: Any) -> None:
+    session.codec = HelloCodec()
+    session.listener = WhoEcho()
+
+
+class DatagramEcho(DatagramProtocol):
+    """
+    Sends every datagram back, prefixed with C{PID:}.
+    """
+
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
+        self.transport.write(str(os.getpid()).encode() + b":" + data, addr)
+
+
+def burnLoops(seconds: float = 200e-6) -> int:
+    """
+    @return: how many rounds of L{Work.burn}'s loop take about C{seconds}
+        on this machine (the median of a few timings).
+    """
+    rounds = 1000
+    timings = []
+    for _ in range(15):
+        started = time.perf_counter()
+        _burn(rounds)
+        timings.append(time.perf_counter() - started)
+    return max(1, int(rounds * seconds / sorted(timings)[len(timings) // 2]))
+
+
+def _burn(rounds: int) -> int:
+    """
+    Pure-Python work: C{rounds} multiply-adds.
+    """
+    total = 0
+    for i in range(rounds):
+        total += i * i
+    return total
+
+
+class Work:
+    """
+    The RPC service of the tests.
+    """
+
+    def __init__(self, reactor: Any, burnRounds: int) -> None:
+        self.reactor = reactor
+        self.burnRounds = burnRounds
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+    def slow(self, seconds: float) -> Any:
+        return deferLater(self.reactor, seconds, os.getpid)
+
+    def burn(self, text: str) -> str:
+        _burn(self.burnRounds)
+        return text
+
+
+class _DatagramService(MultiService):
+    """
+    Listens on adopted datagram endpoints while running.
+    """
+
+    def __init__(self, endpoints: list[Any]) -> None:
+        super().__init__()
+        self.endpoints = endpoints
+        self.ports: list[Any] = []
+
+    def startService(self) -> None:
+        super().startService()
+        for endpoint in self.endpoints:
+            endpoint.listen(DatagramEcho()).addCallback(self.ports.append)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        ports, self.ports = self.ports, []
+        for port in ports:
+            port.stopListening()
+
+
+def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> MultiService:
+    """
+    The worker factory of the tests (see the module docstring).
+    """
+    top = MultiService()
+    echo = sockets.inGroup("echo")
+    streams = [sockets.endpoint(info) for info in echo if info.kind == "stream"]
+    datagrams = [sockets.endpoint(info) for info in echo if info.kind == "datagram"]
+    if streams:
+        Server(streams, _newSession, reactor=reactor, name="txgetty echo").setServiceParent(top)
+    if datagrams:
+        _DatagramService(datagrams).setServiceParent(top)
+    rpc = sockets.endpoints("rpc")
+    if rpc:
+        server = RpcServer(rpc, reactor=reactor, shutdownTimeout=options.get("shutdownTimeout", 10.0))
+        server.register(Work(reactor, options.get("burnRounds", 1000)), "Work")
+        server.setServiceParent(top)
+    if options.get("failStart"):
+        raise RuntimeError("failStart is set: this worker refuses to start")
+    return top
+
+
+def makeSupervisor(args: dict, reactor: Any) -> WorkerSupervisor:
+    """
+    @param args: see the module docstring.
+    @return: the supervisor.
+    """
+    command = WorkerCommand(args.get("factory", FACTORY), args.get("options", {}), path=[ROOT],
+                            logLevel=args.get("logLevel", "info"))
+    delay = args.get("restartDelay", 0.3)
+    policy = ReconnectPolicy(initialDelay=delay, maxDelay=max(delay, 5.0), stableAfter=args.get("stableAfter", 2.0))
+    return WorkerSupervisor(args["workers"], args["listeners"], command, reactor=reactor, restartPolicy=policy,
+                            readyTimeout=args.get("readyTimeout", 20.0), drainTimeout=args.get("drainTimeout", 20.0))
+
+
+def readyLine(supervisor: WorkerSupervisor) -> str:
+    """
+    @return: the JSON of the C{SUPERVISOR-READY} line: the bound addresses
+        by group, and the workers' pids.
+    """
+    addresses: dict[str, list[Any]] = {}
+    for group, _, _ in supervisor.specs:
+        addresses[group] = [list(a) if isinstance(a, tuple) else a for a in supervisor.addresses(group)]
+    return json.dumps({"addresses": addresses, "pids": [s["pid"] for s in supervisor.status()],
+                       "supervisor": os.getpid()})
+
+
+def main() -> None:
+    """
+    Run a supervisor (see the module docstring) until SIGTERM / SIGINT.
+    """
+    os.setpgid(0, 0)
+    args = json.loads(sys.argv[1])
+    from twisted.internet import reactor
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    supervisor = makeSupervisor(args, reactor)
+
+    def ready(_: Any) -> None:
+        _log.info("SUPERVISOR-READY {info}", info=readyLine(supervisor))
+
+    def start() -> None:
+        supervisor.startService()
+        supervisor.whenReady().addCallback(ready)
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", supervisor.stopService)
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()
