@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import deferLater
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
@@ -133,10 +134,15 @@ class _DatagramService(MultiService):
             port.stopListening()
 
 
-def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> MultiService:
+def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> Any:
     """
-    The worker factory of the tests (see the module docstring).
+    The worker factory of the tests (see the module docstring).  Options:
+    C{shutdownTimeout} and C{burnRounds} of the RPC server; C{failStart}
+    (raise); C{hangIfExists}: a path; if it exists, never build (the worker
+    never reports ready).
     """
+    if options.get("hangIfExists") and os.path.exists(options["hangIfExists"]):
+        return Deferred()
     top = MultiService()
     echo = sockets.inGroup("echo")
     streams = [sockets.endpoint(info) for info in echo if info.kind == "stream"]

@@ -14,6 +14,7 @@ the kernel's accept queue (up to the backlog) until one is.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from typing import Any, Protocol
 
@@ -116,17 +117,23 @@ class Balancer:
 
     def hand(self, listenerId: str, fd: int) -> bool:
         """
-        Give a connection to the worker L{pick} chooses.
+        Give a connection to the worker L{pick} chooses; if that worker's
+        channel is broken (it just died), drop the worker and pick again.
 
         @param listenerId: its listener.
-        @param fd: its descriptor (closed here once sent).
+        @param fd: its descriptor (closed once sent, or here if no worker
+            takes it).
         @return: whether a worker got it.
         """
-        worker = self.pick()
-        if worker is None:
-            return False
-        self.handed += 1
-        return worker.sendConnection(listenerId, fd)
+        while True:
+            worker = self.pick()
+            if worker is None:
+                os.close(fd)
+                return False
+            if worker.sendConnection(listenerId, fd):
+                self.handed += 1
+                return True
+            self.remove(worker)
 
 
 @implementer(IReadDescriptor)

@@ -128,27 +128,29 @@ class ControlChannel:
 
         @param message: the JSON-able message.
         @param fds: descriptors to pass with it.
-        @param closeFds: close them here once sent (or if the channel is
-            lost first).
-        @return: whether it was sent or queued (C{False}: the channel is
-            lost; descriptors to close are closed).
+        @param closeFds: close them here once sent (or when a queued message
+            is dropped because the channel was lost).
+        @return: whether it was sent or queued; C{False} if the channel is
+            lost or broke on this send: then the caller still owns the
+            descriptors (and may send them elsewhere).
         """
         packet = (encode(message), list(fds), closeFds)
         if self.lost or self._broken:
-            self._discard([packet])
             return False
         if self._queue:
             self._queue.append(packet)
             return True
-        if self._sendOne(packet) is None:
+        outcome = self._sendOne(packet)
+        if outcome is None:
             self._queue.append(packet)
             self.reactor.addWriter(self)
-        return not (self.lost or self._broken)
+        return outcome is not False
 
     def _sendOne(self, packet: tuple[bytes, list[int], bool]) -> bool | None:
         """
         @return: C{True} sent, C{None} the socket is full, C{False} the
-            channel is broken (it is closed then).
+            channel is broken (it closes on the next turn; the packet's
+            descriptors are left alone).
         """
         data, fds, closeFds = packet
         assert self.socket is not None
@@ -160,9 +162,8 @@ class ControlChannel:
         except BlockingIOError:
             return None
         except OSError as e:
-            # The worker is gone (EPIPE, ECONNRESET): close on the next
+            # The other side is gone (EPIPE, ECONNRESET): close on the next
             # turn, not inside the caller's send.
-            self._discard([packet])
             self._broken = True
             self.reactor.callLater(0, self._close, Failure(e))
             return False
@@ -242,9 +243,9 @@ class ControlChannel:
             outcome = self._sendOne(self._queue[0])
             if outcome is None:
                 return None
-            self._queue.pop(0)
             if outcome is False:
-                return None
+                return None  # _close discards what is queued, this packet too
+            self._queue.pop(0)
         self.reactor.removeWriter(self)
         return None
 

@@ -189,14 +189,13 @@ class WorkerProcess(ProcessProtocol):
 
         @param listenerId: its listener.
         @param fd: its descriptor.
-        @return: whether it went (C{False}: the channel is lost, the
-            descriptor is closed).
+        @return: whether it went or is queued; C{False}: the channel is lost
+            (the worker died), the caller still owns the descriptor.
         """
-        self.sent += 1
-        if self.channel is None:
-            os.close(fd)
+        if self.channel is None or not self.channel.send({"t": "conn", "l": listenerId}, [fd], closeFds=True):
             return False
-        return self.channel.send({"t": "conn", "l": listenerId}, [fd], closeFds=True)
+        self.sent += 1
+        return True
 
     @property
     def load(self) -> int:
@@ -307,8 +306,11 @@ class WorkerProcess(ProcessProtocol):
 
     def channelLost(self, reason: Failure) -> None:
         """
-        The channel closed (the process ends, or ended).
+        The channel closed (the process ends, or ended): no more
+        connections for it.
 
         @param reason: why.
         """
         self.channel = None
+        if not self.exited:
+            self.owner.workerDraining(self)

@@ -126,7 +126,7 @@ class ChannelLogObserver:
     def __call__(self, event: dict) -> None:
         channel = self.runtime.channel
         if channel is None or channel.lost:
-            if event.get("log_level", LogLevel.info) >= LogLevel.warn:
+            if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
                 self.fallback(event)
             return
         text = eventAsJSON(event)
