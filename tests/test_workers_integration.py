@@ -76,7 +76,7 @@ class DatagramPeer(DatagramProtocol):
         return self.waiting.addTimeout(5, reactor)
 
 
-async def retrying(client: RpcClient, name: str, *args: Any, stats: collections.Counter) -> Any:
+async def retrying(client: RpcClient, name: str, *args: Any, stats: collections.Counter, kind: str = "") -> Any:
     """
     Make an idempotent call, re-sent after C{ShuttingDown} or a lost
     connection (both mean: the call did not run, or may be run again) until
@@ -90,7 +90,7 @@ async def retrying(client: RpcClient, name: str, *args: Any, stats: collections.
         except (ConnectionLostError, RemoteError) as e:
             if isinstance(e, RemoteError) and e.type != "ShuttingDown":
                 raise
-            stats["retried " + type(e).__name__ + ("" if not isinstance(e, RemoteError) else " " + e.type)] += 1
+            stats[f"{kind} re-sent after " + (e.type if isinstance(e, RemoteError) else type(e).__name__)] += 1
             if time.monotonic() > deadline:
                 raise
             await deferLater(reactor, 0.02, lambda: None)
@@ -281,7 +281,7 @@ class ReloadTests(WorkersTestCase):
 
         async def loop() -> None:
             while running[0]:
-                seen.append(await retrying(persistent, "Work.slow", 0.02, stats=stats))
+                seen.append(await retrying(persistent, "Work.slow", 0.02, stats=stats, kind="persistent"))
                 stats["persistent"] += 1
 
         async def freshLoop() -> None:
@@ -290,7 +290,7 @@ class ReloadTests(WorkersTestCase):
                                    reconnect=ReconnectPolicy(initialDelay=0.05, maxDelay=0.5))
                 client.startService()
                 try:
-                    seen.append(await retrying(client, "Work.pid", stats=stats))
+                    seen.append(await retrying(client, "Work.pid", stats=stats, kind="fresh"))
                     stats["fresh"] += 1
                 finally:
                     await client.stopService()

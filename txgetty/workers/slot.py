@@ -4,27 +4,53 @@ The life cycle of one worker slot, as an explicit transition table.
 A slot runs one worker (the I{current}); during a reload it runs two for a
 while: the I{replacement} (starting), then the I{old} one (draining)::
 
-          start            ready                 reload              newReady
-   IDLE ───────> STARTING ───────> READY ───────────────> RELOADING ─────────> HANDOVER
-                  │  ▲ ▲ │           │ ▲ ▲                 │   │                  │
-       died ┌─────┘  │ │ └readyTimeout: kill (stays)       │   │ newDied:         │ oldGone:
-            ▼        │ │   (died follows)                  │   │ old kept         │ reloaded
-         BACKOFF ────┘ │     │ └──────────────────────────────┘ newTimeout: kill │
-            ▲  retry   │     │       (old kept)                 │ new, old kept  │
-            │          │     │                                  │                 │
-            └── died ──┼─────┘ (READY)                          │ died (old):     │
-            └── died ──┼────────────────────────────────────────┼─ new becomes ───┼──┐
-                       └────────────────────────────────────────┘ current        │  │
-            └── died (the new current, while the old drains) ─────────────────────┘  │
-                                                                                     │
-   any state but STOPPED ──stop──> STOPPING (SIGTERM to every process) ──gone──> STOPPED
-   IDLE, BACKOFF ──stop──> STOPPED;  STOPPING ──stopTimeout──> SIGKILL the rest
+  IDLE -start-> STARTING -ready-> READY -reload-> RELOADING -newReady-> HANDOVER -oldGone-> READY
+                  ^    |            |               |                     |
+            retry |    | died       | died          | died (the old one): | died (the new one)
+                  |    v            v               v the new one is      v
+                  +- BACKOFF <------+            STARTING the current  BACKOFF
+  RELOADING -newDied, newTimeout (SIGKILL the new one)-> READY (the old one stays)
+  STARTING -readyTimeout (SIGKILL; died follows)-> STARTING
+  STARTING, BACKOFF -reload-> unchanged (the worker to come loads the new code)
+  any state but STOPPED -stop (SIGTERM to all)-> STOPPING -gone-> STOPPED
+  STOPPING -stopTimeout (SIGKILL the rest)-> STOPPING
+
+The table in full (state -event-> next state: action), as L{TRANSITIONS}::
+
+  IDLE      -start->        STARTING   _startCurrent
+  IDLE      -stop->         STOPPING   _drainAll
+  STARTING  -ready->        READY      _serve
+  STARTING  -died->         BACKOFF    _restartLater
+  STARTING  -readyTimeout-> STARTING   _killCurrent
+  STARTING  -reload->       STARTING   _reloadMoot
+  STARTING  -stop->         STOPPING   _drainAll
+  READY     -died->         BACKOFF    _restartLater
+  READY     -reload->       RELOADING  _startReplacement
+  READY     -stop->         STOPPING   _drainAll
+  BACKOFF   -retry->        STARTING   _startCurrent
+  BACKOFF   -reload->       BACKOFF    _reloadMoot
+  BACKOFF   -stop->         STOPPING   _drainAll
+  RELOADING -newReady->     HANDOVER   _handOver
+  RELOADING -newDied->      READY      _reloadFailed
+  RELOADING -newTimeout->   READY      _abandonReplacement
+  RELOADING -died->         STARTING   _promoteReplacement
+  RELOADING -stop->         STOPPING   _drainAll
+  HANDOVER  -oldGone->      READY      _reloaded
+  HANDOVER  -died->         BACKOFF    _restartLater
+  HANDOVER  -stop->         STOPPING   _drainAll
+  STOPPING  -died->         STOPPING   _noteExit
+  STOPPING  -newDied->      STOPPING   _noteExit
+  STOPPING  -oldGone->      STOPPING   _noteExit
+  STOPPING  -exited->       STOPPING   _noteExit
+  STOPPING  -stopTimeout->  STOPPING   _killAll
+  STOPPING  -gone->         STOPPED    _finishStop
 
 Events: C{start}, C{stop} (the supervisor); C{reload} (SIGHUP, one slot at a
 time); C{ready}, C{died}, C{readyTimeout} (the current worker); C{newReady},
 C{newDied}, C{newTimeout} (the replacement); C{oldGone} (the old worker
-exited); C{retry} (the backoff delay passed); C{gone} (the last process of a
-stopping slot exited); C{stopTimeout}.  A pair not in L{TRANSITIONS} changes
+exited); C{exited} (a process of no role any more, e.g. a replacement killed
+for its timeout); C{retry} (the backoff delay passed); C{gone} (the last
+process of a stopping slot exited); C{stopTimeout}.  A pair not in L{TRANSITIONS} changes
 nothing (a late timer, a second stop).
 
 A worker that reported ready and served for the restart policy's
@@ -192,6 +218,13 @@ class Slot:
         d = self._stopped
         self.fire("stop")
         return d
+
+    @property
+    def restartAt(self) -> float | None:
+        """
+        When the pending restart happens (clock seconds), or C{None}.
+        """
+        return self._retry.getTime() if self._retry is not None and self._retry.active() else None
 
     @property
     def alive(self) -> list[IWorker]:

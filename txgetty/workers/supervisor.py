@@ -52,10 +52,10 @@ def workerCount(text: str | int) -> int:
     if text == "auto":
         return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     try:
-        count = int(text)
-    except (TypeError, ValueError):
+        count = int(text) if isinstance(text, str) or type(text) is int else 0
+    except ValueError:
         count = 0
-    if count < 1 or isinstance(text, bool):
+    if count < 1:
         raise ConfigError(f"the number of workers must be a whole number of 1 or more, or auto; got {text!r}")
     return count
 
