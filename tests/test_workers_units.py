@@ -20,6 +20,7 @@ from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.error import CannotListenError, ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import IListeningPort, IProcessTransport, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -182,13 +183,14 @@ class BalancerTests(SynchronousTestCase):
     L{Balancer} and L{Acceptor}.
     """
 
-    def test_leastLoadedThenRoundRobin(self) -> None:
+    def test_burstsRoundRobin(self) -> None:
         """
-        The worker with the fewest open connections gets the next one; ties
-        go round the workers in turn, so a burst is dealt out evenly.
+        Workers take turns: a burst is dealt out exactly evenly, even when the
+        loads differ for a moment (a late report).
         """
-        balancer = Balancer()
-        workers = [FakeWorker("a"), FakeWorker("b", load=3), FakeWorker("c")]
+        clock = Clock()
+        balancer = Balancer(clock)
+        workers = [FakeWorker("a"), FakeWorker("b", load=30), FakeWorker("c")]
         for worker in workers:
             balancer.add(worker)
         picks = []
@@ -197,15 +199,38 @@ class BalancerTests(SynchronousTestCase):
             assert worker is not None
             worker.load += 1
             picks.append(worker.label)
-        self.assertEqual(picks[:4], ["a", "c", "a", "c"])
-        self.assertEqual(sorted(w.load for w in workers), [4, 4, 4])
+            clock.advance(0.01)
+        self.assertEqual(picks, ["a", "b", "c"] * 3)
+
+    def test_lastingOverloadSkipped(self) -> None:
+        """
+        A worker that holds more than the margin above the least loaded one
+        for SETTLE seconds misses its turns until it is back within it.
+        """
+        from txgetty.workers.balancer import SETTLE
+
+        clock = Clock()
+        balancer = Balancer(clock)
+        old, new = FakeWorker("old", load=25), FakeWorker("new")
+        balancer.add(old)
+        balancer.add(new)
+        self.assertEqual([balancer.pick().label for _ in range(2)], ["old", "new"])  # type: ignore[union-attr]
+        clock.advance(SETTLE)
+        picks = []
+        for _ in range(30):
+            worker = balancer.pick()
+            assert worker is not None
+            worker.load += 1
+            picks.append(worker.label)
+        self.assertEqual(picks[:20], ["new"] * 20)
+        self.assertLessEqual(abs(old.load - new.load), 6)
 
     def test_brokenWorkerSkipped(self) -> None:
         """
         A worker whose channel is broken is dropped and the connection goes
         to the next; with no worker left it is closed.
         """
-        balancer = Balancer()
+        balancer = Balancer(Clock())
         broken, good = FakeWorker("x", broken=True), FakeWorker("y", load=5)
         balancer.add(broken)
         balancer.add(good)
@@ -231,7 +256,7 @@ class BalancerTests(SynchronousTestCase):
         listening.listen(50)
         listening.setblocking(False)
         self.addCleanup(listening.close)
-        balancer = Balancer()
+        balancer = Balancer(reactor)
         acceptor = Acceptor(reactor, listening, "L0", balancer, "test")
         acceptor.start()
         self.assertNotIn(acceptor, reactor.getReaders())
@@ -456,6 +481,41 @@ class AdoptedTests(SynchronousTestCase):
         self.assertEqual(receiver.received, 2)
         for fd in (r, r2):
             os.close(fd)
+
+    def test_countsOpenConnections(self) -> None:
+        """
+        The receiver counts the adopted connections until the reactor tells
+        their transports they are lost, and says when the counts change.
+        """
+        transports: list[Any] = []
+
+        class Transport:
+            disconnected = False
+
+            def __init__(self) -> None:
+                self.lost: list[Any] = []
+
+            def connectionLost(self, reason: Any) -> None:
+                self.lost.append(reason)
+
+        class Reactor(MemoryReactorClock):
+            def adoptStreamConnection(self, fd: int, family: int, factory: Any) -> Any:
+                transports.append(Transport())
+                return transports[-1]
+
+        changes: list[tuple[int, int]] = []
+        receiver = ConnectionReceiver(Reactor(), lambda: changes.append((receiver.live, receiver.received)))
+        self.successResultOf(AdoptedStreamEndpoint(receiver, "L0", "INET", ["127.0.0.1", 1]).listen(
+            Factory.forProtocol(Protocol)))
+        for _ in range(2):
+            r, w = os.pipe()
+            receiver.connectionReceived("L0", w)
+            os.close(r)
+        self.assertEqual(receiver.live, 2)
+        transports[0].connectionLost("gone")
+        self.assertEqual((receiver.live, receiver.received), (1, 2))
+        self.assertEqual(transports[0].lost, ["gone"])
+        self.assertEqual(changes[-1], (1, 2))
 
     def test_unixAddressAndTLS(self) -> None:
         """

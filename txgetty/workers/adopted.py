@@ -12,14 +12,16 @@ L{Server <txgetty.Server>} (or any Twisted factory) listens on:
 
 L{ConnectionReceiver} routes the descriptors that arrive to the stream
 endpoints that listen, and counts the connections that are still open (for
-the supervisor's balancing), without touching the per-packet path.
+the supervisor's balancing), without touching the per-packet path: the
+count drops when the reactor calls the adopted transport's
+C{connectionLost}, which the receiver wraps on that one transport object.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred, fail, succeed
@@ -65,16 +67,21 @@ class ConnectionReceiver:
     connection the supervisor hands over.
 
     @ivar received: connections handed over so far.
+    @ivar live: adopted connections still open.
+    @ivar onChange: called (without arguments) when C{received} or C{live}
+        changed, if set.
     """
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, onChange: Callable[[], None] | None = None) -> None:
         """
         @param reactor: an L{IReactorSocket <twisted.internet.interfaces.IReactorSocket>}.
+        @param onChange: see L{onChange}.
         """
         self.reactor = reactor
         self.received = 0
+        self.live = 0
+        self.onChange = onChange
         self._ports: dict[str, AdoptedPort] = {}
-        self._transports: list[Any] = []
 
     def register(self, port: AdoptedPort) -> None:
         """
@@ -101,6 +108,7 @@ class ConnectionReceiver:
         @param fd: its descriptor.
         """
         self.received += 1
+        self._changed()
         port = self._ports.get(listenerId)
         try:
             if port is None:
@@ -116,14 +124,29 @@ class ConnectionReceiver:
         finally:
             os.close(fd)
         if transport is not None:
-            self._transports.append(transport)
+            self._watch(transport)
 
-    def live(self) -> int:
+    def _watch(self, transport: Any) -> None:
         """
-        @return: the adopted connections still open.
+        Count a connection until the reactor tells its transport it is lost.
         """
-        self._transports = [t for t in self._transports if not getattr(t, "disconnected", True)]
-        return len(self._transports)
+        self.live += 1
+        lost = transport.connectionLost
+
+        def connectionLost(reason: Any) -> None:
+            transport.connectionLost = lost  # once: the next call is Twisted's own
+            self.live -= 1
+            self._changed()
+            lost(reason)
+
+        transport.connectionLost = connectionLost
+
+    def _changed(self) -> None:
+        """
+        Tell the owner the counts changed.
+        """
+        if self.onChange is not None:
+            self.onChange()
 
 
 @implementer(IListeningPort)

@@ -1,11 +1,17 @@
 """
 The supervisor's side of its stream listeners: an L{Acceptor} per listening
 socket accepts connections and hands each to the worker the L{Balancer}
-picks: the ready worker with the fewest open connections (as it last
-reported, plus those handed to it since), ties going round the workers in
-turn.  A burst of connections to idle workers is thus dealt out exactly
-evenly, and a worker started later (a restart, a reload) gets the new
-connections until it has caught up.
+picks.  The workers take turns (round robin), so that any burst of
+connections is dealt out exactly evenly; but a worker that has held clearly
+more open connections than the least loaded one (more than L{SLACK} or
+L{SLACK_SHARE} of the mean, whichever is more) for L{SETTLE} seconds in a
+row misses its turns until it is back within that margin: a worker started
+later (a restart, a reload) thus gets the new connections until it has
+caught up.  The load of a worker is the open connections it last reported
+plus those handed to it since; its reports come a few milliseconds after
+each change, so a worker that just closed many connections can look less
+loaded than the others for a moment: the settle time keeps such a moment
+from skewing a burst.
 
 While no worker is ready, the acceptors stop accepting: connections wait in
 the kernel's accept queue (up to the backlog) until one is.
@@ -29,6 +35,12 @@ _log = Logger()
 ACCEPTS_PER_TURN = 64
 #: Seconds an acceptor pauses when the process is out of descriptors.
 FD_PAUSE = 0.5
+#: Open connections above the least loaded worker's that are always tolerated.
+SLACK = 4
+#: The share of the mean load above the least loaded worker's that is tolerated.
+SLACK_SHARE = 0.2
+#: Seconds a worker must stay over the margin before it misses its turns.
+SETTLE = 0.5
 #: The C{accept()} errors that end one connection, not the listener.
 _TRANSIENT = (errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR)
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -53,11 +65,16 @@ class Balancer:
     @ivar handed: connections handed over so far.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any) -> None:
+        """
+        @param clock: an L{IReactorTime <twisted.internet.interfaces.IReactorTime>} (for L{SETTLE}).
+        """
+        self.clock = clock
         self.workers: list[IBalancedWorker] = []
         self.handed = 0
         self._next = 0
         self._acceptors: list[Acceptor] = []
+        self._overSince: dict[int, float] = {}
 
     def watch(self, acceptor: Acceptor) -> None:
         """
@@ -87,6 +104,7 @@ class Balancer:
         """
         if worker in self.workers:
             self.workers.remove(worker)
+            self._overSince.pop(id(worker), None)
             self._changed()
 
     def _changed(self) -> None:
@@ -98,22 +116,32 @@ class Balancer:
 
     def pick(self) -> IBalancedWorker | None:
         """
-        @return: the worker for the next connection, or C{None} if none is
+        @return: the worker for the next connection (the next in turn that
+            is not kept out for holding too many), or C{None} if none is
             ready.
         """
         workers = self.workers
         if not workers:
             return None
+        loads = [worker.load for worker in workers]
+        least = min(loads)
+        margin = max(SLACK, SLACK_SHARE * sum(loads) / len(loads))
+        now = self.clock.seconds()
+        out = set()
+        for worker, load in zip(workers, loads):
+            key = id(worker)
+            if load - least > margin:
+                if now - self._overSince.setdefault(key, now) >= SETTLE:
+                    out.add(key)
+            else:
+                self._overSince.pop(key, None)
         count = len(workers)
-        start = self._next % count
-        best, bestLoad = start, workers[start].load
-        for step in range(1, count):
-            index = (start + step) % count
-            load = workers[index].load
-            if load < bestLoad:
-                best, bestLoad = index, load
-        self._next = best + 1
-        return workers[best]
+        for step in range(count):
+            index = (self._next + step) % count
+            if id(workers[index]) not in out:
+                self._next = index + 1
+                return workers[index]
+        raise AssertionError("the least loaded worker is never kept out")
 
     def hand(self, listenerId: str, fd: int) -> bool:
         """

@@ -68,7 +68,7 @@ class WorkerConfig:
     @ivar control: its descriptor of the control channel.
     @ivar logLevel: the lowest level of the log events it sends.
     @ivar supervisorPid: the supervisor's process id.
-    @ivar loadInterval: seconds between two load reports (if it changed).
+    @ivar loadInterval: seconds a load report waits to gather changes.
     """
 
     slot: int
@@ -79,7 +79,7 @@ class WorkerConfig:
     control: int = CONTROL_FD
     logLevel: str = "info"
     supervisorPid: int = 0
-    loadInterval: float = 0.25
+    loadInterval: float = 0.01
 
     def toJSON(self) -> str:
         """

@@ -120,7 +120,7 @@ class WorkerSupervisor(MultiService):
                 self.specs.append((group, spec, served))
         if not self.specs:
             raise ConfigError("a worker supervisor needs at least one listener")
-        self.balancer = Balancer()
+        self.balancer = Balancer(reactor)
         rng = rng or random.Random()
         self.slots = [Slot(i, self, reactor, policy=restartPolicy, drainTimeout=drainTimeout, rng=rng)
                       for i in range(self.count)]

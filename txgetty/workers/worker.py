@@ -6,8 +6,9 @@ configuration in C{$TXGETTY_WORKER} (see L{txgetty.workers.command}).
 It adopts its slot's sockets (L{AdoptedSockets}), builds its services with
 the configured factory, starts them, and reports ready on the control
 channel once every service with a C{whenListening()} listens.  Its log
-events go to the supervisor over the channel.  It reports its open
-connections now and then (for the balancing).
+events go to the supervisor over the channel.  It reports how many of the
+connections it received are still open, soon after each change (for the
+balancing).
 
 On C{SIGTERM} or C{SIGINT} (or the end of the control channel: the
 supervisor is gone) it drains: it tells the supervisor, which stops
@@ -160,7 +161,7 @@ class WorkerRuntime:
         if channelSocket is None:
             channelSocket = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=config.control)
         self.channel: ControlChannel | None = ControlChannel(reactor, channelSocket, self, "to the supervisor")
-        self.receiver = ConnectionReceiver(reactor)
+        self.receiver = ConnectionReceiver(reactor, self._loadChanged)
         self.sockets = AdoptedSockets(reactor, config.listeners, self.receiver)
         self.service: IService | None = None
         self.exitCode = 0
@@ -204,7 +205,7 @@ class WorkerRuntime:
 
     def _ready(self, _: Any) -> None:
         """
-        Report ready; start the load reports.
+        Report ready (and the connections received so far).
         """
         _log.info("txgetty worker {slot} (pid {pid}) is ready", slot=self.config.slot, pid=os.getpid())
         self._send({"t": "ready"})
@@ -227,15 +228,23 @@ class WorkerRuntime:
         if self.channel is not None:
             self.channel.send(message)
 
+    def _loadChanged(self) -> None:
+        """
+        A connection came or went: report the counts soon (changes within
+        C{loadInterval} go in one report).
+        """
+        if self._reporter is None and self._stopping is None:
+            self._reporter = self.reactor.callLater(self.config.loadInterval, self._reportLoad)
+
     def _reportLoad(self) -> None:
         """
-        Send the open-connection count when it changed; again later.
+        Send the open-connection count, if it changed since the last report.
         """
-        now = (self.receiver.live(), self.receiver.received)
+        self._reporter = None
+        now = (self.receiver.live, self.receiver.received)
         if now != self._reported:
             self._reported = now
             self._send({"t": "load", "live": now[0], "received": now[1]})
-        self._reporter = self.reactor.callLater(self.config.loadInterval, self._reportLoad)
 
     # -- IChannelReceiver --------------------------------------------------------
 
@@ -289,6 +298,7 @@ class WorkerRuntime:
             return self._stopping
         if self._reporter is not None and self._reporter.active():
             self._reporter.cancel()
+        self._reporter = None
         _log.info("txgetty worker {slot} (pid {pid}) drains", slot=self.config.slot, pid=os.getpid())
         self._stopping = self._waitForBye()
         self._stopping.addCallback(lambda _: self._stopServices())
