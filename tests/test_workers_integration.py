@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import struct
+import sys
 import tempfile
 import time
 from typing import Any
@@ -103,8 +104,8 @@ class WorkersTestCase(TestCase):
 
     timeout = 150
 
-    def startSupervisor(self, **args: Any) -> SupervisorProcess:
-        process = SupervisorProcess(args)
+    def startSupervisor(self, argv: list[str] | None = None, **args: Any) -> SupervisorProcess:
+        process = SupervisorProcess(args, argv)
         self.addCleanup(process.killGroup)
         return process
 
@@ -387,3 +388,33 @@ class StopTests(WorkersTestCase):
             await slow
         self.assertEqual(await supervisor.waitForEnd(), 0)
         self.assertLess(time.monotonic() - started, 8)
+
+
+class TwistdTests(WorkersTestCase):
+    """
+    The supervisor is a plain service: it runs under twistd.
+    """
+
+    async def test_twistd(self) -> None:
+        """
+        C{twistd -n -y} an application holding a supervisor: its workers
+        serve; SIGTERM to twistd drains them before twistd shuts down, and no
+        worker is left.
+        """
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        supervisor = self.startSupervisor(
+            ["/usr/bin/setsid", twistd, "-n", "--pidfile=", "--logfile=-", "-y", "tests/workers.tac"],
+            workers=2, listeners={"rpc": [LOCAL]})
+        info = await supervisor.start()
+        client = self.rpcClient(supervisor.port("rpc"), connections=2, timeout=10)
+        await client.whenAllConnected()
+        self.assertEqual({await client.call("Work.pid") for _ in range(4)}, set(info["pids"]))
+        supervisor.signal("TERM")
+        await supervisor.waitForEnd()
+        # twistd ends by re-sending itself the signal that stopped it (so that
+        # its parent sees "terminated by SIGTERM"), after a clean shutdown.
+        self.assertEqual((supervisor.status, supervisor.signalled), (None, signal.SIGTERM))
+        log = "\n".join(supervisor.lines)
+        self.assertLess(log.index("every worker exited"), log.index("Server Shut Down."))
+        for pid in info["pids"]:
+            self.assertFalse(processExists(pid))

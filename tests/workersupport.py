@@ -35,8 +35,15 @@ class SupervisorProcess(ProcessProtocol):
         signal ended it: see L{signalled}).
     """
 
-    def __init__(self, args: dict[str, Any]) -> None:
+    def __init__(self, args: dict[str, Any], argv: list[str] | None = None) -> None:
+        """
+        @param args: the supervisor's JSON (see L{tests.workerapps}).
+        @param argv: another command to run (it must start a process group
+            of its own, e.g. with C{setsid}); it finds C{args} in
+            C{$TXGETTY_TEST_SUPERVISOR}.
+        """
         self.args = args
+        self.argv = argv
         self.lines: list[str] = []
         self.info: dict[str, Any] | None = None
         self.status: int | None = None
@@ -51,9 +58,9 @@ class SupervisorProcess(ProcessProtocol):
         @return: a L{Deferred} firing with the ready line's JSON.
         """
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
-                   PYTHONUNBUFFERED="1")
-        transport = reactor.spawnProcess(self, sys.executable, [sys.executable, "-m", "tests.workerapps",
-                                                                json.dumps(self.args)], env=env, path=ROOT)
+                   PYTHONUNBUFFERED="1", TXGETTY_TEST_SUPERVISOR=json.dumps(self.args))
+        argv = self.argv or [sys.executable, "-m", "tests.workerapps", json.dumps(self.args)]
+        transport = reactor.spawnProcess(self, argv[0], argv, env=env, path=ROOT)
         self.pid = transport.pid
         return self.waitFor(r"SUPERVISOR-READY (.*)$").addCallback(self._ready)
 
