@@ -45,7 +45,7 @@ class IDatagramServerEndpoint(Interface):
         """
         @param protocol: a L{DatagramProtocol <twisted.internet.protocol.DatagramProtocol>}.
         @param maxPacketSize: the largest datagram read.
-        @return: a L{Deferred} firing with the listening port.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the listening port.
         """
 
 
@@ -183,7 +183,7 @@ class AdoptedPort:
         Take no more connections (the supervisor's socket stays open; the
         other workers keep taking them).
 
-        @return: a fired L{Deferred}.
+        @return: a fired L{Deferred <twisted.internet.defer.Deferred>}.
         """
         if self.listening:
             self.listening = False
@@ -233,7 +233,7 @@ class AdoptedStreamEndpoint:
     def listen(self, factory: Any) -> Deferred:
         """
         @param factory: the protocol factory.
-        @return: a L{Deferred} firing with the L{AdoptedPort}.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the L{AdoptedPort}.
         """
         if self._port is not None and self._port.listening:
             return fail(AlreadyListened(f"{self!r} is already listened on"))
@@ -278,7 +278,7 @@ class AdoptedDatagramEndpoint:
         """
         @param protocol: the datagram protocol.
         @param maxPacketSize: the largest datagram read.
-        @return: a L{Deferred} firing with the UDP port.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the UDP port.
         """
         try:
             return succeed(self.reactor.adoptDatagramPort(self.fd, FAMILIES[self.family], protocol, maxPacketSize))

@@ -7,7 +7,7 @@ The worker builds its services with a I{factory}, C{MODULE:CALLABLE}, called
 as C{factory(options, sockets, reactor)} with the JSON-able C{options} given
 to the supervisor and the L{AdoptedSockets <txgetty.workers.worker.AdoptedSockets>}
 of its slot; it returns an L{IService <twisted.application.service.IService>}
-(or a L{Deferred} of one).
+(or a L{Deferred <twisted.internet.defer.Deferred>} of one).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ while: the I{replacement} (starting), then the I{old} one (draining)::
   any state but STOPPED -stop (SIGTERM to all)-> STOPPING -gone-> STOPPED
   STOPPING -stopTimeout (SIGKILL the rest)-> STOPPING
 
-The table in full (state -event-> next state: action), as L{TRANSITIONS}::
+The table in full (state -event-> next state: action), as L{Slot.TRANSITIONS}::
 
   IDLE      -start->        STARTING   _startCurrent
   IDLE      -stop->         STOPPING   _drainAll
@@ -61,7 +61,7 @@ delay; each further death in a row waits longer (up to C{maxDelay}).
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -98,7 +98,9 @@ class IWorker(Protocol):
     pid: int | None
     readyAt: float | None
     exited: bool
-    label: str
+
+    @property
+    def label(self) -> str: ...
 
     def terminate(self, killAfter: float | None = None) -> None: ...
 
@@ -193,7 +195,7 @@ class Slot:
         Replace the worker by a new one (new one ready first, then the old
         one drains).
 
-        @return: a L{Deferred} firing with C{True} once the slot runs a new
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{True} once the slot runs a new
             worker (or will: it was starting or backing off anyway), C{False}
             if the replacement failed and the old worker stays.
         """
@@ -209,7 +211,7 @@ class Slot:
         """
         Drain every worker of the slot and restart none.
 
-        @return: a L{Deferred} firing once they all exited.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once they all exited.
         """
         if self.state == STOPPED:
             return succeed(None)
@@ -456,36 +458,37 @@ class Slot:
             self._retry.cancel()
         self._retry = None
 
+    #: (state, event) -> (next state, action).  Pairs not listed are ignored.
+    TRANSITIONS: ClassVar[dict[tuple[str, str], tuple[str, Callable[..., None] | None]]] = {
+        (IDLE, "start"): (STARTING, _startCurrent),
+        (IDLE, "stop"): (STOPPING, _drainAll),
+        (STARTING, "ready"): (READY, _serve),
+        (STARTING, "died"): (BACKOFF, _restartLater),
+        (STARTING, "readyTimeout"): (STARTING, _killCurrent),
+        (STARTING, "reload"): (STARTING, _reloadMoot),
+        (STARTING, "stop"): (STOPPING, _drainAll),
+        (READY, "died"): (BACKOFF, _restartLater),
+        (READY, "reload"): (RELOADING, _startReplacement),
+        (READY, "stop"): (STOPPING, _drainAll),
+        (BACKOFF, "retry"): (STARTING, _startCurrent),
+        (BACKOFF, "reload"): (BACKOFF, _reloadMoot),
+        (BACKOFF, "stop"): (STOPPING, _drainAll),
+        (RELOADING, "newReady"): (HANDOVER, _handOver),
+        (RELOADING, "newDied"): (READY, _reloadFailed),
+        (RELOADING, "newTimeout"): (READY, _abandonReplacement),
+        (RELOADING, "died"): (STARTING, _promoteReplacement),
+        (RELOADING, "stop"): (STOPPING, _drainAll),
+        (HANDOVER, "oldGone"): (READY, _reloaded),
+        (HANDOVER, "died"): (BACKOFF, _restartLater),
+        (HANDOVER, "stop"): (STOPPING, _drainAll),
+        (STOPPING, "died"): (STOPPING, _noteExit),
+        (STOPPING, "newDied"): (STOPPING, _noteExit),
+        (STOPPING, "oldGone"): (STOPPING, _noteExit),
+        (STOPPING, "exited"): (STOPPING, _noteExit),
+        (STOPPING, "stopTimeout"): (STOPPING, _killAll),
+        (STOPPING, "gone"): (STOPPED, _finishStop),
+    }
 
-Action = Callable[..., None]
 
-#: (state, event) -> (next state, action).  Pairs not listed are ignored.
-TRANSITIONS: dict[tuple[str, str], tuple[str, Action | None]] = {
-    (IDLE, "start"): (STARTING, Slot._startCurrent),
-    (IDLE, "stop"): (STOPPING, Slot._drainAll),
-    (STARTING, "ready"): (READY, Slot._serve),
-    (STARTING, "died"): (BACKOFF, Slot._restartLater),
-    (STARTING, "readyTimeout"): (STARTING, Slot._killCurrent),
-    (STARTING, "reload"): (STARTING, Slot._reloadMoot),
-    (STARTING, "stop"): (STOPPING, Slot._drainAll),
-    (READY, "died"): (BACKOFF, Slot._restartLater),
-    (READY, "reload"): (RELOADING, Slot._startReplacement),
-    (READY, "stop"): (STOPPING, Slot._drainAll),
-    (BACKOFF, "retry"): (STARTING, Slot._startCurrent),
-    (BACKOFF, "reload"): (BACKOFF, Slot._reloadMoot),
-    (BACKOFF, "stop"): (STOPPING, Slot._drainAll),
-    (RELOADING, "newReady"): (HANDOVER, Slot._handOver),
-    (RELOADING, "newDied"): (READY, Slot._reloadFailed),
-    (RELOADING, "newTimeout"): (READY, Slot._abandonReplacement),
-    (RELOADING, "died"): (STARTING, Slot._promoteReplacement),
-    (RELOADING, "stop"): (STOPPING, Slot._drainAll),
-    (HANDOVER, "oldGone"): (READY, Slot._reloaded),
-    (HANDOVER, "died"): (BACKOFF, Slot._restartLater),
-    (HANDOVER, "stop"): (STOPPING, Slot._drainAll),
-    (STOPPING, "died"): (STOPPING, Slot._noteExit),
-    (STOPPING, "newDied"): (STOPPING, Slot._noteExit),
-    (STOPPING, "oldGone"): (STOPPING, Slot._noteExit),
-    (STOPPING, "exited"): (STOPPING, Slot._noteExit),
-    (STOPPING, "stopTimeout"): (STOPPING, Slot._killAll),
-    (STOPPING, "gone"): (STOPPED, Slot._finishStop),
-}
+#: The table (L{Slot.TRANSITIONS}).
+TRANSITIONS = Slot.TRANSITIONS

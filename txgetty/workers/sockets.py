@@ -290,9 +290,10 @@ def openListener(spec: ListenSpec, slots: int, inherited: Sequence[int] = (),
         return OpenedListener(spec, [sock], _boundAddress(sock), unlink)
     sockets = [_bind(spec, spec.port, reusePort=True)]
     address = _boundAddress(sockets[0])
+    port = address[1] if isinstance(address, tuple) else 0
     try:
         for _ in range(slots - 1):
-            sockets.append(_bind(spec, address[1], reusePort=True))  # type: ignore[index]
+            sockets.append(_bind(spec, port, reusePort=True))
     except CannotListenError:
         for sock in sockets:
             sock.close()

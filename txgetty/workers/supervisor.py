@@ -70,8 +70,6 @@ class WorkerSupervisor(MultiService):
     @ivar generations: workers started so far.
     """
 
-    name = "txgetty workers"
-
     def __init__(self, workers: int, listeners: Mapping[str, Sequence[str]], command: IWorkerCommand, *,
                  reactor: Any = None, backlog: int = DEFAULT_LISTEN_BACKLOG,
                  restartPolicy: ReconnectPolicy = DEFAULT_RESTART_POLICY,
@@ -100,6 +98,7 @@ class WorkerSupervisor(MultiService):
             number is wrong.
         """
         super().__init__()
+        self.name = "txgetty workers"  # type: ignore[assignment]  # Service.name: None in Twisted's class body
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
@@ -184,7 +183,7 @@ class WorkerSupervisor(MultiService):
         Stop accepting, drain every worker (SIGTERM; SIGKILL after
         C{drainTimeout}), close the sockets.
 
-        @return: a L{Deferred} firing once every worker exited.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every worker exited.
         """
         super().stopService()
         if self._previousHUP is not None:
@@ -281,7 +280,7 @@ class WorkerSupervisor(MultiService):
         and the reload ends there.  A reload asked for during one runs once
         it ended.
 
-        @return: a L{Deferred} firing with the number of slots replaced.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the number of slots replaced.
         """
         if self._reload is not None:
             self._reloadAgain = True
@@ -327,7 +326,7 @@ class WorkerSupervisor(MultiService):
 
     def whenReady(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with this supervisor once every slot
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with this supervisor once every slot
             has a ready worker (at once if they have).
         """
         if all(slot.state == READY for slot in self.slots):

@@ -176,7 +176,7 @@ class WorkerRuntime:
         """
         Build and start the services; report ready.
 
-        @return: a L{Deferred} firing once ready was reported (or the start
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once ready was reported (or the start
             failed, which stops the reactor with L{EXIT_START_FAILED}).
         """
         assert self.channel is not None
@@ -188,7 +188,7 @@ class WorkerRuntime:
 
     def _build(self) -> Any:
         """
-        @return: the factory's service (or a L{Deferred} of it).
+        @return: the factory's service (or a L{Deferred <twisted.internet.defer.Deferred>} of it).
         """
         factory = loadFactory(self.config.factory)
         return factory(self.config.options, self.sockets, self.reactor)
@@ -292,7 +292,7 @@ class WorkerRuntime:
         Drain: tell the supervisor, wait for its C{bye}, stop the services,
         close the channel.
 
-        @return: a L{Deferred} firing once the services stopped.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once the services stopped.
         """
         if self._stopping is not None:
             return self._stopping
@@ -307,7 +307,7 @@ class WorkerRuntime:
 
     def _waitForBye(self) -> Deferred:
         """
-        @return: a L{Deferred} firing once no more connections come.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once no more connections come.
         """
         if self.channel is None or self.channel.lost:
             return succeed(None)
