@@ -120,26 +120,30 @@ def measure(opts: argparse.Namespace, workers: int, listeners: dict[str, list[st
     supervisor = Supervisor(workers, listeners, options, log)
     try:
         port = supervisor.port(group)
-        pids = [supervisor.proc.pid, *supervisor.pids]
+        pids = [supervisor.proc.pid, *supervisor.pids] if workers else supervisor.pids
         before = [benchlib.proc_cpu_s(pid) for pid in pids]
         machine = benchlib.machine_busy_s()[0]
         started = time.perf_counter()
         rec = loadgen(port, opts, *args)
         seconds = time.perf_counter() - started
         cpu = [benchlib.proc_cpu_s(pid) - b for pid, b in zip(pids, before)]
+        if not workers:
+            cpu.insert(0, 0.0)  # no supervisor: the one process is the "worker"
         busy = benchlib.machine_busy_s()[0] - machine
         client = rec.get("client_cpu_s", 0.0) * seconds / max(rec.get("seconds", seconds), 1e-9)
     finally:
         supervisor.stop()
     return {"name": name, "workers": workers, **{k: rec.get(k) for k in ("msgs_per_s", "conns_per_s", "p50_us",
                                                                           "p99_us", "loop")},
-            "supervisor_cpu_pct": round(100 * cpu[0] / seconds, 1),
+            "supervisor_cpu_pct": round(100 * cpu[0] / seconds, 1) if workers else None,
             "worker_cpu_pct": [round(100 * c / seconds, 1) for c in cpu[1:]],
             "other_cpu_cores": round(max(0.0, busy - sum(cpu) - client) / seconds, 2)}
 
 
 def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
     """The cpu, echo and conn figures."""
+    if not opts.no_wait:
+        benchlib.wait_quiet(opts, benchlib.log)
     rounds = burnLoops(200e-6)
     started = time.perf_counter()
     from tests.workerapps import _burn
@@ -165,8 +169,9 @@ def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
             out.append(rec)
             rate = rec["msgs_per_s"] or rec["conns_per_s"] or 0
             what = "no supervisor" if workers == 0 else f"{workers} worker(s) "
-            print(f"{name:5} {what}: {rate:>10,.0f}/s  workers' CPU {rec['worker_cpu_pct']} %  "
-                  f"supervisor {rec['supervisor_cpu_pct']} %  other load {rec['other_cpu_cores']} cores")
+            print(f"{name:5} {what}: {rate:>10,.0f}/s  {'process' if not workers else 'workers'}' CPU "
+                  f"{rec['worker_cpu_pct']} %  supervisor {rec['supervisor_cpu_pct'] if workers else '-'} %  "
+                  f"other load {rec['other_cpu_cores']} cores")
 
 
 def spread(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:

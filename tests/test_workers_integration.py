@@ -104,8 +104,9 @@ class WorkersTestCase(TestCase):
 
     timeout = 150
 
-    def startSupervisor(self, argv: list[str] | None = None, **args: Any) -> SupervisorProcess:
-        process = SupervisorProcess(args, argv)
+    def startSupervisor(self, argv: list[str] | None = None, cwd: str | None = None,
+                        childFDs: dict[int, Any] | None = None, **args: Any) -> SupervisorProcess:
+        process = SupervisorProcess(args, argv, cwd, childFDs)
         self.addCleanup(process.killGroup)
         return process
 
@@ -418,3 +419,72 @@ class TwistdTests(WorkersTestCase):
         self.assertLess(log.index("every worker exited"), log.index("Server Shut Down."))
         for pid in info["pids"]:
             self.assertFalse(processExists(pid))
+
+
+class SignalTests(WorkersTestCase):
+    """
+    Signals to a worker, and the supervisor's death.
+    """
+
+    async def test_signalsToAWorker(self) -> None:
+        """
+        A worker ignores SIGHUP (it keeps serving); SIGTERM sent to one worker
+        drains it, and the slot restarts it.
+        """
+        supervisor = self.startSupervisor(workers=1, listeners={"rpc": [LOCAL]})
+        info = await supervisor.start()
+        [pid] = info["pids"]
+        os.kill(pid, signal.SIGHUP)
+        await deferLater(reactor, 0.5, lambda: None)
+        client = self.rpcClient(supervisor.port("rpc"), timeout=10)
+        self.assertEqual(await client.call("Work.pid"), pid)
+        mark = len(supervisor.lines)
+        os.kill(pid, signal.SIGTERM)
+        await supervisor.waitFor(rf"worker 0 \(pid {pid}\) died: it exited with status 0; restarting slot 0",
+                                 after=mark)
+        back = await supervisor.waitFor(r"worker 0 \(pid (\d+)\) is ready \(slot 0\)", after=mark)
+        self.assertNotEqual(int(back.group(1)), pid)
+
+    async def test_supervisorKilled(self) -> None:
+        """
+        Workers whose supervisor is gone (SIGKILL) see the end of their
+        control channel, drain and exit: none outlives it.
+        """
+        supervisor = self.startSupervisor(workers=2, listeners={"rpc": [LOCAL]})
+        info = await supervisor.start()
+        supervisor.signal("KILL")
+        await supervisor.waitForEnd()
+        for _ in range(100):
+            if not any(processExists(pid) for pid in info["pids"]):
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        self.assertEqual([pid for pid in info["pids"] if processExists(pid)], [])
+
+
+class SystemdTests(WorkersTestCase):
+    """
+    systemd socket activation with workers.
+    """
+
+    async def test_systemdSocketServedByWorkers(self) -> None:
+        """
+        A listening socket passed as systemd does (LISTEN_FDS, LISTEN_PID,
+        LISTEN_FDNAMES, from descriptor 3), named by a systemd: listener, is
+        served by 2 workers, the connections dealt over both.
+        """
+        import socket as _socket
+
+        passed = _socket.socket()
+        passed.bind(("127.0.0.1", 0))
+        passed.listen(64)
+        self.addCleanup(passed.close)
+        port = passed.getsockname()[1]
+        args = {"workers": 2, "listeners": {"echo": ["systemd:domain=INET:name=echo"]}}
+        script = ('LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=echo exec "$0" -m tests.workerapps "$1"')
+        supervisor = self.startSupervisor(["/usr/bin/setsid", "/bin/sh", "-c", script, sys.executable,
+                                           __import__("json").dumps(args)], childFDs={3: passed.fileno()}, **args)
+        info = await supervisor.start()
+        self.assertEqual(supervisor.port("echo"), port)
+        counts = collections.Counter(await self.pids(port, 10))
+        self.assertEqual(sorted(counts.values()), [5, 5])
+        self.assertEqual(set(counts), set(info["pids"]))

@@ -381,20 +381,20 @@ class OpenTests(SynchronousTestCase):
 
     def test_systemd(self) -> None:
         """
-        A systemd listener is the socket systemd passed, by index or name; a
-        missing one is refused with what systemd passed.
+        A systemd listener is the socket systemd passed (found as Twisted's
+        systemd: endpoint finds it); a missing one is refused with what to
+        check.
         """
         passed = socket.socket()
         passed.bind(("127.0.0.1", 0))
         passed.listen(1)
         self.addCleanup(passed.close)
-        opened = openListener(listenSpec("systemd:domain=INET:name=api"), 2, [passed.fileno()],
-                              {"api": passed.fileno()})
+        opened = openListener(listenSpec("systemd:domain=INET:name=api"), 2, lambda spec: passed.fileno())
         self.assertEqual(opened.address, passed.getsockname())
         opened.sockets[0].detach()
         with self.assertRaises(ConfigError) as caught:
-            openListener(listenSpec("systemd:domain=INET:index=1"), 1, [passed.fileno()], {"api": 3})
-        self.assertIn("systemd passed no such socket (it passed 1: api)", str(caught.exception))
+            openListener(listenSpec("systemd:domain=INET:name=nosuchname"), 1)
+        self.assertIn("systemd passed no socket named 'nosuchname'; check the .socket unit", str(caught.exception))
 
 
 class CommandTests(SynchronousTestCase):

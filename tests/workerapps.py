@@ -238,7 +238,8 @@ def main() -> None:
     """
     Run a supervisor (see the module docstring) until SIGTERM / SIGINT.
     """
-    os.setpgid(0, 0)
+    if os.getpgid(0) != os.getpid():  # not already a group leader (setsid)
+        os.setpgid(0, 0)
     args = json.loads(sys.argv[1])
     from twisted.internet import reactor
 
@@ -254,7 +255,12 @@ def main() -> None:
         _log.info("SUPERVISOR-READY {info}", info=readyLine(supervisor))
 
     def start() -> None:
-        supervisor.startService()
+        try:
+            supervisor.startService()
+        except Exception:
+            _log.failure("the supervisor cannot start")
+            reactor.stop()
+            return
         supervisor.whenReady().addCallback(ready)
 
     reactor.callWhenRunning(start)

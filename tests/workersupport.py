@@ -35,15 +35,20 @@ class SupervisorProcess(ProcessProtocol):
         signal ended it: see L{signalled}).
     """
 
-    def __init__(self, args: dict[str, Any], argv: list[str] | None = None) -> None:
+    def __init__(self, args: dict[str, Any], argv: list[str] | None = None, cwd: str | None = None,
+                 childFDs: dict[int, Any] | None = None) -> None:
         """
         @param args: the supervisor's JSON (see L{tests.workerapps}).
         @param argv: another command to run (it must start a process group
             of its own, e.g. with C{setsid}); it finds C{args} in
             C{$TXGETTY_TEST_SUPERVISOR}.
+        @param cwd: its working directory (default: the checkout).
+        @param childFDs: more descriptors to pass (child -> ours).
         """
         self.args = args
         self.argv = argv
+        self.cwd = cwd or ROOT
+        self.childFDs = childFDs or {}
         self.lines: list[str] = []
         self.info: dict[str, Any] | None = None
         self.status: int | None = None
@@ -60,7 +65,8 @@ class SupervisorProcess(ProcessProtocol):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
                    PYTHONUNBUFFERED="1", TXGETTY_TEST_SUPERVISOR=json.dumps(self.args))
         argv = self.argv or [sys.executable, "-m", "tests.workerapps", json.dumps(self.args)]
-        transport = reactor.spawnProcess(self, argv[0], argv, env=env, path=ROOT)
+        transport = reactor.spawnProcess(self, argv[0], argv, env=env, path=self.cwd,
+                                         childFDs={0: "w", 1: "r", 2: "r", **self.childFDs})
         self.pid = transport.pid
         return self.waitFor(r"SUPERVISOR-READY (.*)$").addCallback(self._ready)
 

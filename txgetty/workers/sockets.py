@@ -23,7 +23,7 @@ import os
 import socket
 import stat
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from twisted.internet.error import CannotListenError
 
@@ -249,39 +249,54 @@ def _boundAddress(sock: socket.socket) -> tuple[str, int] | str:
     return name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else name
 
 
-def _systemdSocket(spec: ListenSpec, inherited: Sequence[int], named: Mapping[str, int]) -> socket.socket:
+def systemdDescriptor(spec: ListenSpec) -> int:
+    """
+    Find the socket systemd passed for a C{systemd:} listener, as Twisted's
+    C{systemd:} endpoint does (Twisted reads C{LISTEN_FDS} once, when
+    L{twisted.internet.endpoints} is imported, and removes it from the
+    environment).
+
+    @param spec: a spec with C{systemd} set.
+    @return: the descriptor.
+    @raise ConfigError: systemd passed no such socket.
+    """
+    from twisted.internet.endpoints import serverFromString
+
+    try:
+        return int(serverFromString(None, spec.description).fileno)
+    except (KeyError, IndexError, ValueError):
+        which = f"named {spec.systemd!r}" if isinstance(spec.systemd, str) else f"number {spec.systemd}"
+        raise ConfigError(
+            f"{spec.description!r}: systemd passed no socket {which}; check the .socket unit "
+            f"(FileDescriptorName=) and run twistd in the foreground (-n), as the process systemd started"
+        ) from None
+
+
+def _systemdSocket(spec: ListenSpec, find: Callable[[ListenSpec], int]) -> socket.socket:
     """
     @return: the listening socket systemd passed for the spec.
     @raise ConfigError: there is no such socket.
     """
-    try:
-        fd = named[spec.systemd] if isinstance(spec.systemd, str) else inherited[spec.systemd]  # type: ignore[index]
-    except (KeyError, IndexError):
-        raise ConfigError(
-            f"{spec.description!r}: systemd passed no such socket (it passed {len(inherited)}: "
-            f"{', '.join(named) or 'no names'}); check the unit's .socket file and LISTEN_FDS"
-        ) from None
-    sock = socket.socket(FAMILIES[spec.family], socket.SOCK_STREAM, fileno=fd)
+    sock = socket.socket(FAMILIES[spec.family], socket.SOCK_STREAM, fileno=find(spec))
     sock.setblocking(False)
     return sock
 
 
-def openListener(spec: ListenSpec, slots: int, inherited: Sequence[int] = (),
-                 named: Mapping[str, int] | None = None) -> OpenedListener:
+def openListener(spec: ListenSpec, slots: int,
+                 systemd: Callable[[ListenSpec], int] = systemdDescriptor) -> OpenedListener:
     """
     Bind a listener once for a supervisor of C{slots} workers.
 
     @param spec: what to bind.
     @param slots: the number of worker slots (datagram listeners get one
         socket each).
-    @param inherited: the descriptors systemd passed (C{systemd:index=N}).
-    @param named: the same by name (C{systemd:name=NAME}).
+    @param systemd: finds the descriptor of a C{systemd:} listener.
     @return: the bound socket(s).
     @raise CannotListenError: the address is taken, not local, or denied.
     @raise ConfigError: a systemd socket is missing.
     """
     if spec.systemd is not None:
-        sock = _systemdSocket(spec, inherited, named or {})
+        sock = _systemdSocket(spec, systemd)
         return OpenedListener(spec, [sock], _boundAddress(sock))
     if spec.kind == "stream":
         _refuseLiveUnixSocket(spec)

@@ -30,7 +30,7 @@ from .balancer import Acceptor, Balancer
 from .command import FIRST_SOCKET_FD, IWorkerCommand, ListenerInfo, WorkerConfig
 from .process import WorkerProcess
 from .slot import DEFAULT_RESTART_POLICY, READY, Slot
-from .sockets import ListenSpec, OpenedListener, listenSpecs, openListener
+from .sockets import ListenSpec, OpenedListener, listenSpecs, openListener, systemdDescriptor
 
 _log = Logger()
 
@@ -75,7 +75,8 @@ class WorkerSupervisor(MultiService):
                  restartPolicy: ReconnectPolicy = DEFAULT_RESTART_POLICY,
                  readyTimeout: float = DEFAULT_READY_TIMEOUT, drainTimeout: float = DEFAULT_DRAIN_TIMEOUT,
                  handleSIGHUP: bool = True, rng: random.Random | None = None,
-                 environ: Mapping[str, str] | None = None, observer: Callable[[dict], None] | None = None) -> None:
+                 systemd: Callable[[ListenSpec], int] = systemdDescriptor,
+                 observer: Callable[[dict], None] | None = None) -> None:
         """
         @param workers: how many worker processes (1 or more).
         @param listeners: listener descriptions by group (e.g.
@@ -90,8 +91,9 @@ class WorkerSupervisor(MultiService):
         @param drainTimeout: seconds a worker has to exit after SIGTERM.
         @param handleSIGHUP: reload on C{SIGHUP} while running.
         @param rng: the backoff's jitter source.
-        @param environ: where systemd's C{LISTEN_FDS} are read (default:
-            this process's environment).
+        @param systemd: finds the descriptor systemd passed for a
+            C{systemd:} listener (by default as Twisted's C{systemd:}
+            endpoint does).
         @param observer: where the workers' log events go (default: the
             global log publisher).
         @raise ConfigError: a listener cannot be bound by a supervisor, or a
@@ -110,7 +112,7 @@ class WorkerSupervisor(MultiService):
         self.command = command
         self.readyTimeout = readyTimeout
         self.handleSIGHUP = handleSIGHUP
-        self.environ = os.environ if environ is None else environ
+        self.systemd = systemd
         self.observer = observer
         self.specs: list[tuple[str, ListenSpec, list[str]]] = []
         for group, descriptions in listeners.items():
@@ -163,13 +165,9 @@ class WorkerSupervisor(MultiService):
         """
         Bind the listeners (all or none).
         """
-        from twisted.python.systemd import ListenFDs
-
-        fds = ListenFDs.fromEnvironment(environ=dict(self.environ))
-        inherited, named = fds.inheritedDescriptors(), fds.inheritedNamedDescriptors()
         try:
             for index, (group, spec, served) in enumerate(self.specs):
-                opened = openListener(spec, self.count, inherited, named)
+                opened = openListener(spec, self.count, self.systemd)
                 listenerId = f"L{index}"
                 self.listeners[listenerId] = opened
                 address = list(opened.address) if isinstance(opened.address, tuple) else opened.address
@@ -185,6 +183,8 @@ class WorkerSupervisor(MultiService):
 
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every worker exited.
         """
+        if not self.running:
+            return succeed(None)
         super().stopService()
         if self._previousHUP is not None:
             signal.signal(signal.SIGHUP, self._previousHUP)
