@@ -8,6 +8,8 @@ tests/workerapps.py, so the figures are of the code the tests check):
           connections x 8 calls in flight (loadgen.py --proto rpc): calls/s with 1 and 2
           workers, the ratio (target: 2 workers >= 1.7 x 1 worker), and each worker's and the
           supervisor's CPU over the window;
+          Beside it, the machine's own scaling: 1 and 2 processes running the same loop flat
+          out, without sockets (``machine``), the most the ratio can be on this machine;
 * echo    getty's hello framing echo, 50 connections x 32 in flight, 915-byte payloads
           (loadgen.py --proto frame --byteorder little): msg/s with 1 and 2 workers (the load
           generator shares the two cores, so do not expect 2x);
@@ -152,6 +154,8 @@ def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
         _burn(rounds)
     perCall = (time.perf_counter() - started) / 200
     print(f"Work.burn: {rounds} rounds, {perCall * 1e6:.0f} us per call on this machine (target about 200 us)")
+    if not opts.only or "cpu" in opts.only:
+        machine(opts, out, rounds)
     runs = {
         "cpu": ({"rpc": [LOCAL]}, "rpc", ["--proto", "rpc", "--rpc-method", "Work.burn", "--conns", "50",
                                           "--window", "8", "--size", "64"]),
@@ -172,6 +176,36 @@ def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
             print(f"{name:5} {what}: {rate:>10,.0f}/s  {'process' if not workers else 'workers'}' CPU "
                   f"{rec['worker_cpu_pct']} %  supervisor {rec['supervisor_cpu_pct'] if workers else '-'} %  "
                   f"other load {rec['other_cpu_cores']} cores")
+
+
+def _burnFor(seconds: float, rounds: int) -> int:
+    """Run Work.burn's loop for about C{seconds}; return how many calls it made."""
+    from tests.workerapps import _burn
+
+    end, calls = time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        _burn(rounds)
+        calls += 1
+    return calls
+
+
+def machine(opts: argparse.Namespace, out: list[dict[str, Any]], rounds: int) -> None:
+    """The machine's own scaling: 1 and 2 processes running the burn loop flat out (no
+    sockets, no load generator): the most the cpu figure's ratio can be here."""
+    import multiprocessing
+
+    if not opts.no_wait:
+        benchlib.wait_quiet(opts, benchlib.log)
+    rates = {}
+    for procs in (1, 2):
+        with multiprocessing.get_context("fork").Pool(procs) as pool:
+            calls = pool.starmap(_burnFor, [(opts.seconds, rounds)] * procs)
+        rates[procs] = sum(calls) / opts.seconds
+    rec = {"name": "machine", "one_process_per_s": round(rates[1]), "two_processes_per_s": round(rates[2]),
+           "ratio": round(rates[2] / rates[1], 2)}
+    out.append(rec)
+    print(f"machine: the burn loop alone, 1 process {rates[1]:,.0f} calls/s, 2 processes {rates[2]:,.0f} calls/s: "
+          f"{rec['ratio']:.2f} x (the most the cpu ratio can be on this machine, without the load generator)")
 
 
 def spread(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:

@@ -684,6 +684,35 @@ class SupervisorTests(SynchronousTestCase):
         self.successResultOf(stopped)
         self.assertEqual(self.supervisor.listeners, {})
 
+    def test_reloadOneSlotAtATime(self) -> None:
+        """
+        reload replaces slot 0 (new worker ready, then the old one drains and
+        exits), then slot 1; a reload asked for meanwhile runs after it.
+        """
+        for process in self.reactor.processes:
+            process.protocol.messageReceived({"t": "ready"}, [])
+        first = self.supervisor.reload()
+        again = self.supervisor.reload()
+        self.assertEqual(len(self.reactor.processes), 3)
+
+        def replace(oldIndex: int) -> None:
+            new = self.reactor.processes[-1]
+            new.protocol.messageReceived({"t": "ready"}, [])
+            old = self.reactor.processes[oldIndex]
+            self.assertEqual(old.signals, ["TERM"])
+            self.assertEqual(len([p for p in self.reactor.processes if p.pid is not None]), 3)
+            old.end(Failure(ProcessDone(0)))
+
+        replace(0)
+        self.assertEqual(len(self.reactor.processes), 4)
+        replace(1)
+        self.assertEqual(self.successResultOf(first), 2)
+        self.assertEqual(len(self.reactor.processes), 5)
+        replace(2)
+        replace(3)
+        self.assertEqual(self.successResultOf(again), 2)
+        self.assertEqual([s.state for s in self.supervisor.slots], [S.READY, S.READY])
+
     def test_workerLogsRelayed(self) -> None:
         """
         A worker's log events and output lines are published with its slot

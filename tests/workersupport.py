@@ -62,13 +62,19 @@ class SupervisorProcess(ProcessProtocol):
         """
         @return: a L{Deferred} firing with the ready line's JSON.
         """
+        self.spawn()
+        return self.waitFor(r"SUPERVISOR-READY (.*)$").addCallback(self._ready)
+
+    def spawn(self) -> None:
+        """
+        Start the process.
+        """
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
                    PYTHONUNBUFFERED="1", TXGETTY_TEST_SUPERVISOR=json.dumps(self.args))
         argv = self.argv or [sys.executable, "-m", "tests.workerapps", json.dumps(self.args)]
         transport = reactor.spawnProcess(self, argv[0], argv, env=env, path=self.cwd,
                                          childFDs={0: "w", 1: "r", 2: "r", **self.childFDs})
         self.pid = transport.pid
-        return self.waitFor(r"SUPERVISOR-READY (.*)$").addCallback(self._ready)
 
     def _ready(self, match: re.Match) -> dict[str, Any]:
         self.info = json.loads(match.group(1))

@@ -130,7 +130,7 @@ class WorkerSupervisor(MultiService):
         self._acceptors: list[Acceptor] = []
         self._infos: list[ListenerInfo] = []
         self._reload: Deferred | None = None
-        self._reloadAgain = False
+        self._reloadAgain: list[Deferred] = []
         self._previousHUP: Any = None
         self._readyWaiters: list[Deferred] = []
 
@@ -280,11 +280,13 @@ class WorkerSupervisor(MultiService):
         and the reload ends there.  A reload asked for during one runs once
         it ended.
 
-        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the number of slots replaced.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the number of slots replaced (by
+            the reload this call asked for: the one to come, if one is running).
         """
         if self._reload is not None:
-            self._reloadAgain = True
-            return self._reload
+            again: Deferred = Deferred()
+            self._reloadAgain.append(again)
+            return again
         _log.info("txgetty workers: reloading {count} workers, one at a time", count=self.count)
         self._reload = Deferred()
         self._reloadSlot(0, 0)
@@ -318,9 +320,17 @@ class WorkerSupervisor(MultiService):
                       replaced=replaced, count=self.count)
         if d is not None:
             d.callback(replaced)
-        if self._reloadAgain and self.running:
-            self._reloadAgain = False
-            self.reload()
+        waiting, self._reloadAgain = self._reloadAgain, []
+        if waiting and self.running:
+            def relay(count: int) -> int:
+                for w in waiting:
+                    w.callback(count)
+                return count
+
+            self.reload().addCallback(relay)
+        else:
+            for w in waiting:
+                w.callback(0)
 
     # -- state -------------------------------------------------------------------
 
