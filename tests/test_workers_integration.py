@@ -258,6 +258,25 @@ class RestartTests(WorkersTestCase):
         self.assertIn(newPid, [o for t, o in fresh if t > backAt])
 
 
+    async def test_brokenFactoryBacksOff(self) -> None:
+        """
+        Workers whose services cannot start exit with status 3, the reason
+        (the factory's exception) is in the supervisor's log, and the slot
+        retries with growing delays.
+        """
+        supervisor = self.startSupervisor(workers=1, listeners={"rpc": [LOCAL]}, options={"failStart": True},
+                                          restartDelay=0.2)
+        supervisor.spawn()
+        await supervisor.waitFor(r"failStart is set: this worker refuses to start")
+        delays = []
+        for n in (1, 2, 3):
+            match = await supervisor.waitFor(
+                rf"failed before it was ready: it exited with status 3; restarting slot 0 in ([\d.]+) s "
+                rf"\({n} failure\(s\) in a row\)")
+            delays.append(float(match.group(1)))
+        self.assertTrue(delays[0] < delays[1] < delays[2], delays)
+
+
 class ReloadTests(WorkersTestCase):
     """
     SIGHUP replaces the workers one at a time.

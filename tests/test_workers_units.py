@@ -727,6 +727,39 @@ class SupervisorTests(SynchronousTestCase):
         relayed = self.events[-1]
         self.assertEqual((relayed["who"], relayed["log_system"]), ("there", f"worker 0 pid {worker.pid}"))
 
+    def test_workerEventsKeepTheirText(self) -> None:
+        """
+        A worker's event reaches the supervisor with its message as the
+        worker formatted it (also for formats that read attributes of their
+        fields), its JSON-able fields, and a failure's traceback; a huge one
+        is cut to fit a control message.
+        """
+        from twisted.logger import Logger, formatEvent
+
+        from txgetty.workers.channel import MAX_MESSAGE
+        from txgetty.workers.worker import eventText
+
+        class Session:
+            name = "tcp-session#7"
+
+        events: list[dict] = []
+        log = Logger(observer=events.append)
+        log.info("txgetty: {session.name} closed after {n} packets", session=Session(), n=3)
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            log.failure("handler of {n} failed", n=4)
+        log.info("{big}", big="x" * 100000)
+        worker = self.reactor.processes[0].protocol
+        for event in events:
+            worker.messageReceived({"t": "log", "event": eventText(event)}, [])
+        first, failed, big = self.events[-3:]
+        self.assertEqual(formatEvent(first), "txgetty: tcp-session#7 closed after 3 packets")
+        self.assertEqual(first["n"], 3)
+        self.assertIn("ZeroDivisionError", failed["log_failure"].getTraceback())
+        self.assertLess(len(eventText(events[-1])), MAX_MESSAGE)
+        self.assertIn("(a log event of", formatEvent(big))
+
     def test_describeExit(self) -> None:
         """
         Exit reasons name the status or the signal.

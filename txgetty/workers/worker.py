@@ -37,6 +37,7 @@ from twisted.logger import (
     LogLevelFilterPredicate,
     Logger,
     eventAsJSON,
+    formatEvent,
     globalLogBeginner,
     textFileLogObserver,
 )
@@ -125,17 +126,40 @@ class ChannelLogObserver:
         self.fallback = fallback
 
     def __call__(self, event: dict) -> None:
+        """
+        @param event: a log event of this worker.
+        """
         channel = self.runtime.channel
         if channel is None or channel.lost:
             if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
                 self.fallback(event)
             return
-        text = eventAsJSON(event)
-        if len(text) > MAX_MESSAGE - 100:
-            text = eventAsJSON({k: v for k, v in event.items() if k.startswith("log_") and k != "log_failure"}
-                               | {"log_format": "{cut} (a log event of {size} bytes, cut)",
-                                  "cut": str(event.get("log_format", ""))[:2000], "size": len(text)})
-        channel.send({"t": "log", "event": text})
+        channel.send({"t": "log", "event": eventText(event)})
+
+
+def eventText(event: dict) -> str:
+    """
+    @param event: a log event.
+    @return: its JSON for the supervisor: the fields that survive JSON, and
+        the message formatted here (a format that reads attributes of its
+        fields, C{{session.name}}, could not be formatted from the JSON), cut
+        to fit in a control message.
+    """
+    sent = {k: v for k, v in event.items() if k not in _OBJECTS}
+    sent["log_format"] = "{log_text}"
+    sent["log_text"] = formatEvent(event)
+    text = eventAsJSON(sent)
+    if len(text) > MAX_MESSAGE - 100:
+        short = {k: sent[k] for k in _KEPT if k in sent}
+        short["log_text"] = f"{sent['log_text'][:2000]} (a log event of {len(text)} bytes, cut)"
+        text = eventAsJSON(short)
+    return text
+
+
+#: The fields of an event that are objects of the worker (not sent).
+_OBJECTS = ("log_logger", "log_source", "log_observer")
+#: The fields kept in an event cut to fit a control message.
+_KEPT = ("log_format", "log_level", "log_namespace", "log_time", "log_system")
 
 
 @implementer(IChannelReceiver)
