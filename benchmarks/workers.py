@@ -136,7 +136,7 @@ def measure(opts: argparse.Namespace, workers: int, listeners: dict[str, list[st
     finally:
         supervisor.stop()
     return {"name": name, "workers": workers, **{k: rec.get(k) for k in ("msgs_per_s", "conns_per_s", "p50_us",
-                                                                          "p99_us", "loop")},
+                                                                          "p99_us", "loop", "client_cpu_pct")},
             "supervisor_cpu_pct": round(100 * cpu[0] / seconds, 1) if workers else None,
             "worker_cpu_pct": [round(100 * c / seconds, 1) for c in cpu[1:]],
             "other_cpu_cores": round(max(0.0, busy - sum(cpu) - client) / seconds, 2)}
@@ -175,7 +175,7 @@ def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
             what = "no supervisor" if workers == 0 else f"{workers} worker(s) "
             print(f"{name:5} {what}: {rate:>10,.0f}/s  {'process' if not workers else 'workers'}' CPU "
                   f"{rec['worker_cpu_pct']} %  supervisor {rec['supervisor_cpu_pct'] if workers else '-'} %  "
-                  f"other load {rec['other_cpu_cores']} cores")
+                  f"load generator {rec['client_cpu_pct']} % ({rec['loop']})  other load {rec['other_cpu_cores']} cores")
 
 
 def _burnFor(seconds: float, rounds: int) -> int:
@@ -264,6 +264,9 @@ def main() -> None:
     ap.add_argument("--quiet-for", type=float, default=2.0)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "workers.jsonl"))
     opts = ap.parse_args()
+    # SIGTERM / SIGHUP end the run through the finally clauses (supervisors stopped).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGHUP, lambda signum, frame: sys.exit(128 + signum))
     benchlib.raise_nofile()
     os.makedirs(os.path.dirname(opts.out), exist_ok=True)
     opts.logdir = os.path.join(os.path.dirname(opts.out), "logs")
