@@ -122,11 +122,12 @@ class ControlChannel:
         if self.socket is not None:
             self.reactor.addReader(self)
 
-    def send(self, message: dict, fds: Iterable[int] = (), closeFds: bool = False) -> bool:
+    def send(self, message: dict | bytes, fds: Iterable[int] = (), closeFds: bool = False) -> bool:
         """
         Send a message, now or once the socket is writable.
 
-        @param message: the JSON-able message.
+        @param message: the JSON-able message, or its packet (L{encode}d
+            before, e.g. once for many sends).
         @param fds: descriptors to pass with it.
         @param closeFds: close them here once sent (or when a queued message
             is dropped because the channel was lost).
@@ -134,7 +135,7 @@ class ControlChannel:
             lost or broke on this send: then the caller still owns the
             descriptors (and may send them elsewhere).
         """
-        packet = (encode(message), list(fds), closeFds)
+        packet = (message if isinstance(message, bytes) else encode(message), list(fds), closeFds)
         if self.lost or self._broken:
             return False
         if self._queue:

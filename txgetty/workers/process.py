@@ -17,13 +17,15 @@ from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .channel import ControlChannel, IChannelReceiver, channelPair
+from .channel import ControlChannel, IChannelReceiver, channelPair, encode
 from .command import CONTROL_FD, IWorkerCommand, WorkerConfig
 
 _log = Logger()
 
 #: The longest line of a worker's stdout/stderr kept whole in the log.
 MAX_LINE = 8192
+#: The C{conn} packet of each listener, encoded once.
+_CONN_PACKETS: dict[str, bytes] = {}
 
 
 def describeExit(reason: Failure) -> str:
@@ -192,7 +194,10 @@ class WorkerProcess(ProcessProtocol):
         @return: whether it went or is queued; C{False}: the channel is lost
             (the worker died), the caller still owns the descriptor.
         """
-        if self.channel is None or not self.channel.send({"t": "conn", "l": listenerId}, [fd], closeFds=True):
+        packet = _CONN_PACKETS.get(listenerId)
+        if packet is None:
+            packet = _CONN_PACKETS[listenerId] = encode({"t": "conn", "l": listenerId})
+        if self.channel is None or not self.channel.send(packet, [fd], closeFds=True):
             return False
         self.sent += 1
         return True
