@@ -67,7 +67,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..reconnect import ReconnectPolicy
+from ..client.reconnect import ReconnectPolicy
 from .process import describeExit
 
 _log = Logger()

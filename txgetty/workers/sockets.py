@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 from twisted.internet.error import CannotListenError
 
 from ..config import DEFAULT_LISTEN_BACKLOG, checkListenerSetting
-from ..endpoints import parseWebSocketURL, splitDescription
+from ..transports.endpoints import parseWebSocketURL, splitDescription
 from ..errors import ConfigError
 
 #: Listener kinds bound as one stream socket, by description prefix.

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 
 from ..config import DEFAULT_LISTEN_BACKLOG
 from ..errors import ConfigError
-from ..reconnect import ReconnectPolicy
+from ..client.reconnect import ReconnectPolicy
 from .balancer import Acceptor, Balancer
 from .command import FIRST_SOCKET_FD, IWorkerCommand, ListenerInfo, WorkerConfig
 from .process import WorkerProcess

@@ -1,5 +1,5 @@
 """
-Workers on one port, with real processes: a supervisor (L{tests.workerapps})
+Workers on one port, with real processes: a supervisor (L{tests.support.workerapps})
 and its workers serving on 127.0.0.1 port 0, driven through signals while
 clients keep calling (docs/workers.md).
 """
@@ -26,7 +26,7 @@ from twisted.trial.unittest import TestCase
 from txgetty import ReconnectPolicy
 from txgetty.rpc import ConnectionLostError, RemoteError, RpcClient
 
-from .workersupport import SupervisorProcess, processExists
+from ..support.workers import SupervisorProcess, processExists
 
 LOCAL = "tcp:0:interface=127.0.0.1"
 
@@ -423,7 +423,7 @@ class TwistdTests(WorkersTestCase):
         """
         twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
         supervisor = self.startSupervisor(
-            ["/usr/bin/setsid", twistd, "-n", "--pidfile=", "--logfile=-", "-y", "tests/workers.tac"],
+            ["/usr/bin/setsid", twistd, "-n", "--pidfile=", "--logfile=-", "-y", "tests/support/workers.tac"],
             workers=2, listeners={"rpc": [LOCAL]})
         info = await supervisor.start()
         client = self.rpcClient(supervisor.port("rpc"), connections=2, timeout=10)
@@ -499,7 +499,7 @@ class SystemdTests(WorkersTestCase):
         self.addCleanup(passed.close)
         port = passed.getsockname()[1]
         args = {"workers": 2, "listeners": {"echo": ["systemd:domain=INET:name=echo"]}}
-        script = ('LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=echo exec "$0" -m tests.workerapps "$1"')
+        script = ('LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=echo exec "$0" -m tests.support.workerapps "$1"')
         supervisor = self.startSupervisor(["/usr/bin/setsid", "/bin/sh", "-c", script, sys.executable,
                                            __import__("json").dumps(args)], childFDs={3: passed.fileno()}, **args)
         info = await supervisor.start()

@@ -18,9 +18,9 @@ from txgetty.config import DEFAULT_LISTEN_BACKLOG
 from txgetty.workers import balancer, supervisor
 from txgetty.workers.slot import DEFAULT_RESTART_POLICY
 
-from .processsupport import runTxgetty
-from .workerapps import ROOT
-from .workersupport import SupervisorProcess, processExists
+from ..support.processes import runTxgetty
+from ..support.workerapps import ROOT
+from ..support.workers import SupervisorProcess, processExists
 
 DOC = Path(ROOT) / "docs" / "workers.md"
 

@@ -1,5 +1,5 @@
 """
-Running a worker supervisor (L{tests.workerapps}) as a real process group
+Running a worker supervisor (L{tests.support.workerapps}) as a real process group
 in the tests, bounded in time: its log lines, its ready line, signals, and a
 cleanup that kills the whole group (supervisor and workers).
 """
@@ -26,7 +26,7 @@ WAIT = 60.0
 
 class SupervisorProcess(ProcessProtocol):
     """
-    A supervisor process (C{python -m tests.workerapps JSON}) in its own
+    A supervisor process (C{python -m tests.support.workerapps JSON}) in its own
     process group.
 
     @ivar lines: its log lines so far.
@@ -38,7 +38,7 @@ class SupervisorProcess(ProcessProtocol):
     def __init__(self, args: dict[str, Any], argv: list[str] | None = None, cwd: str | None = None,
                  childFDs: dict[int, Any] | None = None) -> None:
         """
-        @param args: the supervisor's JSON (see L{tests.workerapps}).
+        @param args: the supervisor's JSON (see L{tests.support.workerapps}).
         @param argv: another command to run (it must start a process group
             of its own, e.g. with C{setsid}); it finds C{args} in
             C{$TXGETTY_TEST_SUPERVISOR}.
@@ -71,7 +71,7 @@ class SupervisorProcess(ProcessProtocol):
         """
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
                    PYTHONUNBUFFERED="1", TXGETTY_TEST_SUPERVISOR=json.dumps(self.args))
-        argv = self.argv or [sys.executable, "-m", "tests.workerapps", json.dumps(self.args)]
+        argv = self.argv or [sys.executable, "-m", "tests.support.workerapps", json.dumps(self.args)]
         transport = reactor.spawnProcess(self, argv[0], argv, env=env, path=self.cwd,
                                          childFDs={0: "w", 1: "r", 2: "r", **self.childFDs})
         self.pid = transport.pid

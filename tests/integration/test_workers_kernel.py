@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from .workerapps import queuedThroughClose, reuseportSpread
+from ..support.workerapps import queuedThroughClose, reuseportSpread
 
 
 class ReuseportTests(SynchronousTestCase):

@@ -7,7 +7,7 @@ What the workers' tests and benchmark run in real processes:
     (stream) and a datagram echo that prefixes the pid (UDP), and on group
     C{"rpc"} an L{RpcServer <txgetty.rpc.RpcServer>} with the service
     C{Work} (C{pid}, C{echo}, C{slow}, C{burn});
-  - L{main}: a supervisor process, C{python -m tests.workerapps JSON}, run as
+  - L{main}: a supervisor process, C{python -m tests.support.workerapps JSON}, run as
     C{twist} runs a service, in a process group of its own (so that a test
     can kill it and its workers at once); it logs C{SUPERVISOR-READY
     {json}} with the bound addresses once every worker is ready.  With
@@ -40,8 +40,8 @@ from txgetty.workers import WorkerCommand, WorkerSupervisor
 _log = Logger()
 
 #: The checkout, put on the workers' path so that they import this module.
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FACTORY = "tests.workerapps:makeWorkerService"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FACTORY = "tests.support.workerapps:makeWorkerService"
 
 
 class WhoEcho(EventListener):

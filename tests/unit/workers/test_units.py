@@ -631,7 +631,7 @@ class SupervisorTests(SynchronousTestCase):
         self.events: list[dict] = []
         self.supervisor = WorkerSupervisor(
             2, {"echo": ["tcp:0:interface=127.0.0.1", "udp:0:interface=127.0.0.1"]},
-            WorkerCommand("tests.workerapps:makeWorkerService"), reactor=self.reactor, handleSIGHUP=False,
+            WorkerCommand("tests.support.workerapps:makeWorkerService"), reactor=self.reactor, handleSIGHUP=False,
             observer=self.events.append, readyTimeout=5.0, drainTimeout=3.0)
         self.supervisor.startService()
         self.addCleanup(self._cleanup)
@@ -786,7 +786,7 @@ class RuntimeTests(SynchronousTestCase):
         channel = ControlChannel(reactor, ours, supervisorSide)
         self.addCleanup(channel.close)
         service = Service()
-        config = WorkerConfig(0, 1, "tests.test_workers_units:_serviceFactory")
+        config = WorkerConfig(0, 1, "tests.unit.workers.test_units:_serviceFactory")
         _FACTORY_RESULT[:] = [service]
         runtime = WorkerRuntime(reactor, config, theirs)
         self.successResultOf(runtime.start())

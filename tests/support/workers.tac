@@ -1,5 +1,5 @@
-# A twistd application (twistd -n -y tests/workers.tac) running a worker
-# supervisor as a plain service: the JSON of tests/workerapps.py's main in
+# A twistd application (twistd -n -y tests/support/workers.tac) running a worker
+# supervisor as a plain service: the JSON of tests/support/workerapps.py's main in
 # $TXGETTY_TEST_SUPERVISOR.  Used by tests/test_workers_integration.py.
 import json
 import os
@@ -8,7 +8,7 @@ from twisted.application.service import Application, Service
 from twisted.internet import reactor
 from twisted.logger import Logger
 
-from tests.workerapps import makeSupervisor, readyLine
+from tests.support.workerapps import makeSupervisor, readyLine
 
 _log = Logger()
 
