@@ -247,10 +247,12 @@ def tlsServer() -> dict[str, Any]:
 
 def tlsClient() -> dict[str, Any]:
     """
-    @return: L{Client} arguments that trust the test CA (and check the host
-        name, as always).
+    @return: L{Client} arguments that trust the test CA and check the name
+        C{localhost} (the tests dial 127.0.0.1, where the server listens:
+        C{localhost} may resolve to ::1 first, where another process may hold
+        the same port number).
     """
-    return {"tls": TLSClientSettings(caFile=testCertificates().caCert)}
+    return {"tls": TLSClientSettings(caFile=testCertificates().caCert, hostname="localhost")}
 
 
 class TCPTests(ListenerSuite, TestCase):
@@ -279,7 +281,7 @@ class TLSTests(ListenerSuite, TestCase):
         return "tls:0:interface=127.0.0.1", tlsServer()
 
     def dialTo(self, address: Any) -> tuple[str, dict[str, Any]]:
-        return f"tls:localhost:{address.port}", tlsClient()
+        return f"tls:127.0.0.1:{address.port}", tlsClient()
 
 
 class UNIXTests(ListenerSuite, TestCase):
@@ -345,4 +347,4 @@ class SecureWebSocketTests(ListenerSuite, TestCase):
         return "wss://127.0.0.1:0/echo", tlsServer()
 
     def dialTo(self, address: Any) -> tuple[str, dict[str, Any]]:
-        return f"wss://localhost:{address.port}/echo", tlsClient()
+        return f"wss://127.0.0.1:{address.port}/echo", tlsClient()

@@ -352,19 +352,22 @@ class SecureTests(TestCase):
 
     async def test_verified(self) -> None:
         """
-        A txgetty client to wss://localhost trusting the test CA echoes, and
-        so does the C{websockets} client; the sessions are wss-sessions.
+        A txgetty client to the server's 127.0.0.1 verifying the name
+        localhost with the test CA echoes, and so does the C{websockets}
+        client; the sessions are wss-sessions. (Dialling localhost itself may
+        reach ::1, where another process may hold the same port number.)
         """
         harness, port = await self.startSecure()
         client, listener = startTxClient(
-            self, f"wss://localhost:{port}/", tls=TLSClientSettings(caFile=self.pki.caCert)
+            self, f"wss://127.0.0.1:{port}/", tls=TLSClientSettings(caFile=self.pki.caCert, hostname="localhost")
         )
         session = await bounded(client.whenConnected(), "a WSS session")
         session.writePkg(b"secure")
         await whenEvent(listener, "message")
         self.assertEqual((listener.messages, session.name), ([b"secure"], "wss-session"))
         context = ssl.create_default_context(cafile=self.pki.caCert)
-        result = await inThread(echoMessages, f"wss://localhost:{port}/", [helloFrame(b"x")], ssl=context)
+        result = await inThread(echoMessages, f"wss://127.0.0.1:{port}/", [helloFrame(b"x")], ssl=context,
+                                server_hostname="localhost")
         self.assertEqual(result["replies"], [helloFrame(b"x")])
         self.assertEqual([s.name for s in harness.sessions], ["wss-session", "wss-session"])
 
@@ -376,7 +379,7 @@ class SecureTests(TestCase):
         @return: the client, its listener, the give-up error and the server.
         """
         harness, port = await self.startSecure()
-        client, listener = startTxClient(self, f"wss://localhost:{port}/", tls=tls, reconnect=ONCE)
+        client, listener = startTxClient(self, f"wss://127.0.0.1:{port}/", tls=tls, reconnect=ONCE)
         error = await self.assertFailure(bounded(client.whenConnected(), "giving up"), ConnectGaveUpError)
         self.assertEqual((client.opened, client.failures), (0, 1))
         self.assertNotIn("open", listener.names())

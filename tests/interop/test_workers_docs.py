@@ -19,10 +19,10 @@ from txgetty.workers import balancer, supervisor
 from txgetty.workers.slot import DEFAULT_RESTART_POLICY
 
 from ..support.processes import runTxgetty
-from ..support.workerapps import ROOT
+from ..support.docs import DOCS
 from ..support.workers import SupervisorProcess, processExists
 
-DOC = Path(ROOT) / "docs" / "workers.md"
+DOC = DOCS / "workers.md"
 
 
 def docFiles() -> dict[str, str]:
