@@ -371,6 +371,18 @@ class IClient(Interface):
         @return: the open sessions.
         """
 
+    def slotStates() -> Sequence[str]:
+        """
+        @return: the state of each connection slot of the pool, by name
+            (C{"OPEN"}, C{"WAITING"}, C{"GAVE_UP"}, ...), in slot order.
+        """
+
+    def allGaveUp() -> bool:
+        """
+        @return: whether no connection slot will open a session any more
+            (each gave up after C{maxAttempts} failures, or is stopped).
+        """
+
 
 class ISlotOwner(Interface):
     """
