@@ -37,8 +37,9 @@ _log = Logger()
 
 def advertisedAddress(address: Any, advertise: str | None = None) -> str | None:
     """
-    @param address: a bound address (C{IPv4Address}, C{IPv6Address}, or
-        another kind, which cannot be registered).
+    @param address: a bound address (C{IPv4Address}, C{IPv6Address}, a
+        C{(host, port)} pair as a worker supervisor gives, or another kind,
+        which cannot be registered).
     @param advertise: the host clients reach the server at, instead of the
         bound one.
     @return: C{host:port} (C{[host]:port} for IPv6) for the registry, or
@@ -46,7 +47,10 @@ def advertisedAddress(address: Any, advertise: str | None = None) -> str | None:
     @raise ConfigError: the server listens on every address (C{0.0.0.0},
         C{::}) and no C{advertise} host is given.
     """
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+    else:
+        host, port = getattr(address, "host", None), getattr(address, "port", None)
     if not isinstance(host, str) or not isinstance(port, int) or getattr(address, "type", "TCP") != "TCP":
         return None
     if advertise is None and host in ("", "0.0.0.0", "::"):

@@ -43,8 +43,12 @@ def checkRegistry(options: Any) -> None:
 def registryService(options: Any, whenListening: Callable[[], Any], services: Callable[[], Any],
                     reactor: Any) -> IService:
     """
-    The C{--registry} registrations: one per RPC listener address.  The
-    worker supervisor calls this with its listening addresses.
+    The C{--registry} registrations: one per RPC listener address.  With
+    C{--workers N} the supervisor process registers (one registration per
+    listener address, not per worker), by this one call::
+
+        registryService(options, lambda: succeed(supervisor.addresses("rpc-listen")),
+                        lambda: options["rpc-service-names"], reactor).setServiceParent(top)
 
     @param options: the parsed L{Options}.
     @param whenListening: returns a L{Deferred} of the bound RPC addresses.

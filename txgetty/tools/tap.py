@@ -463,6 +463,7 @@ class Options(usage.Options):
         except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
+        self["rpc-service-names"] = sorted(registry.names())
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
         if self["registry"] is not None:

@@ -40,6 +40,7 @@ class AdvertisedAddressTests(SynchronousTestCase):
         self.assertEqual(advertisedAddress(IPv6Address("TCP", "::1", 9)), "[::1]:9")
         self.assertEqual(advertisedAddress(BOUND[0], "10.0.0.5"), "10.0.0.5:8091")
         self.assertEqual(advertisedAddress(IPv4Address("TCP", "0.0.0.0", 7), "fe80::1"), "[fe80::1]:7")
+        self.assertEqual(advertisedAddress(("127.0.0.1", 8091)), "127.0.0.1:8091")  # a supervisor's
 
     def test_wildcard(self) -> None:
         """
