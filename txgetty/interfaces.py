@@ -185,6 +185,13 @@ class ISession(Interface):
         "A L{Failure <twisted.python.failure.Failure>} saying why the session "
         "closed, or C{None} while it is open."
     )
+    acceptsWrites = Attribute(
+        "C{True} while writes are accepted (C{writePkg} raises L{SessionClosedError"
+        " <txgetty.errors.SessionClosedError>} otherwise)."
+    )
+    backlogFull = Attribute(
+        "C{True} while reading is paused because the task-pool backlog (C{backlogHighMark}) or the pool is full."
+    )
     maxMsgLen = Attribute("Largest packet accepted, in bytes.")
     cronPeriod = Attribute("Seconds between two C{onCron} calls.")
     waitTime = Attribute("Seconds C{close()} waits for output to drain.")
@@ -260,6 +267,15 @@ class ISession(Interface):
         @param reason: an optional text or exception kept in C{closeReason}.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} that fires with C{None} once the connection is
             gone (after C{onClose}).
+        """
+
+    def fail(failure: object) -> None:
+        """
+        Close the session as failed (C{onError} with C{failure} if it is
+        open, then close; dropped if it is not open yet).
+
+        @param failure: a L{Failure <twisted.python.failure.Failure>} or an
+            exception.
         """
 
     def stat() -> str:

@@ -42,13 +42,15 @@ from ..errors import (
     PacketTooLargeError,
     SessionClosedError,
 )
-from ..interfaces import IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
+from ..interfaces import PAUSE_REASONS, IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
 from ..taskpool import RUNNING, currentOutbox
 
 # The namespace docs/contracts.md promises for the events of sessions.
 _log = Logger(namespace="txgetty.session")
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
+#: The pause reasons of a full task-pool intake (see L{Session.backlogFull}).
+_BACKLOG_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
 
 
 class SessionOwner:
@@ -100,7 +102,7 @@ def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
     """
     reader = session._reader
     read = reader.read
-    limit = session._maxMsgLen
+    limit = session.maxMsgLen
     while buf:
         pkg, n = read(session, buf)
         if pkg is None:
@@ -238,6 +240,35 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         Bytes written to the session and not yet handed to the kernel.
         """
         return transportBacklog(self.transport) + sum(map(len, self._batch or ()))
+
+    @property
+    def acceptsWrites(self) -> bool:
+        """
+        C{True} while C{writePkg} and its siblings accept writes (from the
+        TLS handshake until the session closes, and while C{onError} of an
+        erroring session runs).
+        """
+        return self._state.writable
+
+    @property
+    def backlogFull(self) -> bool:
+        """
+        C{True} while reading is paused because too many packets wait for
+        the task pool (C{backlogHighMark}) or the pool itself is full: a
+        datagram transport drops what arrives meanwhile.
+        """
+        return self._readPauses & _BACKLOG_FULL != 0
+
+    def fail(self, failure: Failure | BaseException) -> None:
+        """
+        Close the session as failed: an open session reports C{failure} to
+        C{onError} (logged once) and closes; one that is not open yet is
+        dropped.  What a transport calls when it detects a fault the session
+        cannot see (a text WebSocket message, a dead peer, an ICMP refusal).
+
+        @param failure: what went wrong.
+        """
+        self._fire("error", failure if isinstance(failure, Failure) else Failure(failure))
 
     @property
     def state(self) -> str:
