@@ -528,7 +528,7 @@ class RpcClient(MultiService):
         connection = pending.connection
         if connection is not None and connection.pending.pop(pending.requestId, None) is pending:
             session = connection.session
-            if session is not None and session._state.writable:
+            if session is not None and session.acceptsWrites:
                 session.writePkg(F.Frame(F.CANCEL, pending.requestId, None, b"", self.serializer))
 
     def _settle(self, pending: _Pending) -> None:
