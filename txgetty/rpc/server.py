@@ -34,7 +34,9 @@ from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
 from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
+from .builtin import Health
 from .services import ServiceRegistry
+from .tracing import OTEL, TRACEPARENT, CallTrace, serverTrace
 from .serializers import (
     COMPRESSORS,
     DEFAULT_COMPRESS_THRESHOLD,
@@ -64,13 +66,56 @@ class CallInfo:
     @ivar session: the txgetty session of the connection.
     @ivar head: the request's head map (metadata, trace id, ...).
     @ivar started: when the call started (clock seconds).
+    @ivar trace: the call's trace context, or C{None} (see
+        L{txgetty.rpc.tracing}).
     """
 
-    __slots__ = ("service", "method", "requestId", "session", "head", "started")
+    __slots__ = ("service", "method", "requestId", "session", "head", "started", "trace")
 
-    def __init__(self, service: str, method: str, requestId: int, session: Any, head: dict, started: float) -> None:
+    def __init__(self, service: str, method: str, requestId: int, session: Any, head: dict, started: float,
+                 trace: CallTrace | None = None) -> None:
         self.service, self.method, self.requestId = service, method, requestId
         self.session, self.head, self.started = session, head, started
+        self.trace = trace
+
+    @property
+    def traceparent(self) -> str | None:
+        """
+        The request's W3C C{traceparent}, if it carried a valid one, else
+        C{None}.
+        """
+        return self.trace.traceparent if self.trace is not None else None
+
+    @property
+    def tracestate(self) -> str | None:
+        """
+        The request's C{tracestate}, if it carried one with a valid
+        C{traceparent}, else C{None}.
+        """
+        return self.trace.tracestate if self.trace is not None else None
+
+    @property
+    def traceId(self) -> str | None:
+        """
+        The call's trace id (32 hex digits), or C{None} if it has no trace
+        context.
+        """
+        return self.trace.traceId if self.trace is not None else None
+
+    @property
+    def parentId(self) -> str | None:
+        """
+        The caller's span id (the C{traceparent}'s parent id), or C{None}.
+        """
+        return self.trace.parentId if self.trace is not None else None
+
+    @property
+    def spanId(self) -> str | None:
+        """
+        The call's own span id (16 hex digits; the parent id of the calls
+        its method makes), or C{None} if it has no trace context.
+        """
+        return self.trace.spanId if self.trace is not None else None
 
 
 class _Call:
@@ -113,12 +158,24 @@ def currentCall() -> CallInfo:
     @raise RuntimeError: no RPC method is running in this context.
     """
     try:
-        frame, session, started = _current.get()
+        frame, session, started, trace = _current.get()
     except LookupError:
         raise RuntimeError("currentCall() is only valid while an RPC method runs") from None
     head = frame.head
     visible = {k: v for k, v in head.items() if k != F.AUTH}
-    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started)
+    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started,
+                    trace)
+
+
+def runningTrace() -> CallTrace | None:
+    """
+    @return: the trace context of the RPC call whose method runs now, or
+        C{None} (no method runs, or its call has no trace context).
+    """
+    try:
+        return _current.get()[3]
+    except LookupError:
+        return None
 
 
 def cutText(text: str, limit: int = MAX_ERROR_TEXT) -> str:
@@ -331,6 +388,17 @@ class RpcServer(Service):
         config = replace(config, readIdleTimeout=idleTimeout)
         self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
                              raiseSynchronously=raiseSynchronously, name="txgetty rpc")
+        self.register(Health(self))
+        #: Health.check answers while the server drains (NOT_SERVING).
+        self._healthCheck = self.registry.lookup("Health", "check")
+
+    @property
+    def serving(self) -> bool:
+        """
+        Whether the server takes calls: started and neither draining nor
+        stopped (what C{Health.check} answers, as C{SERVING}).
+        """
+        return bool(self.running) and not self._draining
 
     def register(self, obj: Any, name: str | None = None) -> str:
         """
@@ -503,11 +571,13 @@ class RpcServer(Service):
         deadline = 0.0 if timeoutMs is None else _deadlineOf(timeoutMs)
         if deadline is None:
             deadline = _parseDeadline(timeoutMs)  # type: ignore[arg-type]
-        if (method is None or deadline is None or self._draining or len(connection.calls) >= self.maxInFlight
+        if (method is None or deadline is None or (self._draining and method is not self._healthCheck)
+                or len(connection.calls) >= self.maxInFlight
                 or (isRequest and frame.requestId in connection.calls)):
             self._refuse(connection, frame)
             return
-        info = self._before(connection, frame) if self.hooks else None
+        trace = serverTrace(head) if OTEL or TRACEPARENT in head else None
+        info = self._before(connection, frame, trace) if self.hooks or trace is not None else None
         plain = frame.serializer in _QUICK and not frame.compressor
         args = fastArguments(frame) if plain else None
         if args is None:
@@ -518,7 +588,9 @@ class RpcServer(Service):
                 return
         else:
             kwargs = NO_KWARGS
-        token = _current.set((frame, connection.session, self.reactor.seconds()))
+        token = _current.set((frame, connection.session, self.reactor.seconds(), trace))
+        if trace is not None:
+            trace.attach()
         try:
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
@@ -534,6 +606,8 @@ class RpcServer(Service):
             self._finish(connection, frame, info, Failure(), _refusedArguments(e))
             return
         finally:
+            if trace is not None:
+                trace.detach()
             _current.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
             self._later(connection, frame, info, result, deadline)
@@ -573,16 +647,25 @@ class RpcServer(Service):
         else:
             self.errors += 1
 
-    def _before(self, connection: _Connection, frame: F.Frame) -> CallInfo:
+    def _before(self, connection: _Connection, frame: F.Frame, trace: CallTrace | None) -> CallInfo:
         """
+        @param trace: the call's trace context.
         @return: the call's L{CallInfo}, after the C{beforeCall} hooks saw it.
         """
         head = frame.head
         visible = {k: v for k, v in head.items() if k != F.AUTH}
         info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
-                        self.reactor.seconds())
+                        self.reactor.seconds(), trace)
         self._hook("beforeCall", info)
         return info
+
+    def _after(self, info: CallInfo, outcome: Any) -> None:
+        """
+        End the call's span and show its outcome to the C{afterCall} hooks.
+        """
+        if info.trace is not None:
+            info.trace.finish(outcome)
+        self._hook("afterCall", info, outcome)
 
     def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str]:
         """
@@ -591,7 +674,8 @@ class RpcServer(Service):
             (I{Refusals}).
         """
         head = frame.head
-        if self._draining:
+        asked = self.registry.lookup(head.get(F.SERVICE, ""), head.get(F.METHOD, ""))
+        if self._draining and asked is not self._healthCheck:
             return errorHead("ShuttingDown", "the server is shutting down; call another server")
         if len(connection.calls) >= self.maxInFlight:
             self.busy += 1
@@ -663,7 +747,7 @@ class RpcServer(Service):
                 # swallowed the cancellation and returned something.
                 self.cancelled += 1
                 if info is not None:
-                    self._hook("afterCall", info, outcome)
+                    self._after(info, outcome)
                 return
             self._finish(connection, frame, info, outcome)
 
@@ -700,7 +784,7 @@ class RpcServer(Service):
         elif isinstance(outcome, Failure):
             self._logFailure(connection, frame, outcome, byCaller or outcome.check(ServiceError) is not None)
         if info is not None:
-            self._hook("afterCall", info, outcome)
+            self._after(info, outcome)
         if frame.type != F.REQUEST:
             self.calls += 1
             if isinstance(outcome, Failure):
