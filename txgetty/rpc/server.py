@@ -36,7 +36,8 @@ from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
 from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
 from .builtin import Health
 from .services import ServiceRegistry
-from .tracing import OTEL, TRACEPARENT, CallTrace, serverTrace
+from .tracing import OTEL, TRACEPARENT, CallTrace, parseTraceparent, serverTrace
+from ..transports.addresses import formatAddress
 from .serializers import (
     COMPRESSORS,
     DEFAULT_COMPRESS_THRESHOLD,
@@ -548,7 +549,8 @@ class RpcServer(Service):
                 why = "the auth token was refused"
             closeWhy = why
             _log.warn("txgetty rpc: authentication refused on {session}: {why}; closing the connection",
-                      session=session, why=why)
+                      session=session, why=why, reason=why,
+                      peer=formatAddress(getattr(session, "remoteAddress", None)))
         if frame.type == F.REQUEST:
             connection.respond(F.Frame(F.RESPONSE, frame.requestId, errorHead("AuthError", why),
                                        b"", frame.serializer))
@@ -759,7 +761,8 @@ class RpcServer(Service):
         """
         call.timer = None
         _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
-                  call=_describe(call.frame), session=connection.session, timeout=call.frame.head[F.TIMEOUT_MS])
+                  timeout=call.frame.head[F.TIMEOUT_MS], reason="deadline",
+                  **callFields(connection.session, call.frame, call.info))
         call.cancel()
 
     def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
@@ -778,11 +781,12 @@ class RpcServer(Service):
                 response = self._response(connection, frame, outcome)
             except (BadResponse, ResponseTooLarge) as e:
                 # The method worked; its result cannot go out.
-                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", call=_describe(frame),
-                           session=connection.session, type=type(e).__name__, why=e)
+                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", type=type(e).__name__, why=e,
+                           reason=f"{type(e).__name__}: {e}", **callFields(connection.session, frame, info))
                 outcome = Failure()
         elif isinstance(outcome, Failure):
-            self._logFailure(connection, frame, outcome, byCaller or outcome.check(ServiceError) is not None)
+            self._logFailure(connection, frame, info, outcome,
+                             byCaller or outcome.check(ServiceError) is not None)
         if info is not None:
             self._after(info, outcome)
         if frame.type != F.REQUEST:
@@ -799,14 +803,16 @@ class RpcServer(Service):
             type(value).__name__, safe_str(value) or type(value).__name__, errorCode(getattr(value, "code", None)),
         ))
 
-    def _logFailure(self, connection: _Connection, frame: F.Frame, failure: Failure, expected: bool) -> None:
+    def _logFailure(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, failure: Failure,
+                    expected: bool) -> None:
         """
         Log a failed call once: an expected failure (a L{ServiceError}, the
         caller's mistake) as one info line, any other at error level with
         its traceback.
         """
-        fields = dict(call=_describe(frame), session=connection.session, type=failure.type.__name__,
-                      why=cutText(failure.getErrorMessage(), 1000))
+        why = cutText(failure.getErrorMessage(), 1000)
+        fields = dict(type=failure.type.__name__, why=why, reason=f"{failure.type.__name__}: {why}",
+                      **callFields(connection.session, frame, info))
         if expected:
             _log.info("txgetty rpc: {call} on {session} raised {type}: {why}", **fields)
         else:
@@ -856,6 +862,30 @@ class RpcServer(Service):
 _DEMO_SERVICES = frozenset({"Echo", "Ping", "Status"})
 _DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty serves them when given no --app, "
               "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
+
+
+def callFields(session: Any, frame: F.Frame, info: CallInfo | None) -> dict[str, Any]:
+    """
+    The stable fields of a call's log events (docs/observability.md,
+    "Logs").
+
+    @param session: the connection's session.
+    @param frame: the request or oneway.
+    @param info: its L{CallInfo}, if it has one (its trace).
+    @return: C{call} (C{"Service.method request #ID"}), C{session},
+        C{peer}, C{service}, C{method}, C{requestId} and C{traceId} (the
+        call's trace id, or C{None}).
+    """
+    head = frame.head
+    trace = info.trace if info is not None else None
+    if trace is not None:
+        traceId: str | None = trace.traceId
+    else:
+        parent = parseTraceparent(head.get(TRACEPARENT))
+        traceId = parent.traceId if parent is not None else None
+    return dict(call=_describe(frame), session=session, peer=formatAddress(getattr(session, "remoteAddress", None)),
+                service=head.get(F.SERVICE), method=head.get(F.METHOD),
+                requestId=frame.requestId if frame.type == F.REQUEST else None, traceId=traceId)
 
 
 def _describe(frame: F.Frame) -> str:
