@@ -32,6 +32,8 @@ from . import frame as F
 from .body import compressBody, decodeResult, encodeArguments
 from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
 from .serializers import DEFAULT_COMPRESS_THRESHOLD, compressor, serializer
+from .server import runningTrace
+from .tracing import OTEL, ClientTrace, clientTrace
 
 _log = Logger()
 
@@ -319,7 +321,8 @@ class RpcClient(MultiService):
     # -- calling ---------------------------------------------------------------
 
     def call(self, name: str, *args: Any, timeout: Any = "default", metadata: dict[str, str] | None = None,
-             kwargs: dict[str, Any] | None = None, idempotent: bool = False, hashKey: Any = None) -> Deferred:
+             kwargs: dict[str, Any] | None = None, idempotent: bool = False, hashKey: Any = None,
+             traceparent: str | None = None, tracestate: str | None = None) -> Deferred:
         """
         Call C{Service.method} with arguments.
 
@@ -334,14 +337,25 @@ class RpcClient(MultiService):
             connection is lost or its server is busy.
         @param hashKey: what C{consistent-hash} balancing hashes (default:
             the call name and first argument).
+        @param traceparent: the W3C C{traceparent} to send (the caller's
+            span as parent).  By default, inside an RPC method whose call
+            has a trace context, that context is passed on; see
+            docs/observability.md, "Trace context".
+        @param tracestate: the C{tracestate} sent with C{traceparent}.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the result, or failing with
             L{RemoteError}, L{CallTimeoutError}, L{ConnectionLostError},
             L{NoServerError}; cancelling it cancels the call on the server.
+        @raise ValueError: the name is not C{Service.method}, or
+            C{traceparent} is not a valid one.
         """
         _checkCall(name, metadata)
+        trace = _traceOf(name, traceparent, tracestate)
         pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
                            {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
-                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False})
+                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False,
+                            "trace": trace})
+        if trace is not None and trace.span is not None:
+            pending.deferred.addBoth(trace.finish)
         if pending.options["timeout"] is not None:
             pending.deadline = self.reactor.seconds() + pending.options["timeout"]
             pending.timer = self.reactor.callLater(pending.options["timeout"], self._timedOut, pending)
@@ -349,7 +363,8 @@ class RpcClient(MultiService):
         return pending.deferred
 
     def oneway(self, name: str, *args: Any, metadata: dict[str, str] | None = None,
-               kwargs: dict[str, Any] | None = None) -> Deferred:
+               kwargs: dict[str, Any] | None = None, traceparent: str | None = None,
+               tracestate: str | None = None) -> Deferred:
         """
         Call C{Service.method} without getting an answer (nor an error).
 
@@ -357,13 +372,19 @@ class RpcClient(MultiService):
         @param args: positional arguments.
         @param metadata: head entries for this call.
         @param kwargs: keyword arguments.
+        @param traceparent: as for L{call}.
+        @param tracestate: as for L{call}.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the call is sent (it
             waits for a connection as L{call} does), or failing with
             L{NoServerError} if no server can be reached.
         """
         _checkCall(name, metadata)
+        trace = _traceOf(name, traceparent, tracestate)
         pending = _Pending(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
-                                                     "idempotent": False, "hashKey": None, "oneway": True})
+                                                     "idempotent": False, "hashKey": None, "oneway": True,
+                                                     "trace": trace})
+        if trace is not None and trace.span is not None:
+            pending.deferred.addBoth(trace.finish)
         self._send(pending)
         return pending.deferred
 
@@ -411,6 +432,9 @@ class RpcClient(MultiService):
         """
         service, _, method = pending.name.partition(".")
         head = dict(self.baseHead)
+        trace = pending.options["trace"]
+        if trace is not None:
+            head.update(trace.head)
         if pending.options["metadata"]:
             head.update(pending.options["metadata"])
         head[F.SERVICE], head[F.METHOD] = service, method
@@ -658,7 +682,8 @@ class Proxy:
         @param method: a method name.
         @return: a function calling it: positional and keyword arguments go
             to the method, except the keywords C{timeout}, C{metadata},
-            C{idempotent} and C{hashKey}, which are call options (pass
+            C{idempotent}, C{hashKey}, C{traceparent} and C{tracestate},
+            which are call options (pass
             method arguments of those names with C{kwargs=}).
         """
         if method.startswith("__"):
@@ -674,7 +699,19 @@ class Proxy:
         return invoke
 
 
-_CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey")
+_CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey", "traceparent", "tracestate")
+
+
+def _traceOf(name: str, traceparent: str | None, tracestate: str | None) -> ClientTrace | None:
+    """
+    @return: the trace context a call sends (see
+        L{txgetty.rpc.tracing.clientTrace}), or C{None}.
+    @raise ValueError: C{traceparent} is not valid.
+    """
+    running = runningTrace()
+    if traceparent is None and running is None and not OTEL:
+        return None
+    return clientTrace(name, traceparent, tracestate, running)
 
 
 def _checkCall(name: str, metadata: dict[str, str] | None) -> None:
