@@ -300,7 +300,7 @@ class WebSocketTransport:
         """
         if self.pingOutstanding:
             session = self.protocol.session
-            session._fire("error", Failure(DeadPeerError(
+            session.fail(Failure(DeadPeerError(
                 f"no pong to the ping sent {session.cronPeriod:g} s ago (one per cronPeriod): "
                 f"the peer is gone"
             )))
@@ -392,7 +392,7 @@ class _SessionCarrier:
         if session is None:
             return
         if not isBinary:
-            session._fire("error", Failure(CodecError(
+            session.fail(Failure(CodecError(
                 "a text message arrived; txgetty sessions exchange binary messages (close code 1003)"
             )))
             return
