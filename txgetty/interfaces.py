@@ -363,8 +363,8 @@ class ISessionFactory(Interface):
 
 class ICallDispatcher(Interface):
     """
-    What the server side of an RPC connection (the listener of its
-    session, in L{txgetty.rpc.server}) needs from its server
+    What the server side of an RPC connection (L{RpcConnection
+    <txgetty.rpc.connection.RpcConnection>}) needs from its server
     (L{RpcServer <txgetty.rpc.server.RpcServer>} provides it): its
     comings and goings reported, its requests and oneways run.  The
     connection knows its server only through this.

@@ -1,5 +1,5 @@
 """
-Unit tests for the listener of an RPC connection (L{txgetty.rpc.server._Connection}) and its contract with
+Unit tests for L{txgetty.rpc.connection.RpcConnection} and its contract with
 the server, L{ICallDispatcher}: the connection hands its frames to any
 provider of it, and L{RpcServer} provides it.
 """
@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 
 from txgetty.interfaces import ICallDispatcher
 from txgetty.rpc import frame as F
-from txgetty.rpc.server import _Connection as RpcConnection
+from txgetty.rpc.connection import RpcConnection
 from txgetty.rpc.serializers import JSON
 from txgetty.rpc.server import RpcServer
 
