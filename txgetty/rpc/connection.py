@@ -79,7 +79,7 @@ class RpcConnection(EventListener):
 
     def respond(self, frame: F.Frame | bytes) -> None:
         """
-        @param frame: a response to send (a L{Frame} or its bytes), if the
+        @param frame: a response to send (a L{Frame <txgetty.rpc.frame.Frame>} or its bytes), if the
             session is still open.
         """
         if self.session.acceptsWrites:
