@@ -51,7 +51,7 @@ def registryService(options: Any, whenListening: Callable[[], Any], services: Ca
                         lambda: options["rpc-service-names"], reactor).setServiceParent(top)
 
     @param options: the parsed L{Options}.
-    @param whenListening: returns a L{Deferred} of the bound RPC addresses.
+    @param whenListening: returns a C{Deferred} of the bound RPC addresses.
     @param services: returns the names of the services served.
     @param reactor: the reactor.
     @return: the L{ServerAnnouncement} (add it after the RPC server, so
