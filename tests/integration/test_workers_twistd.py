@@ -141,3 +141,45 @@ class TapStopTests(TapWorkersTestCase):
         self.assertIn("every worker exited", "\n".join(tap.lines))
         for pid in tap.pids:
             self.assertFalse(processExists(pid))
+
+
+class TapReloadTests(TapWorkersTestCase):
+    """
+    SIGHUP to C{twistd txgetty --workers 2}.
+    """
+
+    async def test_reloadZeroFailedCalls(self) -> None:
+        """
+        SIGHUP while 8 loops call (plain calls: neither idempotent nor
+        re-sent by the caller) over a client's 4 persistent connections:
+        every worker is replaced one at a time and not one call fails (the
+        old workers send the going-away notice, the client moves its new
+        calls to other connections and reconnects), and the calls end on
+        the new workers.
+        """
+        tap = await self.tap(2)
+        client = self.rpcClient(tap.ports["rpc-listen"], connections=4, timeout=20)
+        await client.whenAllConnected()
+        running = [True]
+        outcomes: list[Any] = []
+
+        async def loop() -> None:
+            while running[0]:
+                try:
+                    outcomes.append(await client.call("Work.slow", 0.01))
+                except Exception as e:
+                    outcomes.append(e)
+
+        loops = [ensureDeferred(loop()) for _ in range(8)]
+        await deferLater(reactor, 0.3, lambda: None)
+        mark = len(tap.lines)
+        tap.signal("HUP")
+        await tap.waitFor(r"reload done: 2 of 2 slots run new workers", after=mark)
+        await deferLater(reactor, 1.0, lambda: None)
+        running[0] = False
+        await gatherResults(loops)
+        failures = [o for o in outcomes if isinstance(o, Exception)]
+        self.assertEqual(failures, [])
+        self.assertGreater(len(outcomes), 100)
+        last = set(outcomes[-16:])
+        self.assertEqual(last & set(tap.pids), set(), "the calls did not move to the new workers")

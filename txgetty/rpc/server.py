@@ -52,6 +52,11 @@ _current: ContextVar[tuple] = ContextVar("txgetty.rpc.currentCall")
 DEFAULT_MAX_IN_FLIGHT = 256
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+#: Seconds a stopping server keeps a connection open, once its calls are
+#: answered, for its client to close it (requests already on their way are
+#: still read, and answered C{ShuttingDown}); at most what is left of the
+#: shutdown timeout.
+DRAIN_GRACE = 1.0
 
 
 class CallInfo:
@@ -199,6 +204,15 @@ class _Connection(EventListener):
         self.session = session
         self.maxBody = session.maxMsgLen - F.HEADER_SIZE
         self.server._connected(self)
+        if self.server._draining:
+            self.goingAway()
+
+    def goingAway(self) -> None:
+        """
+        Send the going-away notice (docs/rpc-protocol.md): the server takes
+        no new calls on this connection.
+        """
+        self.respond(F.Frame(F.RESPONSE, 0, {F.STATUS: F.GOING_AWAY}, b"", JSON))
 
     def onMessage(self, session: Any, frame: F.Frame) -> Any:
         """
@@ -382,28 +396,50 @@ class RpcServer(Service):
 
     def stopService(self) -> Deferred:
         """
-        Stop accepting connections and calls, let the calls in flight finish
-        for up to C{shutdownTimeout} seconds, then close every connection.
+        Stop accepting connections and calls: send every connection the
+        going-away notice, answer new requests C{ShuttingDown}, let the
+        calls in flight finish for up to C{shutdownTimeout} seconds, give
+        the clients up to L{DRAIN_GRACE} seconds more to close their
+        connections, then close every connection.
 
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once everything is closed.
         """
         Service.stopService(self)
         self._draining = True
+        end = self.reactor.seconds() + self.shutdownTimeout
+        for connection in list(self.connections):
+            connection.goingAway()
         d = self.server.stopListening()
-        d.addCallback(lambda _: self._drained())
+        d.addCallback(lambda _: self._drained(end))
+        d.addCallback(lambda _: self._released(end))
         d.addCallback(lambda _: self.server.stopService())
         return d
 
-    def _drained(self) -> Deferred:
+    def _drained(self, end: float) -> Deferred:
         """
-        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when no call is in flight, or after
-            C{shutdownTimeout}.
+        @param end: when the shutdown timeout passes (clock seconds).
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when no call is in flight, or at
+            C{end}.
         """
         pending = [call.deferred for c in self.connections for call in c.calls.values()]
         if not pending:
             return succeed(None)
         waiting = DeferredList([_quiet(d) for d in pending], consumeErrors=True)
-        waiting.addTimeout(self.shutdownTimeout, self.reactor, onTimeoutCancel=lambda *_: None)
+        waiting.addTimeout(max(0.0, end - self.reactor.seconds()), self.reactor, onTimeoutCancel=lambda *_: None)
+        return waiting.addBoth(lambda _: None)
+
+    def _released(self, end: float) -> Deferred:
+        """
+        @param end: when the shutdown timeout passes (clock seconds).
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every client closed its
+            connection, or after L{DRAIN_GRACE} seconds (at most at C{end}).
+        """
+        sessions = [c.session for c in self.connections if c.session is not None]
+        grace = min(DRAIN_GRACE, max(0.0, end - self.reactor.seconds()))
+        if not sessions or not grace:
+            return succeed(None)
+        waiting = DeferredList([s.whenClosed() for s in sessions], consumeErrors=True)
+        waiting.addTimeout(grace, self.reactor, onTimeoutCancel=lambda *_: None)
         return waiting.addBoth(lambda _: None)
 
     # -- connections ------------------------------------------------------------
