@@ -38,6 +38,7 @@ from ..transports.addresses import formatAddress
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, checkListenerSetting
 from ..transports.endpoints import parseWebSocketURL, serverEndpoint, splitDescription
 from ..errors import ConfigError
+from ..interfaces import ISessionFactory
 from ..tally import Tally
 from ..transports.tls import TLSServerSettings
 
@@ -190,7 +191,7 @@ class _SessionFactory(Factory):
 
     noisy = False
 
-    def __init__(self, server: Any, cap: SessionCap) -> None:
+    def __init__(self, server: ISessionFactory, cap: SessionCap) -> None:
         """
         @param server: the server owning the sessions.
         @param cap: the listener's cap.
@@ -206,7 +207,7 @@ class _SessionFactory(Factory):
         """
         if not self.cap.admit():
             return self.cap.refuse(addr)
-        return self.server._newSessionFor(addr, cap=self.cap)
+        return self.server.newSession(addr, cap=self.cap)
 
 
 def takeOption(description: str, key: str) -> tuple[str, str | None]:
@@ -244,12 +245,12 @@ class StreamListener:
         self.maxSessions = maxSessions
         self.cap: SessionCap | None = None
 
-    def listen(self, server: Any) -> Deferred:
+    def listen(self, server: ISessionFactory) -> Deferred:
         """
-        @param server: the server.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @return: a L{Deferred} firing with the listening port.
         """
-        self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
+        self.cap = SessionCap(server.reactor, self.description, self.maxSessions)
         return self.endpoint.listen(_SessionFactory(server, self.cap))
 
     def label(self, address: Any) -> str:
@@ -288,9 +289,9 @@ class UDPListener:
         self.endpoint = endpoint
         self.protocol: UDPServerProtocol | None = None
 
-    def listen(self, server: Any) -> Deferred:
+    def listen(self, server: ISessionFactory) -> Deferred:
         """
-        @param server: the server.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @return: a L{Deferred} firing with the UDP port.
         """
         maxDatagram = min(server.config.maxMsgLen, MAX_DATAGRAM)
@@ -370,15 +371,15 @@ class WebSocketListener:
         self.options.update(options)
         self.descriptions.append(description)
 
-    def listen(self, server: Any) -> Deferred:
+    def listen(self, server: ISessionFactory) -> Deferred:
         """
-        @param server: the server.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @return: a L{Deferred} firing with the listening port.
         """
         try:
             from ..transports.websocket import WebSocketSite  # autobahn only for WebSocket servers
 
-            self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
+            self.cap = SessionCap(server.reactor, self.description, self.maxSessions)
             site = WebSocketSite(server, self.secure, self.paths, dict(self.options), self.cap)
         except ConfigError:
             return fail(Failure())
