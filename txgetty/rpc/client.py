@@ -95,7 +95,7 @@ class _Connection(EventListener):
 
     def onOpen(self, session: Any) -> None:
         self.session = session
-        self.client._connectionOpened(session)
+        self.client.connectionOpened(session)
 
     def onMessage(self, session: Any, frame: F.Frame) -> None:
         self.heartbeatOutstanding = False
@@ -153,7 +153,7 @@ class _Connection(EventListener):
                 f"the connection to {self.address} was lost before {call.name} was answered: {reason}"
             ))
         self.client.serverIdle(self.address)
-        self.client._connectionClosed()
+        self.client.connectionClosed()
 
 
 @implementer(IService)
@@ -584,8 +584,8 @@ class RpcClient(MultiService):
         Watch the pools for a connection (or for all of them giving up),
         for the parked calls.  A pool whose only sessions are closing or
         draining answers at once: the parked calls then wait for the next
-        connection that opens (L{_connectionOpened}), or, once those
-        sessions are gone, for the next watch (L{_connectionClosed}).
+        connection that opens (L{connectionOpened}), or, once those
+        sessions are gone, for the next watch (L{connectionClosed}).
         """
         if self._watching or not self._parked:
             return
@@ -602,18 +602,21 @@ class RpcClient(MultiService):
         if any(self._usable(address) for address in self.addresses):
             self._sendParked()
 
-    def _connectionOpened(self, session: Any) -> None:
+    def connectionOpened(self, session: Any) -> None:
         """
-        A connection opened: send the parked calls (from the next turn,
-        once the pool counts it).
+        One of this client's connections opened (told by it): send the
+        parked calls (from the next turn, once the pool counts it).
+
+        @param session: its session.
         """
         if self._parked:
             self.reactor.callLater(0, self._sendParked)
 
-    def _connectionClosed(self) -> None:
+    def connectionClosed(self) -> None:
         """
-        A connection closed: watch again for the parked calls (from the
-        next turn, once the pool no longer counts it).
+        One of this client's connections closed (told by it): watch again
+        for the parked calls (from the next turn, once the pool no longer
+        counts it).
         """
         if self._parked:
             self.reactor.callLater(0, self._watch)

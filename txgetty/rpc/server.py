@@ -262,7 +262,7 @@ class _Connection(EventListener):
         self.session = session
         self.maxBody = session.maxMsgLen - F.HEADER_SIZE
         self.server._connected(self)
-        if self.server._draining:
+        if self.server.draining:
             self.goingAway()
 
     def goingAway(self) -> None:
@@ -406,6 +406,14 @@ class RpcServer(Service):
         self.register(Health(self))
         #: Health.check answers while the server drains (NOT_SERVING).
         self._healthCheck = self.registry.lookup("Health", "check")
+
+    @property
+    def draining(self) -> bool:
+        """
+        Whether the server is stopping: its connections got the going-away
+        notice, new calls are answered C{ShuttingDown}.
+        """
+        return self._draining
 
     @property
     def serving(self) -> bool:
