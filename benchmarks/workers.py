@@ -1,7 +1,8 @@
 """Workers on one port (issue 14): what N worker processes behind one supervisor give.
 
-Measured, each in fresh processes (the supervisor and its workers run the tests' worker app,
-tests/workerapps.py, so the figures are of the code the tests check):
+Measured, each in fresh processes of ``twistd -n txgetty --workers N`` (N = 1: one process,
+no supervisor; serving the tests' echo ``--app`` and ``Work`` ``--service`` of
+tests/support/workerapps.py, so the figures are of the code the tests check):
 
 * cpu     an RPC method burning about 200 us of pure-Python CPU per call (``Work.burn``; the
           loop count is calibrated once on this machine and the same for every run), 50
@@ -13,8 +14,8 @@ tests/workerapps.py, so the figures are of the code the tests check):
 * echo    getty's hello framing echo, 50 connections x 32 in flight, 915-byte payloads
           (loadgen.py --proto frame --byteorder little): msg/s with 1 and 2 workers (the load
           generator shares the two cores, so do not expect 2x);
-          each of cpu, echo and conn also without a supervisor (--workers 0: the same services
-          in one process that binds its own sockets), the baseline of the supervisor's cost;
+          ``--workers 1`` is one process that binds its own sockets (no supervisor), so the
+          ratio includes the supervisor's cost;
 * conn    new connections per second through the supervisor (loadgen.py --mode connrate:
           connect, one echo, close), with 1 and 2 workers: the supervisor accepts every
           connection and hands it over, so this is where its cost shows;
@@ -40,6 +41,7 @@ import argparse
 import json
 import os
 import signal
+import re
 import subprocess
 import sys
 import time
@@ -53,40 +55,60 @@ sys.path.insert(0, HERE)
 
 import benchlib  # noqa: E402
 
-from tests.workerapps import burnLoops, pidsOf, queuedThroughClose, reuseportSpread  # noqa: E402
+from tests.support.workerapps import burnLoops, pidsOf, queuedThroughClose, reuseportSpread  # noqa: E402
 
 LOCAL = "tcp:0:interface=127.0.0.1"
 
 
 class Supervisor:
-    """A supervisor process (python -m tests.workerapps) in its own process group."""
+    """
+    C{twistd -n txgetty --workers N} in its own process group, serving the test
+    echo (C{--app}) and C{Work} (C{--service}) of tests/support/workerapps.py
+    on 127.0.0.1 port 0 (N = 1: one process, no supervisor).
+    """
 
     def __init__(self, workers: int, listeners: dict[str, list[str]], options: dict[str, Any],
                  log: str) -> None:
-        args = {"workers": workers, "listeners": listeners, "options": options, "logLevel": "warn"}
+        self.workers = workers
         self.logfile = open(log, "w")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
-                   PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.workerapps", json.dumps(args)], cwd=ROOT,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                   PYTHONUNBUFFERED="1", TXGETTY_BURN_ROUNDS=str(options.get("burnRounds", 1000)))
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        argv = ["/usr/bin/setsid", twistd, "-n", "--pidfile=", "--logfile=-", "txgetty", "--workers", str(workers),
+                "--listen", LOCAL, "--rpc-listen", LOCAL, "--app", "tests.support.workerapps:newSession",
+                "--service", "Work=tests.support.workerapps:TapWork"]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
         self.info = self._ready(60.0)
 
     def _ready(self, timeout: float) -> dict[str, Any]:
-        """Read the log until the ready line; return its JSON."""
+        """Read the log until every worker is ready (N = 1: both servers listen)."""
         deadline = time.time() + timeout
         assert self.proc.stdout is not None
+        ports: dict[str, int] = {}
+        pids: list[int] = []
+        ready = 0
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 break
             self.logfile.write(line)
-            if "SUPERVISOR-READY " in line:
-                return json.loads(line.split("SUPERVISOR-READY ", 1)[1])
+            for group, pattern in (("echo", r"txgetty: listening on tcp:127\.0\.0\.1:(\d+)"),
+                                   ("rpc", r"txgetty rpc: listening on tcp:127\.0\.0\.1:(\d+)")):
+                found = re.search(pattern, line)
+                if found:
+                    ports.setdefault(group, int(found.group(1)))
+            started = re.search(r"started worker \d+ \(pid (\d+)\)", line)
+            if started:
+                pids.append(int(started.group(1)))
+            ready += bool(re.search(r"is ready \(slot \d+\)", line))
+            if len(ports) == 2 and (ready >= self.workers if self.workers > 1 else True):
+                return {"ports": ports, "pids": pids if self.workers > 1 else [self.proc.pid]}
         self.stop()
-        raise RuntimeError(f"the supervisor did not get ready; see {self.logfile.name}")
+        raise RuntimeError(f"twistd txgetty --workers {self.workers} did not get ready; see {self.logfile.name}")
 
     def port(self, group: str) -> int:
-        return int(self.info["addresses"][group][0][1])
+        return int(self.info["ports"][group])
 
     @property
     def pids(self) -> list[int]:
@@ -97,7 +119,7 @@ class Supervisor:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                out, _ = self.proc.communicate(timeout=20)
+                out, _ = self.proc.communicate(timeout=30)
                 self.logfile.write(out or "")
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -122,14 +144,14 @@ def measure(opts: argparse.Namespace, workers: int, listeners: dict[str, list[st
     supervisor = Supervisor(workers, listeners, options, log)
     try:
         port = supervisor.port(group)
-        pids = [supervisor.proc.pid, *supervisor.pids] if workers else supervisor.pids
+        pids = [supervisor.proc.pid, *supervisor.pids] if workers > 1 else supervisor.pids
         before = [benchlib.proc_cpu_s(pid) for pid in pids]
         machine = benchlib.machine_busy_s()[0]
         started = time.perf_counter()
         rec = loadgen(port, opts, *args)
         seconds = time.perf_counter() - started
         cpu = [benchlib.proc_cpu_s(pid) - b for pid, b in zip(pids, before)]
-        if not workers:
+        if workers == 1:
             cpu.insert(0, 0.0)  # no supervisor: the one process is the "worker"
         busy = benchlib.machine_busy_s()[0] - machine
         client = rec.get("client_cpu_s", 0.0) * seconds / max(rec.get("seconds", seconds), 1e-9)
@@ -137,7 +159,7 @@ def measure(opts: argparse.Namespace, workers: int, listeners: dict[str, list[st
         supervisor.stop()
     return {"name": name, "workers": workers, **{k: rec.get(k) for k in ("msgs_per_s", "conns_per_s", "p50_us",
                                                                           "p99_us", "loop", "client_cpu_pct")},
-            "supervisor_cpu_pct": round(100 * cpu[0] / seconds, 1) if workers else None,
+            "supervisor_cpu_pct": round(100 * cpu[0] / seconds, 1) if workers > 1 else None,
             "worker_cpu_pct": [round(100 * c / seconds, 1) for c in cpu[1:]],
             "other_cpu_cores": round(max(0.0, busy - sum(cpu) - client) / seconds, 2)}
 
@@ -148,7 +170,7 @@ def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
         benchlib.wait_quiet(opts, benchlib.log)
     rounds = burnLoops(200e-6)
     started = time.perf_counter()
-    from tests.workerapps import _burn
+    from tests.support.workerapps import _burn
 
     for _ in range(200):
         _burn(rounds)
@@ -172,15 +194,15 @@ def throughput(opts: argparse.Namespace, out: list[dict[str, Any]]) -> None:
             rec["burn_us"] = round(perCall * 1e6) if name == "cpu" else None
             out.append(rec)
             rate = rec["msgs_per_s"] or rec["conns_per_s"] or 0
-            what = "no supervisor" if workers == 0 else f"{workers} worker(s) "
-            print(f"{name:5} {what}: {rate:>10,.0f}/s  {'process' if not workers else 'workers'}' CPU "
-                  f"{rec['worker_cpu_pct']} %  supervisor {rec['supervisor_cpu_pct'] if workers else '-'} %  "
+            what = "1 process (no supervisor)" if workers == 1 else f"{workers} workers"
+            print(f"{name:5} {what}: {rate:>10,.0f}/s  {'process' if workers == 1 else 'workers'}' CPU "
+                  f"{rec['worker_cpu_pct']} %  supervisor {rec['supervisor_cpu_pct'] if workers > 1 else '-'} %  "
                   f"load generator {rec['client_cpu_pct']} % ({rec['loop']})  other load {rec['other_cpu_cores']} cores")
 
 
 def _burnFor(seconds: float, rounds: int) -> int:
     """Run Work.burn's loop for about C{seconds}; return how many calls it made."""
-    from tests.workerapps import _burn
+    from tests.support.workerapps import _burn
 
     end, calls = time.perf_counter() + seconds, 0
     while time.perf_counter() < end:
@@ -252,7 +274,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="measured window of each load run")
     ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--workers", type=lambda t: [int(x) for x in t.split(",")], default=[0, 1, 2],
+    ap.add_argument("--workers", type=lambda t: [int(x) for x in t.split(",")], default=[1, 2],
                     help="worker counts to measure (default 0,1,2; 0: the same services in one process "
                          "without a supervisor, the baseline)")
     ap.add_argument("--only", type=lambda t: t.split(","), default=None,

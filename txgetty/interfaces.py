@@ -371,6 +371,7 @@ class ICallDispatcher(Interface):
     """
 
     auth = Attribute("The auth callable, or C{None}: a connection's requests run without a check.")
+    draining = Attribute("Whether the server is stopping: a connection that opens gets the going-away notice.")
 
     def connectionOpened(connection: Any) -> None:
         """

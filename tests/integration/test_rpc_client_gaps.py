@@ -1,9 +1,7 @@
 """
-What today's L{RpcClient <txgetty.rpc.RpcClient>} lacks to ride through a
-worker's death or a reload without help (docs/workers.md, I{What RPC
-clients need}): the gaps found by the workers' tests, each as a test of the
-behaviour a user expects, marked C{todo} until the RPC client is changed
-(then trial reports an unexpected success: drop the mark).
+The gaps the workers' tests found in L{RpcClient <txgetty.rpc.RpcClient>}
+(docs/workers.md, I{RPC clients through a reload}), each as a test of the
+behaviour a user expects.
 """
 
 from __future__ import annotations
@@ -43,14 +41,9 @@ class ParkedCallTests(TestCase):
         """
         A call made in the errback of a call whose connection was just lost
         (a retry loop does exactly that) is sent once the client has
-        reconnected.
-
-        Today it is parked and never sent: C{RpcClient._waitForConnection}
-        asks the pool C{whenConnected()}, which fires at once because the
-        closing session is still in the pool's open list, then fails with
-        C{NoSessionError} when it picks a session; C{_poolFailed} ignores
-        that failure (slots are still trying) and leaves C{_watching} set, so
-        nothing ever sends the parked call: it ends with its timeout.
+        reconnected (it used to be parked and never sent, ending with its
+        timeout: the pool's C{whenConnected()} fired at once on the closing
+        session).
         """
         server = RpcServer(["tcp:0:interface=127.0.0.1"], reactor=reactor)
         server.register(Dropper(), "Dropper")
@@ -70,7 +63,3 @@ class ParkedCallTests(TestCase):
 
         client.call("Dropper.drop").addErrback(lost)
         self.assertEqual(await retried, "again")
-
-    test_callFromTheLostCallsErrback.todo = (  # type: ignore[attr-defined]
-        "RpcClient gap: a call parked while the only session is closing is never sent (docs/workers.md)"
-    )

@@ -115,6 +115,23 @@ class Work:
         return text
 
 
+#: What C{twistd txgetty --app} takes: the echo that answers C{b"pid"}.
+newSession = _newSession
+
+
+class TapWork(Work):
+    """
+    L{Work} for C{twistd txgetty --service tests.support.workerapps:TapWork}
+    (made without arguments): the global reactor, and C{burn} rounds from
+    C{$TXGETTY_BURN_ROUNDS} (default 1000).
+    """
+
+    def __init__(self) -> None:
+        from twisted.internet import reactor
+
+        super().__init__(reactor, int(os.environ.get("TXGETTY_BURN_ROUNDS", "1000")))
+
+
 class _DatagramService(MultiService):
     """
     Listens on adopted datagram endpoints while running.

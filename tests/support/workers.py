@@ -224,3 +224,62 @@ def processExists(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class TapWorkers(SupervisorProcess):
+    """
+    C{twistd -n txgetty --workers N} in a process group of its own, serving
+    the test echo (C{--app}, group C{listen}) and the C{Work} service
+    (C{--service}, group C{rpc-listen}) of L{tests.support.workerapps} on
+    127.0.0.1 port 0.
+
+    @ivar ports: the bound port of C{listen} and of C{rpc-listen}, once ready.
+    @ivar pids: the first workers' pids, once ready.
+    """
+
+    def __init__(self, workers: int, *extra: str, env: dict[str, str] | None = None) -> None:
+        """
+        @param workers: C{--workers}.
+        @param extra: more C{txgetty} arguments.
+        @param env: more environment variables.
+        """
+        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
+        argv = ["/usr/bin/setsid", twistd, "-n", "--pidfile=", "--logfile=-", "txgetty", "--workers", str(workers),
+                "--listen", "tcp:0:interface=127.0.0.1", "--rpc-listen", "tcp:0:interface=127.0.0.1",
+                "--app", "tests.support.workerapps:newSession", "--service", "Work=tests.support.workerapps:TapWork",
+                *extra]
+        super().__init__({}, argv)
+        self.workers = workers
+        self.env = env or {}
+        self.ports: dict[str, int] = {}
+        self.pids: list[int] = []
+
+    def spawn(self) -> None:
+        """
+        Start twistd (with L{env}).
+        """
+        saved = {name: os.environ.get(name) for name in self.env}
+        os.environ.update(self.env)
+        try:
+            super().spawn()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    async def startAll(self) -> TapWorkers:
+        """
+        Start, and wait until every worker is ready.
+
+        @return: this.
+        """
+        self.spawn()
+        for index in range(self.workers):
+            await self.waitFor(rf"worker {index} \(pid \d+\) is ready \(slot {index}\)")
+        log = "\n".join(self.lines)
+        self.ports["listen"] = int(re.findall(r"txgetty: listening on tcp:127\.0\.0\.1:(\d+)", log)[0])
+        self.ports["rpc-listen"] = int(re.findall(r"txgetty rpc: listening on tcp:127\.0\.0\.1:(\d+)", log)[0])
+        self.pids = self.workerPids()
+        return self

@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from ..client import Client
 from ..config import SessionConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, NoSessionError
 from ..handlers import EventListener
 from . import frame as F
 from .body import compressBody, decodeResult, encodeArguments
@@ -50,7 +50,7 @@ class _Pending:
     """
 
     __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried",
-                 "deadline")
+                 "deadline", "refusedBy")
 
     def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict) -> None:
         self.deferred, self.name, self.args, self.options = deferred, name, args, options
@@ -60,12 +60,18 @@ class _Pending:
         self.requestId = 0
         self.tried: set[str] = set()
         self.deadline: float | None = None
+        #: The server that answered it C{ShuttingDown} or was going away.
+        self.refusedBy: str | None = None
 
 
 class _Connection(EventListener):
     """
     The listener of one RPC session of the client: its pending calls and
     heartbeat state.
+
+    @ivar draining: the server sent its going-away notice (or answered
+        C{ShuttingDown}): no new call is sent here, and the connection is
+        closed once its pending calls are answered.
     """
 
     def __init__(self, client: RpcClient, address: str) -> None:
@@ -75,18 +81,21 @@ class _Connection(EventListener):
         self.nextId = 0
         self.heartbeatOutstanding = False
         self.session: Any = None
+        self.draining = False
 
     def newId(self) -> int:
         """
-        @return: a request id not in use on this connection.
+        @return: a request id not in use on this connection (never 0: the
+            id of heartbeats and of the going-away notice).
         """
         while True:
             self.nextId = (self.nextId + 1) & 0xFFFFFFFF
-            if self.nextId not in self.pending:
+            if self.nextId and self.nextId not in self.pending:
                 return self.nextId
 
     def onOpen(self, session: Any) -> None:
         self.session = session
+        self.client.connectionOpened(session)
 
     def onMessage(self, session: Any, frame: F.Frame) -> None:
         self.heartbeatOutstanding = False
@@ -94,8 +103,30 @@ class _Connection(EventListener):
             pending = self.pending.pop(frame.requestId, None)
             if pending is not None:
                 self.client.callAnswered(pending, frame)
+                if self.draining:
+                    self.settled()
                 if not self.pending:
                     self.client.serverIdle(self.address)
+            elif frame.head.get(F.STATUS) == F.GOING_AWAY:
+                self.drain()
+
+    def drain(self) -> None:
+        """
+        The server takes no new calls here: send none, close once the
+        pending calls are answered (the pool dials a new connection then).
+        """
+        if not self.draining:
+            self.draining = True
+            _log.info("txgetty rpc: {address} is going away on one connection ({n} calls pending there); "
+                      "new calls go to other connections", address=self.address, n=len(self.pending))
+        self.settled()
+
+    def settled(self) -> None:
+        """
+        A pending call ended: close a draining connection with none left.
+        """
+        if self.draining and not self.pending and self.session is not None and not self.session.isClosed:
+            self.session.close("the server is going away: its pending calls are answered")
 
     def onCron(self, session: Any) -> None:
         """
@@ -122,6 +153,7 @@ class _Connection(EventListener):
                 f"the connection to {self.address} was lost before {call.name} was answered: {reason}"
             ))
         self.client.serverIdle(self.address)
+        self.client.connectionClosed()
 
 
 @implementer(IService)
@@ -278,7 +310,7 @@ class RpcClient(MultiService):
             self._pools[address] = pool
             pool.setServiceParent(self)
             if self._watching:
-                pool.whenConnected().addCallbacks(self._connectionOpened, self._poolFailed)
+                pool.whenConnected().addCallbacks(self._watchFired, self._poolFailed)
         if address not in self.addresses:
             self.addresses.append(address)
             self._ring = _hashRing(self.addresses)
@@ -462,9 +494,10 @@ class RpcClient(MultiService):
         """
         @return: an open connection chosen by the balance policy, or C{None}.
         """
-        # Closing sessions do not count: a call retried from the onClose of
-        # one must go elsewhere; and a retry prefers servers not tried yet.
-        up = [a for a in self.addresses if any(not s.isClosed for s in self._pools[a].sessions())]
+        # Closing and draining sessions do not count: a call retried from
+        # the onClose of one must go elsewhere; and a retry prefers servers
+        # not tried yet.
+        up = [a for a in self.addresses if self._usable(a)]
         if pending.tried and len(up) > 1:
             up = [a for a in up if a not in pending.tried] or up
         if not up:
@@ -478,7 +511,20 @@ class RpcClient(MultiService):
         else:
             self._next = (self._next + 1) % len(up)
             address = up[self._next]
-        return cast(_Connection, self._pools[address].session().listener)
+        connection = cast(_Connection, self._pools[address].session().listener)
+        if connection.draining:
+            usable = self._usable(address)
+            self._next = (self._next + 1) % len(usable)
+            connection = usable[self._next]
+        return connection
+
+    def _usable(self, address: str) -> list[_Connection]:
+        """
+        @return: the connections to an address that take new calls (open,
+            not draining).
+        """
+        connections = [cast(_Connection, s.listener) for s in self._pools[address].sessions() if not s.isClosed]
+        return [c for c in connections if not c.draining]
 
     def _names(self) -> str:
         """
@@ -531,15 +577,53 @@ class RpcClient(MultiService):
         Park a call until a connection opens (its timeout still runs).
         """
         self._parked.append(pending)
-        if self._watching:
+        self._watch()
+
+    def _watch(self) -> None:
+        """
+        Watch the pools for a connection (or for all of them giving up),
+        for the parked calls.  A pool whose only sessions are closing or
+        draining answers at once: the parked calls then wait for the next
+        connection that opens (L{connectionOpened}), or, once those
+        sessions are gone, for the next watch (L{connectionClosed}).
+        """
+        if self._watching or not self._parked:
             return
         self._watching = True
         for pool in self._pools.values():
-            pool.whenConnected().addCallbacks(self._connectionOpened, self._poolFailed)
+            pool.whenConnected().addCallbacks(self._watchFired, self._poolFailed)
 
-    def _connectionOpened(self, session: Any) -> None:
+    def _watchFired(self, session: Any) -> None:
         """
-        A connection opened: send the parked calls.
+        A pool has an open session: send the parked calls if a connection
+        takes them.
+        """
+        self._watching = False
+        if any(self._usable(address) for address in self.addresses):
+            self._sendParked()
+
+    def connectionOpened(self, session: Any) -> None:
+        """
+        One of this client's connections opened (told by it): send the
+        parked calls (from the next turn, once the pool counts it).
+
+        @param session: its session.
+        """
+        if self._parked:
+            self.reactor.callLater(0, self._sendParked)
+
+    def connectionClosed(self) -> None:
+        """
+        One of this client's connections closed (told by it): watch again
+        for the parked calls (from the next turn, once the pool no longer
+        counts it).
+        """
+        if self._parked:
+            self.reactor.callLater(0, self._watch)
+
+    def _sendParked(self) -> None:
+        """
+        Send the parked calls (those that find no connection park again).
         """
         self._watching = False
         parked, self._parked = self._parked, []
@@ -550,8 +634,13 @@ class RpcClient(MultiService):
     def _poolFailed(self, failure: Failure) -> None:
         """
         A pool gave up (or was stopped): if no pool can connect any more,
-        the parked calls fail.
+        the parked calls fail.  (A pool whose only sessions are closing
+        fails its watch with L{NoSessionError}: the next connection or
+        close sends or watches again.)
         """
+        if failure.check(NoSessionError):
+            self._watching = False
+            return
         if not all(pool.allGaveUp() for pool in self._pools.values()):
             return
         if self._dynamic and self.running:
@@ -577,6 +666,15 @@ class RpcClient(MultiService):
         if head.get(F.STATUS) == "error":
             error = RemoteError(head.get(F.ERROR_TYPE, "Error"), head.get(F.ERROR_MESSAGE, ""),
                                 head.get(F.ERROR_CODE))
+            if error.type == "ShuttingDown" and pending.connection is not None:
+                # The call did not run: send it again elsewhere, whatever
+                # its idempotency, without counting an attempt.
+                pending.connection.drain()
+                pending.refusedBy = pending.connection.address
+                pending.attempts -= 1
+                self.retried += 1
+                self._send(pending)
+                return
             if error.type in _RETRYABLE and self._mayRetry(pending):
                 self.retried += 1
                 self._send(pending)
@@ -619,8 +717,12 @@ class RpcClient(MultiService):
         """
         pending.timer = None
         self._cancelRemote(pending)
+        why = ""
+        if pending in self._parked and (pending.refusedBy or not any(map(self._usable, self.addresses))):
+            why = (f": no connection took it, every connection to {pending.refusedBy or self._names()} is going "
+                   f"away or closed (the server is shutting down) and no new one opened")
         self._fail(pending, Failure(CallTimeoutError(
-            f"{pending.name} got no answer within {pending.options['timeout']:g} s (timeout)"
+            f"{pending.name} got no answer within {pending.options['timeout']:g} s (timeout){why}"
         )))
 
     def _cancel(self, pending: _Pending) -> None:
@@ -639,6 +741,7 @@ class RpcClient(MultiService):
             session = connection.session
             if session is not None and session.acceptsWrites:
                 session.writePkg(F.Frame(F.CANCEL, pending.requestId, None, b"", self.serializer))
+            connection.settled()
             self.serverIdle(connection.address)
 
     def _settle(self, pending: _Pending) -> None:

@@ -10,7 +10,7 @@ from ..handlers import EventListener
 from ..interfaces import ICallDispatcher
 from . import frame as F
 from .calls import PendingCall
-from .serializers import DEFAULT_DECOMPRESS_LIMIT
+from .serializers import DEFAULT_DECOMPRESS_LIMIT, JSON
 
 
 class RpcConnection(EventListener):
@@ -44,6 +44,15 @@ class RpcConnection(EventListener):
         self.session = session
         self.maxBody = session.maxMsgLen - F.HEADER_SIZE
         self.server.connectionOpened(self)
+        if self.server.draining:
+            self.goingAway()
+
+    def goingAway(self) -> None:
+        """
+        Send the going-away notice (docs/rpc-protocol.md): the server takes
+        no new calls on this connection.
+        """
+        self.respond(F.Frame(F.RESPONSE, 0, {F.STATUS: F.GOING_AWAY}, b"", JSON))
 
     def onMessage(self, session: Any, frame: F.Frame) -> Any:
         """

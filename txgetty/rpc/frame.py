@@ -41,6 +41,9 @@ SERVICE, METHOD, STATUS, ERROR_TYPE, ERROR_MESSAGE, ERROR_CODE = (
     "service", "method", "status", "error-type", "error-message", "error-code"
 )
 TIMEOUT_MS, AUTH, TRACE_ID, ACCEPT_COMPRESSOR = "timeout-ms", "auth", "trace-id", "accept-compressor"
+#: The C{status} of the server's going-away notice (a response frame with
+#: request id 0, no body): it takes no new calls on this connection.
+GOING_AWAY = "going-away"
 
 _CACHE_LIMIT = 4096
 

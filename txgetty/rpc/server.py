@@ -78,6 +78,11 @@ __all__ = ["RpcServer", "CallInfo", "currentCall", "runningTrace", "callFields",
 DEFAULT_MAX_IN_FLIGHT = 256
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+#: Seconds a stopping server keeps a connection open, once its calls are
+#: answered, for its client to close it (requests already on their way are
+#: still read, and answered C{ShuttingDown}); at most what is left of the
+#: shutdown timeout.
+DRAIN_GRACE = 1.0
 
 
 #: Serializers whose uncompressed requests take the short path of
@@ -184,6 +189,14 @@ class RpcServer(Service):
         self._healthCheck = self.registry.lookup("Health", "check")
 
     @property
+    def draining(self) -> bool:
+        """
+        Whether the server is stopping: its connections got the going-away
+        notice, new calls are answered C{ShuttingDown}.
+        """
+        return self._draining
+
+    @property
     def serving(self) -> bool:
         """
         Whether the server takes calls: started and neither draining nor
@@ -241,28 +254,50 @@ class RpcServer(Service):
 
     def stopService(self) -> Deferred:
         """
-        Stop accepting connections and calls, let the calls in flight finish
-        for up to C{shutdownTimeout} seconds, then close every connection.
+        Stop accepting connections and calls: send every connection the
+        going-away notice, answer new requests C{ShuttingDown}, let the
+        calls in flight finish for up to C{shutdownTimeout} seconds, give
+        the clients up to L{DRAIN_GRACE} seconds more to close their
+        connections, then close every connection.
 
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once everything is closed.
         """
         Service.stopService(self)
         self._draining = True
+        end = self.reactor.seconds() + self.shutdownTimeout
+        for connection in list(self.connections):
+            connection.goingAway()
         d = self.server.stopListening()
-        d.addCallback(lambda _: self._drained())
+        d.addCallback(lambda _: self._drained(end))
+        d.addCallback(lambda _: self._released(end))
         d.addCallback(lambda _: self.server.stopService())
         return d
 
-    def _drained(self) -> Deferred:
+    def _drained(self, end: float) -> Deferred:
         """
-        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when no call is in flight, or after
-            C{shutdownTimeout}.
+        @param end: when the shutdown timeout passes (clock seconds).
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing when no call is in flight, or at
+            C{end}.
         """
         pending = [call.deferred for c in self.connections for call in c.calls.values()]
         if not pending:
             return succeed(None)
         waiting = DeferredList([quiet(d) for d in pending], consumeErrors=True)
-        waiting.addTimeout(self.shutdownTimeout, self.reactor, onTimeoutCancel=lambda *_: None)
+        waiting.addTimeout(max(0.0, end - self.reactor.seconds()), self.reactor, onTimeoutCancel=lambda *_: None)
+        return waiting.addBoth(lambda _: None)
+
+    def _released(self, end: float) -> Deferred:
+        """
+        @param end: when the shutdown timeout passes (clock seconds).
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once every client closed its
+            connection, or after L{DRAIN_GRACE} seconds (at most at C{end}).
+        """
+        sessions = [c.session for c in self.connections if c.session is not None]
+        grace = min(DRAIN_GRACE, max(0.0, end - self.reactor.seconds()))
+        if not sessions or not grace:
+            return succeed(None)
+        waiting = DeferredList([s.whenClosed() for s in sessions], consumeErrors=True)
+        waiting.addTimeout(grace, self.reactor, onTimeoutCancel=lambda *_: None)
         return waiting.addBoth(lambda _: None)
 
     # -- connections ------------------------------------------------------------

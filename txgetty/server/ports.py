@@ -11,6 +11,13 @@ What a server listens on, by kind of description:
 
 Each stream and WebSocket listener holds at most C{maxSessions}
 connections (L{SessionCap}); it listens with a backlog of C{backlog}.
+
+A description may come paired with an endpoint, C{(description,
+endpoint)}: the description's own options (C{maxSessions}, WebSocket paths
+and query options, C{maxPeers}) apply, and the socket comes from the
+endpoint instead of being bound here (a worker's adopted listener, see
+L{txgetty.workers}; for C{udp:} an endpoint with C{listen(protocol,
+maxPacketSize)}).  Such an endpoint does its own TLS.
 """
 
 from __future__ import annotations
@@ -263,12 +270,15 @@ class UDPListener:
         C{oversize} counters), once listening.
     """
 
-    def __init__(self, reactor: Any, description: str, maxPeers: int = DEFAULT_MAX_SESSIONS) -> None:
+    def __init__(self, reactor: Any, description: str, maxPeers: int = DEFAULT_MAX_SESSIONS,
+                 endpoint: Any = None) -> None:
         """
         @param reactor: the reactor.
         @param description: C{udp:PORT[:interface=ADDR][:maxPeers=N]}.
         @param maxPeers: the peer limit when the description names none (the
             server's C{maxSessions}).
+        @param endpoint: an adopted socket to listen on instead of binding
+            one (its C{listen(protocol, maxPacketSize)} fires with the port).
         @raise ConfigError: the description is wrong.
         """
         _, args, kw = splitDescription(description)
@@ -276,6 +286,7 @@ class UDPListener:
         self.port, self.interface, self.maxPeers = parseUDP(description, args, kw)
         self.reactor = reactor
         self.description = description
+        self.endpoint = endpoint
         self.protocol: UDPServerProtocol | None = None
 
     def listen(self, server: ISessionFactory) -> Deferred:
@@ -285,6 +296,8 @@ class UDPListener:
         """
         maxDatagram = min(server.config.maxMsgLen, MAX_DATAGRAM)
         self.protocol = UDPServerProtocol(server, self.description, self.maxPeers, maxDatagram)
+        if self.endpoint is not None:
+            return maybeDeferred(self.endpoint.listen, self.protocol, maxPacketSize=maxDatagram + 1)
         return maybeDeferred(
             self.reactor.listenUDP, self.port, self.protocol, interface=self.interface,
             maxPacketSize=maxDatagram + 1,
@@ -331,6 +344,8 @@ class WebSocketListener:
         self.maxSessions = maxSessions
         self.backlog = backlog
         self.cap: SessionCap | None = None
+        #: An adopted socket to serve instead of binding one (TLS included).
+        self.endpoint: Any = None
 
     @property
     def description(self) -> str:
@@ -369,9 +384,11 @@ class WebSocketListener:
         except ConfigError:
             return fail(Failure())
         interface = "" if self.host in ("0.0.0.0", "") else self.host
-        if self.secure:
+        if self.endpoint is not None:
+            endpoint: Any = self.endpoint
+        elif self.secure:
             assert self.tls is not None  # __init__ refuses wss without TLS files
-            endpoint: Any = SSL4ServerEndpoint(self.reactor, self.port, self.tls.options(),
+            endpoint = SSL4ServerEndpoint(self.reactor, self.port, self.tls.options(),
                                                backlog=self.backlog, interface=interface)
         else:
             endpoint = TCP4ServerEndpoint(self.reactor, self.port, backlog=self.backlog, interface=interface)
@@ -388,7 +405,7 @@ class WebSocketListener:
 
 
 def _streamListener(reactor: Any, description: str, tls: TLSServerSettings | None,
-                    maxSessions: int, backlog: int) -> StreamListener:
+                    maxSessions: int, backlog: int, adopted: Any = None) -> StreamListener:
     """
     @param reactor: the reactor.
     @param description: a stream endpoint description, perhaps with
@@ -403,6 +420,8 @@ def _streamListener(reactor: Any, description: str, tls: TLSServerSettings | Non
     endpointText, cap = takeOption(description, "maxSessions")
     if cap is not None:
         maxSessions = checkListenerSetting("maxSessions", cap, description)
+    if adopted is not None:
+        return StreamListener(description, adopted, maxSessions)
     kind, _, kw = splitDescription(endpointText)
     if "backlog" in kw:
         checkListenerSetting("backlog", kw["backlog"], description)
@@ -420,7 +439,9 @@ def parseListeners(reactor: Any, descriptions: list[Any], tls: TLSServerSettings
                    maxSessions: int = DEFAULT_MAX_SESSIONS, backlog: int = DEFAULT_LISTEN_BACKLOG) -> list[Any]:
     """
     @param reactor: the reactor.
-    @param descriptions: listener descriptions, or stream endpoint objects.
+    @param descriptions: listener descriptions, stream endpoint objects, or
+        C{(description, endpoint)} pairs (the description's options, the
+        endpoint's socket).
     @param tls: TLS files for C{tls:} and C{wss://} listeners.
     @param maxSessions: the session cap of the listeners that name none
         (UDP: their C{maxPeers}).
@@ -434,17 +455,21 @@ def parseListeners(reactor: Any, descriptions: list[Any], tls: TLSServerSettings
     listeners: list[Any] = []
     ports: dict[tuple, WebSocketListener] = {}
     for d in descriptions:
+        adopted = None
+        if isinstance(d, tuple):
+            d, adopted = d
         if not isinstance(d, str):
             listeners.append(StreamListener(repr(d), d, maxSessions))
         elif d.startswith(("ws://", "wss://")):
             secure, host, port, path, options = parseWebSocketURL(d)
-            key = (secure, host, port)
-            if key not in ports or port == 0:
+            key = (secure, host, port, id(adopted))
+            if key not in ports or (port == 0 and adopted is None):
                 ports[key] = WebSocketListener(reactor, secure, host, port, tls, maxSessions, backlog)
+                ports[key].endpoint = adopted
                 listeners.append(ports[key])
             ports[key].add(d, path, options)
         elif splitDescription(d)[0] == "udp":
-            listeners.append(UDPListener(reactor, d, maxSessions or DEFAULT_MAX_SESSIONS))
+            listeners.append(UDPListener(reactor, d, maxSessions or DEFAULT_MAX_SESSIONS, adopted))
         else:
-            listeners.append(_streamListener(reactor, d, tls, maxSessions, backlog))
+            listeners.append(_streamListener(reactor, d, tls, maxSessions, backlog, adopted))
     return listeners

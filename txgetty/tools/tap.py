@@ -55,6 +55,8 @@ from ..rpc.services import ServiceRegistry
 from ..rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
 from ..taskpool import TaskPool
 from ..transports.tls import TLSServerSettings
+from ..workers import workerCount
+from .tapworkers import adoptedListeners, supervisorService
 
 DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 DEFAULT_RPC_LISTEN = "tcp:8091:interface=127.0.0.1"
@@ -220,6 +222,20 @@ _PACKETS = _number(int, 1, "packets")
 _WHAT = {int: "a whole number", float: "a number"}
 
 
+def _workers(text: str) -> int:
+    """
+    The coercer of C{--workers}: L{workerCount}, refusing with C{ValueError}.
+    """
+    try:
+        return workerCount(text)
+    except ConfigError:
+        raise ValueError(text) from None
+
+
+_workers.what = "a whole number of worker processes, 1 or more, or auto (the number of CPUs)"  # type: ignore[attr-defined]
+_workers.coerceDoc = f"({_workers.what})"  # type: ignore[attr-defined]
+
+
 class _NamedCoercer:
     """
     Wraps the coercer of one row of C{optParameters} so that a bad value is
@@ -348,6 +364,9 @@ class Options(usage.Options):
         ["rpc-auth", None, None,
          "MODULE:CALLABLE, auth(token, session) -> bool or Deferred, checking each RPC connection's "
          "first request"],
+        ["workers", None, 1,
+         "worker processes serving every listener on the same ports (1: this process serves; more: a "
+         "supervisor hands the connections out, see docs/workers.md)", _workers],
         ["registry", None, None,
          "etcd://HOST[:PORT][/PREFIX]: register every RPC service at each RPC listener's address in etcd "
          "(key PREFIX/services/<Service>/<host:port>, default prefix /txgetty) while the server runs"],
@@ -358,6 +377,16 @@ class Options(usage.Options):
          "HOST clients reach the RPC server at, registered instead of the bound one (needed when the RPC "
          "server listens on every address, 0.0.0.0 or ::)"],
     ])
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """
+        Parse, keeping the arguments (in C{argv}) for the workers, which
+        parse them again.
+
+        @param options: the arguments (default: C{sys.argv[1:]}).
+        """
+        self.argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)
 
     def __init__(self) -> None:
         """
@@ -576,6 +605,14 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     raiseOpenFileLimit()
     parent = getattr(options, "parent", None)
     top = _Main(daemon=parent is not None and not parent.get("nodaemon", True))
+    if options["workers"] > 1:
+        try:
+            supervisor = supervisorService(options, reactor)
+        except ConfigError as e:
+            raise usage.UsageError(f"--workers {options['workers']}: {e}") from None
+        supervisor.setServiceParent(top)
+        top.listeners[supervisor] = ("--listen", options["listen"], "--rpc-listen", options["rpc-listen"])
+        return top
     pool = None
     if options["task-pool"]:
         pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
@@ -611,7 +648,8 @@ class _Main(MultiService):
     use, permission), print one line saying what, why and which option to
     change, and exit with status 1 (instead of twistd's traceback).
 
-    @ivar listeners: for each server, its option and descriptions.
+    @ivar listeners: for each server, its option and descriptions (a
+        supervisor: two such pairs, flat).
     @ivar registration: the C{--registry} L{ServerAnnouncement} (its
         C{registered} and C{whenRegistered()}), or C{None}.
     @ivar daemon: twistd runs as a daemon (it reports a start failure to
@@ -620,7 +658,7 @@ class _Main(MultiService):
 
     def __init__(self, daemon: bool = False) -> None:
         super().__init__()
-        self.listeners: dict[Any, tuple[str, list[str]]] = {}
+        self.listeners: dict[Any, tuple] = {}
         self.daemon = daemon
         self.registration: Any = None
 
@@ -637,14 +675,50 @@ class _Main(MultiService):
             try:
                 service.startService()
             except (CannotListenError, OSError) as e:
-                option, descriptions = self.listeners.get(service, ("--listen", []))
-                line = describeListenError(e, option, descriptions)
+                line = describeListenError(e, *_optionOf(e, self.listeners.get(service, ("--listen", []))))
                 if self.daemon:
                     _log.error("{line}", line=line)
                     raise ListenError(line) from None
                 # SystemExit with a text: Python prints it on stderr (twistd
                 # logs its stderr; under twist logging has not begun yet).
                 raise SystemExit(line) from None
+
+
+def _optionOf(error: BaseException, entry: tuple) -> tuple[str, list[str]]:
+    """
+    @param error: why a service could not listen.
+    @param entry: C{(option, descriptions)} pairs, flat: a supervisor
+        serves both C{--listen} and C{--rpc-listen}.
+    @return: the pair whose descriptions name the error's port (the first
+        if none does).
+    """
+    pairs = list(zip(entry[::2], entry[1::2]))
+    port = str(getattr(error, "port", None))
+    return next((pair for pair in pairs if any(port in d for d in pair[1])), pairs[0])
+
+
+def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> IService:
+    """
+    The factory of the workers of C{twistd txgetty --workers N} (see
+    L{txgetty.workers.command}): parse the supervisor's arguments again
+    (importing C{--app} and C{--service} code in this worker), and build
+    what L{makeService} builds with one process, on the adopted sockets.
+
+    @param options: C{argv}, the supervisor's C{txgetty} arguments.
+    @param sockets: the worker's L{AdoptedSockets <txgetty.workers.worker.AdoptedSockets>}.
+    @param reactor: the worker's reactor.
+    @return: the services.
+    @raise usage.UsageError: the arguments or a TLS file are wrong.
+    """
+    parsed = Options()
+    parsed.parseOptions(options["argv"])
+    parsed["workers"] = 1
+    try:
+        parsed["listen"] = adoptedListeners(sockets, "listen", parsed["tls"])
+        parsed["rpc-listen"] = adoptedListeners(sockets, "rpc-listen", parsed["tls"])
+    except ConfigError as e:
+        raise usage.UsageError(str(e)) from None
+    return makeService(parsed, reactor)
 
 
 class ListenError(Exception):

@@ -138,6 +138,37 @@ def tlsServerEndpoint(
     @return: the TLS endpoint.
     @raise ConfigError: the description or the files are wrong.
     """
+    portNumber, options, backlogNumber, interface = _tlsListener(args, kw, settings, description, twistedDefaults)
+    return SSL4ServerEndpoint(reactor, portNumber, options, backlog=backlogNumber, interface=interface)
+
+
+def tlsServerOptions(description: str, settings: TLSServerSettings | None = None) -> Any:
+    """
+    The TLS side of a C{tls:}/C{ssl:} listener description, for a socket
+    bound elsewhere (a worker's adopted listener).
+
+    @param description: the description.
+    @param settings: the C{--tls-*} files, for what it does not name.
+    @return: its C{IOpenSSLServerConnectionCreator}.
+    @raise ConfigError: the description or the files are wrong, or it is
+        Twisted's C{tls:PATH} (a directory of certificates), which only
+        Twisted's own endpoint serves.
+    """
+    kind, args, kw = splitDescription(description)
+    if kind == "tls" and args and not args[0].isdigit() and not set(kw) & set(_TLS_KEYS):
+        raise ConfigError(f"{description!r}: Twisted's tls:PATH listener cannot be served on an adopted socket; "
+                          f"name the files with tls:PORT:key=FILE:cert=FILE (or --tls-key/--tls-cert)")
+    return _tlsListener(args, kw, settings, description, kind == "ssl")[1]
+
+
+def _tlsListener(args: list[str], kw: dict[str, str], settings: TLSServerSettings | None,
+                 description: str | None, twistedDefaults: bool) -> tuple[int, Any, int, str]:
+    """
+    Read a TLS listener's parts (see L{tlsServerEndpoint}).
+
+    @return: its port, TLS options, backlog and interface.
+    @raise ConfigError: the description or the files are wrong.
+    """
     kw = dict(kw)
     description = description or ":".join(["tls", *args, *(f"{k}={v}" for k, v in kw.items())])
     port = args[0] if args else kw.pop("port", None)
@@ -176,7 +207,7 @@ def tlsServerEndpoint(
         key=files["key"], cert=files["cert"], chain=files["chain"], clientCA=files["clientCA"],
         method=files["method"], dhParameters=files["dhParameters"],
     ).options()
-    return SSL4ServerEndpoint(reactor, portNumber, options, backlog=backlogNumber, interface=interface)
+    return portNumber, options, backlogNumber, interface
 
 
 def serverEndpoint(

@@ -29,6 +29,7 @@ class RecordingDispatcher:
 
     def __init__(self, auth: Any = None) -> None:
         self.auth = auth
+        self.draining = False
         self.seen: list[tuple[str, Any]] = []
         self.deciding: Deferred = Deferred()
 

@@ -9,6 +9,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.rpc import RegistrationError, RpcServer, frame as F
+from txgetty.rpc.server import DRAIN_GRACE
 
 from ...support.docs import DOCS
 from ...support.rpc import FrameClient, calcOf, calcServer
@@ -87,6 +88,8 @@ class HealthTests(SynchronousTestCase):
         self.client.call(5, "Health.check", "Nope")
         self.assertEqual(self.client.error(5)[F.ERROR_TYPE], "NoSuchService")
         calcOf(self.rpc).waiting[0].callback(1)
+        self.client.pair.advance(0)
+        self.client.pair.advance(DRAIN_GRACE)
         self.client.pair.advance(0)
         self.successResultOf(stopped)
         self.assertFalse(self.rpc.serving)

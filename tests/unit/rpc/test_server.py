@@ -28,7 +28,7 @@ from txgetty.rpc import (
     rpcmethod,
 )
 from txgetty.rpc.serializers import GZIP, MSGPACK, NONE, ZLIB
-from txgetty.rpc.server import cutText, errorCode, errorHead
+from txgetty.rpc.server import DRAIN_GRACE, cutText, errorCode, errorHead
 
 from ...support.docs import DOCS
 from ...support.rpc import (
@@ -604,9 +604,11 @@ class ShutdownTests(ServerTestCase):
 
     def test_drain(self) -> None:
         """
-        Stopping lets the calls in flight finish and be answered while new
-        calls get ShuttingDown; the connections close once the last call
-        is answered.
+        Stopping sends the going-away notice (a response with request id 0
+        and status going-away), lets the calls in flight finish and be
+        answered while new calls get ShuttingDown; a connection closes
+        DRAIN_GRACE seconds after the last call is answered (its client may
+        close it before).
         """
         client = self.connect(shutdownTimeout=30)
         rpc = client.serverSession.listener.server
@@ -623,9 +625,14 @@ class ShutdownTests(ServerTestCase):
         calc.waiting[1].callback("two")
         client.pair.advance(0)
         self.assertEqual([client.result(1), client.result(2)], ["one", "two"])
+        self.assertFalse(client.serverSession.isClosed)
+        client.pair.advance(DRAIN_GRACE)
+        client.pair.advance(0)
         self.assertTrue(client.serverSession.isClosed)
         self.successResultOf(stopped)
         self.assertEqual(calc.seen, [])
+        notice = [f for f in client.frames() if f.requestId == 0]
+        self.assertEqual([(f.type, dict(f.head), f.body) for f in notice], [(F.RESPONSE, {"status": "going-away"}, b"")])
 
     def test_drainTimeout(self) -> None:
         """
@@ -642,7 +649,9 @@ class ShutdownTests(ServerTestCase):
         client.pair.advance(0.1)
         client.pair.advance(0)
         self.successResultOf(stopped)
-        self.assertEqual((calcOf(rpc).cancelled, client.frames(), client.serverSession.isClosed), (1, [], True))
+        frames = [(f.type, f.requestId, dict(f.head)) for f in client.frames()]
+        self.assertEqual((calcOf(rpc).cancelled, frames, client.serverSession.isClosed),
+                         (1, [(F.RESPONSE, 0, {"status": "going-away"})], True))
 
     def test_idleReaping(self) -> None:
         """
