@@ -98,6 +98,22 @@ class TapTests(RegistryCase):
         self.assertEqual((await self.etcdClient.getPrefix(self.prefix + "/"))[1], {})
         self.assertLess(time.monotonic() - stopped, 10)
 
+    async def test_workersRegisterOnce(self) -> None:
+        """
+        With C{--workers 2} the supervisor registers each service once per
+        RPC listener address, not once per worker; a client following the
+        registry calls through it; SIGTERM deletes the keys.
+        """
+        tap = self.tap("--workers", "2", "--registry-ttl", "30")
+        await tap.waitForOutput("registered ['Echo', 'Health', 'Ping', 'Status']")
+        found = await self.servers()
+        self.assertEqual(len(found), 1, found)
+        client = self.client()
+        self.assertEqual(await client.call("Echo.echo", "w"), "w")
+        tap.signal("TERM")
+        await tap.ended
+        self.assertEqual((await self.etcdClient.getPrefix(self.prefix + "/"))[1], {})
+
     async def test_killedServerExpires(self) -> None:
         """
         A SIGKILLed server's keys stay until its lease expires (TTL 2 s),

@@ -72,11 +72,6 @@ class CommandTests(SynchronousTestCase):
         self.addCleanup(sys.modules.pop, "calc", None)
 
     def parse(self, args: list[str]) -> Options:
-        if "--workers" in args and not any(row[0] == "workers" for row in Options.optParameters):
-            # --workers comes with the workers branch (docs/workers.md); the
-            # registry options are what this page adds.
-            i = args.index("--workers")
-            args = args[:i] + args[i + 2:]
         options = Options()
         options.parseOptions(args)
         return options

@@ -56,7 +56,7 @@ from ..rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SH
 from ..taskpool import TaskPool
 from ..transports.tls import TLSServerSettings
 from ..workers import workerCount
-from .tapworkers import adoptedListeners, supervisorService
+from .tapworkers import adoptedListeners, servesRpc, supervisorService
 
 DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 DEFAULT_RPC_LISTEN = "tcp:8091:interface=127.0.0.1"
@@ -612,6 +612,9 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             raise usage.UsageError(f"--workers {options['workers']}: {e}") from None
         supervisor.setServiceParent(top)
         top.listeners[supervisor] = ("--listen", options["listen"], "--rpc-listen", options["rpc-listen"])
+        if options["registry"] is not None and servesRpc(options):
+            top.registration = _supervisorRegistration(options, supervisor, reactor)
+            top.registration.setServiceParent(top)
         return top
     pool = None
     if options["task-pool"]:
@@ -640,6 +643,23 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     except ConfigError as e:
         raise usage.UsageError(str(e)) from None
     return top
+
+
+def _supervisorRegistration(options: Options, supervisor: Any, reactor: Any) -> IService:
+    """
+    C{--registry} with C{--workers N}: the supervisor registers, once per
+    RPC listener address (not per worker), when every worker is ready.
+
+    @param options: the parsed options.
+    @param supervisor: the L{WorkerSupervisor <txgetty.workers.WorkerSupervisor>}.
+    @param reactor: the reactor.
+    @return: the registration (added after the supervisor, so that it stops,
+        deregistering, first).
+    """
+    def whenListening() -> Any:
+        return supervisor.whenReady().addCallback(lambda _: supervisor.addresses("rpc-listen"))
+
+    return registryService(options, whenListening, lambda: options["rpc-service-names"], reactor)
 
 
 class _Main(MultiService):
