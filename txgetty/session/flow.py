@@ -92,19 +92,13 @@ class FlowMixin:
         _wheel: Any
         _listener: Any
         _tasks: SessionTasks | None
+        _cfg: Any
         _readPauses: int
         _writable: bool
         _writeCall: Any
         # False: writes are watched; True: polled through pendingBytes; else
         # the transport whose buffer is read directly.
         _pollWrites: Any
-        _backlogHighMark: int
-        _backlogLowMark: int
-        _maxPendingBytes: int
-        _pauseReadingWhenUnwritable: bool
-        _writeHighMark: int
-        _writeLowMark: int
-        _writeTimeout: float
         _writeStall: float
         _writeTaken: int
         _clock: Any
@@ -179,7 +173,7 @@ class FlowMixin:
             return
         fd = _fileDescriptor(transport)
         if hasattr(fd, "bufferSize"):
-            fd.bufferSize = self._writeHighMark
+            fd.bufferSize = self._cfg.writeHighMark
         if getattr(fd, "producer", None) is not None:
             # Another producer holds the transport: watch its buffer on
             # every write (the buffer's owner is kept for a cheap check).
@@ -197,7 +191,7 @@ class FlowMixin:
             pending = self.pendingBytes
         else:
             pending = len(fd.dataBuffer) - fd.offset + fd._tempDataLen
-        if self._writable and pending > self._writeHighMark:
+        if self._writable and pending > self._cfg.writeHighMark:
             self._writeBufferFull()
 
     def _unwatchWrites(self) -> None:
@@ -234,7 +228,7 @@ class FlowMixin:
             self._writeCall = None
             self._resumeReading("unwritable")
         else:
-            if self._pauseReadingWhenUnwritable:
+            if self._cfg.pauseReadingWhenUnwritable:
                 self._pauseReading("unwritable")
             self._writeStall = self._clock.seconds()
             self._writeTaken = self.bytesWritten - self.pendingBytes
@@ -256,10 +250,10 @@ class FlowMixin:
         if self._writable or self._state.final:
             return
         pending = self.pendingBytes
-        if pending <= self._writeLowMark:
+        if pending <= self._cfg.writeLowMark:
             self._setWritable(True)
             return
-        if self._writeTimeout and self._state is S.OPEN and self._writeStalled(pending):
+        if self._cfg.writeTimeout and self._state is S.OPEN and self._writeStalled(pending):
             return
         self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
 
@@ -278,11 +272,11 @@ class FlowMixin:
             self._writeStall = now
             return False
         stalled = now - self._writeStall
-        if stalled < self._writeTimeout:
+        if stalled < self._cfg.writeTimeout:
             return False
         self._fire("error", Failure(WriteTimeoutError(
             f"the peer took none of the {pending} bytes waiting to be written for {stalled:.1f} s "
-            f"(it does not read); writeTimeout is {self._writeTimeout:g} s: raise it or set 0 to "
+            f"(it does not read); writeTimeout is {self._cfg.writeTimeout:g} s: raise it or set 0 to "
             f"disable it (--write-timeout for twistd)"
         )))
         return True
@@ -292,10 +286,10 @@ class FlowMixin:
         Close the session if more than C{maxPendingBytes} wait to be written.
         """
         pending = self.pendingBytes
-        if pending > self._maxPendingBytes and not self._state.closed:
+        if pending > self._cfg.maxPendingBytes and not self._state.closed:
             self._fire("error", Failure(OutboundOverflowError(
                 f"the peer does not read: {pending} bytes wait to be written, more than "
-                f"maxPendingBytes ({self._maxPendingBytes}); raise it, or stop writing while "
+                f"maxPendingBytes ({self._cfg.maxPendingBytes}); raise it, or stop writing while "
                 f"session.isWritable() is False (onWritabilityChanged)"
             )))
 

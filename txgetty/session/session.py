@@ -32,6 +32,7 @@ from .flow import FlowMixin
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from .lifecycle import LifecycleMixin
 from .pooling import SessionTasks
+from .timers import SessionTimers
 from .settings import SessionOptionsMixin
 from ..transports.addresses import formatAddress
 from ..transports.sockets import transportBacklog
@@ -159,10 +160,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "startTime", "lastActive", "closeReason", "_state", "_clock", "_wheel", "_owner",
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
-        "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
+        "_timers", "_abortCall",
         "_tasks", "_writable", "_writeCall",
         "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
-        "_firstCall", "_writeStall", "_writeTaken",
+        "_writeStall", "_writeTaken",
     )
 
     def __init__(
@@ -206,8 +207,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._openWait = self._waiting = None
         self._backlog: Iterator[Any] | None = None
         self._readPauses = 0
-        self._partialSince: float | None = None
-        self._cronCall = self._idleCall = self._packetCall = self._openCall = self._abortCall = None
+        self._timers = SessionTimers(self, wheel, clock, self._fire, self._cronTurn, self._describePartial)
+        self._abortCall = None
         self._tasks: SessionTasks | None = None
         self._writable = True
         self._writeCall = None
@@ -216,7 +217,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._pollWrites = False
         self._readMessage: Callable[..., None] | None = None
         self._peerDone = False
-        self._firstCall = None
         self._writeStall = 0.0
         self._writeTaken = 0
 
@@ -395,7 +395,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param transport: the connected transport.
         """
         self.transport = transport
-        self._messageMode = bool(getattr(transport, "messages", False))
+        self._messageMode = self._timers.messageMode = bool(getattr(transport, "messages", False))
         self.connectionMade()
 
     def connectionMade(self) -> None:
@@ -475,7 +475,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         elif state is S.OPEN or state is S.OPENING:
             if self._messages is None:
                 self._messages = deque()
-            if len(self._messages) < self._backlogHighMark:
+            if len(self._messages) < self._cfg.backlogHighMark:
                 self._messages.append(data)
             else:
                 _log.info("txgetty: {session!r}: dropped a message, {n} wait already (backlogHighMark)",
@@ -531,13 +531,12 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._need = self._readPackets(self, self._buf, out)
         except Exception:
             failure = Failure()
+        timers = self._timers
         if not self._deliverPackets(out, failure) and self._buf:
-            if out or self._partialSince is None:
-                self._partialSince = self.lastActive
-                if self._packetTimeout and self._packetCall is None and self._state is S.OPEN:
-                    self._packetCall = self._wheel.callLater(self._packetTimeout, self._packetCheck)
+            if out or timers.partialSince is None:
+                timers.partialPacket(self.lastActive)
         else:
-            self._partialSince = None
+            timers.partialSince = None
 
     def _deliverPackets(self, out: list[Any], failure: Failure | None) -> bool:
         """
@@ -552,7 +551,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self.packetsRead += len(out)
             if self._tasks is not None:
                 self._toPool(out)
-            elif len(out) > self._maxPacketsPerTurn > 0 and not self._messageMode:
+            elif len(out) > self._cfg.maxPacketsPerTurn > 0 and not self._messageMode:
                 self._dispatchTurn(iter(out))
             else:
                 self._dispatch(iter(out))
@@ -600,7 +599,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             (its length hint is what is left; the packets a turn does not
             take stay in it).
         """
-        self._dispatch(islice(packets, self._maxPacketsPerTurn))
+        self._dispatch(islice(packets, self._cfg.maxPacketsPerTurn))
         if self._state is not S.OPEN:
             return
         if self._waiting is not None:
@@ -690,7 +689,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if isinstance(result, Failure):
             self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
-            if self._maxPacketsPerTurn and not self._messageMode:
+            if self._cfg.maxPacketsPerTurn and not self._messageMode:
                 self._dispatchTurn(packets)
             else:
                 self._dispatch(packets)
@@ -712,9 +711,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         if self._state is not S.OPEN:
             logSessionFailure(self, failure, "the session was already closing", callback)
-            if self._handlerErrorPolicy == "continue":
+            if self._cfg.handlerErrorPolicy == "continue":
                 self._callListener("onError", failure)
-        elif self._handlerErrorPolicy == "continue":
+        elif self._cfg.handlerErrorPolicy == "continue":
             logSessionFailure(self, failure, 'the session goes on (handlerErrorPolicy "continue")', callback)
             self._callListener("onError", failure)
         else:

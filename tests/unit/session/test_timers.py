@@ -54,13 +54,15 @@ class CronTests(SynchronousTestCase):
         listener = RecordingListener()
         config = SessionConfig(cronPeriod=1.0, readIdleTimeout=2.0)
         session, _ = sessionOnStringTransport(listener, HelloCodec(), config=config, clock=clock)
-        cron, idle = session._cronCall, session._idleCall
+        clock.advance(0.1)  # the timers start at the wheel's first tick after open
+        timers = session._timers
+        cron, idle = timers._cron, timers._idle
         for _ in range(5):
             clock.advance(0.5)
             session.dataReceived(b"\x00\x00\x00\x00")
         self.assertEqual(listener.names().count("cron"), 2)
-        self.assertIs(session._cronCall, cron)
-        self.assertIs(session._idleCall, idle)
+        self.assertIs(timers._cron, cron)
+        self.assertIs(timers._idle, idle)
         self.assertTrue(cron.active() and idle.active())
 
     def test_periodChange(self) -> None:
