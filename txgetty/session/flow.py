@@ -40,25 +40,27 @@ class _WriteWatch:
     it when the write buffer passes its size and resumes it once drained.
     """
 
-    __slots__ = ("session",)
+    __slots__ = ("_full", "_drained")
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, full: Callable[[], None], drained: Callable[[], None]) -> None:
         """
-        @param session: the session to tell.
+        @param full: called when the transport's buffer passes its size.
+        @param drained: called when it drained.
         """
-        self.session = session
+        self._full = full
+        self._drained = drained
 
     def pauseProducing(self) -> None:
         """
         The transport's buffer is full.
         """
-        self.session._writeBufferFull()
+        self._full()
 
     def resumeProducing(self) -> None:
         """
         The transport's buffer drained.
         """
-        self.session._setWritable(True)
+        self._drained()
 
     def stopProducing(self) -> None:
         """
@@ -179,7 +181,7 @@ class FlowMixin:
             # every write (the buffer's owner is kept for a cheap check).
             self._pollWrites = fd if hasattr(fd, "_tempDataLen") else True
         elif getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
-            register(_WriteWatch(self), True)
+            register(_WriteWatch(self._writeBufferFull, self._writeBufferDrained), True)
 
     def _checkWriteSize(self) -> None:
         """
@@ -190,6 +192,8 @@ class FlowMixin:
         if fd is True:
             pending = self.pendingBytes
         else:
+            # Twisted's FileDescriptor has no public count of the bytes it
+            # holds; _tempDataLen is what it has not joined into dataBuffer.
             pending = len(fd.dataBuffer) - fd.offset + fd._tempDataLen
         if self._writable and pending > self._cfg.writeHighMark:
             self._writeBufferFull()
@@ -212,6 +216,12 @@ class FlowMixin:
         """
         self._setWritable(False)
         self._checkOverflow()
+
+    def _writeBufferDrained(self) -> None:
+        """
+        The transport's buffer drained: writable again.
+        """
+        self._setWritable(True)
 
     def _setWritable(self, writable: bool) -> None:
         """

@@ -91,47 +91,6 @@ class SessionOwner:
         """
 
 
-def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
-    """
-    Apply a reader that only has getty's one-packet C{read} to a buffer.
-
-    @param session: the session (its reader and C{maxMsgLen}).
-    @param buf: the buffer; consumed bytes are removed.
-    @param out: the list packets are appended to.
-    @return: how many bytes the buffer must hold before the next call.
-    @raise CodecError: the reader broke its contract.
-    @raise PacketTooLargeError: a packet is above C{maxMsgLen}.
-    """
-    reader = session._reader
-    read = reader.read
-    limit = session.maxMsgLen
-    while buf:
-        pkg, n = read(session, buf)
-        if pkg is None:
-            if n > limit:
-                raise PacketTooLargeError(n, limit)
-            if n and n <= len(buf):
-                raise CodecError(
-                    f"reader {reader!r} returned (None, {n}) although {len(buf)} bytes "
-                    f"are there: it must return the packet once it is complete"
-                )
-            return n
-        if not 0 < n <= len(buf):
-            raise CodecError(
-                f"reader {reader!r} returned a packet of length {n} with {len(buf)} "
-                f"bytes available: the length must be between 1 and what is there"
-            )
-        if n > limit:
-            raise PacketTooLargeError(n, limit)
-        out.append(pkg)
-        try:
-            del buf[:n]
-        except BufferError:
-            # The reader kept a memoryview of the buffer: continue on a copy.
-            buf = session._buf = bytearray(buf[n:])
-    return 0
-
-
 def _asFailure(reason: Any) -> Failure:
     """
     @param reason: C{None}, a text, an exception or a L{Failure <twisted.python.failure.Failure>}: why this
@@ -198,7 +157,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._listener: Any = None
         self._reader: Any = None
         self._writer: Any = None
-        self._readPackets: Callable[..., int] = _readOneByOne
+        self._readPackets: Callable[..., int] = _READ_ONE_BY_ONE
         self._buf = bytearray()
         self._need = 0
         self._batch: list[bytes] | None = None
@@ -306,7 +265,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if not callable(getattr(reader, "read", None)):
             raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
         self._reader = reader
-        self._readPackets = getattr(reader, "readPackets", None) or _readOneByOne
+        self._readPackets = getattr(reader, "readPackets", None) or _READ_ONE_BY_ONE
         self._readMessage = getattr(reader, "readMessage", None)
         self.readerState = None
 
@@ -517,6 +476,48 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         messages = self._messages
         while messages and self._state is S.OPEN and self._waiting is None:
             self._processMessage(messages.popleft())
+
+    def _readOneByOne(self, buf: bytearray, out: list) -> int:
+        """
+        Apply a reader that only has getty's one-packet C{read} to a buffer.
+
+        (Called as the reader's C{readPackets} is: C{_readPackets(session,
+        buf, out)}.)
+
+        @param buf: the buffer; consumed bytes are removed.
+        @param out: the list packets are appended to.
+        @return: how many bytes the buffer must hold before the next call.
+        @raise CodecError: the reader broke its contract.
+        @raise PacketTooLargeError: a packet is above C{maxMsgLen}.
+        """
+        reader = self._reader
+        read = reader.read
+        limit = self._cfg.maxMsgLen
+        while buf:
+            pkg, n = read(self, buf)
+            if pkg is None:
+                if n > limit:
+                    raise PacketTooLargeError(n, limit)
+                if n and n <= len(buf):
+                    raise CodecError(
+                        f"reader {reader!r} returned (None, {n}) although {len(buf)} bytes "
+                        f"are there: it must return the packet once it is complete"
+                    )
+                return n
+            if not 0 < n <= len(buf):
+                raise CodecError(
+                    f"reader {reader!r} returned a packet of length {n} with {len(buf)} "
+                    f"bytes available: the length must be between 1 and what is there"
+                )
+            if n > limit:
+                raise PacketTooLargeError(n, limit)
+            out.append(pkg)
+            try:
+                del buf[:n]
+            except BufferError:
+                # The reader kept a memoryview of the buffer: continue on a copy.
+                buf = self._buf = bytearray(buf[n:])
+        return 0
 
     # -- reading ----------------------------------------------------------------
 
@@ -888,3 +889,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             f"wrote {self.packetsWritten} pkgs/{self.bytesWritten} B, "
             f"age {now - self.startTime:.1f} s, idle {now - self.lastActive:.1f} s"
         )
+
+
+#: The session's own one-packet-at-a-time reader loop, called as a codec's
+#: C{readPackets} is (C{readPackets(session, buf, out)}).
+_READ_ONE_BY_ONE: Callable[..., int] = Session.__dict__["_readOneByOne"]
