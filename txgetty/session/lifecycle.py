@@ -55,6 +55,7 @@ from inspect import iscoroutine
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterator
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import Logger
@@ -76,6 +77,37 @@ if TYPE_CHECKING:
 from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
+
+#: The reason a socket closed at once after the peer's end of input is
+#: given (shared, as Twisted's reactor shares its own ConnectionDone).
+_DONE = Failure(ConnectionDone())
+
+
+def _closedAtOnce(transport: Any) -> bool:
+    """
+    Close a socket transport whose write buffer is empty now, as the reactor
+    would on its next write event after C{loseConnection()}: with
+    C{shutdown()} and C{close()}, then C{connectionLost}.
+
+    @param transport: the session's transport.
+    @return: whether it was closed (only a plain TCP or UNIX socket with
+        nothing left to write; TLS and other transports are not).
+    """
+    if (
+        not isinstance(transport, FileDescriptor)
+        or not transport.connected
+        or transport.disconnecting
+        # Twisted has no public count of the bytes it holds: _tempDataLen is
+        # what it has not joined into dataBuffer yet.
+        or transport._tempDataLen
+        or len(transport.dataBuffer) > transport.offset
+    ):
+        return False
+    # What FileDescriptor.doWrite and the reactor's _disconnectSelectable do
+    # once the buffer is empty after loseConnection(), without the turn of
+    # the reactor (epoll_ctl twice, an empty send) in between.
+    transport.connectionLost(_DONE)
+    return True
 
 
 #: The states; C{writable}: writes are accepted; C{closed}: the session is
@@ -350,6 +382,10 @@ class LifecycleMixin:
             self.closeReason = reason
         self._flush()
         self._unwatchWrites()
+        if self._peerDone and _closedAtOnce(self.transport):
+            # The peer finished sending and every reply is in the kernel:
+            # nothing to wait for.
+            return
         if self._cfg.waitTime:
             self.transport.loseConnection()
             self._abortCall = self._clock.callLater(self._cfg.waitTime, self._abortNow)
