@@ -336,6 +336,31 @@ class IServer(Interface):
         """
 
 
+class ISessionFactory(Interface):
+    """
+    What the transports and listening ports need from the server they feed
+    (L{Server <txgetty.server.server.Server>} provides it): a new session
+    per connection or datagram peer, the clock and the settings every
+    session starts with.  A transport knows its server only through this.
+    """
+
+    reactor = Attribute("The reactor: time, delayed calls, threads (C{IReactorTime}).")
+    config = Attribute("The L{SessionConfig <txgetty.config.SessionConfig>} every session starts with.")
+
+    def newSession(addr: object, name: str | None = None, cap: object = None) -> ISession:
+        """
+        Make a session for a new connection (or UDP peer), owned and counted
+        by the server; the caller connects it to its transport.
+
+        @param addr: the peer's address.
+        @param name: the session's name for logs (derived from the transport
+            if C{None}).
+        @param cap: the L{SessionCap <txgetty.server.ports.SessionCap>} to
+            release when the session is gone, if any.
+        @return: the new session, not yet connected.
+        """
+
+
 class IClient(Interface):
     """
     A service that keeps a pool of sessions open to one server.
@@ -361,6 +386,18 @@ class IClient(Interface):
     def sessions() -> Sequence[ISession]:
         """
         @return: the open sessions.
+        """
+
+    def slotStates() -> Sequence[str]:
+        """
+        @return: the state of each connection slot of the pool, by name
+            (C{"OPEN"}, C{"WAITING"}, C{"GAVE_UP"}, ...), in slot order.
+        """
+
+    def allGaveUp() -> bool:
+        """
+        @return: whether no connection slot will open a session any more
+            (each gave up after C{maxAttempts} failures, or is stopped).
         """
 
 

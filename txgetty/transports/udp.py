@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..errors import ConfigError, DatagramTooLargeError
+from ..interfaces import ISessionFactory
 from .addresses import checkPort
 
 _log = Logger()
@@ -170,9 +171,9 @@ class UDPServerProtocol(DatagramProtocol):
         (for a session whose task-pool backlog is full).
     """
 
-    def __init__(self, server: Any, description: str, maxPeers: int, maxDatagram: int) -> None:
+    def __init__(self, server: ISessionFactory, description: str, maxPeers: int, maxDatagram: int) -> None:
         """
-        @param server: the L{txgetty.Server}.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @param description: the listener's text, for logs.
         @param maxPeers: sessions at most; datagrams from more peers are
             dropped.
@@ -216,8 +217,8 @@ class UDPServerProtocol(DatagramProtocol):
         @return: its session, or C{None} if it was refused.
         """
         address = _address(addr[0], addr[1])
-        peer = DatagramPeer(self.transport, address, self.server._reactor, self._forget)
-        session = self.server._newSessionFor(address, name="udp-session")
+        peer = DatagramPeer(self.transport, address, self.server.reactor, self._forget)
+        session = self.server.newSession(address, name="udp-session")
         if not self.server.config.readIdleTimeout:
             # Unset (None: a stream session's 300 s) or 0: a UDP peer never
             # says goodbye, so it gets a limit of its own.
