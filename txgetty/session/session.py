@@ -532,12 +532,12 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._need = self._readPackets(self, self._buf, out)
         except Exception:
             failure = Failure()
-        timers = self._timers
         if not self._deliverPackets(out, failure) and self._buf:
+            timers = self._timers
             if out or timers.partialSince is None:
                 timers.partialPacket(self.lastActive)
-        else:
-            timers.partialSince = None
+        elif self._timers.partialSince is not None:
+            self._timers.partialSince = None
 
     def _deliverPackets(self, out: list[Any], failure: Failure | None) -> bool:
         """
