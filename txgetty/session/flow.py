@@ -40,25 +40,27 @@ class _WriteWatch:
     it when the write buffer passes its size and resumes it once drained.
     """
 
-    __slots__ = ("session",)
+    __slots__ = ("_full", "_drained")
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, full: Callable[[], None], drained: Callable[[], None]) -> None:
         """
-        @param session: the session to tell.
+        @param full: called when the transport's buffer passes its size.
+        @param drained: called when it drained.
         """
-        self.session = session
+        self._full = full
+        self._drained = drained
 
     def pauseProducing(self) -> None:
         """
         The transport's buffer is full.
         """
-        self.session._writeBufferFull()
+        self._full()
 
     def resumeProducing(self) -> None:
         """
         The transport's buffer drained.
         """
-        self.session._setWritable(True)
+        self._drained()
 
     def stopProducing(self) -> None:
         """
@@ -92,19 +94,13 @@ class FlowMixin:
         _wheel: Any
         _listener: Any
         _tasks: SessionTasks | None
+        _cfg: Any
         _readPauses: int
         _writable: bool
         _writeCall: Any
         # False: writes are watched; True: polled through pendingBytes; else
         # the transport whose buffer is read directly.
         _pollWrites: Any
-        _backlogHighMark: int
-        _backlogLowMark: int
-        _maxPendingBytes: int
-        _pauseReadingWhenUnwritable: bool
-        _writeHighMark: int
-        _writeLowMark: int
-        _writeTimeout: float
         _writeStall: float
         _writeTaken: int
         _clock: Any
@@ -179,13 +175,13 @@ class FlowMixin:
             return
         fd = _fileDescriptor(transport)
         if hasattr(fd, "bufferSize"):
-            fd.bufferSize = self._writeHighMark
+            fd.bufferSize = self._cfg.writeHighMark
         if getattr(fd, "producer", None) is not None:
             # Another producer holds the transport: watch its buffer on
             # every write (the buffer's owner is kept for a cheap check).
             self._pollWrites = fd if hasattr(fd, "_tempDataLen") else True
         elif getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
-            register(_WriteWatch(self), True)
+            register(_WriteWatch(self._writeBufferFull, self._writeBufferDrained), True)
 
     def _checkWriteSize(self) -> None:
         """
@@ -196,8 +192,10 @@ class FlowMixin:
         if fd is True:
             pending = self.pendingBytes
         else:
+            # Twisted's FileDescriptor has no public count of the bytes it
+            # holds; _tempDataLen is what it has not joined into dataBuffer.
             pending = len(fd.dataBuffer) - fd.offset + fd._tempDataLen
-        if self._writable and pending > self._writeHighMark:
+        if self._writable and pending > self._cfg.writeHighMark:
             self._writeBufferFull()
 
     def _unwatchWrites(self) -> None:
@@ -219,6 +217,12 @@ class FlowMixin:
         self._setWritable(False)
         self._checkOverflow()
 
+    def _writeBufferDrained(self) -> None:
+        """
+        The transport's buffer drained: writable again.
+        """
+        self._setWritable(True)
+
     def _setWritable(self, writable: bool) -> None:
         """
         Change writability, tell the listener, pause or resume reading.
@@ -234,7 +238,7 @@ class FlowMixin:
             self._writeCall = None
             self._resumeReading("unwritable")
         else:
-            if self._pauseReadingWhenUnwritable:
+            if self._cfg.pauseReadingWhenUnwritable:
                 self._pauseReading("unwritable")
             self._writeStall = self._clock.seconds()
             self._writeTaken = self.bytesWritten - self.pendingBytes
@@ -256,10 +260,10 @@ class FlowMixin:
         if self._writable or self._state.final:
             return
         pending = self.pendingBytes
-        if pending <= self._writeLowMark:
+        if pending <= self._cfg.writeLowMark:
             self._setWritable(True)
             return
-        if self._writeTimeout and self._state is S.OPEN and self._writeStalled(pending):
+        if self._cfg.writeTimeout and self._state is S.OPEN and self._writeStalled(pending):
             return
         self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
 
@@ -278,11 +282,11 @@ class FlowMixin:
             self._writeStall = now
             return False
         stalled = now - self._writeStall
-        if stalled < self._writeTimeout:
+        if stalled < self._cfg.writeTimeout:
             return False
         self._fire("error", Failure(WriteTimeoutError(
             f"the peer took none of the {pending} bytes waiting to be written for {stalled:.1f} s "
-            f"(it does not read); writeTimeout is {self._writeTimeout:g} s: raise it or set 0 to "
+            f"(it does not read); writeTimeout is {self._cfg.writeTimeout:g} s: raise it or set 0 to "
             f"disable it (--write-timeout for twistd)"
         )))
         return True
@@ -292,10 +296,10 @@ class FlowMixin:
         Close the session if more than C{maxPendingBytes} wait to be written.
         """
         pending = self.pendingBytes
-        if pending > self._maxPendingBytes and not self._state.closed:
+        if pending > self._cfg.maxPendingBytes and not self._state.closed:
             self._fire("error", Failure(OutboundOverflowError(
                 f"the peer does not read: {pending} bytes wait to be written, more than "
-                f"maxPendingBytes ({self._maxPendingBytes}); raise it, or stop writing while "
+                f"maxPendingBytes ({self._cfg.maxPendingBytes}); raise it, or stop writing while "
                 f"session.isWritable() is False (onWritabilityChanged)"
             )))
 

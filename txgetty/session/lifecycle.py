@@ -53,8 +53,9 @@ from __future__ import annotations
 
 from inspect import iscoroutine
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import Logger
@@ -62,11 +63,7 @@ from twisted.python.failure import Failure
 
 from ..transports.addresses import formatAddress
 from ..errors import (
-    FirstPacketTimeoutError,
     OpenTimeoutError,
-    PeerIdleError,
-    PacketTimeoutError,
-    ReadIdleTimeoutError,
     SessionClosedError,
     SessionRefusedError,
     TruncatedPacketError,
@@ -74,9 +71,43 @@ from ..errors import (
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from ..statemachine import State, Table
 from .pooling import CRON
+
+if TYPE_CHECKING:
+    from .timers import SessionTimers
 from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
+
+#: The reason a socket closed at once after the peer's end of input is
+#: given (shared, as Twisted's reactor shares its own ConnectionDone).
+_DONE = Failure(ConnectionDone())
+
+
+def _closedAtOnce(transport: Any) -> bool:
+    """
+    Close a socket transport whose write buffer is empty now, as the reactor
+    would on its next write event after C{loseConnection()}: with
+    C{shutdown()} and C{close()}, then C{connectionLost}.
+
+    @param transport: the session's transport.
+    @return: whether it was closed (only a plain TCP or UNIX socket with
+        nothing left to write; TLS and other transports are not).
+    """
+    if (
+        not isinstance(transport, FileDescriptor)
+        or not transport.connected
+        or transport.disconnecting
+        # Twisted has no public count of the bytes it holds: _tempDataLen is
+        # what it has not joined into dataBuffer yet.
+        or transport._tempDataLen
+        or len(transport.dataBuffer) > transport.offset
+    ):
+        return False
+    # What FileDescriptor.doWrite and the reactor's _disconnectSelectable do
+    # once the buffer is empty after loseConnection(), without the turn of
+    # the reactor (epoll_ctl twice, an empty send) in between.
+    transport.connectionLost(_DONE)
+    return True
 
 
 #: The states; C{writable}: writes are accepted; C{closed}: the session is
@@ -144,23 +175,15 @@ class LifecycleMixin:
         _openWait: Deferred[Any] | None
         # An awaited handler's Deferred, or the next turn's delayed call.
         _waiting: Any
-        _partialSince: float | None
         _tasks: Any
         _writeCall: Any
         _peerDone: bool
-        _cronCall: Any
-        _idleCall: Any
-        _packetCall: Any
-        _openCall: Any
         _abortCall: Any
-        _cronPeriod: float
-        _openTimeout: float
-        _packetTimeout: float
-        _readIdleTimeout: float
-        _waitTime: float
-        _firstPacketTimeout: float
-        _firstCall: Any
         _messageMode: bool
+        _timers: SessionTimers
+        # The session's SessionSettings (txgetty.session.settings, which
+        # imports this module).
+        _cfg: Any
         packetsRead: int
         bytesRead: int
         startTime: float
@@ -195,12 +218,15 @@ class LifecycleMixin:
         except Exception:
             self._fire("refuse", Failure())
             return False
-        if self._openTimeout:
-            self._openCall = self._wheel.callLater(self._openTimeout, self._openCheck)
-        if not 0 < self._openTimeout < self._firstPacketTimeout:
+        settings = self._cfg
+        if self._state is HANDSHAKING:
+            # (A plain session's open timer starts only if onOpen does not
+            # finish at once: see _doOpen.)
+            self._timers.armOpen("the TLS handshake")
+        if not 0 < settings.openTimeout < settings.firstPacketTimeout:
             # The open timer does not come first: watch the first packet
             # from now (else the idle timer does, once open).
-            self._armFirstPacket()
+            self._timers.armFirstPacket()
         return True
 
     def _doConfigureAndOpen(self) -> None:
@@ -222,6 +248,8 @@ class LifecycleMixin:
         if isinstance(result, Deferred) or iscoroutine(result):
             d = self._openWait = ensureDeferred(result)
             self._pauseReading("opening")
+            if not d.called:
+                self._timers.armOpen("onOpen")
             d.addCallbacks(lambda _: self._fire("openOk"), lambda f: self._fire("openFail", f, "onOpen"))
         else:
             self._fire("openOk")
@@ -233,13 +261,8 @@ class LifecycleMixin:
         if self._openWait is not None:
             self._openWait = None
             self._resumeReading("opening")
-        if self._openCall is not None:
-            self._openCall.cancel()
-            self._openCall = None
+        self._timers.opened()
         self._owner.sessionOpened(self)
-        wheel = self._wheel
-        self._cronCall = wheel.callLater(self._cronPeriod, self._cronTick)
-        self._scheduleIdle(self._readIdleTimeout or None)
         if self._buf and self._state is OPEN:
             self._process()
         self._drainMessages()
@@ -320,13 +343,6 @@ class LifecycleMixin:
         self._callListener("onError", failure)
         self.transport.abortConnection()
 
-    def _openCheck(self) -> None:
-        """
-        openTimeout is over: drop the session if it is still not open.
-        """
-        self._openCall = None
-        self._fire("openTimeout", "the TLS handshake" if self._state is HANDSHAKING else "onOpen")
-
     def _doOpenTimeout(self, phase: str) -> None:
         """
         The session did not open in time: report it, drop the connection.
@@ -334,7 +350,7 @@ class LifecycleMixin:
         @param phase: what it was waiting for, for the message.
         """
         failure = Failure(OpenTimeoutError(
-            f"{self!r} did not open within {self._openTimeout:g} s (waiting for {phase}); "
+            f"{self!r} did not open within {self._cfg.openTimeout:g} s (waiting for {phase}); "
             f"openTimeout: raise it or set 0 to disable it (--open-timeout for twistd)"
         ))
         self.closeReason = failure
@@ -366,9 +382,13 @@ class LifecycleMixin:
             self.closeReason = reason
         self._flush()
         self._unwatchWrites()
-        if self._waitTime:
+        if self._peerDone and _closedAtOnce(self.transport):
+            # The peer finished sending and every reply is in the kernel:
+            # nothing to wait for.
+            return
+        if self._cfg.waitTime:
             self.transport.loseConnection()
-            self._abortCall = self._clock.callLater(self._waitTime, self._abortNow)
+            self._abortCall = self._clock.callLater(self._cfg.waitTime, self._abortNow)
         else:
             self.transport.abortConnection()
 
@@ -385,7 +405,7 @@ class LifecycleMixin:
 
         @param reason: the close reason.
         """
-        self._stopTimers()
+        self._timers.stop()
         self._doLoseConnection(reason)
 
     def _doFail(self, failure: Failure, callback: str | None = None) -> None:
@@ -399,7 +419,7 @@ class LifecycleMixin:
             L{ALREADY_LOGGED}.
         """
         self.closeReason = failure
-        self._stopTimers()
+        self._timers.stop()
         if callback is None:
             logSessionFailure(self, failure, "the session closes")
         elif callback is not ALREADY_LOGGED:
@@ -489,7 +509,7 @@ class LifecycleMixin:
         """
         Release everything and tell whoever waits for the end.
         """
-        self._stopTimers()
+        self._timers.stop()
         if self._abortCall is not None:
             self._abortCall.cancel()
             self._abortCall = None
@@ -522,30 +542,15 @@ class LifecycleMixin:
         except Exception:
             logSessionFailure(self, Failure(), "ignored", method, routine=False)
 
-    # -- timers -------------------------------------------------------------------
+    # -- cron -------------------------------------------------------------------
 
-    def _stopTimers(self) -> None:
+    def _cronTurn(self) -> None:
         """
-        Cancel the cron and timeout calls.
+        One C{onCron} of the open session (in the task pool, if it has one),
+        after the transport's own keepalive (a WebSocket ping); what
+        L{SessionTimers <txgetty.session.timers.SessionTimers>} runs every
+        C{cronPeriod}.
         """
-        for name in ("_cronCall", "_idleCall", "_packetCall", "_openCall", "_firstCall"):
-            call = getattr(self, name)
-            if call is not None:
-                setattr(self, name, None)
-                if call.active():
-                    call.cancel()
-
-    def _cronTick(self) -> None:
-        """
-        Call C{onCron} (in the task pool, if the session has one) and
-        schedule the next call one period after this one was due, so the
-        wheel's rounding does not add up over the periods.
-        """
-        fired = self._cronCall
-        due = fired.getTime() if fired is not None else self._clock.seconds()
-        if self._state is not OPEN:
-            self._cronCall = None
-            return
         keepAlive = getattr(self.transport, "keepAlive", None)
         if keepAlive is not None:
             keepAlive()
@@ -553,38 +558,21 @@ class LifecycleMixin:
                 return
         if self._tasks is not None:
             self._toPool([CRON])
-        else:
-            try:
-                result = self._listener.onCron(self)
-                if isinstance(result, Deferred) or iscoroutine(result):
-                    ensureDeferred(result).addErrback(self._lateHandlerFailure, "onCron")
-            except Exception:
-                self._handlerFailed(Failure(), "onCron")
-        if self._state is OPEN and self._cronCall is fired:
-            now = self._clock.seconds()
-            nextDue = due + self._cronPeriod
-            if nextDue < now:
-                # Fell behind by more than a period: skip, do not catch up.
-                nextDue = now + self._cronPeriod
-            self._cronCall = self._callAgain(fired, nextDue - now, self._cronTick)
+            return
+        try:
+            result = self._listener.onCron(self)
+            if isinstance(result, Deferred) or iscoroutine(result):
+                ensureDeferred(result).addErrback(self._lateHandlerFailure, "onCron")
+        except Exception:
+            self._handlerFailed(Failure(), "onCron")
 
-    def _callAgain(self, fired: Any, delay: float, f: Callable[[], None]) -> Any:
+    def _describePartial(self) -> str:
         """
-        Schedule a periodic timer's next run, reusing the call that just ran
-        when the wheel allows it (L{WheelCall.again
-        <txgetty.wheel.WheelCall.again>}), so an idle server does not feed
-        the garbage collector one new object per session and period.
-
-        @param fired: the call that just ran, or C{None}.
-        @param delay: seconds from now.
-        @param f: the method to call.
-        @return: the scheduled call.
+        @return: how much of the incomplete packet in the buffer arrived,
+            for the packet timeout's message.
         """
-        again = getattr(fired, "again", None)
-        if again is None or fired.active():
-            return self._wheel.callLater(delay, f)
-        again(delay)
-        return fired
+        need = f"{self._need}" if self._need else "an unknown number of"
+        return f"{len(self._buf)} of {need} bytes"
 
     def _lateHandlerFailure(self, failure: Failure, callback: str = "onMessage") -> None:
         """
@@ -602,124 +590,6 @@ class LifecycleMixin:
             # while its request was being handled.
             logSessionFailure(self, failure, "it finished after the session closed; nothing more happens",
                               callback, routine=True if failure.check(SessionClosedError) else None)
-
-    def _idleCheck(self) -> None:
-        """
-        Close the session if nothing arrived for C{readIdleTimeout}, or if
-        its first packet is overdue (L{_firstPacketDue}: one timer serves
-        both, not one more per session).
-        """
-        fired, self._idleCall = self._idleCall, None
-        if self._state is not OPEN:
-            return
-        now = self._clock.seconds()
-        due = self._firstPacketDue()
-        if due is not None and now >= due:
-            self._firstPacketExpired(now - self.startTime)
-            return
-        timeout = self._readIdleTimeout
-        idle = now - self.lastActive
-        if timeout and idle >= timeout and not getattr(self.transport, "idleIsError", True):
-            # A UDP peer that goes silent has left: a clean end.
-            self._fire("close", Failure(PeerIdleError(
-                f"no datagram from {formatAddress(self.remoteAddress)} for {idle:.1f} s "
-                f"(readIdleTimeout is {timeout:g} s)"
-            )))
-        elif timeout and idle >= timeout:
-            self._fire("error", Failure(ReadIdleTimeoutError(
-                f"no data from the peer for {idle:.1f} s (readIdleTimeout is {timeout:g} s; "
-                f"raise it or set 0 to disable it, --read-idle-timeout for twistd)"
-            )))
-        else:
-            self._scheduleIdle(timeout - idle if timeout else None, fired)
-
-    def _scheduleIdle(self, idleDelay: float | None, fired: Any = None) -> None:
-        """
-        Schedule the idle timer of an open session at the nearer of its
-        read-idle deadline and its first-packet deadline, if any.
-
-        @param idleDelay: seconds until the read-idle check, or C{None}.
-        @param fired: the timer's call that just ran, to reuse.
-        """
-        delays = [] if idleDelay is None else [idleDelay]
-        due = self._firstPacketDue()
-        if due is not None:
-            delays.append(max(due - self._clock.seconds(), 0.0))
-        if delays:
-            self._idleCall = self._callAgain(fired, min(delays), self._idleCheck)
-
-    def _firstPacketDue(self) -> float | None:
-        """
-        @return: when (clock seconds) the first packet of this stream session
-            is due, if it has none yet and the idle timer watches for it
-            (the session's own first-packet timer does before it opened, when
-            C{openTimeout} does not come first); else C{None}.
-        """
-        if self._firstPacketTimeout and not self.packetsRead and not self._messageMode and self._firstCall is None:
-            return self.startTime + self._firstPacketTimeout
-        return None
-
-    def _armFirstPacket(self) -> None:
-        """
-        Start the C{firstPacketTimeout} timer of a stream session that has
-        no packet yet, for what is left of the time since it connected.
-        (A message transport's session starts with its handshake or its
-        first datagram: no timer.)
-        """
-        timeout = self._firstPacketTimeout
-        if not timeout or self.packetsRead or self._messageMode:
-            return
-        left = timeout - (self._clock.seconds() - self.startTime)
-        self._firstCall = self._wheel.callLater(max(left, 0.0), self._firstPacketCheck)
-
-    def _firstPacketCheck(self) -> None:
-        """
-        The first-packet timer of a session that was not yet open ran out:
-        close the session unless a packet arrived (the check is here, not on
-        the path of every packet).
-        """
-        self._firstCall = None
-        timeout = self._firstPacketTimeout
-        if self.packetsRead or not timeout or self._state.closed:
-            return
-        elapsed = self._clock.seconds() - self.startTime
-        if elapsed < timeout:
-            self._armFirstPacket()
-        else:
-            self._firstPacketExpired(elapsed)
-
-    def _firstPacketExpired(self, elapsed: float) -> None:
-        """
-        No complete packet within C{firstPacketTimeout}: open, onError then
-        close; not open yet (TLS handshake, C{onOpen}), drop.
-
-        @param elapsed: seconds since the connection was accepted.
-        """
-        self._fire("error" if self._state is OPEN else "close", Failure(FirstPacketTimeoutError(
-            f"no complete packet within {elapsed:.1f} s of connecting ({self.bytesRead} bytes received); "
-            f"firstPacketTimeout is {self._firstPacketTimeout:g} s: raise it or set 0 to disable it "
-            f"(--first-packet-timeout for twistd)"
-        )))
-
-    def _packetCheck(self) -> None:
-        """
-        Close the session if a packet has been incomplete for too long.
-        """
-        self._packetCall = None
-        timeout = self._packetTimeout
-        since = self._partialSince
-        if self._state is not OPEN or not timeout or since is None:
-            return
-        elapsed = self._clock.seconds() - since
-        if elapsed >= timeout:
-            need = f"{self._need}" if self._need else "an unknown number of"
-            self._fire("error", Failure(PacketTimeoutError(
-                f"a packet has been arriving for {elapsed:.1f} s and is still incomplete "
-                f"({len(self._buf)} of {need} bytes); packetTimeout is {timeout:g} s: "
-                f"raise it or set 0 to disable it (--packet-timeout for twistd)"
-            )))
-        else:
-            self._packetCall = self._wheel.callLater(timeout - elapsed, self._packetCheck)
 
     #: The life cycle: C{(state, event) -> (next state, action)}.  Every pair
     #: not listed keeps the state and does nothing (an idempotent close, a late

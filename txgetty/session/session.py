@@ -32,6 +32,7 @@ from .flow import FlowMixin
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from .lifecycle import LifecycleMixin
 from .pooling import SessionTasks
+from .timers import SessionTimers
 from .settings import SessionOptionsMixin
 from ..transports.addresses import formatAddress
 from ..transports.sockets import transportBacklog
@@ -90,47 +91,6 @@ class SessionOwner:
         """
 
 
-def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
-    """
-    Apply a reader that only has getty's one-packet C{read} to a buffer.
-
-    @param session: the session (its reader and C{maxMsgLen}).
-    @param buf: the buffer; consumed bytes are removed.
-    @param out: the list packets are appended to.
-    @return: how many bytes the buffer must hold before the next call.
-    @raise CodecError: the reader broke its contract.
-    @raise PacketTooLargeError: a packet is above C{maxMsgLen}.
-    """
-    reader = session._reader
-    read = reader.read
-    limit = session.maxMsgLen
-    while buf:
-        pkg, n = read(session, buf)
-        if pkg is None:
-            if n > limit:
-                raise PacketTooLargeError(n, limit)
-            if n and n <= len(buf):
-                raise CodecError(
-                    f"reader {reader!r} returned (None, {n}) although {len(buf)} bytes "
-                    f"are there: it must return the packet once it is complete"
-                )
-            return n
-        if not 0 < n <= len(buf):
-            raise CodecError(
-                f"reader {reader!r} returned a packet of length {n} with {len(buf)} "
-                f"bytes available: the length must be between 1 and what is there"
-            )
-        if n > limit:
-            raise PacketTooLargeError(n, limit)
-        out.append(pkg)
-        try:
-            del buf[:n]
-        except BufferError:
-            # The reader kept a memoryview of the buffer: continue on a copy.
-            buf = session._buf = bytearray(buf[n:])
-    return 0
-
-
 def _asFailure(reason: Any) -> Failure:
     """
     @param reason: C{None}, a text, an exception or a L{Failure <twisted.python.failure.Failure>}: why this
@@ -159,10 +119,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "startTime", "lastActive", "closeReason", "_state", "_clock", "_wheel", "_owner",
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
-        "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
+        "_timers", "_abortCall",
         "_tasks", "_writable", "_writeCall",
         "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
-        "_firstCall", "_writeStall", "_writeTaken",
+        "_writeStall", "_writeTaken",
     )
 
     def __init__(
@@ -197,7 +157,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._listener: Any = None
         self._reader: Any = None
         self._writer: Any = None
-        self._readPackets: Callable[..., int] = _readOneByOne
+        self._readPackets: Callable[..., int] = _READ_ONE_BY_ONE
         self._buf = bytearray()
         self._need = 0
         self._batch: list[bytes] | None = None
@@ -206,8 +166,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._openWait = self._waiting = None
         self._backlog: Iterator[Any] | None = None
         self._readPauses = 0
-        self._partialSince: float | None = None
-        self._cronCall = self._idleCall = self._packetCall = self._openCall = self._abortCall = None
+        self._timers = SessionTimers(self, wheel, clock, self._fire, self._cronTurn, self._describePartial)
+        self._abortCall = None
         self._tasks: SessionTasks | None = None
         self._writable = True
         self._writeCall = None
@@ -216,7 +176,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._pollWrites = False
         self._readMessage: Callable[..., None] | None = None
         self._peerDone = False
-        self._firstCall = None
         self._writeStall = 0.0
         self._writeTaken = 0
 
@@ -306,7 +265,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if not callable(getattr(reader, "read", None)):
             raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
         self._reader = reader
-        self._readPackets = getattr(reader, "readPackets", None) or _readOneByOne
+        self._readPackets = getattr(reader, "readPackets", None) or _READ_ONE_BY_ONE
         self._readMessage = getattr(reader, "readMessage", None)
         self.readerState = None
 
@@ -395,7 +354,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param transport: the connected transport.
         """
         self.transport = transport
-        self._messageMode = bool(getattr(transport, "messages", False))
+        self._messageMode = self._timers.messageMode = bool(getattr(transport, "messages", False))
         self.connectionMade()
 
     def connectionMade(self) -> None:
@@ -475,7 +434,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         elif state is S.OPEN or state is S.OPENING:
             if self._messages is None:
                 self._messages = deque()
-            if len(self._messages) < self._backlogHighMark:
+            if len(self._messages) < self._cfg.backlogHighMark:
                 self._messages.append(data)
             else:
                 _log.info("txgetty: {session!r}: dropped a message, {n} wait already (backlogHighMark)",
@@ -518,6 +477,48 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         while messages and self._state is S.OPEN and self._waiting is None:
             self._processMessage(messages.popleft())
 
+    def _readOneByOne(self, buf: bytearray, out: list) -> int:
+        """
+        Apply a reader that only has getty's one-packet C{read} to a buffer.
+
+        (Called as the reader's C{readPackets} is: C{_readPackets(session,
+        buf, out)}.)
+
+        @param buf: the buffer; consumed bytes are removed.
+        @param out: the list packets are appended to.
+        @return: how many bytes the buffer must hold before the next call.
+        @raise CodecError: the reader broke its contract.
+        @raise PacketTooLargeError: a packet is above C{maxMsgLen}.
+        """
+        reader = self._reader
+        read = reader.read
+        limit = self._cfg.maxMsgLen
+        while buf:
+            pkg, n = read(self, buf)
+            if pkg is None:
+                if n > limit:
+                    raise PacketTooLargeError(n, limit)
+                if n and n <= len(buf):
+                    raise CodecError(
+                        f"reader {reader!r} returned (None, {n}) although {len(buf)} bytes "
+                        f"are there: it must return the packet once it is complete"
+                    )
+                return n
+            if not 0 < n <= len(buf):
+                raise CodecError(
+                    f"reader {reader!r} returned a packet of length {n} with {len(buf)} "
+                    f"bytes available: the length must be between 1 and what is there"
+                )
+            if n > limit:
+                raise PacketTooLargeError(n, limit)
+            out.append(pkg)
+            try:
+                del buf[:n]
+            except BufferError:
+                # The reader kept a memoryview of the buffer: continue on a copy.
+                buf = self._buf = bytearray(buf[n:])
+        return 0
+
     # -- reading ----------------------------------------------------------------
 
     def _process(self) -> None:
@@ -532,12 +533,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         except Exception:
             failure = Failure()
         if not self._deliverPackets(out, failure) and self._buf:
-            if out or self._partialSince is None:
-                self._partialSince = self.lastActive
-                if self._packetTimeout and self._packetCall is None and self._state is S.OPEN:
-                    self._packetCall = self._wheel.callLater(self._packetTimeout, self._packetCheck)
-        else:
-            self._partialSince = None
+            timers = self._timers
+            if out or timers.partialSince is None:
+                timers.partialPacket(self.lastActive)
+        elif self._timers.partialSince is not None:
+            self._timers.partialSince = None
 
     def _deliverPackets(self, out: list[Any], failure: Failure | None) -> bool:
         """
@@ -552,7 +552,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self.packetsRead += len(out)
             if self._tasks is not None:
                 self._toPool(out)
-            elif len(out) > self._maxPacketsPerTurn > 0 and not self._messageMode:
+            elif len(out) > self._cfg.maxPacketsPerTurn > 0 and not self._messageMode:
                 self._dispatchTurn(iter(out))
             else:
                 self._dispatch(iter(out))
@@ -600,7 +600,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             (its length hint is what is left; the packets a turn does not
             take stay in it).
         """
-        self._dispatch(islice(packets, self._maxPacketsPerTurn))
+        self._dispatch(islice(packets, self._cfg.maxPacketsPerTurn))
         if self._state is not S.OPEN:
             return
         if self._waiting is not None:
@@ -690,7 +690,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if isinstance(result, Failure):
             self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
-            if self._maxPacketsPerTurn and not self._messageMode:
+            if self._cfg.maxPacketsPerTurn and not self._messageMode:
                 self._dispatchTurn(packets)
             else:
                 self._dispatch(packets)
@@ -712,9 +712,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         if self._state is not S.OPEN:
             logSessionFailure(self, failure, "the session was already closing", callback)
-            if self._handlerErrorPolicy == "continue":
+            if self._cfg.handlerErrorPolicy == "continue":
                 self._callListener("onError", failure)
-        elif self._handlerErrorPolicy == "continue":
+        elif self._cfg.handlerErrorPolicy == "continue":
             logSessionFailure(self, failure, 'the session goes on (handlerErrorPolicy "continue")', callback)
             self._callListener("onError", failure)
         else:
@@ -889,3 +889,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             f"wrote {self.packetsWritten} pkgs/{self.bytesWritten} B, "
             f"age {now - self.startTime:.1f} s, idle {now - self.lastActive:.1f} s"
         )
+
+
+#: The session's own one-packet-at-a-time reader loop, called as a codec's
+#: C{readPackets} is (C{readPackets(session, buf, out)}).
+_READ_ONE_BY_ONE: Callable[..., int] = Session.__dict__["_readOneByOne"]

@@ -398,7 +398,6 @@ class TransitionEffectTests(SynchronousTestCase):
         owner = _Owner()
         session, transport, clock = _session(owner)
         session.openTimeout = 2.0
-        session._openCall = session._wheel.callLater(2.0, session._openCheck)
         session._fire("connectTLS")
         clock.advance(2.1)
         self.assertIs(session._state, S.ABORTING)
@@ -418,7 +417,7 @@ class TransitionEffectTests(SynchronousTestCase):
             session, transport, d, owner = self._pendingOpen()
             if closeFirst:
                 session.close()
-            session._openCheck()
+            session._timers._openCheck()
             self.assertIs(session._state, S.ABORTING)
             self.assertEqual(self.cancelled, [True])
             self.assertTrue(transport.disconnected)
@@ -432,7 +431,7 @@ class TransitionEffectTests(SynchronousTestCase):
         from txgetty.testing import sessionOnStringTransport
 
         session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec())
-        self.assertIsNone(session._openCall)
+        self.assertIsNone(session._timers._open)
 
     def test_errorWhileOpening(self) -> None:
         """

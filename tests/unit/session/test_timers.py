@@ -1,6 +1,7 @@
 """
-Tests for the timer wheel (L{txgetty.wheel}) and the session timers it
-drives: onCron, read-idle timeout and packet timeout.
+Tests for the session timers (L{txgetty.session.timers.SessionTimers}) on
+the timer wheel: onCron, read-idle, packet, open and first-packet timeouts,
+when they start, and the shared settings they read.
 """
 
 from __future__ import annotations
@@ -54,13 +55,15 @@ class CronTests(SynchronousTestCase):
         listener = RecordingListener()
         config = SessionConfig(cronPeriod=1.0, readIdleTimeout=2.0)
         session, _ = sessionOnStringTransport(listener, HelloCodec(), config=config, clock=clock)
-        cron, idle = session._cronCall, session._idleCall
+        clock.advance(0.1)  # the timers start at the wheel's first tick after open
+        timers = session._timers
+        cron, idle = timers._cron, timers._idle
         for _ in range(5):
             clock.advance(0.5)
             session.dataReceived(b"\x00\x00\x00\x00")
         self.assertEqual(listener.names().count("cron"), 2)
-        self.assertIs(session._cronCall, cron)
-        self.assertIs(session._idleCall, idle)
+        self.assertIs(timers._cron, cron)
+        self.assertIs(timers._idle, idle)
         self.assertTrue(cron.active() and idle.active())
 
     def test_periodChange(self) -> None:
@@ -421,3 +424,83 @@ class FirstPacketTimeoutTests(SynchronousTestCase):
         session.makeConnection(MessageTransport())
         clock.advance(1000)
         self.assertEqual((session.state, session.firstPacketTimeout), ("OPEN", 60.0))
+
+
+class TimerStartTests(SynchronousTestCase):
+    """
+    When L{txgetty.session.timers.SessionTimers} starts a session's cron,
+    idle and open timers.
+    """
+
+    def test_shortSessionHasNoTimers(self) -> None:
+        """
+        A session that opens and closes between two ticks of the wheel never
+        puts a call on it, and leaves nothing scheduled.
+        """
+        clock = Clock()
+        config = SessionConfig(cronPeriod=1.0, readIdleTimeout=5.0)
+        session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec(), config=config, clock=clock)
+        wheel = session._wheel
+        self.assertEqual(len(wheel), 0)
+        session.connectionLost()
+        self.assertEqual(len(wheel), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_timersDueFromOpen(self) -> None:
+        """
+        The timers that start at the first tick are due when they would
+        have been had they started at open: onCron after one cronPeriod, the
+        idle close after readIdleTimeout.
+        """
+        clock = Clock()
+        listener = RecordingListener()
+        config = SessionConfig(cronPeriod=1.0, readIdleTimeout=2.5)
+        session, _ = sessionOnStringTransport(listener, HelloCodec(), config=config, clock=clock)
+        self.assertEqual(len(session._wheel), 0)
+        clock.advance(0.15)
+        self.assertEqual(len(session._wheel), 2)  # started at the first tick
+        clock.advance(0.8)  # 0.95 s
+        self.assertNotIn("cron", listener.names())
+        clock.advance(0.1)  # 1.05 s
+        self.assertEqual(listener.names().count("cron"), 1)
+        clock.advance(1.4)  # 2.45 s
+        self.assertEqual(listener.names().count("cron"), 2)
+        self.assertFalse(session.isClosed)
+        clock.advance(0.1)  # 2.55 s
+        self.assertTrue(session.isClosed)
+        self.assertIn("readIdleTimeout is 2.5 s", session.closeReason.getErrorMessage())
+
+    def test_openTimerOnlyWhileOpening(self) -> None:
+        """
+        An onOpen that finishes at once needs no open timer; one that does
+        not finish gets the session dropped after openTimeout.
+        """
+        clock = Clock()
+        session, _ = sessionOnStringTransport(RecordingListener(), HelloCodec(), clock=clock,
+                                              config=SessionConfig(openTimeout=1.0))
+        self.assertIsNone(session._timers._open)
+
+        class Slow(RecordingListener):
+            def onOpen(self, session: Any) -> Any:
+                return Deferred()
+
+        session, _ = sessionOnStringTransport(Slow(), HelloCodec(), clock=clock, config=SessionConfig(openTimeout=1.0))
+        self.assertIsNotNone(session._timers._open)
+        clock.advance(0.95)
+        self.assertFalse(session.isClosed)
+        clock.advance(0.1)
+        self.assertTrue(session.isClosed)
+        self.assertIn("did not open within 1 s", session.closeReason.getErrorMessage())
+
+    def test_sharedSettingsCopiedOnChange(self) -> None:
+        """
+        Sessions made from one config share their settings object until one
+        changes a setting of its own, which changes only that session.
+        """
+        config = SessionConfig(cronPeriod=5.0)
+        one, _ = sessionOnStringTransport(RecordingListener(), HelloCodec(), config=config)
+        two, _ = sessionOnStringTransport(RecordingListener(), HelloCodec(), config=config)
+        self.assertIs(one._cfg, two._cfg)
+        one.cronPeriod = 1.0
+        self.assertIsNot(one._cfg, two._cfg)
+        self.assertEqual((one.cronPeriod, two.cronPeriod), (1.0, 5.0))
