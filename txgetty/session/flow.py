@@ -3,7 +3,9 @@ Flow control of a session, in both directions, and its task-pool delivery.
 
 Inbound: reading from the peer pauses for as long as any reason holds (an
 unfinished C{onOpen} or awaited C{onMessage}, a task-pool backlog above
-C{backlogHighMark}, a full pool, an unwritable session, the user).
+C{backlogHighMark}, a full pool, an unwritable session, the user); the
+reasons and the pausing of the transport are the session's
+L{ReadGate <txgetty.session.readgate.ReadGate>}.
 
 Outbound: the session is the owner of a push producer registered on its
 transport, so Twisted tells it when the transport's buffer passes
@@ -11,7 +13,8 @@ C{writeHighMark} and when it drained; C{isWritable()} and the listener's
 optional C{onWritabilityChanged} follow it, with C{writeLowMark} as the
 level to get back under.  Past C{maxPendingBytes} the session is closed,
 and so it is when it stays unwritable for C{writeTimeout} seconds with the
-peer taking none of the bytes waiting.
+peer taking none of the bytes waiting.  That state is the session's
+L{WriteMarks <txgetty.session.watermarks.WriteMarks>} object.
 Mixed into L{txgetty.Session}.
 """
 
@@ -26,9 +29,13 @@ from zope.interface import implementer
 
 from . import lifecycle as S
 from ..errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
-from ..interfaces import PAUSE_REASONS
 from .errorlog import logSessionFailure
 from .pooling import CRON, SessionTasks
+
+from .watermarks import WriteMarks
+
+if TYPE_CHECKING:
+    from .readgate import ReadGate
 
 
 
@@ -95,14 +102,8 @@ class FlowMixin:
         _listener: Any
         _tasks: SessionTasks | None
         _cfg: Any
-        _readPauses: int
-        _writable: bool
-        _writeCall: Any
-        # False: writes are watched; True: polled through pendingBytes; else
-        # the transport whose buffer is read directly.
-        _pollWrites: Any
-        _writeStall: float
-        _writeTaken: int
+        _gate: ReadGate
+        _marks: WriteMarks
         _clock: Any
         bytesWritten: int
 
@@ -132,14 +133,12 @@ class FlowMixin:
 
     def _pauseReading(self, why: str) -> None:
         """
-        Stop reading from the transport for one more reason.
+        Stop reading from the transport for one more reason (see
+        L{ReadGate <txgetty.session.readgate.ReadGate>}).
 
         @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
         """
-        bit = PAUSE_REASONS[why]
-        if not self._readPauses and not self._state.final:
-            self.transport.pauseProducing()
-        self._readPauses |= bit
+        self._gate.pause(why)
 
     def _resumeReading(self, why: str) -> None:
         """
@@ -147,11 +146,7 @@ class FlowMixin:
 
         @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
         """
-        bit = PAUSE_REASONS[why]
-        if self._readPauses & bit:
-            self._readPauses &= ~bit
-            if not self._readPauses and not self._state.final:
-                self.transport.resumeProducing()
+        self._gate.resume(why)
 
     # -- writing ---------------------------------------------------------------
 
@@ -160,7 +155,7 @@ class FlowMixin:
         @return: C{False} while more than C{writeHighMark} bytes wait to be
             written (until they are back under C{writeLowMark}).
         """
-        return self._writable
+        return self._marks.writable
 
     def _watchWrites(self) -> None:
         """
@@ -179,7 +174,7 @@ class FlowMixin:
         if getattr(fd, "producer", None) is not None:
             # Another producer holds the transport: watch its buffer on
             # every write (the buffer's owner is kept for a cheap check).
-            self._pollWrites = fd if hasattr(fd, "_tempDataLen") else True
+            self._marks.poll = fd if hasattr(fd, "_tempDataLen") else True
         elif getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
             register(_WriteWatch(self._writeBufferFull, self._writeBufferDrained), True)
 
@@ -188,14 +183,14 @@ class FlowMixin:
         After a write on a transport that cannot be watched: unwritable once
         more than C{writeHighMark} bytes wait.
         """
-        fd = self._pollWrites
+        fd = self._marks.poll
         if fd is True:
             pending = self.pendingBytes
         else:
             # Twisted's FileDescriptor has no public count of the bytes it
             # holds; _tempDataLen is what it has not joined into dataBuffer.
             pending = len(fd.dataBuffer) - fd.offset + fd._tempDataLen
-        if self._writable and pending > self._cfg.writeHighMark:
+        if self._marks.writable and pending > self._cfg.writeHighMark:
             self._writeBufferFull()
 
     def _unwatchWrites(self) -> None:
@@ -204,7 +199,7 @@ class FlowMixin:
         keep Twisted from closing the connection once the buffer drained).
         """
         unregister = getattr(self.transport, "unregisterProducer", None)
-        if unregister is not None and not self._pollWrites:
+        if unregister is not None and not self._marks.poll:
             try:
                 unregister()
             except RuntimeError:
@@ -229,20 +224,19 @@ class FlowMixin:
 
         @param writable: the new writability.
         """
-        if writable == self._writable or self._state.final:
+        marks = self._marks
+        if writable == marks.writable or self._state.final:
             return
-        self._writable = writable
+        marks.writable = writable
         if writable:
-            if self._writeCall is not None and self._writeCall.active():
-                self._writeCall.cancel()
-            self._writeCall = None
+            marks.stopChecking()
             self._resumeReading("unwritable")
         else:
             if self._cfg.pauseReadingWhenUnwritable:
                 self._pauseReading("unwritable")
-            self._writeStall = self._clock.seconds()
-            self._writeTaken = self.bytesWritten - self.pendingBytes
-            self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
+            marks.stallSince = self._clock.seconds()
+            marks.taken = self.bytesWritten - self.pendingBytes
+            marks.check = self._wheel.callLater(self._wheel.tick, self._writeCheck)
         notify = getattr(self._listener, "onWritabilityChanged", None)
         if notify is not None:
             try:
@@ -256,8 +250,9 @@ class FlowMixin:
         under C{writeLowMark}, and whether the peer took any of them in the
         last C{writeTimeout} seconds.
         """
-        self._writeCall = None
-        if self._writable or self._state.final:
+        marks = self._marks
+        marks.check = None
+        if marks.writable or self._state.final:
             return
         pending = self.pendingBytes
         if pending <= self._cfg.writeLowMark:
@@ -265,7 +260,7 @@ class FlowMixin:
             return
         if self._cfg.writeTimeout and self._state is S.OPEN and self._writeStalled(pending):
             return
-        self._writeCall = self._wheel.callLater(self._wheel.tick, self._writeCheck)
+        marks.check = self._wheel.callLater(self._wheel.tick, self._writeCheck)
 
     def _writeStalled(self, pending: int) -> bool:
         """
@@ -277,11 +272,12 @@ class FlowMixin:
         # as a WebSocket frame's header, makes it a slight underestimate).
         taken = self.bytesWritten - pending
         now = self._clock.seconds()
-        if taken > self._writeTaken:
-            self._writeTaken = taken
-            self._writeStall = now
+        marks = self._marks
+        if taken > marks.taken:
+            marks.taken = taken
+            marks.stallSince = now
             return False
-        stalled = now - self._writeStall
+        stalled = now - marks.stallSince
         if stalled < self._cfg.writeTimeout:
             return False
         self._fire("error", Failure(WriteTimeoutError(

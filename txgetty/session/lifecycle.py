@@ -52,7 +52,6 @@ reach C{CLOSED} (and get C{onClose}); the others end in C{DEAD}.
 from __future__ import annotations
 
 from inspect import iscoroutine
-from collections import deque
 from typing import TYPE_CHECKING, Any, Iterator
 
 from twisted.internet.abstract import FileDescriptor
@@ -73,6 +72,9 @@ from ..statemachine import State, Table
 from .pooling import CRON
 
 if TYPE_CHECKING:
+    from .watermarks import WriteMarks
+    from .reading import WaitingMessages
+    from .readgate import ReadGate
     from .timers import SessionTimers
 from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
@@ -170,14 +172,14 @@ class LifecycleMixin:
         _buf: bytearray
         _need: int
         _backlog: Iterator[Any] | None
-        _messages: deque[Any] | None
+        _messages: WaitingMessages | None
         _waiters: list[Deferred[Any]]
         _openWait: Deferred[Any] | None
         # An awaited handler's Deferred, or the next turn's delayed call.
         _waiting: Any
         _tasks: Any
-        _writeCall: Any
-        _peerDone: bool
+        _marks: WriteMarks
+        _gate: ReadGate
         _abortCall: Any
         _messageMode: bool
         _timers: SessionTimers
@@ -277,9 +279,8 @@ class LifecycleMixin:
         input ends).  Deliver what arrived, let awaited handlers and the task
         pool finish, then close: their replies are flushed, not lost.
         """
-        if self._peerDone:
+        if self._gate.peerDone:
             return
-        self._peerDone = True
         self._pauseReading("eof")
         self._endIfPeerDone()
 
@@ -296,7 +297,7 @@ class LifecycleMixin:
         cleanly (C{ConnectionDone}), or with L{TruncatedPacketError} if the
         input ended in the middle of a packet.
         """
-        if not self._peerDone or self._state is not OPEN:
+        if not self._gate.peerDone or self._state is not OPEN:
             return
         if self._waiting is not None or (self._tasks is not None and self._tasks.pending):
             return
@@ -382,7 +383,7 @@ class LifecycleMixin:
             self.closeReason = reason
         self._flush()
         self._unwatchWrites()
-        if self._peerDone and _closedAtOnce(self.transport):
+        if self._gate.peerDone and _closedAtOnce(self.transport):
             # The peer finished sending and every reply is in the kernel:
             # nothing to wait for.
             return
@@ -519,10 +520,7 @@ class LifecycleMixin:
         if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
             waiting.cancel()  # the next turn of a session that yielded (Session._dispatchTurn)
         self._messages = None
-        if self._writeCall is not None:
-            if self._writeCall.active():
-                self._writeCall.cancel()
-            self._writeCall = None
+        self._marks.stopChecking()
         if self._tasks is not None:
             self._tasks.clear()
         self._owner.sessionGone(self)

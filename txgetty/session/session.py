@@ -13,7 +13,6 @@ per packet.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from itertools import islice
 from operator import length_hint
 from inspect import iscoroutine
@@ -22,15 +21,18 @@ from typing import Any, Callable, Iterator
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IProtocol, IReactorTime
 from twisted.internet.protocol import connectionDone
-from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import lifecycle as S
 from .flow import FlowMixin
+from .readgate import ReadGate
+from .watermarks import WriteMarks
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from .lifecycle import LifecycleMixin
+from .owner import SessionOwner, asFailure
+from .reading import WaitingMessages, readOneByOne, readOneMessage
 from .pooling import SessionTasks
 from .timers import SessionTimers
 from .settings import SessionOptionsMixin
@@ -40,68 +42,15 @@ from ..config import SessionConfig
 from ..errors import (
     CodecError,
     ConfigError,
-    ConnectionClosedLocally,
-    PacketTooLargeError,
     SessionClosedError,
 )
 from ..interfaces import PAUSE_REASONS, IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
 from ..taskpool import RUNNING, currentOutbox
 
-# The namespace docs/contracts.md promises for the events of sessions.
-_log = Logger(namespace="txgetty.session")
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
 #: The pause reasons of a full task-pool intake (see L{Session.backlogFull}).
 _BACKLOG_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
-
-
-class SessionOwner:
-    """
-    What a session reports to the server or client that made it.  The base
-    class accepts every session and ignores the rest.
-
-    @cvar sessionRole: who makes the sessions, for the settings whose
-        default depends on it (L{txgetty.config.ROLE_DEFAULTS}):
-        C{"client"} here, C{"server"} for a server.
-    """
-
-    sessionRole = "client"
-
-    def configureSession(self, session: Session) -> None:
-        """
-        Set up a new session (codec, listener, limits); raise to refuse it.
-
-        @param session: the session, connected but not yet open.
-        """
-
-    def sessionRefused(self, session: Session, failure: Failure) -> None:
-        """
-        @param session: a session the new-session callback refused.
-        @param failure: why.
-        """
-
-    def sessionOpened(self, session: Session) -> None:
-        """
-        @param session: a session whose C{onOpen} succeeded.
-        """
-
-    def sessionGone(self, session: Session) -> None:
-        """
-        @param session: a session whose connection is gone.
-        """
-
-
-def _asFailure(reason: Any) -> Failure:
-    """
-    @param reason: C{None}, a text, an exception or a L{Failure <twisted.python.failure.Failure>}: why this
-        side closes a session.
-    @return: a L{Failure <twisted.python.failure.Failure>} describing it.
-    """
-    if isinstance(reason, Failure):
-        return reason
-    if isinstance(reason, BaseException):
-        return Failure(reason)
-    return Failure(ConnectionClosedLocally(reason or "closed by this side"))
 
 
 @implementer(ISession, IProtocol, IHandshakeListener, IHalfCloseableProtocol)
@@ -118,11 +67,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "readerState", "bytesRead", "bytesWritten", "packetsRead", "packetsWritten",
         "startTime", "lastActive", "closeReason", "_state", "_clock", "_wheel", "_owner",
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
-        "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
-        "_timers", "_abortCall",
-        "_tasks", "_writable", "_writeCall",
-        "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
-        "_writeStall", "_writeTaken",
+        "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_gate",
+        "_timers", "_abortCall", "_tasks", "_marks",
+        "_messageMode", "_messages", "_readMessage",
     )
 
     def __init__(
@@ -165,19 +112,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._waiters: list[Deferred] = []
         self._openWait = self._waiting = None
         self._backlog: Iterator[Any] | None = None
-        self._readPauses = 0
+        self._gate = ReadGate(lambda: None if self._state.final else self.transport)
         self._timers = SessionTimers(self, wheel, clock, self._fire, self._cronTurn, self._describePartial)
         self._abortCall = None
         self._tasks: SessionTasks | None = None
-        self._writable = True
-        self._writeCall = None
+        self._marks = WriteMarks()
         self._messageMode = False
-        self._messages: deque | None = None
-        self._pollWrites = False
+        self._messages: WaitingMessages | None = None
         self._readMessage: Callable[..., None] | None = None
-        self._peerDone = False
-        self._writeStall = 0.0
-        self._writeTaken = 0
 
     # -- identity -----------------------------------------------------------
 
@@ -214,7 +156,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         the task pool (C{backlogHighMark}) or the pool itself is full: a
         datagram transport drops what arrives meanwhile.
         """
-        return self._readPauses & _BACKLOG_FULL != 0
+        return self._gate.holds(_BACKLOG_FULL)
 
     def fail(self, failure: Failure | BaseException) -> None:
         """
@@ -297,7 +239,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if self._tasks is not None and self._tasks.pending:
             raise ConfigError(f"cannot change the task pool of {self!r}: {self._tasks.pending} packets are in it")
         self._tasks = None if pool is None else SessionTasks(
-            pool, self, self._pauseReading, self._resumeReading, self._lateHandlerFailure, self._endIfPeerDone
+            pool, self, self._gate.pause, self._gate.resume, self._lateHandlerFailure, self._endIfPeerDone
         )
 
     @property
@@ -433,12 +375,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 self._deliver(iter(out))
         elif state is S.OPEN or state is S.OPENING:
             if self._messages is None:
-                self._messages = deque()
-            if len(self._messages) < self._cfg.backlogHighMark:
-                self._messages.append(data)
-            else:
-                _log.info("txgetty: {session!r}: dropped a message, {n} wait already (backlogHighMark)",
-                          session=self, n=len(self._messages))
+                self._messages = WaitingMessages()
+            self._messages.hold(data, self._cfg.backlogHighMark, self)
 
     def _processMessage(self, data: bytes) -> None:
         """
@@ -447,25 +385,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param data: the message.
         """
         out: list[Any] = []
-        failure = None
-        readMessage = self._readMessage
-        if readMessage is not None:
-            try:
-                readMessage(self, data, out)
-            except Exception:
-                failure = Failure()
-            self._deliverPackets(out, failure)
-            return
-        buf = bytearray(data)
-        try:
-            self._readPackets(self, buf, out)
-            if buf:
-                raise CodecError(
-                    f"a message of {len(data)} bytes ends with {len(buf)} bytes of an incomplete "
-                    f"packet; over {type(self.transport).__name__} each message must hold whole packets"
-                )
-        except Exception:
-            failure = Failure()
+        failure = readOneMessage(self, self._readMessage, self._readPackets, data, out)
         self._deliverPackets(out, failure)
 
     def _drainMessages(self) -> None:
@@ -479,45 +399,18 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def _readOneByOne(self, buf: bytearray, out: list) -> int:
         """
-        Apply a reader that only has getty's one-packet C{read} to a buffer.
-
-        (Called as the reader's C{readPackets} is: C{_readPackets(session,
-        buf, out)}.)
+        Apply a reader that only has getty's one-packet C{read} to a buffer
+        (see L{readOneByOne <txgetty.session.reading.readOneByOne>}; called
+        as a reader's C{readPackets} is).
 
         @param buf: the buffer; consumed bytes are removed.
         @param out: the list packets are appended to.
         @return: how many bytes the buffer must hold before the next call.
-        @raise CodecError: the reader broke its contract.
-        @raise PacketTooLargeError: a packet is above C{maxMsgLen}.
         """
-        reader = self._reader
-        read = reader.read
-        limit = self._cfg.maxMsgLen
-        while buf:
-            pkg, n = read(self, buf)
-            if pkg is None:
-                if n > limit:
-                    raise PacketTooLargeError(n, limit)
-                if n and n <= len(buf):
-                    raise CodecError(
-                        f"reader {reader!r} returned (None, {n}) although {len(buf)} bytes "
-                        f"are there: it must return the packet once it is complete"
-                    )
-                return n
-            if not 0 < n <= len(buf):
-                raise CodecError(
-                    f"reader {reader!r} returned a packet of length {n} with {len(buf)} "
-                    f"bytes available: the length must be between 1 and what is there"
-                )
-            if n > limit:
-                raise PacketTooLargeError(n, limit)
-            out.append(pkg)
-            try:
-                del buf[:n]
-            except BufferError:
-                # The reader kept a memoryview of the buffer: continue on a copy.
-                buf = self._buf = bytearray(buf[n:])
-        return 0
+        need, rest = readOneByOne(self, self._reader, self._cfg.maxMsgLen, buf, out)
+        if rest is not buf:
+            self._buf = rest
+        return need
 
     # -- reading ----------------------------------------------------------------
 
@@ -622,9 +515,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self.transport.writeSequence(batch)
         else:
             self.transport.write(b"".join(batch))
-        if self._pollWrites:
+        marks = self._marks
+        if marks.poll:
             self._checkWriteSize()
-        if not self._writable:
+        if not marks.writable:
             self._checkOverflow()
 
     def _deliver(self, packets: Iterator[Any]) -> None:
@@ -739,9 +633,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         batch = self._batch
         if batch is None:
             self.transport.write(data)
-            if self._pollWrites:
+            marks = self._marks
+            if marks.poll:
                 self._checkWriteSize()
-            if not self._writable:
+            if not marks.writable:
                 self._checkOverflow()
         else:
             batch.append(data)
@@ -767,9 +662,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             batch.append(data)
             return
         self.transport.write(data)
-        if self._pollWrites:
+        marks = self._marks
+        if marks.poll:
             self._checkWriteSize()
-        if not self._writable:
+        if not marks.writable:
             self._checkOverflow()
 
     def writePkgs(self, pkgs: Any) -> None:
@@ -862,7 +758,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
             outbox.call(self.close, reason)
             return None
-        self._fire("close", _asFailure(reason))
+        self._fire("close", asFailure(reason))
         return self.whenClosed()
 
     def whenClosed(self) -> Deferred:

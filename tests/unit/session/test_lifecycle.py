@@ -445,7 +445,7 @@ class TransitionEffectTests(SynchronousTestCase):
         class Flood(RecordingListener):
             def onOpen(self, session: Any) -> None:
                 super().onOpen(session)
-                session._writable = False
+                session._marks.writable = False
                 session.writeBytes(b"x" * 2000)
 
         owner = _Owner()
