@@ -523,3 +523,39 @@ class BadPeerTests(TestCase):
         [failure] = listener.errors
         self.assertTrue(failure.check(ReadIdleTimeoutError))
         self.assertIn("readIdleTimeout is 0.5 s", failure.getErrorMessage())
+
+
+class WriteThroughTests(TestCase):
+    """
+    Writes on a TCP socket go straight to the kernel while nothing waits in
+    Twisted's buffer (L{txgetty.transports.sockets.writeThrough}).
+    """
+
+    async def test_writeThroughKeepsOrder(self) -> None:
+        """
+        A reply larger than the kernel takes at once is sent in part and the
+        rest buffered; later replies go behind it, never ahead: the client
+        reads them all, in order.
+        """
+        big = b"B" * (8 * 1024 * 1024)
+
+        class Burst(EchoRecorder):
+            def onMessage(self, session: Any, pkg: Any) -> None:
+                if pkg == b"go":
+                    reactor.callLater(0, self.burst, session)
+
+            def burst(self, session: Any) -> None:
+                session.writePkg(big)  # outside a batch: written through
+                for i in range(20):
+                    session.writePkg(b"%d" % i)
+
+        config = SessionConfig(maxMsgLen=16 * 1024 * 1024, maxPendingBytes=64 * 1024 * 1024,
+                               writeHighMark=16 * 1024 * 1024)
+        harness = ServerHarness(self, [TCP], config=config,
+                                perSession=[lambda s: setattr(s, "listener", Burst())])
+        [address] = await harness.start()
+        client = await connectClient(self, address)
+        client.sendPackets([b"go"])
+        received = await bounded(client.whenReceived(21), "the burst")
+        self.assertEqual(len(received[0]), len(big))
+        self.assertEqual(received[1:], [b"%d" % i for i in range(20)])

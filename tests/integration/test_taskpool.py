@@ -338,11 +338,18 @@ class OutboundCapTests(TestCase):
                 listener.onOpen(session)
                 reactor.callLater(0, self.push, session)
 
+            pushed = 0
+
             def push(self, session: Any) -> None:
+                # Until the kernel's socket buffers are full too (writes go
+                # straight to them while Twisted's buffer is empty), at most
+                # 256 MiB.
                 for _ in range(64):
-                    if session.isClosed:
+                    if session.isClosed or self.pushed >= 4096:
                         return
                     session.writePkg(b"p" * 65536)
+                    self.pushed += 1
+                reactor.callLater(0, self.push, session)
 
             def onError(self, session: Any, failure: Any) -> None:
                 listener.onError(session, failure)
@@ -354,7 +361,8 @@ class OutboundCapTests(TestCase):
             session.codec = HelloCodec()
             session.listener = Pusher()
 
-        config = SessionConfig(maxPendingBytes=1024 * 1024, writeHighMark=65536, writeLowMark=0)
+        # (waitTime: the close cannot flush to a peer that does not read)
+        config = SessionConfig(maxPendingBytes=1024 * 1024, writeHighMark=65536, writeLowMark=0, waitTime=0.5)
         server = Server([TCP], newSession, reactor=reactor, config=config)
         server.startService()
         self.addCleanup(lambda: bounded(server.stopService(), "the server to stop"))

@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from . import lifecycle as S
+from ..transports.sockets import unsentBytes
 from ..errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
 from .errorlog import logSessionFailure
 from .pooling import CRON, SessionTasks
@@ -184,12 +185,7 @@ class FlowMixin:
         more than C{writeHighMark} bytes wait.
         """
         fd = self._marks.poll
-        if fd is True:
-            pending = self.pendingBytes
-        else:
-            # Twisted's FileDescriptor has no public count of the bytes it
-            # holds; _tempDataLen is what it has not joined into dataBuffer.
-            pending = len(fd.dataBuffer) - fd.offset + fd._tempDataLen
+        pending = self.pendingBytes if fd is True else unsentBytes(fd)
         if self._marks.writable and pending > self._cfg.writeHighMark:
             self._writeBufferFull()
 

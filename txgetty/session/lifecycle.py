@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from .reading import WaitingMessages
     from .readgate import ReadGate
     from .timers import SessionTimers
+from ..transports.sockets import unsentBytes
 from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
@@ -99,10 +100,7 @@ def _closedAtOnce(transport: Any) -> bool:
         not isinstance(transport, FileDescriptor)
         or not transport.connected
         or transport.disconnecting
-        # Twisted has no public count of the bytes it holds: _tempDataLen is
-        # what it has not joined into dataBuffer yet.
-        or transport._tempDataLen
-        or len(transport.dataBuffer) > transport.offset
+        or unsentBytes(transport)
     ):
         return False
     # What FileDescriptor.doWrite and the reactor's _disconnectSelectable do
@@ -193,7 +191,6 @@ class LifecycleMixin:
         def _applySocketOptions(self) -> None: ...
         def _drainMessages(self) -> None: ...
         def _flush(self) -> None: ...
-        def _handlerFailed(self, failure: Failure, callback: str) -> None: ...
         def _pauseReading(self, why: str) -> None: ...
         def _process(self) -> None: ...
         def _resumeReading(self, why: str) -> None: ...
@@ -571,6 +568,25 @@ class LifecycleMixin:
         """
         need = f"{self._need}" if self._need else "an unknown number of"
         return f"{len(self._buf)} of {need} bytes"
+
+    def _handlerFailed(self, failure: Failure, callback: str) -> None:
+        """
+        A handler raised: log it (once), tell C{onError}; close unless the
+        policy says continue.
+
+        @param failure: the handler's failure.
+        @param callback: the listener method that failed (C{"onMessage"},
+            C{"onCron"}).
+        """
+        if self._state is not OPEN:
+            logSessionFailure(self, failure, "the session was already closing", callback)
+            if self._cfg.handlerErrorPolicy == "continue":
+                self._callListener("onError", failure)
+        elif self._cfg.handlerErrorPolicy == "continue":
+            logSessionFailure(self, failure, 'the session goes on (handlerErrorPolicy "continue")', callback)
+            self._callListener("onError", failure)
+        else:
+            self._fire("error", failure, callback)
 
     def _lateHandlerFailure(self, failure: Failure, callback: str = "onMessage") -> None:
         """

@@ -7,7 +7,9 @@ bytes go into one buffer, the reader cuts packets out of it, and every packet
 goes to C{listener.onMessage} in wire order.  Writes made while a batch of
 packets is being delivered are sent together with one C{transport.write}
 after the batch, so a pipelining peer costs one system call per read, not one
-per packet.
+per packet; on a TCP or UNIX socket with nothing waiting to be sent, a write
+goes to the socket at once rather than a reactor turn later
+(L{writeThrough <txgetty.transports.sockets.writeThrough>}).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Callable, Iterator
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IProtocol, IReactorTime
 from twisted.internet.protocol import connectionDone
+from twisted.internet.tcp import Connection
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -37,7 +40,7 @@ from .pooling import SessionTasks
 from .timers import SessionTimers
 from .settings import SessionOptionsMixin
 from ..transports.addresses import formatAddress
-from ..transports.sockets import transportBacklog
+from ..transports.sockets import transportBacklog, writeThrough
 from ..config import SessionConfig
 from ..errors import (
     CodecError,
@@ -296,6 +299,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param transport: the connected transport.
         """
         self.transport = transport
+        self._marks.through = isinstance(transport, Connection)
         self._messageMode = self._timers.messageMode = bool(getattr(transport, "messages", False))
         self.connectionMade()
 
@@ -511,11 +515,13 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
         @param batch: the encoded packets.
         """
+        marks = self._marks
         if self._messageMode:
             self.transport.writeSequence(batch)
+        elif marks.through:
+            writeThrough(self.transport, b"".join(batch))
         else:
             self.transport.write(b"".join(batch))
-        marks = self._marks
         if marks.poll:
             self._checkWriteSize()
         if not marks.writable:
@@ -595,25 +601,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._drainMessages()
         self._endIfPeerDone()
 
-    def _handlerFailed(self, failure: Failure, callback: str) -> None:
-        """
-        A handler raised: log it (once), tell C{onError}; close unless the
-        policy says continue.
-
-        @param failure: the handler's failure.
-        @param callback: the listener method that failed (C{"onMessage"},
-            C{"onCron"}).
-        """
-        if self._state is not S.OPEN:
-            logSessionFailure(self, failure, "the session was already closing", callback)
-            if self._cfg.handlerErrorPolicy == "continue":
-                self._callListener("onError", failure)
-        elif self._cfg.handlerErrorPolicy == "continue":
-            logSessionFailure(self, failure, 'the session goes on (handlerErrorPolicy "continue")', callback)
-            self._callListener("onError", failure)
-        else:
-            self._fire("error", failure, callback)
-
     # -- writing ----------------------------------------------------------------
 
     def _closedError(self) -> SessionClosedError:
@@ -632,8 +619,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.bytesWritten += len(data)
         batch = self._batch
         if batch is None:
-            self.transport.write(data)
             marks = self._marks
+            if marks.through:
+                writeThrough(self.transport, data)
+            else:
+                self.transport.write(data)
             if marks.poll:
                 self._checkWriteSize()
             if not marks.writable:
@@ -661,8 +651,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if batch is not None:
             batch.append(data)
             return
-        self.transport.write(data)
         marks = self._marks
+        if marks.through:
+            writeThrough(self.transport, data)
+        else:
+            self.transport.write(data)
         if marks.poll:
             self._checkWriteSize()
         if not marks.writable:

@@ -21,17 +21,21 @@ class WriteMarks:
     @ivar poll: C{False} while a write watch (a push producer) tells the
         session; C{True} to poll the pending bytes after each write; else the
         transport whose buffer is read directly after each write.
+    @ivar through: C{True} on a TCP or UNIX socket transport, whose writes
+        go straight to the socket while its buffer is empty
+        (L{writeThrough <txgetty.transports.sockets.writeThrough>}).
     @ivar check: the delayed call of the next check while unwritable, or
         C{None}.
     @ivar stallSince: when the peer last took bytes while unwritable.
     @ivar taken: the bytes the kernel had taken by then.
     """
 
-    __slots__ = ("writable", "poll", "check", "stallSince", "taken")
+    __slots__ = ("writable", "poll", "through", "check", "stallSince", "taken")
 
     def __init__(self) -> None:
         self.writable = True
         self.poll: Any = False
+        self.through = False
         self.check: Any = None
         self.stallSince = 0.0
         self.taken = 0
