@@ -211,14 +211,21 @@ class Client(Service):
             f"failed attempts {self.failures}, self-connects {self.selfConnects}, gave up {self.gaveUp}"
         )
 
-    def _stateSummary(self) -> str:
+    def slotStates(self) -> dict[str, int]:
         """
-        @return: how many slots are in each state, e.g. C{"2 OPEN, 1 WAITING"}.
+        @return: how many slots are in each state, by state name (only the
+            states some slot is in).
         """
         counts: dict[str, int] = {}
         for slot in self._slots:
             counts[slot.state.name] = counts.get(slot.state.name, 0) + 1
-        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        return counts
+
+    def _stateSummary(self) -> str:
+        """
+        @return: how many slots are in each state, e.g. C{"2 OPEN, 1 WAITING"}.
+        """
+        return ", ".join(f"{n} {state}" for state, n in sorted(self.slotStates().items()))
 
     # -- ISlotOwner: what the slots ask and report --------------------------
 

@@ -28,6 +28,7 @@ from ..client import Client
 from ..client.slot import GAVE_UP, STOPPED
 from ..config import SessionConfig
 from ..errors import ConfigError
+from ..histogram import CallStats
 from ..handlers import EventListener
 from . import frame as F
 from .body import compressBody, decodeResult, encodeArguments
@@ -49,10 +50,11 @@ class _Pending:
     """
 
     __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried",
-                 "deadline")
+                 "deadline", "started")
 
-    def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict) -> None:
+    def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict, started: float = 0.0) -> None:
         self.deferred, self.name, self.args, self.options = deferred, name, args, options
+        self.started = started
         self.timer: Any = None
         self.attempts = 0
         self.connection: _Connection | None = None
@@ -129,6 +131,10 @@ class RpcClient(MultiService):
     @ivar calls: calls answered.
     @ivar failures: calls that failed (remote errors included).
     @ivar retried: calls re-sent to another server.
+    @ivar callStats: every finished call by service, method and outcome
+        (C{ok}, C{deadline}, C{cancelled}, C{busy}, the remote error's
+        type, or the local error's class), with its latency (what
+        L{txgetty.metrics} exposes).
     """
 
     def __init__(
@@ -218,6 +224,7 @@ class RpcClient(MultiService):
             raise ConfigError(str(e)) from None
         self.random = rng or random.Random()
         self.calls = self.failures = self.retried = 0
+        self.callStats = CallStats()
         from dataclasses import replace
 
         config = replace(config or SessionConfig(), cronPeriod=heartbeat)
@@ -266,7 +273,8 @@ class RpcClient(MultiService):
         _checkCall(name, metadata)
         pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
                            {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
-                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False})
+                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False},
+                           self.reactor.seconds())
         if pending.options["timeout"] is not None:
             pending.deadline = self.reactor.seconds() + pending.options["timeout"]
             pending.timer = self.reactor.callLater(pending.options["timeout"], self._timedOut, pending)
@@ -485,7 +493,25 @@ class RpcClient(MultiService):
             return
         self.calls += 1
         self._settle(pending)
+        self._count(pending, "ok")
         pending.deferred.callback(value)
+
+    @property
+    def inFlight(self) -> int:
+        """
+        Calls sent and not answered, and calls waiting for a connection.
+        """
+        return len(self._parked) + sum(len(cast(_Connection, s.listener).pending)
+                                       for pool in self._pools.values() for s in pool.sessions())
+
+    def _count(self, pending: _Pending, outcome: str) -> None:
+        """
+        Count a finished call in L{callStats}.
+
+        @param outcome: how it ended.
+        """
+        service, _, method = pending.name.partition(".")
+        self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
 
     def _lost(self, pending: _Pending, error: Exception) -> None:
         """
@@ -520,6 +546,7 @@ class RpcClient(MultiService):
         """
         self._cancelRemote(pending)
         self._settle(pending)
+        self._count(pending, "cancelled")
 
     def _cancelRemote(self, pending: _Pending) -> None:
         """
@@ -546,6 +573,7 @@ class RpcClient(MultiService):
         self._settle(pending)
         if not pending.deferred.called:
             self.failures += 1
+            self._count(pending, _outcomeOf(failure))
             pending.deferred.errback(failure)
 
     def stopService(self) -> Deferred:
@@ -597,6 +625,21 @@ class Proxy:
 
 
 _CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey")
+
+
+def _outcomeOf(failure: Failure) -> str:
+    """
+    @param failure: why a call failed.
+    @return: its outcome label: C{deadline} (its timeout passed), C{busy}
+        (the server answered C{ServerBusy}), the type of a remote error,
+        or the class name of a local one.
+    """
+    error = failure.value
+    if isinstance(error, CallTimeoutError):
+        return "deadline"
+    if isinstance(error, RemoteError):
+        return "busy" if error.type == "ServerBusy" else error.type
+    return type(error).__name__
 
 
 def _checkCall(name: str, metadata: dict[str, str] | None) -> None:

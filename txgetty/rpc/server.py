@@ -29,6 +29,7 @@ from zope.interface import implementer
 
 from ..config import SessionConfig
 from ..errors import ConfigError
+from ..histogram import OTHER, CallStats
 from ..handlers import EventListener
 from ..server import Server
 from . import frame as F
@@ -79,14 +80,15 @@ class _Call:
 
     @ivar cancelled: this side cancelled it (deadline, cancel frame, lost
         connection): no answer is due.
+    @ivar expired: it was cancelled because its deadline passed.
     """
 
-    __slots__ = ("deferred", "timer", "frame", "info", "cancelled")
+    __slots__ = ("deferred", "timer", "frame", "info", "cancelled", "expired")
 
     def __init__(self, deferred: Deferred, frame: F.Frame, info: CallInfo | None) -> None:
         self.deferred, self.frame, self.info = deferred, frame, info
         self.timer: Any = None
-        self.cancelled = False
+        self.cancelled = self.expired = False
 
     def cancel(self) -> None:
         """
@@ -256,6 +258,8 @@ class RpcServer(Service):
     @ivar cancelled: calls the server cancelled (deadline, cancel frame,
         closed connection): not answered, and counted in neither C{calls}
         nor C{errors}.
+    @ivar callStats: every call by service, method and outcome, with its
+        latency (what L{txgetty.metrics} exposes).
     """
 
     def __init__(
@@ -323,6 +327,7 @@ class RpcServer(Service):
         self.taskPool = taskPool
         self.connections: set[_Connection] = set()
         self.calls = self.errors = self.busy = self.cancelled = 0
+        self.callStats = CallStats()
         self.started = reactor.seconds()
         self._draining = False
         config = config or SessionConfig()
@@ -508,17 +513,18 @@ class RpcServer(Service):
             self._refuse(connection, frame)
             return
         info = self._before(connection, frame) if self.hooks else None
+        started = self.reactor.seconds()
         plain = frame.serializer in _QUICK and not frame.compressor
         args = fastArguments(frame) if plain else None
         if args is None:
             try:
                 args, kwargs = decodeArguments(frame, connection.maxBody + F.HEADER_SIZE)
             except FrameError:
-                self._finish(connection, frame, info, Failure(), byCaller=True)
+                self._count(frame, self._finish(connection, frame, info, Failure(), byCaller=True), started)
                 return
         else:
             kwargs = NO_KWARGS
-        token = _current.set((frame, connection.session, self.reactor.seconds()))
+        token = _current.set((frame, connection.session, started))
         try:
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
@@ -531,16 +537,27 @@ class RpcServer(Service):
                 # across its awaits.
                 result = ensureDeferred(result)
         except Exception as e:
-            self._finish(connection, frame, info, Failure(), _refusedArguments(e))
+            self._count(frame, self._finish(connection, frame, info, Failure(), _refusedArguments(e)), started)
             return
         finally:
             _current.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
-            self._later(connection, frame, info, result, deadline)
+            self._later(connection, frame, info, result, deadline, started)
         elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
-            return
+            self._count(frame, "ok", started)
         else:
-            self._finish(connection, frame, info, result)
+            self._count(frame, self._finish(connection, frame, info, result), started)
+
+    def _count(self, frame: F.Frame, outcome: str, started: float) -> None:
+        """
+        Count a finished call of a known method in L{callStats}.
+
+        @param outcome: how it ended (C{"ok"} or an error type).
+        @param started: when it started (reactor seconds).
+        """
+        head = frame.head
+        self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome,
+                              self.reactor.seconds() - started)
 
     def _quickAnswer(self, connection: _Connection, frame: F.Frame, result: Any) -> bool:
         """
@@ -568,6 +585,11 @@ class RpcServer(Service):
         Answer (or, for a oneway, count) a call that cannot run.
         """
         error = self._refusal(connection, frame)
+        service, method = frame.head.get(F.SERVICE), frame.head.get(F.METHOD)
+        if not (isinstance(service, str) and isinstance(method, str) and self.registry.lookup(service, method)):
+            service = method = OTHER  # not a known method: no label of the caller's choice
+        outcome = "busy" if error[F.ERROR_TYPE] == "ServerBusy" else error[F.ERROR_TYPE]
+        self.callStats.record(service, method, outcome, 0.0)
         if frame.type == F.REQUEST:
             self._answer(connection, frame, error)
         else:
@@ -635,11 +657,12 @@ class RpcServer(Service):
         return self.taskPool.run(method.function, *args, **kwargs)
 
     def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred,
-               deadline: float) -> None:
+               deadline: float, started: float) -> None:
         """
         Track an unfinished call: deadline, cancellation, answer when done.
 
         @param deadline: seconds until the call's deadline, 0 for none.
+        @param started: when it started (reactor seconds).
         """
         call = _Call(d, frame, info)
         if frame.type == F.REQUEST:
@@ -662,10 +685,11 @@ class RpcServer(Service):
                 # end: nobody waits for an answer, even if the handler
                 # swallowed the cancellation and returned something.
                 self.cancelled += 1
+                self._count(frame, "deadline" if call.expired else "cancelled", started)
                 if info is not None:
                     self._hook("afterCall", info, outcome)
                 return
-            self._finish(connection, frame, info, outcome)
+            self._count(frame, self._finish(connection, frame, info, outcome), started)
 
         d.addBoth(done)
 
@@ -674,12 +698,13 @@ class RpcServer(Service):
         A call's deadline passed: log it, cancel the call (no answer).
         """
         call.timer = None
+        call.expired = True
         _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
                   call=_describe(call.frame), session=connection.session, timeout=call.frame.head[F.TIMEOUT_MS])
         call.cancel()
 
     def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
-                byCaller: bool = False) -> None:
+                byCaller: bool = False) -> str:
         """
         Report a finished call to the hooks, log its failure, count it and
         answer it (requests only).
@@ -687,6 +712,8 @@ class RpcServer(Service):
         @param byCaller: a failure is the caller's doing (undecodable
             arguments, or arguments the method does not take): logged as
             one info line, as a L{ServiceError} is.
+        @return: the outcome, for L{callStats}: C{"ok"} or the error's
+            type name.
         """
         response = None
         if frame.type == F.REQUEST and not isinstance(outcome, Failure):
@@ -705,15 +732,17 @@ class RpcServer(Service):
             self.calls += 1
             if isinstance(outcome, Failure):
                 self.errors += 1
-            return
+                return outcome.value.__class__.__name__
+            return "ok"
         if response is not None:
             self.calls += 1
             connection.respond(response)
-            return
+            return "ok"
         value = outcome.value
         self._answer(connection, frame, errorHead(
             type(value).__name__, safe_str(value) or type(value).__name__, errorCode(getattr(value, "code", None)),
         ))
+        return type(value).__name__
 
     def _logFailure(self, connection: _Connection, frame: F.Frame, failure: Failure, expected: bool) -> None:
         """

@@ -312,6 +312,9 @@ class Options(usage.Options):
         ["handler-error-policy", None, "close",
          "close or continue: what an exception in onMessage/onCron does after onError"],
         ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", _POSITIVE_SECONDS],
+        ["metrics", None, None,
+         "serve /metrics (Prometheus), /healthz and /readyz on this server endpoint, e.g. "
+         "tcp:9464:interface=127.0.0.1 (off by default; needs pip install 'txgetty[metrics]')"],
         ["task-pool", None, 0,
          "run onMessage/onCron in a pool of this many worker threads (0: in the reactor thread)", _THREADS],
         ["write-high-mark", None, DEFAULT_WRITE_HIGH_MARK,
@@ -395,6 +398,8 @@ class Options(usage.Options):
         """
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        if self["metrics"] is not None:
+            _checkMetricsExtra()
         try:
             self["config"] = SessionConfig(
                 maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
@@ -545,6 +550,32 @@ def _optionNames(message: str) -> str:
     return pattern.sub(lambda m: f"{_SETTING_OPTIONS[m.group(1)]} ({m.group(1)})", message)
 
 
+def _checkMetricsExtra() -> None:
+    """
+    @raise usage.UsageError: C{--metrics} without prometheus_client.
+    """
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise usage.UsageError("--metrics needs prometheus_client, which is not installed: "
+                               "pip install 'txgetty[metrics]'") from None
+
+
+def _metricsService(options: Options, reactor: Any, top: MultiService) -> Any:
+    """
+    @return: the service of C{--metrics} (added first, so that it stops
+        last and C{/readyz} says draining while the servers drain), or
+        C{None} without the option.
+    """
+    if options["metrics"] is None:
+        return None
+    from ..metrics import MetricsService
+
+    metrics = MetricsService(options["metrics"], reactor=reactor)
+    metrics.setServiceParent(top)
+    return metrics
+
+
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the services from the parsed options: the task pool(s), the
@@ -563,9 +594,15 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     parent = getattr(options, "parent", None)
     top = _Main(daemon=parent is not None and not parent.get("nodaemon", True))
     pool = None
+    try:
+        metrics = _metricsService(options, reactor, top)
+    except ValueError as e:  # a bad endpoint string
+        raise usage.UsageError(f"--metrics {options['metrics']}: {e}") from None
     if options["task-pool"]:
         pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
         pool.setServiceParent(top)
+        if metrics is not None:
+            metrics.watch(taskPools=[pool])
     try:
         server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
@@ -574,12 +611,16 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         )
         server.setServiceParent(top)
         top.listeners[server] = ("--listen", options["listen"])
+        if metrics is not None:
+            metrics.watch(servers=[server])
         if options["no-rpc"]:
             pass
         elif options["services"] or options["demo"]:
             rpc = _rpcServer(options, reactor, pool)
             rpc.setServiceParent(top)
             top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
+            if metrics is not None:
+                metrics.watch(rpcServers=[s for s in rpc if isinstance(s, RpcServer)])  # type: ignore[attr-defined]
         else:
             _noRpcServer(options)
     except ConfigError as e:
