@@ -182,7 +182,7 @@ class TxGettyCollector:
         for name, client in self.clients.items():
             states = client.slotStates()
             for state in STATES:
-                slots.add_metric([name, state.name], states.get(state.name, 0))
+                slots.add_metric([name, state.name], states.count(state.name))
             attempts.add_metric([name], client.dials)
             failures.add_metric([name], client.failures)
         yield from (slots, attempts, failures)
