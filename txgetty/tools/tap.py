@@ -19,6 +19,8 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import codecFromString
+from ..discovery.registration import DEFAULT_TTL, MIN_TTL
+from .registry import checkRegistry, registryService
 from ..config import (
     DEFAULT_BACKLOG_HIGH_MARK,
     DEFAULT_BACKLOG_LOW_MARK,
@@ -349,6 +351,15 @@ class Options(usage.Options):
         ["rpc-auth", None, None,
          "MODULE:CALLABLE, auth(token, session) -> bool or Deferred, checking each RPC connection's "
          "first request"],
+        ["registry", None, None,
+         "etcd://HOST[:PORT][/PREFIX]: register every RPC service at each RPC listener's address in etcd "
+         "(key PREFIX/services/<Service>/<host:port>, default prefix /txgetty) while the server runs"],
+        ["registry-ttl", None, DEFAULT_TTL,
+         "seconds the registry keeps a server that stopped renewing its lease (crashed)",
+         _number(int, MIN_TTL, "seconds")],
+        ["registry-advertise", None, None,
+         "HOST clients reach the RPC server at, registered instead of the bound one (needed when the RPC "
+         "server listens on every address, 0.0.0.0 or ::)"],
     ])
 
     def __init__(self) -> None:
@@ -457,8 +468,11 @@ class Options(usage.Options):
         except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
+        self["rpc-service-names"] = sorted(registry.names())
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
+        if self["registry"] is not None:
+            checkRegistry(self)
 
     def _ownApplication(self) -> str | None:
         """
@@ -576,6 +590,18 @@ def _metricsService(options: Options, reactor: Any, top: MultiService) -> Any:
     return metrics
 
 
+def _registeredCheck(registration: Any, url: str) -> Callable[[], "str | None"]:
+    """
+    @param registration: the C{--registry} announcement.
+    @param url: the registry, for the reason.
+    @return: a readiness check: ready once every address is registered.
+    """
+    def check() -> str | None:
+        return None if registration.registered else f"starting: not registered in {url} yet"
+
+    return check
+
+
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the services from the parsed options: the task pool(s), the
@@ -616,11 +642,17 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         if options["no-rpc"]:
             pass
         elif options["services"] or options["demo"]:
-            rpc = _rpcServer(options, reactor, pool)
+            rpc, rpcServer = _rpcServer(options, reactor, pool)
             rpc.setServiceParent(top)
             top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
             if metrics is not None:
-                metrics.watch(rpcServers=[s for s in rpc if isinstance(s, RpcServer)])  # type: ignore[attr-defined]
+                metrics.watch(rpcServers=[rpcServer])
+            if options["registry"] is not None:
+                top.registration = registryService(
+                    options, rpcServer.whenListening, lambda: list(rpcServer.registry.names()), reactor)
+                top.registration.setServiceParent(top)
+                if metrics is not None:
+                    metrics.readiness.add(_registeredCheck(top.registration, options["registry"]))
         else:
             _noRpcServer(options)
     except ConfigError as e:
@@ -635,6 +667,8 @@ class _Main(MultiService):
     change, and exit with status 1 (instead of twistd's traceback).
 
     @ivar listeners: for each server, its option and descriptions.
+    @ivar registration: the C{--registry} L{ServerAnnouncement} (its
+        C{registered} and C{whenRegistered()}), or C{None}.
     @ivar daemon: twistd runs as a daemon (it reports a start failure to
         the terminal only for an exception, not for an exit).
     """
@@ -643,6 +677,7 @@ class _Main(MultiService):
         super().__init__()
         self.listeners: dict[Any, tuple[str, list[str]]] = {}
         self.daemon = daemon
+        self.registration: Any = None
 
     def startService(self) -> None:
         """
@@ -722,10 +757,10 @@ def _noRpcServer(options: Options) -> None:
         "services", reason=options["demo-off-by"])
 
 
-def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IService:
+def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> tuple[IService, RpcServer]:
     """
     @return: the RPC server (with a pool of its own for blocking methods if
-        there is no C{--task-pool}), as one service.
+        there is no C{--task-pool}) as one service, and the server itself.
     """
     holder = MultiService()
     if pool is None:
@@ -743,4 +778,4 @@ def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IServic
     for name, obj in options["services"]:
         rpc.register(obj, name)
     rpc.setServiceParent(holder)
-    return holder
+    return holder, rpc
