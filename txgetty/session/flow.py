@@ -105,6 +105,9 @@ class FlowMixin:
         _writeTaken: int
         _clock: Any
         bytesWritten: int
+        timesPaused: int
+        timesUnwritable: int
+        overflows: int
 
         @property
         def pendingBytes(self) -> int: ...
@@ -138,6 +141,7 @@ class FlowMixin:
         """
         bit = PAUSE_REASONS[why]
         if not self._readPauses and not self._state.final:
+            self.timesPaused += 1
             self.transport.pauseProducing()
         self._readPauses |= bit
 
@@ -238,6 +242,7 @@ class FlowMixin:
             self._writeCall = None
             self._resumeReading("unwritable")
         else:
+            self.timesUnwritable += 1
             if self._cfg.pauseReadingWhenUnwritable:
                 self._pauseReading("unwritable")
             self._writeStall = self._clock.seconds()
@@ -297,6 +302,7 @@ class FlowMixin:
         """
         pending = self.pendingBytes
         if pending > self._cfg.maxPendingBytes and not self._state.closed:
+            self.overflows += 1
             self._fire("error", Failure(OutboundOverflowError(
                 f"the peer does not read: {pending} bytes wait to be written, more than "
                 f"maxPendingBytes ({self._cfg.maxPendingBytes}); raise it, or stop writing while "

@@ -111,6 +111,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @ivar transport: the Twisted transport, once connected.
     @ivar readerState: free for the reader's per-session state.
+    @ivar timesPaused: times reading stopped (for any reason, from reading).
+    @ivar timesUnwritable: times more than C{writeHighMark} bytes waited.
+    @ivar overflows: times more than C{maxPendingBytes} waited (the
+        session closed with L{OutboundOverflowError <txgetty.errors.OutboundOverflowError>}).
+    @ivar handlerErrors: exceptions raised by C{onMessage} or C{onCron}.
     """
 
     __slots__ = (
@@ -123,6 +128,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_tasks", "_writable", "_writeCall",
         "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
         "_writeStall", "_writeTaken",
+        "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
     def __init__(
@@ -149,6 +155,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.localAddress = self.remoteAddress = None
         self.readerState = None
         self.bytesRead = self.bytesWritten = self.packetsRead = self.packetsWritten = 0
+        # Read by txgetty.metrics at scrape time (plain ints, no lock).
+        self.timesPaused = self.timesUnwritable = self.overflows = self.handlerErrors = 0
         self.startTime = self.lastActive = clock.seconds()
         self.closeReason: Failure | None = None
         self._state = S.NEW
@@ -710,6 +718,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param callback: the listener method that failed (C{"onMessage"},
             C{"onCron"}).
         """
+        self.handlerErrors += 1
         if self._state is not S.OPEN:
             logSessionFailure(self, failure, "the session was already closing", callback)
             if self._cfg.handlerErrorPolicy == "continue":

@@ -330,6 +330,9 @@ class Options(usage.Options):
         ["handler-error-policy", None, "close",
          "close or continue: what an exception in onMessage/onCron does after onError"],
         ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", _POSITIVE_SECONDS],
+        ["metrics", None, None,
+         "serve /metrics (Prometheus), /healthz and /readyz on this server endpoint, e.g. "
+         "tcp:9464:interface=127.0.0.1 (off by default; needs pip install 'txgetty[metrics]')"],
         ["task-pool", None, 0,
          "run onMessage/onCron in a pool of this many worker threads (0: in the reactor thread)", _THREADS],
         ["write-high-mark", None, DEFAULT_WRITE_HIGH_MARK,
@@ -435,6 +438,8 @@ class Options(usage.Options):
         """
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        if self["metrics"] is not None:
+            _checkMetricsExtra()
         try:
             self["config"] = SessionConfig(
                 maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
@@ -492,7 +497,8 @@ class Options(usage.Options):
         except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
-        self["rpc-service-names"] = sorted(registry.names())
+        # Every RpcServer also serves Health (txgetty.rpc.builtin).
+        self["rpc-service-names"] = sorted({*registry.names(), "Health"})
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
         if self["registry"] is not None:
@@ -588,6 +594,44 @@ def _optionNames(message: str) -> str:
     return pattern.sub(lambda m: f"{_SETTING_OPTIONS[m.group(1)]} ({m.group(1)})", message)
 
 
+def _checkMetricsExtra() -> None:
+    """
+    @raise usage.UsageError: C{--metrics} without prometheus_client.
+    """
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise usage.UsageError("--metrics needs prometheus_client, which is not installed: "
+                               "pip install 'txgetty[metrics]'") from None
+
+
+def _metricsService(options: Options, reactor: Any, top: MultiService) -> Any:
+    """
+    @return: the service of C{--metrics} (added first, so that it stops
+        last and C{/readyz} says draining while the servers drain), or
+        C{None} without the option.
+    """
+    if options["metrics"] is None:
+        return None
+    from ..metrics import MetricsService
+
+    metrics = MetricsService(options["metrics"], reactor=reactor)
+    metrics.setServiceParent(top)
+    return metrics
+
+
+def _registeredCheck(registration: Any, url: str) -> Callable[[], "str | None"]:
+    """
+    @param registration: the C{--registry} announcement.
+    @param url: the registry, for the reason.
+    @return: a readiness check: ready once every address is registered.
+    """
+    def check() -> str | None:
+        return None if registration.registered else f"starting: not registered in {url} yet"
+
+    return check
+
+
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the services from the parsed options: the task pool(s), the
@@ -617,9 +661,15 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             top.registration.setServiceParent(top)
         return top
     pool = None
+    try:
+        metrics = _metricsService(options, reactor, top)
+    except ValueError as e:  # a bad endpoint string
+        raise usage.UsageError(f"--metrics {options['metrics']}: {e}") from None
     if options["task-pool"]:
         pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
         pool.setServiceParent(top)
+        if metrics is not None:
+            metrics.watch(taskPools=[pool])
     try:
         server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
@@ -628,16 +678,22 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         )
         server.setServiceParent(top)
         top.listeners[server] = ("--listen", options["listen"])
+        if metrics is not None:
+            metrics.watch(servers=[server])
         if options["no-rpc"]:
             pass
         elif options["services"] or options["demo"]:
             rpc, rpcServer = _rpcServer(options, reactor, pool)
             rpc.setServiceParent(top)
             top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
+            if metrics is not None:
+                metrics.watch(rpcServers=[rpcServer])
             if options["registry"] is not None:
                 top.registration = registryService(
                     options, rpcServer.whenListening, lambda: list(rpcServer.registry.names()), reactor)
                 top.registration.setServiceParent(top)
+                if metrics is not None:
+                    metrics.readiness.add(_registeredCheck(top.registration, options["registry"]))
         else:
             _noRpcServer(options)
     except ConfigError as e:
@@ -733,6 +789,8 @@ def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> IService:
     parsed = Options()
     parsed.parseOptions(options["argv"])
     parsed["workers"] = 1
+    parsed["registry"] = None  # the supervisor registers, once per listener address
+    parsed["metrics"] = None  # the supervisor serves --metrics
     try:
         parsed["listen"] = adoptedListeners(sockets, "listen", parsed["tls"])
         parsed["rpc-listen"] = adoptedListeners(sockets, "rpc-listen", parsed["tls"])
