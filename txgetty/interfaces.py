@@ -185,6 +185,14 @@ class ISession(Interface):
         "A L{Failure <twisted.python.failure.Failure>} saying why the session "
         "closed, or C{None} while it is open."
     )
+    acceptsWrites = Attribute(
+        "C{True} while writes are accepted (C{writePkg} raises L{SessionClosedError"
+        " <txgetty.errors.SessionClosedError>} otherwise)."
+    )
+    backlogFull = Attribute(
+        "C{True} while reading is paused because the task-pool backlog (C{backlogHighMark}) or the pool is full."
+    )
+    taskBacklog = Attribute("Packets handed to the task pool and not finished yet (bounded by C{backlogHighMark}).")
     maxMsgLen = Attribute("Largest packet accepted, in bytes.")
     cronPeriod = Attribute("Seconds between two C{onCron} calls.")
     waitTime = Attribute("Seconds C{close()} waits for output to drain.")
@@ -276,6 +284,15 @@ class ISession(Interface):
             gone (after C{onClose}).
         """
 
+    def fail(failure: Failure | BaseException) -> None:
+        """
+        Close the session as failed (C{onError} with C{failure} if it is
+        open, then close; dropped if it is not open yet).
+
+        @param failure: a L{Failure <twisted.python.failure.Failure>} or an
+            exception.
+        """
+
     def stat() -> str:
         """
         @return: one line of text with the session's counters and state.
@@ -333,6 +350,31 @@ class IServer(Interface):
         """
 
 
+class ISessionFactory(Interface):
+    """
+    What the transports and listening ports need from the server they feed
+    (L{Server <txgetty.server.server.Server>} provides it): a new session
+    per connection or datagram peer, the clock and the settings every
+    session starts with.  A transport knows its server only through this.
+    """
+
+    reactor = Attribute("The reactor: time, delayed calls, threads (C{IReactorTime}).")
+    config = Attribute("The L{SessionConfig <txgetty.config.SessionConfig>} every session starts with.")
+
+    def newSession(addr: object, name: str | None = None, cap: object = None) -> ISession:
+        """
+        Make a session for a new connection (or UDP peer), owned and counted
+        by the server; the caller connects it to its transport.
+
+        @param addr: the peer's address.
+        @param name: the session's name for logs (derived from the transport
+            if C{None}).
+        @param cap: the L{SessionCap <txgetty.server.ports.SessionCap>} to
+            release when the session is gone, if any.
+        @return: the new session, not yet connected.
+        """
+
+
 class IClient(Interface):
     """
     A service that keeps a pool of sessions open to one server.
@@ -358,6 +400,18 @@ class IClient(Interface):
     def sessions() -> Sequence[ISession]:
         """
         @return: the open sessions.
+        """
+
+    def slotStates() -> Sequence[str]:
+        """
+        @return: the state of each connection slot of the pool, by name
+            (C{"OPEN"}, C{"WAITING"}, C{"GAVE_UP"}, ...), in slot order.
+        """
+
+    def allGaveUp() -> bool:
+        """
+        @return: whether no connection slot will open a session any more
+            (each gave up after C{maxAttempts} failures, or is stopped).
         """
 
 
@@ -421,19 +475,75 @@ class IWritabilityListener(Interface):
         """
 
 
+class ITaskSource(Interface):
+    """
+    What hands items to an L{ITaskPool} (a session, through
+    L{txgetty.session.pooling.SessionTasks}): the pool runs each item with
+    L{runTask} in a worker thread and reports back with L{tasksDone} in the
+    reactor thread.  Sources are hashable (the pool keys its queues by
+    them).
+    """
+
+    def runTask(item: object, errors: list) -> None:
+        """
+        Run one item (worker thread); must not raise.
+
+        @param item: the item, as delivered.
+        @param errors: where to put what it wants reported in
+            L{tasksDone}; an ordered pool ends the batch at the first.
+        """
+
+    def tasksDone(count: int, errors: list) -> None:
+        """
+        Some items finished (reactor thread), after what they asked of the
+        reactor thread was applied.
+
+        @param count: how many.
+        @param errors: what L{runTask} collected for them.
+        """
+
+    def pauseIntake() -> None:
+        """
+        The pool holds more than it should: deliver nothing more until
+        L{resumeIntake} (reactor thread).
+        """
+
+    def resumeIntake() -> None:
+        """
+        The pool is half empty again (reactor thread).
+        """
+
+
 class ITaskPool(Interface):
     """
-    Runs handlers of sessions in worker threads.
+    Runs the items of L{ITaskSource}s in worker threads.
     """
 
-    ordered = Attribute("Whether each session's packets run one at a time, in order.")
+    ordered = Attribute("Whether each source's items run one at a time, in order.")
 
-    def deliver(session: ISession, packets: list) -> None:
+    def deliver(source: ITaskSource, items: list) -> None:
         """
-        Queue packets of a session for its handler (reactor thread).
+        Queue items of a source (reactor thread).
 
-        @param session: the session.
-        @param packets: the packets in wire order.
+        @param source: where they come from.
+        @param items: the items, in order.
+        """
+
+    def discard(source: ITaskSource) -> int:
+        """
+        Drop the items of a source that wait to run (reactor thread).
+
+        @param source: the source.
+        @return: how many were dropped.
+        """
+
+    def awaitInReactor(awaitable: object) -> object:
+        """
+        Worker thread: run a coroutine or wait for a Deferred in the reactor
+        thread, blocking the worker until it is done.
+
+        @param awaitable: the coroutine or Deferred.
+        @return: its result or failure.
         """
 
 

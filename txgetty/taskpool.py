@@ -1,53 +1,56 @@
 """
-A thread pool owned by txgetty to run C{onMessage} off the reactor thread
+A thread pool owned by txgetty to run handlers off the reactor thread
 (getty's task pool), so that a handler that blocks (a database call, a
 sleep) stalls neither the reading of other sessions nor their replies.
 
-  - Ordered (default): the packets of one session run one after the other,
-    in wire order, never two at once; different sessions run in parallel.
-  - Unordered: every packet is a task of its own; the packets of one session
-    may run at the same time and finish in any order.
+The pool is a generic executor of the items of its sources (an
+L{ITaskSource <txgetty.interfaces.ITaskSource>} each: a session, through
+L{txgetty.session.pooling.SessionTasks}); it knows nothing of sessions.
 
-Writes made by a handler in a worker thread are collected and handed to the
-reactor thread in one call when the handler's batch is done; so are closes.
-The pool never uses the reactor's thread pool (which DNS resolution uses).
+  - Ordered (default): the items of one source run one after the other, in
+    the order delivered, never two at once; different sources run in
+    parallel.
+  - Unordered: every item is a task of its own; the items of one source may
+    run at the same time and finish in any order.
+
+What a task asks of the reactor thread (a session's writes and closes) is
+collected in an L{Outbox} and applied in the reactor thread in one call when
+the task's batch is done.  The pool never uses the reactor's thread pool
+(which DNS resolution uses).
 """
 
 from __future__ import annotations
 
 import itertools
 import queue
+from collections import deque
 from contextvars import copy_context
 import threading
 import time
 from typing import Any, Callable
 
 from twisted.application.service import IService, Service
-from inspect import iscoroutine
-
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .errors import ConfigError, TaskPoolError
-from .interfaces import ITaskPool
+from .interfaces import ITaskPool, ITaskSource
 
 _log = Logger()
 _STOP = object()
 
-#: Queued in place of a packet: run C{onCron} in the session's turn.
-CRON = object()
 _names = itertools.count(1)
 
-#: How many packets of one session a worker runs before it lets other
-#: sessions have the thread (their tasks are queued behind).
+#: How many items of one source a worker runs before it lets other sources
+#: have the thread (their tasks are queued behind).
 BATCH = 64
 
-#: How long (seconds) a worker goes on with one session's batch: once a
-#: handler has taken the batch past it, the batch ends, so its replies are
-#: sent at once (not after the slow packets queued behind) and the session
-#: queues again behind the others.
+#: How long (seconds) a worker goes on with one source's batch: once a task
+#: has taken the batch past it, the batch ends, so what it asked is applied
+#: at once (not after the slow items queued behind) and the source queues
+#: again behind the others.
 BATCH_SECONDS = 0.01
 
 
@@ -84,8 +87,9 @@ def currentOutbox() -> Outbox | None:
 
 class Outbox:
     """
-    What handlers running in a worker thread asked of sessions: writes and
-    closes, applied in the reactor thread, in order, when the batch ends.
+    What the tasks of one batch asked of the reactor thread (a session's
+    writes and closes): calls applied in the reactor thread, in order, when
+    the batch ends.
     """
 
     __slots__ = ("actions",)
@@ -94,41 +98,25 @@ class Outbox:
         """
         Start empty.
         """
-        self.actions: list[tuple[Any, str, Any, int]] = []
+        self.actions: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
 
-    def write(self, session: Any, data: bytes, packets: int) -> None:
+    def call(self, f: Callable[..., Any], *args: Any) -> None:
         """
-        @param session: the session written to.
-        @param data: the encoded bytes.
-        @param packets: how many packets C{data} holds (0 for raw bytes).
+        @param f: what to call in the reactor thread; it handles its own
+            errors (what it raises is logged).
+        @param args: its arguments.
         """
-        self.actions.append((session, "write", data, packets))
-
-    def close(self, session: Any, reason: Any) -> None:
-        """
-        @param session: the session to close.
-        @param reason: the close reason.
-        """
-        self.actions.append((session, "close", reason, 0))
+        self.actions.append((f, args))
 
     def apply(self) -> None:
         """
-        Carry the actions out (reactor thread): writes to sessions that
-        closed meanwhile are dropped; a write the transport refuses is the
-        handler's error (C{onError}, then the session's error policy).
+        Make the calls (reactor thread), in the order they were asked for.
         """
-        for session, what, arg, packets in self.actions:
-            if what == "close":
-                session.close(arg)
-            elif session._state.writable:
-                try:
-                    session._send(arg)
-                except Exception:
-                    # As if the handler's write had raised (e.g. a packet
-                    # too large for one UDP datagram).
-                    session._lateHandlerFailure(Failure(), "onMessage")
-                else:
-                    session.packetsWritten += packets
+        for f, args in self.actions:
+            try:
+                f(*args)
+            except Exception:
+                _log.failure("txgetty: an outbox call {call!r} raised", call=f)
 
 
 @implementer(ITaskPool, IService)
@@ -138,14 +126,16 @@ class TaskPool(Service):
     server or client that uses it, stop it after).
 
     @ivar size: the number of worker threads.
-    @ivar ordered: whether each session's packets run one at a time in order.
-    @ivar maxQueued: packets waiting in the pool above which every session
-        that delivers more pauses reading until the pool is half empty.
+    @ivar ordered: whether each source's items run one at a time in order.
+    @ivar maxQueued: items waiting in the pool above which every source
+        that delivers more is told to pause its intake until the pool is
+        half empty.
     @ivar stopTimeout: seconds L{stopService} lets queued work finish.
-    @ivar pending: packets handed to the pool and not finished.
-    @ivar completed: packets finished.
+    @ivar pending: items (and blocking calls) handed to the pool and not
+        finished.
+    @ivar completed: items finished.
     @ivar failed: handler calls that raised.
-    @ivar abandoned: packets dropped at stop (not started within stopTimeout).
+    @ivar abandoned: items dropped at stop (not started within stopTimeout).
     """
 
     def __init__(
@@ -160,9 +150,9 @@ class TaskPool(Service):
     ) -> None:
         """
         @param size: worker threads (1 or more).
-        @param ordered: per-session order (default) or unordered.
-        @param maxQueued: packets waiting above which delivering sessions
-            pause reading.
+        @param ordered: per-source order (default) or unordered.
+        @param maxQueued: items waiting above which delivering sources
+            pause their intake.
         @param stopTimeout: seconds queued work may take to finish at stop.
         @param reactor: the reactor; the global one if C{None}.
         @param name: a name for the threads and logs.
@@ -183,11 +173,14 @@ class TaskPool(Service):
         self.maxQueued = maxQueued
         self.stopTimeout = float(stopTimeout)
         self.name = name or f"txgetty-pool-{next(_names)}"  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
-        self._reactor = reactor
+        self.reactor = reactor
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._discard = False
-        self._paused: set[Any] = set()
+        self._paused: set[ITaskSource] = set()
+        # Ordered mode: the items waiting per source, for as long as a task
+        # of that source is queued or running.
+        self._inboxes: dict[ITaskSource, deque[Any]] = {}
         self.pending = self.completed = self.failed = self.abandoned = 0
 
     def __repr__(self) -> str:
@@ -244,7 +237,7 @@ class TaskPool(Service):
         for thread in threads:
             thread.join(0.5)
         stuck = sum(1 for t in threads if t.is_alive())
-        self._reactor.callFromThread(self._stopped, stuck, done)
+        self.reactor.callFromThread(self._stopped, stuck, done)
 
     def _stopped(self, stuck: int, done: Deferred) -> None:
         """
@@ -275,35 +268,38 @@ class TaskPool(Service):
                 return
             function, args, size = task
             if self._discard:
-                if function is _runCall:
-                    self._reactor.callFromThread(args[1].errback, Failure(TaskPoolError(
+                if function == self._runCall:
+                    self.reactor.callFromThread(args[0].errback, Failure(TaskPoolError(
                         f"{self.name} stopped before this call could run (stopTimeout)"
                     )))
                 else:
-                    self._reactor.callFromThread(self._drop, args[0], size)
+                    self.reactor.callFromThread(self._drop, args[0], size)
                 continue
             function(*args)
 
-    def _drop(self, session: Any, size: int) -> None:
+    def _drop(self, source: ITaskSource, size: int) -> None:
         """
         A queued task was dropped at stop (reactor thread).
 
-        @param session: its session.
-        @param size: the packets it covered (0: the session's whole inbox).
+        @param source: its source.
+        @param size: the items it covered (0: all the source's waiting
+            items).
         """
         if not size:
-            size = len(session._inbox)
-            session._inbox.clear()
+            inbox = self._inboxes.get(source)
+            if inbox is not None:
+                size = len(inbox)
+                inbox.clear()
         self.abandoned += size
-        session._poolBatchDone(size, Outbox(), [])
+        self._batchDone(source, size, Outbox(), [])
 
     def submit(self, function: Callable[..., None], *args: Any, size: int = 1) -> None:
         """
         Queue a task (reactor thread).
 
         @param function: what a worker runs; it must not raise.
-        @param args: its arguments; the first is the session.
-        @param size: how many packets the task covers, for accounting.
+        @param args: its arguments; the first is the source.
+        @param size: how many items the task covers, for accounting.
         """
         self._queue.put((function, args, size))
 
@@ -324,31 +320,151 @@ class TaskPool(Service):
         self.pending += 1
         # The function sees the caller's context variables (e.g. the RPC
         # layer's currentCall()).
-        self.submit(_runCall, self, d, copy_context().run, (function, *args), kw)
+        self.submit(self._runCall, d, copy_context().run, (function, *args), kw)
         return d
 
-    def deliver(self, session: Any, packets: list[Any]) -> None:
+    def deliver(self, source: ITaskSource, items: list[Any]) -> None:
         """
-        Hand a session's packets to the workers (reactor thread).
+        Hand items of a source to the workers (reactor thread); each runs as
+        C{source.runTask(item, errors)} in a worker, and
+        C{source.tasksDone(count, errors)} follows in the reactor thread.
 
-        @param session: the session they came from.
-        @param packets: the packets, in wire order.
+        @param source: where they came from.
+        @param items: the items, in order.
         @raise RuntimeError: the pool is not running.
         """
         if not self.running:
             raise RuntimeError(f"{self.name} is not running: start it before sessions use it")
-        self.pending += len(packets)
+        self.pending += len(items)
         if self.ordered:
-            session._inbox.extend(packets)
-            if not session._inPool:
-                session._inPool = True
-                self.submit(_runOrdered, session, size=0)
+            inbox = self._inboxes.get(source)
+            if inbox is None:
+                inbox = self._inboxes[source] = deque(items)
+                self.submit(self._runOrdered, source, inbox, size=0)
+            else:
+                inbox.extend(items)
         else:
-            for pkg in packets:
-                self.submit(_runOne, session, pkg)
-        if self.pending > self.maxQueued and session not in self._paused:
-            self._paused.add(session)
-            session._pauseReading("pool")
+            for item in items:
+                self.submit(self._runOne, source, item)
+        if self.pending > self.maxQueued and source not in self._paused:
+            self._paused.add(source)
+            source.pauseIntake()
+
+    def discard(self, source: ITaskSource) -> int:
+        """
+        Drop the items of a source that wait to run (ordered mode; the
+        source closed), as finished (reactor thread).
+
+        @param source: the source.
+        @return: how many items were dropped.
+        """
+        inbox = self._inboxes.get(source)
+        if not inbox:
+            return 0
+        count = len(inbox)
+        inbox.clear()
+        self.finished(count)
+        return count
+
+    def awaitInReactor(self, awaitable: Any) -> Any:
+        """
+        Worker: run a coroutine (or wait for a Deferred) that a task
+        returned, in the reactor thread, and block this worker until it is
+        done, so that the source's next item waits for it (ordered mode).
+
+        @param awaitable: the coroutine or Deferred.
+        @return: its result, or a L{Failure <twisted.python.failure.Failure>}.
+        """
+        done = threading.Event()
+        box: list[Any] = []
+
+        def start() -> None:
+            def finished(outcome: Any) -> None:
+                box.append(outcome)
+                done.set()
+
+            ensureDeferred(awaitable).addBoth(finished)
+
+        self.reactor.callFromThread(start)
+        done.wait()
+        return box[0]
+
+    def _runOrdered(self, source: ITaskSource, inbox: deque[Any]) -> None:
+        """
+        Worker: run up to L{BATCH} waiting items of one source, in order,
+        stopping at the first that failed.
+
+        @param source: the source.
+        @param inbox: its waiting items.
+        """
+        outbox = _local.outbox = Outbox()
+        errors: list[Any] = []
+        done = 0
+        until = time.monotonic() + BATCH_SECONDS
+        runTask = source.runTask
+        try:
+            while done < BATCH and not errors:
+                try:
+                    item = inbox.popleft()
+                except IndexError:
+                    break
+                runTask(item, errors)
+                done += 1
+                if time.monotonic() > until:
+                    break
+        finally:
+            _local.outbox = None
+            self.reactor.callFromThread(self._batchDone, source, done, outbox, errors)
+
+    def _runOne(self, source: ITaskSource, item: Any) -> None:
+        """
+        Worker: run one item (unordered mode).
+
+        @param source: the source.
+        @param item: the item.
+        """
+        outbox = _local.outbox = Outbox()
+        errors: list[Any] = []
+        try:
+            source.runTask(item, errors)
+        finally:
+            _local.outbox = None
+            self.reactor.callFromThread(self._batchDone, source, 1, outbox, errors)
+
+    def _batchDone(self, source: ITaskSource, done: int, outbox: Outbox, errors: list[Any]) -> None:
+        """
+        A worker finished some items of a source (reactor thread): apply
+        what they asked, tell the source, run its next batch if items wait.
+
+        @param source: the source.
+        @param done: items finished.
+        @param outbox: what they asked of the reactor thread.
+        @param errors: what they reported (for the source).
+        """
+        outbox.apply()
+        self.finished(done)
+        source.tasksDone(done, errors)
+        if self.ordered:
+            inbox = self._inboxes.get(source)
+            if inbox:
+                self.submit(self._runOrdered, source, inbox, size=0)
+            elif inbox is not None:
+                del self._inboxes[source]
+
+    def _runCall(self, d: Deferred, function: Callable[..., Any], args: tuple, kw: dict) -> None:
+        """
+        Worker: run one blocking call and hand its outcome to the reactor.
+
+        @param d: the call's Deferred.
+        @param function: the function.
+        @param args: its positional arguments.
+        @param kw: its keyword arguments.
+        """
+        try:
+            outcome: Any = function(*args, **kw)
+        except Exception:
+            outcome = Failure()
+        self.reactor.callFromThread(self._callDone, d, outcome)
 
     def _callDone(self, d: Deferred, outcome: Any) -> None:
         """
@@ -367,125 +483,15 @@ class TaskPool(Service):
 
     def finished(self, count: int) -> None:
         """
-        Account for finished packets; let paused sessions read again once
+        Account for finished items; let paused sources take more again once
         the pool is half empty (reactor thread).
 
-        @param count: packets just finished.
+        @param count: items just finished.
         """
         self.pending -= count
         self.completed += count
         if self._paused and self.pending <= self.maxQueued // 2:
             paused, self._paused = self._paused, set()
-            for session in paused:
-                session._resumeReading("pool")
+            for source in paused:
+                source.resumeIntake()
 
-
-def _call(session: Any, pkg: Any, errors: list[tuple[Failure, str]]) -> None:
-    """
-    Run C{onMessage} (or C{onCron}, for the L{CRON} marker) in a worker;
-    collect what it raises.  Nothing runs for a session that closed.
-
-    @param session: the session.
-    @param pkg: the packet.
-    @param errors: where failures go, with the method's name.
-    """
-    # Packets reach the pool only from an open session, so "closing or
-    # closed" is "no longer open" here (and the pool needs no session states).
-    if session._state.closed:
-        return
-    callback = "onCron" if pkg is CRON else "onMessage"
-    try:
-        if pkg is CRON:
-            result = session._listener.onCron(session)
-        else:
-            result = session._listener.onMessage(session, pkg)
-        if result is not None and (isinstance(result, Deferred) or iscoroutine(result)):
-            outcome = _awaitInReactor(session._pool, result)
-            if isinstance(outcome, Failure):
-                errors.append((outcome, callback))
-    except Exception:
-        errors.append((Failure(), callback))
-
-
-def _awaitInReactor(pool: TaskPool, awaitable: Any) -> Any:
-    """
-    Worker: run a coroutine (or wait for a Deferred) that a handler
-    returned, in the reactor thread, and block this worker until it is done,
-    so that the session's next packet waits for it (ordered mode).
-
-    @param pool: the pool (for its reactor).
-    @param awaitable: the handler's coroutine or Deferred.
-    @return: its result, or a L{Failure <twisted.python.failure.Failure>}.
-    """
-    done = threading.Event()
-    box: list[Any] = []
-
-    def start() -> None:
-        def finished(outcome: Any) -> None:
-            box.append(outcome)
-            done.set()
-
-        ensureDeferred(awaitable).addBoth(finished)
-
-    pool._reactor.callFromThread(start)
-    done.wait()
-    return box[0]
-
-
-def _runOrdered(session: Any) -> None:
-    """
-    Worker: run up to L{BATCH} queued packets of one session, in order.
-
-    @param session: the session.
-    """
-    outbox = _local.outbox = Outbox()
-    errors: list[tuple[Failure, str]] = []
-    inbox = session._inbox
-    done = 0
-    until = time.monotonic() + BATCH_SECONDS
-    try:
-        while done < BATCH and not errors:
-            try:
-                pkg = inbox.popleft()
-            except IndexError:
-                break
-            _call(session, pkg, errors)
-            done += 1
-            if time.monotonic() > until:
-                break
-    finally:
-        _local.outbox = None
-        session._pool._reactor.callFromThread(session._poolBatchDone, done, outbox, errors)
-
-
-def _runCall(pool: TaskPool, d: Deferred, function: Callable[..., Any], args: tuple, kw: dict) -> None:
-    """
-    Worker: run one blocking call and hand its outcome to the reactor.
-
-    @param pool: the pool.
-    @param d: the call's Deferred.
-    @param function: the function.
-    @param args: its positional arguments.
-    @param kw: its keyword arguments.
-    """
-    try:
-        outcome: Any = function(*args, **kw)
-    except Exception:
-        outcome = Failure()
-    pool._reactor.callFromThread(pool._callDone, d, outcome)
-
-
-def _runOne(session: Any, pkg: Any) -> None:
-    """
-    Worker: run one packet (unordered mode).
-
-    @param session: the session.
-    @param pkg: the packet.
-    """
-    outbox = _local.outbox = Outbox()
-    errors: list[tuple[Failure, str]] = []
-    try:
-        _call(session, pkg, errors)
-    finally:
-        _local.outbox = None
-        session._pool._reactor.callFromThread(session._poolBatchDone, 1, outbox, errors)

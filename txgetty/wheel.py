@@ -27,13 +27,23 @@ from .interfaces import ITimerWheel
 _log = Logger()
 
 
+_PENDING, _CALLED, _CANCELLED = "pending", "called", "cancelled"
+
+
 @implementer(IDelayedCall)
 class WheelCall:
     """
     One call scheduled on a L{TimerWheel}.
+
+    What the wheel uses of it (its small protocol with the wheel): C{due}
+    (the requested time), C{tickNo} (the tick of the bucket it is in, set
+    by the wheel), L{isPending}, L{run}.
+
+    @ivar due: the requested time (clock seconds).
+    @ivar tickNo: the wheel tick whose bucket holds the call.
     """
 
-    __slots__ = ("_wheel", "_due", "_tickNo", "_f", "_args", "_kw", "_state")
+    __slots__ = ("due", "tickNo", "_wheel", "_f", "_args", "_kw", "_state")
 
     def __init__(
         self, wheel: TimerWheel, due: float, f: Callable[..., Any], args: tuple, kw: dict
@@ -46,25 +56,40 @@ class WheelCall:
         @param kw: its keyword arguments.
         """
         self._wheel = wheel
-        self._due = due
-        self._tickNo = 0
+        self.due = due
+        self.tickNo = 0
         self._f = f
         self._args = args
         self._kw = kw
-        self._state = "pending"
+        self._state = _PENDING
+
+    def isPending(self) -> bool:
+        """
+        @return: whether the call is still to run (the wheel's view of
+            L{active}).
+        """
+        return self._state is _PENDING
+
+    def run(self) -> None:
+        """
+        Run the call now (the wheel took it out of its bucket); what it
+        raises goes to the wheel.
+        """
+        self._state = _CALLED
+        self._f(*self._args, **self._kw)
 
     def getTime(self) -> float:
         """
         @return: the time the call was asked for (it runs at the first tick
             at or after it).
         """
-        return self._due
+        return self.due
 
     def active(self) -> bool:
         """
         @return: C{True} until the call runs or is cancelled.
         """
-        return self._state == "pending"
+        return self._state is _PENDING
 
     def cancel(self) -> None:
         """
@@ -74,8 +99,8 @@ class WheelCall:
         @raise AlreadyCancelled: it was already cancelled.
         """
         self._checkPending()
-        self._state = "cancelled"
-        self._wheel._remove(self)
+        self._state = _CANCELLED
+        self._wheel.discard(self)
 
     def reset(self, secondsFromNow: float) -> None:
         """
@@ -85,9 +110,9 @@ class WheelCall:
         """
         self._checkPending()
         wheel = self._wheel
-        wheel._remove(self)
-        self._due = wheel.seconds() + secondsFromNow
-        wheel._insert(self)
+        wheel.discard(self)
+        self.due = wheel.seconds() + secondsFromNow
+        wheel.insert(self)
 
     def again(self, secondsFromNow: float) -> None:
         """
@@ -100,14 +125,14 @@ class WheelCall:
         @raise AlreadyCancelled: the call was cancelled.
         @raise ValueError: the call has not run yet (use L{reset}).
         """
-        if self._state == "cancelled":
+        if self._state is _CANCELLED:
             raise AlreadyCancelled()
-        if self._state == "pending":
+        if self._state is _PENDING:
             raise ValueError("again() is for a call that already ran; use reset() on a pending call")
         wheel = self._wheel
-        self._due = wheel.seconds() + secondsFromNow
-        self._state = "pending"
-        wheel._insert(self)
+        self.due = wheel.seconds() + secondsFromNow
+        self._state = _PENDING
+        wheel.insert(self)
 
     def delay(self, secondsLater: float) -> None:
         """
@@ -115,20 +140,20 @@ class WheelCall:
 
         @param secondsLater: seconds to add.
         """
-        self.reset(self._due - self._wheel.seconds() + secondsLater)
+        self.reset(self.due - self._wheel.seconds() + secondsLater)
 
     def _checkPending(self) -> None:
         """
         @raise AlreadyCalled: the call ran.
         @raise AlreadyCancelled: the call was cancelled.
         """
-        if self._state == "called":
+        if self._state is _CALLED:
             raise AlreadyCalled()
-        if self._state == "cancelled":
+        if self._state is _CANCELLED:
             raise AlreadyCancelled()
 
     def __repr__(self) -> str:
-        return f"<WheelCall {self._state} due={self._due:.3f} {self._f!r}>"
+        return f"<WheelCall {self._state} due={self.due:.3f} {self._f!r}>"
 
 
 @implementer(ITimerWheel)
@@ -158,6 +183,8 @@ class TimerWheel:
         self._clock = clock
         self._slots: list[dict[WheelCall, None]] = [{} for _ in range(slots)]
         self._count = 0
+        #: Callables to run at the next tick (L{atNextTick}), in order.
+        self._nextTick: dict[Callable[[], Any], None] = {}
         self._doneTick = math.floor(clock.seconds() / self.tick)
         self._driver: IDelayedCall | None = None
         self._turning = False
@@ -186,33 +213,76 @@ class TimerWheel:
         @return: the L{WheelCall}, which can be cancelled or reset.
         """
         call = WheelCall(self, self._clock.seconds() + delay, f, args, kw)
-        self._insert(call)
+        self.insert(call)
         return call
 
-    def _insert(self, call: WheelCall) -> None:
+    def callAt(self, when: float, f: Callable[..., Any], *args: Any) -> WheelCall:
         """
-        Put a call into the bucket of its tick and make sure the wheel turns.
+        Schedule C{f(*args)} at the clock time C{when} (rounded up to the
+        next tick), exactly as a L{callLater} made earlier for that time
+        would be.
+
+        @param when: clock seconds.
+        @param f: the callable.
+        @param args: its positional arguments.
+        @return: the L{WheelCall}.
+        """
+        call = WheelCall(self, when, f, args, {})
+        self.insert(call)
+        return call
+
+    def atNextTick(self, f: Callable[[], Any]) -> None:
+        """
+        Call C{f()} at the wheel's next tick, before the calls due then
+        (once, however often it is asked for until then).  Cheaper than a
+        L{callLater} (no call object, no bucket): a session starts its
+        timers this way, so that one that ends before the next tick never
+        puts any on the wheel.
+
+        @param f: the callable (hashable: a bound method is).
+        """
+        self._nextTick[f] = None
+        if self._driver is None and not self._turning:
+            self._schedule()
+
+    def cancelNextTick(self, f: Callable[[], Any]) -> None:
+        """
+        Do not call C{f} at the next tick after all (no error if it is not
+        queued).
+
+        @param f: a callable given to L{atNextTick}.
+        """
+        if self._nextTick.pop(f, 0) is None and not self._nextTick and not self._count:
+            if self._driver is not None:
+                self._driver.cancel()
+                self._driver = None
+
+    def insert(self, call: WheelCall) -> None:
+        """
+        Put a call into the bucket of its tick and make sure the wheel turns
+        (what a L{WheelCall} asks when it is scheduled again).
 
         @param call: the call.
         """
-        tickNo = max(math.ceil(call._due / self.tick), self._doneTick + 1)
-        call._tickNo = tickNo
+        tickNo = max(math.ceil(call.due / self.tick), self._doneTick + 1)
+        call.tickNo = tickNo
         slots = self._slots
         slots[tickNo % len(slots)][call] = None
         self._count += 1
         if self._driver is None and not self._turning:
             self._schedule()
 
-    def _remove(self, call: WheelCall) -> None:
+    def discard(self, call: WheelCall) -> None:
         """
-        Take a pending call out of its bucket.
+        Take a pending call out of its bucket (what a L{WheelCall} asks when
+        it is cancelled or moved).
 
         @param call: the call.
         """
         slots = self._slots
-        del slots[call._tickNo % len(slots)][call]
+        del slots[call.tickNo % len(slots)][call]
         self._count -= 1
-        if not self._count and self._driver is not None:
+        if not self._count and self._driver is not None and not self._nextTick:
             self._driver.cancel()
             self._driver = None
 
@@ -238,6 +308,9 @@ class TimerWheel:
         # A stalled reactor may have skipped many ticks; one pass over all the
         # slots then covers them.
         try:
+            if self._nextTick:
+                self._doneTick = first - 1
+                self._runNextTick()
             for t in range(first, min(nowTick, first + len(slots) - 1) + 1):
                 # Calls scheduled by the calls of this slot go to later ticks.
                 self._doneTick = t
@@ -245,8 +318,20 @@ class TimerWheel:
         finally:
             self._turning = False
             self._doneTick = nowTick
-        if self._count:
+        if self._count or self._nextTick:
             self._schedule()
+
+    def _runNextTick(self) -> None:
+        """
+        Run what L{atNextTick} queued (what they queue runs at the tick
+        after).
+        """
+        todo, self._nextTick = self._nextTick, {}
+        for f in todo:
+            try:
+                f()
+            except Exception:
+                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=f, level=LogLevel.error)
 
     def _runSlot(self, slot: dict[WheelCall, None], nowTick: int) -> None:
         """
@@ -255,14 +340,13 @@ class TimerWheel:
         @param slot: the bucket.
         @param nowTick: the current tick number.
         """
-        due = [c for c in slot if c._tickNo <= nowTick]
+        due = [c for c in slot if c.tickNo <= nowTick]
         for call in due:
-            if call._state != "pending":
+            if not call.isPending():
                 continue
             del slot[call]
             self._count -= 1
-            call._state = "called"
             try:
-                call._f(*call._args, **call._kw)
+                call.run()
             except Exception:
                 _log.failure("txgetty: a timer-wheel call {call!r} raised", call=call, level=LogLevel.error)

@@ -217,7 +217,7 @@ class PoolTests(TestCase):
         peak = []
 
         def hook(session: Any, pkg: bytes) -> None:
-            peak.append(session._poolPending)
+            peak.append(session.taskBacklog)
             gate.wait(5)
 
         address = await self.serve(Handler(hook), TaskPool(size=1, reactor=reactor),

@@ -236,10 +236,10 @@ class BacklogTests(TestCase):
         for i in range(60):
             peer.sendTo(helloFrame(b"%d" % i), address.port)
         await waitUntil(lambda: server.datagramDrops()["backlog"] == 51, "51 datagrams dropped")
-        self.assertEqual(harness.sessions[0]._poolPending, 9)
+        self.assertEqual(harness.sessions[0].taskBacklog, 9)
         gate.set()
         self.assertEqual(await peer.whenReceived(9), [helloFrame(b"%d" % i) for i in range(9)])
-        await waitUntil(lambda: harness.sessions[0]._poolPending == 0, "the backlog to drain")
+        await waitUntil(lambda: harness.sessions[0].taskBacklog == 0, "the backlog to drain")
         peer.sendTo(helloFrame(b"after"), address.port)
         self.assertEqual((await peer.whenReceived(10))[-1], helloFrame(b"after"))
         self.assertEqual(server.datagramDrops(), {"oversize": 0, "peers": 0, "backlog": 51})

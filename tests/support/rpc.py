@@ -83,7 +83,7 @@ class FrameClient:
         @param clock: the clock of the server.
         """
         self.recorder = RecordingListener()
-        serverSession = rpc.server._newSessionFor(IPv4Address("TCP", "127.0.0.1", 40000))
+        serverSession = rpc.server.newSession(IPv4Address("TCP", "127.0.0.1", 40000))
         owner = _Configure(self.recorder, F.RpcCodec())
         client = Session(clock=clock, wheel=TimerWheel(clock, 0.1), owner=owner)
         self.pair = SessionPair(serverSession, client, clock, rpc.server._wheel).connect()
@@ -195,7 +195,7 @@ class MemoryNetwork:
         attempt = self.endpoints[index].last
         server = self.servers[index].server
         protocol = attempt.factory.buildProtocol(SERVER_ADDRESS)
-        pair = SessionPair(server._newSessionFor(IPv4Address("TCP", "127.0.0.1", 50000 + index)), protocol,
+        pair = SessionPair(server.newSession(IPv4Address("TCP", "127.0.0.1", 50000 + index)), protocol,
                            self.clock, server._wheel).connect()
         attempt.protocol, attempt.transport = protocol, pair.clientTransport
         attempt.deferred.callback(protocol)

@@ -155,6 +155,47 @@ class WheelTests(SynchronousTestCase):
         self.clock.advance(2)
         self.assertEqual(self.fired, ["x", "x"])
 
+    def test_callAt(self) -> None:
+        """
+        C{callAt(when, f)} runs at the first tick at or after the absolute
+        time C{when}, the same tick a C{callLater} for that time gets.
+        """
+        self.clock.advance(0.25)
+        call = self.wheel.callAt(0.45, self.fired.append, "at")
+        self.assertEqual(call.getTime(), 0.45)
+        self.clock.advance(0.2)
+        self.assertEqual(self.fired, [])
+        self.clock.advance(0.1)
+        self.assertEqual(self.fired, ["at"])
+
+    def test_atNextTick(self) -> None:
+        """
+        C{atNextTick(f)} calls C{f} once at the next tick (however often it
+        was asked for), before the calls due at that tick, and keeps no
+        driver once nothing else is pending.
+        """
+        self.wheel.callLater(0.05, self.fired.append, "due")
+        f = lambda: self.fired.append("next")  # noqa: E731
+        self.wheel.atNextTick(f)
+        self.wheel.atNextTick(f)
+        self.clock.advance(0.1)
+        self.assertEqual(self.fired, ["next", "due"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_cancelNextTick(self) -> None:
+        """
+        C{cancelNextTick(f)} takes C{f} back; with nothing else pending the
+        wheel stops its driver; an unknown callable is no error.
+        """
+        f = lambda: self.fired.append("next")  # noqa: E731
+        self.wheel.atNextTick(f)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.wheel.cancelNextTick(f)
+        self.wheel.cancelNextTick(f)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(1)
+        self.assertEqual(self.fired, [])
+
     def test_badParameters(self) -> None:
         """
         A non-positive tick or no slots is a L{ConfigError}.

@@ -211,13 +211,29 @@ class Client(Service):
             f"failed attempts {self.failures}, self-connects {self.selfConnects}, gave up {self.gaveUp}"
         )
 
+    def slotStates(self) -> list[str]:
+        """
+        @return: the state of each connection slot, in slot order, by name
+            (one of L{txgetty.client.slot.STATES}' names: C{"IDLE"},
+            C{"DIALING"}, C{"OPEN"}, C{"WAITING"}, C{"STOPPING"},
+            C{"STOPPED"}, C{"GAVE_UP"}).
+        """
+        return [slot.state.name for slot in self._slots]
+
+    def allGaveUp(self) -> bool:
+        """
+        @return: whether no slot will open a session any more: each one gave
+            up after C{maxAttempts} failures or is stopped.
+        """
+        return all(slot.state in (_slot.GAVE_UP, _slot.STOPPED) for slot in self._slots)
+
     def _stateSummary(self) -> str:
         """
         @return: how many slots are in each state, e.g. C{"2 OPEN, 1 WAITING"}.
         """
         counts: dict[str, int] = {}
-        for slot in self._slots:
-            counts[slot.state.name] = counts.get(slot.state.name, 0) + 1
+        for name in self.slotStates():
+            counts[name] = counts.get(name, 0) + 1
         return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
     # -- ISlotOwner: what the slots ask and report --------------------------

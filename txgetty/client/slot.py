@@ -80,7 +80,7 @@ class _SlotFactory(Factory):
         @param addr: the server's address.
         @return: a new session owned by the slot.
         """
-        return self.slot._newSession()
+        return self.slot.newSession()
 
 
 class Slot(SessionOwner):
@@ -129,8 +129,11 @@ class Slot(SessionOwner):
 
     # -- SessionOwner ---------------------------------------------------------
 
-    def _newSession(self) -> Session:
+    def newSession(self) -> Session:
         """
+        Make the session of the current dial, owned by this slot (for the
+        factory the slot dials with).
+
         @return: the session of the current dial.
         """
         client = self.client

@@ -25,7 +25,6 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..client import Client
-from ..client.slot import GAVE_UP, STOPPED
 from ..config import SessionConfig
 from ..errors import ConfigError
 from ..handlers import EventListener
@@ -453,7 +452,7 @@ class RpcClient(MultiService):
         A pool gave up (or was stopped): if no pool can connect any more,
         the parked calls fail.
         """
-        if any(slot.state not in (GAVE_UP, STOPPED) for pool in self._pools.values() for slot in pool._slots):
+        if not all(pool.allGaveUp() for pool in self._pools.values()):
             return
         self._watching = False
         parked, self._parked = self._parked, []
@@ -528,7 +527,7 @@ class RpcClient(MultiService):
         connection = pending.connection
         if connection is not None and connection.pending.pop(pending.requestId, None) is pending:
             session = connection.session
-            if session is not None and session._state.writable:
+            if session is not None and session.acceptsWrites:
                 session.writePkg(F.Frame(F.CANCEL, pending.requestId, None, b"", self.serializer))
 
     def _settle(self, pending: _Pending) -> None:

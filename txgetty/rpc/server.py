@@ -237,7 +237,7 @@ class _Connection(EventListener):
         @param frame: a response to send (a L{Frame} or its bytes), if the
             session is still open.
         """
-        if self.session._state.writable:
+        if self.session.acceptsWrites:
             self.session.writePkg(frame)
 
 
@@ -566,7 +566,7 @@ class RpcServer(Service):
             return False
         self.calls += 1
         session = connection.session
-        if session._state.writable:
+        if session.acceptsWrites:
             session.writePkg(F.responseBytes(frame.requestId, body, frame.serializer, NONE))
         return True
 

@@ -31,6 +31,7 @@ from ..transports.addresses import formatAddress
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, checkListenerSetting
 from ..transports.endpoints import parseWebSocketURL, serverEndpoint, splitDescription
 from ..errors import ConfigError
+from ..interfaces import ISessionFactory
 from ..tally import Tally
 from ..transports.tls import TLSServerSettings
 
@@ -183,7 +184,7 @@ class _SessionFactory(Factory):
 
     noisy = False
 
-    def __init__(self, server: Any, cap: SessionCap) -> None:
+    def __init__(self, server: ISessionFactory, cap: SessionCap) -> None:
         """
         @param server: the server owning the sessions.
         @param cap: the listener's cap.
@@ -199,7 +200,7 @@ class _SessionFactory(Factory):
         """
         if not self.cap.admit():
             return self.cap.refuse(addr)
-        return self.server._newSessionFor(addr, cap=self.cap)
+        return self.server.newSession(addr, cap=self.cap)
 
 
 def takeOption(description: str, key: str) -> tuple[str, str | None]:
@@ -237,12 +238,12 @@ class StreamListener:
         self.maxSessions = maxSessions
         self.cap: SessionCap | None = None
 
-    def listen(self, server: Any) -> Deferred:
+    def listen(self, server: ISessionFactory) -> Deferred:
         """
-        @param server: the server.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @return: a L{Deferred} firing with the listening port.
         """
-        self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
+        self.cap = SessionCap(server.reactor, self.description, self.maxSessions)
         return self.endpoint.listen(_SessionFactory(server, self.cap))
 
     def label(self, address: Any) -> str:
@@ -277,9 +278,9 @@ class UDPListener:
         self.description = description
         self.protocol: UDPServerProtocol | None = None
 
-    def listen(self, server: Any) -> Deferred:
+    def listen(self, server: ISessionFactory) -> Deferred:
         """
-        @param server: the server.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @return: a L{Deferred} firing with the UDP port.
         """
         maxDatagram = min(server.config.maxMsgLen, MAX_DATAGRAM)
@@ -355,15 +356,15 @@ class WebSocketListener:
         self.options.update(options)
         self.descriptions.append(description)
 
-    def listen(self, server: Any) -> Deferred:
+    def listen(self, server: ISessionFactory) -> Deferred:
         """
-        @param server: the server.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @return: a L{Deferred} firing with the listening port.
         """
         try:
             from ..transports.websocket import WebSocketSite  # autobahn only for WebSocket servers
 
-            self.cap = SessionCap(server._reactor, self.description, self.maxSessions)
+            self.cap = SessionCap(server.reactor, self.description, self.maxSessions)
             site = WebSocketSite(server, self.secure, self.paths, dict(self.options), self.cap)
         except ConfigError:
             return fail(Failure())

@@ -19,7 +19,7 @@ from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, DEFAULT_WHEEL
 from ..transports.udp import DROP_KINDS
 from .ports import UDPListener, parseListeners
 from ..errors import SessionRefusedError
-from ..interfaces import IServer, ITimerWheel
+from ..interfaces import IServer, ISessionFactory, ITimerWheel
 from ..session import Session, SessionOwner
 from ..transports.tls import TLSServerSettings
 from ..wheel import TimerWheel
@@ -29,11 +29,12 @@ _log = Logger()
 NewSessionCallback = Callable[[Session], Any]
 
 
-@implementer(IServer, IService)
+@implementer(IServer, ISessionFactory, IService)
 class Server(Service, SessionOwner):
     """
     Accepts sessions on several endpoints (an L{IService <twisted.application.service.IService>}).
 
+    @ivar reactor: the reactor its sessions and listeners use.
     @ivar config: the settings every session starts with.
     @ivar addresses: the bound addresses, once listening.
     @ivar accepted: connections accepted so far.
@@ -100,7 +101,7 @@ class Server(Service, SessionOwner):
             reactor = _reactor
         if not callable(newSession):
             raise TypeError(f"newSession must be callable, got {newSession!r}")
-        self._reactor = reactor
+        self.reactor = reactor
         self._newSession = newSession
         self.config = config or SessionConfig()
         self._wheel = wheel or TimerWheel(reactor, wheelTick)
@@ -278,8 +279,10 @@ class Server(Service, SessionOwner):
                     drops[kind] += count
         return drops
 
-    def _newSessionFor(self, addr: Any, name: str | None = None, cap: Any = None) -> Session:
+    def newSession(self, addr: Any, name: str | None = None, cap: Any = None) -> Session:
         """
+        Make a session for a new connection or UDP peer (L{ISessionFactory}).
+
         @param addr: the peer's address.
         @param name: the session's name (derived from the transport if
             C{None}).
@@ -287,7 +290,7 @@ class Server(Service, SessionOwner):
             release when the session is gone, if any.
         @return: a new session owned by this server.
         """
-        session = Session(clock=self._reactor, wheel=self._wheel, config=self.config, owner=self, name=name)
+        session = Session(clock=self.reactor, wheel=self._wheel, config=self.config, owner=self, name=name)
         session.taskPool = self.taskPool
         self._sessions[session] = cap
         self.accepted += 1

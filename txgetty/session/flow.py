@@ -17,7 +17,6 @@ Mixed into L{txgetty.Session}.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.interfaces import IPushProducer
@@ -29,7 +28,7 @@ from . import lifecycle as S
 from ..errors import OutboundOverflowError, TaskPoolError, WriteTimeoutError
 from ..interfaces import PAUSE_REASONS
 from .errorlog import logSessionFailure
-from ..taskpool import CRON, Outbox, _runOrdered
+from .pooling import CRON, SessionTasks
 
 
 
@@ -92,10 +91,7 @@ class FlowMixin:
         _state: S.State
         _wheel: Any
         _listener: Any
-        _pool: Any
-        _poolPending: int
-        _inPool: bool
-        _inbox: deque[Any] | None
+        _tasks: SessionTasks | None
         _readPauses: int
         _writable: bool
         _writeCall: Any
@@ -307,54 +303,14 @@ class FlowMixin:
 
     def _toPool(self, packets: list[Any]) -> None:
         """
-        Hand packets (or the cron marker) to the task pool; pause reading if
-        the backlog passes C{backlogHighMark}.
+        Hand packets (or the cron marker) to the session's task pool (see
+        L{SessionTasks <txgetty.session.pooling.SessionTasks>}).
 
         @param packets: the packets, in wire order.
         """
+        tasks = self._tasks
+        assert tasks is not None  # (called only for a session with a pool)
         try:
-            self._pool.deliver(self, packets)
+            tasks.deliver(packets)
         except RuntimeError as e:
             self._handlerFailed(Failure(TaskPoolError(str(e))), "onCron" if packets == [CRON] else "onMessage")
-            return
-        self._poolPending += len(packets)
-        if self._poolPending > self._backlogHighMark:
-            self._pauseReading("backlog")
-
-    def _poolBatchDone(self, done: int, outbox: Outbox, errors: list[tuple[Failure, str]]) -> None:
-        """
-        A worker finished some packets (reactor thread): apply their writes,
-        report their errors, queue the rest, read again below the low mark.
-
-        @param done: packets finished.
-        @param outbox: what the handlers asked of sessions.
-        @param errors: what they raised, with the listener method that
-            raised it.
-        """
-        pool = self._pool
-        outbox.apply()
-        self._poolPending -= done
-        pool.finished(done)
-        for failure, callback in errors:
-            self._lateHandlerFailure(failure, callback)
-        if self._state is not S.OPEN:
-            self._clearInbox()
-        if pool.ordered and self._inPool:
-            if self._inbox and self._state is S.OPEN:
-                pool.submit(_runOrdered, self, size=0)
-            else:
-                self._inPool = False
-        if self._poolPending <= self._backlogLowMark:
-            self._resumeReading("backlog")
-        self._endIfPeerDone()
-
-    def _clearInbox(self) -> None:
-        """
-        Drop the packets still queued for the pool (the session closed).
-        """
-        inbox = self._inbox
-        if inbox:
-            count = len(inbox)
-            inbox.clear()
-            self._poolPending -= count
-            self._pool.finished(count)

@@ -73,7 +73,7 @@ from ..errors import (
 )
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from ..statemachine import State, Table
-from ..taskpool import CRON
+from .pooling import CRON
 from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
 
 _log = Logger()
@@ -145,8 +145,7 @@ class LifecycleMixin:
         # An awaited handler's Deferred, or the next turn's delayed call.
         _waiting: Any
         _partialSince: float | None
-        _pool: Any
-        _poolPending: int
+        _tasks: Any
         _writeCall: Any
         _peerDone: bool
         _cronCall: Any
@@ -167,7 +166,6 @@ class LifecycleMixin:
         startTime: float
 
         def _applySocketOptions(self) -> None: ...
-        def _clearInbox(self) -> None: ...
         def _drainMessages(self) -> None: ...
         def _flush(self) -> None: ...
         def _handlerFailed(self, failure: Failure, callback: str) -> None: ...
@@ -277,7 +275,7 @@ class LifecycleMixin:
         """
         if not self._peerDone or self._state is not OPEN:
             return
-        if self._waiting is not None or self._poolPending:
+        if self._waiting is not None or (self._tasks is not None and self._tasks.pending):
             return
         if self._buf:
             need = f" of {self._need}" if self._need else ""
@@ -505,8 +503,8 @@ class LifecycleMixin:
             if self._writeCall.active():
                 self._writeCall.cancel()
             self._writeCall = None
-        if self._pool is not None:
-            self._clearInbox()
+        if self._tasks is not None:
+            self._tasks.clear()
         self._owner.sessionGone(self)
         waiters, self._waiters = self._waiters, []
         for d in waiters:
@@ -553,7 +551,7 @@ class LifecycleMixin:
             keepAlive()
             if self._state is not OPEN:
                 return
-        if self._pool is not None:
+        if self._tasks is not None:
             self._toPool([CRON])
         else:
             try:

@@ -31,6 +31,7 @@ from . import lifecycle as S
 from .flow import FlowMixin
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from .lifecycle import LifecycleMixin
+from .pooling import SessionTasks
 from .settings import SessionOptionsMixin
 from ..transports.addresses import formatAddress
 from ..transports.sockets import transportBacklog
@@ -42,13 +43,15 @@ from ..errors import (
     PacketTooLargeError,
     SessionClosedError,
 )
-from ..interfaces import IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
+from ..interfaces import PAUSE_REASONS, IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
 from ..taskpool import RUNNING, currentOutbox
 
 # The namespace docs/contracts.md promises for the events of sessions.
 _log = Logger(namespace="txgetty.session")
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
+#: The pause reasons of a full task-pool intake (see L{Session.backlogFull}).
+_BACKLOG_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
 
 
 class SessionOwner:
@@ -100,7 +103,7 @@ def _readOneByOne(session: Session, buf: bytearray, out: list) -> int:
     """
     reader = session._reader
     read = reader.read
-    limit = session._maxMsgLen
+    limit = session.maxMsgLen
     while buf:
         pkg, n = read(session, buf)
         if pkg is None:
@@ -157,7 +160,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_readPauses",
         "_partialSince", "_cronCall", "_idleCall", "_packetCall", "_openCall", "_abortCall",
-        "_pool", "_inbox", "_inPool", "_poolPending", "_writable", "_writeCall",
+        "_tasks", "_writable", "_writeCall",
         "_messageMode", "_messages", "_pollWrites", "_readMessage", "_peerDone",
         "_firstCall", "_writeStall", "_writeTaken",
     )
@@ -205,10 +208,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._readPauses = 0
         self._partialSince: float | None = None
         self._cronCall = self._idleCall = self._packetCall = self._openCall = self._abortCall = None
-        self._pool: Any = None
-        self._inbox: deque | None = None
-        self._inPool = False
-        self._poolPending = 0
+        self._tasks: SessionTasks | None = None
         self._writable = True
         self._writeCall = None
         self._messageMode = False
@@ -238,6 +238,35 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         Bytes written to the session and not yet handed to the kernel.
         """
         return transportBacklog(self.transport) + sum(map(len, self._batch or ()))
+
+    @property
+    def acceptsWrites(self) -> bool:
+        """
+        C{True} while C{writePkg} and its siblings accept writes (from the
+        TLS handshake until the session closes, and while C{onError} of an
+        erroring session runs).
+        """
+        return self._state.writable
+
+    @property
+    def backlogFull(self) -> bool:
+        """
+        C{True} while reading is paused because too many packets wait for
+        the task pool (C{backlogHighMark}) or the pool itself is full: a
+        datagram transport drops what arrives meanwhile.
+        """
+        return self._readPauses & _BACKLOG_FULL != 0
+
+    def fail(self, failure: Failure | BaseException) -> None:
+        """
+        Close the session as failed: an open session reports C{failure} to
+        C{onError} (logged once) and closes; one that is not open yet is
+        dropped.  What a transport calls when it detects a fault the session
+        cannot see (a text WebSocket message, a dead peer, an ICMP refusal).
+
+        @param failure: what went wrong.
+        """
+        self._fire("error", failure if isinstance(failure, Failure) else Failure(failure))
 
     @property
     def state(self) -> str:
@@ -300,16 +329,25 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         The L{TaskPool <txgetty.taskpool.TaskPool>} that runs C{onMessage}
         and C{onCron}, or C{None} to run them in the reactor thread.
         """
-        return self._pool
+        return None if self._tasks is None else self._tasks.pool
 
     @taskPool.setter
     def taskPool(self, pool: Any) -> None:
         if pool is not None and not ITaskPool.providedBy(pool):
             raise ConfigError(f"session.taskPool must be a txgetty TaskPool or None, got {pool!r}")
-        if self._poolPending:
-            raise ConfigError(f"cannot change the task pool of {self!r}: {self._poolPending} packets are in it")
-        self._pool = pool
-        self._inbox = deque() if pool is not None and pool.ordered else None
+        if self._tasks is not None and self._tasks.pending:
+            raise ConfigError(f"cannot change the task pool of {self!r}: {self._tasks.pending} packets are in it")
+        self._tasks = None if pool is None else SessionTasks(
+            pool, self, self._pauseReading, self._resumeReading, self._lateHandlerFailure, self._endIfPeerDone
+        )
+
+    @property
+    def taskBacklog(self) -> int:
+        """
+        Packets handed to the task pool and not finished yet (what
+        C{backlogHighMark} bounds).
+        """
+        return 0 if self._tasks is None else self._tasks.pending
 
     @property
     def codec(self) -> Any:
@@ -420,7 +458,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         state = self._state
         if state is S.OPEN and self._waiting is None and not self._messages:
             readMessage = self._readMessage
-            if readMessage is None or self._pool is not None:
+            if readMessage is None or self._tasks is not None:
                 self._processMessage(data)
                 return
             # The common case, kept short (it is per message): a codec that
@@ -512,7 +550,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         if out:
             self.packetsRead += len(out)
-            if self._pool is not None:
+            if self._tasks is not None:
                 self._toPool(out)
             elif len(out) > self._maxPacketsPerTurn > 0 and not self._messageMode:
                 self._dispatchTurn(iter(out))
@@ -719,7 +757,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             raise self._closedError()
         data = self._writer.write(self, pkg)
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
-            outbox.write(self, data, 1)
+            outbox.call(self._writeFromPool, data, 1)
             return
         self.packetsWritten += 1
         # _send, inlined: this is the path of every packet written.
@@ -748,9 +786,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
             if self._messageMode:  # a message each, as below
                 for chunk in chunks:
-                    outbox.write(self, chunk, 1)
+                    outbox.call(self._writeFromPool, chunk, 1)
             else:
-                outbox.write(self, b"".join(chunks), len(chunks))
+                outbox.call(self._writeFromPool, b"".join(chunks), len(chunks))
             return
         self.packetsWritten += len(chunks)
         self.bytesWritten += sum(map(len, chunks))
@@ -774,9 +812,30 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 raise TypeError(f"writeBytes takes bytes, not {type(data).__name__}")
             data = bytes(data)
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
-            outbox.write(self, data, 0)
+            outbox.call(self._writeFromPool, data, 0)
             return
         self._send(data)
+
+    def _writeFromPool(self, data: bytes, packets: int) -> None:
+        """
+        Send what a handler in a task-pool thread wrote (reactor thread, when
+        its batch is done): dropped if the session closed meanwhile; a write
+        the transport refuses is the handler's error (C{onError}, then the
+        error policy).
+
+        @param data: the encoded bytes.
+        @param packets: how many packets they hold (0 for raw bytes).
+        """
+        if not self._state.writable:
+            return
+        try:
+            self._send(data)
+        except Exception:
+            # As if the handler's write had raised (e.g. a packet too large
+            # for one UDP datagram).
+            self._lateHandlerFailure(Failure(), "onMessage")
+        else:
+            self.packetsWritten += packets
 
     def _flush(self) -> None:
         """
@@ -801,7 +860,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             the handler's batch ends).
         """
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
-            outbox.close(self, reason)
+            outbox.call(self.close, reason)
             return None
         self._fire("close", _asFailure(reason))
         return self.whenClosed()

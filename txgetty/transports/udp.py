@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..errors import ConfigError, DatagramTooLargeError
-from ..interfaces import PAUSE_REASONS
+from ..interfaces import ISessionFactory
 from .addresses import checkPort
 
 _log = Logger()
@@ -40,9 +40,6 @@ MAX_DATAGRAM = 65507
 #: server's config leaves C{readIdleTimeout} unset or 0.
 DEFAULT_PEER_IDLE = 60.0
 DEFAULT_MAX_PEERS = 10_000
-#: The reasons to hold back reading for which a UDP session's datagrams are
-#: dropped (a UDP socket shared by many peers cannot pause one of them).
-_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
 #: The kinds of dropped datagrams (see L{UDPServerProtocol.drops}).
 DROP_KINDS = ("oversize", "peers", "backlog")
 
@@ -148,7 +145,8 @@ class DatagramPeer:
         One peer cannot be paused on a shared UDP socket: while its session
         holds back reading, its datagrams queue in the session (an awaited
         handler, up to C{backlogHighMark}) or are dropped (a full task-pool
-        backlog, see C{_FULL}).
+        backlog, see C{session.backlogFull}: a UDP socket shared by many
+        peers cannot pause one of them).
         """
 
     resumeProducing = stopProducing = pauseProducing
@@ -173,9 +171,9 @@ class UDPServerProtocol(DatagramProtocol):
         (for a session whose task-pool backlog is full).
     """
 
-    def __init__(self, server: Any, description: str, maxPeers: int, maxDatagram: int) -> None:
+    def __init__(self, server: ISessionFactory, description: str, maxPeers: int, maxDatagram: int) -> None:
         """
-        @param server: the L{txgetty.Server}.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @param description: the listener's text, for logs.
         @param maxPeers: sessions at most; datagrams from more peers are
             dropped.
@@ -207,7 +205,7 @@ class UDPServerProtocol(DatagramProtocol):
             session = self._newPeer(addr)
             if session is None:
                 return
-        elif session._readPauses & _FULL:
+        elif session.backlogFull:
             self._drop(f"{session!r} has more than backlogHighMark packets waiting for its task pool (or the "
                        f"pool is full): its datagrams are dropped until it catches up", "backlog")
             return
@@ -219,8 +217,8 @@ class UDPServerProtocol(DatagramProtocol):
         @return: its session, or C{None} if it was refused.
         """
         address = _address(addr[0], addr[1])
-        peer = DatagramPeer(self.transport, address, self.server._reactor, self._forget)
-        session = self.server._newSessionFor(address, name="udp-session")
+        peer = DatagramPeer(self.transport, address, self.server.reactor, self._forget)
+        session = self.server.newSession(address, name="udp-session")
         if not self.server.config.readIdleTimeout:
             # Unset (None: a stream session's 300 s) or 0: a UDP peer never
             # says goodbye, so it gets a limit of its own.
@@ -305,7 +303,7 @@ class _ConnectedUDP(DatagramProtocol):
         if peer is None or peer.disconnecting:
             return
         session = peer.protocol
-        if session._readPauses & _FULL:
+        if session.backlogFull:
             self.dropped += 1
             if self.dropped == 1:
                 _log.warn("txgetty: {session!r} has more than backlogHighMark packets waiting for its task pool "
@@ -321,7 +319,7 @@ class _ConnectedUDP(DatagramProtocol):
         peer = self.peer
         if peer is not None and not peer.disconnecting:
             session = peer.protocol
-            session._fire("error", Failure(ConnectionRefusedError(
+            session.fail(Failure(ConnectionRefusedError(
                 f"UDP to {peer.address.host}:{peer.address.port} refused (ICMP port unreachable): "
                 f"nothing listens there"
             )))

@@ -31,6 +31,7 @@ from zope.interface import implementer
 
 from twisted.internet.protocol import connectionDone
 
+from ..interfaces import ISessionFactory
 from .sockets import transportBacklog
 from .wsstage import HTTPStages, StageSite
 from .tls import describeHandshakeFailure, isTLSFailure, tlsConnectionOf
@@ -291,7 +292,7 @@ class WebSocketTransport:
         """
         if self.pingOutstanding:
             session = self.protocol.session
-            session._fire("error", Failure(DeadPeerError(
+            session.fail(Failure(DeadPeerError(
                 f"no pong to the ping sent {session.cronPeriod:g} s ago (one per cronPeriod): "
                 f"the peer is gone"
             )))
@@ -380,7 +381,7 @@ class _SessionCarrier:
         if session is None:
             return
         if not isBinary:
-            session._fire("error", Failure(CodecError(
+            session.fail(Failure(CodecError(
                 "a text message arrived; txgetty sessions exchange binary messages (close code 1003)"
             )))
             return
@@ -429,7 +430,7 @@ class _ServerProtocol(_SessionCarrier, WebSocketServerProtocol):  # type: ignore
         """
         factory = self.factory
         factory.stages.upgraded(self.transport)
-        session = factory.server._newSessionFor(self.peer, name=factory.sessionName)
+        session = factory.server.newSession(self.peer, name=factory.sessionName)
         session.setAttribute("ws.path", self._path)
         self.attachSession(session)
 
@@ -468,13 +469,13 @@ class _ServerFactory(WebSocketServerFactory):
     The autobahn factory of a WebSocket port, with what the server protocol
     reads of it.
 
-    @ivar server: the L{txgetty.Server}.
+    @ivar server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
     @ivar sessionName: C{ws-session} or C{wss-session}.
     @ivar clock: the reactor (pongs set the session's C{lastActive}).
     @ivar stages: the port's connections (L{HTTPStages}).
     """
 
-    server: Any
+    server: ISessionFactory
     sessionName: str
     clock: Any
     stages: HTTPStages
@@ -488,9 +489,9 @@ class WebSocketSite:
     @ivar paths: the WebSocket paths served.
     """
 
-    def __init__(self, server: Any, secure: bool, paths: list[str], options: dict[str, str], cap: Any) -> None:
+    def __init__(self, server: ISessionFactory, secure: bool, paths: list[str], options: dict[str, str], cap: Any) -> None:
         """
-        @param server: the L{txgetty.Server}.
+        @param server: the server, as an L{ISessionFactory <txgetty.interfaces.ISessionFactory>}.
         @param secure: C{wss} rather than C{ws}.
         @param paths: the WebSocket paths.
         @param options: C{allowedOrigins} (comma separated), C{deflate}
@@ -501,12 +502,12 @@ class WebSocketSite:
         """
         config = server.config
         factory = _ServerFactory()
-        _exactTimers(factory, server._reactor)
+        _exactTimers(factory, server.reactor)
         factory.protocol = _ServerProtocol
         factory.server = server
-        factory.clock = server._reactor
+        factory.clock = server.reactor
         factory.sessionName = "wss-session" if secure else "ws-session"
-        factory.stages = HTTPStages(server._reactor, cap, config.openTimeout, cap.label)
+        factory.stages = HTTPStages(server.reactor, cap, config.openTimeout, cap.label)
         cap.also.append(factory.stages)
         # failByDrop=False: protocol failures (an oversize message) end with
         # a close frame saying why (1009), not a bare TCP abort.

@@ -93,6 +93,33 @@ class ClientTests(SynchronousTestCase):
         self.assertEqual(h.client.gaveUp, 1)
         self.failureResultOf(h.client.whenConnected(), ConnectGaveUpError)
 
+    def test_slotStatesAndAllGaveUp(self) -> None:
+        """
+        C{slotStates} names each slot's state in slot order; C{allGaveUp} is
+        true only once no slot will dial again (every one gave up or is
+        stopped).
+        """
+        h = ClientHarness(connections=2, reconnect=ReconnectPolicy(maxAttempts=1, jitter=0))
+        self.assertEqual((h.client.slotStates(), h.client.allGaveUp()), (["IDLE", "IDLE"], False))
+        h.client.startService()
+        h.endpoint.attempts[0].succeed()
+        self.assertEqual(h.client.slotStates(), ["OPEN", "DIALING"])
+        h.endpoint.attempts[1].fail()
+        self.assertEqual((h.client.slotStates(), h.client.allGaveUp()), (["OPEN", "GAVE_UP"], False))
+        h.client.stopService()
+        h.endpoint.attempts[0].drop()
+        self.assertEqual((h.client.slotStates(), h.client.allGaveUp()), (["STOPPED", "STOPPED"], True))
+
+    def test_allGaveUpWhenEverySlotGaveUp(self) -> None:
+        """
+        A pool whose every slot gave up (not stopped) has C{allGaveUp}.
+        """
+        h = ClientHarness(connections=2, reconnect=ReconnectPolicy(maxAttempts=1, jitter=0))
+        h.client.startService()
+        for attempt in h.endpoint.attempts:
+            attempt.fail()
+        self.assertEqual((h.client.slotStates(), h.client.allGaveUp()), (["GAVE_UP", "GAVE_UP"], True))
+
     def test_stopDuringBackoff(self) -> None:
         """
         Stopping while a retry is pending cancels it: nothing is dialled after.

@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.config import SessionConfig
-from txgetty.errors import CodecError, PacketTooLargeError, ReadIdleTimeoutError
+from txgetty.errors import CodecError, FirstPacketTimeoutError, PacketTooLargeError, ReadIdleTimeoutError
 from txgetty.rpc import (
     BadResponse,
     CallInfo,
@@ -660,6 +660,24 @@ class ShutdownTests(ServerTestCase):
         forever.send(F.Frame(F.HEARTBEAT_REQUEST, 1))  # (a first frame within firstPacketTimeout)
         forever.pair.advance(10**6)
         self.assertFalse(forever.serverSession.isClosed)
+
+    def test_firstFrameTimeout(self) -> None:
+        """
+        docs/rpc.md: a new connection must send its first frame within
+        C{firstPacketTimeout} (60 s on a server by default); one silent from
+        the start is closed with L{FirstPacketTimeoutError} even if
+        C{idleTimeout} is longer. One frame in time keeps it open.
+        """
+        silent = self.connect(idleTimeout=300)
+        silent.pair.advance(59)
+        self.assertFalse(silent.serverSession.isClosed)
+        silent.pair.advance(1.5)
+        self.assertTrue(silent.serverSession.closeReason.check(FirstPacketTimeoutError))
+        talking = self.connect(idleTimeout=300)
+        talking.pair.advance(30)
+        talking.send(F.Frame(F.HEARTBEAT_REQUEST, 1))
+        talking.pair.advance(100)
+        self.assertFalse(talking.serverSession.isClosed)
 
 
 class Bad:

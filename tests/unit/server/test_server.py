@@ -11,8 +11,11 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 from txgetty.codec import HelloCodec
+from txgetty.config import SessionConfig
+from txgetty.interfaces import ISessionFactory
 from txgetty.server import Server
 from txgetty.testing import RecordingListener
 
@@ -81,3 +84,41 @@ class CounterTests(SynchronousTestCase):
             connect()
         self.assertEqual(server.refused, 3)
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+
+class SessionFactoryTests(SynchronousTestCase):
+    """
+    L{Server} provides L{ISessionFactory}, the contract its listening ports
+    and transports use.
+    """
+
+    def test_providesSessionFactory(self) -> None:
+        """
+        A server provides L{ISessionFactory} (checked by C{verifyObject}),
+        with the reactor and settings it was given.
+        """
+        reactor = MemoryReactorClock()
+        config = SessionConfig()
+        server = Server(["tcp:0:interface=127.0.0.1"], lambda s: None, reactor=reactor, config=config)
+        self.assertTrue(verifyObject(ISessionFactory, server))
+        self.assertIs(server.reactor, reactor)
+        self.assertIs(server.config, config)
+
+    def test_newSessionIsCountedAndReleasesItsCap(self) -> None:
+        """
+        C{newSession} makes a session owned by the server, with the given
+        name, counted as accepted and listed until it is gone; the cap given
+        is released when it is.
+        """
+        released = []
+
+        class Cap:
+            def release(self) -> None:
+                released.append(True)
+
+        server = Server(["tcp:0:interface=127.0.0.1"], lambda s: None, reactor=MemoryReactorClock())
+        session = server.newSession(None, name="my-session", cap=Cap())
+        self.assertEqual(session.name, "my-session")
+        self.assertEqual((server.accepted, server.sessions()), (1, [session]))
+        server.sessionGone(session)
+        self.assertEqual((server.sessions(), released), ([], [True]))

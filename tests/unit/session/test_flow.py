@@ -222,10 +222,10 @@ class BacklogTests(SynchronousTestCase):
         session, transport = self.serve(pool)
         session.dataReceived(b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
         self.assertEqual(transport.value(), b"")
-        self.assertEqual(session._poolPending, 2)
+        self.assertEqual(session.taskBacklog, 2)
         pool.runAll()
         self.assertEqual(transport.value(), b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
-        self.assertEqual((session.packetsWritten, session._poolPending, pool.pending), (2, 0, 0))
+        self.assertEqual((session.packetsWritten, session.taskBacklog, pool.pending), (2, 0, 0))
 
     def test_backlogPausesAndResumes(self) -> None:
         """
@@ -289,7 +289,7 @@ class BacklogTests(SynchronousTestCase):
         pool.runAll()
         self.assertEqual(listener.names(), ["open", "message", "error"])
         self.assertTrue(transport.disconnecting)
-        self.assertEqual((session._poolPending, pool.pending), (0, 0))
+        self.assertEqual((session.taskBacklog, pool.pending), (0, 0))
         assertLoggedOnce(self, events, ValueError, callback="onMessage", session=session)
 
     def test_poolNotRunning(self) -> None:

@@ -895,3 +895,47 @@ class CountHeaderTests(SynchronousTestCase):
         for bad in ("line:count-header", "length:count-header", "raw:count-header"):
             self.assertRaises(ConfigError, codecFromString, bad)
         self.assertRaises(ConfigError, LengthPrefixedCodec, 4, "big", "yes")
+
+
+class ContractTests(SynchronousTestCase):
+    """
+    The named contracts other packages use instead of the session's
+    private state: C{fail}, C{acceptsWrites}, C{backlogFull}, C{maxMsgLen}.
+    """
+
+    def test_failClosesWithTheFailure(self) -> None:
+        """
+        C{fail(failure)} of an open session tells C{onError} the failure,
+        closes the session and keeps the failure as C{closeReason}; an
+        exception is wrapped in a L{Failure}.
+        """
+        listener = RecordingListener()
+        session, transport = sessionOnStringTransport(listener, HELLO)
+        self.assertTrue(verifyObject(ISession, session))
+        session.fail(CodecError("a text message"))
+        self.assertTrue(session.isClosed)
+        self.assertIsInstance(session.closeReason.value, CodecError)
+        self.assertEqual([type(f.value) for f in listener.errors], [CodecError])
+        self.assertTrue(transport.disconnecting)
+
+    def test_acceptsWrites(self) -> None:
+        """
+        C{acceptsWrites} is C{True} while the session is open and C{False}
+        once it closes, as C{writePkg} accepts or refuses.
+        """
+        session, _ = sessionOnStringTransport(RecordingListener(), HELLO)
+        self.assertTrue(session.acceptsWrites)
+        session.close()
+        self.assertFalse(session.acceptsWrites)
+        self.assertRaises(SessionClosedError, session.writePkg, b"late")
+
+    def test_backlogFullIsNotTheUsersPause(self) -> None:
+        """
+        C{backlogFull} is C{False} for an open session even while the
+        application paused reading itself (only a full task-pool backlog
+        makes it C{True}).
+        """
+        session, _ = sessionOnStringTransport(RecordingListener(), HELLO)
+        self.assertFalse(session.backlogFull)
+        session.pauseReading()
+        self.assertFalse(session.backlogFull)
