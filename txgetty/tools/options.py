@@ -55,7 +55,7 @@ _GENERAL = (
              "`--listen` is given", "ENDPOINT", f"`{DEFAULT_LISTEN}`"),
     _process("codec", "codec", "hello", Text(),
              "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw; hello and length "
-             "specs may end with :count-header (the header counts in --max-msg-len, as in getty)",
+             "specs may end with :count-header (the header counts in the packet size limit, as in getty)",
              "packet framing of every session (see *Codec specs*)", "SPEC"),
     _process("app", "app", None, Text(),
              "MODULE:CALLABLE, a new-session callback(session) to serve instead of echo; "
@@ -300,6 +300,44 @@ def optionNames(rows: Iterable[Setting] = SESSION_SETTINGS) -> dict[str, str]:
         say nothing of the setting's value in their name).
     """
     return {row.name: f"--{row.option}" for row in _withValue(rows)}
+
+
+def addArgument(parser: Any, row: Setting, *names: str) -> None:
+    """
+    Give an C{argparse} parser (the C{txgetty} command's) the option of a
+    row, with the row's default, help and check.
+
+    @param parser: the parser or argument group.
+    @param row: a row with a value (not a flag, not repeatable).
+    @param names: other names of the option (e.g. C{"-c"}).
+    """
+    check = row.check
+    extra: dict[str, Any] = {}
+    if isinstance(check, Number):
+        extra["type"] = _argparseType(check)
+    elif isinstance(check, Choice):
+        extra["choices"] = check.choices
+    default = row.optionDefault
+    parser.add_argument(*names, f"--{_name(row)}", default=default, help=f"{row.help} (default {default})",
+                        **extra)
+
+
+def _argparseType(check: Number) -> Callable[[str], Any]:
+    """
+    @param check: a row's check.
+    @return: an C{argparse} type refusing what the check refuses, saying
+        what it takes.
+    """
+    import argparse
+
+    def convert(text: str) -> Any:
+        try:
+            return check.parse(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"takes {check.what()}; got {text!r}") from None
+
+    convert.__name__ = check.unit
+    return convert
 
 
 def _cell(text: str) -> str:

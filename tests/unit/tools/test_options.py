@@ -267,3 +267,40 @@ class DocsTests(SynchronousTestCase):
         self.assertEqual(T.main(["--write", stale]), 0)
         with open(stale, encoding="utf-8") as f:
             self.assertEqual(f.read(), text)
+
+
+class CommandOptionsTests(SynchronousTestCase):
+    """
+    The C{txgetty} command's options that mirror a twistd option come from
+    the same row (L{txgetty.tools.options.addArgument}).
+    """
+
+    def test_codec(self) -> None:
+        """
+        C{txgetty send} and C{txgetty bench} take C{--codec} with the row's
+        default and help.
+        """
+        from txgetty.tools.cli import buildParser
+
+        _, subs = buildParser()
+        row = T.option("codec")
+        for name in ("send", "bench"):
+            [action] = [a for a in subs[name]._actions if "--codec" in a.option_strings]
+            self.assertEqual(action.default, row.optionDefault, name)
+            self.assertIn(row.help, action.help or "", name)
+
+    def test_numberArgument(self) -> None:
+        """
+        A number row added to an argparse parser refuses a bad value saying
+        what it takes, and reads a good one.
+        """
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        T.addArgument(parser, T.option("cron-period"))
+        self.assertEqual(parser.parse_args(["--cron-period", "2"]).cron_period, 2.0)
+        self.assertEqual(parser.parse_args([]).cron_period, 60.0)
+        err = io.StringIO()
+        with redirect_stderr(err), self.assertRaises(SystemExit):
+            parser.parse_args(["--cron-period", "abc"])
+        self.assertIn("takes a number of seconds, more than 0; got 'abc'", err.getvalue())
