@@ -106,11 +106,14 @@ class Number:
     @ivar positive: 0 is refused (otherwise 0 or more).
     @ivar upper: an inclusive upper bound, or C{None}.
     @ivar noun: for a whole number, what its L{ConfigError} calls it.
+    @ivar minimum: for a command-line option only, a smallest value above
+        1, or C{None}.
     """
 
     def __init__(self, kind: type, unit: str, positive: bool = False, upper: float | None = None,
-                 noun: str = "integer") -> None:
+                 noun: str = "integer", minimum: float | None = None) -> None:
         self.kind, self.unit, self.positive, self.upper, self.noun = kind, unit, positive, upper, noun
+        self.minimum = minimum
 
     def checker(self, name: str) -> Callable[[Any], Any]:
         """
@@ -131,6 +134,8 @@ class Number:
         """
         whole = self.kind is int
         above = ("1 or more" if whole else "more than 0") if self.positive else "0 or more"
+        if self.minimum is not None:
+            above = f"{self.minimum:g} or more"
         below = f", at most {self.upper:g}" if self.upper is not None else ""
         return f"{'a whole number' if whole else 'a number'} of {self.unit}, {above}{below}"
 
@@ -144,7 +149,8 @@ class Number:
         """
         value = self.kind(text)
         if value != value or value in (float("inf"), float("-inf")) or value < 0 or \
-                (self.positive and value == 0) or (self.upper is not None and value > self.upper):
+                (self.positive and value == 0) or (self.upper is not None and value > self.upper) or \
+                (self.minimum is not None and value < self.minimum):
             raise ValueError(f"{text!r} is out of range")
         return value
 

@@ -198,12 +198,12 @@ class MetadataTests(SynchronousTestCase):
         txgetty[msgpack]} brings msgpack, and so on.
         """
         meta = _distribution().metadata
-        self.assertLessEqual({"test", "dev", "bench", "msgpack", "orjson", "zstd", "lz4", "snappy"},
+        self.assertLessEqual({"test", "dev", "bench", "msgpack", "orjson", "zstd", "lz4", "snappy", "otel"},
                              set(meta.get_all("Provides-Extra") or []))
         requirements = meta.get_all("Requires-Dist") or []
         for extra, package in (("msgpack", "msgpack"), ("orjson", "orjson"), ("zstd", "zstandard"),
                                ("lz4", "lz4"), ("snappy", "python-snappy"), ("dev", "mypy-zope"),
-                               ("dev", "pydoctor")):
+                               ("dev", "pydoctor"), ("otel", "opentelemetry-api")):
             self.assertTrue(any(r.startswith(package) and f'extra == "{extra}"' in r for r in requirements),
                             f"{extra} does not require {package}: {requirements}")
         for core in ("Twisted", "autobahn", "service_identity", "pyOpenSSL"):

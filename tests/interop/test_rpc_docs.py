@@ -712,7 +712,7 @@ class IndependentClientTests(TestCase):
         ok("ping", 3, "pong")
         status = steps["status"]["frame"]["body"]
         self.assertEqual(status["services"]["Echo"], ["echo"])
-        self.assertEqual(sorted(status["services"]), ["Echo", "Ping", "Recorder", "Sleeper", "Status"])
+        self.assertEqual(sorted(status["services"]), ["Echo", "Health", "Ping", "Recorder", "Sleeper", "Status"])
         for step, requestId, errorType in (("no method", 5, "NoSuchMethod"), ("no service", 6, "NoSuchService")):
             frame = steps[step]["frame"]
             self.assertEqual((frame["type"], frame["id"], frame["bodyLength"]), (1, requestId, 0))
@@ -986,7 +986,7 @@ class ProtocolRulesTests(TestCase):
                          {k: type(v) for k, v in documented.items() if k != "uptime"})
         self.assertIsInstance(first["uptime"], (int, float))
         self.assertEqual(round(first["uptime"], 3), first["uptime"])
-        self.assertEqual(first["services"], {"Echo": ["echo"], "Ping": ["ping"], "Rules": sorted(
+        self.assertEqual(first["services"], {"Echo": ["echo"], "Health": ["check"], "Ping": ["ping"], "Rules": sorted(
             ["big", "coded", "fail", "nan", "raw", "stubborn"]), "Sleeper": ["sleep"], "Status": ["status"]})
         self.assertEqual((second["calls"] - first["calls"], second["errors"] - first["errors"]), (1, 1))
 

@@ -32,6 +32,8 @@ from . import frame as F
 from .body import compressBody, decodeResult, encodeArguments
 from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
 from .serializers import DEFAULT_COMPRESS_THRESHOLD, compressor, serializer
+from .server import runningTrace
+from .tracing import OTEL, ClientTrace, clientTrace
 
 _log = Logger()
 
@@ -92,6 +94,8 @@ class _Connection(EventListener):
             pending = self.pending.pop(frame.requestId, None)
             if pending is not None:
                 self.client._answered(pending, frame)
+                if not self.pending:
+                    self.client.serverIdle(self.address)
 
     def onCron(self, session: Any) -> None:
         """
@@ -117,6 +121,7 @@ class _Connection(EventListener):
             self.client._lost(call, ConnectionLostError(
                 f"the connection to {self.address} was lost before {call.name} was answered: {reason}"
             ))
+        self.client.serverIdle(self.address)
 
 
 @implementer(IService)
@@ -186,8 +191,9 @@ class RpcClient(MultiService):
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
-        addresses = [addresses] if isinstance(addresses, str) else list(addresses)
-        if not addresses:
+        self._dynamic = addresses is _FROM_REGISTRY
+        addresses = [] if self._dynamic else [addresses] if isinstance(addresses, str) else list(addresses)
+        if not addresses and not self._dynamic:
             raise ConfigError("an RpcClient needs at least one server address")
         if balance not in BALANCES:
             raise ConfigError(f"balance must be one of {', '.join(BALANCES)}, got {balance!r}")
@@ -200,7 +206,7 @@ class RpcClient(MultiService):
             raise ConfigError(str(e)) from None
         self._compressorName = str(self.compressor)
         self.reactor = reactor
-        self.addresses = addresses
+        self.addresses: list[str] = []
         self.timeout = timeout
         self.balance = balance
         self.failover = failover
@@ -222,15 +228,87 @@ class RpcClient(MultiService):
         config = replace(config or SessionConfig(), cronPeriod=heartbeat)
         self.maxMsgLen = config.maxMsgLen
         self._pools: dict[str, Client] = {}
-        for address in addresses:
-            pool = Client(address, partial(self._newSession, address), connections=connections, reactor=reactor,
-                          config=config, reconnect=reconnect, connectTimeout=connectTimeout, tls=tls, rng=self.random)
-            pool.setServiceParent(self)
-            self._pools[address] = pool
-        self._ring = _hashRing(addresses)
+        self._poolSettings = dict(connections=connections, reactor=reactor, config=config, reconnect=reconnect,
+                                  connectTimeout=connectTimeout, tls=tls, rng=self.random)
+        self._leaving: set[str] = set()
+        self._ring = _hashRing([])
         self._next = 0
         self._parked: list[_Pending] = []
         self._watching = False
+        self.registry: Any = None
+        for address in addresses:
+            self.addServer(address)
+
+    @classmethod
+    def fromRegistry(cls, url: str, service: str, *, reactor: Any = None, etcd: Any = None,
+                     **kw: Any) -> RpcClient:
+        """
+        A client of the servers registered in etcd for one service: it reads
+        them, then follows the registry (servers that join are balanced
+        onto, servers whose key goes get no new call).
+
+        @param url: the registry, C{etcd://HOST[:PORT][/PREFIX]}.
+        @param service: the service whose servers to call.
+        @param reactor: the reactor; the global one if C{None}.
+        @param etcd: an L{IEtcdClient <txgetty.interfaces.IEtcdClient>} to
+            use instead of a new one (a L{MemoryEtcd
+            <txgetty.discovery.testing.MemoryEtcd>} in tests).
+        @param kw: the other arguments of L{RpcClient}.
+        @return: the client (not started); its C{registry} is the
+            L{RegistryFollower <txgetty.rpc.discovered.RegistryFollower>}.
+        @raise ConfigError: the URL, the service name or an argument is wrong.
+        """
+        from .discovered import RegistryFollower
+
+        client = cls(_FROM_REGISTRY, reactor=reactor, **kw)
+        client.registry = RegistryFollower.fromURL(client, url, service, etcd)
+        client.registry.setServiceParent(client)
+        return client
+
+    def addServer(self, address: str) -> None:
+        """
+        Balance calls onto one more server (nothing if it is there).
+
+        @param address: as in the constructor's C{addresses}.
+        """
+        if address in self._pools:
+            self._leaving.discard(address)
+        else:
+            pool = Client(address, partial(self._newSession, address), **self._poolSettings)
+            self._pools[address] = pool
+            pool.setServiceParent(self)
+            if self._watching:
+                pool.whenConnected().addCallbacks(self._connectionOpened, self._poolFailed)
+        if address not in self.addresses:
+            self.addresses.append(address)
+            self._ring = _hashRing(self.addresses)
+
+    def removeServer(self, address: str) -> None:
+        """
+        Send no new call to a server; its connections close once the calls
+        sent to it are settled (a call whose connection is lost first fails
+        over as C{failover} says).
+
+        @param address: an address of L{addresses}.
+        """
+        if address not in self.addresses:
+            return
+        self.addresses.remove(address)
+        self._ring = _hashRing(self.addresses)
+        self._leaving.add(address)
+        self.serverIdle(address)
+
+    def serverIdle(self, address: str) -> None:
+        """
+        No call may wait on a server's connections any more (told by them):
+        if the server was removed, close its pool once none does.
+
+        @param address: an address given to L{addServer}.
+        """
+        if address in self._leaving and not self._pendingOn(address):
+            self._leaving.discard(address)
+            pool = self._pools.pop(address)
+            self.reactor.callLater(0, pool.disownServiceParent)
 
     def _newSession(self, address: str, session: Any) -> None:
         """
@@ -243,7 +321,8 @@ class RpcClient(MultiService):
     # -- calling ---------------------------------------------------------------
 
     def call(self, name: str, *args: Any, timeout: Any = "default", metadata: dict[str, str] | None = None,
-             kwargs: dict[str, Any] | None = None, idempotent: bool = False, hashKey: Any = None) -> Deferred:
+             kwargs: dict[str, Any] | None = None, idempotent: bool = False, hashKey: Any = None,
+             traceparent: str | None = None, tracestate: str | None = None) -> Deferred:
         """
         Call C{Service.method} with arguments.
 
@@ -258,14 +337,25 @@ class RpcClient(MultiService):
             connection is lost or its server is busy.
         @param hashKey: what C{consistent-hash} balancing hashes (default:
             the call name and first argument).
+        @param traceparent: the W3C C{traceparent} to send (the caller's
+            span as parent).  By default, inside an RPC method whose call
+            has a trace context, that context is passed on; see
+            docs/observability.md, "Trace context".
+        @param tracestate: the C{tracestate} sent with C{traceparent}.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with the result, or failing with
             L{RemoteError}, L{CallTimeoutError}, L{ConnectionLostError},
             L{NoServerError}; cancelling it cancels the call on the server.
+        @raise ValueError: the name is not C{Service.method}, or
+            C{traceparent} is not a valid one.
         """
         _checkCall(name, metadata)
+        trace = _traceOf(name, traceparent, tracestate)
         pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
                            {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
-                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False})
+                            "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False,
+                            "trace": trace})
+        if trace is not None and trace.span is not None:
+            pending.deferred.addBoth(trace.finish)
         if pending.options["timeout"] is not None:
             pending.deadline = self.reactor.seconds() + pending.options["timeout"]
             pending.timer = self.reactor.callLater(pending.options["timeout"], self._timedOut, pending)
@@ -273,7 +363,8 @@ class RpcClient(MultiService):
         return pending.deferred
 
     def oneway(self, name: str, *args: Any, metadata: dict[str, str] | None = None,
-               kwargs: dict[str, Any] | None = None) -> Deferred:
+               kwargs: dict[str, Any] | None = None, traceparent: str | None = None,
+               tracestate: str | None = None) -> Deferred:
         """
         Call C{Service.method} without getting an answer (nor an error).
 
@@ -281,13 +372,19 @@ class RpcClient(MultiService):
         @param args: positional arguments.
         @param metadata: head entries for this call.
         @param kwargs: keyword arguments.
+        @param traceparent: as for L{call}.
+        @param tracestate: as for L{call}.
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with C{None} once the call is sent (it
             waits for a connection as L{call} does), or failing with
             L{NoServerError} if no server can be reached.
         """
         _checkCall(name, metadata)
+        trace = _traceOf(name, traceparent, tracestate)
         pending = _Pending(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
-                                                     "idempotent": False, "hashKey": None, "oneway": True})
+                                                     "idempotent": False, "hashKey": None, "oneway": True,
+                                                     "trace": trace})
+        if trace is not None and trace.span is not None:
+            pending.deferred.addBoth(trace.finish)
         self._send(pending)
         return pending.deferred
 
@@ -335,6 +432,9 @@ class RpcClient(MultiService):
         """
         service, _, method = pending.name.partition(".")
         head = dict(self.baseHead)
+        trace = pending.options["trace"]
+        if trace is not None:
+            head.update(trace.head)
         if pending.options["metadata"]:
             head.update(pending.options["metadata"])
         head[F.SERVICE], head[F.METHOD] = service, method
@@ -454,6 +554,8 @@ class RpcClient(MultiService):
         """
         if not all(pool.allGaveUp() for pool in self._pools.values()):
             return
+        if self._dynamic and self.running:
+            return  # a server may still join: parked calls wait, their timeout runs
         self._watching = False
         parked, self._parked = self._parked, []
         for pending in parked:
@@ -529,6 +631,7 @@ class RpcClient(MultiService):
             session = connection.session
             if session is not None and session.acceptsWrites:
                 session.writePkg(F.Frame(F.CANCEL, pending.requestId, None, b"", self.serializer))
+            self.serverIdle(connection.address)
 
     def _settle(self, pending: _Pending) -> None:
         """
@@ -579,7 +682,8 @@ class Proxy:
         @param method: a method name.
         @return: a function calling it: positional and keyword arguments go
             to the method, except the keywords C{timeout}, C{metadata},
-            C{idempotent} and C{hashKey}, which are call options (pass
+            C{idempotent}, C{hashKey}, C{traceparent} and C{tracestate},
+            which are call options (pass
             method arguments of those names with C{kwargs=}).
         """
         if method.startswith("__"):
@@ -595,7 +699,19 @@ class Proxy:
         return invoke
 
 
-_CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey")
+_CALL_OPTIONS = ("timeout", "metadata", "idempotent", "hashKey", "traceparent", "tracestate")
+
+
+def _traceOf(name: str, traceparent: str | None, tracestate: str | None) -> ClientTrace | None:
+    """
+    @return: the trace context a call sends (see
+        L{txgetty.rpc.tracing.clientTrace}), or C{None}.
+    @raise ValueError: C{traceparent} is not valid.
+    """
+    running = runningTrace()
+    if traceparent is None and running is None and not OTEL:
+        return None
+    return clientTrace(name, traceparent, tracestate, running)
 
 
 def _checkCall(name: str, metadata: dict[str, str] | None) -> None:
@@ -670,3 +786,6 @@ def _compressorCode(key: str | int) -> int:
 
 
 _CODEC = F.RpcCodec()
+
+#: The addresses of a client built by L{RpcClient.fromRegistry}: none yet.
+_FROM_REGISTRY: Any = object()

@@ -34,7 +34,10 @@ from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
 from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
+from .builtin import Health
 from .services import ServiceRegistry
+from .tracing import OTEL, TRACEPARENT, CallTrace, parseTraceparent, serverTrace
+from ..transports.addresses import formatAddress
 from .serializers import (
     COMPRESSORS,
     DEFAULT_COMPRESS_THRESHOLD,
@@ -64,13 +67,56 @@ class CallInfo:
     @ivar session: the txgetty session of the connection.
     @ivar head: the request's head map (metadata, trace id, ...).
     @ivar started: when the call started (clock seconds).
+    @ivar trace: the call's trace context, or C{None} (see
+        L{txgetty.rpc.tracing}).
     """
 
-    __slots__ = ("service", "method", "requestId", "session", "head", "started")
+    __slots__ = ("service", "method", "requestId", "session", "head", "started", "trace")
 
-    def __init__(self, service: str, method: str, requestId: int, session: Any, head: dict, started: float) -> None:
+    def __init__(self, service: str, method: str, requestId: int, session: Any, head: dict, started: float,
+                 trace: CallTrace | None = None) -> None:
         self.service, self.method, self.requestId = service, method, requestId
         self.session, self.head, self.started = session, head, started
+        self.trace = trace
+
+    @property
+    def traceparent(self) -> str | None:
+        """
+        The request's W3C C{traceparent}, if it carried a valid one, else
+        C{None}.
+        """
+        return self.trace.traceparent if self.trace is not None else None
+
+    @property
+    def tracestate(self) -> str | None:
+        """
+        The request's C{tracestate}, if it carried one with a valid
+        C{traceparent}, else C{None}.
+        """
+        return self.trace.tracestate if self.trace is not None else None
+
+    @property
+    def traceId(self) -> str | None:
+        """
+        The call's trace id (32 hex digits), or C{None} if it has no trace
+        context.
+        """
+        return self.trace.traceId if self.trace is not None else None
+
+    @property
+    def parentId(self) -> str | None:
+        """
+        The caller's span id (the C{traceparent}'s parent id), or C{None}.
+        """
+        return self.trace.parentId if self.trace is not None else None
+
+    @property
+    def spanId(self) -> str | None:
+        """
+        The call's own span id (16 hex digits; the parent id of the calls
+        its method makes), or C{None} if it has no trace context.
+        """
+        return self.trace.spanId if self.trace is not None else None
 
 
 class _Call:
@@ -113,12 +159,24 @@ def currentCall() -> CallInfo:
     @raise RuntimeError: no RPC method is running in this context.
     """
     try:
-        frame, session, started = _current.get()
+        frame, session, started, trace = _current.get()
     except LookupError:
         raise RuntimeError("currentCall() is only valid while an RPC method runs") from None
     head = frame.head
     visible = {k: v for k, v in head.items() if k != F.AUTH}
-    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started)
+    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started,
+                    trace)
+
+
+def runningTrace() -> CallTrace | None:
+    """
+    @return: the trace context of the RPC call whose method runs now, or
+        C{None} (no method runs, or its call has no trace context).
+    """
+    try:
+        return _current.get()[3]
+    except LookupError:
+        return None
 
 
 def cutText(text: str, limit: int = MAX_ERROR_TEXT) -> str:
@@ -338,6 +396,17 @@ class RpcServer(Service):
         self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
                              raiseSynchronously=raiseSynchronously, name="txgetty rpc",
                              maxSessions=maxSessions, backlog=backlog)
+        self.register(Health(self))
+        #: Health.check answers while the server drains (NOT_SERVING).
+        self._healthCheck = self.registry.lookup("Health", "check")
+
+    @property
+    def serving(self) -> bool:
+        """
+        Whether the server takes calls: started and neither draining nor
+        stopped (what C{Health.check} answers, as C{SERVING}).
+        """
+        return bool(self.running) and not self._draining
 
     def register(self, obj: Any, name: str | None = None) -> str:
         """
@@ -487,7 +556,8 @@ class RpcServer(Service):
                 why = "the auth token was refused"
             closeWhy = why
             _log.warn("txgetty rpc: authentication refused on {session}: {why}; closing the connection",
-                      session=session, why=why)
+                      session=session, why=why, reason=why,
+                      peer=formatAddress(getattr(session, "remoteAddress", None)))
         if frame.type == F.REQUEST:
             connection.respond(F.Frame(F.RESPONSE, frame.requestId, errorHead("AuthError", why),
                                        b"", frame.serializer))
@@ -510,11 +580,13 @@ class RpcServer(Service):
         deadline = 0.0 if timeoutMs is None else _deadlineOf(timeoutMs)
         if deadline is None:
             deadline = _parseDeadline(timeoutMs)  # type: ignore[arg-type]
-        if (method is None or deadline is None or self._draining or len(connection.calls) >= self.maxInFlight
+        if (method is None or deadline is None or (self._draining and method is not self._healthCheck)
+                or len(connection.calls) >= self.maxInFlight
                 or (isRequest and frame.requestId in connection.calls)):
             self._refuse(connection, frame)
             return
-        info = self._before(connection, frame) if self.hooks else None
+        trace = serverTrace(head) if OTEL or TRACEPARENT in head else None
+        info = self._before(connection, frame, trace) if self.hooks or trace is not None else None
         plain = frame.serializer in _QUICK and not frame.compressor
         args = fastArguments(frame) if plain else None
         if args is None:
@@ -525,7 +597,9 @@ class RpcServer(Service):
                 return
         else:
             kwargs = NO_KWARGS
-        token = _current.set((frame, connection.session, self.reactor.seconds()))
+        token = _current.set((frame, connection.session, self.reactor.seconds(), trace))
+        if trace is not None:
+            trace.attach()
         try:
             if method.blocking:
                 result: Any = self._blocking(method, args, kwargs)
@@ -541,6 +615,8 @@ class RpcServer(Service):
             self._finish(connection, frame, info, Failure(), _refusedArguments(e))
             return
         finally:
+            if trace is not None:
+                trace.detach()
             _current.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
             self._later(connection, frame, info, result, deadline)
@@ -580,16 +656,25 @@ class RpcServer(Service):
         else:
             self.errors += 1
 
-    def _before(self, connection: _Connection, frame: F.Frame) -> CallInfo:
+    def _before(self, connection: _Connection, frame: F.Frame, trace: CallTrace | None) -> CallInfo:
         """
+        @param trace: the call's trace context.
         @return: the call's L{CallInfo}, after the C{beforeCall} hooks saw it.
         """
         head = frame.head
         visible = {k: v for k, v in head.items() if k != F.AUTH}
         info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
-                        self.reactor.seconds())
+                        self.reactor.seconds(), trace)
         self._hook("beforeCall", info)
         return info
+
+    def _after(self, info: CallInfo, outcome: Any) -> None:
+        """
+        End the call's span and show its outcome to the C{afterCall} hooks.
+        """
+        if info.trace is not None:
+            info.trace.finish(outcome)
+        self._hook("afterCall", info, outcome)
 
     def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str]:
         """
@@ -598,7 +683,8 @@ class RpcServer(Service):
             (I{Refusals}).
         """
         head = frame.head
-        if self._draining:
+        asked = self.registry.lookup(head.get(F.SERVICE, ""), head.get(F.METHOD, ""))
+        if self._draining and asked is not self._healthCheck:
             return errorHead("ShuttingDown", "the server is shutting down; call another server")
         if len(connection.calls) >= self.maxInFlight:
             self.busy += 1
@@ -670,7 +756,7 @@ class RpcServer(Service):
                 # swallowed the cancellation and returned something.
                 self.cancelled += 1
                 if info is not None:
-                    self._hook("afterCall", info, outcome)
+                    self._after(info, outcome)
                 return
             self._finish(connection, frame, info, outcome)
 
@@ -682,7 +768,8 @@ class RpcServer(Service):
         """
         call.timer = None
         _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
-                  call=_describe(call.frame), session=connection.session, timeout=call.frame.head[F.TIMEOUT_MS])
+                  timeout=call.frame.head[F.TIMEOUT_MS], reason="deadline",
+                  **callFields(connection.session, call.frame, call.info))
         call.cancel()
 
     def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
@@ -701,13 +788,14 @@ class RpcServer(Service):
                 response = self._response(connection, frame, outcome)
             except (BadResponse, ResponseTooLarge) as e:
                 # The method worked; its result cannot go out.
-                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", call=_describe(frame),
-                           session=connection.session, type=type(e).__name__, why=e)
+                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", type=type(e).__name__, why=e,
+                           reason=f"{type(e).__name__}: {e}", **callFields(connection.session, frame, info))
                 outcome = Failure()
         elif isinstance(outcome, Failure):
-            self._logFailure(connection, frame, outcome, byCaller or outcome.check(ServiceError) is not None)
+            self._logFailure(connection, frame, info, outcome,
+                             byCaller or outcome.check(ServiceError) is not None)
         if info is not None:
-            self._hook("afterCall", info, outcome)
+            self._after(info, outcome)
         if frame.type != F.REQUEST:
             self.calls += 1
             if isinstance(outcome, Failure):
@@ -722,14 +810,16 @@ class RpcServer(Service):
             type(value).__name__, safe_str(value) or type(value).__name__, errorCode(getattr(value, "code", None)),
         ))
 
-    def _logFailure(self, connection: _Connection, frame: F.Frame, failure: Failure, expected: bool) -> None:
+    def _logFailure(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, failure: Failure,
+                    expected: bool) -> None:
         """
         Log a failed call once: an expected failure (a L{ServiceError}, the
         caller's mistake) as one info line, any other at error level with
         its traceback.
         """
-        fields = dict(call=_describe(frame), session=connection.session, type=failure.type.__name__,
-                      why=cutText(failure.getErrorMessage(), 1000))
+        why = cutText(failure.getErrorMessage(), 1000)
+        fields = dict(type=failure.type.__name__, why=why, reason=f"{failure.type.__name__}: {why}",
+                      **callFields(connection.session, frame, info))
         if expected:
             _log.info("txgetty rpc: {call} on {session} raised {type}: {why}", **fields)
         else:
@@ -779,6 +869,30 @@ class RpcServer(Service):
 _DEMO_SERVICES = frozenset({"Echo", "Ping", "Status"})
 _DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty serves them when given no --app, "
               "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
+
+
+def callFields(session: Any, frame: F.Frame, info: CallInfo | None) -> dict[str, Any]:
+    """
+    The stable fields of a call's log events (docs/observability.md,
+    "Logs").
+
+    @param session: the connection's session.
+    @param frame: the request or oneway.
+    @param info: its L{CallInfo}, if it has one (its trace).
+    @return: C{call} (C{"Service.method request #ID"}), C{session},
+        C{peer}, C{service}, C{method}, C{requestId} and C{traceId} (the
+        call's trace id, or C{None}).
+    """
+    head = frame.head
+    trace = info.trace if info is not None else None
+    if trace is not None:
+        traceId: str | None = trace.traceId
+    else:
+        parent = parseTraceparent(head.get(TRACEPARENT))
+        traceId = parent.traceId if parent is not None else None
+    return dict(call=_describe(frame), session=session, peer=formatAddress(getattr(session, "remoteAddress", None)),
+                service=head.get(F.SERVICE), method=head.get(F.METHOD),
+                requestId=frame.requestId if frame.type == F.REQUEST else None, traceId=traceId)
 
 
 def _describe(frame: F.Frame) -> str:

@@ -14,7 +14,8 @@ address as text), C{callback} (the listener method, C{"newSession"},
 C{"reader"}, or C{None} for an error the session detected itself),
 C{listener} (the qualified class name of the object whose method failed,
 or C{None}), C{error} (the exception's class name), C{why} (its message)
-and C{outcome} (what the session does about it).  See
+C{outcome} (what the session does about it) and C{reason}
+(C{"ERROR: WHY"}, the stable field of docs/observability.md, "Logs").  See
 docs/contracts.md, "Logging".
 """
 
@@ -120,6 +121,7 @@ def logSessionFailure(
         callback=callback, listener=name, error=type(failure.value).__name__,
         why=failure.getErrorMessage().rstrip("."), outcome=outcome, source=source,
     )
+    fields["reason"] = f"{fields['error']}: {fields['why']}"
     if isRoutine(failure) if routine is None else routine:
         _log.info("txgetty: {session!r}: {source}{error}: {why}; {outcome}", **fields)
     else:

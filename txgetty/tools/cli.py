@@ -29,6 +29,9 @@ from ..client.slot import describeConnectFailure
 from ..client import Client
 from ..codec import codecFromString
 from ..config import SessionConfig
+from ..discovery.errors import EtcdError
+from ..discovery.etcd import EtcdClient, parseEtcdURL
+from ..discovery.layout import ServerEntry, servicePrefix
 from ..errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
 from ..handlers import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
@@ -142,7 +145,8 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
                       help="seconds to connect, and to wait for the replies (default 5)")
     _tlsArguments(send)
     call = sub.add_parser("call", help="call an RPC method and print the JSON result")
-    call.add_argument("address", help=f"{_ADDRESSES}; txgetty's RPC demo is 127.0.0.1:8091")
+    call.add_argument("address", help=f"{_ADDRESSES}; txgetty's RPC demo is 127.0.0.1:8091; or "
+                      "etcd://HOST[:PORT][/PREFIX]: a server registered there for the service (--registry)")
     call.add_argument("method", help="Service.method, e.g. Echo.echo")
     call.add_argument("arguments", nargs="*", metavar="JSON", help='positional arguments as JSON ("text", 42, [1,2])')
     call.add_argument("--kwargs", default=None, help="keyword arguments as a JSON object")
@@ -312,7 +316,10 @@ def callMethod(reactor: Any, args: argparse.Namespace) -> Any:
         if not eq or not key:
             raise ConfigError(f"--metadata takes KEY=VALUE, got {entry!r}")
         metadata[key] = value
-    client = RpcClient(args.address, reactor=reactor, tls=_tls(args), timeout=args.timeout,
+    addresses = args.address
+    if addresses.startswith("etcd://"):
+        addresses = yield registeredServers(reactor, addresses, service, args.timeout)
+    client = RpcClient(addresses, reactor=reactor, tls=_tls(args), timeout=args.timeout,
                        serializer=args.serializer, auth=args.auth, connectTimeout=args.timeout,
                        reconnect=ReconnectPolicy(maxAttempts=1))
     client.startService()
@@ -323,6 +330,40 @@ def callMethod(reactor: Any, args: argparse.Namespace) -> Any:
         print(json.dumps(result, ensure_ascii=False, default=repr))
     finally:
         yield client.stopService()
+
+
+@inlineCallbacks
+def registeredServers(reactor: Any, url: str, service: str, timeout: float) -> Any:
+    """
+    Read the servers registered for a service (C{txgetty call etcd://...}).
+
+    @param reactor: the reactor.
+    @param url: C{etcd://HOST[:PORT][/PREFIX]}.
+    @param service: the service name.
+    @param timeout: seconds etcd may take to answer.
+    @return: a L{Deferred} firing with their addresses, sorted.
+    @raise ConfigError: the URL is wrong, or no server is registered.
+    @raise EtcdError: etcd cannot be reached or refused the read.
+    """
+    endpoint, prefix = parseEtcdURL(url)
+    keyPrefix = servicePrefix(prefix, service)
+    etcd = EtcdClient(reactor, endpoint, timeout=timeout)
+    try:
+        _, values = yield etcd.getPrefix(keyPrefix)
+    finally:
+        yield etcd.close()
+    addresses = []
+    for value in values.values():
+        try:
+            addresses.append(ServerEntry.fromJSON(value).address)
+        except ValueError:
+            continue
+    if not addresses:
+        raise ConfigError(
+            f"no server of {service} is registered in etcd at {endpoint} (no key under {keyPrefix}): is a "
+            f"server running with --registry {url} (the same prefix) and serving {service}?"
+        )
+    return sorted(addresses)
 
 
 @inlineCallbacks
@@ -361,7 +402,7 @@ def _run(reactor: Any, args: argparse.Namespace) -> Deferred:
 
 
 #: Errors whose message says everything: printed without their type.
-_PLAIN = (ConfigError, BenchError, TLSHandshakeError)
+_PLAIN = (ConfigError, BenchError, TLSHandshakeError, EtcdError)
 
 
 def describeError(error: BaseException, timeout: float | None = None) -> str:

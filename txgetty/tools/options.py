@@ -30,6 +30,7 @@ from ..config import (
     Setting,
     Text,
 )
+from ..discovery.registration import DEFAULT_TTL, MIN_TTL
 from ..rpc.serializers import DEFAULT_COMPRESS_THRESHOLD
 from ..rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT
 
@@ -139,9 +140,27 @@ _RPC = (
              "without arguments; repeatable ([rpc.md](rpc.md#hooks))", "MODULE:OBJECT"),
 )
 
+#: The process rows of the service registry (h2-registry's options).
+_REGISTRY = (
+    _process("registry", "registry", None, Text(),
+             "etcd://HOST[:PORT][/PREFIX]: register every RPC service at each RPC listener's address in etcd "
+             "(key PREFIX/services/<Service>/<host:port>, default prefix /txgetty) while the server runs",
+             "register every RPC service at each RPC listener's address in etcd while the server runs "
+             "([fleet.md](fleet.md#the-registry))", "etcd://HOST[:PORT][/PREFIX]", "none (no registry)"),
+    _process("registryTtl", "registry-ttl", DEFAULT_TTL, Number(int, "seconds", minimum=MIN_TTL),
+             "seconds the registry keeps a server that stopped renewing its lease (crashed)",
+             "the lease TTL: how long the registry keeps a server that stopped renewing (crashed); a whole "
+             "number, 2 or more", "SECONDS"),
+    _process("registryAdvertise", "registry-advertise", None, Text(),
+             "HOST clients reach the RPC server at, registered instead of the bound one (needed when the RPC "
+             "server listens on every address, 0.0.0.0 or ::)",
+             "the host clients reach the RPC server at, registered instead of the bound one; needed when it "
+             "listens on every address", "HOST", "none (the bound address)"),
+)
+
 #: Every option of C{twistd txgetty}, in the order of docs/options.md.
 OPTIONS: tuple[Setting, ...] = (
-    _GENERAL + SESSION_SETTINGS + _POOL + LISTENER_SETTINGS + _RPC + (WHEEL_TICK,)
+    _GENERAL + SESSION_SETTINGS + _POOL + LISTENER_SETTINGS + _RPC + _REGISTRY + (WHEEL_TICK,)
 )
 
 _BY_OPTION = {row.option: row for row in OPTIONS}

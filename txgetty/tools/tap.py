@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import codecFromString
+from .registry import checkRegistry, registryService
 from ..config import LISTENER_SETTINGS, SESSION_SETTINGS, SessionConfig
 from ..transports.endpoints import isTLSDescription
 from ..server.ports import parseListeners
@@ -252,8 +253,11 @@ class Options(usage.Options):
         except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
+        self["rpc-service-names"] = sorted(registry.names())
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
+        if self["registry"] is not None:
+            checkRegistry(self)
 
     def _ownApplication(self) -> str | None:
         """
@@ -369,9 +373,13 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         if options["no-rpc"]:
             pass
         elif options["services"] or options["demo"]:
-            rpc = _rpcServer(options, reactor, pool)
+            rpc, rpcServer = _rpcServer(options, reactor, pool)
             rpc.setServiceParent(top)
             top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
+            if options["registry"] is not None:
+                top.registration = registryService(
+                    options, rpcServer.whenListening, lambda: list(rpcServer.registry.names()), reactor)
+                top.registration.setServiceParent(top)
         else:
             _noRpcServer(options)
     except ConfigError as e:
@@ -386,6 +394,8 @@ class _Main(MultiService):
     change, and exit with status 1 (instead of twistd's traceback).
 
     @ivar listeners: for each server, its option and descriptions.
+    @ivar registration: the C{--registry} L{ServerAnnouncement} (its
+        C{registered} and C{whenRegistered()}), or C{None}.
     @ivar daemon: twistd runs as a daemon (it reports a start failure to
         the terminal only for an exception, not for an exit).
     """
@@ -394,6 +404,7 @@ class _Main(MultiService):
         super().__init__()
         self.listeners: dict[Any, tuple[str, list[str]]] = {}
         self.daemon = daemon
+        self.registration: Any = None
 
     def startService(self) -> None:
         """
@@ -473,10 +484,10 @@ def _noRpcServer(options: Options) -> None:
         "services", reason=options["demo-off-by"])
 
 
-def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IService:
+def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> tuple[IService, RpcServer]:
     """
     @return: the RPC server (with a pool of its own for blocking methods if
-        there is no C{--task-pool}), as one service.
+        there is no C{--task-pool}) as one service, and the server itself.
     """
     holder = MultiService()
     if pool is None:
@@ -494,4 +505,4 @@ def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> IServic
     for name, obj in options["services"]:
         rpc.register(obj, name)
     rpc.setServiceParent(holder)
-    return holder
+    return holder, rpc

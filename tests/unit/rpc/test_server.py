@@ -166,7 +166,7 @@ class CallTests(ServerTestCase):
         client.call(2, "Calc.nope")
         client.send(F.Frame(F.REQUEST, 3, {}, b"[]"))
         self.assertEqual(client.error(1)[F.ERROR_TYPE], "NoSuchService")
-        self.assertIn("services: Calc, Failing, Plain", client.error(1)[F.ERROR_MESSAGE])
+        self.assertIn("services: Calc, Failing, Health, Plain", client.error(1)[F.ERROR_MESSAGE])
         self.assertEqual(client.error(2)[F.ERROR_TYPE], "NoSuchMethod")
         self.assertIn("methods: add, note, wait, where", client.error(2)[F.ERROR_MESSAGE])
         self.assertEqual(client.error(3)[F.ERROR_TYPE], "BadRequest")
