@@ -375,6 +375,49 @@ class ISessionFactory(Interface):
         """
 
 
+class ICallDispatcher(Interface):
+    """
+    What the server side of an RPC connection (L{RpcConnection
+    <txgetty.rpc.connection.RpcConnection>}) needs from its server
+    (L{RpcServer <txgetty.rpc.server.RpcServer>} provides it): its
+    comings and goings reported, its requests and oneways run.  The
+    connection knows its server only through this.
+    """
+
+    auth = Attribute("The auth callable, or C{None}: a connection's requests run without a check.")
+
+    def connectionOpened(connection: Any) -> None:
+        """
+        @param connection: a connection whose session opened.
+        """
+
+    def connectionClosed(connection: Any) -> None:
+        """
+        @param connection: a connection whose session closed (its calls are
+            cancelled already).
+        """
+
+    def request(connection: Any, frame: Any) -> None:
+        """
+        Run one request or oneway of an authenticated connection; its answer
+        goes out through C{connection.respond}.
+
+        @param connection: the connection.
+        @param frame: the request or oneway L{Frame <txgetty.rpc.frame.Frame>}.
+        """
+
+    def authenticate(connection: Any, frame: Any) -> Deferred[Any]:
+        """
+        Check a connection's first request or oneway with the auth callable,
+        then run it (accepted) or refuse it and close the connection.
+
+        @param connection: the connection, not authenticated yet.
+        @param frame: its first request or oneway.
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once
+            decided (the connection's next frames wait for it).
+        """
+
+
 class IClient(Interface):
     """
     A service that keeps a pool of sessions open to one server.

@@ -81,7 +81,7 @@ class TapTests(RegistryCase):
         """
         before = int(time.time())
         tap = self.tap("--registry-ttl", "30")
-        await tap.waitForOutput("registered ['Echo', 'Ping', 'Status']")
+        await tap.waitForOutput("registered ['Echo', 'Health', 'Ping', 'Status']")
         found = await self.servers()
         self.assertEqual(len(found), 1, found)
         key, value = next(iter(found.items()))

@@ -34,7 +34,7 @@ class RetryingService(Service):
     A subclass's table (a L{Table <txgetty.statemachine.Table>} whose
     C{fire} is the subclass's C{_fire}) starts in L{STOPPED}, uses the
     events C{fail} (a request failed) and C{retry} (the backoff ended), and
-    may have the action L{_doScheduleRetry}.
+    may have the action L{scheduleRetry}.
 
     @ivar client: the etcd client.
     """
@@ -123,7 +123,7 @@ class RetryingService(Service):
         """
         return self._clock.seconds() - self._downSince
 
-    def _doScheduleRetry(self) -> None:
+    def scheduleRetry(self) -> None:
         """
         Wait (growing with each failure), then fire C{retry}.
         """

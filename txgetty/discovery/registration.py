@@ -35,7 +35,7 @@ says what each transition does), as C{TRANSITIONS.diagram()} draws it::
     stop      -> STOPPING    _doStop
   RETRYING
     ok        -> REGISTERED  _doBack
-    fail      -> DOWN        _doScheduleRetry
+    fail      -> DOWN        scheduleRetry
     stop      -> STOPPING    _doStop
   STOPPING
     stopped   -> STOPPED     _doStopped
@@ -292,7 +292,7 @@ class ServiceRegistration(RetryingService):
             "and registers again when etcd answers",
             services=self.services, address=self.address, reason=str(error), error=type(error).__name__,
         )
-        self._doScheduleRetry()
+        self.scheduleRetry()
 
     def _doBack(self) -> None:
         """
@@ -357,7 +357,7 @@ class ServiceRegistration(RetryingService):
         (RENEWING, "fail", DOWN, _doWentDown),
         (DOWN, "retry", RETRYING, _doRegister),
         (RETRYING, "ok", REGISTERED, _doBack),
-        (RETRYING, "fail", DOWN, RetryingService._doScheduleRetry),  # the base class's action
+        (RETRYING, "fail", DOWN, RetryingService.scheduleRetry),  # the base class's action (shared by both tables)
         (REGISTERING, "stop", STOPPING, _doStop),
         (REGISTERED, "stop", STOPPING, _doStop),
         (RENEWING, "stop", STOPPING, _doStop),

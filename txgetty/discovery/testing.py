@@ -89,7 +89,7 @@ class _MemoryWatch:
             return
         self._ended = True
         self._result = result
-        self._etcd._watches.discard(self)
+        self._etcd.watchEnded(self)
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.callback(None) if result is None else d.errback(result)
@@ -195,6 +195,14 @@ class MemoryEtcd:
         self._history.clear()
         for watch in list(self._watches):
             watch.end(Failure(EtcdWatchCanceledError(self.url, watch.prefix, self._compacted, "")))
+
+    def watchEnded(self, watch: _MemoryWatch) -> None:
+        """
+        Forget a watch that ended (the watch reports it).
+
+        @param watch: the watch.
+        """
+        self._watches.discard(watch)
 
     @property
     def watchCount(self) -> int:

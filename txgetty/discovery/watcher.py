@@ -32,7 +32,7 @@ says what each transition does), as C{TRANSITIONS.diagram()} draws it::
     stop   -> STOPPED    _doStop
   RECOVERING
     synced -> WATCHING   _doBack
-    fail   -> DOWN       _doScheduleRetry
+    fail   -> DOWN       scheduleRetry
     stop   -> STOPPED    _doStop
 """
 
@@ -338,7 +338,7 @@ class ServiceWatcher(RetryingService):
             "({count} servers) and reading again when etcd answers",
             service=self.service, reason=str(error), count=len(self._servers), error=type(error).__name__,
         )
-        self._doScheduleRetry()
+        self.scheduleRetry()
 
     def _doBack(self) -> None:
         """
@@ -372,7 +372,7 @@ class ServiceWatcher(RetryingService):
         (WATCHING, "lost", SYNCING, _doResync),
         (DOWN, "retry", RECOVERING, _doSync),
         (RECOVERING, "synced", WATCHING, _doBack),
-        (RECOVERING, "fail", DOWN, RetryingService._doScheduleRetry),  # the base class's action
+        (RECOVERING, "fail", DOWN, RetryingService.scheduleRetry),  # the base class's action
         (SYNCING, "stop", STOPPED, _doStop),
         (WATCHING, "stop", STOPPED, _doStop),
         (DOWN, "stop", STOPPED, _doStop),

@@ -93,7 +93,7 @@ class _Connection(EventListener):
         if frame.type == F.RESPONSE:
             pending = self.pending.pop(frame.requestId, None)
             if pending is not None:
-                self.client._answered(pending, frame)
+                self.client.callAnswered(pending, frame)
                 if not self.pending:
                     self.client.serverIdle(self.address)
 
@@ -118,7 +118,7 @@ class _Connection(EventListener):
         pending, self.pending = self.pending, {}
         reason = session.closeReason.getErrorMessage() if session.closeReason else "closed"
         for call in pending.values():
-            self.client._lost(call, ConnectionLostError(
+            self.client.callLost(call, ConnectionLostError(
                 f"the connection to {self.address} was lost before {call.name} was answered: {reason}"
             ))
         self.client.serverIdle(self.address)
@@ -565,9 +565,13 @@ class RpcClient(MultiService):
 
     # -- outcomes ---------------------------------------------------------------
 
-    def _answered(self, pending: _Pending, frame: F.Frame) -> None:
+    def callAnswered(self, pending: _Pending, frame: F.Frame) -> None:
         """
-        A response arrived.
+        A response arrived (its connection reports it): retry, fail or
+        settle the call.
+
+        @param pending: the call answered.
+        @param frame: its response.
         """
         head = frame.head
         if head.get(F.STATUS) == "error":
@@ -588,9 +592,13 @@ class RpcClient(MultiService):
         self._settle(pending)
         pending.deferred.callback(value)
 
-    def _lost(self, pending: _Pending, error: Exception) -> None:
+    def callLost(self, pending: _Pending, error: Exception) -> None:
         """
-        The connection of a call is gone.
+        The connection of a call is gone (it reports it): retry the call
+        elsewhere if it may, else fail it.
+
+        @param pending: the call without a connection.
+        @param error: what it fails with.
         """
         if self._mayRetry(pending):
             self.retried += 1

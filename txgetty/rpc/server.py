@@ -8,13 +8,17 @@ raises becomes an error response; the connection stays open.  A connection
 has at most C{maxInFlight} unfinished calls (more get an immediate
 C{ServerBusy} error).  A caller's deadline (C{timeout-ms}) cancels the call
 when it passes, and no late response is sent, as after a cancel frame.
+
+The parts: L{txgetty.rpc.connection} (a connection's listener, which
+reaches this server as an L{ICallDispatcher
+<txgetty.interfaces.ICallDispatcher>}), L{txgetty.rpc.calls} (one call: its
+info, deadline, log fields and error head), L{txgetty.rpc.services} (the
+registry), L{txgetty.rpc.body} (argument and result bodies).
 """
 
 from __future__ import annotations
 
 import inspect
-import re
-from contextvars import ContextVar
 from dataclasses import replace
 from functools import lru_cache
 from types import CoroutineType
@@ -29,202 +33,55 @@ from zope.interface import implementer
 
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, SessionConfig
 from ..errors import ConfigError
-from ..handlers import EventListener
+from ..interfaces import ICallDispatcher
 from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
 from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
 from .builtin import Health
+from .calls import (
+    CURRENT_CALL,
+    MAX_ERROR_TEXT,
+    CallInfo,
+    PendingCall,
+    acceptedCompressor,
+    callFields,
+    compressorFor,
+    currentCall,
+    cutText,
+    deadlineOf,
+    describeCall,
+    errorCode,
+    errorHead,
+    parseDeadline,
+    quiet,
+    runningTrace,
+)
+from .connection import RpcConnection
 from .services import ServiceRegistry
-from .tracing import OTEL, TRACEPARENT, CallTrace, parseTraceparent, serverTrace
+from .tracing import OTEL, TRACEPARENT, CallTrace, serverTrace
 from ..transports.addresses import formatAddress
 from .serializers import (
-    COMPRESSORS,
     DEFAULT_COMPRESS_THRESHOLD,
-    DEFAULT_DECOMPRESS_LIMIT,
     JSON,
     MSGPACK,
     NONE,
     SERIALIZERS,
-    compressor,
 )
 
 _log = Logger()
-_current: ContextVar[tuple] = ContextVar("txgetty.rpc.currentCall")
+
+__all__ = ["RpcServer", "CallInfo", "currentCall", "runningTrace", "callFields", "cutText", "errorCode", "errorHead",
+           "compressorFor", "MAX_ERROR_TEXT", "DEFAULT_MAX_IN_FLIGHT", "DEFAULT_IDLE_TIMEOUT",
+           "DEFAULT_SHUTDOWN_TIMEOUT"]
 
 DEFAULT_MAX_IN_FLIGHT = 256
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 
 
-class CallInfo:
-    """
-    What hooks learn about a call.
-
-    @ivar service: the service name.
-    @ivar method: the method name.
-    @ivar requestId: the request id.
-    @ivar session: the txgetty session of the connection.
-    @ivar head: the request's head map (metadata, trace id, ...).
-    @ivar started: when the call started (clock seconds).
-    @ivar trace: the call's trace context, or C{None} (see
-        L{txgetty.rpc.tracing}).
-    """
-
-    __slots__ = ("service", "method", "requestId", "session", "head", "started", "trace")
-
-    def __init__(self, service: str, method: str, requestId: int, session: Any, head: dict, started: float,
-                 trace: CallTrace | None = None) -> None:
-        self.service, self.method, self.requestId = service, method, requestId
-        self.session, self.head, self.started = session, head, started
-        self.trace = trace
-
-    @property
-    def traceparent(self) -> str | None:
-        """
-        The request's W3C C{traceparent}, if it carried a valid one, else
-        C{None}.
-        """
-        return self.trace.traceparent if self.trace is not None else None
-
-    @property
-    def tracestate(self) -> str | None:
-        """
-        The request's C{tracestate}, if it carried one with a valid
-        C{traceparent}, else C{None}.
-        """
-        return self.trace.tracestate if self.trace is not None else None
-
-    @property
-    def traceId(self) -> str | None:
-        """
-        The call's trace id (32 hex digits), or C{None} if it has no trace
-        context.
-        """
-        return self.trace.traceId if self.trace is not None else None
-
-    @property
-    def parentId(self) -> str | None:
-        """
-        The caller's span id (the C{traceparent}'s parent id), or C{None}.
-        """
-        return self.trace.parentId if self.trace is not None else None
-
-    @property
-    def spanId(self) -> str | None:
-        """
-        The call's own span id (16 hex digits; the parent id of the calls
-        its method makes), or C{None} if it has no trace context.
-        """
-        return self.trace.spanId if self.trace is not None else None
-
-
-class _Call:
-    """
-    An unfinished call of a connection: its Deferred and deadline timer.
-
-    @ivar cancelled: this side cancelled it (deadline, cancel frame, lost
-        connection): no answer is due.
-    """
-
-    __slots__ = ("deferred", "timer", "frame", "info", "cancelled")
-
-    def __init__(self, deferred: Deferred, frame: F.Frame, info: CallInfo | None) -> None:
-        self.deferred, self.frame, self.info = deferred, frame, info
-        self.timer: Any = None
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        """
-        Stop the call; nobody waits for its answer any more.
-        """
-        self.cancelled = True
-        self.deferred.cancel()
-
-
-#: Each of C{error-type}, C{error-message} and C{error-code} is at most this
-#: many characters, a cut suffix included (so that an error response always
-#: fits in the head map: 4096 characters are at most 16384 UTF-8 bytes).
-MAX_ERROR_TEXT = 4096
-
-
-def currentCall() -> CallInfo:
-    """
-    What the RPC method running now was called with: service, method,
-    request id, session, head map (metadata, trace id; not the auth token)
-    and start time.  Valid inside a method, across the awaits of an
-    C{async def} method, and in a blocking method's worker thread.
-
-    @return: the call's L{CallInfo}.
-    @raise RuntimeError: no RPC method is running in this context.
-    """
-    try:
-        frame, session, started, trace = _current.get()
-    except LookupError:
-        raise RuntimeError("currentCall() is only valid while an RPC method runs") from None
-    head = frame.head
-    visible = {k: v for k, v in head.items() if k != F.AUTH}
-    return CallInfo(head.get(F.SERVICE, ""), head.get(F.METHOD, ""), frame.requestId, session, visible, started,
-                    trace)
-
-
-def runningTrace() -> CallTrace | None:
-    """
-    @return: the trace context of the RPC call whose method runs now, or
-        C{None} (no method runs, or its call has no trace context).
-    """
-    try:
-        return _current.get()[3]
-    except LookupError:
-        return None
-
-
-def cutText(text: str, limit: int = MAX_ERROR_TEXT) -> str:
-    """
-    @param text: an error text.
-    @param limit: the most characters allowed.
-    @return: the text if it has at most C{limit} characters; else its start
-        followed by C{"... (N characters, cut)"} (N: the length of C{text}),
-        C{limit} characters in all.
-    """
-    if len(text) <= limit:
-        return text
-    suffix = f"... ({len(text)} characters, cut)"
-    return text[:limit - len(suffix)] + suffix
-
-
-def errorCode(code: Any) -> str | None:
-    """
-    @param code: an exception's C{code} attribute.
-    @return: its C{error-code} text: a non-empty C{str} as it is, an C{int}
-        (not a C{bool}) in decimal; C{None} (no entry) for anything else.
-    """
-    if isinstance(code, str):
-        return str(code) or None
-    if isinstance(code, int) and not isinstance(code, bool):
-        try:
-            return str(int(code))
-        except ValueError:  # more digits than int-to-str conversion allows
-            return None
-    return None
-
-
-def errorHead(type: str, message: str, code: str | None = None) -> dict[str, str]:
-    """
-    @param type: the error type's name.
-    @param message: the message.
-    @param code: an optional code, as text (see L{errorCode}).
-    @return: the head map of an error response, each text cut by
-        L{cutText}.
-    """
-    head = {F.STATUS: "error", F.ERROR_TYPE: cutText(type), F.ERROR_MESSAGE: cutText(message)}
-    if code is not None:
-        head[F.ERROR_CODE] = cutText(code)
-    return head
-
-
 #: Serializers whose uncompressed requests take the short path of
-#: L{RpcServer._request} (msgpack only when its extra is installed).
+#: L{RpcServer.request} (msgpack only when its extra is installed).
 _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
 
 #: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
@@ -232,74 +89,7 @@ _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
 _PLAIN_RESULTS = frozenset({str, bytes, int, float, bool, type(None), list, dict, tuple})
 
 
-class _Connection(EventListener):
-    """
-    The listener of one RPC connection: its calls in flight and whether it
-    is authenticated.
-
-    @ivar maxBody: the longest response body this connection sends: its
-        session's C{maxMsgLen} less the 16 header bytes (a longer result is
-        answered with C{ResponseTooLarge}).
-    """
-
-    def __init__(self, server: RpcServer) -> None:
-        self.server = server
-        self.calls: dict[int, _Call] = {}
-        self.authenticated = server.auth is None
-        self.session: Any = None
-        self.onewayKeys = 0
-        self.maxBody = DEFAULT_DECOMPRESS_LIMIT - F.HEADER_SIZE
-
-    def onOpen(self, session: Any) -> None:
-        """
-        @param session: the connection's session.
-        """
-        self.session = session
-        self.maxBody = session.maxMsgLen - F.HEADER_SIZE
-        self.server._connected(self)
-
-    def onMessage(self, session: Any, frame: F.Frame) -> Any:
-        """
-        @param session: the session.
-        @param frame: a frame from the client.
-        @return: a L{Deferred <twisted.internet.defer.Deferred>} while the first request is authenticated
-            (the next frames wait for it), else C{None}.
-        """
-        kind = frame.type
-        if kind == F.REQUEST or kind == F.ONEWAY:
-            if self.authenticated:
-                self.server._request(self, frame)
-                return None
-            return self.server._authenticate(self, frame)
-        if kind == F.HEARTBEAT_REQUEST:
-            session.writePkg(F.Frame(F.HEARTBEAT_RESPONSE, frame.requestId, None, b"", frame.serializer))
-        elif kind == F.CANCEL:
-            call = self.calls.get(frame.requestId)
-            if call is not None:
-                call.cancel()
-        return None
-
-    def onClose(self, session: Any) -> None:
-        """
-        Cancel what is still running: nobody can get its answer.
-
-        @param session: the session.
-        """
-        calls, self.calls = self.calls, {}
-        for call in calls.values():
-            call.cancel()
-        self.server._disconnected(self)
-
-    def respond(self, frame: F.Frame | bytes) -> None:
-        """
-        @param frame: a response to send (a L{Frame} or its bytes), if the
-            session is still open.
-        """
-        if self.session.acceptsWrites:
-            self.session.writePkg(frame)
-
-
-@implementer(IService)
+@implementer(IService, ICallDispatcher)
 class RpcServer(Service):
     """
     Named services over txgetty's wire frame (an L{IService <twisted.application.service.IService>}).
@@ -374,7 +164,7 @@ class RpcServer(Service):
             reactor = _reactor
         self.reactor = reactor
         self.registry = ServiceRegistry()
-        self._services = self.registry._services
+        self._lookup = self.registry.lookup
         self.maxInFlight = maxInFlight
         self.auth = auth
         self.hooks = list(hooks)
@@ -385,7 +175,7 @@ class RpcServer(Service):
             raise ConfigError(str(e)) from None
         self.compressThreshold = compressThreshold
         self.taskPool = taskPool
-        self.connections: set[_Connection] = set()
+        self.connections: set[RpcConnection] = set()
         self.calls = self.errors = self.busy = self.cancelled = 0
         self.started = reactor.seconds()
         self._draining = False
@@ -478,7 +268,7 @@ class RpcServer(Service):
         pending = [call.deferred for c in self.connections for call in c.calls.values()]
         if not pending:
             return succeed(None)
-        waiting = DeferredList([_quiet(d) for d in pending], consumeErrors=True)
+        waiting = DeferredList([quiet(d) for d in pending], consumeErrors=True)
         waiting.addTimeout(self.shutdownTimeout, self.reactor, onTimeoutCancel=lambda *_: None)
         return waiting.addBoth(lambda _: None)
 
@@ -489,13 +279,19 @@ class RpcServer(Service):
         @param session: a new connection.
         """
         session.codec = _CODEC
-        session.listener = _Connection(self)
+        session.listener = RpcConnection(self)
 
-    def _connected(self, connection: _Connection) -> None:
+    def connectionOpened(self, connection: RpcConnection) -> None:
+        """
+        @param connection: a connection whose session opened (L{ICallDispatcher}).
+        """
         self.connections.add(connection)
         self._hook("connected", connection.session)
 
-    def _disconnected(self, connection: _Connection) -> None:
+    def connectionClosed(self, connection: RpcConnection) -> None:
+        """
+        @param connection: a connection whose session closed (L{ICallDispatcher}).
+        """
         self.connections.discard(connection)
         self._hook("disconnected", connection.session)
 
@@ -512,7 +308,7 @@ class RpcServer(Service):
                     _log.failure("txgetty rpc: hook {hook!r}.{name} raised", hook=hook, name=name,
                                  level=LogLevel.error)
 
-    def _authenticate(self, connection: _Connection, frame: F.Frame) -> Deferred:
+    def authenticate(self, connection: RpcConnection, frame: F.Frame) -> Deferred:
         """
         Check a connection's first request with the auth hook.
 
@@ -524,13 +320,13 @@ class RpcServer(Service):
         def decided(ok: Any) -> None:
             if ok is True or (ok and not isinstance(ok, Failure)):
                 connection.authenticated = True
-                self._request(connection, frame)
+                self.request(connection, frame)
                 return
             self._refuseAuth(connection, frame, token, ok)
 
         return d.addBoth(decided)
 
-    def _refuseAuth(self, connection: _Connection, frame: F.Frame, token: str | None, outcome: Any) -> None:
+    def _refuseAuth(self, connection: RpcConnection, frame: F.Frame, token: str | None, outcome: Any) -> None:
         """
         Answer C{AuthError} (to a request), log the refusal without the
         token, and close the connection.
@@ -565,7 +361,7 @@ class RpcServer(Service):
 
     # -- calls ------------------------------------------------------------------
 
-    def _request(self, connection: _Connection, frame: F.Frame) -> None:
+    def request(self, connection: RpcConnection, frame: F.Frame) -> None:
         """
         Run one request or oneway call.  The common case (JSON, nothing
         compressed, no hooks, a method that answers at once) takes the
@@ -573,13 +369,12 @@ class RpcServer(Service):
         """
         head = frame.head
         # A missing key looks up None: no such service, no such method.
-        methods = self._services.get(head.get(F.SERVICE))  # type: ignore[arg-type]
-        method = methods.get(head.get(F.METHOD)) if methods is not None else None  # type: ignore[arg-type]
+        method = self._lookup(head.get(F.SERVICE), head.get(F.METHOD))  # type: ignore[arg-type]
         isRequest = frame.type == F.REQUEST
-        timeoutMs = head.get(_TIMEOUT_KEY)
-        deadline = 0.0 if timeoutMs is None else _deadlineOf(timeoutMs)
+        timeoutMs = head.get(F.TIMEOUT_MS)
+        deadline = 0.0 if timeoutMs is None else deadlineOf(timeoutMs)
         if deadline is None:
-            deadline = _parseDeadline(timeoutMs)  # type: ignore[arg-type]
+            deadline = parseDeadline(timeoutMs)  # type: ignore[arg-type]
         if (method is None or deadline is None or (self._draining and method is not self._healthCheck)
                 or len(connection.calls) >= self.maxInFlight
                 or (isRequest and frame.requestId in connection.calls)):
@@ -597,7 +392,7 @@ class RpcServer(Service):
                 return
         else:
             kwargs = NO_KWARGS
-        token = _current.set((frame, connection.session, self.reactor.seconds(), trace))
+        token = CURRENT_CALL.set((frame, connection.session, self.reactor.seconds(), trace))
         if trace is not None:
             trace.attach()
         try:
@@ -617,7 +412,7 @@ class RpcServer(Service):
         finally:
             if trace is not None:
                 trace.detach()
-            _current.reset(token)
+            CURRENT_CALL.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
             self._later(connection, frame, info, result, deadline)
         elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
@@ -625,7 +420,7 @@ class RpcServer(Service):
         else:
             self._finish(connection, frame, info, result)
 
-    def _quickAnswer(self, connection: _Connection, frame: F.Frame, result: Any) -> bool:
+    def _quickAnswer(self, connection: RpcConnection, frame: F.Frame, result: Any) -> bool:
         """
         Answer a plain (uncompressed JSON or msgpack) request at once when
         no compression applies and the response fits the connection.
@@ -646,7 +441,7 @@ class RpcServer(Service):
             session.writePkg(F.responseBytes(frame.requestId, body, frame.serializer, NONE))
         return True
 
-    def _refuse(self, connection: _Connection, frame: F.Frame) -> None:
+    def _refuse(self, connection: RpcConnection, frame: F.Frame) -> None:
         """
         Answer (or, for a oneway, count) a call that cannot run.
         """
@@ -656,7 +451,7 @@ class RpcServer(Service):
         else:
             self.errors += 1
 
-    def _before(self, connection: _Connection, frame: F.Frame, trace: CallTrace | None) -> CallInfo:
+    def _before(self, connection: RpcConnection, frame: F.Frame, trace: CallTrace | None) -> CallInfo:
         """
         @param trace: the call's trace context.
         @return: the call's L{CallInfo}, after the C{beforeCall} hooks saw it.
@@ -676,7 +471,7 @@ class RpcServer(Service):
             info.trace.finish(outcome)
         self._hook("afterCall", info, outcome)
 
-    def _refusal(self, connection: _Connection, frame: F.Frame) -> dict[str, str]:
+    def _refusal(self, connection: RpcConnection, frame: F.Frame) -> dict[str, str]:
         """
         @return: the error head refusing a request that cannot run, by the
             first reason that applies, in the order of docs/rpc-protocol.md
@@ -727,14 +522,14 @@ class RpcServer(Service):
                 raise TypeError(f"{method.qualifiedName}() {e}") from None
         return self.taskPool.run(method.function, *args, **kwargs)
 
-    def _later(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, d: Deferred,
+    def _later(self, connection: RpcConnection, frame: F.Frame, info: CallInfo | None, d: Deferred,
                deadline: float) -> None:
         """
         Track an unfinished call: deadline, cancellation, answer when done.
 
         @param deadline: seconds until the call's deadline, 0 for none.
         """
-        call = _Call(d, frame, info)
+        call = PendingCall(d, frame, info)
         if frame.type == F.REQUEST:
             key = frame.requestId
         else:
@@ -762,7 +557,7 @@ class RpcServer(Service):
 
         d.addBoth(done)
 
-    def _expired(self, connection: _Connection, call: _Call) -> None:
+    def _expired(self, connection: RpcConnection, call: PendingCall) -> None:
         """
         A call's deadline passed: log it, cancel the call (no answer).
         """
@@ -772,7 +567,7 @@ class RpcServer(Service):
                   **callFields(connection.session, call.frame, call.info))
         call.cancel()
 
-    def _finish(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, outcome: Any,
+    def _finish(self, connection: RpcConnection, frame: F.Frame, info: CallInfo | None, outcome: Any,
                 byCaller: bool = False) -> None:
         """
         Report a finished call to the hooks, log its failure, count it and
@@ -810,7 +605,7 @@ class RpcServer(Service):
             type(value).__name__, safe_str(value) or type(value).__name__, errorCode(getattr(value, "code", None)),
         ))
 
-    def _logFailure(self, connection: _Connection, frame: F.Frame, info: CallInfo | None, failure: Failure,
+    def _logFailure(self, connection: RpcConnection, frame: F.Frame, info: CallInfo | None, failure: Failure,
                     expected: bool) -> None:
         """
         Log a failed call once: an expected failure (a L{ServiceError}, the
@@ -825,7 +620,7 @@ class RpcServer(Service):
         else:
             _log.failure("txgetty rpc: {call} on {session} raised {type}: {why}", failure, LogLevel.error, **fields)
 
-    def _response(self, connection: _Connection, frame: F.Frame, value: Any) -> bytes:
+    def _response(self, connection: RpcConnection, frame: F.Frame, value: Any) -> bytes:
         """
         @return: the bytes of the successful response carrying C{value}.
         @raise BadResponse: the value cannot be serialized (or compressed)
@@ -838,12 +633,12 @@ class RpcServer(Service):
         except Exception as e:
             known = SERIALIZERS.get(frame.serializer)
             how = known.name if known is not None else f"serializer {frame.serializer}"
-            raise BadResponse(f"the result of {_describe(frame)} ({type(value).__name__}) cannot be sent as {how}: "
+            raise BadResponse(f"the result of {describeCall(frame)} ({type(value).__name__}) cannot be sent as {how}: "
                               f"{type(e).__name__}: {e}") from None
         if len(body) > connection.maxBody:
             limit = connection.maxBody + F.HEADER_SIZE
             raise ResponseTooLarge(
-                f"the response to {_describe(frame)} would be {len(body) + F.HEADER_SIZE} bytes, more than this "
+                f"the response to {describeCall(frame)} would be {len(body) + F.HEADER_SIZE} bytes, more than this "
                 f"connection's maxMsgLen of {limit}: return less (page through the result), let it be compressed, "
                 f"or raise maxMsgLen on both sides (SessionConfig(maxMsgLen=...), twistd --max-msg-len)"
             )
@@ -854,9 +649,9 @@ class RpcServer(Service):
         @return: the compressor for a response: the request's own, else the
             one its client accepts, else the server's.
         """
-        return frame.compressor or _acceptedCompressor(frame) or self.compressor
+        return frame.compressor or acceptedCompressor(frame) or self.compressor
 
-    def _answer(self, connection: _Connection, frame: F.Frame, error: dict[str, str]) -> None:
+    def _answer(self, connection: RpcConnection, frame: F.Frame, error: dict[str, str]) -> None:
         """
         Send the error response of a request.
         """
@@ -871,44 +666,9 @@ _DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty ser
               "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
 
 
-def callFields(session: Any, frame: F.Frame, info: CallInfo | None) -> dict[str, Any]:
-    """
-    The stable fields of a call's log events (docs/observability.md,
-    "Logs").
-
-    @param session: the connection's session.
-    @param frame: the request or oneway.
-    @param info: its L{CallInfo}, if it has one (its trace).
-    @return: C{call} (C{"Service.method request #ID"}), C{session},
-        C{peer}, C{service}, C{method}, C{requestId} and C{traceId} (the
-        call's trace id, or C{None}).
-    """
-    head = frame.head
-    trace = info.trace if info is not None else None
-    if trace is not None:
-        traceId: str | None = trace.traceId
-    else:
-        parent = parseTraceparent(head.get(TRACEPARENT))
-        traceId = parent.traceId if parent is not None else None
-    return dict(call=_describe(frame), session=session, peer=formatAddress(getattr(session, "remoteAddress", None)),
-                service=head.get(F.SERVICE), method=head.get(F.METHOD),
-                requestId=frame.requestId if frame.type == F.REQUEST else None, traceId=traceId)
-
-
-def _describe(frame: F.Frame) -> str:
-    """
-    @param frame: a request or oneway that names a registered method.
-    @return: C{"Service.method request #ID"} or C{"Service.method oneway"},
-        for log lines.
-    """
-    head = frame.head
-    kind = f"request #{frame.requestId}" if frame.type == F.REQUEST else "oneway"
-    return f"{head.get(F.SERVICE)}.{head.get(F.METHOD)} {kind}"
-
-
 def _refusedArguments(error: Exception) -> bool:
     """
-    @param error: what running a method raised in L{RpcServer._request}.
+    @param error: what running a method raised in L{RpcServer.request}.
     @return: whether it is a C{TypeError} of the call itself, raised before
         the method's code ran (it does not take the arguments sent): the
         caller's mistake, not the method's.
@@ -932,70 +692,9 @@ def _signature(function: Any) -> inspect.Signature | None:
         return None
 
 
+# The code object of our own class's method (its frame marks a TypeError raised
+# before a blocking method ran); a read of this module's class, not a reach-in.
 _BLOCKING_CODE = RpcServer._blocking.__code__
-
-
-def _acceptedCompressor(frame: F.Frame) -> int:
-    """
-    @param frame: a request.
-    @return: the compressor its client asked for responses
-        (C{accept-compressor}: 1 to 3 ASCII digits, a code this side has),
-        else 0: absent, malformed and unknown values are ignored.
-    """
-    asked = frame.head.get(F.ACCEPT_COMPRESSOR)
-    if asked and len(asked) <= 3 and asked.isascii() and asked.isdigit() and int(asked) in COMPRESSORS:
-        return int(asked)
-    return NONE
-
-
-#: The grammar of C{timeout-ms}: 1 to 10 ASCII digits, optionally a "." and
-#: 1 to 3 more.
-_TIMEOUT_MS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,3})?")
-
-#: C{timeout-ms} values seen, and their deadlines in seconds (0.0: none).
-_DEADLINES: dict[str, float] = {}
-_deadlineOf = _DEADLINES.get
-_TIMEOUT_KEY = F.TIMEOUT_MS
-
-
-def _parseDeadline(value: str) -> float | None:
-    """
-    @param value: a C{timeout-ms} head entry.
-    @return: seconds until the call's deadline, 0.0 for none (a value of
-        zero), or C{None} if the value is not of the grammar (the call is
-        refused with C{BadRequest}).
-    """
-    if _TIMEOUT_MS.fullmatch(value) is None:
-        return None
-    seconds = float(value) / 1000.0
-    if len(_DEADLINES) >= 4096:
-        _DEADLINES.clear()
-    _DEADLINES[value] = seconds
-    return seconds
-
-
-def compressorFor(key: str | int) -> int:
-    """
-    @param key: a compressor name or code.
-    @return: its code.
-    """
-    return compressor(key).code
-
-
-def _quiet(d: Deferred) -> Deferred:
-    """
-    @param d: a call's Deferred.
-    @return: a Deferred firing when it does, without taking its result.
-    """
-    waiter: Deferred = Deferred()
-
-    def fired(result: Any) -> Any:
-        if not waiter.called:
-            waiter.callback(None)
-        return result
-
-    d.addBoth(fired)
-    return waiter
 
 
 _CODEC = F.RpcCodec()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Mapping
 
 try:
     from opentelemetry import context as _otelContext
@@ -261,7 +261,7 @@ class CallTrace:
             _endSpan(span, outcome)
 
 
-def serverTrace(head: dict[str, str]) -> CallTrace | None:
+def serverTrace(head: Mapping[str, str]) -> CallTrace | None:
     """
     @param head: a request's head map.
     @return: the trace context of the call: from its valid C{traceparent},

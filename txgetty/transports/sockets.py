@@ -36,6 +36,9 @@ def transportBacklog(transport: Any) -> int:
     while isinstance(transport, ProtocolWrapper):
         total += sum(len(b) for b in getattr(transport, "_appSendBuffer", ()))
         transport = transport.transport
+    # Twisted's FileDescriptor has no public count of its unsent bytes: the
+    # bytes of writes not yet joined into dataBuffer are _tempDataLen (the
+    # hasattr keeps another Twisted working: its transport counts as 0).
     if hasattr(transport, "_tempDataLen"):
         total += len(transport.dataBuffer) - transport.offset + transport._tempDataLen
     elif hasattr(transport, "outgoing"):

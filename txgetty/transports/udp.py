@@ -218,7 +218,7 @@ class UDPServerProtocol(DatagramProtocol):
         """
         address = _address(addr[0], addr[1])
         peer = DatagramPeer(self.transport, address, self.server.reactor, self._forget)
-        session = self.server.newSession(address, name="udp-session")
+        session: Any = self.server.newSession(address, name="udp-session")  # a Session: also an IProtocol
         if not self.server.config.readIdleTimeout:
             # Unset (None: a stream session's 300 s) or 0: a UDP peer never
             # says goodbye, so it gets a limit of its own.

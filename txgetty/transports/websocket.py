@@ -89,6 +89,10 @@ def directFrames(protocol: Any) -> bool:
                 missing=", ".join(missing),
             )
         return False
+    # autobahn's public websocket_extensions_in_use is filled only with the
+    # handshake's reply; _perMessageCompress is what its own sendMessage
+    # tests, so it is read here (listed in _FRAME_ATTRIBUTES: without it,
+    # the sendMessage fallback above).
     return bool(protocol.factory.isServer and not protocol.maskServerFrames
                 and protocol._perMessageCompress is None)
 
@@ -129,7 +133,7 @@ def _closeFailure(protocol: Any, wasClean: bool, code: int | None, reason: str |
         normal close, otherwise an error saying what happened.
     """
     local = getattr(protocol, "localCloseCode", None)
-    if getattr(protocol, "_txgettyClosing", False):
+    if getattr(protocol, "closingBySession", False):
         return Failure(ConnectionDone())
     if local == MESSAGE_TOO_BIG:
         limit = protocol.maxMessagePayloadSize
@@ -198,6 +202,10 @@ def _exactTimers(factory: Any, clock: Any) -> None:
     @param factory: a WebSocket factory.
     @param clock: the reactor.
     """
+    # autobahn has no public setting for the timers of its opening and
+    # closing handshakes and pings (it batches them to 1 s steps); replacing
+    # its private _batched_timer is the only way to exact timeouts.  Without
+    # it (another autobahn release), autobahn keeps its batched timers.
     if hasattr(factory, "_batched_timer"):
         factory._batched_timer = _ExactTimer(clock)
 
@@ -271,7 +279,7 @@ class WebSocketTransport:
         if self.disconnecting:
             return
         self.disconnecting = True
-        self.protocol._txgettyClosing = True
+        self.protocol.closingBySession = True
         code, reason = closeCodeFor(self.protocol.session.closeReason)
         # sendClose() only takes 1000 and 3000-4999; the RFC 6455 codes for
         # errors (1001, 1003, 1007-1011) go through the frame-level call.
@@ -282,7 +290,7 @@ class WebSocketTransport:
         Drop the TCP connection without a close handshake.
         """
         self.disconnecting = True
-        self.protocol._txgettyClosing = True
+        self.protocol.closingBySession = True
         self.protocol.dropConnection(abort=True)
 
     def keepAlive(self) -> None:
@@ -356,6 +364,9 @@ class _SessionCarrier:
     the close to the session.
     """
 
+    #: Set when the session closes or aborts the connection itself: the
+    #: end is then a normal one, whatever close code autobahn records.
+    closingBySession = False
     session: Any = None
     wsTransport: WebSocketTransport | None = None
     factory: Any

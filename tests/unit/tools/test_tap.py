@@ -235,7 +235,7 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIsInstance(pool, TaskPool)
         self.assertIsInstance(rpc, RpcServer)
         self.assertIs(rpc.taskPool, pool)
-        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Sum"])
+        self.assertEqual(sorted(rpc.registry.names()), ["Calc", "Health", "Sum"])
         self.assertEqual(options["rpc-listen"], ["tcp:8091:interface=127.0.0.1"])
 
     def test_serviceErrors(self) -> None:

@@ -73,12 +73,18 @@ class DemoServicesTests(SynchronousTestCase):
     def servedBy(self, *argv: str) -> list[str] | None:
         """
         @param argv: options.
-        @return: the services of the RPC server they make, or C{None} if
-            they make none.
+        @return: the services of the RPC server they make, besides
+            C{Health} (which every server has), or C{None} if they make
+            none.
         """
         servers = rpcServers(parse(*argv))
         self.assertLessEqual(len(servers), 1)
-        return sorted(servers[0].registry.names()) if servers else None
+        if not servers:
+            return None
+        names = sorted(servers[0].registry.names())
+        self.assertIn("Health", names)
+        names.remove("Health")
+        return names
 
     def test_plain(self) -> None:
         """
@@ -88,7 +94,7 @@ class DemoServicesTests(SynchronousTestCase):
         """
         options = parse()
         [rpc] = rpcServers(options)
-        self.assertEqual(sorted(rpc.registry.names()), DEMO)
+        self.assertEqual(sorted(rpc.registry.names()), sorted(DEMO + ["Health"]))
         self.assertEqual(options["rpc-listen"], ["tcp:8091:interface=127.0.0.1"])
         for argv in (["--rpc-listen", "tcp:0:interface=127.0.0.1"], ["--rpc-max-in-flight", "8"],
                      ["--listen", "tcp:0:interface=127.0.0.1"], ["--rpc-demo"]):
@@ -180,6 +186,6 @@ class DemoServicesTests(SynchronousTestCase):
         client.call(1, "Echo.echo", "hi")
         client.call(2, "Nope.echo", "hi")
         message = client.error(1)[F.ERROR_MESSAGE]
-        self.assertIn("no service named 'Echo'; services: Calc; Echo, Ping and Status are the demo services", message)
+        self.assertIn("no service named 'Echo'; services: Calc, Health; Echo, Ping and Status are the demo services", message)
         self.assertIn("--rpc-demo", message)
         self.assertNotIn("demo", client.error(2)[F.ERROR_MESSAGE])
