@@ -31,7 +31,7 @@ from twisted.python.failure import Failure
 from twisted.python.reflect import safe_str
 from zope.interface import implementer
 
-from ..config import SessionConfig
+from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, SessionConfig
 from ..errors import ConfigError
 from ..histogram import OTHER, CallStats
 from ..interfaces import ICallDispatcher
@@ -130,6 +130,8 @@ class RpcServer(Service):
         compressor: str | int = "none",
         compressThreshold: int = DEFAULT_COMPRESS_THRESHOLD,
         raiseSynchronously: bool = False,
+        maxSessions: int = DEFAULT_MAX_SESSIONS,
+        backlog: int = DEFAULT_LISTEN_BACKLOG,
     ) -> None:
         """
         @param endpoints: where to listen (as for L{txgetty.Server}).
@@ -159,6 +161,10 @@ class RpcServer(Service):
         @param compressThreshold: bytes above which a response body is
             compressed.
         @param raiseSynchronously: as for L{txgetty.Server}.
+        @param maxSessions: the connections each listener that names none
+            holds at most (0: no cap), as for L{txgetty.Server}.
+        @param backlog: the listen backlog of each listener that names
+            none, as for L{txgetty.Server}.
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -187,7 +193,8 @@ class RpcServer(Service):
             idleTimeout = config.readIdleTimeout or DEFAULT_IDLE_TIMEOUT
         config = replace(config, readIdleTimeout=idleTimeout)
         self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
-                             raiseSynchronously=raiseSynchronously, name="txgetty rpc")
+                             raiseSynchronously=raiseSynchronously, name="txgetty rpc",
+                             maxSessions=maxSessions, backlog=backlog)
         self.register(Health(self))
         #: Health.check answers while the server drains (NOT_SERVING).
         self._healthCheck = self.registry.lookup("Health", "check")
