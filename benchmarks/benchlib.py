@@ -316,7 +316,9 @@ def txgetty_common_args(opts: argparse.Namespace) -> list[str]:
     measured code has it (from 65ffde6 on, twistd txgetty also serves RPC on the fixed port
     8091 with a 4-thread pool by default: left out, so that only the packet server is
     measured and concurrent servers do not collide on the port)."""
-    with open(os.path.join(opts.src or ROOT, "txgetty", "tap.py")) as f:
+    base = os.path.join(opts.src or ROOT, "txgetty")
+    tap = next(p for p in (os.path.join(base, "tools", "tap.py"), os.path.join(base, "tap.py")) if os.path.exists(p))
+    with open(tap) as f:  # txgetty/tap.py before the tools/ layout
         return ["--no-rpc"] if '"no-rpc"' in f.read() else []
 
 

@@ -216,6 +216,20 @@ class ISession(Interface):
         "Packets handed to C{onMessage} per reactor turn before other sessions "
         "get theirs; 0: no bound."
     )
+    openTimeout = Attribute(
+        "Seconds a connection may take to open (TLS handshake, C{onOpen}); 0: off."
+    )
+    tcpNoDelay = Attribute("Disable Nagle's algorithm on TCP connections.")
+    tcpKeepAlive = Attribute("Send TCP keepalive probes.")
+    keepAlivePeriod = Attribute("Idle seconds before the first TCP keepalive probe.")
+    writeHighMark = Attribute("Bytes waiting above which the session is unwritable.")
+    writeLowMark = Attribute("Bytes waiting below which it is writable again.")
+    maxPendingBytes = Attribute(
+        "Bytes waiting above which the session is closed (its peer does not read)."
+    )
+    pauseReadingWhenUnwritable = Attribute("Stop reading from the peer while unwritable.")
+    backlogHighMark = Attribute("Packets waiting for the task pool above which reading pauses.")
+    backlogLowMark = Attribute("Packets waiting below which reading resumes.")
 
     def getAttribute(key: object, default: object = None) -> object:
         """

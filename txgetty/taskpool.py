@@ -36,6 +36,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .errors import ConfigError, TaskPoolError
+from .histogram import LATENCY_BOUNDS, Histogram
 from .interfaces import ITaskPool, ITaskSource
 
 _log = Logger()
@@ -138,6 +139,9 @@ class TaskPool(Service):
     @ivar abandoned: items dropped at stop (not started within stopTimeout).
     """
 
+    #: The bounds of the queue-wait histogram (see L{queueWaits}).
+    waitBounds = LATENCY_BOUNDS
+
     def __init__(
         self,
         size: int = 4,
@@ -182,6 +186,9 @@ class TaskPool(Service):
         # of that source is queued or running.
         self._inboxes: dict[ITaskSource, deque[Any]] = {}
         self.pending = self.completed = self.failed = self.abandoned = 0
+        # One queue-wait histogram per worker thread (no lock; merged when
+        # read), kept across restarts so that the counts only grow.
+        self._waits: list[Histogram] = []
 
     def __repr__(self) -> str:
         mode = "ordered" if self.ordered else "unordered"
@@ -195,8 +202,10 @@ class TaskPool(Service):
         """
         Service.startService(self)
         self._discard = False
+        waits = [Histogram(self.waitBounds) for _ in range(self.size)]
+        self._waits.extend(waits)
         self._threads = [
-            threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(waits[i],), name=f"{self.name}-{i}", daemon=True)
             for i in range(self.size)
         ]
         for thread in self._threads:
@@ -257,16 +266,30 @@ class TaskPool(Service):
 
     # -- work -----------------------------------------------------------------
 
-    def _work(self) -> None:
+    def queueWaits(self) -> Histogram:
+        """
+        @return: how long the tasks taken so far waited in the queue
+            (seconds), in the buckets of L{waitBounds}.
+        """
+        total = Histogram(self.waitBounds)
+        for waits in list(self._waits):
+            total.add(waits)
+        return total
+
+    def _work(self, waits: Histogram) -> None:
         """
         A worker thread: run tasks until told to stop.
+
+        @param waits: this thread's queue-wait histogram.
         """
         get = self._queue.get
+        clock = time.monotonic
         while True:
             task = get()
             if task is _STOP:
                 return
-            function, args, size = task
+            function, args, size, queued = task
+            waits.observe(clock() - queued)
             if self._discard:
                 if function == self._runCall:
                     self.reactor.callFromThread(args[0].errback, Failure(TaskPoolError(
@@ -301,7 +324,7 @@ class TaskPool(Service):
         @param args: its arguments; the first is the source.
         @param size: how many items the task covers, for accounting.
         """
-        self._queue.put((function, args, size))
+        self._queue.put((function, args, size, time.monotonic()))
 
     def run(self, function: Callable[..., Any], *args: Any, **kw: Any) -> Deferred:
         """

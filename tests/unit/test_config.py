@@ -251,3 +251,82 @@ class ListenerSettingTests(SynchronousTestCase):
         with self.assertRaises(ConfigError) as ctx:
             checkListenerSetting("backlog", "0", "tcp:0:backlog=0")
         self.assertIn("backlog must be a positive integer, got 0 (in 'tcp:0:backlog=0')", str(ctx.exception))
+
+
+class TableTests(SynchronousTestCase):
+    """
+    The settings table (L{SESSION_SETTINGS <txgetty.config.SESSION_SETTINGS>},
+    L{LISTENER_SETTINGS <txgetty.config.LISTENER_SETTINGS>}) is the one
+    declaration: L{SessionConfig}, the session's properties and L{ISession}
+    agree with it row by row.
+    """
+
+    def test_sessionConfigFields(self) -> None:
+        """
+        SessionConfig has one field per session row, in the same order, with
+        the row's default and a type of the row's check.
+        """
+        import typing
+
+        from txgetty.config import SESSION_SETTINGS
+
+        hints = typing.get_type_hints(SessionConfig)
+        self.assertEqual([f.name for f in fields(SessionConfig)], [row.name for row in SESSION_SETTINGS])
+        for f, row in zip(fields(SessionConfig), SESSION_SETTINGS):
+            self.assertEqual(f.default, row.default, row.name)
+            kind = row.check.kind
+            self.assertIn(kind, typing.get_args(hints[f.name]) or (hints[f.name],), row.name)
+            self.assertEqual(row.scope, "session")
+
+    def test_checksFromRows(self) -> None:
+        """
+        CHECKS and LISTENER_CHECKS hold one check per row; each refuses a
+        wrong type with a message naming the setting.
+        """
+        from txgetty.config import LISTENER_SETTINGS, SESSION_SETTINGS
+
+        self.assertEqual(list(CHECKS), [row.name for row in SESSION_SETTINGS])
+        self.assertEqual(list(LISTENER_CHECKS), [row.name for row in LISTENER_SETTINGS])
+        for name, check in list(CHECKS.items()) + list(LISTENER_CHECKS.items()):
+            with self.assertRaises(ConfigError) as ctx:
+                check(object())
+            self.assertTrue(str(ctx.exception).startswith(f"{name} must be "), str(ctx.exception))
+
+    def test_roleDefaultsFromRows(self) -> None:
+        """
+        ROLE_DEFAULTS is the rows' per-role defaults; those rows default to
+        None in a config and give the server's value to the option.
+        """
+        from txgetty.config import SESSION_SETTINGS
+
+        rows = [row for row in SESSION_SETTINGS if row.roles]
+        self.assertEqual(ROLE_DEFAULTS, {row.name: dict(row.roles or {}) for row in rows})
+        for row in rows:
+            self.assertIsNone(row.default)
+            self.assertEqual(row.optionDefault, ROLE_DEFAULTS[row.name]["server"])
+
+    def test_sessionPropertiesAndISession(self) -> None:
+        """
+        ISession's setting attributes, the session's checked properties
+        (txgetty.session.settings) and the slots of the settings object the
+        sessions of one config share are exactly the session rows.
+        """
+        from txgetty.config import SESSION_SETTINGS
+        from txgetty.interfaces import ISession
+        from txgetty.session.settings import SessionOptionsMixin, SessionSettings
+
+        names = {row.name for row in SESSION_SETTINGS}
+        properties = {n for n, v in vars(SessionOptionsMixin).items() if isinstance(v, property)}
+        self.assertEqual(properties, names)
+        self.assertEqual(set(SessionSettings.__slots__) - {"shared"}, names)
+        self.assertTrue(names <= set(ISession.names(all=True)), names - set(ISession.names(all=True)))
+
+    def test_documentedFields(self) -> None:
+        """
+        SessionConfig's docstring has an C{@ivar} for each row.
+        """
+        from txgetty.config import SESSION_SETTINGS
+
+        doc = SessionConfig.__doc__ or ""
+        for row in SESSION_SETTINGS:
+            self.assertIn(f"@ivar {row.name}:", doc)

@@ -92,14 +92,15 @@ class PendingCall:
 
     @ivar cancelled: this side cancelled it (deadline, cancel frame, lost
         connection): no answer is due.
+    @ivar expired: it was cancelled because its deadline passed.
     """
 
-    __slots__ = ("deferred", "timer", "frame", "info", "cancelled")
+    __slots__ = ("deferred", "timer", "frame", "info", "cancelled", "expired")
 
     def __init__(self, deferred: Deferred, frame: F.Frame, info: CallInfo | None) -> None:
         self.deferred, self.frame, self.info = deferred, frame, info
         self.timer: Any = None
-        self.cancelled = False
+        self.cancelled = self.expired = False
 
     def cancel(self) -> None:
         """

@@ -27,6 +27,7 @@ from zope.interface import implementer
 from ..client import Client
 from ..config import SessionConfig
 from ..errors import ConfigError, NoSessionError
+from ..histogram import CallStats
 from ..handlers import EventListener
 from . import frame as F
 from .body import compressBody, decodeResult, encodeArguments
@@ -50,10 +51,11 @@ class _Pending:
     """
 
     __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried",
-                 "deadline", "refusedBy")
+                 "deadline", "refusedBy", "started")
 
-    def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict) -> None:
+    def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict, started: float = 0.0) -> None:
         self.deferred, self.name, self.args, self.options = deferred, name, args, options
+        self.started = started
         self.timer: Any = None
         self.attempts = 0
         self.connection: _Connection | None = None
@@ -165,6 +167,10 @@ class RpcClient(MultiService):
     @ivar calls: calls answered.
     @ivar failures: calls that failed (remote errors included).
     @ivar retried: calls re-sent to another server.
+    @ivar callStats: every finished call by service, method and outcome
+        (C{ok}, C{deadline}, C{cancelled}, C{busy}, the remote error's
+        type, or the local error's class), with its latency (what
+        L{txgetty.metrics} exposes).
     """
 
     def __init__(
@@ -255,6 +261,7 @@ class RpcClient(MultiService):
             raise ConfigError(str(e)) from None
         self.random = rng or random.Random()
         self.calls = self.failures = self.retried = 0
+        self.callStats = CallStats()
         from dataclasses import replace
 
         config = replace(config or SessionConfig(), cronPeriod=heartbeat)
@@ -385,7 +392,7 @@ class RpcClient(MultiService):
         pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
                            {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
                             "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False,
-                            "trace": trace})
+                            "trace": trace}, self.reactor.seconds())
         if trace is not None and trace.span is not None:
             pending.deferred.addBoth(trace.finish)
         if pending.options["timeout"] is not None:
@@ -688,7 +695,25 @@ class RpcClient(MultiService):
             return
         self.calls += 1
         self._settle(pending)
+        self._count(pending, "ok")
         pending.deferred.callback(value)
+
+    @property
+    def inFlight(self) -> int:
+        """
+        Calls sent and not answered, and calls waiting for a connection.
+        """
+        return len(self._parked) + sum(len(cast(_Connection, s.listener).pending)
+                                       for pool in self._pools.values() for s in pool.sessions())
+
+    def _count(self, pending: _Pending, outcome: str) -> None:
+        """
+        Count a finished call in L{callStats}.
+
+        @param outcome: how it ended.
+        """
+        service, _, method = pending.name.partition(".")
+        self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
 
     def callLost(self, pending: _Pending, error: Exception) -> None:
         """
@@ -731,6 +756,7 @@ class RpcClient(MultiService):
         """
         self._cancelRemote(pending)
         self._settle(pending)
+        self._count(pending, "cancelled")
 
     def _cancelRemote(self, pending: _Pending) -> None:
         """
@@ -759,6 +785,7 @@ class RpcClient(MultiService):
         self._settle(pending)
         if not pending.deferred.called:
             self.failures += 1
+            self._count(pending, _outcomeOf(failure))
             pending.deferred.errback(failure)
 
     def stopService(self) -> Deferred:
@@ -823,6 +850,21 @@ def _traceOf(name: str, traceparent: str | None, tracestate: str | None) -> Clie
     if traceparent is None and running is None and not OTEL:
         return None
     return clientTrace(name, traceparent, tracestate, running)
+
+
+def _outcomeOf(failure: Failure) -> str:
+    """
+    @param failure: why a call failed.
+    @return: its outcome label: C{deadline} (its timeout passed), C{busy}
+        (the server answered C{ServerBusy}), the type of a remote error,
+        or the class name of a local one.
+    """
+    error = failure.value
+    if isinstance(error, CallTimeoutError):
+        return "deadline"
+    if isinstance(error, RemoteError):
+        return "busy" if error.type == "ServerBusy" else error.type
+    return type(error).__name__
 
 
 def _checkCall(name: str, metadata: dict[str, str] | None) -> None:

@@ -31,8 +31,9 @@ from twisted.python.failure import Failure
 from twisted.python.reflect import safe_str
 from zope.interface import implementer
 
-from ..config import SessionConfig
+from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, SessionConfig
 from ..errors import ConfigError
+from ..histogram import OTHER, CallStats
 from ..interfaces import ICallDispatcher
 from ..server import Server
 from . import frame as F
@@ -109,6 +110,8 @@ class RpcServer(Service):
     @ivar cancelled: calls the server cancelled (deadline, cancel frame,
         closed connection): not answered, and counted in neither C{calls}
         nor C{errors}.
+    @ivar callStats: every call by service, method and outcome, with its
+        latency (what L{txgetty.metrics} exposes).
     """
 
     def __init__(
@@ -127,6 +130,8 @@ class RpcServer(Service):
         compressor: str | int = "none",
         compressThreshold: int = DEFAULT_COMPRESS_THRESHOLD,
         raiseSynchronously: bool = False,
+        maxSessions: int = DEFAULT_MAX_SESSIONS,
+        backlog: int = DEFAULT_LISTEN_BACKLOG,
     ) -> None:
         """
         @param endpoints: where to listen (as for L{txgetty.Server}).
@@ -156,6 +161,10 @@ class RpcServer(Service):
         @param compressThreshold: bytes above which a response body is
             compressed.
         @param raiseSynchronously: as for L{txgetty.Server}.
+        @param maxSessions: the connections each listener that names none
+            holds at most (0: no cap), as for L{txgetty.Server}.
+        @param backlog: the listen backlog of each listener that names
+            none, as for L{txgetty.Server}.
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -176,6 +185,7 @@ class RpcServer(Service):
         self.taskPool = taskPool
         self.connections: set[RpcConnection] = set()
         self.calls = self.errors = self.busy = self.cancelled = 0
+        self.callStats = CallStats()
         self.started = reactor.seconds()
         self._draining = False
         config = config or SessionConfig()
@@ -183,7 +193,8 @@ class RpcServer(Service):
             idleTimeout = config.readIdleTimeout or DEFAULT_IDLE_TIMEOUT
         config = replace(config, readIdleTimeout=idleTimeout)
         self.server = Server(list(endpoints), self._newSession, reactor=reactor, config=config, tls=tls,
-                             raiseSynchronously=raiseSynchronously, name="txgetty rpc")
+                             raiseSynchronously=raiseSynchronously, name="txgetty rpc",
+                             maxSessions=maxSessions, backlog=backlog)
         self.register(Health(self))
         #: Health.check answers while the server drains (NOT_SERVING).
         self._healthCheck = self.registry.lookup("Health", "check")
@@ -410,17 +421,18 @@ class RpcServer(Service):
             return
         trace = serverTrace(head) if OTEL or TRACEPARENT in head else None
         info = self._before(connection, frame, trace) if self.hooks or trace is not None else None
+        started = self.reactor.seconds()
         plain = frame.serializer in _QUICK and not frame.compressor
         args = fastArguments(frame) if plain else None
         if args is None:
             try:
                 args, kwargs = decodeArguments(frame, connection.maxBody + F.HEADER_SIZE)
             except FrameError:
-                self._finish(connection, frame, info, Failure(), byCaller=True)
+                self._count(frame, self._finish(connection, frame, info, Failure(), byCaller=True), started)
                 return
         else:
             kwargs = NO_KWARGS
-        token = CURRENT_CALL.set((frame, connection.session, self.reactor.seconds(), trace))
+        token = CURRENT_CALL.set((frame, connection.session, started, trace))
         if trace is not None:
             trace.attach()
         try:
@@ -435,18 +447,29 @@ class RpcServer(Service):
                 # across its awaits.
                 result = ensureDeferred(result)
         except Exception as e:
-            self._finish(connection, frame, info, Failure(), _refusedArguments(e))
+            self._count(frame, self._finish(connection, frame, info, Failure(), _refusedArguments(e)), started)
             return
         finally:
             if trace is not None:
                 trace.detach()
             CURRENT_CALL.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
-            self._later(connection, frame, info, result, deadline)
+            self._later(connection, frame, info, result, deadline, started)
         elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
-            return
+            self._count(frame, "ok", started)
         else:
-            self._finish(connection, frame, info, result)
+            self._count(frame, self._finish(connection, frame, info, result), started)
+
+    def _count(self, frame: F.Frame, outcome: str, started: float) -> None:
+        """
+        Count a finished call of a known method in L{callStats}.
+
+        @param outcome: how it ended (C{"ok"} or an error type).
+        @param started: when it started (reactor seconds).
+        """
+        head = frame.head
+        self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome,
+                              self.reactor.seconds() - started)
 
     def _quickAnswer(self, connection: RpcConnection, frame: F.Frame, result: Any) -> bool:
         """
@@ -474,6 +497,11 @@ class RpcServer(Service):
         Answer (or, for a oneway, count) a call that cannot run.
         """
         error = self._refusal(connection, frame)
+        service, method = frame.head.get(F.SERVICE), frame.head.get(F.METHOD)
+        if not (isinstance(service, str) and isinstance(method, str) and self.registry.lookup(service, method)):
+            service = method = OTHER  # not a known method: no label of the caller's choice
+        outcome = "busy" if error[F.ERROR_TYPE] == "ServerBusy" else error[F.ERROR_TYPE]
+        self.callStats.record(service, method, outcome, 0.0)
         if frame.type == F.REQUEST:
             self._answer(connection, frame, error)
         else:
@@ -551,11 +579,12 @@ class RpcServer(Service):
         return self.taskPool.run(method.function, *args, **kwargs)
 
     def _later(self, connection: RpcConnection, frame: F.Frame, info: CallInfo | None, d: Deferred,
-               deadline: float) -> None:
+               deadline: float, started: float) -> None:
         """
         Track an unfinished call: deadline, cancellation, answer when done.
 
         @param deadline: seconds until the call's deadline, 0 for none.
+        @param started: when it started (reactor seconds).
         """
         call = PendingCall(d, frame, info)
         if frame.type == F.REQUEST:
@@ -578,10 +607,11 @@ class RpcServer(Service):
                 # end: nobody waits for an answer, even if the handler
                 # swallowed the cancellation and returned something.
                 self.cancelled += 1
+                self._count(frame, "deadline" if call.expired else "cancelled", started)
                 if info is not None:
                     self._after(info, outcome)
                 return
-            self._finish(connection, frame, info, outcome)
+            self._count(frame, self._finish(connection, frame, info, outcome), started)
 
         d.addBoth(done)
 
@@ -590,13 +620,14 @@ class RpcServer(Service):
         A call's deadline passed: log it, cancel the call (no answer).
         """
         call.timer = None
+        call.expired = True
         _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
                   timeout=call.frame.head[F.TIMEOUT_MS], reason="deadline",
                   **callFields(connection.session, call.frame, call.info))
         call.cancel()
 
     def _finish(self, connection: RpcConnection, frame: F.Frame, info: CallInfo | None, outcome: Any,
-                byCaller: bool = False) -> None:
+                byCaller: bool = False) -> str:
         """
         Report a finished call to the hooks, log its failure, count it and
         answer it (requests only).
@@ -604,6 +635,8 @@ class RpcServer(Service):
         @param byCaller: a failure is the caller's doing (undecodable
             arguments, or arguments the method does not take): logged as
             one info line, as a L{ServiceError} is.
+        @return: the outcome, for L{callStats}: C{"ok"} or the error's
+            type name.
         """
         response = None
         if frame.type == F.REQUEST and not isinstance(outcome, Failure):
@@ -623,15 +656,17 @@ class RpcServer(Service):
             self.calls += 1
             if isinstance(outcome, Failure):
                 self.errors += 1
-            return
+                return outcome.value.__class__.__name__
+            return "ok"
         if response is not None:
             self.calls += 1
             connection.respond(response)
-            return
+            return "ok"
         value = outcome.value
         self._answer(connection, frame, errorHead(
             type(value).__name__, safe_str(value) or type(value).__name__, errorCode(getattr(value, "code", None)),
         ))
+        return type(value).__name__
 
     def _logFailure(self, connection: RpcConnection, frame: F.Frame, info: CallInfo | None, failure: Failure,
                     expected: bool) -> None:

@@ -18,6 +18,7 @@ from zope.interface import implementer
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, DEFAULT_WHEEL_TICK, SessionConfig
 from ..transports.udp import DROP_KINDS
 from .ports import UDPListener, parseListeners
+from .stats import ListenerStats
 from ..errors import SessionRefusedError
 from ..interfaces import IServer, ISessionFactory, ITimerWheel
 from ..session import Session, SessionOwner
@@ -122,6 +123,14 @@ class Server(Service, SessionOwner):
         self.addresses: list[Any] = []
         self.accepted = self.refused = self.opened = self.closed = 0
         self._starting = False
+        # What metrics read: the counters of each listener, and the
+        # listener of each session (UDP sessions share one: they are made
+        # without a cap).
+        self._listenerStats = {listener.description: ListenerStats(listener.description)
+                               for listener in self._listeners}
+        udp = [listener.description for listener in self._listeners if isinstance(listener, UDPListener)]
+        self._udpStats = self._listenerStats[udp[0]] if len(udp) == 1 else ListenerStats(", ".join(udp) or "udp")
+        self._statsOf: dict[Session, ListenerStats] = {}
 
     def __repr__(self) -> str:
         return f"<txgetty Server on {', '.join(listener.description for listener in self._listeners)}>"
@@ -279,6 +288,28 @@ class Server(Service, SessionOwner):
                     drops[kind] += count
         return drops
 
+    @property
+    def isListening(self) -> bool:
+        """
+        Whether the server runs and every endpoint listens (what a
+        readiness check asks).
+        """
+        return bool(self.running) and isinstance(self._outcome, list) and bool(self._ports)
+
+    def listenerStats(self) -> list[tuple[ListenerStats, list[Session], int]]:
+        """
+        What a metrics scrape reads, per listener.
+
+        @return: for each listener its L{ListenerStats}, its sessions not
+            gone yet, and the connections it refused for its cap.
+        """
+        live: dict[ListenerStats, list[Session]] = {stats: [] for stats in self._listenerStats.values()}
+        for session, stats in self._statsOf.items():
+            live.setdefault(stats, []).append(session)
+        refused = {listener.description: listener.cap.refused for listener in self._listeners
+                   if getattr(listener, "cap", None) is not None}
+        return [(stats, sessions, refused.get(stats.listener, 0)) for stats, sessions in live.items()]
+
     def newSession(self, addr: Any, name: str | None = None, cap: Any = None) -> Session:
         """
         Make a session for a new connection or UDP peer (L{ISessionFactory}).
@@ -293,6 +324,7 @@ class Server(Service, SessionOwner):
         session = Session(clock=self.reactor, wheel=self._wheel, config=self.config, owner=self, name=name)
         session.taskPool = self.taskPool
         self._sessions[session] = cap
+        self._statsOf[session] = self._listenerStats.get(getattr(cap, "label", None), self._udpStats)
         self.accepted += 1
         return session
 
@@ -318,6 +350,9 @@ class Server(Service, SessionOwner):
         @param session: a session that opened.
         """
         self.opened += 1
+        stats = self._statsOf.get(session)
+        if stats is not None:
+            stats.opened += 1
 
     def sessionGone(self, session: Session) -> None:
         """
@@ -326,6 +361,9 @@ class Server(Service, SessionOwner):
         cap = self._sessions.pop(session, None)
         if cap is not None:
             cap.release()
+        stats = self._statsOf.pop(session, None)
+        if stats is not None:
+            stats.sessionGone(session)
         self.closed += 1
 
 

@@ -107,6 +107,9 @@ class FlowMixin:
         _marks: WriteMarks
         _clock: Any
         bytesWritten: int
+        timesPaused: int
+        timesUnwritable: int
+        overflows: int
 
         @property
         def pendingBytes(self) -> int: ...
@@ -139,7 +142,8 @@ class FlowMixin:
 
         @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
         """
-        self._gate.pause(why)
+        if self._gate.pause(why):
+            self.timesPaused += 1
 
     def _resumeReading(self, why: str) -> None:
         """
@@ -228,6 +232,7 @@ class FlowMixin:
             marks.stopChecking()
             self._resumeReading("unwritable")
         else:
+            self.timesUnwritable += 1
             if self._cfg.pauseReadingWhenUnwritable:
                 self._pauseReading("unwritable")
             marks.stallSince = self._clock.seconds()
@@ -289,6 +294,7 @@ class FlowMixin:
         """
         pending = self.pendingBytes
         if pending > self._cfg.maxPendingBytes and not self._state.closed:
+            self.overflows += 1
             self._fire("error", Failure(OutboundOverflowError(
                 f"the peer does not read: {pending} bytes wait to be written, more than "
                 f"maxPendingBytes ({self._cfg.maxPendingBytes}); raise it, or stop writing while "

@@ -185,6 +185,7 @@ class LifecycleMixin:
         # imports this module).
         _cfg: Any
         packetsRead: int
+        handlerErrors: int
         bytesRead: int
         startTime: float
 
@@ -578,6 +579,7 @@ class LifecycleMixin:
         @param callback: the listener method that failed (C{"onMessage"},
             C{"onCron"}).
         """
+        self.handlerErrors += 1
         if self._state is not OPEN:
             logSessionFailure(self, failure, "the session was already closing", callback)
             if self._cfg.handlerErrorPolicy == "continue":

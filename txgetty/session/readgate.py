@@ -40,16 +40,21 @@ class ReadGate:
         self.reasons = 0
         self._producer = producer
 
-    def pause(self, why: str) -> None:
+    def pause(self, why: str) -> bool:
         """
         Stop reading for one more reason.
 
         @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
+        @return: whether this paused the transport (the first reason, while
+            connected).
         """
         bit = PAUSE_REASONS[why]
+        paused = False
         if not self.reasons and (transport := self._producer()) is not None:
             transport.pauseProducing()
+            paused = True
         self.reasons |= bit
+        return paused
 
     def resume(self, why: str) -> None:
         """

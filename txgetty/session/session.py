@@ -63,6 +63,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @ivar transport: the Twisted transport, once connected.
     @ivar readerState: free for the reader's per-session state.
+    @ivar timesPaused: times reading stopped (for any reason, from reading).
+    @ivar timesUnwritable: times more than C{writeHighMark} bytes waited.
+    @ivar overflows: times more than C{maxPendingBytes} waited (the
+        session closed with L{OutboundOverflowError <txgetty.errors.OutboundOverflowError>}).
+    @ivar handlerErrors: exceptions raised by C{onMessage} or C{onCron}.
     """
 
     __slots__ = (
@@ -73,6 +78,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_gate",
         "_timers", "_abortCall", "_tasks", "_marks",
         "_messageMode", "_messages", "_readMessage",
+        "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
     def __init__(
@@ -99,6 +105,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.localAddress = self.remoteAddress = None
         self.readerState = None
         self.bytesRead = self.bytesWritten = self.packetsRead = self.packetsWritten = 0
+        # Read by txgetty.metrics at scrape time (plain ints, no lock).
+        self.timesPaused = self.timesUnwritable = self.overflows = self.handlerErrors = 0
         self.startTime = self.lastActive = clock.seconds()
         self.closeReason: Failure | None = None
         self._state = S.NEW
@@ -242,7 +250,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if self._tasks is not None and self._tasks.pending:
             raise ConfigError(f"cannot change the task pool of {self!r}: {self._tasks.pending} packets are in it")
         self._tasks = None if pool is None else SessionTasks(
-            pool, self, self._gate.pause, self._gate.resume, self._lateHandlerFailure, self._endIfPeerDone
+            pool, self, self._pauseReading, self._resumeReading, self._lateHandlerFailure, self._endIfPeerDone
         )
 
     @property

@@ -35,6 +35,7 @@ from ..discovery.layout import ServerEntry, servicePrefix
 from ..errors import CodecError, ConfigError, ConnectGaveUpError, ConnectTimeoutError, TLSHandshakeError, TxGettyError
 from ..handlers import EventListener
 from .loadgen import BenchError, BenchOptions, printResult, runBench
+from .options import addArgument, option
 from ..client.reconnect import ReconnectPolicy
 from ..transports.tls import TLSClientSettings
 
@@ -136,8 +137,7 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     send.add_argument("address", help=_ADDRESSES)
     send.add_argument("payloads", nargs="*", metavar="PAYLOAD",
                       help="one packet each (UTF-8 text, or hex with --hex); stdin lines if none")
-    send.add_argument("--codec", default="hello",
-                      help="hello (default), length:SIZE[:big|little], line, delimiter:HEX, raw")
+    addArgument(send, option("codec"))
     send.add_argument("--hex", action="store_true", help="payloads and replies in hex")
     send.add_argument("--expect", type=_COUNT, default=None,
                       help="replies to wait for (default: one per packet sent)")
@@ -160,7 +160,7 @@ def buildParser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentP
     _tlsArguments(call)
     bench = sub.add_parser("bench", help="load-test an echo-style server")
     bench.add_argument("address", help=_STREAM_ADDRESSES)
-    bench.add_argument("--codec", default="hello", help="packet framing (default hello)")
+    addArgument(bench, option("codec"))
     bench.add_argument("-c", "--connections", type=_number(int, 1, "connections"), default=50,
                        help="connections (default 50)")
     bench.add_argument("-w", "--window", type=_number(int, 1, "packets"), default=32,

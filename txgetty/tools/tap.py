@@ -19,30 +19,8 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from ..codec import codecFromString
-from ..discovery.registration import DEFAULT_TTL, MIN_TTL
 from .registry import checkRegistry, registryService
-from ..config import (
-    DEFAULT_BACKLOG_HIGH_MARK,
-    DEFAULT_BACKLOG_LOW_MARK,
-    DEFAULT_CRON_PERIOD,
-    DEFAULT_FIRST_PACKET_TIMEOUT,
-    DEFAULT_KEEPALIVE_PERIOD,
-    DEFAULT_LISTEN_BACKLOG,
-    DEFAULT_MAX_PACKETS_PER_TURN,
-    DEFAULT_MAX_SESSIONS,
-    DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_MSG_LEN,
-    DEFAULT_OPEN_TIMEOUT,
-    DEFAULT_PACKET_TIMEOUT,
-    DEFAULT_PORT,
-    DEFAULT_READ_IDLE_TIMEOUT,
-    DEFAULT_WAIT_TIME,
-    DEFAULT_WHEEL_TICK,
-    DEFAULT_WRITE_HIGH_MARK,
-    DEFAULT_WRITE_LOW_MARK,
-    DEFAULT_WRITE_TIMEOUT,
-    SessionConfig,
-)
+from ..config import LISTENER_SETTINGS, SESSION_SETTINGS, SessionConfig
 from ..transports.endpoints import isTLSDescription
 from ..server.ports import parseListeners
 from ..errors import ConfigError
@@ -50,16 +28,16 @@ from ..handlers import EchoListener
 from ..server import Server
 from ..rpc.builtin import registerBuiltins
 from ..rpc.errors import FrameError, RegistrationError
-from ..rpc.serializers import DEFAULT_COMPRESS_THRESHOLD, compressor
+from ..rpc.serializers import compressor
 from ..rpc.services import ServiceRegistry
-from ..rpc.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SHUTDOWN_TIMEOUT, RpcServer
+from ..rpc.server import RpcServer
 from ..taskpool import TaskPool
 from ..transports.tls import TLSServerSettings
-from ..workers import workerCount
 from .tapworkers import adoptedListeners, servesRpc, supervisorService
+from . import options as table
+from .options import DEFAULT_LISTEN, DEFAULT_RPC_LISTEN, _NamedCoercer
 
-DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
-DEFAULT_RPC_LISTEN = "tcp:8091:interface=127.0.0.1"
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_RPC_LISTEN", "Options", "makeService", "_NamedCoercer"]
 
 
 def _importObject(moduleName: str, attr: str, option: str, spec: str) -> Any:
@@ -190,87 +168,13 @@ def appService(codec: Any, app: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return newSession
 
 
-def _number(kind: type, minimum: float, what: str) -> Callable[[str], Any]:
-    """
-    A coercer for the options table: a finite number of C{kind} of at least
-    C{minimum}; L{_namedParameters} makes its error name the option.
-
-    @param kind: C{int} or C{float}.
-    @param minimum: the smallest value accepted.
-    @param what: what it takes, for messages and the help (C{"seconds"}).
-    @return: the coercer (with C{coerceDoc} for the help).
-    """
-
-    def coerce(text: str) -> Any:
-        value = kind(text)
-        if value != value or value in (float("inf"), float("-inf")) or value < minimum:
-            raise ValueError("out of range")
-        return value
-
-    above = "0 or more" if minimum == 0 else ("more than 0" if kind is float else f"{minimum:g} or more")
-    coerce.what = f"{'a whole number' if kind is int else 'a number'} of {what}, {above}"  # type: ignore[attr-defined]
-    coerce.coerceDoc = f"({coerce.what})"  # type: ignore[attr-defined]
-    return coerce
-
-
-_SECONDS = _number(float, 0, "seconds")
-_POSITIVE_SECONDS = _number(float, 1e-9, "seconds")
-_BYTES = _number(int, 1, "bytes")
-_THREADS = _number(int, 0, "threads")
-_POSITIVE = _number(int, 1, "calls")
-_PACKETS = _number(int, 1, "packets")
-_WHAT = {int: "a whole number", float: "a number"}
-
-
-def _workers(text: str) -> int:
-    """
-    The coercer of C{--workers}: L{workerCount}, refusing with C{ValueError}.
-    """
-    try:
-        return workerCount(text)
-    except ConfigError:
-        raise ValueError(text) from None
-
-
-_workers.what = "a whole number of worker processes, 1 or more, or auto (the number of CPUs)"  # type: ignore[attr-defined]
-_workers.coerceDoc = f"({_workers.what})"  # type: ignore[attr-defined]
-
-
-class _NamedCoercer:
-    """
-    Wraps the coercer of one row of C{optParameters} so that a bad value is
-    refused with a message naming the option, the value and what it takes
-    (Twisted's own says "Parameter type enforcement failed" and no name).
-    """
-
-    def __init__(self, name: str, coerce: Callable[[str], Any]) -> None:
-        self.name = name
-        self.coerce = coerce
-        self.coerceDoc = getattr(coerce, "coerceDoc", "")
-
-    def __call__(self, text: str) -> Any:
-        try:
-            return self.coerce(text)
-        except (ValueError, TypeError, OverflowError):
-            what = getattr(self.coerce, "what", None) or _WHAT.get(self.coerce, "a valid value")  # type: ignore[call-overload]
-            raise usage.UsageError(f"--{self.name} takes {what}, got {text!r}") from None
-
-
-def _namedParameters(rows: list[list[Any]]) -> list[list[Any]]:
-    """
-    @param rows: C{optParameters} rows C{[name, short, default, help,
-        coerce]}.
-    @return: the same rows, each coercer wrapped by L{_NamedCoercer}.
-    """
-    return [[*row[:4], _NamedCoercer(row[0], row[4]), *row[5:]] if len(row) > 4 and row[4] else row
-            for row in rows]
-
-
 class Options(usage.Options):
     """
-    Command line of C{twistd txgetty}.  Every option with a value is
-    declared once in C{optParameters}, with the coercer that checks it
-    (L{_namedParameters} makes each refusal name the option).
+    Command line of C{twistd txgetty}.  Its options, flags, repeatable
+    options (C{opt_NAME} methods), coercers and the keywords they give to
+    L{SessionConfig}, L{Server} and L{RpcServer} come from the rows of
+    L{txgetty.tools.options.OPTIONS}; each coercer's refusal names the
+    option.
     """
 
     synopsis = "[--listen ENDPOINT]... [--codec SPEC] [--app MODULE:CALLABLE] [options]"
@@ -285,98 +189,8 @@ class Options(usage.Options):
         "ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (the --tls-* files); one server can "
         "listen on all of them at once. Every bound address is logged."
     )
-    optFlags = [
-        ["no-tcp-nodelay", None, "leave Nagle's algorithm on (tcpNoDelay=False)"],
-        ["no-tcp-keepalive", None, "do not send TCP keepalive probes (tcpKeepAlive=False)"],
-        ["task-pool-unordered", None,
-         "let the task pool run packets of one session concurrently, in any order"],
-        ["no-pause-reading-when-unwritable", None,
-         "keep reading from peers whose replies pile up (pauseReadingWhenUnwritable=False)"],
-        ["no-rpc", None, "do not serve the RPC services (by default on tcp:8091:interface=127.0.0.1)"],
-        ["rpc-demo", None,
-         "serve the demo RPC services Echo, Ping and Status (Status shows service names and uptime) even with "
-         "--app, --service or a TLS listener, which turn them off"],
-    ]
-    optParameters = _namedParameters([
-        ["codec", None, "hello",
-         "packet framing: hello, length:SIZE[:big|little], line, delimiter:HEX, raw; hello and length "
-         "specs may end with :count-header (the header counts in --max-msg-len, as in getty)"],
-        ["app", None, None,
-         "MODULE:CALLABLE, a new-session callback(session) to serve instead of echo; "
-         "it sets session.listener (and may change session.codec and limits); raising refuses"],
-        ["tls-key", None, None, "PEM private key file for tls: listeners"],
-        ["tls-cert", None, None, "PEM certificate file for tls: listeners"],
-        ["tls-chain", None, None, "PEM file of intermediate certificates sent after the certificate"],
-        ["tls-client-ca", None, None,
-         "PEM file of CAs for client certificates: when given, clients must present one (mutual TLS)"],
-        ["max-msg-len", None, DEFAULT_MAX_MSG_LEN,
-         "largest packet accepted, in bytes; larger declared lengths are refused at the header", _BYTES],
-        ["cron-period", None, DEFAULT_CRON_PERIOD, "seconds between onCron calls of a session", _POSITIVE_SECONDS],
-        ["wait-time", None, DEFAULT_WAIT_TIME,
-         "seconds a closing session may flush its output before it is aborted", _SECONDS],
-        ["read-idle-timeout", None, DEFAULT_READ_IDLE_TIMEOUT,
-         "close sessions silent for this many seconds (0: off)", _SECONDS],
-        ["first-packet-timeout", None, DEFAULT_FIRST_PACKET_TIMEOUT,
-         "close stream connections that sent no complete packet this many seconds after connecting (0: off)",
-         _SECONDS],
-        ["write-timeout", None, DEFAULT_WRITE_TIMEOUT,
-         "close sessions whose peer took none of their waiting output for this many seconds (0: off)", _SECONDS],
-        ["packet-timeout", None, DEFAULT_PACKET_TIMEOUT,
-         "close sessions whose started packet is not complete after this many seconds (0: off)", _SECONDS],
-        ["open-timeout", None, DEFAULT_OPEN_TIMEOUT,
-         "drop connections not open (TLS handshake, onOpen) after this many seconds (0: off)", _SECONDS],
-        ["keepalive-period", None, DEFAULT_KEEPALIVE_PERIOD,
-         "idle seconds before the first TCP keepalive probe", _POSITIVE_SECONDS],
-        ["handler-error-policy", None, "close",
-         "close or continue: what an exception in onMessage/onCron does after onError"],
-        ["wheel-tick", None, DEFAULT_WHEEL_TICK, "resolution of the shared cron/timeout wheel, seconds", _POSITIVE_SECONDS],
-        ["task-pool", None, 0,
-         "run onMessage/onCron in a pool of this many worker threads (0: in the reactor thread)", _THREADS],
-        ["write-high-mark", None, DEFAULT_WRITE_HIGH_MARK,
-         "bytes waiting to be written above which a session is unwritable", _BYTES],
-        ["write-low-mark", None, DEFAULT_WRITE_LOW_MARK,
-         "bytes waiting below which it is writable again", _number(int, 0, "bytes")],
-        ["max-pending-bytes", None, DEFAULT_MAX_PENDING_BYTES,
-         "bytes waiting above which a session is closed (its peer does not read)", _BYTES],
-        ["backlog-high-mark", None, DEFAULT_BACKLOG_HIGH_MARK,
-         "packets waiting for the task pool above which reading pauses", _PACKETS],
-        ["backlog-low-mark", None, DEFAULT_BACKLOG_LOW_MARK,
-         "packets waiting for the task pool below which reading resumes", _number(int, 0, "packets")],
-        ["max-packets-per-turn", None, DEFAULT_MAX_PACKETS_PER_TURN,
-         "packets one session hands to onMessage per reactor turn before the others get theirs (0: no bound)",
-         _number(int, 0, "packets")],
-        ["max-sessions", None, DEFAULT_MAX_SESSIONS,
-         "connections each --listen listener holds at most; more are closed at once (0: no cap)",
-         _number(int, 0, "connections")],
-        ["backlog", None, DEFAULT_LISTEN_BACKLOG,
-         "listen backlog of each --listen listener (the kernel clamps it to its maximum, somaxconn)",
-         _number(int, 1, "connections")],
-        ["rpc-max-in-flight", None, DEFAULT_MAX_IN_FLIGHT,
-         "unfinished RPC calls per connection before ServerBusy errors", _POSITIVE],
-        ["rpc-shutdown-timeout", None, DEFAULT_SHUTDOWN_TIMEOUT,
-         "seconds the RPC server lets calls in flight finish when stopping", _SECONDS],
-        ["rpc-idle-timeout", None, DEFAULT_IDLE_TIMEOUT,
-         "seconds without any frame before an RPC connection is closed (0: never)", _SECONDS],
-        ["rpc-compressor", None, "none",
-         "compressor for RPC responses to clients that accept none in particular: none, zlib, gzip, ..."],
-        ["rpc-compress-threshold", None, DEFAULT_COMPRESS_THRESHOLD,
-         "bytes above which RPC response bodies are compressed", _number(int, 0, "bytes")],
-        ["rpc-auth", None, None,
-         "MODULE:CALLABLE, auth(token, session) -> bool or Deferred, checking each RPC connection's "
-         "first request"],
-        ["workers", None, 1,
-         "worker processes serving every listener on the same ports (1: this process serves; more: a "
-         "supervisor hands the connections out, see docs/workers.md)", _workers],
-        ["registry", None, None,
-         "etcd://HOST[:PORT][/PREFIX]: register every RPC service at each RPC listener's address in etcd "
-         "(key PREFIX/services/<Service>/<host:port>, default prefix /txgetty) while the server runs"],
-        ["registry-ttl", None, DEFAULT_TTL,
-         "seconds the registry keeps a server that stopped renewing its lease (crashed)",
-         _number(int, MIN_TTL, "seconds")],
-        ["registry-advertise", None, None,
-         "HOST clients reach the RPC server at, registered instead of the bound one (needed when the RPC "
-         "server listens on every address, 0.0.0.0 or ::)"],
-    ])
+    optFlags = table.flags()
+    optParameters = table.parameters()
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         """
@@ -394,37 +208,7 @@ class Options(usage.Options):
         defaults.
         """
         super().__init__()
-        self["listen"] = []
-        self["rpc-listen"] = []
-        self["service"] = []
-        self["rpc-hook"] = []
-
-    def opt_listen(self, description: str) -> None:
-        """
-        Listen on ENDPOINT (repeatable; default tcp:8090:interface=127.0.0.1).
-        """
-        self["listen"].append(description)
-
-    def opt_rpc_listen(self, description: str) -> None:
-        """
-        Serve RPC on ENDPOINT (repeatable; default tcp:8091:interface=127.0.0.1).
-        """
-        self["rpc-listen"].append(description)
-
-    def opt_rpc_hook(self, spec: str) -> None:
-        """
-        MODULE:OBJECT, an RPC hook (connected, disconnected, beforeCall, afterCall
-        methods); a class is instantiated without arguments (repeatable).
-        """
-        self["rpc-hook"].append(spec)
-
-    def opt_service(self, spec: str) -> None:
-        """
-        [NAME=]MODULE:OBJECT, an RPC service to serve (repeatable); a class is
-        instantiated without arguments; NAME defaults to the class name.  The demo
-        services are then not served (unless --rpc-demo).
-        """
-        self["service"].append(spec)
+        table.startLists(self)
 
     def postOptions(self) -> None:
         """
@@ -435,20 +219,10 @@ class Options(usage.Options):
         """
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        if self["metrics"] is not None:
+            _checkMetricsExtra()
         try:
-            self["config"] = SessionConfig(
-                maxMsgLen=self["max-msg-len"], cronPeriod=self["cron-period"],
-                waitTime=self["wait-time"], readIdleTimeout=self["read-idle-timeout"],
-                packetTimeout=self["packet-timeout"], openTimeout=self["open-timeout"],
-                firstPacketTimeout=self["first-packet-timeout"], writeTimeout=self["write-timeout"],
-                maxPacketsPerTurn=self["max-packets-per-turn"],
-                tcpNoDelay=not self["no-tcp-nodelay"], tcpKeepAlive=not self["no-tcp-keepalive"],
-                keepAlivePeriod=self["keepalive-period"], handlerErrorPolicy=self["handler-error-policy"],
-                writeHighMark=self["write-high-mark"], writeLowMark=self["write-low-mark"],
-                maxPendingBytes=self["max-pending-bytes"],
-                pauseReadingWhenUnwritable=not self["no-pause-reading-when-unwritable"],
-                backlogHighMark=self["backlog-high-mark"], backlogLowMark=self["backlog-low-mark"],
-            )
+            self["config"] = SessionConfig(**table.keywords(self, SESSION_SETTINGS))
             self["codecObject"] = codecFromString(self["codec"])
         except ConfigError as e:
             raise usage.UsageError(_optionNames(str(e))) from None
@@ -456,7 +230,7 @@ class Options(usage.Options):
         try:
             # The reactor is only stored by endpoint parsers: check the text
             # (and TLS files) now, listen later on the real one.
-            parseListeners(None, self["listen"], self["tls"], self["max-sessions"], self["backlog"])
+            parseListeners(None, self["listen"], self["tls"], **table.keywords(self, LISTENER_SETTINGS))
         except ConfigError as e:
             raise usage.UsageError(f"--listen: {e}") from None
         app = self["app"]
@@ -480,7 +254,7 @@ class Options(usage.Options):
         services = []
         if not self["no-rpc"]:
             try:
-                parseListeners(None, self["rpc-listen"], self["tls"])
+                parseListeners(None, self["rpc-listen"], self["tls"], **table.keywords(self, LISTENER_SETTINGS))
             except ConfigError as e:
                 raise usage.UsageError(f"--rpc-listen: {e}") from None
         try:
@@ -492,7 +266,8 @@ class Options(usage.Options):
         except (ConfigError, RegistrationError, FrameError) as e:
             raise usage.UsageError(str(e)) from None
         self["services"] = services
-        self["rpc-service-names"] = sorted(registry.names())
+        # Every RpcServer also serves Health (txgetty.rpc.builtin).
+        self["rpc-service-names"] = sorted({*registry.names(), "Health"})
         self["hooks"] = [loadHook(spec) for spec in self["rpc-hook"]]
         self["authCallable"] = loadCallable(self["rpc-auth"], "--rpc-auth") if self["rpc-auth"] else None
         if self["registry"] is not None:
@@ -532,18 +307,10 @@ class Options(usage.Options):
         return TLSServerSettings(key, cert, self["tls-chain"], self["tls-client-ca"])
 
 
-_SETTING_OPTIONS = {
-    "maxMsgLen": "--max-msg-len", "cronPeriod": "--cron-period", "waitTime": "--wait-time",
-    "readIdleTimeout": "--read-idle-timeout", "packetTimeout": "--packet-timeout",
-    "openTimeout": "--open-timeout", "keepAlivePeriod": "--keepalive-period",
-    "handlerErrorPolicy": "--handler-error-policy", "writeHighMark": "--write-high-mark",
-    "writeLowMark": "--write-low-mark", "maxPendingBytes": "--max-pending-bytes",
-    "backlogHighMark": "--backlog-high-mark", "backlogLowMark": "--backlog-low-mark",
-    "firstPacketTimeout": "--first-packet-timeout", "writeTimeout": "--write-timeout",
-    "maxPacketsPerTurn": "--max-packets-per-turn",
-}
+table.addRepeatable(Options)
 
-
+#: The option of each session setting, to name it in messages.
+_SETTING_OPTIONS = table.optionNames()
 
 _log = Logger()
 
@@ -588,6 +355,44 @@ def _optionNames(message: str) -> str:
     return pattern.sub(lambda m: f"{_SETTING_OPTIONS[m.group(1)]} ({m.group(1)})", message)
 
 
+def _checkMetricsExtra() -> None:
+    """
+    @raise usage.UsageError: C{--metrics} without prometheus_client.
+    """
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        raise usage.UsageError("--metrics needs prometheus_client, which is not installed: "
+                               "pip install 'txgetty[metrics]'") from None
+
+
+def _metricsService(options: Options, reactor: Any, top: MultiService) -> Any:
+    """
+    @return: the service of C{--metrics} (added first, so that it stops
+        last and C{/readyz} says draining while the servers drain), or
+        C{None} without the option.
+    """
+    if options["metrics"] is None:
+        return None
+    from ..metrics import MetricsService
+
+    metrics = MetricsService(options["metrics"], reactor=reactor)
+    metrics.setServiceParent(top)
+    return metrics
+
+
+def _registeredCheck(registration: Any, url: str) -> Callable[[], "str | None"]:
+    """
+    @param registration: the C{--registry} announcement.
+    @param url: the registry, for the reason.
+    @return: a readiness check: ready once every address is registered.
+    """
+    def check() -> str | None:
+        return None if registration.registered else f"starting: not registered in {url} yet"
+
+    return check
+
+
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the services from the parsed options: the task pool(s), the
@@ -617,27 +422,39 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             top.registration.setServiceParent(top)
         return top
     pool = None
+    try:
+        metrics = _metricsService(options, reactor, top)
+    except ValueError as e:  # a bad endpoint string
+        raise usage.UsageError(f"--metrics {options['metrics']}: {e}") from None
     if options["task-pool"]:
         pool = TaskPool(options["task-pool"], ordered=not options["task-pool-unordered"], reactor=reactor)
         pool.setServiceParent(top)
+        if metrics is not None:
+            metrics.watch(taskPools=[pool])
     try:
         server = Server(
             options["listen"], newSession, reactor=reactor, config=options["config"],
             tls=options["tls"], wheelTick=options["wheel-tick"], raiseSynchronously=True,
-            taskPool=pool, maxSessions=options["max-sessions"], backlog=options["backlog"],
+            taskPool=pool, **table.keywords(options, LISTENER_SETTINGS),
         )
         server.setServiceParent(top)
         top.listeners[server] = ("--listen", options["listen"])
+        if metrics is not None:
+            metrics.watch(servers=[server])
         if options["no-rpc"]:
             pass
         elif options["services"] or options["demo"]:
             rpc, rpcServer = _rpcServer(options, reactor, pool)
             rpc.setServiceParent(top)
             top.listeners[rpc] = ("--rpc-listen", options["rpc-listen"])
+            if metrics is not None:
+                metrics.watch(rpcServers=[rpcServer])
             if options["registry"] is not None:
                 top.registration = registryService(
                     options, rpcServer.whenListening, lambda: list(rpcServer.registry.names()), reactor)
                 top.registration.setServiceParent(top)
+                if metrics is not None:
+                    metrics.readiness.add(_registeredCheck(top.registration, options["registry"]))
         else:
             _noRpcServer(options)
     except ConfigError as e:
@@ -733,6 +550,8 @@ def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> IService:
     parsed = Options()
     parsed.parseOptions(options["argv"])
     parsed["workers"] = 1
+    parsed["registry"] = None  # the supervisor registers, once per listener address
+    parsed["metrics"] = None  # the supervisor serves --metrics
     try:
         parsed["listen"] = adoptedListeners(sockets, "listen", parsed["tls"])
         parsed["rpc-listen"] = adoptedListeners(sockets, "rpc-listen", parsed["tls"])
@@ -810,7 +629,7 @@ def _rpcServer(options: Options, reactor: Any, pool: TaskPool | None) -> tuple[I
         maxInFlight=options["rpc-max-in-flight"], shutdownTimeout=options["rpc-shutdown-timeout"],
         idleTimeout=options["rpc-idle-timeout"], compressor=options["rpc-compressor"],
         compressThreshold=options["rpc-compress-threshold"], auth=options["authCallable"],
-        hooks=options["hooks"], raiseSynchronously=True,
+        hooks=options["hooks"], raiseSynchronously=True, **table.keywords(options, LISTENER_SETTINGS),
     )
     if options["demo"]:
         registerBuiltins(rpc)

@@ -95,6 +95,19 @@ class ReadGateTests(SynchronousTestCase):
         self.assertTrue(self.gate.peerDone)
         self.assertEqual(EOF, PAUSE_REASONS["eof"])
 
+    def test_pauseTellsWhetherPaused(self) -> None:
+        """
+        L{ReadGate.pause} returns C{True} only when it paused the transport
+        (what the session's C{timesPaused} counts): the first reason while
+        connected.
+        """
+        self.assertTrue(self.gate.pause("user"))
+        self.assertFalse(self.gate.pause("handler"))
+        self.gate.resume("user")
+        self.gate.resume("handler")
+        self.current = None
+        self.assertFalse(self.gate.pause("user"))
+
     def test_unknownReason(self) -> None:
         """
         A reason not in L{PAUSE_REASONS} is a bug of the caller: C{KeyError}.

@@ -1,0 +1,50 @@
+"""
+L{txgetty.server.stats}: close reasons and transports as metric labels.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from txgetty.errors import (ConnectionClosedLocally, OutboundOverflowError, PacketTooLargeError,
+                            ReadIdleTimeoutError, WriteTimeoutError)
+from txgetty.server.stats import CLOSE_REASONS, closeReasonOf, transportOf
+
+
+class CloseReasonTests(SynchronousTestCase):
+    """
+    L{closeReasonOf}.
+    """
+
+    def test_reasons(self) -> None:
+        """
+        Each kind of end maps to its documented reason; anything else is
+        C{error}, no reason C{unknown}; all are in L{CLOSE_REASONS}.
+        """
+        cases = [
+            (ConnectionDone(), "peer_closed"), (ConnectionLost(), "peer_reset"),
+            (ConnectionClosedLocally("x"), "local"), (OutboundOverflowError("x"), "outbound_overflow"),
+            (ReadIdleTimeoutError("x"), "timeout"), (WriteTimeoutError("x"), "timeout"),
+            (PacketTooLargeError(10, 5), "bad_input"), (ZeroDivisionError(), "error"),
+        ]
+        for error, reason in cases:
+            self.assertEqual(closeReasonOf(Failure(error)), reason, error)
+            self.assertIn(reason, CLOSE_REASONS)
+        self.assertEqual(closeReasonOf(None), "unknown")
+
+
+class TransportTests(SynchronousTestCase):
+    """
+    L{transportOf}.
+    """
+
+    def test_kinds(self) -> None:
+        """
+        The transport label is the description's kind.
+        """
+        for description, kind in [("tcp:8090", "tcp"), ("ssl:443", "tls"), ("tls:443", "tls"),
+                                  ("unix:/tmp/s", "unix"), ("udp:9000", "udp"), ("ws://h:1/p", "ws"),
+                                  ("wss://h:1/p", "wss"), ("<Endpoint object>", "endpoint")]:
+            self.assertEqual(transportOf(description), kind)
