@@ -70,6 +70,7 @@ from ..errors import (
 from .errorlog import ALREADY_LOGGED, logSessionFailure
 from ..statemachine import State, Table
 from .pooling import CRON
+from .readgate import EOF
 
 if TYPE_CHECKING:
     from .watermarks import WriteMarks
@@ -277,7 +278,7 @@ class LifecycleMixin:
         input ends).  Deliver what arrived, let awaited handlers and the task
         pool finish, then close: their replies are flushed, not lost.
         """
-        if self._gate.peerDone:
+        if self._gate.reasons & EOF:
             return
         self._pauseReading("eof")
         self._endIfPeerDone()
@@ -295,7 +296,7 @@ class LifecycleMixin:
         cleanly (C{ConnectionDone}), or with L{TruncatedPacketError} if the
         input ended in the middle of a packet.
         """
-        if not self._gate.peerDone or self._state is not OPEN:
+        if not self._gate.reasons & EOF or self._state is not OPEN:
             return
         if self._waiting is not None or (self._tasks is not None and self._tasks.pending):
             return
@@ -381,7 +382,7 @@ class LifecycleMixin:
             self.closeReason = reason
         self._flush()
         self._unwatchWrites()
-        if self._gate.peerDone and _closedAtOnce(self.transport):
+        if self._gate.reasons & EOF and _closedAtOnce(self.transport):
             # The peer finished sending and every reply is in the kernel:
             # nothing to wait for.
             return
@@ -518,7 +519,8 @@ class LifecycleMixin:
         if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
             waiting.cancel()  # the next turn of a session that yielded (Session._dispatchTurn)
         self._messages = None
-        self._marks.stopChecking()
+        if self._marks.check is not None:
+            self._marks.stopChecking()
         if self._tasks is not None:
             self._tasks.clear()
         self._owner.sessionGone(self)
