@@ -1,0 +1,106 @@
+"""
+C{twistd -n txgetty --workers 2 --metrics ...} as real processes on
+127.0.0.1 port 0 (docs/observability.md, I{With --workers N}): one scrape
+of the supervisor shows every worker's series with a C{worker} label,
+merged by name with the supervisor's own; C{/readyz} says ready once every
+worker is; a worker that does not answer is left out and counted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+from twisted.web.client import Agent, readBody
+
+from txgetty.metrics.workers import WorkerScraper
+
+from ..support.metrics import requirePromtool
+from ..support.net import bounded
+from .test_metrics import samples, total
+from .test_workers_twistd import TapWorkersTestCase
+
+
+async def fetch(port: int, path: str) -> tuple[int, str]:
+    """
+    @return: the status and body of C{GET http://127.0.0.1:PORT/PATH}.
+    """
+    url = f"http://127.0.0.1:{port}{path}".encode("ascii")
+    response = await bounded(Agent(reactor).request(b"GET", url), f"GET {path}")
+    return response.code, (await bounded(readBody(response), f"the body of {path}")).decode("utf-8")
+
+
+class WorkersScrapeTests(TapWorkersTestCase):
+    """
+    The supervisor's C{--metrics} port.
+    """
+
+    async def test_oneScrapeShowsEveryWorker(self) -> None:
+        """
+        After 20 connections spread over 2 workers, one scrape of the
+        supervisor has C{txgetty_sessions_opened_total} with C{worker="0"}
+        and C{worker="1"}, both moved and summing to 20, each family once
+        (prometheus_client's parser and promtool accept it), the
+        supervisor's C{txgetty_workers{state="ready"}} 2 and its own
+        process metrics under C{worker="supervisor"}; C{/readyz} is 200
+        and C{/healthz} 200.
+        """
+        tap = await self.tap(2, "--metrics", "tcp:0:interface=127.0.0.1")
+        log = "\n".join(tap.lines)
+        port = int(re.findall(r"/readyz on tcp:0:interface=127\.0\.0\.1 \(bound to tcp:127\.0\.0\.1:(\d+)\)", log)[0])
+        self.assertEqual(await fetch(port, "/readyz"), (200, "ready\n"))
+        self.assertEqual(await fetch(port, "/healthz"), (200, "ok\n"))
+        code, before = await fetch(port, "/metrics")
+        self.assertEqual(code, 200)
+        self.assertEqual(total(samples(before), "txgetty_sessions_opened_total", server="txgetty"), 0)
+        await self.pids(tap.ports["listen"], 20)
+        code, text = await fetch(port, "/metrics")
+        found = samples(text)
+        names = [family.name for family in text_string_to_metric_families(text)]
+        self.assertEqual(len(names), len(set(names)), "each family once")
+        perWorker = [total(found, "txgetty_sessions_opened_total", server="txgetty", worker=w) for w in "01"]
+        self.assertTrue(all(n > 0 for n in perWorker), perWorker)
+        self.assertEqual(sum(perWorker), 20)
+        self.assertEqual(total(found, "txgetty_workers", state="ready"), 2)
+        self.assertEqual(total(found, "txgetty_worker_scrape_failures_total"), 0)
+        self.assertGreater(total(found, "process_resident_memory_bytes", worker="supervisor"), 0)
+        for w in "01":
+            self.assertGreater(total(found, "process_resident_memory_bytes", worker=w), 0)
+        promtool = requirePromtool()
+        check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
+class _OneReadySlot:
+    """
+    A supervisor whose slot 0 is ready with a pid that serves nothing.
+    """
+
+    slots = [0]
+
+    def status(self) -> list[dict]:
+        return [{"slot": 0, "state": "READY", "pid": 2 ** 22 + os.getpid(), "restarts": 0, "handed": 0}]
+
+
+class SilentWorkerTests(TestCase):
+    """
+    A worker that does not answer.
+    """
+
+    async def test_leftOutAndCounted(self) -> None:
+        """
+        A ready worker whose socket does not answer is left out of the
+        scrape (no families) and counted in the scraper's failures for its
+        slot, within the timeout.
+        """
+        directory = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, directory)
+        scraper = WorkerScraper(_OneReadySlot(), directory, reactor, timeout=2.0)
+        self.assertEqual(await bounded(scraper.scrape(), "a scrape"), [])
+        self.assertEqual(scraper.failures, {"0": 1})
+        self.flushLoggedErrors()
