@@ -94,13 +94,34 @@ class SilentWorkerTests(TestCase):
 
     async def test_leftOutAndCounted(self) -> None:
         """
-        A ready worker whose socket does not answer is left out of the
-        scrape (no families) and counted in the scraper's failures for its
-        slot, within the timeout.
+        A ready worker with no socket is left out of the scrape (no
+        families) and counted in the scraper's failures for its slot.
         """
         directory = tempfile.mkdtemp()
         self.addCleanup(os.rmdir, directory)
-        scraper = WorkerScraper(_OneReadySlot(), directory, reactor, timeout=2.0)
+        scraper = WorkerScraper(_OneReadySlot(), directory, reactor)
         self.assertEqual(await bounded(scraper.scrape(), "a scrape"), [])
         self.assertEqual(scraper.failures, {"0": 1})
-        self.flushLoggedErrors()
+
+    async def test_silentWorkerTimesOut(self) -> None:
+        """
+        A worker that accepts the scrape and never answers is given up
+        after the timeout (2 seconds by default), left out and counted.
+        """
+        from twisted.internet.endpoints import UNIXServerEndpoint
+        from twisted.internet.protocol import Factory, Protocol
+
+        from txgetty.metrics.workers import SCRAPE_TIMEOUT, workerSocket
+
+        self.assertEqual(SCRAPE_TIMEOUT, 2.0)
+        directory = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, directory)
+        supervisor = _OneReadySlot()
+        pid = supervisor.status()[0]["pid"]
+        port = await UNIXServerEndpoint(reactor, workerSocket(directory, pid)).listen(Factory.forProtocol(Protocol))
+        self.addCleanup(port.stopListening)
+        scraper = WorkerScraper(supervisor, directory, reactor, timeout=0.5)
+        started = reactor.seconds()
+        self.assertEqual(await bounded(scraper.scrape(), "a scrape"), [])
+        self.assertGreaterEqual(reactor.seconds() - started, 0.4)
+        self.assertEqual(scraper.failures, {"0": 1})

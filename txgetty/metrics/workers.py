@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.logger import Logger
@@ -75,7 +76,7 @@ def labelled(families: Iterable[Metric], value: str) -> Iterator[Metric]:
     """
     for family in families:
         copy = Metric(family.name, family.documentation, family.type, family.unit)
-        copy.samples = [s._replace(labels={**s.labels, WORKER_LABEL: value}) for s in family.samples]
+        copy.samples = [Sample(s.name, {**s.labels, WORKER_LABEL: value}, *s[2:]) for s in family.samples]
         yield copy
 
 
@@ -206,7 +207,7 @@ class SupervisorCollector:
         for slot in status:
             state = str(slot["state"]).lower()
             states[state] = states.get(state, 0) + 1
-        for state, count in sorted(states.items()):
+        for state, count in states.items():
             workers.add_metric([state], count)
         restarts = CounterMetricFamily("txgetty_worker_restarts", "Workers restarted, per slot.",
                                        labels=[WORKER_LABEL])

@@ -131,3 +131,19 @@ class WorkersMetricsOptionTests(SynchronousTestCase):
         self.assertIn("--metrics nonsense:9464", str(e))
         after = {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("txgetty-metrics-")}
         self.assertEqual(after - before, set())
+
+    def test_workersReadyOnceRegistered(self) -> None:
+        """
+        With C{--workers}, C{--metrics} and C{--registry}, the supervisor's
+        C{/readyz} also waits for the registration.
+        """
+        options = Options()
+        options.parseOptions(["--workers", "2", "--listen", "tcp:0", "--metrics", "tcp:0:interface=127.0.0.1",
+                              "--registry", "etcd://127.0.0.1:1"])
+        top = makeService(options, MemoryReactorClock())
+        metrics = list(top)[0]
+        self.addCleanup(os.rmdir, metrics.directory)
+        self.assertEqual(len(metrics.readiness.checks), 2)
+        for slot in list(top)[1].slots:
+            slot.state = "READY"
+        self.assertIn("etcd://127.0.0.1:1", metrics.readiness.reason())
