@@ -28,13 +28,17 @@ from twisted.web.client import Agent, readBody
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from ..workers.slot import READY, STATES
+from ..workers.slot import HANDOVER, READY, RELOADING, STATES
 from .web import MetricsService, metricsSite
 
 _log = Logger()
 
 #: Seconds a worker has to answer a scrape.
 SCRAPE_TIMEOUT = 2.0
+#: The slot states whose current worker serves: ready, and the two steps
+#: of a reload (the old worker serves while the new one starts; then the
+#: new one serves while the old one drains).
+SERVING = (READY, RELOADING, HANDOVER)
 #: The label every worker sample gets (the value: its slot).
 WORKER_LABEL = "worker"
 
@@ -149,11 +153,11 @@ class WorkerScraper:
 
     def scrape(self) -> Deferred:
         """
-        @return: a L{Deferred} firing with the families of every ready
-            worker, labelled by slot (not merged).
+        @return: a L{Deferred} firing with the families of every serving
+            worker (see L{SERVING}), labelled by slot (not merged).
         """
         ready = [(str(s["slot"]), s["pid"]) for s in self.supervisor.status()
-                 if s["state"] == READY and s["pid"] is not None]
+                 if s["state"] in SERVING and s["pid"] is not None]
         if not ready:
             return succeed([])
         d = DeferredList([self.scrapeOne(slot, pid) for slot, pid in ready])
@@ -271,10 +275,11 @@ class WorkersMetricsResource(Resource):
 def readyCheck(supervisor: Any) -> Any:
     """
     @param supervisor: the supervisor.
-    @return: a readiness check: ready once every slot has a ready worker.
+    @return: a readiness check: ready while every slot has a serving worker
+        (ready, or reloading: see L{SERVING}).
     """
     def check() -> str | None:
-        waiting = [s for s in supervisor.status() if s["state"] != READY]
+        waiting = [s for s in supervisor.status() if s["state"] not in SERVING]
         if not waiting:
             return None
         first = waiting[0]

@@ -121,14 +121,19 @@ class SupervisorMetricsTests(SynchronousTestCase):
 
     def test_readyCheck(self) -> None:
         """
-        Ready once every slot's worker is; before, the first waiting slot
-        and how many wait.
+        Ready while every slot has a serving worker (ready, or reloading:
+        the old or the new worker serves); else the first waiting slot and
+        how many wait.
         """
         supervisor = FakeSupervisor(["READY", "STARTING"])
         check = readyCheck(supervisor)
         self.assertEqual(check(), "starting: worker 1 is starting (1 of 2 not ready)")
         supervisor.states = ["READY", "READY"]
         self.assertIsNone(check())
+        supervisor.states = ["RELOADING", "HANDOVER"]
+        self.assertIsNone(check())
+        supervisor.states = ["BACKOFF", "READY"]
+        self.assertEqual(check(), "starting: worker 0 is backoff (1 of 2 not ready)")
 
 
 class ResourceTests(SynchronousTestCase):
@@ -210,9 +215,10 @@ class ScraperTests(SynchronousTestCase):
     L{WorkerScraper} choosing whom to ask.
     """
 
-    def test_onlyReadyWorkers(self) -> None:
+    def test_onlyServingWorkers(self) -> None:
         """
-        With no ready worker, a scrape asks nobody and has no families.
+        With no serving worker (starting), a scrape asks nobody and has no
+        families.
         """
         scraper = WorkerScraper(FakeSupervisor(["STARTING"]), "/nonexistent", MemoryReactorClock())
         self.assertEqual(self.successResultOf(scraper.scrape()), [])
