@@ -25,6 +25,7 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.logger import Logger
 from twisted.web.client import Agent, readBody
+from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
@@ -100,7 +101,8 @@ def merged(families: Iterable[Metric]) -> list[Metric]:
 
 class WorkerScraper:
     """
-    Fetches the metrics of every ready worker of a supervisor.
+    Fetches the metrics of every serving worker of a supervisor (and is
+    its agent's endpoint factory: a worker's URI names its pid).
 
     @ivar supervisor: the L{WorkerSupervisor <txgetty.workers.WorkerSupervisor>}.
     @ivar directory: where the workers' sockets are.
@@ -121,7 +123,7 @@ class WorkerScraper:
         self.reactor = reactor
         self.timeout = timeout
         self.failures: dict[str, int] = {}
-        self._agent = Agent.usingEndpointFactory(reactor, _UNIXEndpoints(self))
+        self._agent = Agent.usingEndpointFactory(reactor, self)
 
     def endpointForURI(self, uri: Any) -> UNIXClientEndpoint:
         """
@@ -164,25 +166,8 @@ class WorkerScraper:
         return d.addCallback(lambda results: [f for _, families in results for f in families])
 
 
-class _UNIXEndpoints:
-    """
-    The endpoint factory of L{WorkerScraper}'s agent.
-    """
-
-    def __init__(self, scraper: WorkerScraper) -> None:
-        self.scraper = scraper
-
-    def endpointForURI(self, uri: Any) -> UNIXClientEndpoint:
-        return self.scraper.endpointForURI(uri)
-
-
-def _textAccept() -> Any:
-    from twisted.web.http_headers import Headers
-
-    return Headers({b"accept": [b"text/plain; version=0.0.4"]})
-
-
-_TEXT_ACCEPT = _textAccept()
+#: What a scrape of a worker asks for: the text format, which the parser reads.
+_TEXT_ACCEPT = Headers({b"accept": [b"text/plain; version=0.0.4"]})
 
 
 class SupervisorCollector:
