@@ -15,6 +15,8 @@ import tempfile
 
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
+from twisted.internet.defer import gatherResults
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
 
@@ -74,6 +76,35 @@ class WorkersScrapeTests(TapWorkersTestCase):
         promtool = requirePromtool()
         check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
+    async def test_readyzDrainsOnSigterm(self) -> None:
+        """
+        While 8 slow calls are in flight, one scrape shows them in the
+        workers' C{txgetty_rpc_server_calls_in_flight} (8 in all); after
+        SIGTERM, while the workers finish those calls, C{/readyz} answers
+        C{503 not ready: draining: the process is stopping} and
+        C{/healthz} still 200; every call succeeds, twistd exits and the
+        socket directory is gone.
+        """
+        tap = await self.tap(2, "--metrics", "tcp:0:interface=127.0.0.1")
+        log = "\n".join(tap.lines)
+        port = int(re.findall(r"/readyz on tcp:0:interface=127\.0\.0\.1 \(bound to tcp:127\.0\.0\.1:(\d+)\)", log)[0])
+        directory = re.findall(r"on unix:(\S+)/worker-\d+\.sock", log)[0]
+        client = self.rpcClient(tap.ports["rpc-listen"], connections=4, timeout=20)
+        await client.whenAllConnected()
+        slow = [client.call("Work.slow", 2.0) for _ in range(8)]
+        await deferLater(reactor, 0.5, lambda: None)
+        found = samples((await fetch(port, "/metrics"))[1])
+        self.assertEqual(total(found, "txgetty_rpc_server_calls_in_flight"), 8)
+        tap.signal("TERM")
+        await deferLater(reactor, 0.3, lambda: None)
+        self.assertEqual(await fetch(port, "/readyz"), (503, "not ready: draining: the process is stopping\n"))
+        self.assertEqual(await fetch(port, "/healthz"), (200, "ok\n"))
+        results = await gatherResults(slow)
+        self.assertEqual(len(results), 8)
+        await tap.waitForEnd()
+        self.assertFalse(os.path.exists(directory))
 
 
 class _OneReadySlot:
