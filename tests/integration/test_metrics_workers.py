@@ -156,3 +156,24 @@ class SilentWorkerTests(TestCase):
         self.assertEqual(await bounded(scraper.scrape(), "a scrape"), [])
         self.assertGreaterEqual(reactor.seconds() - started, 0.4)
         self.assertEqual(scraper.failures, {"0": 1})
+
+    async def test_badAnswerCounted(self) -> None:
+        """
+        A worker socket answering C{/metrics} with a 404 is left out and
+        counted as a failure.
+        """
+        from twisted.internet.endpoints import UNIXServerEndpoint
+        from twisted.web.resource import Resource
+        from twisted.web.server import Site
+
+        from txgetty.metrics.workers import workerSocket
+
+        directory = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, directory)
+        supervisor = _OneReadySlot()
+        path = workerSocket(directory, supervisor.status()[0]["pid"])
+        port = await UNIXServerEndpoint(reactor, path).listen(Site(Resource()))
+        self.addCleanup(port.stopListening)
+        scraper = WorkerScraper(supervisor, directory, reactor)
+        self.assertEqual(await bounded(scraper.scrape(), "a scrape"), [])
+        self.assertEqual(scraper.failures, {"0": 1})

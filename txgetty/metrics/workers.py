@@ -141,7 +141,7 @@ class WorkerScraper:
             or with C{[]} (counted in L{failures}, logged at info) if it did not answer.
         """
         d = self._agent.request(b"GET", f"http://worker-{pid}/metrics".encode("ascii"), _TEXT_ACCEPT)
-        d.addCallback(readBody)
+        d.addCallback(_body)
         d.addTimeout(self.timeout, self.reactor)
         d.addCallback(lambda body: list(labelled(text_string_to_metric_families(body.decode("utf-8")), slot)))
 
@@ -164,6 +164,17 @@ class WorkerScraper:
             return succeed([])
         d = DeferredList([self.scrapeOne(slot, pid) for slot, pid in ready])
         return d.addCallback(lambda results: [f for _, families in results for f in families])
+
+
+def _body(response: Any) -> Deferred:
+    """
+    @param response: a worker's answer.
+    @return: its body, if it is a 200.
+    @raise ValueError: it is not.
+    """
+    if response.code != 200:
+        raise ValueError(f"HTTP {response.code} from the worker's /metrics")
+    return readBody(response)
 
 
 #: What a scrape of a worker asks for: the text format, which the parser reads.
@@ -201,7 +212,7 @@ class SupervisorCollector:
         restarts = CounterMetricFamily("txgetty_worker_restarts", "Workers restarted, per slot.",
                                        labels=[WORKER_LABEL])
         failures = CounterMetricFamily("txgetty_worker_scrape_failures",
-                                       "Scrapes of a worker's metrics that got no answer in time, per slot.",
+                                       "Scrapes of a worker's metrics that failed (no answer in time, or a bad one), per slot.",
                                        labels=[WORKER_LABEL])
         for slot in status:
             restarts.add_metric([str(slot["slot"])], slot["restarts"])
