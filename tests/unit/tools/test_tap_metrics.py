@@ -122,8 +122,13 @@ class WorkersMetricsOptionTests(SynchronousTestCase):
     def test_workersBadEndpoint(self) -> None:
         """
         A wrong C{--metrics} endpoint with C{--workers} is refused with a
-        line naming C{--metrics}, and leaves no directory behind.
+        line naming C{--metrics}, and leaves no directory behind (in a
+        temporary directory of this test's own: other tests running at the
+        same time make such directories too).
         """
+        own = self.mktemp()
+        os.makedirs(own)
+        self.patch(tempfile, "tempdir", own)
         before = set(os.listdir(tempfile.gettempdir()))
         options = Options()
         options.parseOptions(["--workers", "2", "--listen", "tcp:0", "--metrics", "nonsense:9464"])
