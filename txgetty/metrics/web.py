@@ -145,22 +145,36 @@ class Readiness:
         return (200, "ready") if why is None else (503, f"not ready: {why}")
 
 
-def metricsSite(registry: CollectorRegistry, readiness: Readiness) -> Site:
+def metricsSite(registry: CollectorRegistry, readiness: Readiness, metrics: Resource | None = None) -> Site:
     """
     @param registry: what C{/metrics} exposes.
     @param readiness: what C{/readyz} asks.
+    @param metrics: the C{/metrics} resource (default: a
+        L{MetricsResource} of C{registry}).
     @return: a twisted.web site with C{/metrics}, C{/healthz}, C{/readyz}
         (to serve it, or to mount its resources in an application's own
         site: C{site.resource.children}).
     """
     root = Resource()
-    root.putChild(b"metrics", MetricsResource(registry))
+    root.putChild(b"metrics", metrics if metrics is not None else MetricsResource(registry))
     root.putChild(b"healthz", _Text(lambda: (200, "ok")))
     root.putChild(b"readyz", _Text(readiness.answer))
     site = Site(root)
     site.displayTracebacks = False
     site.noisy = False
     return site
+
+
+def _bound(address: Any) -> str:
+    """
+    @param address: a listening port's C{getHost()}.
+    @return: C{tcp:HOST:PORT}, C{unix:PATH}, or its text.
+    """
+    if hasattr(address, "port") and hasattr(address, "host"):
+        return f"tcp:{address.host}:{address.port}"
+    if hasattr(address, "name"):
+        return f"unix:{address.name.decode() if isinstance(address.name, bytes) else address.name}"
+    return str(address)
 
 
 class MetricsService(Service):
@@ -238,17 +252,24 @@ class MetricsService(Service):
         """
         Service.startService(self)
         self.readiness.draining = False
-        d = self._endpoint.listen(metricsSite(self.registry, self.readiness))
+        d = self._endpoint.listen(self.makeSite())
 
         def listening(port: Any) -> None:
             self.port = port
-            _log.info("txgetty metrics: /metrics, /healthz, /readyz on {endpoint}", endpoint=self.endpoint)
+            _log.info("txgetty metrics: /metrics, /healthz, /readyz on {endpoint} (bound to {address})",
+                      endpoint=self.endpoint, address=_bound(port.getHost()))
 
         def failed(failure: Any) -> None:
             _log.error("txgetty metrics: cannot listen on {endpoint}: {why}; change --metrics",
                        endpoint=self.endpoint, why=failure.getErrorMessage())
 
         d.addCallbacks(listening, failed)
+
+    def makeSite(self) -> Site:
+        """
+        @return: the site served (see L{metricsSite}).
+        """
+        return metricsSite(self.registry, self.readiness)
 
     def prepareStop(self) -> None:
         """

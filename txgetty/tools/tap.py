@@ -10,6 +10,7 @@ import importlib
 import resource
 import re
 import os
+import shutil
 import sys
 from typing import Any, Callable
 
@@ -411,16 +412,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     parent = getattr(options, "parent", None)
     top = _Main(daemon=parent is not None and not parent.get("nodaemon", True))
     if options["workers"] > 1:
-        try:
-            supervisor = supervisorService(options, reactor)
-        except ConfigError as e:
-            raise usage.UsageError(f"--workers {options['workers']}: {e}") from None
-        supervisor.setServiceParent(top)
-        top.listeners[supervisor] = ("--listen", options["listen"], "--rpc-listen", options["rpc-listen"])
-        if options["registry"] is not None and servesRpc(options):
-            top.registration = _supervisorRegistration(options, supervisor, reactor)
-            top.registration.setServiceParent(top)
-        return top
+        return _supervisorMain(options, reactor, top)
     pool = None
     try:
         metrics = _metricsService(options, reactor, top)
@@ -460,6 +452,59 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     except ConfigError as e:
         raise usage.UsageError(str(e)) from None
     return top
+
+
+def _supervisorMain(options: Options, reactor: Any, top: _Main) -> _Main:
+    """
+    C{--workers N}: the supervisor, with C{--registry} its registration and
+    with C{--metrics} the metrics of the whole process tree (see
+    L{txgetty.metrics.workers}; added first, so that it stops last).
+
+    @param options: the parsed options (C{workers} > 1).
+    @param reactor: the reactor.
+    @param top: the services to add to.
+    @return: C{top}.
+    @raise usage.UsageError: C{--workers} or C{--metrics} is wrong.
+    """
+    directory = None
+    if options["metrics"] is not None:
+        from ..metrics.workers import makeMetricsDirectory
+
+        directory = makeMetricsDirectory()
+    try:
+        supervisor = supervisorService(options, reactor, directory)
+        metrics = _workersMetricsService(options, supervisor, directory, reactor)
+    except (ConfigError, usage.UsageError) as e:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+        if isinstance(e, usage.UsageError):
+            raise
+        raise usage.UsageError(f"--workers {options['workers']}: {e}") from None
+    if metrics is not None:
+        metrics.setServiceParent(top)
+    supervisor.setServiceParent(top)
+    top.listeners[supervisor] = ("--listen", options["listen"], "--rpc-listen", options["rpc-listen"])
+    if options["registry"] is not None and servesRpc(options):
+        top.registration = _supervisorRegistration(options, supervisor, reactor)
+        top.registration.setServiceParent(top)
+        if metrics is not None:
+            metrics.readiness.add(_registeredCheck(top.registration, options["registry"]))
+    return top
+
+
+def _workersMetricsService(options: Options, supervisor: Any, directory: str | None, reactor: Any) -> Any:
+    """
+    @return: the supervisor's C{--metrics} service, or C{None} without C{--metrics}.
+    @raise usage.UsageError: a bad C{--metrics} endpoint.
+    """
+    if directory is None:
+        return None
+    from ..metrics.workers import WorkersMetricsService
+
+    try:
+        return WorkersMetricsService(options["metrics"], supervisor, directory, reactor=reactor)
+    except ValueError as e:
+        raise usage.UsageError(f"--metrics {options['metrics']}: {e}") from None
 
 
 def _supervisorRegistration(options: Options, supervisor: Any, reactor: Any) -> IService:
@@ -551,7 +596,13 @@ def makeWorkerService(options: dict, sockets: Any, reactor: Any) -> IService:
     parsed.parseOptions(options["argv"])
     parsed["workers"] = 1
     parsed["registry"] = None  # the supervisor registers, once per listener address
-    parsed["metrics"] = None  # the supervisor serves --metrics
+    # The supervisor serves --metrics; a worker serves its own on a private
+    # UNIX socket the supervisor asks at each scrape.
+    parsed["metrics"] = None
+    if options.get("metricsDirectory"):
+        from ..metrics.workers import workerSocket
+
+        parsed["metrics"] = "unix:" + workerSocket(options["metricsDirectory"], os.getpid())
     try:
         parsed["listen"] = adoptedListeners(sockets, "listen", parsed["tls"])
         parsed["rpc-listen"] = adoptedListeners(sockets, "rpc-listen", parsed["tls"])

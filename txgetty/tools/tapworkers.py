@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.service import IService
-
 from ..server.ports import takeOption
 from ..transports.endpoints import isTLSDescription, tlsServerOptions
 from ..workers import WorkerCommand, WorkerSupervisor
@@ -38,17 +36,23 @@ def servesRpc(options: Any) -> bool:
     return not options["no-rpc"] and bool(options["services"] or options["demo"])
 
 
-def supervisorService(options: Any, reactor: Any) -> IService:
+def supervisorService(options: Any, reactor: Any, metricsDirectory: str | None = None) -> Any:
     """
     @param options: the parsed tap options (C{workers} > 1).
     @param reactor: the reactor.
+    @param metricsDirectory: with C{--metrics}, the directory where each
+        worker serves its metrics on a UNIX socket (see
+        L{txgetty.metrics.workers}).
     @return: the supervisor of C{options["workers"]} workers, each running
         C{txgetty.tools.tap.makeWorkerService} with the same command line.
     """
     groups = {"listen": list(options["listen"])}
     if servesRpc(options):
         groups["rpc-listen"] = list(options["rpc-listen"])
-    command = WorkerCommand(FACTORY, {"argv": list(options.argv)})
+    workerOptions: dict[str, Any] = {"argv": list(options.argv)}
+    if metricsDirectory is not None:
+        workerOptions["metricsDirectory"] = metricsDirectory
+    command = WorkerCommand(FACTORY, workerOptions)
     drain = options["rpc-shutdown-timeout"] + options["wait-time"] + DRAIN_MARGIN
     return WorkerSupervisor(options["workers"], groups, command, reactor=reactor, backlog=options["backlog"],
                             drainTimeout=drain)

@@ -133,6 +133,7 @@ class WorkerSupervisor(MultiService):
         self._reloadAgain: list[Deferred] = []
         self._previousHUP: Any = None
         self._readyWaiters: list[Deferred] = []
+        self._stopWaiters: list[Deferred] | None = None
 
     # -- IService --------------------------------------------------------------
 
@@ -196,8 +197,24 @@ class WorkerSupervisor(MultiService):
             if opened.spec.kind == "stream":
                 opened.close()
         _log.info("txgetty workers: stopping {count} workers (each drains its connections)", count=self.count)
+        if self._stopWaiters is None:
+            self._stopWaiters = []
         d = DeferredList([slot.stop() for slot in self.slots], consumeErrors=True)
         return d.addCallback(self._stopped)
+
+    def whenStopped(self) -> Deferred:
+        """
+        @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once
+            a stop (begun or to come) ended: every worker exited (at once
+            if the supervisor does not run and no stop is under way).
+        """
+        if not self.running and self._stopWaiters is None:
+            return succeed(None)
+        d: Deferred = Deferred()
+        if self._stopWaiters is None:
+            self._stopWaiters = []
+        self._stopWaiters.append(d)
+        return d
 
     def _stopped(self, _: Any) -> None:
         """
@@ -205,6 +222,9 @@ class WorkerSupervisor(MultiService):
         """
         self._closeListeners()
         _log.info("txgetty workers: every worker exited")
+        waiters, self._stopWaiters = self._stopWaiters or [], None
+        for waiter in waiters:
+            waiter.callback(None)
 
     def _closeListeners(self) -> None:
         """

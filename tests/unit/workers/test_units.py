@@ -684,6 +684,23 @@ class SupervisorTests(SynchronousTestCase):
         self.successResultOf(stopped)
         self.assertEqual(self.supervisor.listeners, {})
 
+    def test_whenStopped(self) -> None:
+        """
+        C{whenStopped()}, asked before or during a stop, fires once every
+        worker exited; asked when no stop is under way and the supervisor
+        does not run, at once.
+        """
+        before = self.supervisor.whenStopped()
+        self.supervisor.stopService()
+        during = self.supervisor.whenStopped()
+        self.assertNoResult(before)
+        self.assertNoResult(during)
+        for process in self.reactor.processes:
+            process.end(Failure(ProcessDone(0)))
+        self.successResultOf(before)
+        self.successResultOf(during)
+        self.successResultOf(self.supervisor.whenStopped())
+
     def test_reloadOneSlotAtATime(self) -> None:
         """
         reload replaces slot 0 (new worker ready, then the old one drains and
