@@ -43,9 +43,11 @@ LG_NAMES = {"loadgen": "loadgen.py", "txgetty": "txgetty bench", "udpgen": "udpg
 
 # ----------------------------------------------------------------------------- measurements
 def txgetty_cli(opts: argparse.Namespace) -> list[str]:
-    """Return the command that runs the ``txgetty`` CLI (the one beside the interpreter)."""
-    exe = os.path.join(os.path.dirname(opts.python), "txgetty")
-    return [exe] if os.access(exe, os.X_OK) else [opts.python, "-m", "txgetty.tools.cli"]
+    """Return the command that runs the ``txgetty`` CLI: ``python -m txgetty`` with the
+    runner's interpreter, so that a ``--commit`` snapshot ahead on PYTHONPATH is the txgetty
+    it runs (the console script beside the interpreter imports the installed one's entry
+    point)."""
+    return [opts.python, "-m", "txgetty"]
 
 
 def run_txgetty_bench(opts: argparse.Namespace, srv: Server, conns: int, window: int,

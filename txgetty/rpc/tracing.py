@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any, Mapping
 
 try:
@@ -124,17 +125,58 @@ def newTraceId() -> str:
             return trace
 
 
+#: Seconds between two looks for a tracer provider while none is set.
+PROVIDER_RECHECK = 1.0
+
+
+class _TracerCache:
+    """
+    The tracer of L{_tracer}: asking OpenTelemetry for its provider reads
+    the environment each time (about a sixth of a plain call's server CPU),
+    so the answer is kept: a real provider's tracer for good (OpenTelemetry
+    lets the global provider be set only once), "none set" for
+    L{PROVIDER_RECHECK} seconds.  A different C{get_tracer_provider} (a
+    test's patch) is asked again at once.
+
+    @ivar getter: the C{get_tracer_provider} the answer came from.
+    @ivar tracer: the tracer, or C{None}.
+    @ivar checked: when it was asked (C{time.monotonic()}).
+    """
+
+    def __init__(self) -> None:
+        self.getter: Any = None
+        self.tracer: Any = None
+        self.checked = 0.0
+
+    def get(self) -> Any:
+        """
+        @return: the tracer, or C{None} when no tracer provider is set.
+        """
+        getter = _otelTrace.get_tracer_provider
+        now = time.monotonic()
+        if getter is self.getter and (self.tracer is not None or now - self.checked < PROVIDER_RECHECK):
+            return self.tracer
+        provider = getter()
+        if isinstance(provider, (_otelTrace.ProxyTracerProvider, _otelTrace.NoOpTracerProvider)):
+            tracer = None
+        else:
+            tracer = provider.get_tracer("txgetty", __version__)
+        self.getter, self.tracer, self.checked = getter, tracer, now
+        return tracer
+
+
+_TRACERS = _TracerCache()
+
+
 def _tracer() -> Any:
     """
     @return: txgetty's OpenTelemetry tracer, or C{None} when
-        opentelemetry-api is not installed or no tracer provider is set.
+        opentelemetry-api is not installed or no tracer provider is set
+        (looked for at most once a second while none is).
     """
     if _otelTrace is None:
         return None
-    provider = _otelTrace.get_tracer_provider()
-    if isinstance(provider, (_otelTrace.ProxyTracerProvider, _otelTrace.NoOpTracerProvider)):
-        return None
-    return provider.get_tracer("txgetty", __version__)
+    return _TRACERS.get()
 
 
 def _otelParent(parent: TraceParent | None, state: str | None) -> Any:

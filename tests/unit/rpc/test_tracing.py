@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from txgetty.rpc import RpcServer, currentCall, rpcmethod
 from txgetty.rpc.tracing import newSpanId, newTraceId, parseTraceparent
@@ -269,3 +269,49 @@ class PropagationTests(SynchronousTestCase):
         self.network.pump()
         front.pair.pump()
         self.assertIsNone(front.result(1)["traceparent"])
+
+
+class TracerLookupTests(SynchronousTestCase):
+    """
+    docs/observability.md: while no tracer provider is set, txgetty looks for
+    one at most once a second.
+    """
+
+    def setUp(self) -> None:
+        from txgetty.rpc import tracing
+
+        if tracing._otelTrace is None:
+            raise SkipTest("opentelemetry-api is not installed (the otel extra)")
+        self.tracing = tracing
+        self.now = [1000.0]
+        self.asked: list[Any] = []
+        self.provider: Any = tracing._otelTrace.ProxyTracerProvider()
+        self.patch(tracing.time, "monotonic", lambda: self.now[0])
+        self.patch(tracing, "_TRACERS", tracing._TracerCache())
+
+        def getter() -> Any:
+            self.asked.append(self.now[0])
+            return self.provider
+
+        self.patch(tracing._otelTrace, "get_tracer_provider", getter)
+
+    def test_lookedForOnceASecond(self) -> None:
+        """
+        With no provider set, many calls within a second ask OpenTelemetry
+        once; a second later it is asked again, and a provider set by then
+        is used from that call on, for good.
+        """
+        from opentelemetry.sdk.trace import TracerProvider
+
+        for _ in range(100):
+            self.assertIsNone(self.tracing._tracer())
+        self.assertEqual(len(self.asked), 1)
+        self.provider = TracerProvider()
+        self.now[0] += 0.5
+        self.assertIsNone(self.tracing._tracer())
+        self.now[0] += 0.6
+        tracer = self.tracing._tracer()
+        self.assertIsNotNone(tracer)
+        self.now[0] += 100
+        self.assertIs(self.tracing._tracer(), tracer)
+        self.assertEqual(len(self.asked), 2)
