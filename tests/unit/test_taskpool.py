@@ -16,33 +16,7 @@ from zope.interface.verify import verifyObject
 from txgetty.interfaces import ITaskPool, ITaskSource
 from txgetty.taskpool import RUNNING, Outbox, TaskPool, currentOutbox
 
-
-class _Reactor:
-    """
-    Runs C{callFromThread} calls at once.
-    """
-
-    def callFromThread(self, f: Any, *args: Any) -> None:
-        f(*args)
-
-
-class HandPool(TaskPool):
-    """
-    A pool whose tasks run when the test says, in the test's thread.
-    """
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(size=1, reactor=_Reactor(), **kw)
-        self.tasks: list[Any] = []
-        self.running = True
-
-    def submit(self, function: Any, *args: Any, size: int = 1) -> None:
-        self.tasks.append((function, args))
-
-    def runAll(self) -> None:
-        while self.tasks:
-            function, args = self.tasks.pop(0)
-            function(*args)
+from ..support.pools import HandPool
 
 
 @implementer(ITaskSource)

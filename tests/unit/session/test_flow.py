@@ -21,6 +21,7 @@ from txgetty.taskpool import RUNNING, TaskPool
 from txgetty.testing import RecordingListener, connectedSessions, sessionOnStringTransport
 
 from ...support.logs import assertLoggedOnce, captureEvents, failureEvents
+from ...support.pools import HandPool
 
 
 class WritabilityRecorder(RecordingListener):
@@ -163,37 +164,6 @@ class UserPauseTests(SynchronousTestCase):
         self.assertFalse(pair.serverTransport.paused)
 
 
-class _Reactor:
-    """
-    callFromThread runs at once (the "workers" run in the test's thread).
-    """
-
-    def callFromThread(self, f: Any, *args: Any) -> None:
-        f(*args)
-
-
-class InThreadPool(TaskPool):
-    """
-    A task pool whose tasks run when the test says, in the test's thread.
-    """
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(size=1, reactor=_Reactor(), **kw)
-        self.tasks: list[Any] = []
-        self.running = True
-
-    def submit(self, function: Any, *args: Any, size: int = 1) -> None:
-        self.tasks.append((function, args))
-
-    def runOne(self) -> None:
-        function, args = self.tasks.pop(0)
-        function(*args)
-
-    def runAll(self) -> None:
-        while self.tasks:
-            self.runOne()
-
-
 class BacklogTests(SynchronousTestCase):
     """
     Task-pool delivery and the inbound backlog, driven by hand.
@@ -218,7 +188,7 @@ class BacklogTests(SynchronousTestCase):
         Packets go to the pool, not to the handler at once; the handler's
         writes reach the transport when its batch is done, counted then.
         """
-        pool = InThreadPool()
+        pool = HandPool()
         session, transport = self.serve(pool)
         session.dataReceived(b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
         self.assertEqual(transport.value(), b"")
@@ -232,7 +202,7 @@ class BacklogTests(SynchronousTestCase):
         More than backlogHighMark packets waiting pause reading; it resumes
         once the backlog is back at backlogLowMark.
         """
-        pool = InThreadPool()
+        pool = HandPool()
         session, transport = self.serve(pool, backlogHighMark=4, backlogLowMark=2)
         session.dataReceived(b"\x01\x00\x00\x00a" * 5)
         self.assertEqual(transport.producerState, "paused")
@@ -250,7 +220,7 @@ class BacklogTests(SynchronousTestCase):
             def onMessage(self, session: Any, pkg: Any) -> None:
                 seen.append(pkg)
 
-        pool = InThreadPool()
+        pool = HandPool()
         session, _ = self.serve(pool, Recorder())
         session.dataReceived(b"\x01\x00\x00\x001")
         session.dataReceived(b"\x01\x00\x00\x002")
@@ -262,7 +232,7 @@ class BacklogTests(SynchronousTestCase):
         """
         In unordered mode every packet is a task.
         """
-        pool = InThreadPool(ordered=False)
+        pool = HandPool(ordered=False)
         session, transport = self.serve(pool)
         session.dataReceived(b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
         self.assertEqual(len(pool.tasks), 2)
@@ -283,7 +253,7 @@ class BacklogTests(SynchronousTestCase):
                 raise ValueError("in a worker")
 
         listener = Raising()
-        pool = InThreadPool()
+        pool = HandPool()
         session, transport = self.serve(pool, listener)
         session.dataReceived(b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
         pool.runAll()
@@ -299,7 +269,7 @@ class BacklogTests(SynchronousTestCase):
         in the application's set-up, not a routine end).
         """
         events = captureEvents(self)
-        pool = InThreadPool()
+        pool = HandPool()
         pool.running = False
         listener = RecordingListener()
         session, _ = self.serve(pool, listener)
@@ -318,7 +288,7 @@ class BacklogTests(SynchronousTestCase):
         listener = RecordingListener()
         session, _ = sessionOnStringTransport(listener, HelloCodec(), config=SessionConfig(cronPeriod=1.0),
                                               clock=clock)
-        pool = InThreadPool()
+        pool = HandPool()
         session.taskPool = pool
         clock.advance(1.1)
         self.assertEqual(listener.names(), ["open"])
@@ -336,7 +306,7 @@ class BacklogTests(SynchronousTestCase):
                 self.result = session.close("done")
 
         listener = Closer()
-        pool = InThreadPool()
+        pool = HandPool()
         session, transport = self.serve(pool, listener)
         session.dataReceived(b"\x01\x00\x00\x00a")
         pool.runAll()
@@ -365,7 +335,7 @@ class BacklogTests(SynchronousTestCase):
                 raise ValueError("unordered")
 
         listener = Raising()
-        pool = InThreadPool(ordered=False)
+        pool = HandPool(ordered=False)
         session, transport = self.serve(pool, listener)
         session.dataReceived(b"\x01\x00\x00\x00a\x01\x00\x00\x00b")
         pool.runAll()
