@@ -1,5 +1,5 @@
 """
-C{twistd -n txgetty --workers N} with real processes on 127.0.0.1 port 0
+C{twistd -n txgetty --workers N} (and C{twist}) with real processes on 127.0.0.1 port 0
 (docs/workers.md, I{twistd txgetty --workers}): the spread of connections,
 a worker killed while a client calls, a reload with zero failed calls, and
 the drain on SIGTERM.
@@ -68,6 +68,31 @@ class TapSpreadTests(TapWorkersTestCase):
         await client.whenAllConnected()
         pids = {await client.call("Work.pid") for _ in range(16)}
         self.assertEqual(pids, set(tap.pids))
+
+
+class TwistTests(TapWorkersTestCase):
+    """
+    C{twist txgetty --workers N} (docs/workers.md: "Works with twist as well
+    as twistd").
+    """
+
+    async def test_twist(self) -> None:
+        """
+        Under C{twist}, 2 workers become ready, both serve RPC calls, and
+        SIGTERM ends the supervisor and every worker.
+        """
+        process = TapWorkers(2, runner="twist")
+        self.addCleanup(process.killGroup)
+        tap = await process.startAll()
+        client = self.rpcClient(tap.ports["rpc-listen"], connections=4, timeout=10)
+        await client.whenAllConnected()
+        pids = {await client.call("Work.pid") for _ in range(16)}
+        self.assertEqual(pids, set(tap.pids))
+        await client.stopService()
+        tap.signal("TERM")
+        await tap.waitForEnd()
+        for pid in tap.pids:
+            self.assertFalse(processExists(pid))
 
 
 class TapKillTests(TapWorkersTestCase):

@@ -237,14 +237,16 @@ class TapWorkers(SupervisorProcess):
     @ivar pids: the first workers' pids, once ready.
     """
 
-    def __init__(self, workers: int, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workers: int, *extra: str, env: dict[str, str] | None = None, runner: str = "twistd") -> None:
         """
         @param workers: C{--workers}.
         @param extra: more C{txgetty} arguments.
         @param env: more environment variables.
+        @param runner: C{"twistd"} or C{"twist"}.
         """
-        twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
-        argv = ["/usr/bin/setsid", twistd, "-n", "--pidfile=", "--logfile=-", "txgetty", "--workers", str(workers),
+        command = os.path.join(os.path.dirname(sys.executable), runner)
+        start = [command, "-n", "--pidfile=", "--logfile=-"] if runner == "twistd" else [command, "--log-file=-", "--log-format=text"]
+        argv = ["/usr/bin/setsid", *start, "txgetty", "--workers", str(workers),
                 "--listen", "tcp:0:interface=127.0.0.1", "--rpc-listen", "tcp:0:interface=127.0.0.1",
                 "--app", "tests.support.workerapps:newSession", "--service", "Work=tests.support.workerapps:TapWork",
                 *extra]
