@@ -37,13 +37,15 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 from twisted.web.client import ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse, UNKNOWN_LENGTH
 from zope.interface import implementer
 
 from txgetty.discovery import EtcdClient, EtcdError
+
+from .components import requireComponent
 
 
 #: The longest etcd may take to answer after it is started, in seconds.
@@ -52,9 +54,6 @@ START_WAIT = 20.0
 STOP_WAIT = 10.0
 #: How often waits poll, in seconds.
 POLL = 0.05
-
-
-_told: list[bool] = []
 
 
 def etcdBinary() -> str | None:
@@ -74,16 +73,8 @@ def requireEtcd() -> str:
     @raise SkipTest: there is none, outside CI.
     @raise AssertionError: there is none and C{CI=true}.
     """
-    binary = etcdBinary()
-    if binary is not None:
-        return binary
-    reason = "etcd is not installed (apt-get install etcd-server, or set ETCD_BIN)"
-    if os.environ.get("CI") == "true":
-        raise AssertionError(f"{reason}; CI=true requires the etcd tests to run")
-    if not _told:
-        print(f"skipping the etcd tests: {reason}")
-        _told.append(True)
-    raise SkipTest(reason)
+    return requireComponent(etcdBinary(), "the etcd tests",
+                            "etcd is not installed (apt-get install etcd-server, or set ETCD_BIN)")
 
 
 def _freePorts(count: int) -> list[int]:

@@ -10,12 +10,10 @@ import shutil
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.trial.unittest import SkipTest
 from twisted.web.client import Agent, readBody
 
+from .components import requireComponent
 from .net import bounded
-
-_told: list[bool] = []
 
 
 def requirePromtool() -> str:
@@ -24,16 +22,8 @@ def requirePromtool() -> str:
     @raise SkipTest: there is none, outside CI (the reason is printed once).
     @raise AssertionError: there is none and C{CI=true}.
     """
-    binary = os.environ.get("PROMTOOL_BIN") or shutil.which("promtool")
-    if binary is not None:
-        return binary
-    reason = "promtool is not installed (apt-get install prometheus, or set PROMTOOL_BIN)"
-    if os.environ.get("CI") == "true":
-        raise AssertionError(f"{reason}; CI=true requires the promtool check to run")
-    if not _told:
-        print(f"skipping the promtool check: {reason}")
-        _told.append(True)
-    raise SkipTest(reason)
+    return requireComponent(os.environ.get("PROMTOOL_BIN") or shutil.which("promtool"), "the promtool check",
+                            "promtool is not installed (apt-get install prometheus, or set PROMTOOL_BIN)")
 
 
 async def get(port: Any, path: str) -> tuple[int, str]:
