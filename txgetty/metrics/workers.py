@@ -29,17 +29,18 @@ from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from ..workers.slot import HANDOVER, READY, RELOADING, STATES
+from ..workers.slot import STATES
 from .web import MetricsService, metricsSite
 
 _log = Logger()
 
 #: Seconds a worker has to answer a scrape.
 SCRAPE_TIMEOUT = 2.0
-#: The slot states whose current worker serves: ready, and the two steps
-#: of a reload (the old worker serves while the new one starts; then the
-#: new one serves while the old one drains).
-SERVING = (READY, RELOADING, HANDOVER)
+#: The names of the slot states whose current worker serves (the
+#: C{serving} states: ready, and the two steps of a reload: the old worker
+#: serves while the new one starts, then the new one while the old one
+#: drains), as the supervisor's status gives them.
+SERVING = tuple(state.name for state in STATES if state.serving)
 #: The label every worker sample gets (the value: its slot).
 WORKER_LABEL = "worker"
 
@@ -203,7 +204,7 @@ class SupervisorCollector:
         status = self.supervisor.status()
         workers = GaugeMetricFamily("txgetty_workers", "Worker slots, by the state of their worker.",
                                     labels=["state"])
-        states = {name.lower(): 0 for name in STATES}
+        states = {state.name.lower(): 0 for state in STATES}
         for slot in status:
             state = str(slot["state"]).lower()
             states[state] = states.get(state, 0) + 1

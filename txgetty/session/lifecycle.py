@@ -52,7 +52,7 @@ reach C{CLOSED} (and get C{onClose}); the others end in C{DEAD}.
 from __future__ import annotations
 
 from inspect import iscoroutine
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -73,6 +73,7 @@ from .pooling import CRON
 from .readgate import EOF
 
 if TYPE_CHECKING:
+    from .delivery import Delivery
     from .watermarks import WriteMarks
     from .reading import WaitingMessages
     from .readgate import ReadGate
@@ -145,6 +146,55 @@ EVENTS = (
 )
 
 
+class PendingOpen:
+    """
+    The unfinished C{onOpen} of a session: the L{Deferred
+    <twisted.internet.defer.Deferred>} (or coroutine) it returned, which the
+    actions of the table wait for (C{_doOpen}), find finished
+    (C{_doStart}) or cancel (an open timeout, the connection gone first).
+    Reading is paused (C{"opening"}) while one is pending.
+
+    @ivar deferred: the pending C{onOpen}'s Deferred, or C{None}.
+    """
+
+    __slots__ = ("deferred",)
+
+    def __init__(self) -> None:
+        """
+        Start with no C{onOpen} pending.
+        """
+        self.deferred: Deferred[Any] | None = None
+
+    def wait(self, result: Any) -> Deferred[Any]:
+        """
+        Wait for what C{onOpen} returned.
+
+        @param result: a L{Deferred <twisted.internet.defer.Deferred>} or a
+            coroutine.
+        @return: the Deferred to wait for.
+        """
+        d = self.deferred = ensureDeferred(result)
+        return d
+
+    def finished(self) -> bool:
+        """
+        C{onOpen}'s result came (or it returned at once): forget it.
+
+        @return: whether one was pending.
+        """
+        pending = self.deferred is not None
+        self.deferred = None
+        return pending
+
+    def cancel(self) -> None:
+        """
+        Cancel the pending C{onOpen}'s Deferred, if there is one.
+        """
+        d, self.deferred = self.deferred, None
+        if d is not None:
+            d.cancel()
+
+
 class LifecycleMixin:
     """
     The transition actions and timers of a session.  It works on the
@@ -170,17 +220,14 @@ class LifecycleMixin:
         _writer: Any
         _buf: bytearray
         _need: int
-        _backlog: Iterator[Any] | None
         _messages: WaitingMessages | None
         _waiters: list[Deferred[Any]]
-        _openWait: Deferred[Any] | None
-        # An awaited handler's Deferred, or the next turn's delayed call.
-        _waiting: Any
+        _opening: PendingOpen
+        _delivery: Delivery
         _tasks: Any
         _marks: WriteMarks
         _gate: ReadGate
         _abortCall: Any
-        _messageMode: bool
         _timers: SessionTimers
         # The session's SessionSettings (txgetty.session.settings, which
         # imports this module).
@@ -247,7 +294,7 @@ class LifecycleMixin:
             self._fire("openFail", Failure(), "onOpen")
             return
         if isinstance(result, Deferred) or iscoroutine(result):
-            d = self._openWait = ensureDeferred(result)
+            d = self._opening.wait(result)
             self._pauseReading("opening")
             if not d.called:
                 self._timers.armOpen("onOpen")
@@ -259,8 +306,7 @@ class LifecycleMixin:
         """
         The session is open: start cron and timeouts, read what waited.
         """
-        if self._openWait is not None:
-            self._openWait = None
+        if self._opening.finished():
             self._resumeReading("opening")
         self._timers.opened()
         self._owner.sessionOpened(self)
@@ -298,7 +344,7 @@ class LifecycleMixin:
         """
         if not self._gate.reasons & EOF or self._state is not OPEN:
             return
-        if self._waiting is not None or (self._tasks is not None and self._tasks.pending):
+        if self._delivery.isHeld or (self._tasks is not None and self._tasks.pending):
             return
         if self._buf:
             need = f" of {self._need}" if self._need else ""
@@ -355,9 +401,7 @@ class LifecycleMixin:
         ))
         self.closeReason = failure
         logSessionFailure(self, failure, "the connection is dropped; the session never opened")
-        wait, self._openWait = self._openWait, None
-        if wait is not None:
-            wait.cancel()
+        self._opening.cancel()
         if self._listener is not None:
             self._callListener("onError", failure)
         self.transport.abortConnection()
@@ -490,9 +534,7 @@ class LifecycleMixin:
         """
         if self.closeReason is None:
             self.closeReason = reason
-        wait, self._openWait = self._openWait, None
-        if wait is not None:
-            wait.cancel()
+        self._opening.cancel()
         self._finish()
 
     def _doGone(self, reason: Failure | None = None) -> None:
@@ -514,10 +556,7 @@ class LifecycleMixin:
             self._abortCall.cancel()
             self._abortCall = None
         self._buf = bytearray()
-        self._backlog = None
-        waiting = self._waiting
-        if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
-            waiting.cancel()  # the next turn of a session that yielded (Session._dispatchTurn)
+        self._delivery.drop()
         self._messages = None
         if self._marks.check is not None:
             self._marks.stopChecking()

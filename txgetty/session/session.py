@@ -31,9 +31,10 @@ from zope.interface import implementer
 from . import lifecycle as S
 from .flow import FlowMixin
 from .readgate import ReadGate
+from .delivery import Delivery
 from .watermarks import WriteMarks
 from .errorlog import ALREADY_LOGGED, logSessionFailure
-from .lifecycle import LifecycleMixin
+from .lifecycle import LifecycleMixin, PendingOpen
 from .owner import SessionOwner, asFailure
 from .reading import WaitingMessages, readOneByOne, readOneMessage
 from .pooling import SessionTasks
@@ -48,7 +49,7 @@ from ..errors import (
     SessionClosedError,
 )
 from ..interfaces import PAUSE_REASONS, IEventListener, IReader, ISession, ITaskPool, ITimerWheel, IWriter
-from ..taskpool import RUNNING, currentOutbox
+from ..taskpool import RUNNING, Outbox, currentOutbox
 
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
@@ -75,9 +76,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "readerState", "bytesRead", "bytesWritten", "packetsRead", "packetsWritten",
         "startTime", "lastActive", "closeReason", "_state", "_clock", "_wheel", "_owner",
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
-        "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_gate",
+        "_attrs", "_waiters", "_opening", "_delivery", "_gate",
         "_timers", "_abortCall", "_tasks", "_marks",
-        "_messageMode", "_messages", "_readMessage",
+        "_dispatchRead", "_dispatchParked", "_queueChunks", "_messages", "_readMessage",
         "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
@@ -121,14 +122,13 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._batch: list[bytes] | None = None
         self._attrs: dict | None = None
         self._waiters: list[Deferred] = []
-        self._openWait = self._waiting = None
-        self._backlog: Iterator[Any] | None = None
+        self._opening = PendingOpen()
+        self._delivery = Delivery()
         self._gate = ReadGate(lambda: None if self._state.final else self.transport)
         self._timers = SessionTimers(self, wheel, clock, self._fire, self._cronTurn, self._describePartial)
         self._abortCall = None
         self._tasks: SessionTasks | None = None
         self._marks = WriteMarks()
-        self._messageMode = False
         self._messages: WaitingMessages | None = None
         self._readMessage: Callable[..., None] | None = None
 
@@ -308,8 +308,29 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         self.transport = transport
         self._marks.through = isinstance(transport, Connection)
-        self._messageMode = self._timers.messageMode = bool(getattr(transport, "messages", False))
+        self._chooseDelivery(bool(getattr(transport, "messages", False)))
         self.connectionMade()
+
+    def _chooseDelivery(self, messages: bool) -> None:
+        """
+        Choose, once, how packets reach C{onMessage} and how a task pool's
+        writes reach the transport: as a byte stream (writes batched per
+        read, a long read spread over turns) or as whole messages (a
+        WebSocket message, a UDP datagram: each write a message of its own,
+        no batch, no turns).
+
+        @param messages: whether the transport hands over whole messages
+            (its C{messages} attribute).
+        """
+        if messages:
+            self._dispatchRead = self._dispatchMessages
+            self._dispatchParked = self._deliver
+            self._queueChunks = self._queueMessageChunks
+            self._timers.messageMode = True
+        else:
+            self._dispatchRead = self._dispatchStream
+            self._dispatchParked = self._dispatchStreamParked
+            self._queueChunks = self._queueStreamChunks
 
     def connectionMade(self) -> None:
         """
@@ -351,7 +372,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if state is S.OPEN:
             buf = self._buf
             buf += data
-            if len(buf) >= self._need and self._waiting is None:
+            # (self._delivery.isHeld, inlined: this is the path of every read.)
+            if len(buf) >= self._need and self._delivery.waiting is None:
                 self._process()
         elif state is S.OPENING:
             self._buf += data
@@ -369,7 +391,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.bytesRead += len(data)
         self.lastActive = self._clock.seconds()
         state = self._state
-        if state is S.OPEN and self._waiting is None and not self._messages:
+        if state is S.OPEN and self._delivery.waiting is None and not self._messages:
             readMessage = self._readMessage
             if readMessage is None or self._tasks is not None:
                 self._processMessage(data)
@@ -406,7 +428,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         again.
         """
         messages = self._messages
-        while messages and self._state is S.OPEN and self._waiting is None:
+        delivery = self._delivery
+        while messages and self._state is S.OPEN and not delivery.isHeld:
             self._processMessage(messages.popleft())
 
     def _readOneByOne(self, buf: bytearray, out: list) -> int:
@@ -457,10 +480,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self.packetsRead += len(out)
             if self._tasks is not None:
                 self._toPool(out)
-            elif len(out) > self._cfg.maxPacketsPerTurn > 0 and not self._messageMode:
-                self._dispatchTurn(iter(out))
             else:
-                self._dispatch(iter(out))
+                self._dispatchRead(out)
         if failure is None:
             return False
         if not isinstance(failure.value, CodecError):
@@ -474,18 +495,58 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._fire("error", failure)
         return True
 
+    def _dispatchStream(self, out: list[Any]) -> None:
+        """
+        Deliver the packets of one read of a byte stream (the session's
+        C{_dispatchRead} there): with their writes batched (see
+        L{_dispatch}), more than C{maxPacketsPerTurn} spread over turns.
+
+        @param out: the packets, in wire order.
+        """
+        if len(out) > self._cfg.maxPacketsPerTurn > 0:
+            self._dispatchTurn(iter(out))
+            return
+        # _dispatch, inlined: this is the path of every read.
+        self._batch = []
+        try:
+            self._deliver(iter(out))
+        finally:
+            batch, self._batch = self._batch, None
+            if batch:
+                self._writeBatch(batch)
+
+    def _dispatchStreamParked(self, packets: Iterator[Any]) -> None:
+        """
+        Deliver the packets that were parked behind an awaited handler or a
+        yielded turn of a byte stream (the session's C{_dispatchParked}
+        there): a turn at a time if C{maxPacketsPerTurn} is set.
+
+        @param packets: the parked packets.
+        """
+        if self._cfg.maxPacketsPerTurn:
+            self._dispatchTurn(packets)
+        else:
+            self._dispatch(packets)
+
+    def _dispatchMessages(self, out: list[Any]) -> None:
+        """
+        Deliver the packets of one message (the session's C{_dispatchRead}
+        on a message transport): every write is a message of its own
+        anyway, so no batch, and no turns.
+
+        @param out: the packets, in wire order.
+        """
+        self._deliver(iter(out))
+
     def _dispatch(self, packets: Iterator[Any]) -> None:
         """
-        Deliver packets to C{onMessage}, collecting the writes they make into
-        one transport write.
+        Deliver packets of a byte stream to C{onMessage}, collecting the
+        writes they make into one transport write.
 
-        @param packets: an iterator of packets; on a pause it is kept as the
-            backlog.
+        @param packets: an iterator of packets; on a hold the rest is
+            parked in the session's L{Delivery
+            <txgetty.session.delivery.Delivery>}.
         """
-        if self._messageMode:
-            # Every write is a message of its own anyway: no batch.
-            self._deliver(packets)
-            return
         self._batch = []
         try:
             self._deliver(packets)
@@ -499,7 +560,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         Deliver at most C{maxPacketsPerTurn} packets now; if more are left,
         hold delivery (and reading) until the next reactor turn, so that
         other sessions get theirs in between.  An awaited handler keeps the
-        rest behind its own backlog.
+        rest parked behind it.
 
         @param packets: an iterator over a list of packets, in wire order
             (its length hint is what is left; the packets a turn does not
@@ -508,25 +569,23 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._dispatch(islice(packets, self._cfg.maxPacketsPerTurn))
         if self._state is not S.OPEN:
             return
-        if self._waiting is not None:
+        delivery = self._delivery
+        if delivery.isHeld:
             # The handler of one of them is awaited: the rest waits behind it.
-            self._backlog = packets
+            delivery.park(packets)
         elif length_hint(packets):
-            self._waiting = self._clock.callLater(0, self._handlerFinished, None)
-            self._backlog = packets
+            delivery.hold(self._clock.callLater(0, self._handlerFinished, None), packets)
             self._pauseReading("handler")
 
     def _writeBatch(self, batch: list[bytes]) -> None:
         """
-        Hand a batch of writes to the transport: one write on a stream, one
-        message per packet on a message transport.
+        Hand a batch of writes to the transport, in one write (a batch is
+        made on a byte stream only: see L{_dispatch}).
 
         @param batch: the encoded packets.
         """
         marks = self._marks
-        if self._messageMode:
-            self.transport.writeSequence(batch)
-        elif marks.through:
+        if marks.through:
             writeThrough(self.transport, b"".join(batch))
         else:
             self.transport.write(b"".join(batch))
@@ -578,8 +637,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             if isinstance(box[0], Failure):
                 self._handlerFailed(box[0], "onMessage")
             return self._state is not S.OPEN
-        self._waiting = d
-        self._backlog = packets
+        self._delivery.hold(d, packets)
         self._pauseReading("handler")
         d.addCallback(lambda _: self._handlerFinished(box[0]))
         return True
@@ -593,16 +651,12 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param result: the handler's result or L{Failure
             <twisted.python.failure.Failure>} (C{None} after a turn).
         """
-        self._waiting = None
-        packets, self._backlog = self._backlog, None
+        packets = self._delivery.resume()
         if isinstance(result, Failure):
             self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
-            if self._cfg.maxPacketsPerTurn and not self._messageMode:
-                self._dispatchTurn(packets)
-            else:
-                self._dispatch(packets)
-        if self._waiting is None and self._state is S.OPEN:
+            self._dispatchParked(packets)
+        if not self._delivery.isHeld and self._state is S.OPEN:
             self._resumeReading("handler")
             if self._buf and len(self._buf) >= self._need:
                 self._process()
@@ -681,11 +735,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         encode = self._writer.write
         chunks = [encode(self, p) for p in pkgs]
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
-            if self._messageMode:  # a message each, as below
-                for chunk in chunks:
-                    outbox.call(self._writeFromPool, chunk, 1)
-            else:
-                outbox.call(self._writeFromPool, b"".join(chunks), len(chunks))
+            self._queueChunks(outbox, chunks)
             return
         self.packetsWritten += len(chunks)
         self.bytesWritten += sum(map(len, chunks))
@@ -733,6 +783,29 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._lateHandlerFailure(Failure(), "onMessage")
         else:
             self.packetsWritten += packets
+
+    def _queueStreamChunks(self, outbox: Outbox, chunks: list[bytes]) -> None:
+        """
+        In a task-pool thread, queue the packets a handler wrote with
+        C{writePkgs} on a byte stream: as one write (the session's
+        C{_queueChunks} there).
+
+        @param outbox: the outbox of the handler's batch.
+        @param chunks: the encoded packets.
+        """
+        outbox.call(self._writeFromPool, b"".join(chunks), len(chunks))
+
+    def _queueMessageChunks(self, outbox: Outbox, chunks: list[bytes]) -> None:
+        """
+        In a task-pool thread, queue the packets a handler wrote with
+        C{writePkgs} on a message transport: a message each, as
+        C{writeSequence} sends them (the session's C{_queueChunks} there).
+
+        @param outbox: the outbox of the handler's batch.
+        @param chunks: the encoded packets.
+        """
+        for chunk in chunks:
+            outbox.call(self._writeFromPool, chunk, 1)
 
     def _flush(self) -> None:
         """

@@ -15,35 +15,44 @@ while: the I{replacement} (starting), then the I{old} one (draining)::
   any state but STOPPED -stop (SIGTERM to all)-> STOPPING -gone-> STOPPED
   STOPPING -stopTimeout (SIGKILL the rest)-> STOPPING
 
-The table in full (state -event-> next state: action), as L{Slot.TRANSITIONS}::
+The table, L{TRANSITIONS}, as C{TRANSITIONS.diagram()} draws it (C{serving}:
+the slot's current worker takes connections)::
 
-  IDLE      -start->        STARTING   _startCurrent
-  IDLE      -stop->         STOPPING   _drainAll
-  STARTING  -ready->        READY      _serve
-  STARTING  -died->         BACKOFF    _restartLater
-  STARTING  -readyTimeout-> STARTING   _killCurrent
-  STARTING  -reload->       STARTING   _reloadMoot
-  STARTING  -stop->         STOPPING   _drainAll
-  READY     -died->         BACKOFF    _restartLater
-  READY     -reload->       RELOADING  _startReplacement
-  READY     -stop->         STOPPING   _drainAll
-  BACKOFF   -retry->        STARTING   _startCurrent
-  BACKOFF   -reload->       BACKOFF    _reloadMoot
-  BACKOFF   -stop->         STOPPING   _drainAll
-  RELOADING -newReady->     HANDOVER   _handOver
-  RELOADING -newDied->      READY      _reloadFailed
-  RELOADING -newTimeout->   READY      _abandonReplacement
-  RELOADING -died->         STARTING   _promoteReplacement
-  RELOADING -stop->         STOPPING   _drainAll
-  HANDOVER  -oldGone->      READY      _reloaded
-  HANDOVER  -died->         BACKOFF    _restartLater
-  HANDOVER  -stop->         STOPPING   _drainAll
-  STOPPING  -died->         STOPPING   _noteExit
-  STOPPING  -newDied->      STOPPING   _noteExit
-  STOPPING  -oldGone->      STOPPING   _noteExit
-  STOPPING  -exited->       STOPPING   _noteExit
-  STOPPING  -stopTimeout->  STOPPING   _killAll
-  STOPPING  -gone->         STOPPED    _finishStop
+  IDLE
+    start        -> STARTING  _startCurrent
+    stop         -> STOPPING  _drainAll
+  STARTING
+    ready        -> READY     _serve
+    died         -> BACKOFF   _restartLater
+    readyTimeout -> STARTING  _killCurrent
+    reload       -> STARTING  _reloadMoot
+    stop         -> STOPPING  _drainAll
+  READY (serving)
+    died         -> BACKOFF   _restartLater
+    reload       -> RELOADING _startReplacement
+    stop         -> STOPPING  _drainAll
+  BACKOFF
+    retry        -> STARTING  _startCurrent
+    reload       -> BACKOFF   _reloadMoot
+    stop         -> STOPPING  _drainAll
+  RELOADING (serving)
+    newReady     -> HANDOVER  _handOver
+    newDied      -> READY     _reloadFailed
+    newTimeout   -> READY     _abandonReplacement
+    died         -> STARTING  _promoteReplacement
+    stop         -> STOPPING  _drainAll
+  HANDOVER (serving)
+    oldGone      -> READY     _reloaded
+    died         -> BACKOFF   _restartLater
+    stop         -> STOPPING  _drainAll
+  STOPPING
+    died         -> STOPPING  _noteExit
+    newDied      -> STOPPING  _noteExit
+    oldGone      -> STOPPING  _noteExit
+    exited       -> STOPPING  _noteExit
+    stopTimeout  -> STOPPING  _killAll
+    gone         -> STOPPED   _finishStop
+  STOPPED
 
 Events: C{start}, C{stop} (the supervisor); C{reload} (SIGHUP, one slot at a
 time); C{ready}, C{died}, C{readyTimeout} (the current worker); C{newReady},
@@ -61,25 +70,29 @@ delay; each further death in a row waits longer (up to C{maxDelay}).
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..client.reconnect import ReconnectPolicy
+from ..statemachine import State, Table
 from .process import describeExit
 
 _log = Logger()
 
-IDLE = "IDLE"
-STARTING = "STARTING"
-READY = "READY"
-BACKOFF = "BACKOFF"
-RELOADING = "RELOADING"
-HANDOVER = "HANDOVER"
-STOPPING = "STOPPING"
-STOPPED = "STOPPED"
+#: The states; C{serving}: the slot's current worker takes connections
+#: (ready, and both steps of a reload: the old worker serves while the new
+#: one starts, then the new one while the old one drains).
+IDLE = State("IDLE")
+STARTING = State("STARTING")
+READY = State("READY", serving=True)
+BACKOFF = State("BACKOFF")
+RELOADING = State("RELOADING", serving=True)
+HANDOVER = State("HANDOVER", serving=True)
+STOPPING = State("STOPPING")
+STOPPED = State("STOPPED")
 STATES = (IDLE, STARTING, READY, BACKOFF, RELOADING, HANDOVER, STOPPING, STOPPED)
 EVENTS = ("start", "ready", "died", "readyTimeout", "retry", "reload", "newReady", "newDied", "newTimeout",
           "oldGone", "exited", "stop", "gone", "stopTimeout")
@@ -124,7 +137,8 @@ class Slot:
     One worker slot.
 
     @ivar index: the slot's number.
-    @ivar state: one of L{STATES}.
+    @ivar state: one of L{STATES} (its C{name} is what the supervisor's
+        status and the metrics show).
     @ivar current: the worker serving (or starting), if any.
     @ivar replacement: the worker starting to replace it (reload).
     @ivar old: the worker draining after a handover.
@@ -149,7 +163,7 @@ class Slot:
         self.policy = policy
         self.drainTimeout = drainTimeout
         self.rng = rng or random.Random()
-        self.state = IDLE
+        self.state: State = IDLE
         self.current: IWorker | None = None
         self.replacement: IWorker | None = None
         self.old: IWorker | None = None
@@ -166,21 +180,19 @@ class Slot:
 
     def fire(self, event: str, *args: Any) -> bool:
         """
-        Apply an event: change state, then run the action.
+        Apply an event with L{TRANSITIONS}: change state, then run the
+        action; an event the table has no transition for is logged (at
+        debug) and changes nothing.
 
         @param event: one of L{EVENTS}.
         @param args: for the action.
         @return: whether the table had a transition for it.
         """
-        transition = TRANSITIONS.get((self.state, event))
-        if transition is None:
-            _log.debug("txgetty workers: slot {slot}: {event} ignored in {state}", slot=self.index, event=event,
-                       state=self.state)
-            return False
-        self.state, action = transition
-        if action is not None:
-            action(self, *args)
-        return True
+        if self._fire(event, *args):
+            return True
+        _log.debug("txgetty workers: slot {slot}: {event} ignored in {state}", slot=self.index, event=event,
+                   state=self.state.name)
+        return False
 
     # -- what the supervisor calls ---------------------------------------------
 
@@ -213,7 +225,7 @@ class Slot:
 
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing once they all exited.
         """
-        if self.state == STOPPED:
+        if self.state is STOPPED:
             return succeed(None)
         if self._stopped is None:
             self._stopped = Deferred()
@@ -458,36 +470,39 @@ class Slot:
             self._retry.cancel()
         self._retry = None
 
-    #: (state, event) -> (next state, action).  Pairs not listed are ignored.
-    TRANSITIONS: ClassVar[dict[tuple[str, str], tuple[str, Callable[..., None] | None]]] = {
-        (IDLE, "start"): (STARTING, _startCurrent),
-        (IDLE, "stop"): (STOPPING, _drainAll),
-        (STARTING, "ready"): (READY, _serve),
-        (STARTING, "died"): (BACKOFF, _restartLater),
-        (STARTING, "readyTimeout"): (STARTING, _killCurrent),
-        (STARTING, "reload"): (STARTING, _reloadMoot),
-        (STARTING, "stop"): (STOPPING, _drainAll),
-        (READY, "died"): (BACKOFF, _restartLater),
-        (READY, "reload"): (RELOADING, _startReplacement),
-        (READY, "stop"): (STOPPING, _drainAll),
-        (BACKOFF, "retry"): (STARTING, _startCurrent),
-        (BACKOFF, "reload"): (BACKOFF, _reloadMoot),
-        (BACKOFF, "stop"): (STOPPING, _drainAll),
-        (RELOADING, "newReady"): (HANDOVER, _handOver),
-        (RELOADING, "newDied"): (READY, _reloadFailed),
-        (RELOADING, "newTimeout"): (READY, _abandonReplacement),
-        (RELOADING, "died"): (STARTING, _promoteReplacement),
-        (RELOADING, "stop"): (STOPPING, _drainAll),
-        (HANDOVER, "oldGone"): (READY, _reloaded),
-        (HANDOVER, "died"): (BACKOFF, _restartLater),
-        (HANDOVER, "stop"): (STOPPING, _drainAll),
-        (STOPPING, "died"): (STOPPING, _noteExit),
-        (STOPPING, "newDied"): (STOPPING, _noteExit),
-        (STOPPING, "oldGone"): (STOPPING, _noteExit),
-        (STOPPING, "exited"): (STOPPING, _noteExit),
-        (STOPPING, "stopTimeout"): (STOPPING, _killAll),
-        (STOPPING, "gone"): (STOPPED, _finishStop),
-    }
+    #: C{(state, event) -> (next state, action)}.  Pairs not listed change
+    #: nothing (a late timer, a second stop).
+    TRANSITIONS = Table([
+        (IDLE, "start", STARTING, _startCurrent),
+        (IDLE, "stop", STOPPING, _drainAll),
+        (STARTING, "ready", READY, _serve),
+        (STARTING, "died", BACKOFF, _restartLater),
+        (STARTING, "readyTimeout", STARTING, _killCurrent),
+        (STARTING, "reload", STARTING, _reloadMoot),
+        (STARTING, "stop", STOPPING, _drainAll),
+        (READY, "died", BACKOFF, _restartLater),
+        (READY, "reload", RELOADING, _startReplacement),
+        (READY, "stop", STOPPING, _drainAll),
+        (BACKOFF, "retry", STARTING, _startCurrent),
+        (BACKOFF, "reload", BACKOFF, _reloadMoot),
+        (BACKOFF, "stop", STOPPING, _drainAll),
+        (RELOADING, "newReady", HANDOVER, _handOver),
+        (RELOADING, "newDied", READY, _reloadFailed),
+        (RELOADING, "newTimeout", READY, _abandonReplacement),
+        (RELOADING, "died", STARTING, _promoteReplacement),
+        (RELOADING, "stop", STOPPING, _drainAll),
+        (HANDOVER, "oldGone", READY, _reloaded),
+        (HANDOVER, "died", BACKOFF, _restartLater),
+        (HANDOVER, "stop", STOPPING, _drainAll),
+        (STOPPING, "died", STOPPING, _noteExit),
+        (STOPPING, "newDied", STOPPING, _noteExit),
+        (STOPPING, "oldGone", STOPPING, _noteExit),
+        (STOPPING, "exited", STOPPING, _noteExit),
+        (STOPPING, "stopTimeout", STOPPING, _killAll),
+        (STOPPING, "gone", STOPPED, _finishStop),
+    ], attribute="state")
+    #: The table's fire method (L{fire} logs the events it ignores).
+    _fire = TRANSITIONS.fire
 
 
 #: The table (L{Slot.TRANSITIONS}).

@@ -272,7 +272,7 @@ class WorkerSupervisor(MultiService):
         @param worker: takes connections now.
         """
         self.balancer.add(worker)
-        if all(slot.state == READY for slot in self.slots):
+        if all(slot.state is READY for slot in self.slots):
             waiters, self._readyWaiters = self._readyWaiters, []
             for d in waiters:
                 d.callback(self)
@@ -359,7 +359,7 @@ class WorkerSupervisor(MultiService):
         @return: a L{Deferred <twisted.internet.defer.Deferred>} firing with this supervisor once every slot
             has a ready worker (at once if they have).
         """
-        if all(slot.state == READY for slot in self.slots):
+        if all(slot.state is READY for slot in self.slots):
             return succeed(self)
         d: Deferred = Deferred()
         self._readyWaiters.append(d)
@@ -375,10 +375,10 @@ class WorkerSupervisor(MultiService):
 
     def status(self) -> list[dict[str, Any]]:
         """
-        @return: per slot: its state, its worker's pid, restarts, and the
-            connections handed to its current worker.
+        @return: per slot: the name of its state, its worker's pid,
+            restarts, and the connections handed to its current worker.
         """
-        return [{"slot": slot.index, "state": slot.state, "pid": getattr(slot.current, "pid", None),
+        return [{"slot": slot.index, "state": slot.state.name, "pid": getattr(slot.current, "pid", None),
                  "restarts": slot.restarts, "handed": getattr(slot.current, "sent", 0)} for slot in self.slots]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -463,3 +463,85 @@ class TransitionEffectTests(SynchronousTestCase):
         self.assertTrue(transport.aborted)
         self.assertEqual(owner.listener.names(), ["open", "error"])
         self.assertTrue(owner.listener.errors[0].check(OutboundOverflowError))
+
+
+class PendingOpenTests(SynchronousTestCase):
+    """
+    L{S.PendingOpen} holds the unfinished C{onOpen} the table's actions
+    wait for, find finished or cancel.
+    """
+
+    def test_nonePending(self) -> None:
+        """
+        A new one has nothing pending: C{finished} says so and C{cancel}
+        does nothing.
+        """
+        pending = S.PendingOpen()
+        self.assertIsNone(pending.deferred)
+        self.assertFalse(pending.finished())
+        pending.cancel()
+        self.assertIsNone(pending.deferred)
+
+    def test_waitForADeferred(self) -> None:
+        """
+        C{wait} keeps a Deferred as it is and returns it; C{finished} then
+        forgets it and says one was pending, once.
+        """
+        pending = S.PendingOpen()
+        d: Deferred[None] = Deferred()
+        self.assertIs(pending.wait(d), d)
+        self.assertIs(pending.deferred, d)
+        self.assertTrue(pending.finished())
+        self.assertFalse(pending.finished())
+        self.assertNoResult(d)
+
+    def test_waitForACoroutine(self) -> None:
+        """
+        C{wait} turns a coroutine into the Deferred it waits for.
+        """
+        gate: Deferred[str] = Deferred()
+
+        async def onOpen() -> str:
+            return await gate
+
+        pending = S.PendingOpen()
+        d = pending.wait(onOpen())
+        self.assertIsInstance(d, Deferred)
+        self.assertIs(pending.deferred, d)
+        gate.callback("open")
+        self.assertEqual(self.successResultOf(d), "open")
+
+    def test_cancel(self) -> None:
+        """
+        C{cancel} cancels the pending Deferred and forgets it.
+        """
+        pending = S.PendingOpen()
+        d: Deferred[None] = Deferred()
+        pending.wait(d)
+        pending.cancel()
+        self.failureResultOf(d).trap(CancelledError)
+        self.assertIsNone(pending.deferred)
+        self.assertFalse(pending.finished())
+
+    def test_sessionWaitsThenForgets(self) -> None:
+        """
+        A session whose C{onOpen} returns an unfinished Deferred keeps it
+        pending (reading paused for C{"opening"}) until it fires; once
+        open, nothing is pending and reading goes on.
+        """
+        gate: Deferred[None] = Deferred()
+
+        class Slow(RecordingListener):
+            def onOpen(self, session: Any) -> Deferred[None]:
+                super().onOpen(session)
+                return gate
+
+        clock = Clock()
+        session = Session(clock=clock, wheel=TimerWheel(clock))
+        session.listener = Slow()
+        session.codec = HelloCodec()
+        transport = StringTransport()
+        session.makeConnection(transport)
+        self.assertEqual((session.state, transport.producerState), ("OPENING", "paused"))
+        gate.callback(None)
+        self.assertEqual((session.state, transport.producerState), ("OPEN", "producing"))

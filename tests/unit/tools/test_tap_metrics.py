@@ -16,6 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from txgetty.metrics import MetricsService
 from txgetty.server import Server
 from txgetty.tools.tap import Options, makeService
+from txgetty.workers.slot import READY
 
 
 class MetricsOptionTests(SynchronousTestCase):
@@ -150,5 +151,5 @@ class WorkersMetricsOptionTests(SynchronousTestCase):
         self.addCleanup(os.rmdir, metrics.directory)
         self.assertEqual(len(metrics.readiness.checks), 2)
         for slot in list(top)[1].slots:
-            slot.state = "READY"
+            slot.state = READY
         self.assertIn("etcd://127.0.0.1:1", metrics.readiness.reason())

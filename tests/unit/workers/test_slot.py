@@ -7,7 +7,6 @@ against the module's drawing.
 from __future__ import annotations
 
 import random
-import re
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessTerminated
@@ -19,6 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from txgetty import ReconnectPolicy
 from txgetty.workers import slot as S
 from txgetty.workers.slot import Slot
+
+from ...support.statemachines import docstringDrawing, recordingTable
 
 KILLED = Failure(ProcessTerminated(signal=9))
 DONE = Failure(ProcessDone(0))
@@ -332,23 +333,165 @@ class SlotTests(SynchronousTestCase):
         self.assertEqual(worker.signals, [])
 
 
+def recordingSlot(host: FakeHost, clock: Clock, visited: set[tuple[Any, str]]) -> Slot:
+    """
+    @return: a slot whose events run the real table and actions, and
+        record each C{(state, event)} pair of the table they applied.
+    """
+    slot = Slot(0, host, clock, policy=POLICY, drainTimeout=10.0, rng=random.Random(1))
+
+    def fire(event: str, *args: Any) -> bool:
+        before = slot.state
+        applied = S.TRANSITIONS.fire(slot, event, *args)
+        if applied:
+            visited.add((before, event))
+        return applied
+
+    slot._fire = fire  # type: ignore[method-assign]
+    return slot
+
+
 class TableTests(SynchronousTestCase):
     """
-    The table is what the module docstring says.
+    A slot's life cycle is L{S.TRANSITIONS}, a L{Table
+    <txgetty.statemachine.Table>} applied as written and drawn in the
+    module's docstring.
     """
 
-    def test_docstringListsTheTable(self) -> None:
+    def test_slotFiresThisTable(self) -> None:
         """
-        The docstring's full list names exactly the table's transitions and
-        actions; every state and event is declared.
+        C{Slot.fire} applies the table's fire method to the slot's
+        C{state}, which starts C{IDLE}; the states are the table's.
         """
-        listed = set(re.findall(r"^  (\w+) +-(\w+)-> +(\w+) +(\w+)$", S.__doc__ or "", re.M))
-        table = {(s, e, n, a.__name__) for (s, e), (n, a) in S.TRANSITIONS.items() if a is not None}
-        self.assertEqual(listed, table)
-        for (state, event), (after, _) in S.TRANSITIONS.items():
-            self.assertIn(state, S.STATES)
-            self.assertIn(after, S.STATES)
-            self.assertIn(event, S.EVENTS)
+        self.assertIs(Slot._fire, S.TRANSITIONS.fire)
+        self.assertEqual(S.TRANSITIONS.attribute, "state")
+        self.assertIs(Slot(0, FakeHost(), Clock()).state, S.IDLE)
+        self.assertEqual(set(S.TRANSITIONS.states()), set(S.STATES))
+        self.assertEqual(set(S.TRANSITIONS.events()), set(S.EVENTS))
+
+    def test_drawing(self) -> None:
+        """
+        The drawing in the slot module's docstring is the table's diagram.
+        """
+        self.assertEqual(docstringDrawing(S), S.TRANSITIONS.diagram())
+
+    def test_stateNames(self) -> None:
+        """
+        The states keep the names that the supervisor's status, the
+        C{txgetty_workers} metric and the readiness check show; the serving
+        ones are ready and the two steps of a reload.
+        """
+        self.assertEqual([state.name for state in S.STATES],
+                         ["IDLE", "STARTING", "READY", "BACKOFF", "RELOADING", "HANDOVER", "STOPPING", "STOPPED"])
+        self.assertEqual([state for state in S.STATES if state.serving], [S.READY, S.RELOADING, S.HANDOVER])
+        self.assertEqual(repr(Slot(3, FakeHost(), Clock())), "<Slot 3 IDLE>")
+
+    def test_everyListedTransition(self) -> None:
+        """
+        Each pair of the table moves a slot to its state first, then runs
+        its action (a method of L{Slot}) with the event's arguments.
+        """
+        ran: list[tuple[Any, str, Any, tuple]] = []
+        table = recordingTable(S.TRANSITIONS, ran)
+        for (state, event), (target, action) in S.TRANSITIONS.items():
+            slot = Slot(0, FakeHost(), Clock())
+            slot.state = state
+            del ran[:]
+            self.assertTrue(table.fire(slot, event, "arg"))
+            self.assertIs(slot.state, target)
+            self.assertEqual(ran, [(slot, action.__name__, target, ("arg",))] if action else [])
+            if action is not None:
+                self.assertIs(getattr(Slot, action.__name__), action)
+
+    def test_everyOtherPairIgnored(self) -> None:
+        """
+        A pair not in the table changes nothing: C{fire} returns C{False},
+        the state stays, no worker starts, no timer is set, and the ignored
+        event is logged at debug with the state's name.
+        """
+        events: list[dict] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        for state in S.STATES:
+            for event in S.EVENTS:
+                if (state, event) in S.TRANSITIONS:
+                    continue
+                host, clock = FakeHost(), Clock()
+                slot = Slot(0, host, clock)
+                slot.state = state
+                del events[:]
+                self.assertFalse(slot.fire(event))
+                self.assertIs(slot.state, state)
+                self.assertEqual((host.spawned, clock.getDelayedCalls()), ([], []))
+                self.assertEqual([e["log_level"] for e in events], [LogLevel.debug])
+                self.assertEqual(events[0]["state"], state.name)
+
+    def test_everyTransitionInALife(self) -> None:
+        """
+        Driven only through what the supervisor and its workers call
+        (start, reload, stop, ready, timed out, exited, and the clock),
+        slots go through every transition of the table, with the real
+        actions.
+        """
+        visited: set[tuple[Any, str]] = set()
+        clock = Clock()
+
+        def fresh() -> tuple[Slot, FakeHost]:
+            host = FakeHost()
+            return recordingSlot(host, clock, visited), host
+
+        def ready() -> tuple[Slot, FakeHost, FakeWorker]:
+            slot, host = fresh()
+            slot.start()
+            slot.workerReady(host.spawned[-1])
+            return slot, host, host.spawned[-1]
+
+        slot, host = fresh()
+        slot.stop()  # IDLE stop, STOPPING gone
+        slot, host, worker = ready()  # IDLE start, STARTING ready
+        slot.workerExited(worker, KILLED)  # READY died
+        slot.reload()  # BACKOFF reload
+        clock.advance(1)  # BACKOFF retry
+        slot.reload()  # STARTING reload
+        slot.workerExited(host.spawned[-1], KILLED)  # STARTING died
+        slot.stop()  # BACKOFF stop
+        slot, host = fresh()
+        slot.start()
+        slot.workerTimedOut(host.spawned[-1])  # STARTING readyTimeout
+        slot.stop()  # STARTING stop
+        clock.advance(10)  # STOPPING stopTimeout
+        slot.workerExited(host.spawned[-1], KILLED)  # STOPPING died
+        slot, host, old = ready()
+        slot.reload()  # READY reload
+        slot.workerReady(host.spawned[-1])  # RELOADING newReady
+        slot.workerExited(old, DONE)  # HANDOVER oldGone
+        slot.stop()  # READY stop
+        slot, host, old = ready()
+        slot.reload()
+        slot.workerExited(host.spawned[-1], KILLED)  # RELOADING newDied
+        slot, host, old = ready()
+        slot.reload()
+        new = host.spawned[-1]
+        slot.workerTimedOut(new)  # RELOADING newTimeout
+        slot.stop()
+        slot.workerExited(new, KILLED)  # STOPPING exited
+        slot, host, old = ready()
+        slot.reload()
+        slot.workerExited(old, KILLED)  # RELOADING died
+        slot, host, old = ready()
+        slot.reload()
+        slot.workerReady(host.spawned[-1])
+        slot.workerExited(host.spawned[-1], KILLED)  # HANDOVER died
+        slot, host, old = ready()
+        slot.reload()
+        slot.workerReady(host.spawned[-1])
+        slot.stop()  # HANDOVER stop
+        slot.workerExited(old, DONE)  # STOPPING oldGone
+        slot, host, old = ready()
+        slot.reload()
+        slot.stop()  # RELOADING stop
+        slot.workerExited(host.spawned[-1], DONE)  # STOPPING newDied
+        self.assertEqual(visited, set(S.TRANSITIONS))
 
     def test_everyStateButStoppedStops(self) -> None:
         """
