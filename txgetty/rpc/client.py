@@ -712,8 +712,9 @@ class RpcClient(MultiService):
 
         @param outcome: how it ended.
         """
-        service, _, method = pending.name.partition(".")
-        self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
+        if self.callStats.watched:
+            service, _, method = pending.name.partition(".")
+            self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
 
     def callLost(self, pending: _Pending, error: Exception) -> None:
         """
