@@ -269,8 +269,9 @@ class Acceptor:
         try again.
         """
         why = "out of file descriptors (raise the limit: ulimit -n)" if error.errno in _OUT_OF_FDS else error
-        _log.error("txgetty supervisor: cannot accept on {listener}: {why}; pausing {pause:g} s",
-                   listener=self.label, why=why, pause=FD_PAUSE)
+        _log.error("txgetty supervisor: cannot accept on {endpoint}: {reason}; pausing {delay:g} s",
+                   endpoint=self.label, listenerId=self.listenerId, reason=str(why), error=type(error).__name__,
+                   delay=FD_PAUSE)
         self._setReading(False)
         self._pause = self.reactor.callLater(FD_PAUSE, self._resume)
 
