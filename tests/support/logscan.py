@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
 import ast
+import io
 import re
+import tokenize
 
 import txgetty
 
@@ -29,8 +31,6 @@ METHODS = frozenset({"debug", "info", "warn", "error", "critical", "failure"})
 NOT_FIELDS = frozenset({"level"})
 #: The fields a L{txgetty.tally.Tally} adds to its events.
 TALLY_FIELDS = frozenset({"count", "total", "interval"})
-#: A log call as text, to count what the scan should find.
-CALL_TEXT = re.compile(r"\b(?:_log|log)\.(?:%s)\(" % "|".join(sorted(METHODS)))
 PACKAGE = Path(txgetty.__file__).parent
 
 
@@ -87,10 +87,25 @@ def formatFields(fmt: str) -> set[str]:
     return names
 
 
-def _isLoggerCall(node: ast.AST) -> bool:
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in METHODS):
+def _countMethodTokens(text: str) -> int:
+    """
+    @param text: Python source.
+    @return: how many times its code (not its strings or comments) has
+        C{log.M} or C{_log.M} with C{M} one of L{METHODS}.
+    """
+    names = [t.string for t in tokenize.generate_tokens(io.StringIO(text).readline)
+             if t.type in (tokenize.NAME, tokenize.OP)]
+    return sum(1 for i in range(len(names) - 2)
+               if names[i] in ("_log", "log") and names[i + 1] == "." and names[i + 2] in METHODS)
+
+
+def _isLoggerMethod(node: ast.AST) -> bool:
+    """
+    @return: whether C{node} is C{_log.M}, C{log.M} or C{self.log.M}.
+    """
+    if not (isinstance(node, ast.Attribute) and node.attr in METHODS):
         return False
-    receiver = node.func.value
+    receiver = node.value
     if isinstance(receiver, ast.Name):
         return receiver.id in ("_log", "log")
     return isinstance(receiver, ast.Attribute) and receiver.attr in ("_log", "log")
@@ -134,8 +149,11 @@ class Scan:
     Every log call of txgetty's source.
 
     @ivar calls: the calls found.
-    @ivar textCounts: per module, the log calls a regular expression sees
-        in its text (to tell that the scan missed none).
+    @ivar textCounts: per module, the logger methods a regular expression
+        sees in its text (to tell that the scan missed none).
+    @ivar methodCounts: per module, the logger methods the scan saw.
+    @ivar unhandled: logger methods used other than called or named by an
+        alias that is called (C{emit = _log.warn if e else _log.info}).
     @ivar added: fields set on events outside log calls (the supervisor's
         C{event.setdefault("worker", ...)} on its workers' events).
     """
@@ -149,17 +167,46 @@ class Scan:
                     self.helpers.setdefault(node.name, node)
         self.calls: list[LogCall] = []
         self.textCounts: dict[str, int] = {}
+        self.methodCounts: dict[str, int] = {}
+        self.unhandled: list[str] = []
         self.added: dict[str, str] = {}
         for module in self.modules:
-            self.textCounts[module.rel] = len(CALL_TEXT.findall(module.text))
+            self.textCounts[module.rel] = _countMethodTokens(module.text)
             self._scan(module)
+
+    def _aliases(self, module: _Module) -> set[str]:
+        """
+        @return: the names assigned a logger method (or a choice of two) in
+            the module; the other uses of a method go to L{unhandled}.
+        """
+        aliases = set()
+        count = 0
+        for node in ast.walk(module.tree):
+            if not _isLoggerMethod(node):
+                continue
+            count += 1
+            parent = module.parents[node]
+            if isinstance(parent, ast.Call) and parent.func is node:
+                continue
+            if isinstance(parent, ast.IfExp) and node is not parent.test:
+                parent = module.parents[parent]
+            if (isinstance(parent, ast.Assign) and len(parent.targets) == 1
+                    and isinstance(parent.targets[0], ast.Name)):
+                aliases.add(parent.targets[0].id)
+            else:
+                self.unhandled.append(f"{module.rel}:{node.lineno}")
+        self.methodCounts[module.rel] = count
+        return aliases
 
     def _scan(self, module: _Module) -> None:
         tallyFields: set[str] = set()
         tallies = []
+        aliases = self._aliases(module)
         for node in ast.walk(module.tree):
-            if _isLoggerCall(node):
-                self.calls.append(self._call(module, node))  # type: ignore[arg-type]
+            if isinstance(node, ast.Call) and (
+                _isLoggerMethod(node.func) or isinstance(node.func, ast.Name) and node.func.id in aliases
+            ):
+                self.calls.append(self._call(module, node))
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Tally":
                 tallies.append(node)
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
@@ -179,7 +226,8 @@ class Scan:
     def _call(self, module: _Module, node: ast.Call) -> LogCall:
         where = f"{module.rel}:{node.lineno}"
         formats = self._formats(module, node.args[0]) if node.args else None
-        call = LogCall(where, node.func.attr, formats)  # type: ignore[attr-defined]
+        method = node.func.attr if isinstance(node.func, ast.Attribute) else "alias"
+        call = LogCall(where, method, formats)
         if call.method == "failure":
             for arg in node.args[1:]:
                 if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "LogLevel":
@@ -255,6 +303,8 @@ class Scan:
         used: dict[str, list[str]] = {}
         for call in self.calls:
             for name in call.fields - NOT_FIELDS:
+                if name.startswith("log_"):
+                    continue  # Twisted's own (log_system, ...)
                 used.setdefault(name, []).append(call.where)
         for name, where in self.added.items():
             used.setdefault(name, []).append(where)

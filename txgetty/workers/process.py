@@ -233,8 +233,9 @@ class WorkerProcess(ProcessProtocol):
         Log one line a worker wrote.
         """
         emit = _log.warn if childFD == 2 else _log.info
-        emit("{worker} {stream}: {line}", worker=self.label, stream="stderr" if childFD == 2 else "stdout",
-             line=line.decode("utf-8", "replace").rstrip("\r"), log_system=self._system())
+        emit("worker {worker} (pid {pid}) {stream}: {line}", worker=self.slot, pid=self.pid,
+             stream="stderr" if childFD == 2 else "stdout", line=line.decode("utf-8", "replace").rstrip("\r"),
+             log_system=self._system())
 
     def _system(self) -> str:
         """
