@@ -175,8 +175,8 @@ class ServerAnnouncement(MultiService):
         for address in addresses:
             advertised = advertisedAddress(address, self._advertise)
             if advertised is None:
-                _log.info("txgetty registry: {address} is not a TCP address: not registered", address=formatAddress(address),
-                          registry=self.etcd.url)
+                _log.info("txgetty registry: {address} is not a TCP address: not registered",
+                          address=formatAddress(address), registry=self.etcd.url)
                 continue
             registration = ServiceRegistration(self.etcd, self.prefix, names, advertised, **self._settings)  # type: ignore[arg-type]
             self.registrations.append(registration)

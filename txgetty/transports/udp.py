@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from ..errors import ConfigError, DatagramTooLargeError
 from ..interfaces import ISessionFactory
-from .addresses import checkPort
+from .addresses import checkPort, formatAddress
 
 _log = Logger()
 
@@ -46,8 +46,8 @@ DROP_KINDS = ("oversize", "peers", "backlog")
 DROP_FORMATS = {
     "oversize": "txgetty: {endpoint}: a datagram from {peer} is larger than {limit} bytes (maxMsgLen): "
                 "dropped (counted in oversize; logged once per listener)",
-    "peers": "txgetty: {endpoint} has {limit} peers (maxPeers): datagrams from new peers ({peer} first) "
-             "are dropped (logged once per listener)",
+    "peers": "txgetty: {endpoint} has {limit} peers (maxPeers): datagrams from new peers are dropped (the "
+             "first from {peer}; logged once per listener)",
     "backlog": "txgetty: {endpoint}: {session!r} has more than backlogHighMark ({limit}) packets waiting for "
                "its task pool (or the pool is full): its datagrams are dropped until it catches up (logged "
                "once per listener)",
@@ -112,7 +112,7 @@ class DatagramPeer:
             raise DatagramTooLargeError(len(data), MAX_DATAGRAM, f"{self.address.host}:{self.address.port}") \
                 from None
         except OSError as e:
-            _log.info("txgetty: UDP send to {peer} failed: {reason}", peer=_udpPeer((self.address.host, self.address.port)),
+            _log.info("txgetty: UDP send to {peer} failed: {reason}", peer=formatAddress(self.address),
                       reason=str(e), error=type(e).__name__)
 
     def writeSequence(self, seq: Any) -> None:
@@ -330,7 +330,7 @@ class _ConnectedUDP(DatagramProtocol):
             if self.dropped == 1:
                 _log.warn("txgetty: {session!r} has more than backlogHighMark ({limit}) packets waiting for its "
                           "task pool (or the pool is full): its datagrams are dropped until it catches up (logged "
-                          "once per socket)", session=session, peer=_udpPeer((peer.address.host, peer.address.port)),
+                          "once per socket)", session=session, peer=formatAddress(peer.address),
                           limit=session.backlogHighMark, kind="backlog")
             return
         session.messageReceived(data)
