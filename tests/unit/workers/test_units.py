@@ -248,10 +248,12 @@ class BalancerTests(SynchronousTestCase):
         for fd in (r, r2):
             os.close(fd)
 
-    def test_acceptorDealsConnections(self) -> None:
+    def acceptor(self, label: str) -> tuple[MemoryReactorClock, socket.socket, Balancer, Acceptor]:
         """
-        An acceptor reads its socket only while a worker is ready, and deals
-        the accepted connections out evenly.
+        @param label: the acceptor's label (its listener in logs).
+        @return: a memory reactor, a listening socket on 127.0.0.1 (closed
+            at clean-up), a balancer and a started acceptor of listener
+            C{L0} on that socket.
         """
         reactor = MemoryReactorClock()
         listening = socket.socket()
@@ -260,8 +262,16 @@ class BalancerTests(SynchronousTestCase):
         listening.setblocking(False)
         self.addCleanup(listening.close)
         balancer = Balancer(reactor)
-        acceptor = Acceptor(reactor, listening, "L0", balancer, "test")
+        acceptor = Acceptor(reactor, listening, "L0", balancer, label)
         acceptor.start()
+        return reactor, listening, balancer, acceptor
+
+    def test_acceptorDealsConnections(self) -> None:
+        """
+        An acceptor reads its socket only while a worker is ready, and deals
+        the accepted connections out evenly.
+        """
+        reactor, listening, balancer, acceptor = self.acceptor("test")
         self.assertNotIn(acceptor, reactor.getReaders())
         workers = [FakeWorker("a"), FakeWorker("b")]
         for worker in workers:
@@ -285,15 +295,7 @@ class BalancerTests(SynchronousTestCase):
         interval.
         """
         events = captureEvents(self)
-        reactor = MemoryReactorClock()
-        listening = socket.socket()
-        listening.bind(("127.0.0.1", 0))
-        listening.listen(50)
-        listening.setblocking(False)
-        self.addCleanup(listening.close)
-        balancer = Balancer(reactor)
-        acceptor = Acceptor(reactor, listening, "L0", balancer, "tcp:0:interface=127.0.0.1")
-        acceptor.start()
+        reactor, listening, balancer, acceptor = self.acceptor("tcp:0:interface=127.0.0.1")
         balancer.add(FakeWorker("a", broken=True))
         clients = [socket.create_connection(listening.getsockname()) for _ in range(3)]
         self.addCleanup(lambda: [c.close() for c in clients])
