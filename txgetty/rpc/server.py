@@ -352,7 +352,7 @@ class RpcServer(Service):
                 try:
                     method(*args)
                 except Exception:
-                    _log.failure("txgetty rpc: hook {hook!r}.{name} raised", hook=hook, name=name,
+                    _log.failure("txgetty rpc: hook {hook!r}.{callback} raised", hook=hook, callback=name,
                                  level=LogLevel.error)
 
     def authenticate(self, connection: RpcConnection, frame: F.Frame) -> Deferred:
@@ -385,12 +385,14 @@ class RpcServer(Service):
             why = f"the auth callable failed: {outcome.getErrorMessage()}"
             closeWhy = "the auth callable failed"
             if token and token in outcome.getTraceback():
-                _log.error("txgetty rpc: the auth callable {auth!r} raised {type} on {session} (its traceback is "
+                _log.error("txgetty rpc: the auth callable {hook!r} raised {error} on {session} (its traceback is "
                            "not logged: it holds the auth token); refusing the connection",
-                           auth=self.auth, type=outcome.type.__name__, session=session)
+                           hook=self.auth, callback="auth", error=outcome.type.__name__, session=session,
+                           peer=formatAddress(getattr(session, "remoteAddress", None)))
             else:
-                _log.failure("txgetty rpc: the auth callable {auth!r} raised on {session}; refusing the connection",
-                             outcome, LogLevel.error, auth=self.auth, session=session)
+                _log.failure("txgetty rpc: the auth callable {hook!r} raised on {session}; refusing the connection",
+                             outcome, LogLevel.error, hook=self.auth, callback="auth", session=session,
+                             error=outcome.type.__name__, peer=formatAddress(getattr(session, "remoteAddress", None)))
         else:
             if token is None:
                 why = ("the first request of the connection carries no auth token (head entry 'auth'): "
@@ -670,8 +672,8 @@ class RpcServer(Service):
         """
         call.timer = None
         call.expired = True
-        _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
-                  timeout=call.frame.head[F.TIMEOUT_MS], reason="deadline",
+        _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeoutMs}) passed",
+                  timeoutMs=call.frame.head[F.TIMEOUT_MS], reason="deadline",
                   **callFields(connection.session, call.frame, call.info))
         call.cancel()
 
@@ -693,7 +695,7 @@ class RpcServer(Service):
                 response = self._response(connection, frame, outcome)
             except (BadResponse, ResponseTooLarge) as e:
                 # The method worked; its result cannot go out.
-                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", type=type(e).__name__, why=e,
+                _log.error("txgetty rpc: {call} on {session}: {error}: {why}", error=type(e).__name__, why=str(e),
                            reason=f"{type(e).__name__}: {e}", **callFields(connection.session, frame, info))
                 outcome = Failure()
         elif isinstance(outcome, Failure):
@@ -725,12 +727,12 @@ class RpcServer(Service):
         its traceback.
         """
         why = cutText(failure.getErrorMessage(), 1000)
-        fields = dict(type=failure.type.__name__, why=why, reason=f"{failure.type.__name__}: {why}",
+        fields = dict(error=failure.type.__name__, why=why, reason=f"{failure.type.__name__}: {why}",
                       **callFields(connection.session, frame, info))
         if expected:
-            _log.info("txgetty rpc: {call} on {session} raised {type}: {why}", **fields)
+            _log.info("txgetty rpc: {call} on {session} raised {error}: {why}", **fields)
         else:
-            _log.failure("txgetty rpc: {call} on {session} raised {type}: {why}", failure, LogLevel.error, **fields)
+            _log.failure("txgetty rpc: {call} on {session} raised {error}: {why}", failure, LogLevel.error, **fields)
 
     def _response(self, connection: RpcConnection, frame: F.Frame, value: Any) -> bytes:
         """
