@@ -56,3 +56,32 @@ def recordingTable(table: Table, ran: list[tuple[Any, str, Any, tuple]]) -> Tabl
         return record
 
     return Table([(s, e, t, recorder(a)) for s, e, t, a in table.rows], attribute=table.attribute)
+
+
+def assertEveryListedTransition(
+    case: Any, table: Table, makeOwner: Any, ownerClass: type | None = None, *args: Any
+) -> None:
+    """
+    Check every row of a table: firing its event on an owner in its source
+    state moves the owner to its target state, then runs exactly its
+    action, with the owner and the event's arguments.
+
+    @param case: the test case (its assertions).
+    @param table: the real table.
+    @param makeOwner: makes a fresh owner for each row.
+    @param ownerClass: if given, each action must be this class's own
+        attribute of that name (not shadowed by another class).
+    @param args: the event's arguments (default: one, C{"arg"}).
+    """
+    args = args or ("arg",)
+    ran: list[tuple[Any, str, Any, tuple]] = []
+    recording = recordingTable(table, ran)
+    for (state, event), (target, action) in table.items():
+        owner = makeOwner()
+        setattr(owner, table.attribute, state)
+        del ran[:]
+        case.assertTrue(recording.fire(owner, event, *args), (state, event))
+        case.assertIs(getattr(owner, table.attribute), target, (state, event))
+        case.assertEqual(ran, [(owner, action.__name__, target, args)] if action else [], (state, event))
+        if action is not None and ownerClass is not None:
+            case.assertIs(getattr(ownerClass, action.__name__), action, (state, event))

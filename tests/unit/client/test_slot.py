@@ -37,7 +37,7 @@ from txgetty.wheel import TimerWheel
 
 from ...support.clients import ClientHarness
 from ...support.logs import captureEvents
-from ...support.statemachines import docstringDrawing, recordingTable
+from ...support.statemachines import assertEveryListedTransition, docstringDrawing
 
 
 class SlotTableTests(SynchronousTestCase):
@@ -59,17 +59,7 @@ class SlotTableTests(SynchronousTestCase):
         Each pair of the table moves a slot to its state, then runs its
         action (a method of L{_slot.Slot}) with the event's arguments.
         """
-        ran: list[tuple[Any, str, Any, tuple]] = []
-        table = recordingTable(_slot.TRANSITIONS, ran)
-        for (state, event), (target, action) in _slot.TRANSITIONS.items():
-            slot = ClientHarness().client._slots[0]
-            slot.state = state
-            del ran[:]
-            self.assertTrue(table.fire(slot, event, "arg"))
-            self.assertIs(slot.state, target)
-            self.assertEqual(ran, [(slot, action.__name__, target, ("arg",))] if action else [])
-            if action is not None:
-                self.assertIs(getattr(_slot.Slot, action.__name__), action)
+        assertEveryListedTransition(self, _slot.TRANSITIONS, lambda: ClientHarness().client._slots[0], _slot.Slot)
 
     def test_everyOtherPairIgnored(self) -> None:
         """

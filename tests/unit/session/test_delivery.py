@@ -108,35 +108,27 @@ class DeliveryTests(SynchronousTestCase):
         self.assertFalse(delivery.isHeld)
 
 
-class _MessageTransport(StringTransport):
+class _CountingStream(StringTransport):
+    """
+    A byte-stream transport that keeps each of its writes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        super().write(data)
+
+
+class _MessageTransport(_CountingStream):
     """
     A transport that hands over whole messages (as the WebSocket and UDP
     ones do): each C{write} is one message.
     """
 
     messages = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-        super().write(data)
-
-
-class _CountingStream(StringTransport):
-    """
-    A byte-stream transport that counts its writes.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-        super().write(data)
 
 
 def _hello(payload: bytes) -> bytes:

@@ -20,7 +20,7 @@ from txgetty.session import Session, SessionOwner, lifecycle as S
 from txgetty.testing import RecordingListener
 from txgetty.wheel import TimerWheel
 
-from ...support.statemachines import docstringDrawing, recordingTable
+from ...support.statemachines import assertEveryListedTransition, docstringDrawing
 
 
 class _Owner(SessionOwner):
@@ -72,16 +72,7 @@ class TableTests(SynchronousTestCase):
         listed state and runs exactly the listed action with the session
         and the event's arguments, once the state has changed.
         """
-        ran: list[tuple[Any, str, Any, tuple]] = []
-        table = recordingTable(S.TRANSITIONS, ran)
-        for (state, event), (target, action) in S.TRANSITIONS.items():
-            session, _, _ = _session()
-            session._state = state
-            del ran[:]
-            self.assertTrue(table.fire(session, event, "arg"))
-            self.assertIs(session._state, target, (state, event))
-            expected = [(session, action.__name__, target, ("arg",))] if action else []
-            self.assertEqual(ran, expected, (state, event))
+        assertEveryListedTransition(self, S.TRANSITIONS, lambda: _session()[0])
 
     def test_everyOtherPairIgnored(self) -> None:
         """

@@ -19,7 +19,7 @@ from txgetty import ReconnectPolicy
 from txgetty.workers import slot as S
 from txgetty.workers.slot import Slot
 
-from ...support.statemachines import docstringDrawing, recordingTable
+from ...support.statemachines import assertEveryListedTransition, docstringDrawing
 
 KILLED = Failure(ProcessTerminated(signal=9))
 DONE = Failure(ProcessDone(0))
@@ -406,17 +406,7 @@ class TableTests(SynchronousTestCase):
         Each pair of the table moves a slot to its state first, then runs
         its action (a method of L{Slot}) with the event's arguments.
         """
-        ran: list[tuple[Any, str, Any, tuple]] = []
-        table = recordingTable(S.TRANSITIONS, ran)
-        for (state, event), (target, action) in S.TRANSITIONS.items():
-            slot = Slot(0, FakeHost(), Clock())
-            slot.state = state
-            del ran[:]
-            self.assertTrue(table.fire(slot, event, "arg"))
-            self.assertIs(slot.state, target)
-            self.assertEqual(ran, [(slot, action.__name__, target, ("arg",))] if action else [])
-            if action is not None:
-                self.assertIs(getattr(Slot, action.__name__), action)
+        assertEveryListedTransition(self, S.TRANSITIONS, lambda: Slot(0, FakeHost(), Clock()), Slot)
 
     def test_everyOtherPairIgnored(self) -> None:
         """
