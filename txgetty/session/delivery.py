@@ -11,11 +11,15 @@ its buffer, new messages in its L{WaitingMessages
 <txgetty.session.reading.WaitingMessages>}; when what it waits for is over,
 the session takes the parked packets back (L{Delivery.resume}) and delivers
 them first.
+
+How packets reach C{onMessage} at all depends on the transport, and is
+chosen once per connection: a L{DeliveryMode} (the session's
+C{STREAM_DELIVERY} or C{MESSAGE_DELIVERY}).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from twisted.internet.defer import Deferred
 
@@ -88,3 +92,48 @@ class Delivery:
         self.waiting = self.parked = None
         if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
             waiting.cancel()
+
+
+class DeliveryMode:
+    """
+    How a session delivers, chosen once when it is connected, from its
+    transport: on a byte stream the writes of one read's handlers are
+    batched and a long read is spread over turns; on a message transport
+    (WebSocket, UDP) each write is a message of its own.  The session
+    calls the mode's functions with itself first.
+
+    @ivar name: C{"stream"} or C{"messages"}.
+    @ivar messages: whether the transport hands over whole messages.
+    @ivar dispatchRead: delivers the packets of one read or message,
+        C{dispatchRead(session, packets)} (a list).
+    @ivar dispatchParked: delivers the packets parked behind a hold,
+        C{dispatchParked(session, packets)} (an iterator).
+    @ivar queueChunks: in a task-pool thread, queues the packets a handler
+        wrote with C{writePkgs}, C{queueChunks(session, outbox, chunks)}.
+    """
+
+    __slots__ = ("name", "messages", "dispatchRead", "dispatchParked", "queueChunks")
+
+    def __init__(
+        self,
+        name: str,
+        messages: bool,
+        dispatchRead: Callable[..., None],
+        dispatchParked: Callable[..., None],
+        queueChunks: Callable[..., None],
+    ) -> None:
+        """
+        @param name: the mode's name.
+        @param messages: whether the transport hands over whole messages.
+        @param dispatchRead: see the attribute.
+        @param dispatchParked: see the attribute.
+        @param queueChunks: see the attribute.
+        """
+        self.name = name
+        self.messages = messages
+        self.dispatchRead = dispatchRead
+        self.dispatchParked = dispatchParked
+        self.queueChunks = queueChunks
+
+    def __repr__(self) -> str:
+        return f"<DeliveryMode {self.name}>"

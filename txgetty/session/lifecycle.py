@@ -149,32 +149,24 @@ EVENTS = (
 class PendingOpen:
     """
     The unfinished C{onOpen} of a session: the L{Deferred
-    <twisted.internet.defer.Deferred>} (or coroutine) it returned, which the
-    actions of the table wait for (C{_doOpen}), find finished
-    (C{_doStart}) or cancel (an open timeout, the connection gone first).
-    Reading is paused (C{"opening"}) while one is pending.
+    <twisted.internet.defer.Deferred>} it returned (or made of the coroutine
+    it returned), which the actions of the table wait for (C{_doOpen}),
+    find finished (C{_doStart}) or cancel (an open timeout, the connection
+    gone first).  Reading is paused (C{"opening"}) while one is pending.
+    A session holds L{NOTHING_PENDING} until its C{onOpen} returns an
+    unfinished result.
 
-    @ivar deferred: the pending C{onOpen}'s Deferred, or C{None}.
+    @ivar deferred: the pending C{onOpen}'s Deferred, or C{None} once it
+        finished or was cancelled.
     """
 
     __slots__ = ("deferred",)
 
-    def __init__(self) -> None:
+    def __init__(self, deferred: Deferred[Any] | None = None) -> None:
         """
-        Start with no C{onOpen} pending.
+        @param deferred: what C{onOpen} returned, as a Deferred.
         """
-        self.deferred: Deferred[Any] | None = None
-
-    def wait(self, result: Any) -> Deferred[Any]:
-        """
-        Wait for what C{onOpen} returned.
-
-        @param result: a L{Deferred <twisted.internet.defer.Deferred>} or a
-            coroutine.
-        @return: the Deferred to wait for.
-        """
-        d = self.deferred = ensureDeferred(result)
-        return d
+        self.deferred = deferred
 
     def finished(self) -> bool:
         """
@@ -182,17 +174,24 @@ class PendingOpen:
 
         @return: whether one was pending.
         """
-        pending = self.deferred is not None
+        if self.deferred is None:
+            return False
         self.deferred = None
-        return pending
+        return True
 
     def cancel(self) -> None:
         """
         Cancel the pending C{onOpen}'s Deferred, if there is one.
         """
-        d, self.deferred = self.deferred, None
+        d = self.deferred
         if d is not None:
+            self.deferred = None
             d.cancel()
+
+
+#: What a session holds while no C{onOpen} is pending (shared: it holds
+#: nothing, and nothing changes it).
+NOTHING_PENDING = PendingOpen()
 
 
 class LifecycleMixin:
@@ -294,7 +293,8 @@ class LifecycleMixin:
             self._fire("openFail", Failure(), "onOpen")
             return
         if isinstance(result, Deferred) or iscoroutine(result):
-            d = self._opening.wait(result)
+            d = ensureDeferred(result)
+            self._opening = PendingOpen(d)
             self._pauseReading("opening")
             if not d.called:
                 self._timers.armOpen("onOpen")
@@ -557,7 +557,8 @@ class LifecycleMixin:
             self._abortCall.cancel()
             self._abortCall = None
         self._buf = bytearray()
-        self._delivery.drop()
+        if self._delivery.waiting is not None:  # (isHeld, inlined)
+            self._delivery.drop()
         self._messages = None
         if self._marks.check is not None:
             self._marks.stopChecking()

@@ -31,10 +31,10 @@ from zope.interface import implementer
 from . import lifecycle as S
 from .flow import FlowMixin
 from .readgate import ReadGate
-from .delivery import Delivery
+from .delivery import Delivery, DeliveryMode
 from .watermarks import WriteMarks
 from .errorlog import ALREADY_LOGGED, logSessionFailure
-from .lifecycle import LifecycleMixin, PendingOpen
+from .lifecycle import NOTHING_PENDING, LifecycleMixin
 from .owner import SessionOwner, asFailure
 from .reading import WaitingMessages, readOneByOne, readOneMessage
 from .pooling import SessionTasks
@@ -78,7 +78,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_opening", "_delivery", "_gate",
         "_timers", "_abortCall", "_tasks", "_marks",
-        "_dispatchRead", "_dispatchParked", "_queueChunks", "_messages", "_readMessage",
+        "_mode", "_messages", "_readMessage",
         "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
@@ -122,7 +122,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._batch: list[bytes] | None = None
         self._attrs: dict | None = None
         self._waiters: list[Deferred] = []
-        self._opening = PendingOpen()
+        self._opening = NOTHING_PENDING
         self._delivery = Delivery()
         self._gate = ReadGate(lambda: None if self._state.final else self.transport)
         self._timers = SessionTimers(self, wheel, clock, self._fire, self._cronTurn, self._describePartial)
@@ -308,29 +308,11 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         self.transport = transport
         self._marks.through = isinstance(transport, Connection)
-        self._chooseDelivery(bool(getattr(transport, "messages", False)))
+        # How packets reach onMessage, chosen once: a byte stream or whole
+        # messages (see DeliveryMode).
+        mode = self._mode = MESSAGE_DELIVERY if getattr(transport, "messages", False) else STREAM_DELIVERY
+        self._timers.messageMode = mode.messages
         self.connectionMade()
-
-    def _chooseDelivery(self, messages: bool) -> None:
-        """
-        Choose, once, how packets reach C{onMessage} and how a task pool's
-        writes reach the transport: as a byte stream (writes batched per
-        read, a long read spread over turns) or as whole messages (a
-        WebSocket message, a UDP datagram: each write a message of its own,
-        no batch, no turns).
-
-        @param messages: whether the transport hands over whole messages
-            (its C{messages} attribute).
-        """
-        if messages:
-            self._dispatchRead = self._dispatchMessages
-            self._dispatchParked = self._deliver
-            self._queueChunks = self._queueMessageChunks
-            self._timers.messageMode = True
-        else:
-            self._dispatchRead = self._dispatchStream
-            self._dispatchParked = self._dispatchStreamParked
-            self._queueChunks = self._queueStreamChunks
 
     def connectionMade(self) -> None:
         """
@@ -481,7 +463,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             if self._tasks is not None:
                 self._toPool(out)
             else:
-                self._dispatchRead(out)
+                self._mode.dispatchRead(self, out)
         if failure is None:
             return False
         if not isinstance(failure.value, CodecError):
@@ -497,8 +479,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def _dispatchStream(self, out: list[Any]) -> None:
         """
-        Deliver the packets of one read of a byte stream (the session's
-        C{_dispatchRead} there): with their writes batched (see
+        Deliver the packets of one read of a byte stream (the C{dispatchRead}
+        of L{STREAM_DELIVERY}): with their writes batched (see
         L{_dispatch}), more than C{maxPacketsPerTurn} spread over turns.
 
         @param out: the packets, in wire order.
@@ -518,8 +500,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     def _dispatchStreamParked(self, packets: Iterator[Any]) -> None:
         """
         Deliver the packets that were parked behind an awaited handler or a
-        yielded turn of a byte stream (the session's C{_dispatchParked}
-        there): a turn at a time if C{maxPacketsPerTurn} is set.
+        yielded turn of a byte stream (the C{dispatchParked} of
+        L{STREAM_DELIVERY}): a turn at a time if C{maxPacketsPerTurn} is set.
 
         @param packets: the parked packets.
         """
@@ -530,8 +512,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def _dispatchMessages(self, out: list[Any]) -> None:
         """
-        Deliver the packets of one message (the session's C{_dispatchRead}
-        on a message transport): every write is a message of its own
+        Deliver the packets of one message (the C{dispatchRead} of
+        L{MESSAGE_DELIVERY}): every write is a message of its own
         anyway, so no batch, and no turns.
 
         @param out: the packets, in wire order.
@@ -655,7 +637,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if isinstance(result, Failure):
             self._lateHandlerFailure(result, "onMessage")
         if self._state is S.OPEN and packets is not None:
-            self._dispatchParked(packets)
+            self._mode.dispatchParked(self, packets)
         if not self._delivery.isHeld and self._state is S.OPEN:
             self._resumeReading("handler")
             if self._buf and len(self._buf) >= self._need:
@@ -735,7 +717,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         encode = self._writer.write
         chunks = [encode(self, p) for p in pkgs]
         if RUNNING.pools and (outbox := currentOutbox()) is not None:
-            self._queueChunks(outbox, chunks)
+            self._mode.queueChunks(self, outbox, chunks)
             return
         self.packetsWritten += len(chunks)
         self.bytesWritten += sum(map(len, chunks))
@@ -787,8 +769,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     def _queueStreamChunks(self, outbox: Outbox, chunks: list[bytes]) -> None:
         """
         In a task-pool thread, queue the packets a handler wrote with
-        C{writePkgs} on a byte stream: as one write (the session's
-        C{_queueChunks} there).
+        C{writePkgs} on a byte stream: as one write (the C{queueChunks} of
+        L{STREAM_DELIVERY}).
 
         @param outbox: the outbox of the handler's batch.
         @param chunks: the encoded packets.
@@ -799,7 +781,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         In a task-pool thread, queue the packets a handler wrote with
         C{writePkgs} on a message transport: a message each, as
-        C{writeSequence} sends them (the session's C{_queueChunks} there).
+        C{writeSequence} sends them (the C{queueChunks} of
+        L{MESSAGE_DELIVERY}).
 
         @param outbox: the outbox of the handler's batch.
         @param chunks: the encoded packets.
@@ -864,3 +847,15 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 #: The session's own one-packet-at-a-time reader loop, called as a codec's
 #: C{readPackets} is (C{readPackets(session, buf, out)}).
 _READ_ONE_BY_ONE: Callable[..., int] = Session.__dict__["_readOneByOne"]
+
+#: How a session on a byte stream (TCP, TLS, UNIX) delivers: the writes of
+#: one read's handlers batched into one transport write, a read of more
+#: than C{maxPacketsPerTurn} packets spread over turns.
+STREAM_DELIVERY = DeliveryMode(
+    "stream", False, Session._dispatchStream, Session._dispatchStreamParked, Session._queueStreamChunks
+)
+#: How a session on a message transport (WebSocket, UDP) delivers: each
+#: write a message of its own, no batch, no turns.
+MESSAGE_DELIVERY = DeliveryMode(
+    "messages", True, Session._dispatchMessages, Session._deliver, Session._queueMessageChunks
+)

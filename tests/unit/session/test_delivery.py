@@ -18,7 +18,8 @@ from txgetty.codec import HelloCodec
 from txgetty.config import SessionConfig
 from txgetty.handlers import EchoListener
 from txgetty.session import Session
-from txgetty.session.delivery import Delivery
+from txgetty.session.delivery import Delivery, DeliveryMode
+from txgetty.session.session import MESSAGE_DELIVERY, STREAM_DELIVERY
 from txgetty.wheel import TimerWheel
 
 
@@ -106,6 +107,38 @@ class DeliveryTests(SynchronousTestCase):
         delivery.hold(call, iter([]))
         delivery.drop()
         self.assertFalse(delivery.isHeld)
+
+
+class DeliveryModeTests(SynchronousTestCase):
+    """
+    The two L{DeliveryMode}s a session chooses from name the functions of
+    the session they run.
+    """
+
+    def test_modes(self) -> None:
+        """
+        L{STREAM_DELIVERY} batches and takes turns, L{MESSAGE_DELIVERY}
+        delivers parked packets straight to the handler loop; each says
+        whether its transport hands over whole messages.
+        """
+        self.assertEqual((STREAM_DELIVERY.name, STREAM_DELIVERY.messages), ("stream", False))
+        self.assertEqual((MESSAGE_DELIVERY.name, MESSAGE_DELIVERY.messages), ("messages", True))
+        self.assertEqual(STREAM_DELIVERY.dispatchRead.__name__, "_dispatchStream")
+        self.assertEqual(STREAM_DELIVERY.dispatchParked.__name__, "_dispatchStreamParked")
+        self.assertEqual(MESSAGE_DELIVERY.dispatchRead.__name__, "_dispatchMessages")
+        self.assertEqual(MESSAGE_DELIVERY.dispatchParked.__name__, "_deliver")
+        self.assertEqual(repr(STREAM_DELIVERY), "<DeliveryMode stream>")
+
+    def test_attributes(self) -> None:
+        """
+        A mode keeps what it is given.
+        """
+        def f(*args: Any) -> None:
+            pass
+
+        mode = DeliveryMode("test", True, f, f, f)
+        self.assertEqual((mode.name, mode.messages, mode.dispatchRead, mode.dispatchParked, mode.queueChunks),
+                         ("test", True, f, f, f))
 
 
 class _CountingStream(StringTransport):

@@ -15,6 +15,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.codec import HelloCodec
+from txgetty.config import SessionConfig
 from txgetty.errors import OpenTimeoutError, SessionRefusedError, TLSHandshakeError
 from txgetty.session import Session, SessionOwner, lifecycle as S
 from txgetty.testing import RecordingListener
@@ -459,60 +460,83 @@ class TransitionEffectTests(SynchronousTestCase):
 class PendingOpenTests(SynchronousTestCase):
     """
     L{S.PendingOpen} holds the unfinished C{onOpen} the table's actions
-    wait for, find finished or cancel.
+    wait for, find finished or cancel; L{S.NOTHING_PENDING} holds none.
     """
 
-    def test_nonePending(self) -> None:
+    def test_nothingPending(self) -> None:
         """
-        A new one has nothing pending: C{finished} says so and C{cancel}
-        does nothing.
+        The shared L{S.NOTHING_PENDING} has nothing pending: C{finished}
+        says so, C{cancel} does nothing, and neither changes it.
         """
-        pending = S.PendingOpen()
+        pending = S.NOTHING_PENDING
         self.assertIsNone(pending.deferred)
         self.assertFalse(pending.finished())
         pending.cancel()
         self.assertIsNone(pending.deferred)
 
-    def test_waitForADeferred(self) -> None:
+    def test_finished(self) -> None:
         """
-        C{wait} keeps a Deferred as it is and returns it; C{finished} then
-        forgets it and says one was pending, once.
+        C{finished} forgets the Deferred (without firing or cancelling it)
+        and says one was pending, once.
         """
-        pending = S.PendingOpen()
         d: Deferred[None] = Deferred()
-        self.assertIs(pending.wait(d), d)
+        pending = S.PendingOpen(d)
         self.assertIs(pending.deferred, d)
         self.assertTrue(pending.finished())
+        self.assertIsNone(pending.deferred)
         self.assertFalse(pending.finished())
         self.assertNoResult(d)
 
-    def test_waitForACoroutine(self) -> None:
-        """
-        C{wait} turns a coroutine into the Deferred it waits for.
-        """
-        gate: Deferred[str] = Deferred()
-
-        async def onOpen() -> str:
-            return await gate
-
-        pending = S.PendingOpen()
-        d = pending.wait(onOpen())
-        self.assertIsInstance(d, Deferred)
-        self.assertIs(pending.deferred, d)
-        gate.callback("open")
-        self.assertEqual(self.successResultOf(d), "open")
-
     def test_cancel(self) -> None:
         """
-        C{cancel} cancels the pending Deferred and forgets it.
+        C{cancel} cancels the pending Deferred and forgets it; a second
+        C{cancel} does nothing.
         """
-        pending = S.PendingOpen()
         d: Deferred[None] = Deferred()
-        pending.wait(d)
+        pending = S.PendingOpen(d)
         pending.cancel()
         self.failureResultOf(d).trap(CancelledError)
         self.assertIsNone(pending.deferred)
         self.assertFalse(pending.finished())
+        pending.cancel()
+
+    def test_coroutineOnOpen(self) -> None:
+        """
+        A session whose C{onOpen} is a coroutine waits for it (reading
+        paused), then opens; an open timeout meanwhile cancels it and the
+        shared L{S.NOTHING_PENDING} is never changed.
+        """
+        gates: list[Deferred[None]] = []
+        cancelled: list[bool] = []
+
+        class Async(RecordingListener):
+            async def onOpen(self, session: Any) -> None:  # type: ignore[override]
+                gate: Deferred[None] = Deferred()
+                gates.append(gate)
+                try:
+                    await gate
+                except CancelledError:
+                    cancelled.append(True)
+                    raise
+
+        def connect(**config: Any) -> tuple[Session, StringTransport, Clock]:
+            clock = Clock()
+            session = Session(clock=clock, wheel=TimerWheel(clock), config=SessionConfig(**config))
+            session.listener = Async()
+            session.codec = HelloCodec()
+            transport = StringTransport()
+            session.makeConnection(transport)
+            return session, transport, clock
+
+        session, transport, _ = connect()
+        self.assertEqual((session.state, transport.producerState), ("OPENING", "paused"))
+        gates[0].callback(None)
+        self.assertEqual((session.state, transport.producerState), ("OPEN", "producing"))
+        session, transport, clock = connect(openTimeout=1.0)
+        clock.advance(2.0)
+        self.assertEqual(session.state, "ABORTING")
+        self.assertEqual(cancelled, [True])
+        self.assertIsNone(S.NOTHING_PENDING.deferred)
 
     def test_sessionWaitsThenForgets(self) -> None:
         """
