@@ -361,7 +361,8 @@ class ISessionFactory(Interface):
     reactor = Attribute("The reactor: time, delayed calls, threads (C{IReactorTime}).")
     config = Attribute("The L{SessionConfig <txgetty.config.SessionConfig>} every session starts with.")
 
-    def newSession(addr: object, name: str | None = None, cap: object = None) -> ISession:
+    def newSession(addr: object, name: str | None = None, cap: object = None,
+                   accepted: object = None) -> ISession:
         """
         Make a session for a new connection (or UDP peer), owned and counted
         by the server; the caller connects it to its transport.
@@ -371,6 +372,10 @@ class ISessionFactory(Interface):
             if C{None}).
         @param cap: the L{SessionCap <txgetty.server.ports.SessionCap>} to
             release when the session is gone, if any.
+        @param accepted: what a TCP listener's connections take from its
+            listening socket (L{AcceptedSockets
+            <txgetty.transports.sockets.AcceptedSockets>}: TCP options, local
+            address), or C{None}.
         @return: the new session, not yet connected.
         """
 

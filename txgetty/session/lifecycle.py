@@ -82,6 +82,9 @@ from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnecti
 
 _log = Logger()
 
+#: The close reason of a session whose peer finished sending (shared, as
+#: Twisted shares its C{connectionDone}).
+_PEER_DONE = Failure(ConnectionDone("the peer finished sending"))
 #: The reason a socket closed at once after the peer's end of input is
 #: given (shared, as Twisted's reactor shares its own ConnectionDone).
 _DONE = Failure(ConnectionDone())
@@ -306,7 +309,7 @@ class LifecycleMixin:
                 f"the peer finished sending in the middle of a packet ({len(self._buf)}{need} bytes received)"
             )))
         else:
-            self._fire("close", Failure(ConnectionDone("the peer finished sending")))
+            self._fire("close", _PEER_DONE)
 
     def _doRefuse(self, failure: Failure) -> None:
         """
@@ -513,7 +516,8 @@ class LifecycleMixin:
         if self._abortCall is not None:
             self._abortCall.cancel()
             self._abortCall = None
-        self._buf = bytearray()
+        if self._buf:
+            self._buf = bytearray()
         self._backlog = None
         waiting = self._waiting
         if waiting is not None and not isinstance(waiting, Deferred) and waiting.active():
@@ -524,9 +528,15 @@ class LifecycleMixin:
         if self._tasks is not None:
             self._tasks.clear()
         self._owner.sessionGone(self)
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(None)
+        # Nothing calls back into the session any more: drop the references
+        # back to it, so that it is freed at once, not by the garbage
+        # collector.
+        self._timers.release()
+        self._gate.release()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for d in waiters:
+                d.callback(None)
 
     def _callListener(self, method: str, *args: Any) -> None:
         """

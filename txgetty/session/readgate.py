@@ -22,6 +22,12 @@ from ..interfaces import PAUSE_REASONS
 EOF = PAUSE_REASONS["eof"]
 
 
+def _noTransport() -> None:
+    """
+    The producer of a released L{ReadGate}: no transport.
+    """
+
+
 class ReadGate:
     """
     The pause reasons of one session and the pausing of its transport.
@@ -39,6 +45,15 @@ class ReadGate:
         """
         self.reasons = 0
         self._producer = producer
+
+    def release(self) -> None:
+        """
+        The connection is gone for good: leave the transport alone from now
+        on, and drop the reference back to the session that the producer
+        callable holds (so that the session is freed by its reference count,
+        not by the garbage collector).
+        """
+        self._producer = _noTransport
 
     def pause(self, why: str) -> bool:
         """

@@ -52,6 +52,11 @@ from ..taskpool import RUNNING, currentOutbox
 
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
+#: The last listener, reader (with its C{readPackets} and C{readMessage})
+#: and writer checked by the setters: a server's new-session callback sets
+#: the same ones on every session, which then need no check again.  (Each
+#: is kept alive until another replaces it.)
+_lastChecked: dict[str, Any] = {"listener": None, "reader": (None, None, None), "writer": None}
 #: The pause reasons of a full task-pool intake (see L{Session.backlogFull}).
 _BACKLOG_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
 
@@ -77,7 +82,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_gate",
         "_timers", "_abortCall", "_tasks", "_marks",
-        "_messageMode", "_messages", "_readMessage",
+        "_messageMode", "_messages", "_readMessage", "_accepted",
         "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
@@ -89,6 +94,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         config: SessionConfig | None = None,
         owner: SessionOwner | None = None,
         name: str | None = None,
+        accepted: Any = None,
     ) -> None:
         """
         @param clock: the reactor or a test clock.
@@ -96,9 +102,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param config: the initial settings (defaults if C{None}).
         @param owner: the server or client that made the session.
         @param name: a name for logs; derived from the transport if C{None}.
+        @param accepted: what its connection takes from the listening socket
+            that accepted it (L{AcceptedSockets
+            <txgetty.transports.sockets.AcceptedSockets>}), if known.
         """
         self._owner = owner or SessionOwner()
         self._applyConfig(config or SessionConfig(), self._owner.sessionRole)
+        self._accepted = accepted
+        self._socketHas = None
         self.transport: Any = None
         self.name = name
         self.id = next(_ids)
@@ -198,12 +209,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @listener.setter
     def listener(self, listener: IEventListener) -> None:
-        missing = [m for m in _LISTENER_METHODS if not callable(getattr(listener, m, None))]
-        if missing:
-            raise ConfigError(
-                f"session.listener must provide {', '.join(_LISTENER_METHODS)} "
-                f"(subclass txgetty.EventListener); {listener!r} lacks {', '.join(missing)}"
-            )
+        if listener is not _lastChecked["listener"]:
+            missing = [m for m in _LISTENER_METHODS if not callable(getattr(listener, m, None))]
+            if missing:
+                raise ConfigError(
+                    f"session.listener must provide {', '.join(_LISTENER_METHODS)} "
+                    f"(subclass txgetty.EventListener); {listener!r} lacks {', '.join(missing)}"
+                )
+            _lastChecked["listener"] = listener
         self._listener = listener
 
     @property
@@ -215,11 +228,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @reader.setter
     def reader(self, reader: IReader) -> None:
-        if not callable(getattr(reader, "read", None)):
-            raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
-        self._reader = reader
-        self._readPackets = getattr(reader, "readPackets", None) or _READ_ONE_BY_ONE
-        self._readMessage = getattr(reader, "readMessage", None)
+        last = _lastChecked["reader"]
+        if last[0] is not reader:
+            if not callable(getattr(reader, "read", None)):
+                raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
+            last = _lastChecked["reader"] = (
+                reader, getattr(reader, "readPackets", None) or _READ_ONE_BY_ONE, getattr(reader, "readMessage", None)
+            )
+        self._reader, self._readPackets, self._readMessage = last
         self.readerState = None
 
     @property
@@ -231,8 +247,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @writer.setter
     def writer(self, writer: IWriter) -> None:
-        if not callable(getattr(writer, "write", None)):
-            raise ConfigError(f"session.writer must have a write(session, pkg) method, got {writer!r}")
+        if writer is not _lastChecked["writer"]:
+            if not callable(getattr(writer, "write", None)):
+                raise ConfigError(f"session.writer must have a write(session, pkg) method, got {writer!r}")
+            _lastChecked["writer"] = writer
         self._writer = writer
 
     @property
@@ -317,9 +335,19 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         the handshake before they open).
         """
         t = self.transport
-        self.localAddress = t.getHost()
-        self.remoteAddress = t.getPeer()
-        tls = isinstance(t, TLSMemoryBIOProtocol)
+        accepted = self._accepted
+        if accepted is not None and self._marks.through:
+            # A plain TCP connection of a listener: its local address (if
+            # the listener names one interface) and name are the listener's.
+            self.localAddress = accepted.localAddress or t.getHost()
+            self.remoteAddress = t.getPeer()
+            if self.name is None:
+                self.name = accepted.sessionName
+            tls = False
+        else:
+            self.localAddress = t.getHost()
+            self.remoteAddress = t.getPeer()
+            tls = isinstance(t, TLSMemoryBIOProtocol)
         if self.name is None:
             self.name = getattr(t, "sessionName", None) or (
                 "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
