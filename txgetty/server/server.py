@@ -326,6 +326,10 @@ class Server(Service, SessionOwner):
         """
         session = Session(clock=self.reactor, wheel=self._wheel, config=self.config, owner=self, name=name,
                           accepted=accepted)
+        if accepted is not None:
+            # The peer's address as accept() gave it, what getPeer() would
+            # make again.
+            session.remoteAddress = addr
         if self.taskPool is not None:
             session.taskPool = self.taskPool
         self._sessions[session] = cap

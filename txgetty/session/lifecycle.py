@@ -249,7 +249,7 @@ class LifecycleMixin:
         except Exception:
             self._fire("openFail", Failure(), "onOpen")
             return
-        if isinstance(result, Deferred) or iscoroutine(result):
+        if result is not None and (isinstance(result, Deferred) or iscoroutine(result)):
             d = self._openWait = ensureDeferred(result)
             self._pauseReading("opening")
             if not d.called:

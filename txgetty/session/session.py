@@ -340,7 +340,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             # A plain TCP connection of a listener: its local address (if
             # the listener names one interface) and name are the listener's.
             self.localAddress = accepted.localAddress or t.getHost()
-            self.remoteAddress = t.getPeer()
+            if self.remoteAddress is None:
+                self.remoteAddress = t.getPeer()
             if self.name is None:
                 self.name = accepted.sessionName
             tls = False

@@ -69,6 +69,10 @@ class SessionSettings:
 _SHARED: dict[tuple[int, str], tuple[SessionConfig, SessionSettings]] = {}
 
 
+#: The config, role and settings of the last L{sharedSettings} call.
+_last: list[tuple[Any, str, Any]] = [(None, "", None)]
+
+
 def sharedSettings(config: SessionConfig, role: str) -> SessionSettings:
     """
     @param config: a (checked) config.
@@ -76,6 +80,10 @@ def sharedSettings(config: SessionConfig, role: str) -> SessionSettings:
         settings the config leaves to the role.
     @return: the settings that the sessions of that config and role share.
     """
+    last = _last[0]
+    if last[0] is config and last[1] == role:
+        # (A server hands the same config to every session.)
+        return last[2]
     key = (id(config), role)
     entry = _SHARED.get(key)
     if entry is None or entry[0] is not config:
@@ -87,6 +95,7 @@ def sharedSettings(config: SessionConfig, role: str) -> SessionSettings:
             setattr(settings, name, getattr(resolved, name))
         settings.shared = True
         entry = _SHARED[key] = (config, settings)
+    _last[0] = (config, role, entry[1])
     return entry[1]
 
 

@@ -148,6 +148,9 @@ class SessionTimers:
         if self._armPending:
             self._armPending = False
             self._wheel.cancelNextTick(self._armTimers)
+        if (self._cron is None and self._idle is None and self._packet is None and self._open is None
+                and self._first is None):
+            return  # (the usual case of a short connection: none armed)
         calls = (self._cron, self._idle, self._packet, self._open, self._first)
         self._cron = self._idle = self._packet = self._open = self._first = None
         for call in calls:
