@@ -175,6 +175,7 @@ class LifecycleMixin:
         _need: int
         _backlog: Iterator[Any] | None
         _messages: WaitingMessages | None
+        _batch: list[bytes] | None
         _waiters: list[Deferred[Any]]
         _openWait: Deferred[Any] | None
         # An awaited handler's Deferred, or the next turn's delayed call.
@@ -269,8 +270,10 @@ class LifecycleMixin:
         self._owner.sessionOpened(self)
         if self._buf and self._state is OPEN:
             self._process()
-        self._drainMessages()
-        self._endIfPeerDone()
+        if self._messages:
+            self._drainMessages()
+        if self._gate.reasons & EOF:
+            self._endIfPeerDone()
 
     # -- the peer's half-close ---------------------------------------------------
 
@@ -281,9 +284,17 @@ class LifecycleMixin:
         input ends).  Deliver what arrived, let awaited handlers and the task
         pool finish, then close: their replies are flushed, not lost.
         """
-        if self._gate.reasons & EOF:
+        gate = self._gate
+        if gate.reasons & EOF:
             return
-        self._pauseReading("eof")
+        if self._state is OPEN and self._waiting is None and (self._tasks is None or not self._tasks.pending):
+            # Nothing left to answer: _endIfPeerDone closes the session now,
+            # and the transport stops reading as it closes; it need not be
+            # paused first (a turn of the reactor's bookkeeping).
+            if gate.pause("eof", transport=False):
+                self.timesPaused += 1
+        else:
+            self._pauseReading("eof")
         self._endIfPeerDone()
 
     def writeConnectionLost(self) -> None:
@@ -383,7 +394,8 @@ class LifecycleMixin:
         """
         if self.closeReason is None:
             self.closeReason = reason
-        self._flush()
+        if self._batch:
+            self._flush()
         self._unwatchWrites()
         if self._gate.reasons & EOF and _closedAtOnce(self.transport):
             # The peer finished sending and every reply is in the kernel:

@@ -55,18 +55,21 @@ class ReadGate:
         """
         self._producer = _noTransport
 
-    def pause(self, why: str) -> bool:
+    def pause(self, why: str, transport: bool = True) -> bool:
         """
         Stop reading for one more reason.
 
         @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
-        @return: whether this paused the transport (the first reason, while
+        @param transport: C{False} to leave the transport alone (it is
+            being closed at once, which stops its reading anyway).
+        @return: whether this paused reading (the first reason, while
             connected).
         """
         bit = PAUSE_REASONS[why]
         paused = False
-        if not self.reasons and (transport := self._producer()) is not None:
-            transport.pauseProducing()
+        if not self.reasons and (producer := self._producer()) is not None:
+            if transport:
+                producer.pauseProducing()
             paused = True
         self.reasons |= bit
         return paused
