@@ -191,6 +191,7 @@ class LifecycleMixin:
         _cfg: Any
         packetsRead: int
         handlerErrors: int
+        timesPaused: int
         bytesRead: int
         startTime: float
 

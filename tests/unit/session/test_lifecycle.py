@@ -5,6 +5,8 @@ applied as written, and every transition has the effect its action promises.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -17,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from txgetty.codec import HelloCodec
 from txgetty.errors import OpenTimeoutError, SessionRefusedError, TLSHandshakeError
 from txgetty.session import Session, SessionOwner, lifecycle as S
+from txgetty.handlers import EventListener
 from txgetty.testing import RecordingListener
 from txgetty.wheel import TimerWheel
 
@@ -463,3 +466,30 @@ class TransitionEffectTests(SynchronousTestCase):
         self.assertTrue(transport.aborted)
         self.assertEqual(owner.listener.names(), ["open", "error"])
         self.assertTrue(owner.listener.errors[0].check(OutboundOverflowError))
+
+
+class FreedTests(SynchronousTestCase):
+    """
+    A session that ended holds no reference cycle: its reference count
+    frees it (with its timers and read gate) as soon as nobody holds it,
+    not the garbage collector later.
+    """
+
+    def test_freedWithoutTheCollector(self) -> None:
+        """
+        With the collector off, a session that opened, read a packet and
+        was closed is gone once the test drops its references.
+        """
+        owner = _Owner()
+        owner.listener = EventListener()  # (a recording listener would keep it)
+        session, transport, _ = _session(owner)
+        session.makeConnection(transport)
+        session.dataReceived(HelloCodec().write(session, b"hi"))
+        session.close()
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(session.state, "CLOSED")
+        ref = weakref.ref(session)
+        gc.disable()
+        self.addCleanup(gc.enable)
+        del session, transport
+        self.assertIsNone(ref())
