@@ -97,12 +97,27 @@ class CallStats:
 
     Outcomes: C{"ok"}, C{"cancelled"}, C{"deadline"}, C{"busy"}, or the
     error's type name (C{"NoSuchMethod"}, C{"ValueError"}, ...).
+
+    Calls are counted only while someone reads them: from L{watch} on
+    (L{txgetty.metrics} watches the stats of the servers and clients it
+    exposes).  Unwatched, L{record} returns at once and the owner's fast
+    path does not time its calls, so a process without metrics pays
+    nothing for them.
+
+    @ivar watched: whether calls are counted.
     """
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "watched")
 
     def __init__(self) -> None:
         self._calls: dict[tuple[str, str, str], Histogram] = {}
+        self.watched = False
+
+    def watch(self) -> None:
+        """
+        Count calls from now on (the metrics collector calls it).
+        """
+        self.watched = True
 
     def record(self, service: str, method: str, outcome: str, seconds: float) -> None:
         """
@@ -113,12 +128,25 @@ class CallStats:
         @param outcome: how it ended.
         @param seconds: how long it took.
         """
+        if not self.watched:
+            return
         key = (service, method, outcome)
         histogram = self._calls.get(key)
         if histogram is None:
             histogram = self._newKey(key)
         histogram.counts[bisect_left(histogram.bounds, seconds)] += 1
         histogram.sum += seconds
+
+    def histogram(self, service: str, method: str, outcome: str) -> Histogram:
+        """
+        @param service: a service name.
+        @param method: a method name.
+        @param outcome: how calls ended.
+        @return: the histogram L{record} counts such calls in (a caller that
+            counts many calls of one key may count into it directly).
+        """
+        key = (service, method, outcome)
+        return self._calls.get(key) or self._newKey(key)
 
     def _newKey(self, key: tuple[str, str, str]) -> Histogram:
         """

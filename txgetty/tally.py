@@ -30,7 +30,7 @@ class Tally:
         """
         @param clock: the L{IReactorTime <twisted.internet.interfaces.IReactorTime>} of the interval.
         @param first: the format of the first event's line.
-        @param again: the format of the later lines, with C{{n}} (events
+        @param again: the format of the later lines, with C{{count}} (events
             since the last line), C{{total}} and C{{interval}}.
         @param interval: seconds between two lines (L{DEFAULT_INTERVAL}
             if C{None}).
@@ -68,7 +68,7 @@ class Tally:
         """
         self._call = None
         if self._since:
-            self._emit(self.again, n=self._since, total=self.total, interval=self.interval, **self._fields)
+            self._emit(self.again, count=self._since, total=self.total, interval=self.interval, **self._fields)
             self._since = 0
             self._call = self.clock.callLater(self.interval, self._report)
 

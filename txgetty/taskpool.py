@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from twisted.application.service import IService, Service
 from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -117,7 +117,7 @@ class Outbox:
             try:
                 f(*args)
             except Exception:
-                _log.failure("txgetty: an outbox call {call!r} raised", call=f)
+                _log.failure("txgetty: an outbox call {function!r} raised", function=f, level=LogLevel.error)
 
 
 @implementer(ITaskPool, IService)
@@ -256,12 +256,12 @@ class TaskPool(Service):
         RUNNING.pools -= 1
         if stuck:
             _log.warn(
-                "txgetty: {pool}: {stuck} worker(s) still inside a handler after stopTimeout "
-                "({timeout:g} s); they are left behind", pool=self.name, stuck=stuck, timeout=self.stopTimeout,
+                "txgetty: {pool}: {count} worker(s) still inside a handler after stopTimeout "
+                "({timeout:g} s); they are left behind", pool=self.name, count=stuck, timeout=self.stopTimeout,
             )
         if self.abandoned:
-            _log.warn("txgetty: {pool}: dropped {n} packet(s) not started before stopTimeout",
-                      pool=self.name, n=self.abandoned)
+            _log.warn("txgetty: {pool}: dropped {count} packet(s) not started before stopTimeout ({timeout:g} s)",
+                      pool=self.name, count=self.abandoned, timeout=self.stopTimeout)
         done.callback(None)
 
     # -- work -----------------------------------------------------------------

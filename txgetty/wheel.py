@@ -331,7 +331,7 @@ class TimerWheel:
             try:
                 f()
             except Exception:
-                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=f, level=LogLevel.error)
+                _log.failure("txgetty: a timer-wheel call {function!r} raised", function=f, level=LogLevel.error)
 
     def _runSlot(self, slot: dict[WheelCall, None], nowTick: int) -> None:
         """
@@ -349,4 +349,4 @@ class TimerWheel:
             try:
                 call.run()
             except Exception:
-                _log.failure("txgetty: a timer-wheel call {call!r} raised", call=call, level=LogLevel.error)
+                _log.failure("txgetty: a timer-wheel call {function!r} raised", function=call, level=LogLevel.error)

@@ -15,8 +15,8 @@ from twisted.trial.unittest import TestCase
 
 from txgetty.rpc import RemoteError, RpcServer, rpcmethod
 
-from ..support.docs import DOCS
 from ..support.logs import Raising, captureEvents
+from ..support.logscan import documentedFields
 from ..support.net import ServerHarness, bounded, connectClient
 from ..support.rpc import startClient, startServer
 from ..support.transports import waitUntil
@@ -36,15 +36,6 @@ class Broken:
         @raise KeyError: always (a bug: logged with its traceback).
         """
         raise KeyError("missing")
-
-
-def documentedFields() -> set[str]:
-    """
-    @return: the field names the "Logs" section's table lists.
-    """
-    text = (DOCS / "observability.md").read_text(encoding="utf-8")
-    section = text.split("## Logs", 1)[1].split("\n## ", 1)[0]
-    return {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
 
 
 class LogFieldTests(TestCase):
@@ -74,7 +65,7 @@ class LogFieldTests(TestCase):
         await waitUntil(lambda: [e for e in self.events if e.get("callback") == "onMessage"], "the event")
         [event] = [e for e in self.events if e.get("callback") == "onMessage"]
         self.assertLessEqual({"session", "peer", "listener", "reason", "callback", "error", "outcome"}, set(event))
-        self.assertLessEqual({"session", "peer", "listener", "reason"}, documentedFields())
+        self.assertLessEqual({"session", "peer", "listener", "reason"}, set(documentedFields()))
         self.assertIs(event["session"], harness.sessions[0])
         self.assertTrue(event["peer"].startswith("tcp:127.0.0.1:"), event["peer"])
         self.assertEqual(event["listener"], f"{Raising.__module__}.Raising")
@@ -105,5 +96,5 @@ class LogFieldTests(TestCase):
             self.assertIn("session", event)
             self.assertEqual(json.loads(eventAsJSON(event))["traceId"], traceId)
         self.assertLessEqual({"service", "method", "requestId", "traceId", "session", "peer", "reason"},
-                             documentedFields())
+                             set(documentedFields()))
         self.flushLoggedErrors(KeyError)

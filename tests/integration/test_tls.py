@@ -24,6 +24,7 @@ from twisted.trial.unittest import TestCase
 from txgetty.config import SessionConfig
 from txgetty.errors import ConfigError, ConnectGaveUpError, OpenTimeoutError, TLSHandshakeError
 from txgetty.transports.tls import TLSClientSettings, TLSServerSettings
+from txgetty.transports.addresses import formatAddress
 
 from ..support.certs import TestCertificates, badCertificates, testCertificates
 from ..support.logs import captureEvents
@@ -522,6 +523,10 @@ class TLSReasonTests(TestCase):
         logged = [e for e in events if e.get("session") is harness.sessions[0]]
         self.assertEqual([(e["log_level"], e.get("error")) for e in logged], [(LogLevel.warn, "TLSHandshakeError")])
         self.assertEqual(formatEvent(logged[0]), f"txgetty: {failure.getErrorMessage()}")
+        # The fields of docs/observability.md ("Logs").
+        self.assertEqual(logged[0]["reason"], f"TLSHandshakeError: {failure.getErrorMessage()}")
+        self.assertEqual(logged[0]["peer"], formatAddress(harness.sessions[0].remoteAddress))
+        self.assertTrue(logged[0]["peer"].startswith("tcp:127.0.0.1:"), logged[0]["peer"])
 
     def loadError(self, key: str, cert: str) -> str:
         """

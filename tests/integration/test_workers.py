@@ -230,9 +230,9 @@ class RestartTests(WorkersTestCase):
         mark = len(supervisor.lines)
         killedAt = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        await supervisor.waitFor(rf"worker 0 \(pid {victim}\) died: it was killed by SIGKILL; restarting slot 0",
+        await supervisor.waitFor(rf"worker 0 \(pid {victim}\) died: it was killed by SIGKILL; restarting it",
                                  after=mark)
-        back = await supervisor.waitFor(r"worker 0 \(pid (\d+)\) is ready \(slot 0\)", after=mark)
+        back = await supervisor.waitFor(r"txgetty workers: worker 0 \(pid (\d+)\) is ready", after=mark)
         newPid = int(back.group(1))
         backAt = time.monotonic()
         await deferLater(reactor, 1.5, lambda: None)
@@ -271,7 +271,7 @@ class RestartTests(WorkersTestCase):
         delays = []
         for n in (1, 2, 3):
             match = await supervisor.waitFor(
-                rf"failed before it was ready: it exited with status 3; restarting slot 0 in ([\d.]+) s "
+                rf"failed before it was ready: it exited with status 3; restarting it in ([\d.]+) s "
                 rf"\({n} failure\(s\) in a row\)")
             delays.append(float(match.group(1)))
         self.assertTrue(delays[0] < delays[1] < delays[2], delays)
@@ -328,12 +328,12 @@ class ReloadTests(WorkersTestCase):
         running[0] = False
         await gatherResults(loops)
         log = "\n".join(supervisor.lines[mark:])
-        new = [int(p) for p in re.findall(r"started worker \d \(pid (\d+)\) for slot", log)]
+        new = [int(p) for p in re.findall(r"started worker \d \(pid (\d+)\)", log)]
         self.assertEqual(len(new), 2)
         self.assertEqual(set(seen[tail:]) - set(new), set(), "calls still reach an old worker")
         self.assertGreater(during, 20, stats)
         # One slot at a time: slot 1's new worker starts after slot 0's old one exited.
-        self.assertLess(log.index("slot 0 reloaded"), log.index("reloading slot 1"))
+        self.assertLess(log.index("worker 0 reloaded"), log.index("reloading worker 1"))
         for old in info["pids"]:
             self.assertFalse(processExists(old))
         print(f"\nreload under load: {dict(stats)}")
@@ -351,15 +351,15 @@ class ReloadTests(WorkersTestCase):
         open(marker, "w").close()
         mark = len(supervisor.lines)
         supervisor.signal("HUP")
-        await supervisor.waitFor(r"reload of slot 0 failed: the new worker 0 \(pid \d+\) did not report ready in "
-                                 r"time \(readyTimeout\) and was killed; worker 0 \(pid %d\) keeps serving"
+        await supervisor.waitFor(r"reload of worker 0 failed: the new pid \d+ did not report ready in "
+                                 r"time \(readyTimeout\) and was killed; pid %d keeps serving"
                                  % info["pids"][0], after=mark)
-        await supervisor.waitFor(r"reload stopped at slot 0", after=mark)
+        await supervisor.waitFor(r"reload stopped at worker 0", after=mark)
         client = self.rpcClient(supervisor.port("rpc"), connections=4, timeout=10)
         await client.whenAllConnected()
         pids = {await client.call("Work.pid") for _ in range(8)}
         self.assertEqual(pids, set(info["pids"]))
-        self.assertEqual(supervisor.count("reloading slot 1"), 0)
+        self.assertEqual(supervisor.count("reloading worker 1"), 0)
 
 
 class StopTests(WorkersTestCase):
@@ -459,9 +459,9 @@ class SignalTests(WorkersTestCase):
         self.assertEqual(await client.call("Work.pid"), pid)
         mark = len(supervisor.lines)
         os.kill(pid, signal.SIGTERM)
-        await supervisor.waitFor(rf"worker 0 \(pid {pid}\) died: it exited with status 0; restarting slot 0",
+        await supervisor.waitFor(rf"worker 0 \(pid {pid}\) died: it exited with status 0; restarting it",
                                  after=mark)
-        back = await supervisor.waitFor(r"worker 0 \(pid (\d+)\) is ready \(slot 0\)", after=mark)
+        back = await supervisor.waitFor(r"txgetty workers: worker 0 \(pid (\d+)\) is ready", after=mark)
         self.assertNotEqual(int(back.group(1)), pid)
 
     async def test_supervisorKilled(self) -> None:

@@ -128,7 +128,7 @@ class TapKillTests(TapWorkersTestCase):
         await deferLater(reactor, 0.5, lambda: None)
         mark = len(tap.lines)
         os.kill(victim, signal.SIGKILL)
-        await tap.waitFor(r"worker 0 \(pid (\d+)\) is ready \(slot 0\)", after=mark)
+        await tap.waitFor(r"txgetty workers: worker 0 \(pid (\d+)\) is ready", after=mark)
         await deferLater(reactor, 1.0, lambda: None)
         running[0] = False
         await gatherResults(loops)

@@ -108,7 +108,7 @@ class SocatTests(TestCase):
         yield client.waitForOutput(re.escape(b"hello over udp"))
         client.transport.write(b"x" * 101)
         yield server.waitForOutput(
-            rb"a datagram from 127\.0\.0\.1:\d+ is larger than 100 bytes \(maxMsgLen\): dropped"
+            rb"a datagram from udp:127\.0\.0\.1:\d+ is larger than 100 bytes \(maxMsgLen\): dropped"
         )
         client.transport.write(b"y" * 100)
         yield client.waitForOutput(re.escape(b"y" * 100))

@@ -73,7 +73,7 @@ class ExampleTests(TestCase):
         self.addCleanup(process.killGroup)
         process.spawn()
         for slot in (0, 1):
-            await process.waitFor(rf"worker {slot} \(pid \d+\) is ready \(slot {slot}\)")
+            await process.waitFor(rf"txgetty workers: worker {slot} \(pid \d+\) is ready")
         bound = re.findall(r"tcp:0:interface=127\.0\.0\.1 bound at 127\.0\.0\.1:(\d+)", "\n".join(process.lines))
         out, err, code = await runTxgetty("call", f"127.0.0.1:{bound[1]}", "Calc.add", "1", "2")
         self.assertEqual((out.strip(), code), ("3", 0), err)

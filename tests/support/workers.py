@@ -279,7 +279,7 @@ class TapWorkers(SupervisorProcess):
         """
         self.spawn()
         for index in range(self.workers):
-            await self.waitFor(rf"worker {index} \(pid \d+\) is ready \(slot {index}\)")
+            await self.waitFor(rf"txgetty workers: worker {index} \(pid \d+\) is ready")
         log = "\n".join(self.lines)
         self.ports["listen"] = int(re.findall(r"txgetty: listening on tcp:127\.0\.0\.1:(\d+)", log)[0])
         self.ports["rpc-listen"] = int(re.findall(r"txgetty rpc: listening on tcp:127\.0\.0\.1:(\d+)", log)[0])

@@ -45,9 +45,10 @@ class CallStatsTests(SynchronousTestCase):
 
     def test_record(self) -> None:
         """
-        Calls are counted by service, method and outcome.
+        Calls are counted by service, method and outcome once watched.
         """
         stats = CallStats()
+        stats.watch()
         stats.record("S", "m", "ok", 0.001)
         stats.record("S", "m", "ok", 0.002)
         stats.record("S", "m", "ValueError", 0.5)
@@ -60,6 +61,7 @@ class CallStatsTests(SynchronousTestCase):
         outcomes are cut and still counted in one series.
         """
         stats = CallStats()
+        stats.watch()
         stats.record("S", "m", "E" * 500, 0.0)
         stats.record("S", "m", "E" * 500, 0.0)
         for i in range(MAX_CALL_KEYS + 10):
@@ -68,3 +70,16 @@ class CallStatsTests(SynchronousTestCase):
         self.assertEqual(len(found), MAX_CALL_KEYS + 1)
         self.assertEqual(found[("S", "m", "E" * 64)], 2)
         self.assertEqual(found[(OTHER, OTHER, OTHER)], 11)
+
+    def test_unwatched(self) -> None:
+        """
+        Nothing is counted until someone watches the stats (the metrics
+        collector does): a process without metrics pays nothing for them.
+        """
+        stats = CallStats()
+        self.assertFalse(stats.watched)
+        stats.record("S", "m", "ok", 0.001)
+        self.assertEqual(list(stats.items()), [])
+        stats.watch()
+        stats.record("S", "m", "ok", 0.001)
+        self.assertEqual([(key, h.count) for key, h in stats.items()], [(("S", "m", "ok"), 1)])

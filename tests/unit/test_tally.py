@@ -24,7 +24,7 @@ class TallyTests(SynchronousTestCase):
         """
         logs = captureLogs(self)
         clock = Clock()
-        tally = Tally(clock, "first {what}", "again {n} of {total} in {interval:g} s", interval=5, level="info")
+        tally = Tally(clock, "first {what}", "again {count} of {total} in {interval:g} s", interval=5, level="info")
         for _ in range(3):
             tally.count(what="x")
         clock.advance(5)

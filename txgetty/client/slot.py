@@ -290,8 +290,9 @@ class Slot(SessionOwner):
             return
         delay = policy.delay(self.failures, self.client.random)
         _log.info(
-            "txgetty: {label} slot {slot}: {what} ({why}); dialling again in {delay:.2f} s",
-            label=self.client.label, slot=self.index, what=what, why=_describe(failure), delay=delay,
+            "txgetty: {endpoint} slot {slot}: {event} ({reason}); dialling again in {delay:.2f} s",
+            endpoint=self.client.label, slot=self.index, event=what, reason=_describe(failure),
+            error=_errorName(failure), attempt=self.failures, delay=delay,
         )
         self._timer = self.client.clock.callLater(delay, self.fire, "retry")
 
@@ -300,8 +301,9 @@ class Slot(SessionOwner):
         Too many failures in a row: stop trying and tell the pool.
         """
         _log.warn(
-            "txgetty: {label} slot {slot}: gave up after {n} failed attempts; last: {why}",
-            label=self.client.label, slot=self.index, n=self.failures, why=_describe(self.lastFailure),
+            "txgetty: {endpoint} slot {slot}: gave up after {attempt} failed attempts; last: {reason}",
+            endpoint=self.client.label, slot=self.index, attempt=self.failures,
+            reason=_describe(self.lastFailure), error=_errorName(self.lastFailure),
         )
         self.client.slotGaveUp(self)
 
@@ -384,3 +386,11 @@ def describeConnectFailure(failure: Failure | None) -> str:
 
 
 _describe = describeConnectFailure
+
+
+def _errorName(failure: Failure | None) -> str | None:
+    """
+    @param failure: a failure, or C{None}.
+    @return: its exception's class name (the C{error} log field), or C{None}.
+    """
+    return None if failure is None else type(failure.value).__name__

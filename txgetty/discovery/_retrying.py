@@ -12,7 +12,7 @@ from typing import Any, Callable
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ..client.reconnect import ReconnectPolicy
@@ -104,7 +104,8 @@ class RetryingService(Service):
         if failure.check(CancelledError):
             return
         if not failure.check(EtcdError):
-            self.log.failure("unexpected error in {service!r}", failure, service=self)
+            self.log.failure("txgetty registry: unexpected error in {component!r}", failure, LogLevel.error,
+                             component=self, error=type(failure.value).__name__)
         self._lastError = failure.value
         self._fire("fail")
 

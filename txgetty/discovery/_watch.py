@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.client import readBody
 from twisted.web.iweb import IResponse
@@ -291,7 +291,8 @@ class EtcdWatch:
             self._onEvent(event)
         except Exception:
             self.log.failure(
-                "the watch listener of {prefix!r} failed on {event!r}", prefix=self.prefix, event=event
+                "txgetty registry: the watch listener of {prefix!r} failed on {event!r}", level=LogLevel.error,
+                prefix=self.prefix, event=event,
             )
 
     def _end(self, result: Failure | None) -> None:

@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from ..errors import ConfigError
 from ..interfaces import IEtcdClient
+from ..transports.addresses import formatAddress
 from .etcd import EtcdClient, parseEtcdURL
 from .registration import DEFAULT_TTL, MIN_TTL, ServiceRegistration
 
@@ -168,13 +169,14 @@ class ServerAnnouncement(MultiService):
         self._listening = None
         names = sorted(self._services())
         if not names:
-            _log.warn("txgetty registry: the server exposes no service: nothing is registered in {url}",
-                      url=self.etcd.url)
+            _log.warn("txgetty registry: the server exposes no service: nothing is registered in {registry}",
+                      registry=self.etcd.url)
             return
         for address in addresses:
             advertised = advertisedAddress(address, self._advertise)
             if advertised is None:
-                _log.info("txgetty registry: {address} is not a TCP address: not registered", address=address)
+                _log.info("txgetty registry: {address} is not a TCP address: not registered",
+                          address=formatAddress(address), registry=self.etcd.url)
                 continue
             registration = ServiceRegistration(self.etcd, self.prefix, names, advertised, **self._settings)  # type: ignore[arg-type]
             self.registrations.append(registration)
@@ -194,10 +196,11 @@ class ServerAnnouncement(MultiService):
         """
         self._listening = None
         if failure.check(ConfigError):
-            _log.error("txgetty registry: nothing is registered: {why}", why=failure.getErrorMessage())
+            _log.error("txgetty registry: nothing is registered in {registry}: {reason}", registry=self.etcd.url,
+                       reason=failure.getErrorMessage(), error=type(failure.value).__name__)
         elif not failure.check(CancelledError):
-            _log.info("txgetty registry: nothing is registered: the server did not listen ({why})",
-                      why=failure.getErrorMessage())
+            _log.info("txgetty registry: nothing is registered in {registry}: the server did not listen ({reason})",
+                      registry=self.etcd.url, reason=failure.getErrorMessage(), error=type(failure.value).__name__)
 
     def stopService(self) -> Deferred[None]:
         """

@@ -240,8 +240,8 @@ class ServiceRegistration(RetryingService):
         Registered: tell the waiters, schedule the first renewal.
         """
         self.log.info(
-            "registered {services} at {address} in etcd {url} (lease {lease}, TTL {ttl} s)",
-            services=self.services, address=self.address, url=self.client.url, lease=self._lease, ttl=self.ttl,
+            "registered {services} at {address} in etcd {registry} (lease {lease}, TTL {ttl} s)",
+            services=self.services, address=self.address, registry=self.client.url, lease=self._lease, ttl=self.ttl,
         )
         self._ready()
 
@@ -277,7 +277,7 @@ class ServiceRegistration(RetryingService):
         self.log.warn(
             "the etcd lease {lease} of {services} at {address} expired (was the process stalled longer "
             "than the TTL of {ttl} s?); registering again with a new lease",
-            lease=self._lease, services=self.services, address=self.address, ttl=self.ttl,
+            lease=self._lease, services=self.services, address=self.address, ttl=self.ttl, registry=self.client.url,
         )
         self._lease = None
         self._doRegister()
@@ -288,9 +288,10 @@ class ServiceRegistration(RetryingService):
         """
         error = self._markDown()
         self.log.warn(
-            "could not register {services} at {address} in etcd: {reason}; the server keeps serving "
+            "could not register {services} at {address} in etcd {registry}: {reason}; the server keeps serving "
             "and registers again when etcd answers",
-            services=self.services, address=self.address, reason=str(error), error=type(error).__name__,
+            services=self.services, address=self.address, registry=self.client.url, reason=str(error),
+            error=type(error).__name__,
         )
         self.scheduleRetry()
 
@@ -299,9 +300,9 @@ class ServiceRegistration(RetryingService):
         etcd answers again and the keys are back: log it once.
         """
         self.log.info(
-            "etcd {url} answers again: registered {services} at {address} again after {seconds:.1f} s",
-            url=self.client.url, services=self.services, address=self.address,
-            seconds=self._downFor(),
+            "etcd {registry} answers again: registered {services} at {address} again after {elapsed:.1f} s",
+            registry=self.client.url, services=self.services, address=self.address,
+            elapsed=self._downFor(),
         )
         self._ready()
 
@@ -330,7 +331,7 @@ class ServiceRegistration(RetryingService):
             "could not deregister {services} at {address} from etcd ({reason}); the keys expire with "
             "lease {lease} within {ttl} s",
             services=self.services, address=self.address, reason=str(failure.value) or type(failure.value).__name__,
-            lease=lease, ttl=self.ttl, error=type(failure.value).__name__,
+            lease=lease, ttl=self.ttl, error=type(failure.value).__name__, registry=self.client.url,
         )
 
     def _doStopped(self) -> None:

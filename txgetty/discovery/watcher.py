@@ -44,6 +44,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
 from ..errors import ConfigError
@@ -179,7 +180,7 @@ class ServiceWatcher(RetryingService):
         except ValueError as e:
             self.log.warn(
                 "ignoring etcd key {key}: its value is not a txgetty server entry ({reason}): {value!r}",
-                key=key, reason=str(e), value=value[:200],
+                key=key, reason=str(e), value=value[:200].decode("utf-8", "replace"), service=self.service,
             )
             return None
 
@@ -226,14 +227,17 @@ class ServiceWatcher(RetryingService):
         if not added and not removed:
             return
         self.log.info(
-            "servers of {service}: +{added} -{removed}",
+            "txgetty registry: servers of {service}: +{added} -{removed}",
             service=self.service, added=sorted(added), removed=sorted(removed),
         )
         for listener in list(self._listeners):
             try:
                 listener.onServersChanged(dict(added), dict(removed))
             except Exception:
-                self.log.failure("a server list listener of {service} failed", service=self.service)
+                kind = type(listener)
+                self.log.failure("txgetty registry: {listener}.{callback} raised; the servers of {service} "
+                                 "changed all the same", level=LogLevel.error, service=self.service,
+                                 listener=f"{kind.__module__}.{kind.__qualname__}", callback="onServersChanged")
 
     # -- attempts ------------------------------------------------------------
 
@@ -334,9 +338,10 @@ class ServiceWatcher(RetryingService):
         """
         error = self._markDown()
         self.log.warn(
-            "cannot follow the servers of {service} in etcd: {reason}; keeping the last known list "
+            "cannot follow the servers of {service} in etcd {registry}: {reason}; keeping the last known list "
             "({count} servers) and reading again when etcd answers",
-            service=self.service, reason=str(error), count=len(self._servers), error=type(error).__name__,
+            service=self.service, registry=self.client.url, reason=str(error), count=len(self._servers),
+            error=type(error).__name__,
         )
         self.scheduleRetry()
 
@@ -345,9 +350,9 @@ class ServiceWatcher(RetryingService):
         etcd answers again and the list is current: log it once.
         """
         self.log.info(
-            "etcd {url} answers again: following the {count} servers of {service} after {seconds:.1f} s",
-            url=self.client.url, count=len(self._servers), service=self.service,
-            seconds=self._downFor(),
+            "etcd {registry} answers again: following the {count} servers of {service} after {elapsed:.1f} s",
+            registry=self.client.url, count=len(self._servers), service=self.service,
+            elapsed=self._downFor(),
         )
         self._doWatching()
 

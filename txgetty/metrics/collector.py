@@ -117,18 +117,29 @@ class TxGettyCollector:
         self.clients: dict[str, Any] = (dict(clients) if isinstance(clients, Mapping)
                                         else {f"client-{i}": c for i, c in enumerate(clients)})
         self.rpcServers: list[Any] = []
-        self.rpcClients: list[Any] = list(rpcClients)
+        self.rpcClients: list[Any] = []
         self.taskPools: list[Any] = list(taskPools)
         for rpc in rpcServers:
             self.addRpcServer(rpc)
+        for client in rpcClients:
+            self.addRpcClient(client)
 
     def addRpcServer(self, rpc: Any) -> None:
         """
-        @param rpc: an RPC server; its server's sessions are counted too.
+        @param rpc: an RPC server (its calls are counted from now on); its
+            server's sessions are counted too.
         """
         self.rpcServers.append(rpc)
+        rpc.callStats.watch()
         if rpc.server not in self.servers:
             self.servers.append(rpc.server)
+
+    def addRpcClient(self, client: Any) -> None:
+        """
+        @param client: an RPC client (its calls are counted from now on).
+        """
+        self.rpcClients.append(client)
+        client.callStats.watch()
 
     def describe(self) -> list[Metric]:
         """

@@ -260,8 +260,8 @@ class MetricsService(Service):
                       endpoint=self.endpoint, address=_bound(port.getHost()))
 
         def failed(failure: Any) -> None:
-            _log.error("txgetty metrics: cannot listen on {endpoint}: {why}; change --metrics",
-                       endpoint=self.endpoint, why=failure.getErrorMessage())
+            _log.error("txgetty metrics: cannot listen on {endpoint}: {reason}; change --metrics",
+                       endpoint=self.endpoint, reason=failure.getErrorMessage(), error=type(failure.value).__name__)
 
         d.addCallbacks(listening, failed)
 

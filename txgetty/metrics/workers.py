@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.endpoints import UNIXClientEndpoint
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
@@ -109,6 +109,9 @@ class WorkerScraper:
     @ivar timeout: seconds a worker has to answer.
     @ivar failures: scrapes of a worker that failed (no answer in time, or
         not parseable), by slot.
+    @ivar failing: the slots whose worker failed its last scrape, with the
+        failures in a row since it last answered: a failing spell is logged
+        once, when it begins (warn) and when it ends (info).
     """
 
     def __init__(self, supervisor: Any, directory: str, reactor: Any, timeout: float = SCRAPE_TIMEOUT) -> None:
@@ -123,6 +126,7 @@ class WorkerScraper:
         self.reactor = reactor
         self.timeout = timeout
         self.failures: dict[str, int] = {}
+        self.failing: dict[str, int] = {}
         self._agent = Agent.usingEndpointFactory(reactor, self)
 
     def endpointForURI(self, uri: Any) -> UNIXClientEndpoint:
@@ -133,25 +137,46 @@ class WorkerScraper:
         pid = int(uri.host.decode("ascii").rpartition("-")[2])
         return UNIXClientEndpoint(self.reactor, workerSocket(self.directory, pid), timeout=self.timeout)
 
+    def fetch(self, pid: int) -> Deferred:
+        """
+        @param pid: a worker's process id.
+        @return: a L{Deferred} firing with the body of its C{/metrics} (text
+            format), or failing (no answer, not a 200).
+        """
+        d = self._agent.request(b"GET", f"http://worker-{pid}/metrics".encode("ascii"), _TEXT_ACCEPT)
+        return d.addCallback(_body)
+
     def scrapeOne(self, slot: str, pid: int) -> Deferred:
         """
         @param slot: the worker's slot.
         @param pid: its process id.
         @return: a L{Deferred} firing with its families labelled C{worker=slot},
-            or with C{[]} (counted in L{failures}, logged at info) if it did not answer.
+            or with C{[]} (counted in L{failures}; the first failure of a
+            spell is logged at warn) if it did not answer.
         """
-        d = self._agent.request(b"GET", f"http://worker-{pid}/metrics".encode("ascii"), _TEXT_ACCEPT)
-        d.addCallback(_body)
+        d = self.fetch(pid)
         d.addTimeout(self.timeout, self.reactor)
         d.addCallback(lambda body: list(labelled(text_string_to_metric_families(body.decode("utf-8")), slot)))
 
+        def answered(families: list[Metric]) -> list[Metric]:
+            spell = self.failing.pop(slot, None)
+            if spell is not None:
+                _log.info("txgetty metrics: worker {worker} (pid {pid}) answers scrapes again, after {count} "
+                          "failed scrape(s)", worker=int(slot), pid=pid, count=spell)
+            return families
+
         def failed(failure: Any) -> list[Metric]:
             self.failures[slot] = self.failures.get(slot, 0) + 1
-            _log.info("txgetty metrics: worker {slot} (pid {pid}) did not answer a scrape: {why}",
-                      slot=slot, pid=pid, why=failure.getErrorMessage() or failure.type.__name__)
+            spell = self.failing[slot] = self.failing.get(slot, 0) + 1
+            if spell == 1:
+                _log.warn("txgetty metrics: worker {worker} (pid {pid}) did not answer a scrape: {reason}; its "
+                          "metrics are missing from /metrics until it answers (counted in "
+                          "txgetty_worker_scrape_failures_total; logged once until then)",
+                          worker=int(slot), pid=pid, reason=failure.getErrorMessage() or failure.type.__name__,
+                          error=failure.type.__name__)
             return []
 
-        return d.addErrback(failed)
+        return d.addCallbacks(answered, failed)
 
     def scrape(self) -> Deferred:
         """
@@ -259,7 +284,7 @@ class WorkersMetricsResource(Resource):
                 request.finish()
 
         def failed(failure: Any) -> None:
-            _log.failure("txgetty metrics: rendering the workers' metrics failed", failure)
+            _log.failure("txgetty metrics: rendering the workers' metrics failed", failure, LogLevel.error)
             if not gone:
                 request.setResponseCode(500)
                 request.finish()

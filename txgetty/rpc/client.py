@@ -119,8 +119,8 @@ class _Connection(EventListener):
         """
         if not self.draining:
             self.draining = True
-            _log.info("txgetty rpc: {address} is going away on one connection ({n} calls pending there); "
-                      "new calls go to other connections", address=self.address, n=len(self.pending))
+            _log.info("txgetty rpc: {address} is going away on one connection ({count} calls pending there); "
+                      "new calls go to other connections", address=self.address, count=len(self.pending))
         self.settled()
 
     def settled(self) -> None:
@@ -712,8 +712,9 @@ class RpcClient(MultiService):
 
         @param outcome: how it ended.
         """
-        service, _, method = pending.name.partition(".")
-        self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
+        if self.callStats.watched:
+            service, _, method = pending.name.partition(".")
+            self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
 
     def callLost(self, pending: _Pending, error: Exception) -> None:
         """

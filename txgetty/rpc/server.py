@@ -19,6 +19,7 @@ registry), L{txgetty.rpc.body} (argument and result bodies).
 from __future__ import annotations
 
 import inspect
+from bisect import bisect_left
 from dataclasses import replace
 from functools import lru_cache
 from types import CoroutineType
@@ -32,13 +33,13 @@ from twisted.python.reflect import safe_str
 from zope.interface import implementer
 
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, SessionConfig
-from ..errors import ConfigError
-from ..histogram import OTHER, CallStats
+from ..errors import ConfigError, SessionClosedError
+from ..histogram import OTHER, CallStats, Histogram
 from ..interfaces import ICallDispatcher
 from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
-from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
+from .body import NO_KWARGS, decodeArguments, encodeBody
 from .builtin import Health
 from .calls import (
     CURRENT_CALL,
@@ -59,8 +60,8 @@ from .calls import (
     runningTrace,
 )
 from .connection import RpcConnection
-from .services import ServiceRegistry
-from .tracing import OTEL, TRACEPARENT, CallTrace, serverTrace
+from .services import Method, ServiceRegistry
+from .tracing import OTEL, PROVIDER_RECHECK, TRACEPARENT, CallTrace, activeTracer, serverTrace
 from ..transports.addresses import formatAddress
 from .serializers import (
     DEFAULT_COMPRESS_THRESHOLD,
@@ -89,6 +90,13 @@ DRAIN_GRACE = 1.0
 #: Serializers whose uncompressed requests take the short path of
 #: L{RpcServer.request} (msgpack only when its extra is installed).
 _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
+#: The C{loads} of each of them: an uncompressed body of one of these that is
+#: a plain list of arguments takes the short path of L{RpcServer.request}
+#: (anything else goes through L{decodeArguments
+#: <txgetty.rpc.body.decodeArguments>}, which words any error).
+_QUICK_LOADS = {code: SERIALIZERS[code].loads for code in _QUICK}
+#: And their C{dumps}, for the answers of the short path.
+_QUICK_DUMPS = {code: SERIALIZERS[code].dumps for code in _QUICK}
 
 #: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
 #: (slower, ABC-based) isinstance test.
@@ -172,7 +180,14 @@ class RpcServer(Service):
             reactor = _reactor
         self.reactor = reactor
         self.registry = ServiceRegistry()
-        self._lookup = self.registry.lookup
+        #: The registry's table, read on every call (L{ServiceRegistry.services}).
+        self._services = self.registry.services
+        #: The reactor times between which no OpenTelemetry tracer is looked
+        #: for (L{_otelTrace}).
+        self._noTracerFrom = self._noTracerUntil = 0.0
+        #: The "ok" latency histogram of each method answered at once, by
+        #: qualified name (hashing a Method itself costs a Python call).
+        self._okCalls: dict[str, Histogram] = {}
         self.maxInFlight = maxInFlight
         self.auth = auth
         self.hooks = list(hooks)
@@ -344,7 +359,7 @@ class RpcServer(Service):
                 try:
                     method(*args)
                 except Exception:
-                    _log.failure("txgetty rpc: hook {hook!r}.{name} raised", hook=hook, name=name,
+                    _log.failure("txgetty rpc: hook {hook!r}.{callback} raised", hook=hook, callback=name,
                                  level=LogLevel.error)
 
     def authenticate(self, connection: RpcConnection, frame: F.Frame) -> Deferred:
@@ -377,12 +392,14 @@ class RpcServer(Service):
             why = f"the auth callable failed: {outcome.getErrorMessage()}"
             closeWhy = "the auth callable failed"
             if token and token in outcome.getTraceback():
-                _log.error("txgetty rpc: the auth callable {auth!r} raised {type} on {session} (its traceback is "
+                _log.error("txgetty rpc: the auth callable {hook!r} raised {error} on {session} (its traceback is "
                            "not logged: it holds the auth token); refusing the connection",
-                           auth=self.auth, type=outcome.type.__name__, session=session)
+                           hook=self.auth, callback="auth", error=outcome.type.__name__, session=session,
+                           peer=formatAddress(getattr(session, "remoteAddress", None)))
             else:
-                _log.failure("txgetty rpc: the auth callable {auth!r} raised on {session}; refusing the connection",
-                             outcome, LogLevel.error, auth=self.auth, session=session)
+                _log.failure("txgetty rpc: the auth callable {hook!r} raised on {session}; refusing the connection",
+                             outcome, LogLevel.error, hook=self.auth, callback="auth", session=session,
+                             error=outcome.type.__name__, peer=formatAddress(getattr(session, "remoteAddress", None)))
         else:
             if token is None:
                 why = ("the first request of the connection carries no auth token (head entry 'auth'): "
@@ -408,7 +425,8 @@ class RpcServer(Service):
         """
         head = frame.head
         # A missing key looks up None: no such service, no such method.
-        method = self._lookup(head.get(F.SERVICE), head.get(F.METHOD))  # type: ignore[arg-type]
+        methods = self._services.get(head.get(F.SERVICE))  # type: ignore[arg-type]
+        method = None if methods is None else methods.get(head.get(F.METHOD))  # type: ignore[arg-type]
         isRequest = frame.type == F.REQUEST
         timeoutMs = head.get(F.TIMEOUT_MS)
         deadline = 0.0 if timeoutMs is None else deadlineOf(timeoutMs)
@@ -419,11 +437,28 @@ class RpcServer(Service):
                 or (isRequest and frame.requestId in connection.calls)):
             self._refuse(connection, frame)
             return
-        trace = serverTrace(head) if OTEL or TRACEPARENT in head else None
-        info = self._before(connection, frame, trace) if self.hooks or trace is not None else None
-        started = self.reactor.seconds()
-        plain = frame.serializer in _QUICK and not frame.compressor
-        args = fastArguments(frame) if plain else None
+        # When the read that delivered the request happened: its arrival
+        # (docs/rpc.md, "started"), and one clock read fewer per call.
+        started = connection.session.lastActive
+        if TRACEPARENT in head:
+            trace = serverTrace(head)
+        elif OTEL and not (self._noTracerFrom <= started < self._noTracerUntil):
+            trace = self._otelTrace(head, started)
+        else:
+            trace = None
+        info = self._before(connection, frame, trace, started) if self.hooks or trace is not None else None
+        # The arguments of a plain body, read here: this is the path of
+        # every call (a function call costs about 1 % of one).
+        loads = _QUICK_LOADS.get(frame.serializer) if not frame.compressor else None
+        args = None
+        if loads is not None and frame.body:
+            try:
+                args = loads(frame.body)
+            except Exception:
+                pass  # decodeArguments below words the error
+            else:
+                if type(args) is not list:
+                    args = None
         if args is None:
             try:
                 args, kwargs = decodeArguments(frame, connection.maxBody + F.HEADER_SIZE)
@@ -455,8 +490,13 @@ class RpcServer(Service):
             CURRENT_CALL.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
             self._later(connection, frame, info, result, deadline, started)
-        elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
-            self._count(frame, "ok", started)
+        elif info is None and isRequest and loads is not None and self._quickAnswer(connection, frame, result):
+            if self.callStats.watched:
+                # The common case, counted here rather than through _count.
+                histogram = self._okCalls.get(method.qualifiedName) or self._okHistogram(method, head)
+                elapsed = self.reactor.seconds() - started
+                histogram.counts[bisect_left(histogram.bounds, elapsed)] += 1
+                histogram.sum += elapsed
         else:
             self._count(frame, self._finish(connection, frame, info, result), started)
 
@@ -467,9 +507,34 @@ class RpcServer(Service):
         @param outcome: how it ended (C{"ok"} or an error type).
         @param started: when it started (reactor seconds).
         """
-        head = frame.head
-        self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome,
-                              self.reactor.seconds() - started)
+        if self.callStats.watched:
+            head = frame.head
+            self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome, self.reactor.seconds() - started)
+
+    def _otelTrace(self, head: Any, now: float) -> CallTrace | None:
+        """
+        @param head: the head map of a call without C{traceparent}.
+        @param now: the reactor's time.
+        @return: its trace context with an OpenTelemetry server span, or
+            C{None} while no tracer provider is set (then not asked again
+            for L{PROVIDER_RECHECK} seconds of reactor time, which keeps the
+            question off the path of every call).
+        """
+        tracer = activeTracer()
+        if tracer is None:
+            self._noTracerFrom, self._noTracerUntil = now, now + PROVIDER_RECHECK
+            return None
+        return serverTrace(head, tracer)
+
+    def _okHistogram(self, method: Method, head: Any) -> Histogram:
+        """
+        @param method: a method not answered at once before.
+        @param head: the head map of a call of it.
+        @return: the latency histogram of its C{"ok"} calls in L{callStats},
+            kept for the next calls.
+        """
+        histogram = self._okCalls[method.qualifiedName] = self.callStats.histogram(head[F.SERVICE], head[F.METHOD], "ok")
+        return histogram
 
     def _quickAnswer(self, connection: RpcConnection, frame: F.Frame, result: Any) -> bool:
         """
@@ -479,7 +544,7 @@ class RpcServer(Service):
         @return: whether it was answered (else L{_finish} must).
         """
         try:
-            body = SERIALIZERS[frame.serializer].dumps(result)
+            body = _QUICK_DUMPS[frame.serializer](result)
         except Exception:
             return False
         size = len(body)
@@ -487,9 +552,10 @@ class RpcServer(Service):
                 size > self.compressThreshold and (self.compressor or F.ACCEPT_COMPRESSOR in frame.head)):
             return False
         self.calls += 1
-        session = connection.session
-        if session.acceptsWrites:
-            session.writePkg(F.responseBytes(frame.requestId, body, frame.serializer, NONE))
+        try:
+            connection.session.writePkg(F.responseBytes(frame.requestId, body, frame.serializer, NONE))
+        except SessionClosedError:
+            pass  # closed while the call ran: nobody to answer (as respond)
         return True
 
     def _refuse(self, connection: RpcConnection, frame: F.Frame) -> None:
@@ -507,15 +573,17 @@ class RpcServer(Service):
         else:
             self.errors += 1
 
-    def _before(self, connection: RpcConnection, frame: F.Frame, trace: CallTrace | None) -> CallInfo:
+    def _before(self, connection: RpcConnection, frame: F.Frame, trace: CallTrace | None,
+                started: float) -> CallInfo:
         """
         @param trace: the call's trace context.
+        @param started: when the call started (reactor seconds).
         @return: the call's L{CallInfo}, after the C{beforeCall} hooks saw it.
         """
         head = frame.head
         visible = {k: v for k, v in head.items() if k != F.AUTH}
         info = CallInfo(head[F.SERVICE], head[F.METHOD], frame.requestId, connection.session, visible,
-                        self.reactor.seconds(), trace)
+                        started, trace)
         self._hook("beforeCall", info)
         return info
 
@@ -621,8 +689,8 @@ class RpcServer(Service):
         """
         call.timer = None
         call.expired = True
-        _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeout}) passed",
-                  timeout=call.frame.head[F.TIMEOUT_MS], reason="deadline",
+        _log.info("txgetty rpc: {call} on {session} cancelled: its deadline (timeout-ms {timeoutMs}) passed",
+                  timeoutMs=call.frame.head[F.TIMEOUT_MS], reason="deadline",
                   **callFields(connection.session, call.frame, call.info))
         call.cancel()
 
@@ -644,7 +712,7 @@ class RpcServer(Service):
                 response = self._response(connection, frame, outcome)
             except (BadResponse, ResponseTooLarge) as e:
                 # The method worked; its result cannot go out.
-                _log.error("txgetty rpc: {call} on {session}: {type}: {why}", type=type(e).__name__, why=e,
+                _log.error("txgetty rpc: {call} on {session}: {error}: {why}", error=type(e).__name__, why=str(e),
                            reason=f"{type(e).__name__}: {e}", **callFields(connection.session, frame, info))
                 outcome = Failure()
         elif isinstance(outcome, Failure):
@@ -676,12 +744,12 @@ class RpcServer(Service):
         its traceback.
         """
         why = cutText(failure.getErrorMessage(), 1000)
-        fields = dict(type=failure.type.__name__, why=why, reason=f"{failure.type.__name__}: {why}",
+        fields = dict(error=failure.type.__name__, why=why, reason=f"{failure.type.__name__}: {why}",
                       **callFields(connection.session, frame, info))
         if expected:
-            _log.info("txgetty rpc: {call} on {session} raised {type}: {why}", **fields)
+            _log.info("txgetty rpc: {call} on {session} raised {error}: {why}", **fields)
         else:
-            _log.failure("txgetty rpc: {call} on {session} raised {type}: {why}", failure, LogLevel.error, **fields)
+            _log.failure("txgetty rpc: {call} on {session} raised {error}: {why}", failure, LogLevel.error, **fields)
 
     def _response(self, connection: RpcConnection, frame: F.Frame, value: Any) -> bytes:
         """

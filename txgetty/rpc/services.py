@@ -139,7 +139,10 @@ class ServiceRegistry:
         """
         Start empty.
         """
-        self._services: dict[str, dict[str, Method]] = {}
+        #: Every method by service name and method name: what L{lookup}
+        #: reads, for callers that look up on every call (read it, do not
+        #: change it; L{register} and L{unregister} do).
+        self.services: dict[str, dict[str, Method]] = {}
         self._owners: dict[str, Any] = {}
 
     def register(self, obj: Any, name: str | None = None) -> str:
@@ -153,7 +156,7 @@ class ServiceRegistry:
             bad method name.
         """
         service = _serviceName(obj, name)
-        if service in self._services:
+        if service in self.services:
             raise RegistrationError(
                 f"a service named {service!r} is already registered ({self._owners[service]!r}); "
                 f"pass another name"
@@ -164,7 +167,7 @@ class ServiceRegistry:
                 f"service {service!r} ({obj!r}) exposes no methods: give it public methods, "
                 f"or mark methods with @rpcmethod"
             )
-        self._services[service] = {
+        self.services[service] = {
             _checkName("method", m): Method(f, info.blocking, f"{service}.{m}") for m, (f, info) in exposed.items()
         }
         self._owners[service] = obj
@@ -175,7 +178,7 @@ class ServiceRegistry:
         @param name: a registered service's name.
         @raise KeyError: no such service.
         """
-        del self._services[name]
+        del self.services[name]
         del self._owners[name]
 
     def lookup(self, service: str, method: str) -> Method | None:
@@ -184,7 +187,7 @@ class ServiceRegistry:
         @param method: a method name.
         @return: the method, or C{None}.
         """
-        methods = self._services.get(service)
+        methods = self.services.get(service)
         return None if methods is None else methods.get(method)
 
     def hasService(self, service: str) -> bool:
@@ -192,10 +195,10 @@ class ServiceRegistry:
         @param service: a service name.
         @return: whether it is registered.
         """
-        return service in self._services
+        return service in self.services
 
     def names(self) -> dict[str, list[str]]:
         """
         @return: every service with its sorted method names.
         """
-        return {s: sorted(m) for s, m in sorted(self._services.items())}
+        return {s: sorted(m) for s, m in sorted(self.services.items())}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-import time
+from time import monotonic as _monotonic
 from typing import Any, Mapping
 
 try:
@@ -131,31 +131,33 @@ PROVIDER_RECHECK = 1.0
 
 class _TracerCache:
     """
-    The tracer of L{_tracer}: asking OpenTelemetry for its provider reads
-    the environment each time (about a sixth of a plain call's server CPU),
-    so the answer is kept: a real provider's tracer for good (OpenTelemetry
-    lets the global provider be set only once), "none set" for
-    L{PROVIDER_RECHECK} seconds.  A different C{get_tracer_provider} (a
-    test's patch) is asked again at once.
+    What L{activeTracer} answered last: asking OpenTelemetry for its
+    provider reads the environment each time (about a sixth of a plain
+    call's server CPU), so the answer is kept: a real provider's tracer for
+    good (OpenTelemetry lets the global provider be set only once), "none
+    set" for L{PROVIDER_RECHECK} seconds.  A different
+    C{get_tracer_provider} (a test's patch) is asked again at once.
 
     @ivar getter: the C{get_tracer_provider} the answer came from.
     @ivar tracer: the tracer, or C{None}.
     @ivar checked: when it was asked (C{time.monotonic()}).
     """
 
+    __slots__ = ("getter", "tracer", "checked")
+
     def __init__(self) -> None:
         self.getter: Any = None
         self.tracer: Any = None
         self.checked = 0.0
 
-    def get(self) -> Any:
+    def ask(self, getter: Any, now: float) -> Any:
         """
+        Ask OpenTelemetry for its tracer provider and keep the answer.
+
+        @param getter: its C{get_tracer_provider}.
+        @param now: C{time.monotonic()}.
         @return: the tracer, or C{None} when no tracer provider is set.
         """
-        getter = _otelTrace.get_tracer_provider
-        now = time.monotonic()
-        if getter is self.getter and (self.tracer is not None or now - self.checked < PROVIDER_RECHECK):
-            return self.tracer
         provider = getter()
         if isinstance(provider, (_otelTrace.ProxyTracerProvider, _otelTrace.NoOpTracerProvider)):
             tracer = None
@@ -168,15 +170,27 @@ class _TracerCache:
 _TRACERS = _TracerCache()
 
 
-def _tracer() -> Any:
+def activeTracer() -> Any:
     """
     @return: txgetty's OpenTelemetry tracer, or C{None} when
         opentelemetry-api is not installed or no tracer provider is set
-        (looked for at most once a second while none is).
+        (looked for at most once a second while none is).  Cheap enough to
+        ask on every call: one function call and a clock read.
     """
     if _otelTrace is None:
         return None
-    return _TRACERS.get()
+    cache = _TRACERS
+    tracer = cache.tracer
+    getter = _otelTrace.get_tracer_provider
+    if getter is cache.getter:
+        if tracer is not None:
+            return tracer
+        now = _monotonic()
+        if now - cache.checked < PROVIDER_RECHECK:
+            return None
+    else:
+        now = _monotonic()
+    return cache.ask(getter, now)
 
 
 def _otelParent(parent: TraceParent | None, state: str | None) -> Any:
@@ -303,9 +317,11 @@ class CallTrace:
             _endSpan(span, outcome)
 
 
-def serverTrace(head: Mapping[str, str]) -> CallTrace | None:
+def serverTrace(head: Mapping[str, str], tracer: Any = False) -> CallTrace | None:
     """
     @param head: a request's head map.
+    @param tracer: the L{activeTracer} if the caller asked already (C{None}
+        included); by default it is asked here.
     @return: the trace context of the call: from its valid C{traceparent},
         with an OpenTelemetry server span when a tracer provider is set (a
         new trace without a valid C{traceparent}); C{None} when it carries
@@ -313,7 +329,8 @@ def serverTrace(head: Mapping[str, str]) -> CallTrace | None:
     """
     parent = parseTraceparent(head.get(TRACEPARENT))
     state = _traceState(head.get(TRACESTATE)) if parent is not None else None
-    tracer = _tracer()
+    if tracer is False:
+        tracer = activeTracer()
     if tracer is None:
         return CallTrace(parent, state) if parent is not None else None
     service, method = head.get("service", ""), head.get("method", "")
@@ -394,7 +411,7 @@ def clientTrace(name: str, traceparent: str | None, tracestate: str | None, runn
         state = running.tracestate
     else:
         head, state = {}, None
-    tracer = _tracer()
+    tracer = activeTracer()
     if tracer is None:
         return ClientTrace(head) if head else None
     if parent is not None:

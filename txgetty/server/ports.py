@@ -136,10 +136,10 @@ class SessionCap:
         self.also: list[Any] = []
         self.refusals = Tally(
             clock,
-            "txgetty: {listener} holds maxSessions ({cap}) connections: refused one from {peer} "
+            "txgetty: {endpoint} holds maxSessions ({limit}) connections: refused one from {peer} "
             "(closed at once); further refusals are counted and logged every {interval:g} s",
-            "txgetty: {listener} refused {n} more connections in the last {interval:g} s, {total} in all: "
-            "it holds maxSessions ({cap}); raise maxSessions (--max-sessions, or :maxSessions=N in "
+            "txgetty: {endpoint} refused {count} more connections in the last {interval:g} s, {total} in all: "
+            "it holds maxSessions ({limit}); raise maxSessions (--max-sessions, or :maxSessions=N in "
             "the listener) if they are welcome",
             interval=REFUSAL_LOG_INTERVAL, log=_log,
         )
@@ -180,7 +180,7 @@ class SessionCap:
         @param addr: the refused peer's address.
         @return: the protocol that closes the connection.
         """
-        self.refusals.count(listener=self.label, cap=self.maxSessions, peer=formatAddress(addr))
+        self.refusals.count(endpoint=self.label, limit=self.maxSessions, peer=formatAddress(addr))
         return _Refusal(self)
 
 

@@ -188,8 +188,8 @@ class Server(Service, SessionOwner):
             address = port.getHost()
             self.addresses.append(address)
             _log.info(
-                "{name}: listening on {address} (from {endpoint})",
-                name=self.name, address=listener.label(address), endpoint=description,
+                "{server}: listening on {address} (from {endpoint})",
+                server=self.name, address=listener.label(address), endpoint=description,
             )
             return address
 
@@ -197,8 +197,9 @@ class Server(Service, SessionOwner):
             if self._raiseSynchronously and self._starting:
                 return failure  # raised to the caller of startService, who reports it
             _log.error(
-                "{name}: cannot listen on {endpoint}: {why}",
-                name=self.name, endpoint=description, why=failure.getErrorMessage(),
+                "{server}: cannot listen on {endpoint}: {reason}",
+                server=self.name, endpoint=description, reason=failure.getErrorMessage(),
+                error=type(failure.value).__name__,
             )
             return failure
 

@@ -492,8 +492,9 @@ class LifecycleMixin:
         self.closeReason = failure
         # A connect-and-close (health check, port scan) is not worth a warning.
         log = _log.info if reason.check(ConnectionDone, ConnectionLost) else _log.warn
-        log("txgetty: {why}", why=failure.getErrorMessage(), session=self, peer=formatAddress(self.remoteAddress),
-            error="TLSHandshakeError", callback=None)
+        why = failure.getErrorMessage()
+        log("txgetty: {why}", why=why, reason=f"TLSHandshakeError: {why}", session=self,
+            peer=formatAddress(self.remoteAddress), error="TLSHandshakeError", callback=None)
         if self._listener is not None:
             self._callListener("onError", failure)
         self._finish()

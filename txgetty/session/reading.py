@@ -110,5 +110,5 @@ class WaitingMessages(deque):
         if len(self) < limit:
             self.append(data)
         else:
-            _log.info("txgetty: {session!r}: dropped a message, {n} wait already (backlogHighMark)",
-                      session=session, n=len(self))
+            _log.info("txgetty: {session!r}: dropped a message, {count} wait already (backlogHighMark)",
+                      session=session, count=len(self), limit=limit)

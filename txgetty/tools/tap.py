@@ -338,11 +338,11 @@ def raiseOpenFileLimit(
         try:
             setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError) as e:
-            _log.warn("txgetty: could not raise the open-file limit from {soft} to {target} ({error}); "
-                      "the server can hold about {soft} connections: raise it with ulimit -n",
-                      soft=soft, target=target, error=e)
+            _log.warn("txgetty: could not raise the open-file limit from {limit} to {target} ({reason}); "
+                      "the server can hold about {limit} connections: raise it with ulimit -n",
+                      limit=soft, target=target, reason=str(e), error=type(e).__name__)
             return soft
-        _log.info("txgetty: raised the open-file limit from {soft} to {target}", soft=soft, target=target)
+        _log.info("txgetty: raised the open-file limit from {limit} to {target}", limit=soft, target=target)
         return target
     return soft
 
@@ -559,7 +559,7 @@ class _Main(MultiService):
             except (CannotListenError, OSError) as e:
                 line = describeListenError(e, *_optionOf(e, self.listeners.get(service, ("--listen", []))))
                 if self.daemon:
-                    _log.error("{line}", line=line)
+                    _log.error("{reason}", reason=line, error=type(e).__name__)
                     raise ListenError(line) from None
                 # SystemExit with a text: Python prints it on stderr (twistd
                 # logs its stderr; under twist logging has not begun yet).

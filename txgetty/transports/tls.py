@@ -182,11 +182,11 @@ def _warnIfNotValidNow(cert: ssl.Certificate, what: str) -> None:
         return  # the same file is loaded at option parsing and at start
     _warnedValidity.add(key)
     if notAfter is not None and notAfter < now:
-        _log.warn("txgetty: the certificate in {what} expired on {date}: peers that verify it will refuse "
-                  "the connection; renew it", what=what, date=_when(notAfter))
+        _log.warn("txgetty: the certificate in {certificate} expired on {date}: peers that verify it will refuse "
+                  "the connection; renew it", certificate=what, date=_when(notAfter))
     elif notBefore is not None and notBefore > now:
-        _log.warn("txgetty: the certificate in {what} is not valid before {date}: peers that verify it will "
-                  "refuse the connection until then (or check this host's clock)", what=what,
+        _log.warn("txgetty: the certificate in {certificate} is not valid before {date}: peers that verify it will "
+                  "refuse the connection until then (or check this host's clock)", certificate=what,
                   date=_when(notBefore))
 
 

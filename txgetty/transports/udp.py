@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from ..errors import ConfigError, DatagramTooLargeError
 from ..interfaces import ISessionFactory
-from .addresses import checkPort
+from .addresses import checkPort, formatAddress
 
 _log = Logger()
 
@@ -42,6 +42,25 @@ DEFAULT_PEER_IDLE = 60.0
 DEFAULT_MAX_PEERS = 10_000
 #: The kinds of dropped datagrams (see L{UDPServerProtocol.drops}).
 DROP_KINDS = ("oversize", "peers", "backlog")
+#: The log line of the first dropped datagram of each kind, per listener.
+DROP_FORMATS = {
+    "oversize": "txgetty: {endpoint}: a datagram from {peer} is larger than {limit} bytes (maxMsgLen): "
+                "dropped (counted in oversize; logged once per listener)",
+    "peers": "txgetty: {endpoint} has {limit} peers (maxPeers): datagrams from new peers are dropped (the "
+             "first from {peer}; logged once per listener)",
+    "backlog": "txgetty: {endpoint}: {session!r} has more than backlogHighMark ({limit}) packets waiting for "
+               "its task pool (or the pool is full): its datagrams are dropped until it catches up (logged "
+               "once per listener)",
+}
+
+
+def _udpPeer(addr: tuple) -> str:
+    """
+    @param addr: a UDP sender C{(host, port)}.
+    @return: it as the C{peer} log field: C{udp:127.0.0.1:5000}, C{udp:[::1]:5000}.
+    """
+    host, port = addr[0], addr[1]
+    return f"udp:[{host}]:{port}" if ":" in host else f"udp:{host}:{port}"
 
 
 @implementer(ITransport, IPushProducer)
@@ -93,7 +112,8 @@ class DatagramPeer:
             raise DatagramTooLargeError(len(data), MAX_DATAGRAM, f"{self.address.host}:{self.address.port}") \
                 from None
         except OSError as e:
-            _log.info("txgetty: UDP send to {peer} failed: {why}", peer=self.address, why=e)
+            _log.info("txgetty: UDP send to {peer} failed: {reason}", peer=formatAddress(self.address),
+                      reason=str(e), error=type(e).__name__)
 
     def writeSequence(self, seq: Any) -> None:
         """
@@ -194,20 +214,17 @@ class UDPServerProtocol(DatagramProtocol):
         """
         session = self.peers.get(addr)
         if len(data) > self.maxDatagram:
-            self._drop(f"a datagram from {addr[0]}:{addr[1]} is larger than {self.maxDatagram} bytes "
-                       f"(maxMsgLen): dropped (counted in oversize)", "oversize")
+            self._drop("oversize", addr, self.maxDatagram)
             return
         if session is None:
             if len(self.peers) >= self.maxPeers:
-                self._drop(f"{self.description} has {self.maxPeers} peers (maxPeers): datagrams from "
-                           f"new peers are dropped", "peers")
+                self._drop("peers", addr, self.maxPeers)
                 return
             session = self._newPeer(addr)
             if session is None:
                 return
         elif session.backlogFull:
-            self._drop(f"{session!r} has more than backlogHighMark packets waiting for its task pool (or the "
-                       f"pool is full): its datagrams are dropped until it catches up", "backlog")
+            self._drop("backlog", addr, session.backlogHighMark, session)
             return
         session.messageReceived(data)
 
@@ -236,17 +253,22 @@ class UDPServerProtocol(DatagramProtocol):
         """
         self.peers.pop((peer.address.host, peer.address.port), None)
 
-    def _drop(self, why: str, kind: str) -> None:
+    def _drop(self, kind: str, addr: tuple, limit: int, session: Any = None) -> None:
         """
         Count a dropped datagram; log the first of each kind.
 
-        @param why: the explanation.
-        @param kind: the kind of drop (a key of L{drops}), to log it once.
+        @param kind: the kind of drop (a key of L{drops} and of
+            L{DROP_FORMATS}), to log it once.
+        @param addr: the sender.
+        @param limit: the limit it ran into (C{maxMsgLen}, C{maxPeers},
+            C{backlogHighMark}).
+        @param session: the peer's session (C{backlog} only).
         """
         self.drops[kind] += 1
         if kind not in self._warned:
             self._warned.add(kind)
-            _log.warn("txgetty: {why} (logged once per listener)", why=why)
+            _log.warn(DROP_FORMATS[kind], kind=kind, endpoint=self.description, peer=_udpPeer(addr),
+                      limit=limit, session=session)
 
     @property
     def dropped(self) -> int:
@@ -306,9 +328,10 @@ class _ConnectedUDP(DatagramProtocol):
         if session.backlogFull:
             self.dropped += 1
             if self.dropped == 1:
-                _log.warn("txgetty: {session!r} has more than backlogHighMark packets waiting for its task pool "
-                          "(or the pool is full): its datagrams are dropped until it catches up (logged once "
-                          "per socket)", session=session)
+                _log.warn("txgetty: {session!r} has more than backlogHighMark ({limit}) packets waiting for its "
+                          "task pool (or the pool is full): its datagrams are dropped until it catches up (logged "
+                          "once per socket)", session=session, peer=formatAddress(peer.address),
+                          limit=session.backlogHighMark, kind="backlog")
             return
         session.messageReceived(data)
 

@@ -51,9 +51,9 @@ class HTTPStages:
         self._held: set[Any] = set()
         self.expired = Tally(
             clock,
-            "txgetty: {listener}: {peer} did not finish its WebSocket upgrade within {timeout:g} s of "
+            "txgetty: {endpoint}: {peer} did not finish its WebSocket upgrade within {timeout:g} s of "
             "connecting (openTimeout): dropped; further ones are counted and logged every {interval:g} s",
-            "txgetty: {listener}: dropped {n} more connections in the last {interval:g} s that did not "
+            "txgetty: {endpoint}: dropped {count} more connections in the last {interval:g} s that did not "
             "upgrade within openTimeout ({timeout:g} s), {total} in all",
             level="info", log=_log,
         )
@@ -89,7 +89,7 @@ class HTTPStages:
         @param transport: a connection still not upgraded after the timeout.
         """
         self._timers.pop(transport, None)
-        self.expired.count(listener=self.label, peer=formatPeer(transport), timeout=self.timeout)
+        self.expired.count(endpoint=self.label, peer=formatPeer(transport), timeout=self.timeout)
         transport.abortConnection()
 
     def stop(self) -> None:

@@ -112,14 +112,14 @@ class ConnectionReceiver:
         port = self._ports.get(listenerId)
         try:
             if port is None:
-                _log.warn("txgetty worker: a connection for listener {listener} arrived but nothing listens on it "
-                          "here; closed", listener=listenerId)
+                _log.warn("txgetty worker: a connection for listener {listenerId} arrived but nothing listens on "
+                          "it here; closed", listenerId=listenerId)
                 return
             transport = self.reactor.adoptStreamConnection(fd, FAMILIES[port.family], port.factory)
         except OSError as e:
             # The peer left before the worker took it (getpeername fails).
-            _log.info("txgetty worker: a connection of {listener} ended before it was adopted: {why}",
-                      listener=listenerId, why=e)
+            _log.info("txgetty worker: a connection of listener {listenerId} ended before it was adopted: {reason}",
+                      listenerId=listenerId, reason=str(e), error=type(e).__name__)
             return
         finally:
             os.close(fd)

@@ -29,6 +29,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ..tally import Tally
+
 _log = Logger()
 
 #: Connections accepted per wake-up of a listener at most.
@@ -189,6 +191,15 @@ class Acceptor:
         self.balancer = balancer
         self.label = label
         self.accepted = self.dropped = 0
+        self.drops = Tally(
+            reactor,
+            "txgetty supervisor: {endpoint}: no worker could take a connection from the kernel (every worker "
+            "is gone or its control channel broke): closed; further ones are counted and logged every "
+            "{interval:g} s",
+            "txgetty supervisor: {endpoint}: closed {count} more connections in the last {interval:g} s that no "
+            "worker could take, {total} in all",
+            log=_log,
+        )
         self._reading = False
         self._wanted = False
         self._stopped = False
@@ -207,6 +218,7 @@ class Acceptor:
         self._stopped = True
         self.balancer.unwatch(self)
         self._setReading(False)
+        self.drops.stop()
         if self._pause is not None and self._pause.active():
             self._pause.cancel()
         self._pause = None
@@ -260,6 +272,7 @@ class Acceptor:
             self.accepted += 1
             if not self.balancer.hand(self.listenerId, conn.detach()):
                 self.dropped += 1
+                self.drops.count(endpoint=self.label, listenerId=self.listenerId)
             if not self._reading:
                 return
 
@@ -269,8 +282,9 @@ class Acceptor:
         try again.
         """
         why = "out of file descriptors (raise the limit: ulimit -n)" if error.errno in _OUT_OF_FDS else error
-        _log.error("txgetty supervisor: cannot accept on {listener}: {why}; pausing {pause:g} s",
-                   listener=self.label, why=why, pause=FD_PAUSE)
+        _log.error("txgetty supervisor: cannot accept on {endpoint}: {reason}; pausing {delay:g} s",
+                   endpoint=self.label, listenerId=self.listenerId, reason=str(why), error=type(error).__name__,
+                   delay=FD_PAUSE)
         self._setReading(False)
         self._pause = self.reactor.callLater(FD_PAUSE, self._resume)
 

@@ -231,8 +231,8 @@ class ControlChannel:
         except ValueError as e:
             for fd in fds:
                 os.close(fd)
-            _log.warn("txgetty workers: {channel}: a control message was dropped: {why}",
-                      channel=self.logPrefix(), why=e)
+            _log.warn("txgetty workers: {channel}: a control message was dropped: {reason}",
+                      channel=self.logPrefix(), reason=str(e), error=type(e).__name__)
             return
         self.receiver.messageReceived(message, fds)
 

@@ -163,8 +163,8 @@ class WorkerProcess(ProcessProtocol):
         """
         The worker did not exit in time after SIGTERM.
         """
-        _log.warn("txgetty workers: {worker} did not exit within {seconds:g} s of SIGTERM (drainTimeout); "
-                  "killing it", worker=self.label, seconds=seconds)
+        _log.warn("txgetty workers: worker {worker} (pid {pid}) did not exit within {timeout:g} s of SIGTERM "
+                  "(drainTimeout); killing it", worker=self.slot, pid=self.pid, timeout=seconds)
         self.kill()
 
     def kill(self) -> None:
@@ -233,8 +233,9 @@ class WorkerProcess(ProcessProtocol):
         Log one line a worker wrote.
         """
         emit = _log.warn if childFD == 2 else _log.info
-        emit("{worker} {stream}: {line}", worker=self.label, stream="stderr" if childFD == 2 else "stdout",
-             line=line.decode("utf-8", "replace").rstrip("\r"), log_system=self._system())
+        emit("worker {worker} (pid {pid}) {stream}: {line}", worker=self.slot, pid=self.pid,
+             stream="stderr" if childFD == 2 else "stdout", line=line.decode("utf-8", "replace").rstrip("\r"),
+             log_system=self._system())
 
     def _system(self) -> str:
         """
@@ -291,8 +292,8 @@ class WorkerProcess(ProcessProtocol):
             if self.channel is not None:
                 self.channel.send({"t": "bye"})
         else:
-            _log.warn("txgetty workers: {worker} sent an unknown control message {message!r}",
-                      worker=self.label, message=message)
+            _log.warn("txgetty workers: worker {worker} (pid {pid}) sent an unknown control message {message!r}",
+                      worker=self.slot, pid=self.pid, message=message)
 
     def _publish(self, text: Any) -> None:
         """
@@ -301,12 +302,12 @@ class WorkerProcess(ProcessProtocol):
         try:
             event = eventFromJSON(text)
         except Exception:
-            _log.warn("txgetty workers: {worker} sent a log event that is not JSON: {text!r}",
-                      worker=self.label, text=text)
+            _log.warn("txgetty workers: worker {worker} (pid {pid}) sent a log event that is not JSON: {text!r}",
+                      worker=self.slot, pid=self.pid, text=text)
             return
         event["log_system"] = self._system()
-        event.setdefault("workerSlot", self.slot)
-        event.setdefault("workerPid", self.pid)
+        event.setdefault("worker", self.slot)
+        event.setdefault("pid", self.pid)
         self.observer(event)
 
     def channelLost(self, reason: Failure) -> None:

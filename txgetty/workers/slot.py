@@ -174,7 +174,7 @@ class Slot:
         """
         transition = TRANSITIONS.get((self.state, event))
         if transition is None:
-            _log.debug("txgetty workers: slot {slot}: {event} ignored in {state}", slot=self.index, event=event,
+            _log.debug("txgetty workers: slot {worker}: {event} ignored in {state}", worker=self.index, event=event,
                        state=self.state)
             return False
         self.state, action = transition
@@ -306,7 +306,7 @@ class Slot:
         """
         (STARTING, ready): route connections to it.
         """
-        _log.info("txgetty workers: {worker} is ready (slot {slot})", worker=worker.label, slot=self.index)
+        _log.info("txgetty workers: worker {worker} (pid {pid}) is ready", worker=self.index, pid=worker.pid)
         self.host.route(worker)
 
     def _restartLater(self, worker: IWorker, reason: Failure) -> None:
@@ -317,9 +317,9 @@ class Slot:
         self.failures = 1 if served else self.failures + 1
         delay = self.policy.delay(self.failures, self.rng)
         what = "died" if worker.readyAt is not None else "failed before it was ready"
-        _log.warn("txgetty workers: {worker} {what}: it {exit}; restarting slot {slot} in {delay:.2f} s "
-                  "({failures} failure(s) in a row)", worker=worker.label, what=what, exit=describeExit(reason),
-                  slot=self.index, delay=delay, failures=self.failures, exitReason=describeExit(reason))
+        _log.warn("txgetty workers: worker {worker} (pid {pid}) {event}: it {reason}; restarting it in {delay:.2f} s "
+                  "({attempt} failure(s) in a row)", worker=self.index, pid=worker.pid, event=what,
+                  reason=describeExit(reason), delay=delay, attempt=self.failures)
         self._retry = self.clock.callLater(delay, self.fire, "retry")
         self._endReload(False)
 
@@ -327,8 +327,8 @@ class Slot:
         """
         (STARTING, readyTimeout): kill it; its death restarts it later.
         """
-        _log.error("txgetty workers: {worker} did not report ready in time (readyTimeout); killing it",
-                   worker=worker.label)
+        _log.error("txgetty workers: worker {worker} (pid {pid}) did not report ready in time (readyTimeout); "
+                   "killing it", worker=self.index, pid=worker.pid)
         worker.kill()
 
     def _reloadMoot(self) -> None:
@@ -342,8 +342,8 @@ class Slot:
         (READY, reload): start the replacement; the current one serves on.
         """
         self.replacement = self._spawn()
-        _log.info("txgetty workers: reloading slot {slot}: started {new} beside {old}",
-                  slot=self.index, new=self.replacement.label, old=self.current.label if self.current else None)
+        _log.info("txgetty workers: reloading worker {worker}: started pid {pid} beside pid {previous}",
+                  worker=self.index, pid=self.replacement.pid, previous=_pidOf(self.current))
 
     def _handOver(self, new: IWorker) -> None:
         """
@@ -355,16 +355,16 @@ class Slot:
         if old is not None:
             self.host.unroute(old)
             old.terminate(killAfter=self.drainTimeout)
-        _log.info("txgetty workers: slot {slot}: {new} is ready and serving; {old} drains",
-                  slot=self.index, new=new.label, old=old.label if old else None)
+        _log.info("txgetty workers: worker {worker}: pid {pid} is ready and serving; pid {previous} drains",
+                  worker=self.index, pid=new.pid, previous=_pidOf(old))
 
     def _reloadFailed(self, new: IWorker, reason: Failure) -> None:
         """
         (RELOADING, newDied): the old worker stays.
         """
-        _log.error("txgetty workers: reload of slot {slot} failed: the new {new} {exit} before it was ready; "
-                   "{old} keeps serving", slot=self.index, new=new.label, exit=describeExit(reason),
-                   old=self.current.label if self.current else None)
+        _log.error("txgetty workers: reload of worker {worker} failed: the new pid {pid} {reason} before it was "
+                   "ready; pid {previous} keeps serving", worker=self.index, pid=new.pid, reason=describeExit(reason),
+                   previous=_pidOf(self.current))
         self._endReload(False)
 
     def _abandonReplacement(self, new: IWorker) -> None:
@@ -373,9 +373,9 @@ class Slot:
         """
         self.replacement = None
         new.kill()
-        _log.error("txgetty workers: reload of slot {slot} failed: the new {new} did not report ready in time "
-                   "(readyTimeout) and was killed; {old} keeps serving", slot=self.index, new=new.label,
-                   old=self.current.label if self.current else None)
+        _log.error("txgetty workers: reload of worker {worker} failed: the new pid {pid} did not report ready in "
+                   "time (readyTimeout) and was killed; pid {previous} keeps serving", worker=self.index, pid=new.pid,
+                   previous=_pidOf(self.current))
         self._endReload(False)
 
     def _promoteReplacement(self, old: IWorker, reason: Failure) -> None:
@@ -384,17 +384,17 @@ class Slot:
         the new one is the slot's worker now.
         """
         self.current, self.replacement = self.replacement, None
-        _log.warn("txgetty workers: {old} {exit} during the reload of slot {slot}; {new} takes its place",
-                  old=old.label, exit=describeExit(reason), slot=self.index,
-                  new=self.current.label if self.current else None)
+        _log.warn("txgetty workers: worker {worker}: pid {previous} {reason} during its reload; pid {pid} takes "
+                  "its place", worker=self.index, previous=old.pid, reason=describeExit(reason),
+                  pid=_pidOf(self.current))
         self._endReload(True)
 
     def _reloaded(self, old: IWorker, reason: Failure) -> None:
         """
         (HANDOVER, oldGone): the old worker drained and exited.
         """
-        _log.info("txgetty workers: slot {slot} reloaded: {old} drained and {exit}", slot=self.index,
-                  old=old.label, exit=describeExit(reason))
+        _log.info("txgetty workers: worker {worker} reloaded: pid {previous} drained and {reason}",
+                  worker=self.index, previous=old.pid, reason=describeExit(reason), pid=_pidOf(self.current))
         self._endReload(True)
 
     def _endReload(self, replaced: bool) -> None:
@@ -423,7 +423,8 @@ class Slot:
         """
         (STOPPING, died|newDied|oldGone|exited): one more process is gone.
         """
-        _log.info("txgetty workers: {worker} {exit}", worker=worker.label, exit=describeExit(reason))
+        _log.info("txgetty workers: worker {worker} (pid {pid}) {reason}", worker=self.index, pid=worker.pid,
+                  reason=describeExit(reason))
         if not self._alive:
             self.fire("gone")
 
@@ -433,8 +434,8 @@ class Slot:
         """
         self._stopTimer = None
         for worker in self._alive:
-            _log.warn("txgetty workers: {worker} did not exit within {seconds:g} s of SIGTERM (drainTimeout); "
-                      "killing it", worker=worker.label, seconds=self.drainTimeout)
+            _log.warn("txgetty workers: worker {worker} (pid {pid}) did not exit within {timeout:g} s of SIGTERM "
+                      "(drainTimeout); killing it", worker=self.index, pid=worker.pid, timeout=self.drainTimeout)
             worker.kill()
 
     def _finishStop(self) -> None:
@@ -492,3 +493,11 @@ class Slot:
 
 #: The table (L{Slot.TRANSITIONS}).
 TRANSITIONS = Slot.TRANSITIONS
+
+
+def _pidOf(worker: IWorker | None) -> int | None:
+    """
+    @param worker: a worker, or C{None}.
+    @return: its pid (the C{pid} and C{previous} log fields), or C{None}.
+    """
+    return None if worker is None else worker.pid

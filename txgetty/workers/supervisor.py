@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.error import ProcessTerminated
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from ..config import DEFAULT_LISTEN_BACKLOG
@@ -154,8 +154,8 @@ class WorkerSupervisor(MultiService):
                                     ", ".join(info.descriptions))
                 acceptor.start()
                 self._acceptors.append(acceptor)
-            _log.info("txgetty workers: {descriptions} bound at {address} for {count} workers",
-                      descriptions=", ".join(info.descriptions), address=_formatBound(info.address),
+            _log.info("txgetty workers: {endpoint} bound at {address} for {count} workers",
+                      endpoint=", ".join(info.descriptions), address=_formatBound(info.address),
                       count=self.count)
         if self.handleSIGHUP:
             self._previousHUP = signal.signal(signal.SIGHUP, self._onSIGHUP)
@@ -260,11 +260,12 @@ class WorkerSupervisor(MultiService):
         try:
             worker.spawn(self.command, config, childFDs, self.readyTimeout)
         except Exception:
-            _log.failure("txgetty workers: cannot start a worker for slot {slot}", slot=slot.index)
+            _log.failure("txgetty workers: cannot start a worker for slot {worker}", level=LogLevel.error,
+                         worker=slot.index)
             worker.exited = True
             self.reactor.callLater(0, slot.workerExited, worker, Failure(ProcessTerminated(exitCode=127)))
         else:
-            _log.info("txgetty workers: started {worker} for slot {slot}", worker=worker.label, slot=slot.index)
+            _log.info("txgetty workers: started worker {worker} (pid {pid})", worker=slot.index, pid=worker.pid)
         return worker
 
     def route(self, worker: Any) -> None:
@@ -324,8 +325,8 @@ class WorkerSupervisor(MultiService):
             if ok:
                 self._reloadSlot(index + 1, replaced + 1)
             else:
-                _log.error("txgetty workers: reload stopped at slot {slot}: the other workers keep their code",
-                           slot=index)
+                _log.error("txgetty workers: reload stopped at worker {worker}: the other workers keep their code",
+                           worker=index)
                 self._endReload(replaced, index)
 
         self.slots[index].reload().addCallback(done)
@@ -336,8 +337,8 @@ class WorkerSupervisor(MultiService):
         """
         d, self._reload = self._reload, None
         if reached == len(self.slots):
-            _log.info("txgetty workers: reload done: {replaced} of {count} slots run new workers",
-                      replaced=replaced, count=self.count)
+            _log.info("txgetty workers: reload done: {count} of {total} slots run new workers",
+                      count=replaced, total=self.count)
         if d is not None:
             d.callback(replaced)
         waiting, self._reloadAgain = self._reloadAgain, []

@@ -231,7 +231,7 @@ class WorkerRuntime:
         """
         Report ready (and the connections received so far).
         """
-        _log.info("txgetty worker {slot} (pid {pid}) is ready", slot=self.config.slot, pid=os.getpid())
+        _log.info("txgetty worker {worker} (pid {pid}) is ready", worker=self.config.slot, pid=os.getpid())
         self._send({"t": "ready"})
         self._reportLoad()
 
@@ -239,8 +239,8 @@ class WorkerRuntime:
         """
         The services could not start: log why, exit.
         """
-        _log.failure("txgetty worker {slot} (pid {pid}) cannot start its services", failure,
-                     slot=self.config.slot, pid=os.getpid())
+        _log.failure("txgetty worker {worker} (pid {pid}) cannot start its services", failure, LogLevel.error,
+                     worker=self.config.slot, pid=os.getpid())
         self.exitCode = EXIT_START_FAILED
         if self.reactor.running:
             self.reactor.stop()
@@ -286,7 +286,8 @@ class WorkerRuntime:
         if kind == "bye":
             self._gotBye()
         else:
-            _log.warn("txgetty worker: unknown control message {message!r}", message=message)
+            _log.warn("txgetty worker {worker} (pid {pid}): unknown control message {message!r}",
+                      worker=self.config.slot, pid=os.getpid(), message=message)
 
     def channelLost(self, reason: Failure) -> None:
         """
@@ -297,8 +298,8 @@ class WorkerRuntime:
         self.channel = None
         self._gotBye()
         if self._stopping is None and self.reactor.running:
-            _log.warn("txgetty worker {slot}: the supervisor closed the control channel; draining and exiting",
-                      slot=self.config.slot)
+            _log.warn("txgetty worker {worker} (pid {pid}): the supervisor closed the control channel; draining "
+                      "and exiting", worker=self.config.slot, pid=os.getpid())
             self.reactor.stop()
 
     def _gotBye(self) -> None:
@@ -323,7 +324,7 @@ class WorkerRuntime:
         if self._reporter is not None and self._reporter.active():
             self._reporter.cancel()
         self._reporter = None
-        _log.info("txgetty worker {slot} (pid {pid}) drains", slot=self.config.slot, pid=os.getpid())
+        _log.info("txgetty worker {worker} (pid {pid}) drains", worker=self.config.slot, pid=os.getpid())
         self._stopping = self._waitForBye()
         self._stopping.addCallback(lambda _: self._stopServices())
         self._stopping.addBoth(self._stopped)
@@ -354,8 +355,9 @@ class WorkerRuntime:
         The services stopped: close the channel.
         """
         if isinstance(result, Failure):
-            _log.failure("txgetty worker {slot}: stopping its services failed", result, slot=self.config.slot)
-        _log.info("txgetty worker {slot} (pid {pid}) stopped", slot=self.config.slot, pid=os.getpid())
+            _log.failure("txgetty worker {worker} (pid {pid}): stopping its services failed", result, LogLevel.error,
+                         worker=self.config.slot, pid=os.getpid())
+        _log.info("txgetty worker {worker} (pid {pid}) stopped", worker=self.config.slot, pid=os.getpid())
         if self.channel is not None:
             channel, self.channel = self.channel, None
             # Flush what is queued (the last log lines), then close.

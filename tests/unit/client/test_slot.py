@@ -283,6 +283,29 @@ class SlotBehaviourTests(SynchronousTestCase):
         [warning] = [e for e in events if e.get("log_level") == LogLevel.warn]
         self.assertIn("gave up after 2 failed attempts; last: connection refused", formatEvent(warning))
 
+    def test_reconnectFields(self) -> None:
+        """
+        The info line of a failed attempt that will be retried carries the
+        fields of docs/observability.md ("Logs"): C{endpoint} (the client's),
+        C{slot}, C{event}, C{reason} (in plain words), C{error},
+        C{attempt} and C{delay}.
+        """
+        events = captureEvents(self)
+        pool = FakePool()
+        slot = _slot.Slot(pool, 0)
+        slot.fire("start")
+        pool.endpoint.last.fail()
+        [event] = [e for e in events if e.get("log_namespace") == "txgetty.client.slot"]
+        self.assertEqual(event["log_level"], LogLevel.info)
+        self.assertEqual(
+            {k: event[k] for k in ("endpoint", "slot", "error", "attempt")},
+            {"endpoint": "tcp:127.0.0.1:8090", "slot": 0, "error": "ConnectionRefusedError", "attempt": 1},
+        )
+        self.assertEqual(event["reason"], _slot.describeConnectFailure(slot.lastFailure))
+        self.assertTrue(event["reason"].startswith("connection refused"), event["reason"])
+        self.assertEqual(event["delay"], slotTimers(pool)[0].getTime() - pool.clock.seconds())
+        self.assertIn(event["event"], formatEvent(event))
+
     def test_whenStopped(self) -> None:
         """
         C{whenStopped} fires at once for a slot that never started, and for

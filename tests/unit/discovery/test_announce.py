@@ -121,7 +121,7 @@ class AnnouncementTests(SynchronousTestCase):
         self.listening.callback([IPv4Address("TCP", "0.0.0.0", 8091)])
         self.assertEqual(self.etcd.keys(), {})
         self.assertEqual(len(levelEvents(events, LogLevel.error, "nothing is registered")), 1)
-        self.assertIn("--registry-advertise", levelEvents(events, LogLevel.error, "nothing is registered")[0]["why"])
+        self.assertIn("--registry-advertise", levelEvents(events, LogLevel.error, "nothing is registered")[0]["reason"])
 
     def test_etcdDownAtStart(self) -> None:
         """

@@ -269,6 +269,8 @@ class RegistrationOutageTests(RegistrationTestCase):
         warnings = levelEvents(self.events, LogLevel.warn, "could not register")
         self.assertEqual(len(warnings), 1)
         self.assertEqual(warnings[0]["error"], "EtcdUnavailableError")
+        self.assertEqual(warnings[0]["registry"], self.etcd.url)
+        self.assertIn(self.etcd.url, warnings[0]["reason"])
         self.assertNotIn("log_failure", warnings[0])
         self.assertFalse(reg.registered)
         self.etcd.comeBack()
@@ -325,6 +327,24 @@ class RegistrationOutageTests(RegistrationTestCase):
         self.assertEqual(reg.state, R.REGISTERED.name)
         self.assertIn(KEY, self.etcd.keys())
         self.assertEqual(len(levelEvents(self.events, LogLevel.warn, "expired")), 1)
+
+    def test_leaseLostFields(self) -> None:
+        """
+        The warning of a lost lease carries the fields of
+        docs/observability.md ("Logs"): C{lease} (the lost one),
+        C{services}, C{address}, C{ttl} and C{registry} (the etcd URL).
+        """
+        reg = self.registration()
+        reg.startService()
+        lost = reg.lease
+        self.successResultOf(self.etcd.revokeLease(lost))
+        self.clock.advance(1.0)
+        [event] = levelEvents(self.events, LogLevel.warn, "expired")
+        self.assertEqual(
+            {k: event[k] for k in ("lease", "services", "address", "ttl", "registry")},
+            {"lease": lost, "services": ["Echo", "Ping"], "address": ADDRESS, "ttl": 3, "registry": self.etcd.url},
+        )
+        self.assertNotEqual(reg.lease, lost)
 
     def test_stopWhileDown(self) -> None:
         """

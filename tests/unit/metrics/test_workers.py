@@ -12,15 +12,20 @@ import tempfile
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
+
 from txgetty.metrics.workers import (
     SupervisorCollector, WorkerScraper, WorkersMetricsResource, WorkersMetricsService, labelled, merged, readyCheck,
 )
+
+from ...support.logs import captureEvents
 
 WORKER_TEXT = """\
 # HELP txgetty_sessions_opened_total Sessions opened.
@@ -223,6 +228,81 @@ class ScraperTests(SynchronousTestCase):
         scraper = WorkerScraper(FakeSupervisor(["STARTING"]), "/nonexistent", MemoryReactorClock())
         self.assertEqual(self.successResultOf(scraper.scrape()), [])
         self.assertEqual(scraper.failures, {})
+
+
+class FlakyScraper(WorkerScraper):
+    """
+    A scraper whose workers answer with L{WORKER_TEXT}, or fail while their
+    pid is in C{down}.
+    """
+
+    def __init__(self, supervisor: FakeSupervisor) -> None:
+        super().__init__(supervisor, "/nonexistent", MemoryReactorClock())
+        self.down: set[int] = set()
+
+    def fetch(self, pid: int) -> Deferred:
+        if pid in self.down:
+            return fail(ConnectionRefusedError("nothing listens on the worker's metrics socket"))
+        return succeed(WORKER_TEXT.encode("utf-8"))
+
+
+class ScrapeLogTests(SynchronousTestCase):
+    """
+    A worker whose metrics socket fails to answer is logged once per failing
+    spell (warn, with C{worker} and C{reason}), not on every scrape; its
+    first answer after the spell is one info line.
+    """
+
+    def setUp(self) -> None:
+        self.events = captureEvents(self)
+        self.scraper = FlakyScraper(FakeSupervisor(["READY", "READY"]))
+
+    def scrapes(self, n: int) -> list[list[Any]]:
+        """
+        @param n: how many scrapes.
+        @return: the families of each.
+        """
+        return [self.successResultOf(self.scraper.scrape()) for _ in range(n)]
+
+    def metricsEvents(self, level: Any) -> list[dict]:
+        return [e for e in self.events
+                if e.get("log_namespace") == "txgetty.metrics.workers" and e["log_level"] == level]
+
+    def test_oncePerSpell(self) -> None:
+        """
+        Five failed scrapes of worker 1 make one warning (worker 1, its pid,
+        the reason) and five counted failures; worker 0 is still scraped;
+        the next answer makes one info line with the count, and a new spell
+        makes a new warning.
+        """
+        self.scraper.down.add(101)
+        results = self.scrapes(5)
+        [warning] = self.metricsEvents(LogLevel.warn)
+        self.assertEqual((warning["worker"], warning["pid"]), (1, 101))
+        self.assertIn("nothing listens on the worker's metrics socket", warning["reason"])
+        self.assertEqual(warning["error"], "ConnectionRefusedError")
+        self.assertEqual(self.scraper.failures, {"1": 5})
+        self.assertEqual({s.labels["worker"] for f in results[-1] for s in f.samples}, {"0"})
+        self.assertEqual(self.metricsEvents(LogLevel.info), [])
+        self.scraper.down.clear()
+        self.scrapes(3)
+        [back] = self.metricsEvents(LogLevel.info)
+        self.assertEqual((back["worker"], back["pid"], back["count"]), (1, 101, 5))
+        self.assertEqual(len(self.metricsEvents(LogLevel.warn)), 1)
+        self.scraper.down.add(101)
+        self.scrapes(2)
+        self.assertEqual(len(self.metricsEvents(LogLevel.warn)), 2)
+        self.assertEqual(self.scraper.failures, {"1": 7})
+
+    def test_badAnswerIsAFailure(self) -> None:
+        """
+        An answer that is not the text format counts as a failed scrape and
+        starts a spell like no answer does.
+        """
+        self.scraper.fetch = lambda pid: succeed(b"not { metrics")  # type: ignore[method-assign]
+        self.scrapes(2)
+        self.assertEqual(len(self.metricsEvents(LogLevel.warn)), 2)
+        self.assertEqual(self.scraper.failures, {"0": 2, "1": 2})
 
 
 class DocTableTests(SynchronousTestCase):

@@ -597,6 +597,49 @@ class HookTests(ServerTestCase):
         self.assertEqual([e[0] for e in later.events], ["connected", "before", "after"])
 
 
+class _Slow:
+    """
+    A service whose method takes a second of the test's clock and notes
+    the C{started} of the call it serves.
+    """
+
+    def __init__(self, clock: MemoryReactorClock) -> None:
+        self.clock = clock
+        self.seen: list[tuple[float, float]] = []
+
+    def work(self) -> None:
+        """
+        Note (C{currentCall().started}, the clock now), then take a second.
+        """
+        from txgetty.rpc import currentCall
+
+        self.seen.append((currentCall().started, self.clock.seconds()))
+        self.clock.advance(1)
+
+
+class StartedTests(ServerTestCase):
+    """
+    docs/rpc.md, currentCall(): C{started} is "the reactor time its request
+    arrived: when the connection read the bytes that delivered it, so a call
+    that waited behind an earlier one in the same read still shows its
+    arrival".
+    """
+
+    def test_arrivalNotRunTime(self) -> None:
+        """
+        Two requests read at once at t=5: the second runs at t=6, after the
+        first took a second, and its C{started} is still 5.
+        """
+        rpc = self.makeServer()
+        slow = _Slow(self.clock)
+        rpc.register(slow, "Slow")
+        client = self.connect(rpc)
+        self.clock.advance(5)
+        client.send(requestFrame(1, "Slow.work"), requestFrame(2, "Slow.work"))
+        self.assertEqual(slow.seen, [(5.0, 5.0), (5.0, 6.0)])
+        self.assertEqual((client.result(1), client.result(2)), (None, None))
+
+
 class ShutdownTests(ServerTestCase):
     """
     Graceful shutdown and idle reaping.

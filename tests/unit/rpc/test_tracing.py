@@ -286,7 +286,7 @@ class TracerLookupTests(SynchronousTestCase):
         self.now = [1000.0]
         self.asked: list[Any] = []
         self.provider: Any = tracing._otelTrace.ProxyTracerProvider()
-        self.patch(tracing.time, "monotonic", lambda: self.now[0])
+        self.patch(tracing, "_monotonic", lambda: self.now[0])
         self.patch(tracing, "_TRACERS", tracing._TracerCache())
 
         def getter() -> Any:
@@ -304,14 +304,14 @@ class TracerLookupTests(SynchronousTestCase):
         from opentelemetry.sdk.trace import TracerProvider
 
         for _ in range(100):
-            self.assertIsNone(self.tracing._tracer())
+            self.assertIsNone(self.tracing.activeTracer())
         self.assertEqual(len(self.asked), 1)
         self.provider = TracerProvider()
         self.now[0] += 0.5
-        self.assertIsNone(self.tracing._tracer())
+        self.assertIsNone(self.tracing.activeTracer())
         self.now[0] += 0.6
-        tracer = self.tracing._tracer()
+        tracer = self.tracing.activeTracer()
         self.assertIsNotNone(tracer)
         self.now[0] += 100
-        self.assertIs(self.tracing._tracer(), tracer)
+        self.assertIs(self.tracing.activeTracer(), tracer)
         self.assertEqual(len(self.asked), 2)

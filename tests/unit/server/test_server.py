@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.error import ConnectionDone
+from twisted.internet.defer import fail
+from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -18,6 +20,8 @@ from txgetty.config import SessionConfig
 from txgetty.interfaces import ISessionFactory
 from txgetty.server import Server
 from txgetty.testing import RecordingListener
+
+from ...support.logs import captureEvents
 
 
 class CounterTests(SynchronousTestCase):
@@ -122,3 +126,36 @@ class SessionFactoryTests(SynchronousTestCase):
         self.assertEqual((server.accepted, server.sessions()), (1, [session]))
         server.sessionGone(session)
         self.assertEqual((server.sessions(), released), ([], [True]))
+
+
+class FailingEndpoint:
+    """
+    A server endpoint whose C{listen} fails with L{CannotListenError}.
+    """
+
+    def listen(self, factory: Any) -> Any:
+        return fail(CannotListenError("127.0.0.1", 8090, OSError(98, "Address already in use")))
+
+
+class ListenLogTests(SynchronousTestCase):
+    """
+    A server's listening events (docs/observability.md, "Logs").
+    """
+
+    def test_cannotListenFields(self) -> None:
+        """
+        A listener that cannot listen logs one error with C{server} (its
+        name), C{endpoint} (the description), C{reason} and C{error}.
+        """
+        events = captureEvents(self)
+        server = Server([("tcp:8090:interface=127.0.0.1", FailingEndpoint())], lambda s: None,
+                        reactor=MemoryReactorClock(), name="myserver")
+        server.startService()
+        [event] = [e for e in events if e.get("log_namespace") == "txgetty.server.server"]
+        self.assertEqual(event["log_level"], LogLevel.error)
+        self.assertEqual(
+            {k: event[k] for k in ("server", "endpoint", "error")},
+            {"server": "myserver", "endpoint": "tcp:8090:interface=127.0.0.1", "error": "CannotListenError"},
+        )
+        self.assertIn("Address already in use", event["reason"])
+        self.assertIn(event["reason"], formatEvent(event))

@@ -175,4 +175,4 @@ class WaitingMessagesTests(SynchronousTestCase):
         self.assertEqual(list(waiting), [b"a"])
         drops = [e for e in events if "dropped a message" in e.get("log_format", "")]
         self.assertEqual(len(drops), 1)
-        self.assertEqual(drops[0]["n"], 1)
+        self.assertEqual(drops[0]["count"], 1)

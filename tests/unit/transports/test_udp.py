@@ -6,11 +6,13 @@ reactor: idle expiry and codecs of datagrams.
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
+from twisted.logger import LogLevel, formatEvent
 from twisted.trial.unittest import TestCase
 
 from txgetty.errors import CodecError, ConnectionClosedLocally, PeerIdleError
 from txgetty.transports.udp import DEFAULT_PEER_IDLE
 
+from ...support.logs import captureEvents
 from ...support.net import helloFrame
 from ...support.transports import FakeUDPServer
 
@@ -154,3 +156,29 @@ class DatagramCodecTests(TestCase):
         self.assertIn("incomplete packet", failure.getErrorMessage())
         self.assertIs(session.closeReason, failure)
         self.assertEqual(fake.protocol.peers, {})
+
+
+class DropLogTests(TestCase):
+    """
+    A dropped datagram's log line (docs/observability.md, "Logs").
+    """
+
+    def test_oversizeFields(self) -> None:
+        """
+        The first datagram larger than C{maxMsgLen} is logged once per
+        listener, at warn, with C{kind}, C{endpoint} (the listener's
+        description), C{peer} and C{limit}; later ones are only counted.
+        """
+        events = captureEvents(self)
+        fake = FakeUDPServer(self, maxMsgLen=100)
+        limit = fake.protocol.maxDatagram
+        for _ in range(2):
+            fake.receive(b"x" * (limit + 1))
+        [event] = [e for e in events if e.get("kind") == "oversize"]
+        self.assertEqual(event["log_level"], LogLevel.warn)
+        self.assertEqual(
+            {k: event[k] for k in ("endpoint", "peer", "limit")},
+            {"endpoint": "udp:9999", "peer": "udp:10.0.0.1:5000", "limit": limit},
+        )
+        self.assertEqual(fake.protocol.drops["oversize"], 2)
+        self.assertIn(f"larger than {limit} bytes", formatEvent(event))

@@ -122,7 +122,7 @@ class SlotTests(SynchronousTestCase):
         self.slot.workerExited(worker, KILLED)
         self.assertEqual(self.slot.state, S.BACKOFF)
         self.assertEqual(self.host.routed, [])
-        self.assertIn("worker (pid 1000) died: it was killed by SIGKILL; restarting slot 0 in 0.30 s",
+        self.assertIn("worker 0 (pid 1000) died: it was killed by SIGKILL; restarting it in 0.30 s",
                       " ".join(self.messages(LogLevel.warn)))
         self.clock.advance(0.29)
         self.assertEqual(len(self.host.spawned), 1)
@@ -130,6 +130,21 @@ class SlotTests(SynchronousTestCase):
         self.assertEqual(self.slot.state, S.STARTING)
         self.assertEqual(len(self.host.spawned), 2)
         self.assertEqual(self.slot.restarts, 1)
+
+    def test_exitFields(self) -> None:
+        """
+        The event of a worker's death carries the fields of
+        docs/observability.md ("Logs"): C{worker} (the slot index), C{pid},
+        C{event}, C{reason} (how it ended), C{attempt} and C{delay}.
+        """
+        worker = self.ready()
+        self.slot.workerExited(worker, KILLED)
+        [event] = [e for e in self.events if e.get("log_level") == LogLevel.warn]
+        self.assertEqual(
+            {k: event[k] for k in ("worker", "pid", "event", "reason", "attempt", "delay")},
+            {"worker": 0, "pid": 1000, "event": "died", "reason": "was killed by SIGKILL", "attempt": 1,
+             "delay": 0.3},
+        )
 
     def test_backoffGrows(self) -> None:
         """
@@ -197,7 +212,7 @@ class SlotTests(SynchronousTestCase):
         self.assertEqual(self.slot.state, S.READY)
         self.assertEqual(self.host.routed, [old])
         self.assertFalse(self.successResultOf(d))
-        self.assertIn("reload of slot 0 failed", " ".join(self.messages(LogLevel.error)))
+        self.assertIn("reload of worker 0 failed", " ".join(self.messages(LogLevel.error)))
 
     def test_reloadNewTimeout(self) -> None:
         """

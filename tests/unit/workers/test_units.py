@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IListeningPort, IProcessTransport, IStre
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
@@ -47,6 +48,8 @@ from txgetty.workers.command import CONFIG_ENV, IWorkerCommand
 from txgetty.workers.process import WorkerProcess, describeExit
 from txgetty.workers.sockets import openListener
 from txgetty.workers.worker import AdoptedSockets, WorkerRuntime
+
+from ...support.logs import captureEvents
 
 
 class Receiver:
@@ -245,10 +248,12 @@ class BalancerTests(SynchronousTestCase):
         for fd in (r, r2):
             os.close(fd)
 
-    def test_acceptorDealsConnections(self) -> None:
+    def acceptor(self, label: str) -> tuple[MemoryReactorClock, socket.socket, Balancer, Acceptor]:
         """
-        An acceptor reads its socket only while a worker is ready, and deals
-        the accepted connections out evenly.
+        @param label: the acceptor's label (its listener in logs).
+        @return: a memory reactor, a listening socket on 127.0.0.1 (closed
+            at clean-up), a balancer and a started acceptor of listener
+            C{L0} on that socket.
         """
         reactor = MemoryReactorClock()
         listening = socket.socket()
@@ -257,8 +262,16 @@ class BalancerTests(SynchronousTestCase):
         listening.setblocking(False)
         self.addCleanup(listening.close)
         balancer = Balancer(reactor)
-        acceptor = Acceptor(reactor, listening, "L0", balancer, "test")
+        acceptor = Acceptor(reactor, listening, "L0", balancer, label)
         acceptor.start()
+        return reactor, listening, balancer, acceptor
+
+    def test_acceptorDealsConnections(self) -> None:
+        """
+        An acceptor reads its socket only while a worker is ready, and deals
+        the accepted connections out evenly.
+        """
+        reactor, listening, balancer, acceptor = self.acceptor("test")
         self.assertNotIn(acceptor, reactor.getReaders())
         workers = [FakeWorker("a"), FakeWorker("b")]
         for worker in workers:
@@ -272,6 +285,33 @@ class BalancerTests(SynchronousTestCase):
         for worker in workers:
             balancer.remove(worker)
         self.assertNotIn(acceptor, reactor.getReaders())
+        acceptor.stop()
+
+    def test_dropLogged(self) -> None:
+        """
+        A connection no worker can take (the only one's channel broke) is
+        closed, counted in C{dropped} and logged: the first at once (warn,
+        with C{endpoint} and C{listenerId}), the next ones in one line per
+        interval.
+        """
+        events = captureEvents(self)
+        reactor, listening, balancer, acceptor = self.acceptor("tcp:0:interface=127.0.0.1")
+        balancer.add(FakeWorker("a", broken=True))
+        clients = [socket.create_connection(listening.getsockname()) for _ in range(3)]
+        self.addCleanup(lambda: [c.close() for c in clients])
+        acceptor.doRead()
+        self.assertEqual((acceptor.accepted, acceptor.dropped), (1, 1))
+        balancer.add(FakeWorker("b", broken=True))
+        acceptor.doRead()
+        balancer.add(FakeWorker("c", broken=True))
+        acceptor.doRead()
+        self.assertEqual(acceptor.dropped, 3)
+        [first] = [e for e in events if e.get("log_namespace") == "txgetty.workers.balancer"]
+        self.assertEqual(first["log_level"], LogLevel.warn)
+        self.assertEqual((first["endpoint"], first["listenerId"]), ("tcp:0:interface=127.0.0.1", "L0"))
+        reactor.advance(acceptor.drops.interval)
+        [_, again] = [e for e in events if e.get("log_namespace") == "txgetty.workers.balancer"]
+        self.assertIn("closed 2 more connections", formatEvent(again))
         acceptor.stop()
 
 
