@@ -61,7 +61,7 @@ from .calls import (
 )
 from .connection import RpcConnection
 from .services import Method, ServiceRegistry
-from .tracing import OTEL, PROVIDER_RECHECK, TRACEPARENT, CallTrace, activeTracer, serverTrace
+from .tracing import OTEL, PROVIDER_RECHECK, TRACEPARENT, CallTrace, activeTracer, refusedSpan, serverTrace
 from ..transports.addresses import formatAddress
 from .serializers import (
     DEFAULT_COMPRESS_THRESHOLD,
@@ -564,10 +564,13 @@ class RpcServer(Service):
         """
         error = self._refusal(connection, frame)
         service, method = frame.head.get(F.SERVICE), frame.head.get(F.METHOD)
-        if not (isinstance(service, str) and isinstance(method, str) and self.registry.lookup(service, method)):
+        known = isinstance(service, str) and isinstance(method, str) and self.registry.lookup(service, method)
+        if not known:
             service = method = OTHER  # not a known method: no label of the caller's choice
         outcome = "busy" if error[F.ERROR_TYPE] == "ServerBusy" else error[F.ERROR_TYPE]
-        self.callStats.record(service, method, outcome, 0.0)
+        self.callStats.record(service, method, outcome, 0.0)  # type: ignore[arg-type]
+        if OTEL:
+            refusedSpan(frame.head, error[F.ERROR_TYPE], error[F.ERROR_MESSAGE], bool(known))
         if frame.type == F.REQUEST:
             self._answer(connection, frame, error)
         else:
