@@ -375,6 +375,46 @@ class ISessionFactory(Interface):
         """
 
 
+class ICallOwner(Interface):
+    """
+    What the client side of an RPC connection (L{ClientConnection
+    <txgetty.rpc.calling.ClientConnection>}) needs from its client
+    (L{RpcClient <txgetty.rpc.client.RpcClient>} provides it): answers and
+    lost calls, and its comings and goings, reported.  The connection knows
+    its client only through this.
+    """
+
+    serializer = Attribute("The serializer code of the client's frames (heartbeats are sent with it).")
+
+    def connectionOpened(session: Any) -> None:
+        """
+        @param session: the session of a connection that opened.
+        """
+
+    def connectionClosed() -> None:
+        """
+        A connection closed (its calls were reported lost already).
+        """
+
+    def callAnswered(pending: Any, frame: Any) -> None:
+        """
+        @param pending: a call (L{ClientCall <txgetty.rpc.calling.ClientCall>}) whose response arrived.
+        @param frame: the response L{Frame <txgetty.rpc.frame.Frame>}.
+        """
+
+    def callLost(pending: Any, error: Exception) -> None:
+        """
+        @param pending: a call whose connection closed before its answer.
+        @param error: what it fails with unless it is retried.
+        """
+
+    def serverIdle(address: str) -> None:
+        """
+        @param address: a server none of whose connections has calls
+            pending any more.
+        """
+
+
 class ICallDispatcher(Interface):
     """
     What the server side of an RPC connection (L{RpcConnection
