@@ -60,8 +60,9 @@ from .calls import (
     runningTrace,
 )
 from .connection import RpcConnection
+from .refusals import refusalHead
 from .services import Method, ServiceRegistry
-from .tracing import OTEL, PROVIDER_RECHECK, TRACEPARENT, CallTrace, activeTracer, refusedSpan, serverTrace
+from .tracing import OTEL, TRACEPARENT, CallTrace, TracerWatch, refusedSpan, serverTrace
 from ..transports.addresses import formatAddress
 from .serializers import (
     DEFAULT_COMPRESS_THRESHOLD,
@@ -182,9 +183,8 @@ class RpcServer(Service):
         self.registry = ServiceRegistry()
         #: The registry's table, read on every call (L{ServiceRegistry.services}).
         self._services = self.registry.services
-        #: The reactor times between which no OpenTelemetry tracer is looked
-        #: for (L{_otelTrace}).
-        self._noTracerFrom = self._noTracerUntil = 0.0
+        #: When to look for an OpenTelemetry tracer (not on every call).
+        self._tracers = TracerWatch()
         #: The "ok" latency histogram of each method answered at once, by
         #: qualified name (hashing a Method itself costs a Python call).
         self._okCalls: dict[str, Histogram] = {}
@@ -442,8 +442,8 @@ class RpcServer(Service):
         started = connection.session.lastActive
         if TRACEPARENT in head:
             trace = serverTrace(head)
-        elif OTEL and not (self._noTracerFrom <= started < self._noTracerUntil):
-            trace = self._otelTrace(head, started)
+        elif OTEL and not (self._tracers.quietFrom <= started < self._tracers.quietUntil):
+            trace = self._tracers.trace(head, started)
         else:
             trace = None
         info = self._before(connection, frame, trace, started) if self.hooks or trace is not None else None
@@ -510,21 +510,6 @@ class RpcServer(Service):
         if self.callStats.watched:
             head = frame.head
             self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome, self.reactor.seconds() - started)
-
-    def _otelTrace(self, head: Any, now: float) -> CallTrace | None:
-        """
-        @param head: the head map of a call without C{traceparent}.
-        @param now: the reactor's time.
-        @return: its trace context with an OpenTelemetry server span, or
-            C{None} while no tracer provider is set (then not asked again
-            for L{PROVIDER_RECHECK} seconds of reactor time, which keeps the
-            question off the path of every call).
-        """
-        tracer = activeTracer()
-        if tracer is None:
-            self._noTracerFrom, self._noTracerUntil = now, now + PROVIDER_RECHECK
-            return None
-        return serverTrace(head, tracer)
 
     def _okHistogram(self, method: Method, head: Any) -> Histogram:
         """
@@ -600,38 +585,14 @@ class RpcServer(Service):
 
     def _refusal(self, connection: RpcConnection, frame: F.Frame) -> dict[str, str]:
         """
-        @return: the error head refusing a request that cannot run, by the
-            first reason that applies, in the order of docs/rpc-protocol.md
-            (I{Refusals}).
+        @return: the error head refusing a request that cannot run (see
+            L{refusalHead <txgetty.rpc.refusals.refusalHead>}).
         """
-        head = frame.head
-        asked = self.registry.lookup(head.get(F.SERVICE, ""), head.get(F.METHOD, ""))
-        if self._draining and asked is not self._healthCheck:
-            return errorHead("ShuttingDown", "the server is shutting down; call another server")
-        if len(connection.calls) >= self.maxInFlight:
+        error = refusalHead(self.registry, frame, connection.calls, draining=self._draining,
+                            healthCheck=self._healthCheck, maxInFlight=self.maxInFlight)
+        if error[F.ERROR_TYPE] == "ServerBusy":
             self.busy += 1
-            return errorHead("ServerBusy", f"{self.maxInFlight} calls of this connection are in flight "
-                                           f"(maxInFlight); retry later", "busy")
-        if frame.type == F.REQUEST and frame.requestId in connection.calls:
-            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection; "
-                                           f"give each request in flight an id of its own")
-        service, method = head.get(F.SERVICE), head.get(F.METHOD)
-        for key, value in ((F.SERVICE, service), (F.METHOD, method)):
-            if not value:
-                state = "is empty" if value == "" else "is missing"
-                return errorHead("BadRequest", f"the request's head entry {key!r} {state}: name the service "
-                                               f"and the method to call ('service' and 'method')")
-        if not self.registry.hasService(service):  # type: ignore[arg-type]
-            demo = _DEMO_HINT if service in _DEMO_SERVICES else ""
-            return errorHead("NoSuchService", f"no service named {service!r}; "
-                                              f"services: {', '.join(self.registry.names()) or 'none'}{demo}")
-        if self.registry.lookup(service, method) is None:  # type: ignore[arg-type]
-            return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
-                                             f"methods: {', '.join(self.registry.names()[service])}")  # type: ignore[index]
-        return errorHead("BadRequest", f"the request's timeout-ms {cutText(head[F.TIMEOUT_MS], 40)!r} is not "
-                                       f"a deadline: send 1 to 10 ASCII digits of milliseconds, optionally with "
-                                       f"a '.' and 1 to 3 more digits (e.g. '30000'), '0' for none, or no "
-                                       f"timeout-ms entry")
+        return error
 
     def _blocking(self, method: Any, args: list, kwargs: dict) -> Deferred:
         """
@@ -792,12 +753,6 @@ class RpcServer(Service):
         self.calls += 1
         self.errors += 1
         connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
-
-
-#: The demo services, and what a NoSuchService for one of them adds.
-_DEMO_SERVICES = frozenset({"Echo", "Ping", "Status"})
-_DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty serves them when given no --app, "
-              "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
 
 
 def _refusedArguments(error: Exception) -> bool:

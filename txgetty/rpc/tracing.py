@@ -339,6 +339,36 @@ def serverTrace(head: Mapping[str, str], tracer: Any = False) -> CallTrace | Non
     return CallTrace(parent, state, span)
 
 
+class TracerWatch:
+    """
+    When one server looks for an OpenTelemetry tracer: while none is set, not
+    again for L{PROVIDER_RECHECK} seconds of its reactor's time, which keeps
+    the question off the path of every call (the caller tests
+    C{quietFrom <= now < quietUntil} itself, inline).
+
+    @ivar quietFrom: since when no tracer was found (reactor seconds).
+    @ivar quietUntil: until when not to look again.
+    """
+
+    __slots__ = ("quietFrom", "quietUntil")
+
+    def __init__(self) -> None:
+        self.quietFrom = self.quietUntil = 0.0
+
+    def trace(self, head: Mapping[str, str], now: float) -> CallTrace | None:
+        """
+        @param head: the head map of a call without C{traceparent}.
+        @param now: the reactor's time.
+        @return: its trace context with an OpenTelemetry server span, or
+            C{None} while no tracer provider is set.
+        """
+        tracer = activeTracer()
+        if tracer is None:
+            self.quietFrom, self.quietUntil = now, now + PROVIDER_RECHECK
+            return None
+        return serverTrace(head, tracer)
+
+
 def refusedSpan(head: Mapping[str, str], errorType: str, message: str, known: bool) -> None:
     """
     Record the OpenTelemetry server span of a call the server refused
