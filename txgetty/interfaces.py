@@ -447,6 +447,15 @@ class ICallDispatcher(Interface):
         @param frame: the request or oneway L{Frame <txgetty.rpc.frame.Frame>}.
         """
 
+    def countAnswered(connection: Any) -> None:
+        """
+        Count the calls a connection answered at once in its last read
+        (listed in its C{answered}, the read's arrival in its
+        C{answeredSince}), and empty the list.
+
+        @param connection: the connection.
+        """
+
     def authenticate(connection: Any, frame: Any) -> Deferred[Any]:
         """
         Check a connection's first request or oneway with the auth callable,
@@ -541,6 +550,25 @@ class ISlotOwner(Interface):
     def slotGaveUp(slot: Any) -> None:
         """
         @param slot: a slot that stopped trying after C{maxAttempts} failures.
+        """
+
+
+class IReadCompleteListener(Interface):
+    """
+    An optional listener method for listeners that batch their work over a
+    read (netty's C{channelReadComplete}); L{EventListener} does not have
+    it, so that sessions of listeners without it make no call.
+    """
+
+    def onReadComplete(session: ISession) -> None:
+        """
+        The packets of one read were delivered to C{onMessage} in the
+        reactor thread (those that could be: a handler that makes the
+        session wait holds the rest) and the writes they made were handed to
+        the transport.  Not called for packets that go to a task pool, nor
+        once the session closed.
+
+        @param session: the open session.
         """
 
 

@@ -34,7 +34,7 @@ from zope.interface import implementer
 
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, SessionConfig
 from ..errors import ConfigError, SessionClosedError
-from ..histogram import OTHER, CallStats, Histogram
+from ..histogram import LATENCY_BOUNDS, OTHER, CallStats, Histogram
 from ..interfaces import ICallDispatcher
 from ..server import Server
 from . import frame as F
@@ -98,6 +98,7 @@ _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
 _QUICK_LOADS = {code: SERIALIZERS[code].loads for code in _QUICK}
 #: And their C{dumps}, for the answers of the short path.
 _QUICK_DUMPS = {code: SERIALIZERS[code].dumps for code in _QUICK}
+
 
 #: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
 #: (slower, ABC-based) isinstance test.
@@ -492,11 +493,14 @@ class RpcServer(Service):
             self._later(connection, frame, info, result, deadline, started)
         elif info is None and isRequest and loads is not None and self._quickAnswer(connection, frame, result):
             if self.callStats.watched:
-                # The common case, counted here rather than through _count.
-                histogram = self._okCalls.get(method.qualifiedName) or self._okHistogram(method, head)
-                elapsed = self.reactor.seconds() - started
-                histogram.counts[bisect_left(histogram.bounds, elapsed)] += 1
-                histogram.sum += elapsed
+                # Counted when the read is done (countAnswered): its answers
+                # leave together, with the read's batched writes.
+                # (A read holds at most maxPacketsPerTurn frames, or what
+                # one read brings: the list stays short.)
+                answered = connection.answered
+                if not answered:
+                    connection.answeredSince = started
+                answered.append(method)
         else:
             self._count(frame, self._finish(connection, frame, info, result), started)
 
@@ -511,15 +515,41 @@ class RpcServer(Service):
             head = frame.head
             self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome, self.reactor.seconds() - started)
 
-    def _okHistogram(self, method: Method, head: Any) -> Histogram:
+    def countAnswered(self, connection: RpcConnection) -> None:
         """
-        @param method: a method not answered at once before.
-        @param head: the head map of a call of it.
-        @return: the latency histogram of its C{"ok"} calls in L{callStats},
-            kept for the next calls.
+        Count the calls a connection answered at once during its last read
+        (L{ICallDispatcher}), each with the time from the read to now: their
+        answers were written together, at the end of the read.
+
+        @param connection: the connection.
         """
-        histogram = self._okCalls[method.qualifiedName] = self.callStats.histogram(head[F.SERVICE], head[F.METHOD], "ok")
-        return histogram
+        methods, connection.answered = connection.answered, []
+        if not methods:
+            return
+        elapsed = self.reactor.seconds() - connection.answeredSince
+        bucket = bisect_left(LATENCY_BOUNDS, elapsed)
+        # The calls of a read are mostly of one method: count runs of one.
+        run, count = methods[0], 0
+        for method in methods:
+            if method is run:
+                count += 1
+            else:
+                self._countOk(run, count, bucket, elapsed)
+                run, count = method, 1
+        self._countOk(run, count, bucket, elapsed)
+
+    def _countOk(self, method: Method, count: int, bucket: int, elapsed: float) -> None:
+        """
+        Count C{count} calls of a method that took C{elapsed} seconds each.
+
+        @param bucket: the latency bucket of C{elapsed}.
+        """
+        histogram = self._okCalls.get(method.qualifiedName)
+        if histogram is None:
+            service, _, name = method.qualifiedName.partition(".")
+            histogram = self._okCalls[method.qualifiedName] = self.callStats.histogram(service, name, "ok")
+        histogram.counts[bucket] += count
+        histogram.sum += elapsed * count
 
     def _quickAnswer(self, connection: RpcConnection, frame: F.Frame, result: Any) -> bool:
         """
