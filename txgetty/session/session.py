@@ -82,7 +82,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_openWait", "_waiting", "_backlog", "_gate",
         "_timers", "_abortCall", "_tasks", "_marks",
-        "_messageMode", "_messages", "_readMessage", "_accepted",
+        "_messageMode", "_messages", "_readMessage", "_readComplete", "_accepted",
         "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
@@ -142,6 +142,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._messageMode = False
         self._messages: WaitingMessages | None = None
         self._readMessage: Callable[..., None] | None = None
+        self._readComplete: Callable[[Any], None] | None = None
 
     # -- identity -----------------------------------------------------------
 
@@ -218,6 +219,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
                 )
             _lastChecked["listener"] = listener
         self._listener = listener
+        #: Its optional onReadComplete (IReadCompleteListener), or None.
+        self._readComplete = getattr(listener, "onReadComplete", None)
 
     @property
     def reader(self) -> IReader:
@@ -414,6 +417,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             if out:
                 self.packetsRead += len(out)
                 self._deliver(iter(out))
+                if self._readComplete is not None and self._state is S.OPEN:
+                    self._readDone()
         elif state is S.OPEN or state is S.OPENING:
             if self._messages is None:
                 self._messages = WaitingMessages()
@@ -521,14 +526,27 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if self._messageMode:
             # Every write is a message of its own anyway: no batch.
             self._deliver(packets)
-            return
-        self._batch = []
+        else:
+            self._batch = []
+            try:
+                self._deliver(packets)
+            finally:
+                batch, self._batch = self._batch, None
+                if batch:
+                    self._writeBatch(batch)
+        if self._readComplete is not None and self._state is S.OPEN:
+            self._readDone()
+
+    def _readDone(self) -> None:
+        """
+        Tell the listener that a read's packets were delivered
+        (L{IReadCompleteListener}); what it raises is a handler failure of
+        C{onReadComplete}.
+        """
         try:
-            self._deliver(packets)
-        finally:
-            batch, self._batch = self._batch, None
-            if batch:
-                self._writeBatch(batch)
+            self._readComplete(self)  # type: ignore[misc]
+        except Exception:
+            self._handlerFailed(Failure(), "onReadComplete")
 
     def _dispatchTurn(self, packets: Iterator[Any]) -> None:
         """
