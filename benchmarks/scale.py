@@ -86,7 +86,10 @@ def server(name: str, opts: argparse.Namespace) -> Server:
     if name.startswith("txgetty"):
         argv = twistd_argv(opts.python) + ["-n", "--pidfile=", "txgetty"] + txgetty_common_args(opts) + [
             "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=4096"]
-        with open(os.path.join(opts.src or ROOT, "txgetty", "tap.py")) as f:
+        base = os.path.join(opts.src or ROOT, "txgetty")
+        tap = next(p for p in (os.path.join(base, "tools", "tap.py"), os.path.join(base, "tap.py"))
+                   if os.path.exists(p))  # txgetty/tap.py before the tools/ layout
+        with open(tap) as f:
             if '"max-sessions"' in f.read():
                 # Its default cap (10,000 per listener) is the measured count: the warm-up
                 # connection and the 10,000 need room.

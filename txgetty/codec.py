@@ -73,6 +73,8 @@ class LengthPrefixedCodec:
         self.byteorder = byteorder
         self.countHeader = countHeader
         self._struct = Struct(_ORDERS[byteorder] + _FORMATS[size])
+        self._pack = self._struct.pack
+        self._unpackFrom = self._struct.unpack_from
         self._headerMax = (1 << (8 * size)) - 1
 
     def __repr__(self) -> str:
@@ -128,10 +130,17 @@ class LengthPrefixedCodec:
             packets before it are in C{out}.
         """
         size = self.size
-        unpack = self._struct.unpack_from
+        unpack = self._unpackFrom
         limit = session.maxMsgLen - (size if self.countHeader else 0)
-        append = out.append
         n = len(buf)
+        if n > size:
+            (length,) = unpack(buf, 0)
+            if n == size + length and length <= limit:
+                # Exactly one packet: a request/response peer's every read.
+                out.append(bytes(buf[size:]))
+                buf.clear()
+                return 0
+        append = out.append
         off = 0
         view = memoryview(buf)
         try:
@@ -161,11 +170,11 @@ class LengthPrefixedCodec:
         @raise PacketTooLargeError: the payload is longer than the header can
             express.
         """
-        data = _asBytes(pkg)
+        data = pkg if type(pkg) is bytes else _asBytes(pkg)
         n = len(data)
         if n > self._headerMax:
             raise PacketTooLargeError(n, self._headerMax, f"header size ({self.size} bytes)")
-        return self._struct.pack(n) + data
+        return self._pack(n) + data
 
 
 def HelloCodec(countHeader: bool = False) -> LengthPrefixedCodec:

@@ -361,7 +361,8 @@ class ISessionFactory(Interface):
     reactor = Attribute("The reactor: time, delayed calls, threads (C{IReactorTime}).")
     config = Attribute("The L{SessionConfig <txgetty.config.SessionConfig>} every session starts with.")
 
-    def newSession(addr: object, name: str | None = None, cap: object = None) -> ISession:
+    def newSession(addr: object, name: str | None = None, cap: object = None,
+                   accepted: object = None) -> ISession:
         """
         Make a session for a new connection (or UDP peer), owned and counted
         by the server; the caller connects it to its transport.
@@ -371,7 +372,51 @@ class ISessionFactory(Interface):
             if C{None}).
         @param cap: the L{SessionCap <txgetty.server.ports.SessionCap>} to
             release when the session is gone, if any.
+        @param accepted: what a TCP listener's connections take from its
+            listening socket (L{AcceptedSockets
+            <txgetty.transports.sockets.AcceptedSockets>}: TCP options, local
+            address), or C{None}.
         @return: the new session, not yet connected.
+        """
+
+
+class ICallOwner(Interface):
+    """
+    What the client side of an RPC connection (L{ClientConnection
+    <txgetty.rpc.calling.ClientConnection>}) needs from its client
+    (L{RpcClient <txgetty.rpc.client.RpcClient>} provides it): answers and
+    lost calls, and its comings and goings, reported.  The connection knows
+    its client only through this.
+    """
+
+    serializer = Attribute("The serializer code of the client's frames (heartbeats are sent with it).")
+
+    def connectionOpened(session: Any) -> None:
+        """
+        @param session: the session of a connection that opened.
+        """
+
+    def connectionClosed() -> None:
+        """
+        A connection closed (its calls were reported lost already).
+        """
+
+    def callAnswered(pending: Any, frame: Any) -> None:
+        """
+        @param pending: a call (L{ClientCall <txgetty.rpc.calling.ClientCall>}) whose response arrived.
+        @param frame: the response L{Frame <txgetty.rpc.frame.Frame>}.
+        """
+
+    def callLost(pending: Any, error: Exception) -> None:
+        """
+        @param pending: a call whose connection closed before its answer.
+        @param error: what it fails with unless it is retried.
+        """
+
+    def serverIdle(address: str) -> None:
+        """
+        @param address: a server none of whose connections has calls
+            pending any more.
         """
 
 
@@ -405,6 +450,15 @@ class ICallDispatcher(Interface):
 
         @param connection: the connection.
         @param frame: the request or oneway L{Frame <txgetty.rpc.frame.Frame>}.
+        """
+
+    def countAnswered(connection: Any) -> None:
+        """
+        Count the calls a connection answered at once in its last read
+        (listed in its C{answered}, the read's arrival in its
+        C{answeredSince}), and empty the list.
+
+        @param connection: the connection.
         """
 
     def authenticate(connection: Any, frame: Any) -> Deferred[Any]:
@@ -501,6 +555,25 @@ class ISlotOwner(Interface):
     def slotGaveUp(slot: Any) -> None:
         """
         @param slot: a slot that stopped trying after C{maxAttempts} failures.
+        """
+
+
+class IReadCompleteListener(Interface):
+    """
+    An optional listener method for listeners that batch their work over a
+    read (netty's C{channelReadComplete}); L{EventListener} does not have
+    it, so that sessions of listeners without it make no call.
+    """
+
+    def onReadComplete(session: ISession) -> None:
+        """
+        The packets of one read were delivered to C{onMessage} in the
+        reactor thread (those that could be: a handler that makes the
+        session wait holds the rest) and the writes they made were handed to
+        the transport.  Not called for packets that go to a task pool, nor
+        once the session closed.
+
+        @param session: the open session.
         """
 
 

@@ -204,6 +204,27 @@ class OpenTelemetryTests(TwoHopTests):
         self.assertEqual(spans[("SERVER", "Middle/relay")].status.status_code.name, "UNSET")
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
+    async def test_refusedCallSpans(self) -> None:
+        """
+        docs/observability.md: "A call the server refuses without running it
+        ... gets a SERVER span too, with the ERROR status and error.type the
+        refusal's type; one that names no registered method is named
+        _other/_other (the names it gave are in rpc.service and
+        rpc.method)", a child of the request's traceparent (the client
+        call's span).
+        """
+        from txgetty.rpc import RemoteError
+
+        client = await self.hops()
+        failure = await self.assertFailure(client.call("Nowhere.thing", traceparent=VALID), RemoteError)
+        self.assertEqual(failure.type, "NoSuchService")
+        span = self.spans()[("SERVER", "_other/_other")]
+        self.assertEqual(span.status.status_code.name, "ERROR")
+        self.assertEqual(span.attributes["error.type"], "NoSuchService")
+        self.assertEqual((span.attributes["rpc.service"], span.attributes["rpc.method"]), ("Nowhere", "thing"))
+        self.assertEqual(format(span.context.trace_id, "032x"), TRACE)
+        self.assertEqual(span.parent.span_id, self.spans()[("CLIENT", "Nowhere/thing")].context.span_id)
+
     async def test_noOpenTelemetry(self) -> None:
         """
         With opentelemetry-api unavailable, nothing is recorded even though

@@ -10,7 +10,7 @@ from inspect import iscoroutine
 from typing import Any, Callable
 import os
 
-from twisted.internet import reactor
+from twisted.internet import reactor, tcp
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.defer import gatherResults
 from twisted.internet.error import CannotListenError, ConnectError, ConnectionDone, ConnectionLost
@@ -31,6 +31,7 @@ from txgetty.errors import (
 )
 from txgetty.server import Server
 from txgetty.session import Session
+from txgetty.transports.sockets import readTcpOptions, tcpOptionValues
 
 from ..support.logs import assertLoggedOnce, captureEvents, routineEvents
 from ..support.net import (
@@ -559,3 +560,65 @@ class WriteThroughTests(TestCase):
         received = await bounded(client.whenReceived(21), "the burst")
         self.assertEqual(len(received[0]), len(big))
         self.assertEqual(received[1:], [b"%d" % i for i in range(20)])
+
+
+class ListenerSocketOptionsTests(TestCase):
+    """
+    The server's TCP options are set once on the listening socket, which
+    its accepted sockets inherit: a session with the server's settings
+    makes no C{setsockopt} of its own; one whose new-session callback
+    changes them still gets them on its own socket.
+    """
+
+    timeout = 60
+
+    async def test_inheritedAndPerSession(self) -> None:
+        """
+        Two clients: the first session keeps the server's settings, the
+        second turns no-delay off and sets another keepalive period.  Both
+        sockets have their session's options; only the second called
+        C{setTcpNoDelay}; both sessions know their local address (the
+        listener's) and peer.
+        """
+        calls: list[bool] = []
+        original = tcp.Connection.setTcpNoDelay
+
+        def spy(transport: Any, enabled: bool) -> None:
+            calls.append(enabled)
+            original(transport, enabled)
+
+        self.patch(tcp.Connection, "setTcpNoDelay", spy)
+
+        def changes(session: Session) -> None:
+            session.tcpNoDelay = False
+            session.keepAlivePeriod = 30
+
+        harness = ServerHarness(self, [TCP], perSession=[None, changes],
+                                config=SessionConfig(keepAlivePeriod=90))
+        [address] = await harness.start()
+        for _ in range(2):
+            await echoCheck(self, await connectClient(self, address), samplePayloads(3))
+        first, second = harness.sessions
+        self.assertEqual(readTcpOptions(first.transport.getHandle(), tcpOptionValues(True, True, 90)),
+                         tcpOptionValues(True, True, 90))
+        self.assertEqual(readTcpOptions(second.transport.getHandle(), tcpOptionValues(False, True, 30)),
+                         tcpOptionValues(False, True, 30))
+        # The second session's, once per setting it changed; none of the first.
+        self.assertEqual(calls, [False, False])
+        for session in (first, second):
+            self.assertEqual(session.localAddress, address)
+            self.assertEqual(session.remoteAddress, session.transport.getPeer())
+            self.assertEqual(session.name, "tcp-session")
+
+    async def test_wildcardListener(self) -> None:
+        """
+        On a listener bound to every interface, a session's local address
+        is its own connection's (127.0.0.1 and the port), not the
+        listener's 0.0.0.0.
+        """
+        harness = ServerHarness(self, ["tcp:0"])
+        [address] = await harness.start()
+        await echoCheck(self, await connectClient(self, IPv4Address("TCP", "127.0.0.1", address.port)),
+                        samplePayloads(2))
+        [session] = harness.sessions
+        self.assertEqual(session.localAddress, IPv4Address("TCP", "127.0.0.1", address.port))

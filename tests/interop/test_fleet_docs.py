@@ -93,6 +93,20 @@ class CommandTests(SynchronousTestCase):
         error = self.assertRaises(UsageError, self.parse, advertised[:i] + advertised[i + 2:])
         self.assertEqual(str(error), quoted)
 
+    def test_tlsRefused(self) -> None:
+        """
+        "a TLS RPC listener ... cannot be registered, and --registry with one
+        stops twistd at once with" the quoted line.
+        """
+        from ..support.certs import testCertificates
+
+        pki = testCertificates()
+        quoted = re.search(r"^(--registry: the RPC listener tls:8091 is TLS.*)$", PAGE, re.M).group(1)
+        args = ["--rpc-listen", "tls:8091", "--tls-key", pki.serverKey, "--tls-cert", pki.serverCert,
+                "--registry", "etcd://10.0.0.1:2379/prod"]
+        error = self.assertRaises(UsageError, self.parse, args)
+        self.assertEqual(str(error), quoted)
+
     def test_defaults(self) -> None:
         """
         Default port 2379, prefix /txgetty, TTL 10 s (at least 2).

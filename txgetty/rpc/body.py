@@ -70,21 +70,6 @@ def decodeArguments(frame: F.Frame, limit: int = DEFAULT_DECOMPRESS_LIMIT) -> tu
 NO_KWARGS: dict[str, Any] = {}
 
 
-def fastArguments(frame: F.Frame) -> list | None:
-    """
-    @param frame: an uncompressed JSON or msgpack request.
-    @return: its arguments if the body is a plain list, else C{None} (then
-        L{decodeArguments} decides, and words any error).
-    """
-    if not frame.body:
-        return None
-    try:
-        value = SERIALIZERS[frame.serializer].loads(frame.body)
-    except Exception:
-        return None
-    return value if type(value) is list else None
-
-
 def encodeBody(value: Any, serializerCode: int, compressorCode: int, threshold: int) -> tuple[bytes, int]:
     """
     @param value: a result to send.

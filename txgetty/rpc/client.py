@@ -12,9 +12,7 @@ over several servers and failover for idempotent calls::
 
 from __future__ import annotations
 
-import bisect
 import random
-import zlib
 from functools import partial
 from typing import Any, Callable, Sequence, cast
 
@@ -28,9 +26,11 @@ from ..client import Client
 from ..config import SessionConfig
 from ..errors import ConfigError, NoSessionError
 from ..histogram import CallStats
-from ..handlers import EventListener
+from ..interfaces import ICallOwner
 from . import frame as F
+from .balance import HashRing, hashKey
 from .body import compressBody, decodeResult, encodeArguments
+from .calling import ClientCall, ClientConnection
 from .errors import CallTimeoutError, ConnectionLostError, FrameError, NoServerError, RemoteError
 from .serializers import DEFAULT_COMPRESS_THRESHOLD, compressor, serializer
 from .server import runningTrace
@@ -45,120 +45,7 @@ DEFAULT_HEARTBEAT = 15.0
 _RETRYABLE = ("ShuttingDown", "ServerBusy")
 
 
-class _Pending:
-    """
-    A call waiting for its response.
-    """
-
-    __slots__ = ("deferred", "timer", "name", "args", "options", "attempts", "connection", "requestId", "tried",
-                 "deadline", "refusedBy", "started")
-
-    def __init__(self, deferred: Deferred, name: str, args: tuple, options: dict, started: float = 0.0) -> None:
-        self.deferred, self.name, self.args, self.options = deferred, name, args, options
-        self.started = started
-        self.timer: Any = None
-        self.attempts = 0
-        self.connection: _Connection | None = None
-        self.requestId = 0
-        self.tried: set[str] = set()
-        self.deadline: float | None = None
-        #: The server that answered it C{ShuttingDown} or was going away.
-        self.refusedBy: str | None = None
-
-
-class _Connection(EventListener):
-    """
-    The listener of one RPC session of the client: its pending calls and
-    heartbeat state.
-
-    @ivar draining: the server sent its going-away notice (or answered
-        C{ShuttingDown}): no new call is sent here, and the connection is
-        closed once its pending calls are answered.
-    """
-
-    def __init__(self, client: RpcClient, address: str) -> None:
-        self.client = client
-        self.address = address
-        self.pending: dict[int, _Pending] = {}
-        self.nextId = 0
-        self.heartbeatOutstanding = False
-        self.session: Any = None
-        self.draining = False
-
-    def newId(self) -> int:
-        """
-        @return: a request id not in use on this connection (never 0: the
-            id of heartbeats and of the going-away notice).
-        """
-        while True:
-            self.nextId = (self.nextId + 1) & 0xFFFFFFFF
-            if self.nextId and self.nextId not in self.pending:
-                return self.nextId
-
-    def onOpen(self, session: Any) -> None:
-        self.session = session
-        self.client.connectionOpened(session)
-
-    def onMessage(self, session: Any, frame: F.Frame) -> None:
-        self.heartbeatOutstanding = False
-        if frame.type == F.RESPONSE:
-            pending = self.pending.pop(frame.requestId, None)
-            if pending is not None:
-                self.client.callAnswered(pending, frame)
-                if self.draining:
-                    self.settled()
-                if not self.pending:
-                    self.client.serverIdle(self.address)
-            elif frame.head.get(F.STATUS) == F.GOING_AWAY:
-                self.drain()
-
-    def drain(self) -> None:
-        """
-        The server takes no new calls here: send none, close once the
-        pending calls are answered (the pool dials a new connection then).
-        """
-        if not self.draining:
-            self.draining = True
-            _log.info("txgetty rpc: {address} is going away on one connection ({count} calls pending there); "
-                      "new calls go to other connections", address=self.address, count=len(self.pending))
-        self.settled()
-
-    def settled(self) -> None:
-        """
-        A pending call ended: close a draining connection with none left.
-        """
-        if self.draining and not self.pending and self.session is not None and not self.session.isClosed:
-            self.session.close("the server is going away: its pending calls are answered")
-
-    def onCron(self, session: Any) -> None:
-        """
-        Send a heartbeat; if the previous one was not answered in a whole
-        period, the connection is dead: close it (pending calls fail).
-        """
-        if self.heartbeatOutstanding:
-            session.close(ConnectionLostError(
-                f"a heartbeat got no answer for a whole heartbeat period ({session.cronPeriod:g} s): "
-                f"the connection to {self.address} is dead"
-            ))
-            return
-        self.heartbeatOutstanding = True
-        session.writePkg(F.Frame(F.HEARTBEAT_REQUEST, 0, None, b"", self.client.serializer))
-
-    def onClose(self, session: Any) -> None:
-        """
-        Every pending call fails now (or goes to another server, if it may).
-        """
-        pending, self.pending = self.pending, {}
-        reason = session.closeReason.getErrorMessage() if session.closeReason else "closed"
-        for call in pending.values():
-            self.client.callLost(call, ConnectionLostError(
-                f"the connection to {self.address} was lost before {call.name} was answered: {reason}"
-            ))
-        self.client.serverIdle(self.address)
-        self.client.connectionClosed()
-
-
-@implementer(IService)
+@implementer(IService, ICallOwner)
 class RpcClient(MultiService):
     """
     Calls services on one or more RPC servers (an L{IService <twisted.application.service.IService>}).
@@ -270,9 +157,9 @@ class RpcClient(MultiService):
         self._poolSettings = dict(connections=connections, reactor=reactor, config=config, reconnect=reconnect,
                                   connectTimeout=connectTimeout, tls=tls, rng=self.random)
         self._leaving: set[str] = set()
-        self._ring = _hashRing([])
+        self._ring = HashRing([])
         self._next = 0
-        self._parked: list[_Pending] = []
+        self._parked: list[ClientCall] = []
         self._watching = False
         self.registry: Any = None
         for address in addresses:
@@ -320,7 +207,7 @@ class RpcClient(MultiService):
                 pool.whenConnected().addCallbacks(self._watchFired, self._poolFailed)
         if address not in self.addresses:
             self.addresses.append(address)
-            self._ring = _hashRing(self.addresses)
+            self._ring = HashRing(self.addresses)
 
     def removeServer(self, address: str) -> None:
         """
@@ -333,7 +220,7 @@ class RpcClient(MultiService):
         if address not in self.addresses:
             return
         self.addresses.remove(address)
-        self._ring = _hashRing(self.addresses)
+        self._ring = HashRing(self.addresses)
         self._leaving.add(address)
         self.serverIdle(address)
 
@@ -355,7 +242,7 @@ class RpcClient(MultiService):
         @param session: a new session of that pool.
         """
         session.codec = _CODEC
-        session.listener = _Connection(self, address)
+        session.listener = ClientConnection(self, address)
 
     # -- calling ---------------------------------------------------------------
 
@@ -389,7 +276,7 @@ class RpcClient(MultiService):
         """
         _checkCall(name, metadata)
         trace = _traceOf(name, traceparent, tracestate)
-        pending = _Pending(Deferred(lambda d: self._cancel(pending)), name, args,
+        pending = ClientCall(Deferred(lambda d: self._cancel(pending)), name, args,
                            {"timeout": self.timeout if timeout == "default" else timeout, "metadata": metadata,
                             "kwargs": kwargs, "idempotent": idempotent, "hashKey": hashKey, "oneway": False,
                             "trace": trace}, self.reactor.seconds())
@@ -419,7 +306,7 @@ class RpcClient(MultiService):
         """
         _checkCall(name, metadata)
         trace = _traceOf(name, traceparent, tracestate)
-        pending = _Pending(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
+        pending = ClientCall(Deferred(), name, args, {"timeout": None, "metadata": metadata, "kwargs": kwargs,
                                                      "idempotent": False, "hashKey": None, "oneway": True,
                                                      "trace": trace})
         if trace is not None and trace.span is not None:
@@ -435,7 +322,7 @@ class RpcClient(MultiService):
         """
         return Proxy(self, service)
 
-    def _send(self, pending: _Pending) -> None:
+    def _send(self, pending: ClientCall) -> None:
         """
         Send a call on a connection picked by the balance policy, or wait
         for one to open.
@@ -465,7 +352,7 @@ class RpcClient(MultiService):
         pending.requestId = rid
         connection.pending[rid] = pending
 
-    def _frame(self, pending: _Pending, connection: _Connection, type: int, rid: int) -> F.Frame:
+    def _frame(self, pending: ClientCall, connection: ClientConnection, type: int, rid: int) -> F.Frame:
         """
         @return: the request frame of a call.
         """
@@ -487,7 +374,7 @@ class RpcClient(MultiService):
         body, comp = compressBody(self._body(pending), self.compressor, self.compressThreshold)
         return F.Frame(type, rid, head, body, self.serializer, comp)
 
-    def _body(self, pending: _Pending) -> bytes:
+    def _body(self, pending: ClientCall) -> bytes:
         """
         @return: the serialized arguments of a call: a list, or
             C{{"args", "kwargs"}}; with the raw serializer, the one bytes
@@ -497,7 +384,7 @@ class RpcClient(MultiService):
         """
         return encodeArguments(pending.args, pending.options["kwargs"], self.serializer)
 
-    def _pick(self, pending: _Pending) -> _Connection | None:
+    def _pick(self, pending: ClientCall) -> ClientConnection | None:
         """
         @return: an open connection chosen by the balance policy, or C{None}.
         """
@@ -514,23 +401,23 @@ class RpcClient(MultiService):
         elif self.balance == "least-pending":
             address = min(up, key=self._pendingOn)
         elif self.balance == "consistent-hash":
-            address = self._ring.lookup(_hashKey(pending), up)
+            address = self._ring.lookup(hashKey(pending), up)
         else:
             self._next = (self._next + 1) % len(up)
             address = up[self._next]
-        connection = cast(_Connection, self._pools[address].session().listener)
+        connection = cast(ClientConnection, self._pools[address].session().listener)
         if connection.draining:
             usable = self._usable(address)
             self._next = (self._next + 1) % len(usable)
             connection = usable[self._next]
         return connection
 
-    def _usable(self, address: str) -> list[_Connection]:
+    def _usable(self, address: str) -> list[ClientConnection]:
         """
         @return: the connections to an address that take new calls (open,
             not draining).
         """
-        connections = [cast(_Connection, s.listener) for s in self._pools[address].sessions() if not s.isClosed]
+        connections = [cast(ClientConnection, s.listener) for s in self._pools[address].sessions() if not s.isClosed]
         return [c for c in connections if not c.draining]
 
     def _names(self) -> str:
@@ -577,9 +464,9 @@ class RpcClient(MultiService):
         """
         @return: calls waiting for answers on an address's sessions.
         """
-        return sum(len(cast(_Connection, s.listener).pending) for s in self._pools[address].sessions())
+        return sum(len(cast(ClientConnection, s.listener).pending) for s in self._pools[address].sessions())
 
-    def _waitForConnection(self, pending: _Pending) -> None:
+    def _waitForConnection(self, pending: ClientCall) -> None:
         """
         Park a call until a connection opens (its timeout still runs).
         """
@@ -661,7 +548,7 @@ class RpcClient(MultiService):
 
     # -- outcomes ---------------------------------------------------------------
 
-    def callAnswered(self, pending: _Pending, frame: F.Frame) -> None:
+    def callAnswered(self, pending: ClientCall, frame: F.Frame) -> None:
         """
         A response arrived (its connection reports it): retry, fail or
         settle the call.
@@ -703,10 +590,10 @@ class RpcClient(MultiService):
         """
         Calls sent and not answered, and calls waiting for a connection.
         """
-        return len(self._parked) + sum(len(cast(_Connection, s.listener).pending)
+        return len(self._parked) + sum(len(cast(ClientConnection, s.listener).pending)
                                        for pool in self._pools.values() for s in pool.sessions())
 
-    def _count(self, pending: _Pending, outcome: str) -> None:
+    def _count(self, pending: ClientCall, outcome: str) -> None:
         """
         Count a finished call in L{callStats}.
 
@@ -716,7 +603,7 @@ class RpcClient(MultiService):
             service, _, method = pending.name.partition(".")
             self.callStats.record(service, method, outcome, self.reactor.seconds() - pending.started)
 
-    def callLost(self, pending: _Pending, error: Exception) -> None:
+    def callLost(self, pending: ClientCall, error: Exception) -> None:
         """
         The connection of a call is gone (it reports it): retry the call
         elsewhere if it may, else fail it.
@@ -730,14 +617,14 @@ class RpcClient(MultiService):
         else:
             self._fail(pending, Failure(error))
 
-    def _mayRetry(self, pending: _Pending) -> bool:
+    def _mayRetry(self, pending: ClientCall) -> bool:
         """
         @return: whether the call may go to another server.
         """
         return (self.failover == "retry" and pending.options["idempotent"] and not pending.deferred.called
                 and pending.attempts <= self.maxRetries)
 
-    def _timedOut(self, pending: _Pending) -> None:
+    def _timedOut(self, pending: ClientCall) -> None:
         """
         The call's timeout passed: fail it, tell the server to stop.
         """
@@ -751,7 +638,7 @@ class RpcClient(MultiService):
             f"{pending.name} got no answer within {pending.options['timeout']:g} s (timeout){why}"
         )))
 
-    def _cancel(self, pending: _Pending) -> None:
+    def _cancel(self, pending: ClientCall) -> None:
         """
         The caller cancelled the call's Deferred: tell the server.
         """
@@ -759,7 +646,7 @@ class RpcClient(MultiService):
         self._settle(pending)
         self._count(pending, "cancelled")
 
-    def _cancelRemote(self, pending: _Pending) -> None:
+    def _cancelRemote(self, pending: ClientCall) -> None:
         """
         Send a cancel frame for a call in flight.
         """
@@ -771,7 +658,7 @@ class RpcClient(MultiService):
             connection.settled()
             self.serverIdle(connection.address)
 
-    def _settle(self, pending: _Pending) -> None:
+    def _settle(self, pending: ClientCall) -> None:
         """
         Stop the call's timer.
         """
@@ -779,7 +666,7 @@ class RpcClient(MultiService):
             pending.timer.cancel()
         pending.timer = None
 
-    def _fail(self, pending: _Pending, failure: Failure) -> None:
+    def _fail(self, pending: ClientCall, failure: Failure) -> None:
         """
         Fail a call (once).
         """
@@ -889,46 +776,6 @@ def _checkMetadata(metadata: dict[str, str] | None) -> None:
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(f"metadata keys and values must be text, got {key!r}: {value!r}")
-
-
-class _HashRing:
-    """
-    Consistent hashing of call keys onto server addresses (100 points per
-    address on a CRC32 ring).
-    """
-
-    def __init__(self, addresses: list[str]) -> None:
-        points = sorted((zlib.crc32(f"{a}#{i}".encode()), a) for a in addresses for i in range(100))
-        self.keys = [p[0] for p in points]
-        self.owners = [p[1] for p in points]
-
-    def lookup(self, key: bytes, up: list[str]) -> str:
-        """
-        @param key: the call's key.
-        @param up: addresses with open sessions.
-        @return: the first address at or after the key's point that is up.
-        """
-        start = bisect.bisect(self.keys, zlib.crc32(key))
-        upSet = set(up)
-        for i in range(len(self.owners)):
-            owner = self.owners[(start + i) % len(self.owners)]
-            if owner in upSet:
-                return owner
-        return up[0]
-
-
-def _hashRing(addresses: list[str]) -> _HashRing:
-    return _HashRing(addresses)
-
-
-def _hashKey(pending: _Pending) -> bytes:
-    """
-    @return: what consistent hashing hashes for a call.
-    """
-    key = pending.options["hashKey"]
-    if key is None:
-        key = f"{pending.name}:{pending.args[0] if pending.args else ''}"
-    return key if isinstance(key, bytes) else str(key).encode("utf-8")
 
 
 def _serializerCode(key: str | int) -> int:

@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..handlers import EventListener
-from ..interfaces import ICallDispatcher
+from zope.interface import implementer
+
+from ..interfaces import ICallDispatcher, IReadCompleteListener
 from . import frame as F
 from .calls import PendingCall
 from .serializers import DEFAULT_DECOMPRESS_LIMIT, JSON
 
 
+@implementer(IReadCompleteListener)
 class RpcConnection(EventListener):
     """
     The listener of one RPC connection: its calls in flight and whether it
@@ -36,6 +39,10 @@ class RpcConnection(EventListener):
         self.session: Any = None
         self.onewayKeys = 0
         self.maxBody = DEFAULT_DECOMPRESS_LIMIT - F.HEADER_SIZE
+        #: The methods of the calls answered at once in the current read,
+        #: counted when it is done (L{onReadComplete}), and when it arrived.
+        self.answered: list[Any] = []
+        self.answeredSince = 0.0
 
     def onOpen(self, session: Any) -> None:
         """
@@ -75,12 +82,25 @@ class RpcConnection(EventListener):
                 call.cancel()
         return None
 
+    def onReadComplete(self, session: Any) -> None:
+        """
+        The frames of one read were handled: count the calls answered at
+        once, all in one go (L{IReadCompleteListener
+        <txgetty.interfaces.IReadCompleteListener>}).
+
+        @param session: the session.
+        """
+        if self.answered:
+            self.server.countAnswered(self)
+
     def onClose(self, session: Any) -> None:
         """
         Cancel what is still running: nobody can get its answer.
 
         @param session: the session.
         """
+        if self.answered:
+            self.server.countAnswered(self)
         calls, self.calls = self.calls, {}
         for call in calls.values():
             call.cancel()

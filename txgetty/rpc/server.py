@@ -34,12 +34,12 @@ from zope.interface import implementer
 
 from ..config import DEFAULT_LISTEN_BACKLOG, DEFAULT_MAX_SESSIONS, SessionConfig
 from ..errors import ConfigError, SessionClosedError
-from ..histogram import OTHER, CallStats, Histogram
+from ..histogram import LATENCY_BOUNDS, OTHER, CallStats, Histogram
 from ..interfaces import ICallDispatcher
 from ..server import Server
 from . import frame as F
 from .errors import BadResponse, FrameError, ResponseTooLarge, ServiceError
-from .body import NO_KWARGS, decodeArguments, encodeBody, fastArguments
+from .body import NO_KWARGS, decodeArguments, encodeBody
 from .builtin import Health
 from .calls import (
     CURRENT_CALL,
@@ -60,8 +60,9 @@ from .calls import (
     runningTrace,
 )
 from .connection import RpcConnection
+from .refusals import refusalHead
 from .services import Method, ServiceRegistry
-from .tracing import OTEL, PROVIDER_RECHECK, TRACEPARENT, CallTrace, activeTracer, serverTrace
+from .tracing import OTEL, TRACEPARENT, CallTrace, TracerWatch, refusedSpan, serverTrace
 from ..transports.addresses import formatAddress
 from .serializers import (
     DEFAULT_COMPRESS_THRESHOLD,
@@ -90,6 +91,14 @@ DRAIN_GRACE = 1.0
 #: Serializers whose uncompressed requests take the short path of
 #: L{RpcServer.request} (msgpack only when its extra is installed).
 _QUICK = frozenset(code for code in (JSON, MSGPACK) if code in SERIALIZERS)
+#: The C{loads} of each of them: an uncompressed body of one of these that is
+#: a plain list of arguments takes the short path of L{RpcServer.request}
+#: (anything else goes through L{decodeArguments
+#: <txgetty.rpc.body.decodeArguments>}, which words any error).
+_QUICK_LOADS = {code: SERIALIZERS[code].loads for code in _QUICK}
+#: And their C{dumps}, for the answers of the short path.
+_QUICK_DUMPS = {code: SERIALIZERS[code].dumps for code in _QUICK}
+
 
 #: Result types that are surely not a L{Deferred <twisted.internet.defer.Deferred>}: checked before the
 #: (slower, ABC-based) isinstance test.
@@ -175,9 +184,8 @@ class RpcServer(Service):
         self.registry = ServiceRegistry()
         #: The registry's table, read on every call (L{ServiceRegistry.services}).
         self._services = self.registry.services
-        #: The reactor times between which no OpenTelemetry tracer is looked
-        #: for (L{_otelTrace}).
-        self._noTracerFrom = self._noTracerUntil = 0.0
+        #: When to look for an OpenTelemetry tracer (not on every call).
+        self._tracers = TracerWatch()
         #: The "ok" latency histogram of each method answered at once, by
         #: qualified name (hashing a Method itself costs a Python call).
         self._okCalls: dict[str, Histogram] = {}
@@ -435,13 +443,23 @@ class RpcServer(Service):
         started = connection.session.lastActive
         if TRACEPARENT in head:
             trace = serverTrace(head)
-        elif OTEL and not (self._noTracerFrom <= started < self._noTracerUntil):
-            trace = self._otelTrace(head, started)
+        elif OTEL and not (self._tracers.quietFrom <= started < self._tracers.quietUntil):
+            trace = self._tracers.trace(head, started)
         else:
             trace = None
         info = self._before(connection, frame, trace, started) if self.hooks or trace is not None else None
-        plain = frame.serializer in _QUICK and not frame.compressor
-        args = fastArguments(frame) if plain else None
+        # The arguments of a plain body, read here: this is the path of
+        # every call (a function call costs about 1 % of one).
+        loads = _QUICK_LOADS.get(frame.serializer) if not frame.compressor else None
+        args = None
+        if loads is not None and frame.body:
+            try:
+                args = loads(frame.body)
+            except Exception:
+                pass  # decodeArguments below words the error
+            else:
+                if type(args) is not list:
+                    args = None
         if args is None:
             try:
                 args, kwargs = decodeArguments(frame, connection.maxBody + F.HEADER_SIZE)
@@ -473,13 +491,16 @@ class RpcServer(Service):
             CURRENT_CALL.reset(token)
         if type(result) not in _PLAIN_RESULTS and isinstance(result, Deferred):
             self._later(connection, frame, info, result, deadline, started)
-        elif info is None and isRequest and plain and self._quickAnswer(connection, frame, result):
+        elif info is None and isRequest and loads is not None and self._quickAnswer(connection, frame, result):
             if self.callStats.watched:
-                # The common case, counted here rather than through _count.
-                histogram = self._okCalls.get(method.qualifiedName) or self._okHistogram(method, head)
-                elapsed = self.reactor.seconds() - started
-                histogram.counts[bisect_left(histogram.bounds, elapsed)] += 1
-                histogram.sum += elapsed
+                # Counted when the read is done (countAnswered): its answers
+                # leave together, with the read's batched writes.
+                # (A read holds at most maxPacketsPerTurn frames, or what
+                # one read brings: the list stays short.)
+                answered = connection.answered
+                if not answered:
+                    connection.answeredSince = started
+                answered.append(method)
         else:
             self._count(frame, self._finish(connection, frame, info, result), started)
 
@@ -494,30 +515,41 @@ class RpcServer(Service):
             head = frame.head
             self.callStats.record(head[F.SERVICE], head[F.METHOD], outcome, self.reactor.seconds() - started)
 
-    def _otelTrace(self, head: Any, now: float) -> CallTrace | None:
+    def countAnswered(self, connection: RpcConnection) -> None:
         """
-        @param head: the head map of a call without C{traceparent}.
-        @param now: the reactor's time.
-        @return: its trace context with an OpenTelemetry server span, or
-            C{None} while no tracer provider is set (then not asked again
-            for L{PROVIDER_RECHECK} seconds of reactor time, which keeps the
-            question off the path of every call).
-        """
-        tracer = activeTracer()
-        if tracer is None:
-            self._noTracerFrom, self._noTracerUntil = now, now + PROVIDER_RECHECK
-            return None
-        return serverTrace(head, tracer)
+        Count the calls a connection answered at once during its last read
+        (L{ICallDispatcher}), each with the time from the read to now: their
+        answers were written together, at the end of the read.
 
-    def _okHistogram(self, method: Method, head: Any) -> Histogram:
+        @param connection: the connection.
         """
-        @param method: a method not answered at once before.
-        @param head: the head map of a call of it.
-        @return: the latency histogram of its C{"ok"} calls in L{callStats},
-            kept for the next calls.
+        methods, connection.answered = connection.answered, []
+        if not methods:
+            return
+        elapsed = self.reactor.seconds() - connection.answeredSince
+        bucket = bisect_left(LATENCY_BOUNDS, elapsed)
+        # The calls of a read are mostly of one method: count runs of one.
+        run, count = methods[0], 0
+        for method in methods:
+            if method is run:
+                count += 1
+            else:
+                self._countOk(run, count, bucket, elapsed)
+                run, count = method, 1
+        self._countOk(run, count, bucket, elapsed)
+
+    def _countOk(self, method: Method, count: int, bucket: int, elapsed: float) -> None:
         """
-        histogram = self._okCalls[method.qualifiedName] = self.callStats.histogram(head[F.SERVICE], head[F.METHOD], "ok")
-        return histogram
+        Count C{count} calls of a method that took C{elapsed} seconds each.
+
+        @param bucket: the latency bucket of C{elapsed}.
+        """
+        histogram = self._okCalls.get(method.qualifiedName)
+        if histogram is None:
+            service, _, name = method.qualifiedName.partition(".")
+            histogram = self._okCalls[method.qualifiedName] = self.callStats.histogram(service, name, "ok")
+        histogram.counts[bucket] += count
+        histogram.sum += elapsed * count
 
     def _quickAnswer(self, connection: RpcConnection, frame: F.Frame, result: Any) -> bool:
         """
@@ -527,7 +559,7 @@ class RpcServer(Service):
         @return: whether it was answered (else L{_finish} must).
         """
         try:
-            body = SERIALIZERS[frame.serializer].dumps(result)
+            body = _QUICK_DUMPS[frame.serializer](result)
         except Exception:
             return False
         size = len(body)
@@ -547,10 +579,13 @@ class RpcServer(Service):
         """
         error = self._refusal(connection, frame)
         service, method = frame.head.get(F.SERVICE), frame.head.get(F.METHOD)
-        if not (isinstance(service, str) and isinstance(method, str) and self.registry.lookup(service, method)):
+        known = isinstance(service, str) and isinstance(method, str) and self.registry.lookup(service, method)
+        if not known:
             service = method = OTHER  # not a known method: no label of the caller's choice
         outcome = "busy" if error[F.ERROR_TYPE] == "ServerBusy" else error[F.ERROR_TYPE]
-        self.callStats.record(service, method, outcome, 0.0)
+        self.callStats.record(service, method, outcome, 0.0)  # type: ignore[arg-type]
+        if OTEL:
+            refusedSpan(frame.head, error[F.ERROR_TYPE], error[F.ERROR_MESSAGE], bool(known))
         if frame.type == F.REQUEST:
             self._answer(connection, frame, error)
         else:
@@ -580,38 +615,14 @@ class RpcServer(Service):
 
     def _refusal(self, connection: RpcConnection, frame: F.Frame) -> dict[str, str]:
         """
-        @return: the error head refusing a request that cannot run, by the
-            first reason that applies, in the order of docs/rpc-protocol.md
-            (I{Refusals}).
+        @return: the error head refusing a request that cannot run (see
+            L{refusalHead <txgetty.rpc.refusals.refusalHead>}).
         """
-        head = frame.head
-        asked = self.registry.lookup(head.get(F.SERVICE, ""), head.get(F.METHOD, ""))
-        if self._draining and asked is not self._healthCheck:
-            return errorHead("ShuttingDown", "the server is shutting down; call another server")
-        if len(connection.calls) >= self.maxInFlight:
+        error = refusalHead(self.registry, frame, connection.calls, draining=self._draining,
+                            healthCheck=self._healthCheck, maxInFlight=self.maxInFlight)
+        if error[F.ERROR_TYPE] == "ServerBusy":
             self.busy += 1
-            return errorHead("ServerBusy", f"{self.maxInFlight} calls of this connection are in flight "
-                                           f"(maxInFlight); retry later", "busy")
-        if frame.type == F.REQUEST and frame.requestId in connection.calls:
-            return errorHead("BadRequest", f"request id {frame.requestId} is already in flight on this connection; "
-                                           f"give each request in flight an id of its own")
-        service, method = head.get(F.SERVICE), head.get(F.METHOD)
-        for key, value in ((F.SERVICE, service), (F.METHOD, method)):
-            if not value:
-                state = "is empty" if value == "" else "is missing"
-                return errorHead("BadRequest", f"the request's head entry {key!r} {state}: name the service "
-                                               f"and the method to call ('service' and 'method')")
-        if not self.registry.hasService(service):  # type: ignore[arg-type]
-            demo = _DEMO_HINT if service in _DEMO_SERVICES else ""
-            return errorHead("NoSuchService", f"no service named {service!r}; "
-                                              f"services: {', '.join(self.registry.names()) or 'none'}{demo}")
-        if self.registry.lookup(service, method) is None:  # type: ignore[arg-type]
-            return errorHead("NoSuchMethod", f"service {service!r} has no method {method!r}; "
-                                             f"methods: {', '.join(self.registry.names()[service])}")  # type: ignore[index]
-        return errorHead("BadRequest", f"the request's timeout-ms {cutText(head[F.TIMEOUT_MS], 40)!r} is not "
-                                       f"a deadline: send 1 to 10 ASCII digits of milliseconds, optionally with "
-                                       f"a '.' and 1 to 3 more digits (e.g. '30000'), '0' for none, or no "
-                                       f"timeout-ms entry")
+        return error
 
     def _blocking(self, method: Any, args: list, kwargs: dict) -> Deferred:
         """
@@ -772,12 +783,6 @@ class RpcServer(Service):
         self.calls += 1
         self.errors += 1
         connection.respond(F.Frame(F.RESPONSE, frame.requestId, error, b"", frame.serializer))
-
-
-#: The demo services, and what a NoSuchService for one of them adds.
-_DEMO_SERVICES = frozenset({"Echo", "Ping", "Status"})
-_DEMO_HINT = ("; Echo, Ping and Status are the demo services: twistd txgetty serves them when given no --app, "
-              "--service or TLS listener, or with --rpc-demo; an RpcServer after registerBuiltins(server)")
 
 
 def _refusedArguments(error: Exception) -> bool:

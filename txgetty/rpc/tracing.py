@@ -339,6 +339,64 @@ def serverTrace(head: Mapping[str, str], tracer: Any = False) -> CallTrace | Non
     return CallTrace(parent, state, span)
 
 
+class TracerWatch:
+    """
+    When one server looks for an OpenTelemetry tracer: while none is set, not
+    again for L{PROVIDER_RECHECK} seconds of its reactor's time, which keeps
+    the question off the path of every call (the caller tests
+    C{quietFrom <= now < quietUntil} itself, inline).
+
+    @ivar quietFrom: since when no tracer was found (reactor seconds).
+    @ivar quietUntil: until when not to look again.
+    """
+
+    __slots__ = ("quietFrom", "quietUntil")
+
+    def __init__(self) -> None:
+        self.quietFrom = self.quietUntil = 0.0
+
+    def trace(self, head: Mapping[str, str], now: float) -> CallTrace | None:
+        """
+        @param head: the head map of a call without C{traceparent}.
+        @param now: the reactor's time.
+        @return: its trace context with an OpenTelemetry server span, or
+            C{None} while no tracer provider is set.
+        """
+        tracer = activeTracer()
+        if tracer is None:
+            self.quietFrom, self.quietUntil = now, now + PROVIDER_RECHECK
+            return None
+        return serverTrace(head, tracer)
+
+
+def refusedSpan(head: Mapping[str, str], errorType: str, message: str, known: bool) -> None:
+    """
+    Record the OpenTelemetry server span of a call the server refused
+    without running it (C{NoSuchService}, C{ServerBusy}, ...), when a tracer
+    provider is set: an C{ERROR} span with C{error.type} the refusal's type,
+    a child of the request's C{traceparent} if it carries a valid one.
+
+    @param head: the request's head map.
+    @param errorType: the error type it was answered with.
+    @param message: the error message.
+    @param known: whether the head names a registered method; if not, the
+        span is named C{_other/_other} (a name the caller chose is not a span
+        name), with the names given in its attributes.
+    """
+    tracer = activeTracer()
+    if tracer is None:
+        return
+    parent = parseTraceparent(head.get(TRACEPARENT))
+    state = _traceState(head.get(TRACESTATE)) if parent is not None else None
+    service, method = head.get("service", ""), head.get("method", "")
+    name = f"{service}/{method}" if known else "_other/_other"
+    span = tracer.start_span(name, context=_otelParent(parent, state), kind=_otelTrace.SpanKind.SERVER,
+                             attributes=_attributes(str(service), str(method)))
+    span.set_attribute("error.type", errorType)
+    span.set_status(_otelTrace.Status(_otelTrace.StatusCode.ERROR, f"{errorType}: {message}"[:512]))
+    span.end()
+
+
 def _traceState(value: Any) -> str | None:
     """
     @return: a C{tracestate} to pass on: text of at most L{MAX_TRACESTATE}

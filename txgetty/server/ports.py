@@ -40,6 +40,7 @@ from ..transports.endpoints import parseWebSocketURL, serverEndpoint, splitDescr
 from ..errors import ConfigError
 from ..interfaces import ISessionFactory
 from ..tally import Tally
+from ..transports.sockets import AcceptedSockets
 from ..transports.tls import TLSServerSettings
 
 _log = Logger()
@@ -198,6 +199,9 @@ class _SessionFactory(Factory):
         """
         self.server = server
         self.cap = cap
+        #: What its accepted sockets take from the listening socket (set
+        #: once it listens, for a TCP port).
+        self.accepted: AcceptedSockets | None = None
 
     def buildProtocol(self, addr: Any) -> Any:
         """
@@ -207,7 +211,7 @@ class _SessionFactory(Factory):
         """
         if not self.cap.admit():
             return self.cap.refuse(addr)
-        return self.server.newSession(addr, cap=self.cap)
+        return self.server.newSession(addr, cap=self.cap, accepted=self.accepted)
 
 
 def takeOption(description: str, key: str) -> tuple[str, str | None]:
@@ -251,7 +255,17 @@ class StreamListener:
         @return: a L{Deferred} firing with the listening port.
         """
         self.cap = SessionCap(server.reactor, self.description, self.maxSessions)
-        return self.endpoint.listen(_SessionFactory(server, self.cap))
+        factory = _SessionFactory(server, self.cap)
+
+        def listening(port: Any) -> Any:
+            # The server's TCP options, set once on the listening socket
+            # (see AcceptedSockets for what the accepted sockets inherit).
+            config = server.config
+            factory.accepted = AcceptedSockets.preset(port, config.tcpNoDelay, config.tcpKeepAlive,
+                                                      config.keepAlivePeriod)
+            return port
+
+        return self.endpoint.listen(factory).addCallback(listening)
 
     def label(self, address: Any) -> str:
         """

@@ -311,7 +311,7 @@ class Server(Service, SessionOwner):
                    if getattr(listener, "cap", None) is not None}
         return [(stats, sessions, refused.get(stats.listener, 0)) for stats, sessions in live.items()]
 
-    def newSession(self, addr: Any, name: str | None = None, cap: Any = None) -> Session:
+    def newSession(self, addr: Any, name: str | None = None, cap: Any = None, accepted: Any = None) -> Session:
         """
         Make a session for a new connection or UDP peer (L{ISessionFactory}).
 
@@ -320,10 +320,19 @@ class Server(Service, SessionOwner):
             C{None}).
         @param cap: the L{SessionCap <txgetty.server.ports.SessionCap>} to
             release when the session is gone, if any.
+        @param accepted: what the connection takes from its listening
+            socket (L{AcceptedSockets
+            <txgetty.transports.sockets.AcceptedSockets>}), if known.
         @return: a new session owned by this server.
         """
-        session = Session(clock=self.reactor, wheel=self._wheel, config=self.config, owner=self, name=name)
-        session.taskPool = self.taskPool
+        session = Session(clock=self.reactor, wheel=self._wheel, config=self.config, owner=self, name=name,
+                          accepted=accepted)
+        if accepted is not None:
+            # The peer's address as accept() gave it, what getPeer() would
+            # make again.
+            session.remoteAddress = addr
+        if self.taskPool is not None:
+            session.taskPool = self.taskPool
         self._sessions[session] = cap
         self._statsOf[session] = self._listenerStats.get(getattr(cap, "label", None), self._udpStats)
         self.accepted += 1

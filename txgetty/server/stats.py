@@ -8,6 +8,7 @@ the session's own integers).
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
@@ -30,6 +31,9 @@ SESSION_COUNTERS: tuple[str, ...] = (
     "bytesRead", "bytesWritten", "packetsRead", "packetsWritten",
     "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
 )
+
+#: The L{SESSION_COUNTERS} of a session, as a tuple.
+_counters = attrgetter(*SESSION_COUNTERS)
 
 #: The close reasons, in the order they are checked (the first class that
 #: matches names the reason); anything else is C{"error"}, a session that
@@ -106,8 +110,9 @@ class ListenerStats:
             L{gone}, its close reason is counted.
         """
         gone = self.gone
-        for name in SESSION_COUNTERS:
-            gone[name] += getattr(session, name)
+        for name, value in zip(SESSION_COUNTERS, _counters(session)):
+            if value:
+                gone[name] += value
         self.closed[closeReasonOf(session.closeReason)] += 1
 
     def totals(self, live: list[Any]) -> dict[str, int]:

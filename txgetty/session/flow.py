@@ -170,6 +170,11 @@ class FlowMixin:
         instead; transports without producers are not watched.
         """
         transport = self.transport
+        if self._marks.through and transport.producer is None:
+            # A TCP or UNIX socket (the usual case): no wrapper to look through.
+            transport.bufferSize = self._cfg.writeHighMark
+            transport.registerProducer(_WriteWatch(self._writeBufferFull, self._writeBufferDrained), True)
+            return
         register = getattr(transport, "registerProducer", None)
         if register is None:
             return
@@ -198,8 +203,13 @@ class FlowMixin:
         Unregister the write watch (before a close: a paused producer would
         keep Twisted from closing the connection once the buffer drained).
         """
+        marks = self._marks
+        if marks.through and not marks.poll:
+            if self.transport.producer is not None:
+                self.transport.unregisterProducer()
+            return
         unregister = getattr(self.transport, "unregisterProducer", None)
-        if unregister is not None and not self._marks.poll:
+        if unregister is not None and not marks.poll:
             try:
                 unregister()
             except RuntimeError:

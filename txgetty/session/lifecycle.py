@@ -83,6 +83,9 @@ from ..transports.tls import describeHandshakeFailure, isTLSFailure, tlsConnecti
 
 _log = Logger()
 
+#: The close reason of a session whose peer finished sending (shared, as
+#: Twisted shares its C{connectionDone}).
+_PEER_DONE = Failure(ConnectionDone("the peer finished sending"))
 #: The reason a socket closed at once after the peer's end of input is
 #: given (shared, as Twisted's reactor shares its own ConnectionDone).
 _DONE = Failure(ConnectionDone())
@@ -154,10 +157,10 @@ class PendingOpen:
     find finished (C{_doStart}) or cancel (an open timeout, the connection
     gone first).  Reading is paused (C{"opening"}) while one is pending.
     A session holds L{NOTHING_PENDING} until its C{onOpen} returns an
-    unfinished result.
+    unfinished result, and again once that result came.
 
     @ivar deferred: the pending C{onOpen}'s Deferred, or C{None} once it
-        finished or was cancelled.
+        was cancelled.
     """
 
     __slots__ = ("deferred",)
@@ -167,17 +170,6 @@ class PendingOpen:
         @param deferred: what C{onOpen} returned, as a Deferred.
         """
         self.deferred = deferred
-
-    def finished(self) -> bool:
-        """
-        C{onOpen}'s result came (or it returned at once): forget it.
-
-        @return: whether one was pending.
-        """
-        if self.deferred is None:
-            return False
-        self.deferred = None
-        return True
 
     def cancel(self) -> None:
         """
@@ -220,6 +212,7 @@ class LifecycleMixin:
         _buf: bytearray
         _need: int
         _messages: WaitingMessages | None
+        _batch: list[bytes] | None
         _waiters: list[Deferred[Any]]
         _opening: PendingOpen
         _delivery: Delivery
@@ -233,6 +226,7 @@ class LifecycleMixin:
         _cfg: Any
         packetsRead: int
         handlerErrors: int
+        timesPaused: int
         bytesRead: int
         startTime: float
 
@@ -292,7 +286,7 @@ class LifecycleMixin:
         except Exception:
             self._fire("openFail", Failure(), "onOpen")
             return
-        if isinstance(result, Deferred) or iscoroutine(result):
+        if result is not None and (isinstance(result, Deferred) or iscoroutine(result)):
             d = ensureDeferred(result)
             self._opening = PendingOpen(d)
             self._pauseReading("opening")
@@ -306,14 +300,18 @@ class LifecycleMixin:
         """
         The session is open: start cron and timeouts, read what waited.
         """
-        if self._opening.finished():
+        if self._opening is not NOTHING_PENDING:
+            # onOpen's result came: nothing is pending any more.
+            self._opening = NOTHING_PENDING
             self._resumeReading("opening")
         self._timers.opened()
         self._owner.sessionOpened(self)
         if self._buf and self._state is OPEN:
             self._process()
-        self._drainMessages()
-        self._endIfPeerDone()
+        if self._messages:
+            self._drainMessages()
+        if self._gate.reasons & EOF:
+            self._endIfPeerDone()
 
     # -- the peer's half-close ---------------------------------------------------
 
@@ -324,9 +322,17 @@ class LifecycleMixin:
         input ends).  Deliver what arrived, let awaited handlers and the task
         pool finish, then close: their replies are flushed, not lost.
         """
-        if self._gate.reasons & EOF:
+        gate = self._gate
+        if gate.reasons & EOF:
             return
-        self._pauseReading("eof")
+        if self._state is OPEN and not self._delivery.isHeld and (self._tasks is None or not self._tasks.pending):
+            # Nothing left to answer: _endIfPeerDone closes the session now,
+            # and the transport stops reading as it closes; it need not be
+            # paused first (a turn of the reactor's bookkeeping).
+            if gate.pause("eof", transport=False):
+                self.timesPaused += 1
+        else:
+            self._pauseReading("eof")
         self._endIfPeerDone()
 
     def writeConnectionLost(self) -> None:
@@ -352,7 +358,7 @@ class LifecycleMixin:
                 f"the peer finished sending in the middle of a packet ({len(self._buf)}{need} bytes received)"
             )))
         else:
-            self._fire("close", Failure(ConnectionDone("the peer finished sending")))
+            self._fire("close", _PEER_DONE)
 
     def _doRefuse(self, failure: Failure) -> None:
         """
@@ -424,7 +430,8 @@ class LifecycleMixin:
         """
         if self.closeReason is None:
             self.closeReason = reason
-        self._flush()
+        if self._batch:
+            self._flush()
         self._unwatchWrites()
         if self._gate.reasons & EOF and _closedAtOnce(self.transport):
             # The peer finished sending and every reply is in the kernel:
@@ -556,7 +563,8 @@ class LifecycleMixin:
         if self._abortCall is not None:
             self._abortCall.cancel()
             self._abortCall = None
-        self._buf = bytearray()
+        if self._buf:
+            self._buf = bytearray()
         if self._delivery.waiting is not None:  # (isHeld, inlined)
             self._delivery.drop()
         self._messages = None
@@ -565,9 +573,15 @@ class LifecycleMixin:
         if self._tasks is not None:
             self._tasks.clear()
         self._owner.sessionGone(self)
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(None)
+        # Nothing calls back into the session any more: drop the references
+        # back to it, so that it is freed at once, not by the garbage
+        # collector.
+        self._timers.release()
+        self._gate.release()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for d in waiters:
+                d.callback(None)
 
     def _callListener(self, method: str, *args: Any) -> None:
         """

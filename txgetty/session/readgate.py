@@ -22,6 +22,12 @@ from ..interfaces import PAUSE_REASONS
 EOF = PAUSE_REASONS["eof"]
 
 
+def _noTransport() -> None:
+    """
+    The producer of a released L{ReadGate}: no transport.
+    """
+
+
 class ReadGate:
     """
     The pause reasons of one session and the pausing of its transport.
@@ -40,18 +46,30 @@ class ReadGate:
         self.reasons = 0
         self._producer = producer
 
-    def pause(self, why: str) -> bool:
+    def release(self) -> None:
+        """
+        The connection is gone for good: leave the transport alone from now
+        on, and drop the reference back to the session that the producer
+        callable holds (so that the session is freed by its reference count,
+        not by the garbage collector).
+        """
+        self._producer = _noTransport
+
+    def pause(self, why: str, transport: bool = True) -> bool:
         """
         Stop reading for one more reason.
 
         @param why: a key of L{PAUSE_REASONS <txgetty.interfaces.PAUSE_REASONS>}.
-        @return: whether this paused the transport (the first reason, while
+        @param transport: C{False} to leave the transport alone (it is
+            being closed at once, which stops its reading anyway).
+        @return: whether this paused reading (the first reason, while
             connected).
         """
         bit = PAUSE_REASONS[why]
         paused = False
-        if not self.reasons and (transport := self._producer()) is not None:
-            transport.pauseProducing()
+        if not self.reasons and (producer := self._producer()) is not None:
+            if transport:
+                producer.pauseProducing()
             paused = True
         self.reasons |= bit
         return paused

@@ -18,7 +18,7 @@ import itertools
 from itertools import islice
 from operator import length_hint
 from inspect import iscoroutine
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IHalfCloseableProtocol, IHandshakeListener, IProtocol, IReactorTime
@@ -53,6 +53,11 @@ from ..taskpool import RUNNING, Outbox, currentOutbox
 
 _ids = itertools.count(1)
 _LISTENER_METHODS = ("onOpen", "onClose", "onError", "onCron", "onMessage")
+#: The last listener, reader (with its C{readPackets} and C{readMessage})
+#: and writer checked by the setters: a server's new-session callback sets
+#: the same ones on every session, which then need no check again.  (Each
+#: is kept alive until another replaces it.)
+_lastChecked: dict[str, Any] = {"listener": None, "reader": (None, None, None), "writer": None}
 #: The pause reasons of a full task-pool intake (see L{Session.backlogFull}).
 _BACKLOG_FULL = PAUSE_REASONS["backlog"] | PAUSE_REASONS["pool"]
 
@@ -78,7 +83,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         "_listener", "_reader", "_writer", "_readPackets", "_buf", "_need", "_batch",
         "_attrs", "_waiters", "_opening", "_delivery", "_gate",
         "_timers", "_abortCall", "_tasks", "_marks",
-        "_mode", "_messages", "_readMessage",
+        "_mode", "_messages", "_readMessage", "_readComplete", "_accepted",
         "timesPaused", "timesUnwritable", "overflows", "handlerErrors",
     )
 
@@ -90,6 +95,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         config: SessionConfig | None = None,
         owner: SessionOwner | None = None,
         name: str | None = None,
+        accepted: Any = None,
     ) -> None:
         """
         @param clock: the reactor or a test clock.
@@ -97,9 +103,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         @param config: the initial settings (defaults if C{None}).
         @param owner: the server or client that made the session.
         @param name: a name for logs; derived from the transport if C{None}.
+        @param accepted: what its connection takes from the listening socket
+            that accepted it (L{AcceptedSockets
+            <txgetty.transports.sockets.AcceptedSockets>}), if known.
         """
         self._owner = owner or SessionOwner()
         self._applyConfig(config or SessionConfig(), self._owner.sessionRole)
+        self._accepted = accepted
+        self._socketHas = None
         self.transport: Any = None
         self.name = name
         self.id = next(_ids)
@@ -131,6 +142,7 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self._marks = WriteMarks()
         self._messages: WaitingMessages | None = None
         self._readMessage: Callable[..., None] | None = None
+        self._readComplete: Callable[[Any], None] | None = None
 
     # -- identity -----------------------------------------------------------
 
@@ -198,13 +210,17 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @listener.setter
     def listener(self, listener: IEventListener) -> None:
-        missing = [m for m in _LISTENER_METHODS if not callable(getattr(listener, m, None))]
-        if missing:
-            raise ConfigError(
-                f"session.listener must provide {', '.join(_LISTENER_METHODS)} "
-                f"(subclass txgetty.EventListener); {listener!r} lacks {', '.join(missing)}"
-            )
+        if listener is not _lastChecked["listener"]:
+            missing = [m for m in _LISTENER_METHODS if not callable(getattr(listener, m, None))]
+            if missing:
+                raise ConfigError(
+                    f"session.listener must provide {', '.join(_LISTENER_METHODS)} "
+                    f"(subclass txgetty.EventListener); {listener!r} lacks {', '.join(missing)}"
+                )
+            _lastChecked["listener"] = listener
         self._listener = listener
+        #: Its optional onReadComplete (IReadCompleteListener), or None.
+        self._readComplete = getattr(listener, "onReadComplete", None)
 
     @property
     def reader(self) -> IReader:
@@ -215,11 +231,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @reader.setter
     def reader(self, reader: IReader) -> None:
-        if not callable(getattr(reader, "read", None)):
-            raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
-        self._reader = reader
-        self._readPackets = getattr(reader, "readPackets", None) or _READ_ONE_BY_ONE
-        self._readMessage = getattr(reader, "readMessage", None)
+        last = _lastChecked["reader"]
+        if last[0] is not reader:
+            if not callable(getattr(reader, "read", None)):
+                raise ConfigError(f"session.reader must have a read(session, data) method, got {reader!r}")
+            last = _lastChecked["reader"] = (
+                reader, getattr(reader, "readPackets", None) or _READ_ONE_BY_ONE, getattr(reader, "readMessage", None)
+            )
+        self._reader, self._readPackets, self._readMessage = last
         self.readerState = None
 
     @property
@@ -231,8 +250,10 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @writer.setter
     def writer(self, writer: IWriter) -> None:
-        if not callable(getattr(writer, "write", None)):
-            raise ConfigError(f"session.writer must have a write(session, pkg) method, got {writer!r}")
+        if writer is not _lastChecked["writer"]:
+            if not callable(getattr(writer, "write", None)):
+                raise ConfigError(f"session.writer must have a write(session, pkg) method, got {writer!r}")
+            _lastChecked["writer"] = writer
         self._writer = writer
 
     @property
@@ -320,9 +341,20 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         the handshake before they open).
         """
         t = self.transport
-        self.localAddress = t.getHost()
-        self.remoteAddress = t.getPeer()
-        tls = isinstance(t, TLSMemoryBIOProtocol)
+        accepted = self._accepted
+        if accepted is not None and self._marks.through:
+            # A plain TCP connection of a listener: its local address (if
+            # the listener names one interface) and name are the listener's.
+            self.localAddress = accepted.localAddress or t.getHost()
+            if self.remoteAddress is None:
+                self.remoteAddress = t.getPeer()
+            if self.name is None:
+                self.name = accepted.sessionName
+            tls = False
+        else:
+            self.localAddress = t.getHost()
+            self.remoteAddress = t.getPeer()
+            tls = isinstance(t, TLSMemoryBIOProtocol)
         if self.name is None:
             self.name = getattr(t, "sessionName", None) or (
                 "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
@@ -389,6 +421,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             if out:
                 self.packetsRead += len(out)
                 self._deliver(iter(out))
+                if self._readComplete is not None and self._state is S.OPEN:
+                    self._readDone()
         elif state is S.OPEN or state is S.OPENING:
             if self._messages is None:
                 self._messages = WaitingMessages()
@@ -433,8 +467,9 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def _process(self) -> None:
         """
-        Cut packets out of the buffer, deliver them, then handle a codec error
-        or note an incomplete packet for C{packetTimeout}.
+        Cut packets out of the buffer (the bytes of a byte stream: a message
+        transport's session has none), deliver them, then handle a codec
+        error or note an incomplete packet for C{packetTimeout}.
         """
         out: list[Any] = []
         failure = None
@@ -442,7 +477,15 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             self._need = self._readPackets(self, self._buf, out)
         except Exception:
             failure = Failure()
-        if not self._deliverPackets(out, failure) and self._buf:
+        if failure is None and out and self._tasks is None and not len(out) > self._cfg.maxPacketsPerTurn > 0:
+            # (_deliverPackets' usual case, STREAM_DELIVERY's dispatchRead
+            # inlined: the path of every read)
+            self.packetsRead += len(out)
+            self._dispatch(iter(out))
+            failed = False
+        else:
+            failed = self._deliverPackets(out, failure)
+        if not failed and self._buf:
             timers = self._timers
             if out or timers.partialSince is None:
                 timers.partialPacket(self.lastActive)
@@ -480,22 +523,16 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
     def _dispatchStream(self, out: list[Any]) -> None:
         """
         Deliver the packets of one read of a byte stream (the C{dispatchRead}
-        of L{STREAM_DELIVERY}): with their writes batched (see
-        L{_dispatch}), more than C{maxPacketsPerTurn} spread over turns.
+        of L{STREAM_DELIVERY}; the usual case of L{_process} is inlined
+        there): with their writes batched (see L{_dispatch}), more than
+        C{maxPacketsPerTurn} spread over turns.
 
         @param out: the packets, in wire order.
         """
         if len(out) > self._cfg.maxPacketsPerTurn > 0:
             self._dispatchTurn(iter(out))
-            return
-        # _dispatch, inlined: this is the path of every read.
-        self._batch = []
-        try:
-            self._deliver(iter(out))
-        finally:
-            batch, self._batch = self._batch, None
-            if batch:
-                self._writeBatch(batch)
+        else:
+            self._dispatch(iter(out))
 
     def _dispatchStreamParked(self, packets: Iterator[Any]) -> None:
         """
@@ -510,15 +547,18 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         else:
             self._dispatch(packets)
 
-    def _dispatchMessages(self, out: list[Any]) -> None:
+    def _dispatchMessages(self, packets: Iterable[Any]) -> None:
         """
-        Deliver the packets of one message (the C{dispatchRead} of
-        L{MESSAGE_DELIVERY}): every write is a message of its own
-        anyway, so no batch, and no turns.
+        Deliver the packets of one message, or those parked behind a hold
+        (the C{dispatchRead} and C{dispatchParked} of L{MESSAGE_DELIVERY}):
+        every write is a message of its own anyway, so no batch, and no
+        turns.
 
-        @param out: the packets, in wire order.
+        @param packets: the packets, in wire order (a list or an iterator).
         """
-        self._deliver(iter(out))
+        self._deliver(iter(packets))
+        if self._readComplete is not None and self._state is S.OPEN:
+            self._readDone()
 
     def _dispatch(self, packets: Iterator[Any]) -> None:
         """
@@ -536,6 +576,19 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             batch, self._batch = self._batch, None
             if batch:
                 self._writeBatch(batch)
+        if self._readComplete is not None and self._state is S.OPEN:
+            self._readDone()
+
+    def _readDone(self) -> None:
+        """
+        Tell the listener that a read's packets were delivered
+        (L{IReadCompleteListener}); what it raises is a handler failure of
+        C{onReadComplete}.
+        """
+        try:
+            self._readComplete(self)  # type: ignore[misc]
+        except Exception:
+            self._handlerFailed(Failure(), "onReadComplete")
 
     def _dispatchTurn(self, packets: Iterator[Any]) -> None:
         """
@@ -857,5 +910,5 @@ STREAM_DELIVERY = DeliveryMode(
 #: How a session on a message transport (WebSocket, UDP) delivers: each
 #: write a message of its own, no batch, no turns.
 MESSAGE_DELIVERY = DeliveryMode(
-    "messages", True, Session._dispatchMessages, Session._deliver, Session._queueMessageChunks
+    "messages", True, Session._dispatchMessages, Session._dispatchMessages, Session._queueMessageChunks
 )

@@ -69,6 +69,10 @@ class SessionSettings:
 _SHARED: dict[tuple[int, str], tuple[SessionConfig, SessionSettings]] = {}
 
 
+#: The config, role and settings of the last L{sharedSettings} call.
+_last: list[tuple[Any, str, Any]] = [(None, "", None)]
+
+
 def sharedSettings(config: SessionConfig, role: str) -> SessionSettings:
     """
     @param config: a (checked) config.
@@ -76,6 +80,10 @@ def sharedSettings(config: SessionConfig, role: str) -> SessionSettings:
         settings the config leaves to the role.
     @return: the settings that the sessions of that config and role share.
     """
+    last = _last[0]
+    if last[0] is config and last[1] == role:
+        # (A server hands the same config to every session.)
+        return last[2]
     key = (id(config), role)
     entry = _SHARED.get(key)
     if entry is None or entry[0] is not config:
@@ -87,6 +95,7 @@ def sharedSettings(config: SessionConfig, role: str) -> SessionSettings:
             setattr(settings, name, getattr(resolved, name))
         settings.shared = True
         entry = _SHARED[key] = (config, settings)
+    _last[0] = (config, role, entry[1])
     return entry[1]
 
 
@@ -134,8 +143,12 @@ class SessionOptionsMixin:
         transport: Any
 
         def _watchWrites(self) -> None: ...
+        _accepted: Any
+        _socketHas: tuple[bool, bool, float] | None
     else:
-        __slots__ = ("_cfg",)
+        # _socketHas: the settings (tcpNoDelay, tcpKeepAlive,
+        # keepAlivePeriod) whose options the socket has, or None (unknown).
+        __slots__ = ("_cfg", "_socketHas")
 
     def _cronPeriodChanged(self) -> None:
         """
@@ -233,20 +246,29 @@ class SessionOptionsMixin:
 
     def _applySocketOptions(self) -> None:
         """
-        Set TCP no-delay and keepalive on a TCP transport.  Other transports
-        (UNIX sockets too, although Twisted declares them L{ITCPTransport})
-        ignore these settings.
+        Set TCP no-delay and keepalive on a TCP transport, unless its socket
+        has these values already: from the listening socket that accepted
+        it (L{AcceptedSockets <txgetty.transports.sockets.AcceptedSockets>}),
+        or set before.  Other transports (UNIX sockets too, although Twisted
+        declares them L{ITCPTransport}) ignore these settings.
         """
         transport = self.transport
-        if not ITCPTransport.providedBy(transport):
+        settings = self._cfg
+        want = (settings.tcpNoDelay, settings.tcpKeepAlive, settings.keepAlivePeriod)
+        accepted = self._accepted
+        if accepted is not None:
+            self._accepted = None
+            self._socketHas = accepted.optionsOf(transport)
+        if want == self._socketHas or not ITCPTransport.providedBy(transport):
             return
         sock = socketOf(transport)
         if sock is not None and sock.family not in (socket.AF_INET, socket.AF_INET6):
             return
-        settings = self._cfg
         transport.setTcpNoDelay(settings.tcpNoDelay)
         transport.setTcpKeepAlive(settings.tcpKeepAlive)
         if settings.tcpKeepAlive and sock is not None and hasattr(socket, "TCP_KEEPIDLE"):
             period = max(1, int(settings.keepAlivePeriod))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, period)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, min(period, 75))
+        # Known only where the socket was reached (else perhaps not all set).
+        self._socketHas = want if sock is not None else None

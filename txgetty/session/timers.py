@@ -38,6 +38,14 @@ def _cancel(call: Any) -> None:
         call.cancel()
 
 
+def _gone(*args: Any) -> None:
+    """
+    What a released L{SessionTimers} calls instead of its session's methods.
+
+    @param args: ignored.
+    """
+
+
 class SessionTimers:
     """
     The wheel calls of one session and when they are due.
@@ -140,11 +148,26 @@ class SessionTimers:
         if self._armPending:
             self._armPending = False
             self._wheel.cancelNextTick(self._armTimers)
+        if (self._cron is None and self._idle is None and self._packet is None and self._open is None
+                and self._first is None):
+            return  # (the usual case of a short connection: none armed)
         calls = (self._cron, self._idle, self._packet, self._open, self._first)
         self._cron = self._idle = self._packet = self._open = self._first = None
         for call in calls:
             if call is not None and call.active():
                 call.cancel()
+
+    def release(self) -> None:
+        """
+        The session is gone (after L{stop}): drop the references back to it,
+        so that it is freed when the last reference to it goes rather than
+        left for the garbage collector (the timers and the session refer to
+        each other).  Nothing calls back after this: every timer is
+        cancelled, and the settings' C{...Changed} methods find it not open.
+        """
+        self._session = None
+        self._fire = self._cronTurn = _gone
+        self._describePartial = str
 
     def partialPacket(self, since: float) -> None:
         """

@@ -29,6 +29,13 @@ def checkRegistry(options: Any) -> None:
         raise usage.UsageError(str(e)) from None
     if options["no-rpc"]:
         raise usage.UsageError("--registry registers the RPC server, which --no-rpc turns off: drop one of them")
+    for description in options["rpc-listen"]:
+        kind = description.partition(":")[0]
+        if kind in ("tls", "ssl", "txgetty-tls"):
+            raise usage.UsageError(
+                f"--registry: the RPC listener {description} is TLS, but a registry entry is a plain HOST:PORT "
+                f"that clients following the registry dial without TLS: register plain TCP RPC listeners "
+                f"(--rpc-listen tcp:...), or run the TLS one without --registry")
     if options["registry-advertise"] is None:
         for description in options["rpc-listen"]:
             kind, _, rest = description.partition(":")

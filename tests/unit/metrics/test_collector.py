@@ -76,6 +76,31 @@ class CallCountingTests(SynchronousTestCase):
         self.call()
         self.assertEqual(_servedCalls(self.server), {("Calc", "add", "ok"): 2})
 
+    def test_readLatency(self) -> None:
+        """
+        docs/observability.md: "A call answered at once is counted when the
+        read that brought it is done, with the time from that read to then".
+        Two calls read at t=5 whose methods take a second each are both
+        counted at 2 s (the answers leave together at t=7).
+        """
+        TxGettyCollector(rpcServers=[self.server])
+        self.server.register(self, "Slow")
+        self.clock.advance(5)
+        head = {"service": "Slow", "method": "tick"}
+        self.session.dataReceived(F.Frame(F.REQUEST, 1, head, b"[]", JSON).encode()
+                                  + F.Frame(F.REQUEST, 2, head, b"[]", JSON).encode())
+        (key, histogram), = self.server.callStats.items()
+        self.assertEqual(key, ("Slow", "tick", "ok"))
+        self.assertEqual((histogram.count, histogram.sum), (2, 4.0))
+        buckets = dict(histogram.cumulative())
+        self.assertEqual((buckets["1.0"], buckets["2.5"]), (0, 2))
+
+    def tick(self) -> None:
+        """
+        A method that takes a second of the clock.
+        """
+        self.clock.advance(1)
+
     def test_refusalsCountedFromCollector(self) -> None:
         """
         Refused calls (no such method) are counted only once watched, too.

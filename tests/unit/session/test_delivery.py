@@ -126,7 +126,7 @@ class DeliveryModeTests(SynchronousTestCase):
         self.assertEqual(STREAM_DELIVERY.dispatchRead.__name__, "_dispatchStream")
         self.assertEqual(STREAM_DELIVERY.dispatchParked.__name__, "_dispatchStreamParked")
         self.assertEqual(MESSAGE_DELIVERY.dispatchRead.__name__, "_dispatchMessages")
-        self.assertEqual(MESSAGE_DELIVERY.dispatchParked.__name__, "_deliver")
+        self.assertEqual(MESSAGE_DELIVERY.dispatchParked.__name__, "_dispatchMessages")
         self.assertEqual(repr(STREAM_DELIVERY), "<DeliveryMode stream>")
 
     def test_attributes(self) -> None:

@@ -5,6 +5,8 @@ applied as written, and every transition has the effect its action promises.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -18,6 +20,7 @@ from txgetty.codec import HelloCodec
 from txgetty.config import SessionConfig
 from txgetty.errors import OpenTimeoutError, SessionRefusedError, TLSHandshakeError
 from txgetty.session import Session, SessionOwner, lifecycle as S
+from txgetty.handlers import EventListener
 from txgetty.testing import RecordingListener
 from txgetty.wheel import TimerWheel
 
@@ -465,27 +468,13 @@ class PendingOpenTests(SynchronousTestCase):
 
     def test_nothingPending(self) -> None:
         """
-        The shared L{S.NOTHING_PENDING} has nothing pending: C{finished}
-        says so, C{cancel} does nothing, and neither changes it.
+        The shared L{S.NOTHING_PENDING} has nothing pending: C{cancel} does
+        nothing and does not change it.
         """
         pending = S.NOTHING_PENDING
         self.assertIsNone(pending.deferred)
-        self.assertFalse(pending.finished())
         pending.cancel()
         self.assertIsNone(pending.deferred)
-
-    def test_finished(self) -> None:
-        """
-        C{finished} forgets the Deferred (without firing or cancelling it)
-        and says one was pending, once.
-        """
-        d: Deferred[None] = Deferred()
-        pending = S.PendingOpen(d)
-        self.assertIs(pending.deferred, d)
-        self.assertTrue(pending.finished())
-        self.assertIsNone(pending.deferred)
-        self.assertFalse(pending.finished())
-        self.assertNoResult(d)
 
     def test_cancel(self) -> None:
         """
@@ -494,10 +483,10 @@ class PendingOpenTests(SynchronousTestCase):
         """
         d: Deferred[None] = Deferred()
         pending = S.PendingOpen(d)
+        self.assertIs(pending.deferred, d)
         pending.cancel()
         self.failureResultOf(d).trap(CancelledError)
         self.assertIsNone(pending.deferred)
-        self.assertFalse(pending.finished())
         pending.cancel()
 
     def test_coroutineOnOpen(self) -> None:
@@ -542,7 +531,7 @@ class PendingOpenTests(SynchronousTestCase):
         """
         A session whose C{onOpen} returns an unfinished Deferred keeps it
         pending (reading paused for C{"opening"}) until it fires; once
-        open, nothing is pending and reading goes on.
+        open, it holds L{S.NOTHING_PENDING} again and reading goes on.
         """
         gate: Deferred[None] = Deferred()
 
@@ -560,3 +549,31 @@ class PendingOpenTests(SynchronousTestCase):
         self.assertEqual((session.state, transport.producerState), ("OPENING", "paused"))
         gate.callback(None)
         self.assertEqual((session.state, transport.producerState), ("OPEN", "producing"))
+        self.assertIs(session._opening, S.NOTHING_PENDING)
+
+
+class FreedTests(SynchronousTestCase):
+    """
+    A session that ended holds no reference cycle: its reference count
+    frees it (with its timers and read gate) as soon as nobody holds it,
+    not the garbage collector later.
+    """
+
+    def test_freedWithoutTheCollector(self) -> None:
+        """
+        With the collector off, a session that opened, read a packet and
+        was closed is gone once the test drops its references.
+        """
+        owner = _Owner()
+        owner.listener = EventListener()  # (a recording listener would keep it)
+        session, transport, _ = _session(owner)
+        session.makeConnection(transport)
+        session.dataReceived(HelloCodec().write(session, b"hi"))
+        session.close()
+        session.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(session.state, "CLOSED")
+        ref = weakref.ref(session)
+        gc.disable()
+        self.addCleanup(gc.enable)
+        del session, transport
+        self.assertIsNone(ref())
