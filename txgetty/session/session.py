@@ -896,19 +896,20 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             f"age {now - self.startTime:.1f} s, idle {now - self.lastActive:.1f} s"
         )
 
+    #: How a session on a byte stream (TCP, TLS, UNIX) delivers: the writes
+    #: of one read's handlers batched into one transport write, a read of
+    #: more than C{maxPacketsPerTurn} packets spread over turns.
+    STREAM_DELIVERY = DeliveryMode("stream", False, _dispatchStream, _dispatchStreamParked, _queueStreamChunks)
+    #: How a session on a message transport (WebSocket, UDP) delivers: each
+    #: write a message of its own, no batch, no turns.
+    MESSAGE_DELIVERY = DeliveryMode("messages", True, _dispatchMessages, _dispatchMessages, _queueMessageChunks)
+
 
 #: The session's own one-packet-at-a-time reader loop, called as a codec's
 #: C{readPackets} is (C{readPackets(session, buf, out)}).
 _READ_ONE_BY_ONE: Callable[..., int] = Session.__dict__["_readOneByOne"]
 
-#: How a session on a byte stream (TCP, TLS, UNIX) delivers: the writes of
-#: one read's handlers batched into one transport write, a read of more
-#: than C{maxPacketsPerTurn} packets spread over turns.
-STREAM_DELIVERY = DeliveryMode(
-    "stream", False, Session._dispatchStream, Session._dispatchStreamParked, Session._queueStreamChunks
-)
-#: How a session on a message transport (WebSocket, UDP) delivers: each
-#: write a message of its own, no batch, no turns.
-MESSAGE_DELIVERY = DeliveryMode(
-    "messages", True, Session._dispatchMessages, Session._dispatchMessages, Session._queueMessageChunks
-)
+#: The two ways of L{Session} to deliver (its C{STREAM_DELIVERY} and
+#: C{MESSAGE_DELIVERY}), one chosen per connection in C{makeConnection}.
+STREAM_DELIVERY = Session.STREAM_DELIVERY
+MESSAGE_DELIVERY = Session.MESSAGE_DELIVERY
