@@ -116,21 +116,20 @@ class Server(Service, SessionOwner):
         self.name = name  # type: ignore[assignment]  # Service.name: None in Twisted's untyped class body
         self._ports: list[IListeningPort] = []
         # Each session, with the cap of the listener that counts it (None
-        # where the listener counts its connections itself).
-        self._sessions: dict[Session, Any] = {}
+        # where the listener counts its connections itself) and the
+        # counters of its listener, which metrics read (UDP sessions share
+        # one: they are made without a cap).
+        self._sessions: dict[Session, tuple[Any, ListenerStats]] = {}
         self._outcome: Any = None
         self._waiters: list[Deferred] = []
         self.addresses: list[Any] = []
         self.accepted = self.refused = self.opened = self.closed = 0
         self._starting = False
-        # What metrics read: the counters of each listener, and the
-        # listener of each session (UDP sessions share one: they are made
-        # without a cap).
+        # What metrics read: the counters of each listener.
         self._listenerStats = {listener.description: ListenerStats(listener.description)
                                for listener in self._listeners}
         udp = [listener.description for listener in self._listeners if isinstance(listener, UDPListener)]
         self._udpStats = self._listenerStats[udp[0]] if len(udp) == 1 else ListenerStats(", ".join(udp) or "udp")
-        self._statsOf: dict[Session, ListenerStats] = {}
 
     def __repr__(self) -> str:
         return f"<txgetty Server on {', '.join(listener.description for listener in self._listeners)}>"
@@ -305,7 +304,7 @@ class Server(Service, SessionOwner):
             gone yet, and the connections it refused for its cap.
         """
         live: dict[ListenerStats, list[Session]] = {stats: [] for stats in self._listenerStats.values()}
-        for session, stats in self._statsOf.items():
+        for session, (_, stats) in self._sessions.items():
             live.setdefault(stats, []).append(session)
         refused = {listener.description: listener.cap.refused for listener in self._listeners
                    if getattr(listener, "cap", None) is not None}
@@ -333,8 +332,7 @@ class Server(Service, SessionOwner):
             session.remoteAddress = addr
         if self.taskPool is not None:
             session.taskPool = self.taskPool
-        self._sessions[session] = cap
-        self._statsOf[session] = self._listenerStats.get(getattr(cap, "label", None), self._udpStats)
+        self._sessions[session] = (cap, self._listenerStats.get(getattr(cap, "label", None), self._udpStats))
         self.accepted += 1
         return session
 
@@ -360,19 +358,19 @@ class Server(Service, SessionOwner):
         @param session: a session that opened.
         """
         self.opened += 1
-        stats = self._statsOf.get(session)
-        if stats is not None:
-            stats.opened += 1
+        entry = self._sessions.get(session)
+        if entry is not None:
+            entry[1].opened += 1
 
     def sessionGone(self, session: Session) -> None:
         """
         @param session: a session whose connection is gone.
         """
-        cap = self._sessions.pop(session, None)
-        if cap is not None:
-            cap.release()
-        stats = self._statsOf.pop(session, None)
-        if stats is not None:
+        entry = self._sessions.pop(session, None)
+        if entry is not None:
+            cap, stats = entry
+            if cap is not None:
+                cap.release()
             stats.sessionGone(session)
         self.closed += 1
 

@@ -61,10 +61,17 @@ def closeReasonOf(failure: Failure | None) -> str:
     """
     if failure is None:
         return "unknown"
-    for name, classes in _REASONS:
-        if isinstance(failure.value, classes):
-            return name
-    return "error"
+    kind = type(failure.value)
+    name = _REASON_OF_TYPE.get(kind)
+    if name is None:
+        name = _REASON_OF_TYPE[kind] = next(
+            (name for name, classes in _REASONS if issubclass(kind, classes)), "error")
+    return name
+
+
+#: The close reason of each exception class met so far (filled by
+#: L{closeReasonOf}: the classes of close reasons are few).
+_REASON_OF_TYPE: dict[type, str] = {}
 
 
 def transportOf(description: str) -> str:

@@ -171,9 +171,11 @@ class FlowMixin:
         """
         transport = self.transport
         if self._marks.through and transport.producer is None:
-            # A TCP or UNIX socket (the usual case): no wrapper to look through.
-            transport.bufferSize = self._cfg.writeHighMark
-            transport.registerProducer(_WriteWatch(self._writeBufferFull, self._writeBufferDrained), True)
+            # A TCP or UNIX socket (the usual case): the watch waits for the
+            # first write that leaves bytes in the transport's buffer
+            # (L{_watchBuffered}); a short connection's replies go straight
+            # to the socket, and it never needs one.
+            self._marks.later = True
             return
         register = getattr(transport, "registerProducer", None)
         if register is None:
@@ -187,6 +189,31 @@ class FlowMixin:
             self._marks.poll = fd if hasattr(fd, "_tempDataLen") else True
         elif getattr(transport, "producer", None) is None and getattr(transport, "_producer", None) is None:
             register(_WriteWatch(self._writeBufferFull, self._writeBufferDrained), True)
+
+    def _watchBuffered(self) -> None:
+        """
+        A write left bytes in the buffer of a socket transport whose write
+        watch waited (see L{_watchWrites}): register the watch now, sized to
+        C{writeHighMark}, and if that write already passed it, pause it as
+        the transport's own C{write} would have.  If the application
+        registered a producer of its own meanwhile, every write checks the
+        size instead.
+        """
+        marks = self._marks
+        marks.later = False
+        transport = self.transport
+        if transport.producer is not None:
+            marks.poll = transport
+            self._checkWriteSize()
+            return
+        transport.bufferSize = self._cfg.writeHighMark
+        watch = _WriteWatch(self._writeBufferFull, self._writeBufferDrained)
+        transport.registerProducer(watch, True)
+        if transport.producer is watch and unsentBytes(transport) > transport.bufferSize:
+            # (FileDescriptor's public flag: its doWrite resumes the
+            # producer once the buffer drained.)
+            transport.producerPaused = True
+            watch.pauseProducing()
 
     def _checkWriteSize(self) -> None:
         """
@@ -205,7 +232,7 @@ class FlowMixin:
         """
         marks = self._marks
         if marks.through and not marks.poll:
-            if self.transport.producer is not None:
+            if not marks.later and self.transport.producer is not None:
                 self.transport.unregisterProducer()
             return
         unregister = getattr(self.transport, "unregisterProducer", None)

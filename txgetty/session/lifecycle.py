@@ -326,11 +326,14 @@ class LifecycleMixin:
         if gate.reasons & EOF:
             return
         if self._state is OPEN and not self._delivery.isHeld and (self._tasks is None or not self._tasks.pending):
-            # Nothing left to answer: _endIfPeerDone closes the session now,
-            # and the transport stops reading as it closes; it need not be
-            # paused first (a turn of the reactor's bookkeeping).
-            if gate.pause("eof", transport=False):
+            # Nothing left to answer: the session closes now, and the
+            # transport stops reading as it closes; it need not be paused
+            # first (a turn of the reactor's bookkeeping).
+            if gate.peerFinished():
                 self.timesPaused += 1
+            if not self._buf:
+                self._fire("close", _PEER_DONE)
+                return
         else:
             self._pauseReading("eof")
         self._endIfPeerDone()

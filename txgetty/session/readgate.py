@@ -74,6 +74,18 @@ class ReadGate:
         self.reasons |= bit
         return paused
 
+    def peerFinished(self) -> bool:
+        """
+        The peer finished sending and the transport is being closed at once
+        (which stops its reading anyway): hold the C{"eof"} reason without
+        pausing the transport.
+
+        @return: whether this is the first reason (reading counts as paused).
+        """
+        reasons = self.reasons
+        self.reasons = reasons | EOF
+        return not reasons
+
     def resume(self, why: str) -> None:
         """
         Drop one reason to stop reading; read again when none is left.

@@ -292,6 +292,14 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     @codec.setter
     def codec(self, codec: Any) -> None:
+        last = _lastChecked["reader"]
+        if last[0] is codec and _lastChecked["writer"] is codec:
+            # The codec checked last (every session of a listener has the
+            # same): the two setters' work without their checks.
+            self._reader, self._readPackets, self._readMessage = last
+            self._writer = codec
+            self.readerState = None
+            return
         self.reader = codec
         self.writer = codec
 
@@ -345,16 +353,17 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if accepted is not None and self._marks.through:
             # A plain TCP connection of a listener: its local address (if
             # the listener names one interface) and name are the listener's.
+            # (lastActive: made in this reactor turn, by the listener.)
             self.localAddress = accepted.localAddress or t.getHost()
             if self.remoteAddress is None:
                 self.remoteAddress = t.getPeer()
             if self.name is None:
-                self.name = accepted.sessionName
-            tls = False
-        else:
-            self.localAddress = t.getHost()
-            self.remoteAddress = t.getPeer()
-            tls = isinstance(t, TLSMemoryBIOProtocol)
+                self.name = accepted.sessionName or f"{formatAddress(self.localAddress).split(':')[0]}-session"
+            self._fire("connect")
+            return
+        self.localAddress = t.getHost()
+        self.remoteAddress = t.getPeer()
+        tls = isinstance(t, TLSMemoryBIOProtocol)
         if self.name is None:
             self.name = getattr(t, "sessionName", None) or (
                 "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
@@ -621,7 +630,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         """
         marks = self._marks
         if marks.through:
-            writeThrough(self.transport, b"".join(batch))
+            if writeThrough(self.transport, b"".join(batch)) and marks.later:
+                self._watchBuffered()
         else:
             self.transport.write(b"".join(batch))
         if marks.poll:
@@ -718,7 +728,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         if batch is None:
             marks = self._marks
             if marks.through:
-                writeThrough(self.transport, data)
+                if writeThrough(self.transport, data) and marks.later:
+                    self._watchBuffered()
             else:
                 self.transport.write(data)
             if marks.poll:
@@ -750,7 +761,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             return
         marks = self._marks
         if marks.through:
-            writeThrough(self.transport, data)
+            if writeThrough(self.transport, data) and marks.later:
+                self._watchBuffered()
         else:
             self.transport.write(data)
         if marks.poll:
@@ -776,6 +788,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
         self.bytesWritten += sum(map(len, chunks))
         if self._batch is None:
             self.transport.writeSequence(chunks)
+            if self._marks.later:
+                self._watchBuffered()
         else:
             self._batch.extend(chunks)
 

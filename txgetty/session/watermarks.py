@@ -24,18 +24,21 @@ class WriteMarks:
     @ivar through: C{True} on a TCP or UNIX socket transport, whose writes
         go straight to the socket while its buffer is empty
         (L{writeThrough <txgetty.transports.sockets.writeThrough>}).
+    @ivar later: C{True} while the write watch of such a transport waits
+        for the first write that leaves bytes in its buffer.
     @ivar check: the delayed call of the next check while unwritable, or
         C{None}.
     @ivar stallSince: when the peer last took bytes while unwritable.
     @ivar taken: the bytes the kernel had taken by then.
     """
 
-    __slots__ = ("writable", "poll", "through", "check", "stallSince", "taken")
+    __slots__ = ("writable", "poll", "through", "later", "check", "stallSince", "taken")
 
     def __init__(self) -> None:
         self.writable = True
         self.poll: Any = False
         self.through = False
+        self.later = False
         self.check: Any = None
         self.stallSince = 0.0
         self.taken = 0

@@ -176,7 +176,7 @@ def unsentBytes(fd: Any) -> int:
     return len(fd.dataBuffer) - fd.offset + fd._tempDataLen
 
 
-def writeThrough(transport: Any, data: bytes) -> None:
+def writeThrough(transport: Any, data: bytes) -> bool:
     """
     Write to a TCP or UNIX socket transport: when nothing waits in its
     buffer, send at once, as asyncio's and uvloop's transports do, rather
@@ -186,6 +186,8 @@ def writeThrough(transport: Any, data: bytes) -> None:
 
     @param transport: a L{twisted.internet.tcp.Connection}.
     @param data: the bytes.
+    @return: whether bytes went to the transport's buffer (C{False}: the
+        kernel took them all).
     """
     if transport.connected and not transport.disconnecting and not unsentBytes(transport):
         try:
@@ -196,9 +198,10 @@ def writeThrough(transport: Any, data: bytes) -> None:
             # does after loseWriteConnection).
             sent = 0
         if sent == len(data):
-            return
+            return False
         data = data[sent:]
     transport.write(data)
+    return True
 
 
 def transportBacklog(transport: Any) -> int:

@@ -34,6 +34,22 @@ class CloseReasonTests(SynchronousTestCase):
             self.assertIn(reason, CLOSE_REASONS)
         self.assertEqual(closeReasonOf(None), "unknown")
 
+    def test_subclassesAndRepeats(self) -> None:
+        """
+        A subclass of a reason's class has that reason, the first time and
+        every time after (the answer is kept per class).
+        """
+        class Reset(ConnectionLost):
+            pass
+
+        class Other(KeyError):
+            pass
+
+        for _ in range(2):
+            self.assertEqual(closeReasonOf(Failure(Reset())), "peer_reset")
+            self.assertEqual(closeReasonOf(Failure(Other())), "error")
+            self.assertEqual(closeReasonOf(Failure(ConnectionDone())), "peer_closed")
+
 
 class TransportTests(SynchronousTestCase):
     """

@@ -108,6 +108,20 @@ class ReadGateTests(SynchronousTestCase):
         self.current = None
         self.assertFalse(self.gate.pause("user"))
 
+    def test_peerFinished(self) -> None:
+        """
+        L{ReadGate.peerFinished} holds the C{"eof"} reason without pausing
+        the transport, and says whether it is the first reason.
+        """
+        self.assertTrue(self.gate.peerFinished())
+        self.assertTrue(self.gate.peerDone)
+        self.assertEqual(self.transport.producerState, "producing")
+        self.assertFalse(self.gate.peerFinished())
+        other = ReadGate(lambda: self.transport)
+        other.pause("user")
+        self.assertFalse(other.peerFinished())
+        self.assertEqual(other.reasons, PAUSE_REASONS["user"] | EOF)
+
     def test_unknownReason(self) -> None:
         """
         A reason not in L{PAUSE_REASONS} is a bug of the caller: C{KeyError}.
