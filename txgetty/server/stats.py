@@ -35,6 +35,9 @@ SESSION_COUNTERS: tuple[str, ...] = (
 #: The L{SESSION_COUNTERS} of a session, as a tuple.
 _counters = attrgetter(*SESSION_COUNTERS)
 
+#: How many gone sessions' counters a listener keeps before adding them up.
+_SUM_EVERY = 64
+
 #: The close reasons, in the order they are checked (the first class that
 #: matches names the reason); anything else is C{"error"}, a session that
 #: ended without a reason C{"unknown"}.
@@ -98,7 +101,9 @@ class ListenerStats:
     @ivar transport: its kind (the C{transport} label).
     @ivar opened: sessions whose C{onOpen} succeeded.
     @ivar closed: sessions gone, by close reason.
-    @ivar gone: the L{SESSION_COUNTERS} of the sessions gone, summed.
+    @ivar gone: the L{SESSION_COUNTERS} of the sessions gone, summed
+        (read it through L{totals}: the last few sessions' counters wait to
+        be added).
     """
 
     def __init__(self, listener: str) -> None:
@@ -110,17 +115,31 @@ class ListenerStats:
         self.opened = 0
         self.closed = dict.fromkeys(CLOSE_REASONS, 0)
         self.gone = dict.fromkeys(SESSION_COUNTERS, 0)
+        # The counters of sessions gone since they were last added to gone,
+        # one tuple each: added up in batches, which costs a session one
+        # append instead of a sum per counter.
+        self._unsummed: list[tuple[int, ...]] = []
 
     def sessionGone(self, session: Any) -> None:
         """
         @param session: a session that ended: its counters move into
             L{gone}, its close reason is counted.
         """
-        gone = self.gone
-        for name, value in zip(SESSION_COUNTERS, _counters(session)):
-            if value:
-                gone[name] += value
+        unsummed = self._unsummed
+        unsummed.append(_counters(session))
+        if len(unsummed) >= _SUM_EVERY:
+            self._sumGone()
         self.closed[closeReasonOf(session.closeReason)] += 1
+
+    def _sumGone(self) -> None:
+        """
+        Add the counters of the sessions gone since the last time to
+        L{gone}.
+        """
+        unsummed, self._unsummed = self._unsummed, []
+        gone = self.gone
+        for name, values in zip(SESSION_COUNTERS, zip(*unsummed)):
+            gone[name] += sum(values)
 
     def totals(self, live: list[Any]) -> dict[str, int]:
         """
@@ -128,6 +147,8 @@ class ListenerStats:
         @return: each of L{SESSION_COUNTERS} over the sessions gone and
             C{live}.
         """
+        if self._unsummed:
+            self._sumGone()
         totals = dict(self.gone)
         for session in live:
             for name in SESSION_COUNTERS:

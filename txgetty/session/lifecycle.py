@@ -8,7 +8,7 @@ not listed keeps the state and does nothing: an idempotent close, a late
 C{onOpen} result after the connection is gone)::
 
   NEW
-    connect     -> OPENING       _doConfigureAndOpen
+    connect     -> OPENING       _doConfigure
     connectTLS  -> HANDSHAKING   _doConfigure
     close       -> DEAD          _doGone
     lost        -> DEAD          _doGone
@@ -242,12 +242,13 @@ class LifecycleMixin:
     else:
         __slots__ = ()
 
-    def _doConfigure(self) -> bool:
+    def _doConfigure(self) -> None:
         """
-        Run the owner's new-session callback and apply socket options.
-
-        @return: C{True} if the session was accepted.
+        Run the owner's new-session callback and apply socket options, then
+        open a plain session (C{connect}); a TLS session (C{connectTLS})
+        opens once its handshake completed.
         """
+        plain = self._state is OPENING
         try:
             self._owner.configureSession(self)
             if self._listener is None:
@@ -258,7 +259,7 @@ class LifecycleMixin:
             self._watchWrites()
         except Exception:
             self._fire("refuse", Failure())
-            return False
+            return
         settings = self._cfg
         if self._state is HANDSHAKING:
             # (A plain session's open timer starts only if onOpen does not
@@ -268,13 +269,7 @@ class LifecycleMixin:
             # The open timer does not come first: watch the first packet
             # from now (else the idle timer does, once open).
             self._timers.armFirstPacket()
-        return True
-
-    def _doConfigureAndOpen(self) -> None:
-        """
-        Configure, then open a plain (non-TLS) session.
-        """
-        if self._doConfigure():
+        if plain:
             self._doOpen()
 
     def _doOpen(self) -> None:
@@ -516,7 +511,11 @@ class LifecycleMixin:
 
         @param reason: why the transport went away.
         """
-        self._callListener("onClose")
+        # (_callListener("onClose"), inlined: every session's end.)
+        try:
+            self._listener.onClose(self)
+        except Exception:
+            logSessionFailure(self, Failure(), "ignored", "onClose", routine=False)
         self._finish()
 
     def _doHandshakeFailed(self, reason: Failure) -> None:
@@ -671,7 +670,7 @@ class LifecycleMixin:
     #: not listed keeps the state and does nothing (an idempotent close, a late
     #: onOpen result after the connection is gone, ...).
     TRANSITIONS = Table([
-        (NEW, "connect", OPENING, _doConfigureAndOpen),
+        (NEW, "connect", OPENING, _doConfigure),
         (NEW, "connectTLS", HANDSHAKING, _doConfigure),
         (NEW, "close", DEAD, _doGone),
         (NEW, "lost", DEAD, _doGone),

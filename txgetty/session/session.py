@@ -39,7 +39,7 @@ from .owner import SessionOwner, asFailure
 from .reading import WaitingMessages, readOneByOne, readOneMessage
 from .pooling import SessionTasks
 from .timers import SessionTimers
-from .settings import SessionOptionsMixin
+from .settings import SessionOptionsMixin, sharedSettings
 from ..transports.addresses import formatAddress
 from ..transports.sockets import transportBacklog, writeThrough
 from ..config import SessionConfig
@@ -108,7 +108,8 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             <txgetty.transports.sockets.AcceptedSockets>}), if known.
         """
         self._owner = owner or SessionOwner()
-        self._applyConfig(config or SessionConfig(), self._owner.sessionRole)
+        # (_applyConfig, inlined.)
+        self._cfg = sharedSettings(config or SessionConfig(), self._owner.sessionRole)
         self._accepted = accepted
         self._socketHas = None
         self.transport: Any = None

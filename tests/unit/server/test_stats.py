@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from txgetty.errors import (ConnectionClosedLocally, OutboundOverflowError, PacketTooLargeError,
                             ReadIdleTimeoutError, WriteTimeoutError)
-from txgetty.server.stats import CLOSE_REASONS, closeReasonOf, transportOf
+from txgetty.server.stats import CLOSE_REASONS, SESSION_COUNTERS, ListenerStats, closeReasonOf, transportOf
 
 
 class CloseReasonTests(SynchronousTestCase):
@@ -64,3 +64,37 @@ class TransportTests(SynchronousTestCase):
                                   ("unix:/tmp/s", "unix"), ("udp:9000", "udp"), ("ws://h:1/p", "ws"),
                                   ("wss://h:1/p", "wss"), ("<Endpoint object>", "endpoint")]:
             self.assertEqual(transportOf(description), kind)
+
+
+class _GoneSession:
+    """
+    A session's counters and close reason, as L{ListenerStats} reads them.
+    """
+
+    def __init__(self, n: int, reason: Failure | None) -> None:
+        for i, name in enumerate(SESSION_COUNTERS):
+            setattr(self, name, n * (i + 1))
+        self.closeReason = reason
+
+
+class ListenerStatsTests(SynchronousTestCase):
+    """
+    L{ListenerStats} sums the counters of the sessions gone with those of
+    the live ones.
+    """
+
+    def test_totalsOverGoneAndLive(self) -> None:
+        """
+        However many sessions went (more and fewer than one batch), the
+        totals are the exact sums over the gone and the live sessions, and
+        every close reason is counted at once.
+        """
+        for count in (1, 63, 64, 65, 200):
+            stats = ListenerStats("tcp:0")
+            for n in range(count):
+                stats.sessionGone(_GoneSession(n, Failure(ConnectionDone())))
+            live = [_GoneSession(1000, None), _GoneSession(7, None)]
+            expected = {name: (sum(range(count)) + 1007) * (i + 1) for i, name in enumerate(SESSION_COUNTERS)}
+            self.assertEqual(stats.totals(live), expected, count)
+            self.assertEqual(stats.totals(live), expected, count)
+            self.assertEqual(stats.closed["peer_closed"], count)
