@@ -61,16 +61,30 @@ Action = Optional[Callable[..., Any]]
 #: One row of a table: C{(source state, event, next state, action)}.
 Row = Tuple["State", str, "State", Action]
 
+#: The fire method's source.  Its arguments are positional parameters with
+#: a marker default rather than C{*args}: CPython calls such a function, and
+#: the action from it, without packing a tuple (a session fires four events
+#: per connection).
 _FIRE = '''
-def fire(owner, event, *args):
+def fire(owner, event, a=NOTHING, b=NOTHING, c=NOTHING):
     transition = get((owner.{attribute}, event))
     if transition is None:
         return False
     owner.{attribute}, action = transition
     if action is not None:
-        action(owner, *args)
+        if a is NOTHING:
+            action(owner)
+        elif b is NOTHING:
+            action(owner, a)
+        elif c is NOTHING:
+            action(owner, a, b)
+        else:
+            action(owner, a, b, c)
     return True
 '''
+
+#: The default of the fire method's arguments: none given.
+_NOTHING = object()
 
 
 class State:
@@ -118,8 +132,8 @@ class Table(Mapping[Tuple[State, str], Tuple[State, Action]]):
     @ivar initial: the first state (the source of the first row).
     @ivar attribute: the owner's attribute that holds its state.
     @ivar fire: the owner's fire method, C{fire(owner, event, *args) ->
-        bool}: set it as an attribute of the owner's class
-        (C{Owner._fire = TABLE.fire}).
+        bool} with up to three arguments for the action: set it as an
+        attribute of the owner's class (C{Owner._fire = TABLE.fire}).
     """
 
     def __init__(self, rows: Iterable[Row], attribute: str = "_state") -> None:
@@ -151,12 +165,13 @@ class Table(Mapping[Tuple[State, str], Tuple[State, Action]]):
         self.initial = self.rows[0][0]
         self.attribute = attribute
         self._normalizeFlags()
-        namespace: dict[str, Any] = {"get": self._transitions.get}
+        namespace: dict[str, Any] = {"get": self._transitions.get, "NOTHING": _NOTHING}
         exec(_FIRE.format(attribute=attribute), namespace)  # noqa: S102 (our own template)
         fire = namespace["fire"]
         fire.__doc__ = (
             f"Apply an event: look up (owner.{attribute}, event), set the next state, then run the "
-            f"action with the owner and C{{args}}; a pair not in the table is ignored.\n\n"
+            f"action with the owner and the arguments (up to three); a pair not in the table is "
+            f"ignored.\n\n"
             f"@return: whether the table had a transition for it."
         )
         self.fire: Callable[..., bool] = fire

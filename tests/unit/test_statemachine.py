@@ -148,6 +148,18 @@ class FireTests(SynchronousTestCase):
         self.assertIs(worker._state, RUNNING)
         self.assertEqual(worker.calls, [("_doStart", RUNNING, (1, 2))])
 
+    def test_argumentCounts(self) -> None:
+        """
+        The action gets exactly the arguments the event was fired with, from
+        none to three (C{None} is an argument like any other); a fourth is
+        a C{TypeError}.
+        """
+        for args in [(), (None,), (1, None), (1, 2, 3)]:
+            worker = _Worker()
+            self.assertTrue(EXAMPLE.fire(worker, "start", *args))
+            self.assertEqual(worker.calls, [("_doStart", RUNNING, args)])
+        self.assertRaises(TypeError, EXAMPLE.fire, _Worker(), "start", 1, 2, 3, 4)
+
     def test_noAction(self) -> None:
         """
         A row without an action only changes the state.

@@ -130,8 +130,10 @@ class SessionTimers:
         timers at the wheel's next tick.
         """
         self._isOpen = True
-        call, self._open = self._open, None
-        _cancel(call)
+        call = self._open
+        if call is not None:
+            self._open = None
+            _cancel(call)
         self._openedAt = self._clock.seconds()
         atNextTick = getattr(self._wheel, "atNextTick", None)
         if atNextTick is None:

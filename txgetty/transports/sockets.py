@@ -172,7 +172,7 @@ def unsentBytes(fd: Any) -> int:
     """
     # Twisted's FileDescriptor has no public count of its unsent bytes: the
     # bytes of writes not yet joined into dataBuffer are _tempDataLen.  This
-    # is the one place txgetty reads it.
+    # module is the one that reads it (here, and inlined in writeThrough).
     return len(fd.dataBuffer) - fd.offset + fd._tempDataLen
 
 
@@ -189,7 +189,10 @@ def writeThrough(transport: Any, data: bytes) -> bool:
     @return: whether bytes went to the transport's buffer (C{False}: the
         kernel took them all).
     """
-    if transport.connected and not transport.disconnecting and not unsentBytes(transport):
+    # (not unsentBytes(transport), inlined: this is the path of every
+    # reply; see unsentBytes for the _tempDataLen read.)
+    if (transport.connected and not transport.disconnecting and not transport._tempDataLen
+            and len(transport.dataBuffer) == transport.offset):
         try:
             sent = transport.socket.send(data)
         except OSError:
