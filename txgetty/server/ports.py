@@ -211,7 +211,8 @@ class _SessionFactory(Factory):
         """
         if not self.cap.admit():
             return self.cap.refuse(addr)
-        return self.server.newSession(addr, cap=self.cap, accepted=self.accepted)
+        # (Positional: a call with keywords takes CPython's slower path.)
+        return self.server.newSession(addr, None, self.cap, self.accepted)
 
 
 def takeOption(description: str, key: str) -> tuple[str, str | None]:

@@ -324,8 +324,8 @@ class Server(Service, SessionOwner):
             <txgetty.transports.sockets.AcceptedSockets>}), if known.
         @return: a new session owned by this server.
         """
-        session = Session(clock=self.reactor, wheel=self._wheel, config=self.config, owner=self, name=name,
-                          accepted=accepted)
+        # (Positional: a class called with keywords costs a dict of them.)
+        session = Session(self.reactor, self._wheel, self.config, self, name, accepted)
         if accepted is not None:
             # The peer's address as accept() gave it, what getPeer() would
             # make again.

@@ -129,7 +129,10 @@ class ListenerStats:
         unsummed.append(_counters(session))
         if len(unsummed) >= _SUM_EVERY:
             self._sumGone()
-        self.closed[closeReasonOf(session.closeReason)] += 1
+        reason = session.closeReason
+        # (closeReasonOf's lookup, inlined for the classes met before.)
+        name = None if reason is None else _REASON_OF_TYPE.get(type(reason.value))
+        self.closed[name or closeReasonOf(reason)] += 1
 
     def _sumGone(self) -> None:
         """

@@ -89,7 +89,6 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
 
     def __init__(
         self,
-        *,
         clock: IReactorTime,
         wheel: ITimerWheel,
         config: SessionConfig | None = None,
