@@ -4,7 +4,8 @@ registered on the transport only once a write leaves bytes in the
 transport's buffer, and from then on it makes the session unwritable past
 C{writeHighMark} and writable again once the peer read, as before; an
 application that registered a producer of its own on the transport first
-keeps it, and the session checks the buffer after each write instead.
+keeps it, and the session checks the buffer after each write instead
+(docs/flow-control.md, "Outbound").
 """
 
 from __future__ import annotations
