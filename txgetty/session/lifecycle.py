@@ -430,11 +430,7 @@ class LifecycleMixin:
             self.closeReason = reason
         if self._batch:
             self._flush()
-        marks = self._marks
-        if not (marks.through and marks.later):
-            # (A socket transport whose write watch waited has none to
-            # unregister.)
-            self._unwatchWrites()
+        self._unwatchWrites()
         if self._gate.reasons & EOF and _closedAtOnce(self.transport):
             # The peer finished sending and every reply is in the kernel:
             # nothing to wait for.

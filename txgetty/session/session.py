@@ -358,18 +358,26 @@ class Session(LifecycleMixin, FlowMixin, SessionOptionsMixin):
             if self.remoteAddress is None:
                 self.remoteAddress = t.getPeer()
             if self.name is None:
-                self.name = accepted.sessionName or f"{formatAddress(self.localAddress).split(':')[0]}-session"
+                self.name = accepted.sessionName or self._defaultName(False)
             self._fire("connect")
             return
         self.localAddress = t.getHost()
         self.remoteAddress = t.getPeer()
         tls = isinstance(t, TLSMemoryBIOProtocol)
         if self.name is None:
-            self.name = getattr(t, "sessionName", None) or (
-                "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
-            )
+            self.name = self._defaultName(tls)
         self.lastActive = self._clock.seconds()
         self._fire("connectTLS" if tls else "connect")
+
+    def _defaultName(self, tls: bool) -> str:
+        """
+        @param tls: whether the transport is TLS.
+        @return: the session's name when none was given: the transport's
+            C{sessionName}, else made from its kind and local address.
+        """
+        return getattr(self.transport, "sessionName", None) or (
+            "tls-session" if tls else f"{formatAddress(self.localAddress).split(':')[0]}-session"
+        )
 
     def handshakeCompleted(self) -> None:
         """
